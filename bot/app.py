@@ -1,0 +1,60 @@
+"""The single wiring point: production, the web sandbox, tests and benchmarks build the bot here,
+with fakes injected where the outside world is."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import handlers
+from bot.channels.telegram import TelegramChannel
+from bot.config import Config
+from bot.outbound import Outbound
+from bot.router import Router
+from handlers.menu import commands_for
+from messages import LANGUAGES, Texts
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class App:
+    def __init__(self, config: Config, store: Store, clock: Callable[[], datetime]) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.outbound = Outbound(store, clock)
+        self.router = Router(store, config.handler_settings(), handlers.registry, self.outbound, clock)
+        self.telegram: TelegramChannel | None = None
+
+    @classmethod
+    async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
+        store = await Store.open(config.db)
+        app = cls(config, store, clock)
+        if config.telegram_token is not None:
+            app.telegram = TelegramChannel(
+                config.telegram_token.get_secret_value(), config.telegram_api_url, config.telegram_file_url,
+                app.router.handle, webhook=config.telegram_webhook_url is not None)
+            app.outbound.add(app.telegram)
+        return app
+
+    async def start(self) -> None:
+        if self.telegram is not None:
+            secret = self.config.telegram_webhook_secret
+            await self.telegram.start(self.config.telegram_webhook_url,
+                                      secret.get_secret_value() if secret else None)
+            for language in LANGUAGES:
+                t = Texts(language)
+                await self.telegram.set_commands(None, language, [(c, t(f"cmd.{c}")) for c in commands_for("citizen")])
+            log.info("Telegram bot @%s is running (%s)", self.telegram.username,
+                     "webhook" if self.telegram.webhook else "long polling")
+
+    async def stop(self) -> None:
+        if self.telegram is not None:
+            await self.telegram.stop()
+        await self.store.close()

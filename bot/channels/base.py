@@ -1,0 +1,43 @@
+"""What every channel offers the rest of the bot, and how it reports a failed delivery."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from handlers.base import Capabilities, Reply
+
+
+class DeliveryError(Exception):
+    """A send that failed, classified: "retry" (later, after `retry_after` s), "gone" (the person
+    blocked the bot or no longer exists: stop sending) or "permanent" (a bad request: record it)."""
+
+    def __init__(self, kind: str, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
+        """Deliver one reply; returns a reference to the message sent (for later edits)."""
+
+    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
+        """The command menu for one chat, or the default for a language when chat_id is None."""
+
+    def deep_link(self, payload: str) -> str | None:
+        """A link that opens the bot with /start <payload>, if the channel has one."""
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Cut text into pieces of at most `limit` characters, at line breaks where possible."""
+    pieces, rest = [], text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    return [*pieces, rest] if rest or not pieces else pieces

@@ -1,0 +1,198 @@
+"""Telegram through python-telegram-bot: updates become Inbound events, Replies become Bot API calls."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.channels.base import DeliveryError, split_text
+from handlers.base import Capabilities, Inbound, Media, Reply
+
+log = logging.getLogger(__name__)
+GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked", "not enough rights",
+        "peer_id_invalid", "have no rights to send")
+
+
+def to_inbound(update: Update) -> Inbound | None:
+    """The channel-neutral event for a Telegram update, or None for what the bot ignores."""
+    member = update.my_chat_member
+    if member is not None:
+        if member.chat.type != ChatType.PRIVATE:
+            return None
+        status = member.new_chat_member.status
+        kind = "blocked" if status in (ChatMemberStatus.BANNED, ChatMemberStatus.LEFT) else "unblocked"
+        return Inbound("telegram", str(member.chat.id), str(member.from_user.id), kind)
+    query = update.callback_query
+    if query is not None:
+        if query.message is None:
+            return None
+        return Inbound("telegram", str(query.message.chat.id), str(query.from_user.id), "choice",
+                       payload=query.data or "", message_ref=str(query.message.message_id),
+                       display_name=query.from_user.full_name, language=_language(query.from_user.language_code))
+    message = update.message
+    if message is None or message.chat.type != ChatType.PRIVATE or message.from_user is None:
+        return None
+    base = {"channel": "telegram", "chat_id": str(message.chat.id), "user_id": str(message.from_user.id),
+            "display_name": message.from_user.full_name, "language": _language(message.from_user.language_code)}
+    text = message.text or ""
+    if text.startswith("/"):
+        head, _, args = text.partition(" ")
+        command = head[1:].split("@", 1)[0]
+        return Inbound(kind="command", command=command, text=args.strip(), **base)
+    if message.text is not None:
+        return Inbound(kind="text", text=text, **base)
+    if message.photo:
+        photo = message.photo[-1]
+        return Inbound(kind="media", text=message.caption or "",
+                       media=Media("photo", photo.file_id, photo.file_size, "image/jpeg"), **base)
+    for kind in ("document", "voice", "video", "audio"):
+        item = getattr(message, kind)
+        if item is not None:
+            return Inbound(kind="media", text=message.caption or "",
+                           media=Media(kind, item.file_id, item.file_size, getattr(item, "mime_type", None),
+                                       getattr(item, "file_name", None)), **base)
+    if message.location is not None:
+        return Inbound(kind="location", location=(message.location.latitude, message.location.longitude), **base)
+    if message.contact is not None:
+        return Inbound(kind="contact", text=message.contact.phone_number or "", **base)
+    return Inbound(kind="unsupported", **base)
+
+
+def _language(code: str | None) -> str | None:
+    return "en" if code and code.startswith("en") else ("vi" if code else None)
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.options:
+        return None
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(o.label, url=o.url) if o.url else InlineKeyboardButton(o.label, callback_data=o.data)
+         for o in row]
+        for row in reply.options
+    ])
+
+
+def classify(err: TelegramError) -> DeliveryError:
+    """DESIGN.md §4: retry later, recipient gone, or permanent."""
+    if isinstance(err, RetryAfter):
+        wait = err.retry_after
+        seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+        return DeliveryError("retry", "429 too many requests", seconds)
+    if isinstance(err, Forbidden):
+        return DeliveryError("gone", err.message)
+    if isinstance(err, BadRequest):
+        if any(marker in err.message.lower() for marker in GONE):
+            return DeliveryError("gone", err.message)
+        return DeliveryError("permanent", err.message)
+    if isinstance(err, TimedOut | NetworkError):
+        return DeliveryError("retry", err.message)
+    return DeliveryError("permanent", err.message)
+
+
+class TelegramChannel:
+    name = "telegram"
+    capabilities = Capabilities(buttons=True, edits=True, max_text=4096, html=True)
+
+    def __init__(self, token: str, base_url: str, base_file_url: str,
+                 on_event: Callable[[Inbound], Awaitable[object]], webhook: bool = False) -> None:
+        builder = (ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
+                   .concurrent_updates(True).connection_pool_size(64).pool_timeout(10.0))
+        if webhook:
+            builder = builder.updater(None)
+        self.app: Application = builder.build()
+        self.app.add_handler(TypeHandler(Update, self._on_update))
+        self.app.add_error_handler(self._on_error)
+        self.on_event = on_event
+        self.webhook = webhook
+        self.username: str | None = None
+        self._answers: set[asyncio.Task] = set()
+
+    async def start(self, webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
+        await self.app.initialize()
+        self.username = self.app.bot.username
+        await self.app.start()
+        if self.webhook:
+            await self.app.bot.set_webhook(webhook_url, secret_token=webhook_secret,
+                                           allowed_updates=Update.ALL_TYPES)
+        else:
+            await self.app.updater.start_polling(poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES,
+                                                 drop_pending_updates=False)
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def feed(self, payload: dict) -> None:
+        """A webhook delivered this update (the secret header was already checked)."""
+        update = Update.de_json(payload, self.app.bot)
+        await self.app.update_queue.put(update)
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        inbound = to_inbound(update)
+        if update.callback_query is not None:
+            task = asyncio.create_task(self._answer(update))
+            self._answers.add(task)
+            task.add_done_callback(self._answers.discard)
+        if inbound is not None:
+            await self.on_event(inbound)
+
+    @staticmethod
+    async def _answer(update: Update) -> None:
+        try:
+            await update.callback_query.answer()
+        except TelegramError:
+            pass  # an old button's spinner: nothing the person needs to know
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram update failed: %s", type(context.error).__name__, exc_info=context.error)
+
+    async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
+        bot, markup = self.app.bot, _markup(reply)
+        try:
+            if reply.document is not None:
+                message = await bot.send_document(
+                    int(chat_id), InputFile(reply.document.content, filename=reply.document.filename),
+                    caption=reply.text[:1024] or None, parse_mode=ParseMode.HTML)
+                return str(message.message_id)
+            pieces = split_text(reply.text, self.capabilities.max_text)
+            if edit_ref is not None and len(pieces) == 1:
+                try:
+                    await bot.edit_message_text(pieces[0], chat_id=int(chat_id), message_id=int(edit_ref),
+                                                parse_mode=ParseMode.HTML, reply_markup=markup)
+                    return edit_ref
+                except BadRequest as err:
+                    if "not modified" in err.message.lower():
+                        return edit_ref
+                    # too old or deleted to edit: send it as a new message instead
+            message = None
+            for index, piece in enumerate(pieces):
+                message = await bot.send_message(int(chat_id), piece, parse_mode=ParseMode.HTML,
+                                                 reply_markup=markup if index == len(pieces) - 1 else None)
+            return str(message.message_id) if message else None
+        except TelegramError as err:
+            raise classify(err) from None
+
+    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
+        scope = BotCommandScopeChat(int(chat_id)) if chat_id else BotCommandScopeDefault()
+        await self.app.bot.set_my_commands([BotCommand(c, d[:256]) for c, d in commands], scope=scope,
+                                           language_code=None if chat_id else language)
+
+    def deep_link(self, payload: str) -> str | None:
+        return f"https://t.me/{self.username}?start={payload}" if self.username else None

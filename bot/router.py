@@ -1,0 +1,174 @@
+"""The router: one person's events in order, different people's concurrently; loads the person and
+their conversation, dispatches to the handler, saves the conversation, sends the replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from bot.outbound import Outbound
+from handlers.base import Ctx, Inbound, Registry, Reply, Settings, allowed, parse_cb, step_key
+from handlers.menu import commands_for, show_menu
+from messages import LANGUAGES, Texts
+from storage import Store
+
+log = logging.getLogger(__name__)
+MAX_TEXT = 4096
+
+
+class _ChatLocks:
+    """An asyncio.Lock per chat, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+    async def __call__(self, key: tuple[str, str], work):
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await work()
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class Router:
+    def __init__(self, store: Store, settings: Settings, registry: Registry, outbound: Outbound,
+                 clock: Callable[[], datetime]) -> None:
+        self.store = store
+        self.settings = settings
+        self.registry = registry
+        self.outbound = outbound
+        self.clock = clock
+        self._locks = _ChatLocks()
+
+    def deep_links(self, payload: str) -> list[str]:
+        links = [ch.deep_link(payload) for ch in self.outbound.channels.values()]
+        return [link for link in links if link]
+
+    async def handle(self, inbound: Inbound) -> list[Reply]:
+        """Process one event and deliver its replies; returns them (tests read them)."""
+
+        async def work() -> list[Reply]:
+            replies = await self.process(inbound)
+            await self.outbound.replies(inbound.channel, inbound.chat_id, replies, inbound.message_ref)
+            return replies
+
+        return await self._locks((inbound.channel, inbound.chat_id), work)
+
+    async def process(self, inbound: Inbound) -> list[Reply]:
+        now = self.clock()
+        if inbound.kind in ("blocked", "unblocked"):
+            await self.store.users.set_reachable(inbound.channel, inbound.chat_id, inbound.kind == "unblocked", now)
+            return []
+        if len(inbound.text) > MAX_TEXT:
+            inbound = _truncated(inbound)
+        language = inbound.language if inbound.language in LANGUAGES else "vi"
+        user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id,
+                                             inbound.display_name, language, now)
+        if not user.reachable:
+            user = await self.store.users.update(user.id, now, reachable=1)
+        before = (user.role, user.language)
+        conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
+        ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links)
+        try:
+            await self._dispatch(ctx)
+            if ctx.dirty:
+                if ctx.conversation is None:
+                    await self.store.conversations.clear(inbound.channel, inbound.chat_id)
+                else:
+                    await self.store.conversations.save(inbound.channel, inbound.chat_id, ctx.conversation, now)
+        except Exception:
+            # The draft stays as it was before this event; the person is told, never left in silence.
+            log.exception("handler failed for a %s event in flow %s", inbound.kind,
+                          conversation.flow if conversation else None)
+            return [Reply(Texts(user.language)("common.error"))]
+        if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
+            await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        for user_id in ctx.role_changed:
+            target = await self.store.users.get(user_id)
+            if target and target.chat_id:
+                await self.refresh_commands(target.channel, target.chat_id, target.role, target.language)
+        return ctx.replies
+
+    async def _dispatch(self, ctx: Ctx) -> None:
+        inbound, conversation = ctx.inbound, ctx.conversation
+        if inbound.kind == "command":
+            await self._command(ctx)
+            return
+        if conversation is not None:
+            step = self.registry.steps.get((conversation.flow, conversation.step))
+            if step is None:  # a flow that no longer exists after an upgrade
+                ctx.finish()
+                await show_menu(ctx)
+                return
+            if not allowed(ctx.user, self.registry.flow_roles[conversation.flow]):
+                ctx.finish()
+                ctx.say(ctx.t("common.not_allowed"))
+                return
+        if inbound.kind == "choice":
+            parsed = parse_cb(inbound.payload)
+            if parsed is not None:
+                key, ctx.args = parsed
+                if conversation is not None and key == step_key(conversation.flow, conversation.step):
+                    await step.handle(ctx)
+                    return
+                action = self.registry.actions.get(key)
+                if action is not None:
+                    if allowed(ctx.user, action.roles):
+                        await action.handler(ctx)
+                    else:
+                        await ctx.audit("denied", inbound.payload[:64])
+                        ctx.say(ctx.t("common.not_allowed"))
+                    return
+            ctx.args = ()
+            if conversation is not None:
+                await ctx.reask("common.stale_button")
+            else:
+                ctx.say(ctx.t("common.stale_button"))
+                await show_menu(ctx)
+            return
+        if conversation is not None:
+            await step.handle(ctx)
+        elif not ctx.user.onboarded:
+            ctx.say(ctx.t("common.start_first"))
+        else:
+            await show_menu(ctx, ctx.t("common.use_menu"))
+
+    async def _command(self, ctx: Ctx) -> None:
+        name = (ctx.inbound.command or "").lower()
+        guarded = self.registry.commands.get(name)
+        if guarded is None:
+            ctx.say(ctx.t("common.unknown_command", command=name[:32]))
+            return  # a mistyped command keeps the flow and its draft
+        if ctx.conversation is not None:
+            ctx.left_flow = ctx.conversation.flow
+            ctx.finish()
+        if not allowed(ctx.user, guarded.roles):
+            await ctx.audit("denied", f"/{name}")
+            ctx.say(ctx.t("common.not_allowed"))
+            return
+        await guarded.handler(ctx)
+
+    async def refresh_commands(self, channel_name: str, chat_id: str, role: str, language: str) -> None:
+        channel = self.outbound.channels.get(channel_name)
+        if channel is None:
+            return
+        t = Texts(language)
+        try:
+            await channel.set_commands(chat_id, language, [(c, t(f"cmd.{c}")) for c in commands_for(role)])
+        except Exception:  # a menu that could not be updated must not break the conversation
+            log.warning("could not update the command menu on %s", channel_name)
+
+
+def _truncated(inbound: Inbound) -> Inbound:
+    return replace(inbound, text=inbound.text[:MAX_TEXT])

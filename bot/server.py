@@ -1,0 +1,47 @@
+"""One ASGI application, one port: /healthz and the Telegram webhook (later the web chat and Zalo)."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.app import App
+
+log = logging.getLogger(__name__)
+MAX_UPDATE_BYTES = 1_000_000
+
+
+def build_asgi(app: App) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        try:
+            ok = await app.store.db.ping()
+        except Exception:
+            ok = False
+        return JSONResponse({"status": "ok" if ok else "error", "database": "ok" if ok else "unavailable"},
+                            status_code=200 if ok else 503)
+
+    async def telegram_webhook(request: Request) -> Response:
+        secret = app.config.telegram_webhook_secret
+        given = request.headers.get("x-telegram-bot-api-secret-token", "")
+        if app.telegram is None or secret is None or not hmac.compare_digest(given, secret.get_secret_value()):
+            return Response(status_code=403)
+        body = await request.body()
+        if len(body) > MAX_UPDATE_BYTES:
+            return Response(status_code=413)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return Response(status_code=400)
+        await app.telegram.feed(payload)
+        return Response(status_code=200)
+
+    return Starlette(routes=[
+        Route("/healthz", healthz),
+        Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+    ])

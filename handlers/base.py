@@ -1,0 +1,249 @@
+"""The channel-neutral core: what comes in (Inbound), what goes out (Reply), and the registry
+of commands, flow steps and button actions that the router dispatches to.
+
+A flow is a small state machine: each step has a `prompt` (ask the question) and a `handle`
+(validate the answer, then move on or re-ask). State lives in SQLite, so a restart resumes it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from messages import Safe, Texts
+from storage.conversations import Conversation
+
+if TYPE_CHECKING:
+    from storage import Store
+    from storage.users import User
+
+# ---- events and replies ---------------------------------------------------------------------------
+
+KINDS = ("command", "text", "choice", "media", "location", "contact", "unsupported", "blocked", "unblocked")
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: str  # photo, document, voice, video, sticker
+    ref: str  # the platform's file id
+    size: int | None = None
+    mime: str | None = None
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str
+    chat_id: str
+    user_id: str
+    kind: str
+    text: str = ""  # the text, a caption, or a command's arguments
+    command: str | None = None
+    payload: str = ""  # a chosen option's data
+    message_ref: str | None = None  # the bot message a choice came from
+    display_name: str | None = None
+    language: str | None = None
+    media: Media | None = None
+    location: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Option:
+    label: str
+    data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    filename: str
+    content: bytes
+    mime: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    options: tuple[tuple[Option, ...], ...] = ()
+    edit: bool = False  # replace the message the choice came from, where the channel can
+    document: Document | None = None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    buttons: bool = True
+    edits: bool = True
+    max_text: int = 4096
+    html: bool = True
+
+
+# ---- callback data: short, versioned, validated ----------------------------------------------------
+
+CALLBACK_VERSION = "1"
+_ARG = re.compile(r"^[A-Za-z0-9_.\-]{0,24}$")
+_KEY = re.compile(r"^[a-z]{1,8}(\.[a-z_]{1,12})?$")
+
+
+def cb(key: str, *args: object) -> str:
+    parts = [CALLBACK_VERSION, key, *(str(a) for a in args)]
+    data = ":".join(parts)
+    assert _KEY.match(key) and all(_ARG.match(p) for p in parts[2:]) and len(data.encode()) <= 64, data
+    return data
+
+
+def parse_cb(data: str) -> tuple[str, tuple[str, ...]] | None:
+    """(key, args) of well-formed callback data of this version; None for anything else."""
+    if not data or len(data.encode("utf-8", "replace")) > 64:
+        return None
+    parts = data.split(":")
+    if len(parts) < 2 or parts[0] != CALLBACK_VERSION or not _KEY.match(parts[1]):
+        return None
+    if not all(_ARG.match(p) for p in parts[2:]):
+        return None
+    return parts[1], tuple(parts[2:])
+
+
+# ---- the context a handler works in ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What handlers need to know of the deployment."""
+
+    operator_name: str = "Ban Dân vận Tỉnh ủy Quảng Trị"
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
+    invite_ttl: timedelta = timedelta(days=7)
+
+
+Handler = Callable[["Ctx"], Awaitable[None]]
+
+
+@dataclass
+class Ctx:
+    store: Store
+    settings: Settings
+    registry: Registry
+    user: User
+    inbound: Inbound
+    now: datetime
+    conversation: Conversation | None
+    deep_links: Callable[[str], list[str]]
+    args: tuple[str, ...] = ()
+    left_flow: str | None = None  # the flow a command just interrupted
+    role_changed: set[int] = field(default_factory=set)  # people whose command menu must change
+    replies: list[Reply] = field(default_factory=list)
+    dirty: bool = False  # the conversation changed and must be saved
+
+    @property
+    def t(self) -> Texts:
+        return Texts(self.user.language)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        assert self.conversation is not None
+        return self.conversation.data
+
+    def say(self, text: str, options: tuple[tuple[Option, ...], ...] | list = (), *, edit: bool = False,
+            document: Document | None = None) -> None:
+        rows = tuple(tuple(row) for row in options)
+        self.replies.append(Reply(Safe(text), rows, edit, document))
+
+    async def goto(self, flow: str, step: str, **data: Any) -> None:
+        """Enter a step (keeping the draft, plus `data`) and ask its question."""
+        draft = dict(self.conversation.data) if self.conversation and self.conversation.flow == flow else {}
+        draft.update(data)
+        self.conversation = Conversation(flow, step, draft)
+        self.dirty = True
+        await self.registry.steps[(flow, step)].prompt(self)
+
+    async def reask(self, error_key: str, **values: object) -> None:
+        """Say what is wrong with the answer, then ask the current step again."""
+        self.say(self.t(error_key, **values))
+        if self.conversation is not None:
+            await self.registry.steps[(self.conversation.flow, self.conversation.step)].prompt(self)
+
+    def finish(self) -> None:
+        self.conversation = None
+        self.dirty = True
+
+    async def refresh_user(self) -> None:
+        self.user = await self.store.users.get(self.user.id)
+
+    async def audit(self, action: str, target: str | None = None, **detail: object) -> None:
+        await self.store.audit.record(self.user.id, action, target, self.now, **detail)
+
+    def local(self, moment: datetime) -> str:
+        return moment.astimezone(self.settings.tz).strftime("%d/%m/%Y %H:%M")
+
+
+# ---- the registry -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    prompt: Handler
+    handle: Handler
+
+
+@dataclass(frozen=True)
+class Guarded:
+    handler: Handler
+    roles: frozenset[str]
+
+
+ALL_ROLES = frozenset({"citizen", "cadre", "admin"})
+STAFF = frozenset({"cadre", "admin"})
+ADMIN = frozenset({"admin"})
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.commands: dict[str, Guarded] = {}
+        self.actions: dict[str, Guarded] = {}
+        self.steps: dict[tuple[str, str], Step] = {}
+        self.flow_roles: dict[str, frozenset[str]] = {}
+
+    def command(self, *names: str, roles: frozenset[str] = ALL_ROLES) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            for name in names:
+                assert name not in self.commands, name
+                self.commands[name] = Guarded(fn, roles)
+            return fn
+
+        return register
+
+    def action(self, key: str, roles: frozenset[str] = ALL_ROLES) -> Callable[[Handler], Handler]:
+        """A button that works at any time, not only inside a flow (menus, toggles)."""
+
+        def register(fn: Handler) -> Handler:
+            assert key not in self.actions and _KEY.match(key), key
+            self.actions[key] = Guarded(fn, roles)
+            return fn
+
+        return register
+
+    def flow(self, name: str, roles: frozenset[str] = ALL_ROLES) -> None:
+        self.flow_roles[name] = roles
+
+    def step(self, flow: str, step: str, prompt: Handler) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            assert flow in self.flow_roles, f"declare flow {flow} first"
+            self.steps[(flow, step)] = Step(prompt, fn)
+            return fn
+
+        return register
+
+
+def step_key(flow: str, step: str) -> str:
+    return f"{flow}.{step}"
+
+
+def allowed(user: User, roles: frozenset[str]) -> bool:
+    return user.role in roles
+
+
+registry = Registry()

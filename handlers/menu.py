@@ -1,0 +1,71 @@
+"""The main menu, help, cancel, and the command list each role sees in the platform's menu."""
+
+from __future__ import annotations
+
+from handlers.base import ADMIN, STAFF, Ctx, Option, allowed, cb, registry
+
+# (command, roles that see it); texts are "cmd.<command>" in the catalogs.
+COMMANDS: list[tuple[str, frozenset[str]]] = [
+    ("start", frozenset({"citizen", "cadre", "admin"})),
+    ("caidat", frozenset({"citizen", "cadre", "admin"})),
+    ("nhantin", frozenset({"citizen", "cadre", "admin"})),
+    ("dunggui", frozenset({"citizen", "cadre", "admin"})),
+    ("quyenriengtu", frozenset({"citizen", "cadre", "admin"})),
+    ("dulieu", frozenset({"citizen", "cadre", "admin"})),
+    ("xoadulieu", frozenset({"citizen", "cadre", "admin"})),
+    ("huongdan", frozenset({"citizen", "cadre", "admin"})),
+    ("huy", frozenset({"citizen", "cadre", "admin"})),
+    ("phamvi", STAFF),
+    ("moicanbo", ADMIN),
+    ("thuhoi", ADMIN),
+]
+
+# Main-menu buttons: (command they run, label key).
+MENU: list[tuple[str, str]] = [
+    ("caidat", "menu.settings"),
+    ("huongdan", "menu.help"),
+    ("quyenriengtu", "menu.privacy"),
+    ("phamvi", "menu.scope"),
+    ("moicanbo", "menu.invite"),
+    ("thuhoi", "menu.revoke"),
+]
+
+
+def commands_for(role: str) -> list[str]:
+    return [name for name, roles in COMMANDS if role in roles]
+
+
+async def show_menu(ctx: Ctx, intro: str | None = None) -> None:
+    buttons = [Option(ctx.t(label), cb("m", command)) for command, label in MENU
+               if allowed(ctx.user, registry.commands[command].roles)]
+    rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+    ctx.say(intro or ctx.t("menu.title"), rows)
+
+
+@registry.action("m")
+async def menu_button(ctx: Ctx) -> None:
+    """A main-menu button runs its command, with the same role check as the typed command."""
+    command = ctx.args[0] if len(ctx.args) == 1 else ""
+    guarded = registry.commands.get(command)
+    if guarded is None or command not in {c for c, _ in MENU}:
+        ctx.say(ctx.t("common.stale_button"))
+        return
+    if not allowed(ctx.user, guarded.roles):
+        ctx.say(ctx.t("common.not_allowed"))
+        return
+    ctx.conversation = None
+    ctx.dirty = True
+    await guarded.handler(ctx)
+
+
+@registry.command("huongdan", "help")
+async def help_command(ctx: Ctx) -> None:
+    lines = [ctx.t("help.intro")]
+    lines += [ctx.t("help.line", command=name, text=ctx.t(f"cmd.{name}")) for name in commands_for(ctx.user.role)]
+    ctx.say("\n".join(lines))
+
+
+@registry.command("huy", "cancel")
+async def cancel_command(ctx: Ctx) -> None:
+    # The router has already left any flow (a command always escapes one) and says which.
+    await show_menu(ctx, ctx.t("common.cancelled" if ctx.left_flow else "common.nothing_to_cancel"))

@@ -1,0 +1,197 @@
+"""/start: greeting, consent per purpose, locality, topics, then the main menu; deep links."""
+
+from __future__ import annotations
+
+import hashlib
+
+from handlers.base import Ctx, Option, cb, registry, step_key
+from handlers.menu import show_menu
+from handlers.pickers import locality_name, locality_steps, topic_steps
+from handlers.staff import describe_scope
+from storage.localities import Locality
+from storage.roles import InviteError
+
+PURPOSES = ("news", "opinions", "sensitive")
+FLOW = "onb"
+registry.flow(FLOW)
+
+
+def consent_version(text: str, language: str) -> str:
+    """The version of a consent text is its language and a digest of exactly what was shown."""
+    return f"{language}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+@registry.command("start")
+async def start(ctx: Ctx) -> None:
+    payload = ctx.inbound.text.strip()
+    draft: dict = {}
+    if payload:
+        if not await _apply_payload(ctx, payload, draft):
+            ctx.say(ctx.t("start.bad_link"))
+        if payload.startswith("i_"):
+            return
+    if ctx.user.onboarded:
+        await _welcome_back(ctx, draft)
+        return
+    ctx.say(ctx.t("start.greeting", operator=ctx.settings.operator_name))
+    await ctx.goto(FLOW, "news", **draft)
+
+
+async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
+    """Deep links: l_<locality>, c_<campaign>, i_<invite>. False when the payload is not valid."""
+    prefix, _, value = payload.partition("_")
+    if not value or len(payload) > 64:
+        return False
+    if prefix == "l":
+        loc = await ctx.store.localities.by_code(value)
+        if loc is None or loc.level == 0:
+            return False
+        draft["preset_locality"] = loc.id
+        return True
+    if prefix == "c":
+        campaign = await ctx.store.campaigns.by_code(value)
+        if campaign is None:
+            return False
+        draft["campaign_id"] = campaign.id
+        if campaign.topic_id:
+            draft["topics"] = [campaign.topic_id]
+        ctx.say(ctx.t("start.campaign", title=campaign.title(ctx.t.language),
+                      description=campaign.description(ctx.t.language)))
+        return True
+    if prefix == "i":
+        try:
+            invite = await ctx.store.roles.accept_invite(value, ctx.user.id, ctx.now)
+        except InviteError as err:
+            ctx.say(ctx.t(f"invite.{err.reason}"))
+            await ctx.store.audit.record(ctx.user.id, "invite.refused", None, ctx.now, reason=err.reason)
+            if ctx.user.onboarded:
+                await show_menu(ctx)
+            else:
+                ctx.say(ctx.t("start.greeting", operator=ctx.settings.operator_name))
+                await ctx.goto(FLOW, "news")
+            return True
+        await ctx.refresh_user()
+        await ctx.audit("invite.accepted", f"invite:{invite.id}", scope=list(invite.locality_codes))
+        ctx.say(ctx.t("invite.accepted", unit=invite.unit_name or ctx.t("common.none")))
+        await describe_scope(ctx)
+        await show_menu(ctx)
+        return True
+    return False
+
+
+async def _welcome_back(ctx: Ctx, draft: dict) -> None:
+    consents = await ctx.store.users.consents(ctx.user.id)
+    if "preset_locality" in draft:
+        ctx.say(ctx.t("start.locality_hint", place=await locality_name(ctx, ctx.user.locality_id)))
+    for topic_id in draft.get("topics", []):
+        if "news" in consents and consents["news"].granted:
+            await ctx.store.users.add_topic(ctx.user.id, topic_id)
+            topic = await ctx.store.topics.get(topic_id)
+            ctx.say(ctx.t("start.topic_added", topic=topic.name(ctx.t.language)))
+    await show_menu(ctx, ctx.t("start.welcome_back", operator=ctx.settings.operator_name))
+
+
+# ---- consent, one purpose at a time -----------------------------------------------------------------
+
+
+def _consent_step(purpose: str, next_step) -> None:
+    key = step_key(FLOW, purpose)
+
+    async def prompt(ctx: Ctx) -> None:
+        ctx.say(ctx.t(f"consent.{purpose}"), [
+            (Option(ctx.t("consent.yes"), cb(key, "y")), Option(ctx.t("consent.no"), cb(key, "n"))),
+            (Option(ctx.t("consent.read_notice"), cb(key, "more")),),
+        ])
+
+    async def handle(ctx: Ctx) -> None:
+        answer = ctx.args if ctx.inbound.kind == "choice" else ()
+        if answer == ("more",):
+            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+            await prompt(ctx)
+            return
+        if answer not in (("y",), ("n",)):
+            await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "consent.use_buttons")
+            return
+        granted = answer == ("y",)
+        text = ctx.t(f"consent.{purpose}")
+        await ctx.store.users.record_consent(ctx.user.id, purpose, granted, consent_version(text, ctx.t.language),
+                                             ctx.now)
+        ctx.data.setdefault("granted", {})[purpose] = granted
+        ctx.say(ctx.t("consent.recorded_yes" if granted else "consent.recorded_no"))
+        await next_step(ctx)
+
+    registry.step(FLOW, purpose, prompt)(handle)
+
+
+async def _after_consents(ctx: Ctx) -> None:
+    granted = ctx.data.get("granted", {})
+    if not (granted.get("news") or granted.get("opinions")):
+        await _finish(ctx, locality_id=None)
+        return
+    preset = ctx.data.get("preset_locality")
+    loc = await ctx.store.localities.get(preset) if preset else None
+    if loc is not None and loc.level >= 2:
+        await _locality_chosen(ctx, loc)
+    elif loc is not None and loc.level == 1 and await ctx.store.localities.count_children(loc.id):
+        ctx.say(ctx.t("start.locality_preset", place=await locality_name(ctx, loc.id)))
+        await ctx.goto(FLOW, "village", commune_id=loc.id, vpage=0)
+    elif loc is not None and loc.level == 1:
+        await _locality_chosen(ctx, loc)
+    else:
+        await ctx.goto(FLOW, "commune", page=0)
+
+
+async def _go_opinions(ctx: Ctx) -> None:
+    await ctx.goto(FLOW, "opinions")
+
+
+async def _go_sensitive(ctx: Ctx) -> None:
+    await ctx.goto(FLOW, "sensitive")
+
+
+_consent_step("news", _go_opinions)
+_consent_step("opinions", _go_sensitive)
+_consent_step("sensitive", _after_consents)
+
+
+async def _locality_chosen(ctx: Ctx, loc: Locality | None) -> None:
+    ctx.data["locality_id"] = loc.id if loc else None
+    if ctx.data.get("granted", {}).get("news"):
+        await ctx.goto(FLOW, "topics")
+    else:
+        await _finish(ctx, loc.id if loc else None)
+
+
+async def _topics_chosen(ctx: Ctx, topic_ids: set[int]) -> None:
+    await ctx.store.users.set_topics(ctx.user.id, topic_ids)
+    await _finish(ctx, ctx.data.get("locality_id"))
+
+
+locality_steps(FLOW, then=_locality_chosen)
+topic_steps(FLOW, then=_topics_chosen)
+
+
+async def _finish(ctx: Ctx, locality_id: int | None) -> None:
+    granted = ctx.data.get("granted", {})
+    ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, onboarded=1, locality_id=locality_id,
+                                            news_enabled=int(bool(granted.get("news"))))
+    ctx.finish()
+    await profile_summary(ctx)
+    if not (granted.get("news") or granted.get("opinions")):
+        ctx.say(ctx.t("start.no_data_mode"))
+    await show_menu(ctx)
+
+
+async def profile_summary(ctx: Ctx) -> None:
+    consents = await ctx.store.users.consents(ctx.user.id)
+    topics = [t for t in await ctx.store.topics.all() if t.id in await ctx.store.users.topic_ids(ctx.user.id)]
+    yes, no = ctx.t("profile.yes"), ctx.t("profile.no")
+    ctx.say(ctx.t(
+        "profile.summary",
+        place=await locality_name(ctx, ctx.user.locality_id),
+        topics=", ".join(t.name(ctx.t.language) for t in topics) or ctx.t("common.none"),
+        language=ctx.t(f"language.{ctx.t.language}"),
+        news=yes if consents.get("news") and consents["news"].granted and ctx.user.news_enabled else no,
+        opinions=yes if consents.get("opinions") and consents["opinions"].granted else no,
+        sensitive=yes if consents.get("sensitive") and consents["sensitive"].granted else no,
+    ))

@@ -1,0 +1,204 @@
+"""Reusable steps: choose a commune and a village (buttons or typed name), toggle topics.
+
+Onboarding, settings and cadre invites all ask these questions; each flow registers the steps
+under its own name and says what happens once the answer is in (`then`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from handlers.base import Ctx, Option, cb, registry, step_key
+from storage.localities import Locality
+
+PAGE_SIZE = 8
+Then = Callable[[Ctx, Locality | None], Awaitable[None]]
+
+
+def _grid(buttons: list[Option], per_row: int = 2) -> list[tuple[Option, ...]]:
+    return [tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
+
+
+def _nav(ctx: Ctx, key: str, page: int, pages: int) -> list[tuple[Option, ...]]:
+    if pages <= 1:
+        return []
+    row = []
+    if page > 0:
+        row.append(Option(ctx.t("common.prev"), cb(key, "pg", page - 1)))
+    row.append(Option(ctx.t("common.page", page=page + 1, pages=pages), cb(key, "pg", page)))
+    if page < pages - 1:
+        row.append(Option(ctx.t("common.next"), cb(key, "pg", page + 1)))
+    return [tuple(row)]
+
+
+async def locality_name(ctx: Ctx, locality_id: int | None) -> str:
+    """"Thôn Hà Lộc, xã Hải Lăng" — the place as a person would say it."""
+    if locality_id is None:
+        return ctx.t("common.none")
+    loc = await ctx.store.localities.get(locality_id)
+    if loc is None:
+        return ctx.t("common.none")
+    names = [ctx.t(f"kind.{a.kind}", name=a.name) for a in await ctx.store.localities.ancestors(loc) if a.level > 0]
+    return ", ".join(reversed(names))
+
+
+def locality_steps(flow: str, *, commune_step: str = "commune", village_step: str = "village",
+                   on_commune: Then | None = None, then: Then) -> None:
+    """Register "choose a commune" and "choose a village or skip" for `flow`.
+
+    `on_commune` replaces the village question (admins choosing scopes stop at communes).
+    """
+
+    async def commune_prompt(ctx: Ctx) -> None:
+        key = step_key(flow, commune_step)
+        page = int(ctx.data.get("page", 0))
+        total = await ctx.store.localities.count_communes()
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(max(page, 0), pages - 1)
+        found = ctx.data.get("found")
+        if found:
+            locs = [loc for loc in [await ctx.store.localities.get(i) for i in found] if loc]
+            text = ctx.t("locality.search_results", count=len(locs))
+            nav = [(Option(ctx.t("locality.show_all"), cb(key, "pg", 0)),)]
+        else:
+            locs = await ctx.store.localities.communes(page * PAGE_SIZE, PAGE_SIZE)
+            text = ctx.t("locality.ask_commune")
+            nav = _nav(ctx, key, page, pages)
+        buttons = [Option(ctx.t(f"kind.{loc.kind}", name=loc.name), cb(key, "c", loc.id)) for loc in locs]
+        ctx.say(text, [*_grid(buttons), *nav], edit=ctx.inbound.kind == "choice" and "pg" in ctx.args[:1])
+
+    async def commune_handle(ctx: Ctx) -> None:
+        inbound = ctx.inbound
+        if inbound.kind == "choice":
+            if ctx.args[:1] == ("pg",) and len(ctx.args) == 2 and ctx.args[1].isdigit():
+                ctx.data.pop("found", None)
+                ctx.data["page"] = int(ctx.args[1])
+                ctx.dirty = True
+                await commune_prompt(ctx)
+                return
+            if ctx.args[:1] == ("c",) and len(ctx.args) == 2 and ctx.args[1].isdigit():
+                loc = await ctx.store.localities.get(int(ctx.args[1]))
+                if loc is not None and loc.level == 1:
+                    await chosen_commune(ctx, loc)
+                    return
+            await ctx.reask("common.stale_button")
+            return
+        if inbound.kind != "text":
+            await ctx.reask("locality.expect_name")
+            return
+        query = inbound.text.strip()
+        if len(query) < 2 or len(query) > 60:
+            await ctx.reask("locality.query_length")
+            return
+        matches = await ctx.store.localities.search(query, level=1)
+        if not matches:
+            await ctx.reask("locality.not_found", query=query)
+        elif len(matches) == 1:
+            await chosen_commune(ctx, matches[0])
+        else:
+            ctx.data["found"] = [m.id for m in matches]
+            ctx.dirty = True
+            await commune_prompt(ctx)
+
+    async def chosen_commune(ctx: Ctx, loc: Locality) -> None:
+        ctx.data.pop("found", None)
+        ctx.data.pop("page", None)
+        ctx.data["commune_id"] = loc.id
+        if on_commune is not None:
+            await on_commune(ctx, loc)
+        elif await ctx.store.localities.count_children(loc.id):
+            await ctx.goto(flow, village_step, commune_id=loc.id, vpage=0)
+        else:
+            await then(ctx, loc)
+
+    registry.step(flow, commune_step, commune_prompt)(commune_handle)
+    if on_commune is not None:
+        return
+
+    async def village_prompt(ctx: Ctx) -> None:
+        key = step_key(flow, village_step)
+        commune_id = int(ctx.data["commune_id"])
+        commune = await ctx.store.localities.get(commune_id)
+        page = int(ctx.data.get("vpage", 0))
+        total = await ctx.store.localities.count_children(commune_id)
+        pages = max(1, -(-total // PAGE_SIZE))
+        page = min(max(page, 0), pages - 1)
+        villages = await ctx.store.localities.children(commune_id, page * PAGE_SIZE, PAGE_SIZE)
+        buttons = [Option(ctx.t(f"kind.{v.kind}", name=v.name), cb(key, "v", v.id)) for v in villages]
+        rows = [*_grid(buttons), *_nav(ctx, key, page, pages),
+                (Option(ctx.t("locality.skip_village"), cb(key, "skip")),
+                 Option(ctx.t("locality.other_commune"), cb(key, "back")))]
+        ctx.say(ctx.t("locality.ask_village", commune=ctx.t(f"kind.{commune.kind}", name=commune.name)), rows,
+                edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
+
+    async def village_handle(ctx: Ctx) -> None:
+        inbound, commune_id = ctx.inbound, int(ctx.data["commune_id"])
+        if inbound.kind == "choice":
+            args = ctx.args
+            if args == ("skip",):
+                await then(ctx, await ctx.store.localities.get(commune_id))
+                return
+            if args == ("back",):
+                await ctx.goto(flow, commune_step, page=0)
+                return
+            if len(args) == 2 and args[0] == "pg" and args[1].isdigit():
+                ctx.data["vpage"] = int(args[1])
+                ctx.dirty = True
+                await village_prompt(ctx)
+                return
+            if len(args) == 2 and args[0] == "v" and args[1].isdigit():
+                village = await ctx.store.localities.get(int(args[1]))
+                if village is not None and village.parent_id == commune_id:
+                    await then(ctx, village)
+                    return
+            await ctx.reask("common.stale_button")
+            return
+        if inbound.kind != "text" or not 2 <= len(inbound.text.strip()) <= 60:
+            await ctx.reask("locality.expect_village")
+            return
+        matches = await ctx.store.localities.search(inbound.text, parent_id=commune_id, limit=2)
+        if len(matches) == 1:
+            await then(ctx, matches[0])
+        else:
+            await ctx.reask("locality.village_not_found", query=inbound.text.strip())
+
+    registry.step(flow, village_step, village_prompt)(village_handle)
+
+
+TopicsDone = Callable[[Ctx, set[int]], Awaitable[None]]
+
+
+def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.ask", then: TopicsDone) -> None:
+    """Register a step of topic toggles and "Xong"; the selection is kept in data["topics"]."""
+    key = step_key(flow, step)
+
+    async def prompt(ctx: Ctx) -> None:
+        chosen = set(ctx.data.get("topics", []))
+        buttons = [
+            Option(ctx.t("topics.on" if topic.id in chosen else "topics.off", name=topic.name(ctx.t.language)),
+                   cb(key, "t", topic.id))
+            for topic in await ctx.store.topics.all()
+        ]
+        rows = [*_grid(buttons, 1), (Option(ctx.t("topics.done"), cb(key, "done")),)]
+        ctx.say(ctx.t(prompt_key), rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("t",))
+
+    async def handle(ctx: Ctx) -> None:
+        args = ctx.args if ctx.inbound.kind == "choice" else ()
+        if args == ("done",):
+            await then(ctx, set(ctx.data.get("topics", [])))
+        elif len(args) == 2 and args[0] == "t" and args[1].isdigit():
+            topic = await ctx.store.topics.get(int(args[1]))
+            if topic is None:
+                await ctx.reask("common.stale_button")
+                return
+            chosen = set(ctx.data.get("topics", []))
+            chosen ^= {topic.id}
+            ctx.data["topics"] = sorted(chosen)
+            ctx.dirty = True
+            await prompt(ctx)
+        elif ctx.inbound.kind == "choice":
+            await ctx.reask("common.stale_button")
+        else:
+            await ctx.reask("topics.use_buttons")
+
+    registry.step(flow, step, prompt)(handle)

@@ -1,0 +1,166 @@
+"""Staff: /phamvi (a cadre's scope), /moicanbo (an admin invites a cadre), /thuhoi (revoke a cadre)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from handlers.base import ADMIN, STAFF, Ctx, Option, allowed, cb, registry, step_key
+from handlers.menu import show_menu
+from handlers.pickers import locality_name, locality_steps, topic_steps
+from storage.localities import Locality
+
+
+async def describe_scope(ctx: Ctx) -> None:
+    scope = await ctx.store.roles.scope(ctx.user.id)
+    places = [await locality_name(ctx, i) for i in sorted(scope.locality_ids)]
+    topics = [t.name(ctx.t.language) for t in await ctx.store.topics.all() if t.id in scope.topic_ids]
+    ctx.say(ctx.t("scope.summary", role=ctx.t(f"role.{ctx.user.role}"),
+                  unit=ctx.user.unit_name or ctx.t("common.none"),
+                  places="\n".join(f"• {p}" for p in places) or ctx.t("scope.everywhere"),
+                  topics=", ".join(topics) or ctx.t("scope.all_topics")))
+
+
+@registry.command("phamvi", "scope", roles=STAFF)
+async def scope_command(ctx: Ctx) -> None:
+    await describe_scope(ctx)
+
+
+# ---- /moicanbo ---------------------------------------------------------------------------------------
+
+INVITE = "inv"
+registry.flow(INVITE, roles=ADMIN)
+
+
+@registry.command("moicanbo", "invite", roles=ADMIN)
+async def invite_command(ctx: Ctx) -> None:
+    await ctx.goto(INVITE, "scope", places=[])
+
+
+async def _scope_prompt(ctx: Ctx) -> None:
+    key = step_key(INVITE, "scope")
+    chosen = [await locality_name(ctx, i) for i in ctx.data.get("places", [])]
+    rows = [(Option(ctx.t("invite.add_place"), cb(key, "add")), Option(ctx.t("invite.whole_province"), cb(key, "all")))]
+    if chosen:
+        rows.append((Option(ctx.t("invite.next"), cb(key, "next")),))
+    ctx.say(ctx.t("invite.ask_scope", places="\n".join(f"• {p}" for p in chosen) or ctx.t("common.none")), rows)
+
+
+@registry.step(INVITE, "scope", _scope_prompt)
+async def _scope_handle(ctx: Ctx) -> None:
+    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    if choice == ("add",):
+        await ctx.goto(INVITE, "commune", page=0)
+    elif choice == ("all",):
+        province = (await ctx.store.localities.children(None))[0]
+        ctx.data["places"] = [province.id]
+        await ctx.goto(INVITE, "topics", topics=[])
+    elif choice == ("next",) and ctx.data.get("places"):
+        await ctx.goto(INVITE, "topics", topics=[])
+    else:
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+
+
+async def _place_added(ctx: Ctx, loc: Locality | None) -> None:
+    places = [p for p in ctx.data.get("places", []) if p != loc.id]
+    ctx.data["places"] = [*places, loc.id]
+    await ctx.goto(INVITE, "scope")
+
+
+async def _invite_topics(ctx: Ctx, topic_ids: set[int]) -> None:
+    await ctx.goto(INVITE, "unit")
+
+
+locality_steps(INVITE, on_commune=_place_added, then=_place_added)
+topic_steps(INVITE, prompt_key="invite.ask_topics", then=_invite_topics)
+
+
+async def _unit_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("invite.ask_unit"))
+
+
+@registry.step(INVITE, "unit", _unit_prompt)
+async def _unit_handle(ctx: Ctx) -> None:
+    if not allowed(ctx.user, ADMIN):  # re-checked where the invite is made
+        ctx.finish()
+        ctx.say(ctx.t("common.not_allowed"))
+        return
+    unit = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
+    if not 2 <= len(unit) <= 120:
+        await ctx.reask("invite.unit_length")
+        return
+    places = [await ctx.store.localities.get(i) for i in ctx.data.get("places", [])]
+    topics = [await ctx.store.topics.get(i) for i in ctx.data.get("topics", [])]
+    token, invite = await ctx.store.roles.create_invite(
+        [p.code for p in places if p], [t.code for t in topics if t], unit, ctx.user.id, ctx.now,
+        ctx.settings.invite_ttl)
+    await ctx.audit("invite.created", f"invite:{invite.id}", localities=list(invite.locality_codes),
+                    topics=list(invite.topic_codes), unit=unit)
+    ctx.finish()
+    ctx.say(ctx.t("invite.created", links="\n".join(ctx.deep_links(f"i_{token}")), code=f"/start i_{token}",
+                  expires=ctx.local(datetime.fromisoformat(invite.expires_at))))
+
+
+# ---- /thuhoi -----------------------------------------------------------------------------------------
+
+REVOKE = "rev"
+registry.flow(REVOKE, roles=ADMIN)
+
+
+@registry.command("thuhoi", "revoke", roles=ADMIN)
+async def revoke_command(ctx: Ctx) -> None:
+    await ctx.goto(REVOKE, "pick")
+
+
+async def _pick_prompt(ctx: Ctx) -> None:
+    key = step_key(REVOKE, "pick")
+    cadres = [u for u in await ctx.store.users.staff() if u.role == "cadre"]
+    if not cadres:
+        ctx.finish()
+        ctx.say(ctx.t("revoke.none"))
+        return
+    rows = [(Option(f"{u.unit_name or ''} · {u.display_name or u.id}", cb(key, u.id)),) for u in cadres[:40]]
+    rows.append((Option(ctx.t("common.back"), cb(key, "back")),))
+    ctx.say(ctx.t("revoke.ask"), rows)
+
+
+@registry.step(REVOKE, "pick", _pick_prompt)
+async def _pick_handle(ctx: Ctx) -> None:
+    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    if choice == ("back",):
+        ctx.finish()
+        await show_menu(ctx)
+        return
+    target = await ctx.store.users.get(int(choice[0])) if len(choice) == 1 and choice[0].isdigit() else None
+    if target is None or target.role != "cadre":
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        return
+    await ctx.goto(REVOKE, "confirm", target=target.id)
+
+
+async def _confirm_prompt(ctx: Ctx) -> None:
+    key = step_key(REVOKE, "confirm")
+    target = await ctx.store.users.get(int(ctx.data["target"]))
+    ctx.say(ctx.t("revoke.confirm", name=target.display_name or str(target.id), unit=target.unit_name or ""), [
+        (Option(ctx.t("revoke.yes"), cb(key, "yes")), Option(ctx.t("common.back"), cb(key, "no"))),
+    ])
+
+
+@registry.step(REVOKE, "confirm", _confirm_prompt)
+async def _confirm_handle(ctx: Ctx) -> None:
+    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    if choice == ("no",):
+        await ctx.goto(REVOKE, "pick")
+        return
+    if choice != ("yes",):
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        return
+    if not allowed(ctx.user, ADMIN):
+        ctx.finish()
+        ctx.say(ctx.t("common.not_allowed"))
+        return
+    target_id = int(ctx.data["target"])
+    await ctx.store.roles.revoke(target_id, ctx.now)
+    await ctx.audit("cadre.revoked", f"user:{target_id}")
+    ctx.finish()
+    ctx.say(ctx.t("revoke.done"))
+    ctx.role_changed.add(target_id)

@@ -1,0 +1,62 @@
+"""Every sentence a person reads, one TOML catalog per language (Vietnamese first and complete).
+
+Code asks for a key with named values; values are HTML-escaped unless wrapped in `Safe`, so a
+person's text can never inject formatting. Catalog texts may use the tags Telegram's HTML accepts.
+"""
+
+from __future__ import annotations
+
+import html
+import string
+import tomllib
+from functools import cache
+from importlib import resources
+
+LANGUAGES = ("vi", "en")
+DEFAULT_LANGUAGE = "vi"
+
+
+class Safe(str):
+    """Text already safe for HTML (built from the catalog), inserted as it is."""
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@cache
+def catalog(language: str) -> dict[str, str]:
+    if language not in LANGUAGES:
+        language = DEFAULT_LANGUAGE
+    text = resources.files("messages").joinpath(f"{language}.toml").read_text(encoding="utf-8")
+    return _flatten(tomllib.loads(text))
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+class Texts:
+    """The catalog of one language, bound for a conversation: `t("key", name=value)`."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+        self._catalog = catalog(self.language)
+
+    def __call__(self, key: str, **values: object) -> Safe:
+        template = self._catalog.get(key)
+        if template is None:
+            template = catalog(DEFAULT_LANGUAGE)[key]
+        escaped = {name: v if isinstance(v, Safe) else html.escape(str(v), quote=False)
+                   for name, v in values.items()}
+        return Safe(template.format_map(escaped))
+
+    def has(self, key: str) -> bool:
+        return key in self._catalog

@@ -1,0 +1,39 @@
+"""Conversation state per (channel, chat): which flow, which step, and the draft so far."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from storage.clock import iso
+from storage.db import Database
+
+
+@dataclass
+class Conversation:
+    flow: str
+    step: str
+    data: dict = field(default_factory=dict)
+
+
+class ConversationRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, channel: str, chat_id: str) -> Conversation | None:
+        r = await self.db.fetchone("SELECT flow, step, data FROM conversations WHERE channel = ? AND chat_id = ?",
+                                   (channel, chat_id))
+        return Conversation(r["flow"], r["step"], json.loads(r["data"])) if r else None
+
+    async def save(self, channel: str, chat_id: str, conversation: Conversation, now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO conversations (channel, chat_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(channel, chat_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
+            " data = excluded.data, updated_at = excluded.updated_at",
+            (channel, chat_id, conversation.flow, conversation.step,
+             json.dumps(conversation.data, ensure_ascii=False), iso(now)),
+        )
+
+    async def clear(self, channel: str, chat_id: str) -> None:
+        await self.db.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id))

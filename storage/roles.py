@@ -1,0 +1,109 @@
+"""Cadre scopes and one-time invites."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from storage.clock import iso, parse
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Scope:
+    locality_ids: frozenset[int]
+    topic_ids: frozenset[int]  # empty: every topic
+
+
+@dataclass(frozen=True)
+class Invite:
+    id: int
+    locality_codes: tuple[str, ...]
+    topic_codes: tuple[str, ...]
+    unit_name: str | None
+    expires_at: str
+    used_at: str | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class InviteError(Exception):
+    """The invite is unknown, used or expired; `reason` is one of those words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class RoleRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def scope(self, user_id: int) -> Scope:
+        locs = await self.db.fetchall("SELECT locality_id FROM cadre_localities WHERE user_id = ?", (user_id,))
+        tops = await self.db.fetchall("SELECT topic_id FROM cadre_topics WHERE user_id = ?", (user_id,))
+        return Scope(frozenset(r[0] for r in locs), frozenset(r[0] for r in tops))
+
+    async def create_invite(self, locality_codes: list[str], topic_codes: list[str], unit_name: str | None,
+                            created_by: int | None, now: datetime, ttl: timedelta) -> tuple[str, Invite]:
+        """Returns the token (shown once, never stored) and the invite."""
+        token = secrets.token_urlsafe(18)  # 24 URL-safe characters; "i_" + token fits a deep link
+        scope = json.dumps({"localities": locality_codes, "topics": topic_codes}, ensure_ascii=False)
+        invite_id = await self.db.execute(
+            "INSERT INTO invites (token_hash, scope, unit_name, created_by, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (hash_token(token), scope, unit_name, created_by, iso(now), iso(now + ttl)),
+        )
+        return token, Invite(invite_id, tuple(locality_codes), tuple(topic_codes), unit_name, iso(now + ttl), None)
+
+    async def accept_invite(self, token: str, user_id: int, now: datetime) -> Invite:
+        """Make the person a cadre with the invite's scope; the invite can't be used again."""
+        async with self.db.tx() as conn:
+            async with conn.execute(
+                "SELECT id, scope, unit_name, expires_at, used_at FROM invites WHERE token_hash = ?",
+                (hash_token(token),),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                raise InviteError("unknown")
+            if row["used_at"] is not None:
+                raise InviteError("used")
+            if parse(row["expires_at"]) <= now:
+                raise InviteError("expired")
+            scope = json.loads(row["scope"])
+            await conn.execute("UPDATE invites SET used_at = ?, used_by = ? WHERE id = ?",
+                               (iso(now), user_id, row["id"]))
+            await conn.execute(
+                "UPDATE users SET role = CASE WHEN role = 'admin' THEN 'admin' ELSE 'cadre' END,"
+                " unit_name = ?, updated_at = ? WHERE id = ?",
+                (row["unit_name"], iso(now), user_id),
+            )
+            await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
+            await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
+            await conn.execute(
+                "INSERT INTO cadre_localities (user_id, locality_id) SELECT ?, id FROM localities"
+                f" WHERE code IN ({','.join('?' * len(scope['localities']))})",
+                (user_id, *scope["localities"]),
+            )
+            if scope["topics"]:
+                await conn.execute(
+                    "INSERT INTO cadre_topics (user_id, topic_id) SELECT ?, id FROM topics"
+                    f" WHERE code IN ({','.join('?' * len(scope['topics']))})",
+                    (user_id, *scope["topics"]),
+                )
+        return Invite(row["id"], tuple(scope["localities"]), tuple(scope["topics"]), row["unit_name"],
+                      row["expires_at"], iso(now))
+
+    async def revoke(self, user_id: int, now: datetime) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
+            await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
+            await conn.execute(
+                "UPDATE users SET role = 'citizen', unit_name = NULL, updated_at = ? WHERE id = ? AND role = 'cadre'",
+                (iso(now), user_id),
+            )

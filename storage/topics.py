@@ -1,0 +1,60 @@
+"""Topics (lĩnh vực) that citizens follow and cadres handle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Database
+
+DEFAULT_TOPICS = [
+    ("nong-thon-moi", "Xây dựng nông thôn mới", "New rural areas", False),
+    ("do-thi-van-minh", "Đô thị văn minh", "Civilized urban areas", False),
+    ("gop-y-van-kien", "Góp ý văn kiện Đại hội", "Comments on Party congress documents", True),
+    ("an-sinh", "An sinh xã hội – hỗ trợ khó khăn", "Social welfare and hardship support", False),
+    ("dan-van-kheo", "Dân vận khéo", "Skilful mass mobilisation (Dân vận khéo)", False),
+    ("khac", "Khác", "Other", False),
+]
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: int
+    code: str
+    name_vi: str
+    name_en: str
+    sensitive: bool
+
+    def name(self, language: str) -> str:
+        return self.name_en if language == "en" else self.name_vi
+
+
+def _row(r) -> Topic:
+    return Topic(r["id"], r["code"], r["name_vi"], r["name_en"], bool(r["sensitive"]))
+
+
+class TopicRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def all(self) -> list[Topic]:
+        rows = await self.db.fetchall(
+            "SELECT id, code, name_vi, name_en, sensitive FROM topics WHERE active = 1 ORDER BY position, id"
+        )
+        return [_row(r) for r in rows]
+
+    async def get(self, topic_id: int) -> Topic | None:
+        r = await self.db.fetchone("SELECT id, code, name_vi, name_en, sensitive FROM topics WHERE id = ?",
+                                   (topic_id,))
+        return _row(r) if r else None
+
+    async def by_code(self, code: str) -> Topic | None:
+        r = await self.db.fetchone("SELECT id, code, name_vi, name_en, sensitive FROM topics WHERE code = ?",
+                                   (code,))
+        return _row(r) if r else None
+
+    async def seed(self) -> int:
+        await self.db.executemany(
+            "INSERT OR IGNORE INTO topics (code, name_vi, name_en, sensitive, position) VALUES (?, ?, ?, ?, ?)",
+            [(code, vi, en, int(sensitive), pos) for pos, (code, vi, en, sensitive) in enumerate(DEFAULT_TOPICS)],
+        )
+        return len(DEFAULT_TOPICS)
