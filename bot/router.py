@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.outbound import Outbound
-from handlers.base import Ctx, Inbound, Registry, Reply, Settings, allowed, parse_cb, step_key
+from handlers.base import Capabilities, Ctx, Inbound, Registry, Reply, Settings, allowed, parse_cb, step_key
 from handlers.menu import commands_for, show_menu
 from messages import LANGUAGES, Texts
 from storage import Store
@@ -79,7 +79,9 @@ class Router:
             user = await self.store.users.update(user.id, now, reachable=1)
         before = (user.role, user.language)
         conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
-        ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links)
+        channel = self.outbound.channels.get(inbound.channel)
+        ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
+                  channel.capabilities if channel else Capabilities())
         try:
             await self._dispatch(ctx)
             if ctx.dirty:

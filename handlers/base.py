@@ -79,6 +79,7 @@ class Capabilities:
     edits: bool = True
     max_text: int = 4096
     html: bool = True
+    staff: bool = True  # may a cadre or admin act through this channel (not the public web chat)
 
 
 # ---- callback data: short, versioned, validated ----------------------------------------------------
@@ -132,6 +133,7 @@ class Ctx:
     now: datetime
     conversation: Conversation | None
     deep_links: Callable[[str], list[str]]
+    capabilities: Capabilities = field(default_factory=Capabilities)
     args: tuple[str, ...] = ()
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change

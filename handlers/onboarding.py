@@ -59,6 +59,9 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
                       description=campaign.description(ctx.t.language)))
         return True
     if prefix == "i":
+        if not ctx.capabilities.staff:
+            ctx.say(ctx.t("invite.wrong_channel"))
+            return True
         try:
             invite = await ctx.store.roles.accept_invite(value, ctx.user.id, ctx.now)
         except InviteError as err:
