@@ -51,6 +51,7 @@ async def menu_button(ctx: Ctx) -> None:
         ctx.say(ctx.t("common.stale_button"))
         return
     if not allowed(ctx.user, guarded.roles):
+        await ctx.audit("denied", f"menu:{command}")
         ctx.say(ctx.t("common.not_allowed"))
         return
     ctx.conversation = None

@@ -38,8 +38,8 @@ async def locality_name(ctx: Ctx, locality_id: int | None) -> str:
     loc = await ctx.store.localities.get(locality_id)
     if loc is None:
         return ctx.t("common.none")
-    names = [ctx.t(f"kind.{a.kind}", name=a.name) for a in await ctx.store.localities.ancestors(loc) if a.level > 0]
-    return ", ".join(reversed(names))
+    chain = [a for a in await ctx.store.localities.ancestors(loc) if a.level > 0] or [loc]
+    return ", ".join(ctx.t(f"kind.{a.kind}", name=a.name) for a in reversed(chain))
 
 
 def locality_steps(flow: str, *, commune_step: str = "commune", village_step: str = "village",

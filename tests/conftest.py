@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import pytest
+
+from storage import Store
+from tests.dialog import Clock, Harness
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await Store.open(tmp_path / "test.db")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def harness(store, clock) -> Harness:
+    return Harness(store, clock)

@@ -1,0 +1,125 @@
+"""/caidat, /dunggui, /nhantin, /quyenriengtu, /dulieu, /xoadulieu, /huongdan."""
+
+from __future__ import annotations
+
+import json
+
+from tests.dialog import ONBOARD, turns
+
+
+async def onboarded(harness, user_id="1001"):
+    p = harness.person(user_id)
+    await turns(p, ONBOARD)
+    return p
+
+
+async def test_change_locality_topics_language(harness, store):
+    p = await onboarded(harness)
+    await turns(p, [
+        ("/caidat", ["Thông tin của Ông/Bà", "thay đổi gì"]),
+        ("[Địa bàn]", ["xã, phường nào"]),
+        ("dong ha", []),
+        ("[phường Đông Hà]", ["thôn, tổ dân phố nào"]),
+        ("[Bỏ qua]", ["Đã lưu", "phường Đông Hà"]),
+        ("[Lĩnh vực]", ["✅ Xây dựng nông thôn mới"]),
+        ("[Xây dựng nông thôn mới]", ["▫️ Xây dựng nông thôn mới"]),
+        ("[Đô thị văn minh]", ["✅ Đô thị văn minh"]),
+        ("[Xong]", ["Đã lưu", "Lĩnh vực theo dõi: Đô thị văn minh"]),
+        ("[Ngôn ngữ]", ["Choose a language"]),
+        ("[English]", ["Saved", "Your profile", "Civilized urban areas"]),
+        ("[Close]", ["You can choose"]),
+    ])
+    user = await store.users.find("test", "1001")
+    assert user.language == "en"
+    assert harness.channel.commands["1001"][0] == "start"  # the menu follows the language change
+
+
+async def test_withdraw_and_give_consent_in_settings(harness, store):
+    p = await onboarded(harness)
+    await turns(p, [
+        ("/caidat", []),
+        ("[Sự đồng ý]", ["✅ Nhận tin", "▫️ Góp ý văn kiện"]),
+        ("[Nhận tin]", ["Đã rút lại", "▫️ Nhận tin"]),
+        ("[Góp ý văn kiện]", ["Đã ghi nhận sự đồng ý", "✅ Góp ý văn kiện"]),
+    ])
+    user = await store.users.find("test", "1001")
+    consents = await store.users.consents(user.id)
+    assert not consents["news"].granted and consents["sensitive"].granted
+    assert not user.news_enabled
+
+
+async def test_opt_out_and_in(harness, store):
+    p = await onboarded(harness)
+    await turns(p, [("/dunggui", ["không nhận thông báo nữa", "/nhantin"])])
+    assert not (await store.users.find("test", "1001")).news_enabled
+    await turns(p, [("/nhantin", ["nhận lại thông báo"])])
+    assert (await store.users.find("test", "1001")).news_enabled
+
+
+async def test_resume_without_news_consent_asks_for_it(harness, store):
+    p = harness.person()
+    await turns(p, [("/start", []), ("[Không đồng ý]", []), ("[Không đồng ý]", []), ("[Không đồng ý]", [])])
+    await turns(p, [("/nhantin", ["cần đồng ý", "Mục đích 1/3"]), ("[Không đồng ý]", ["vẫn chưa nhận"])])
+    assert not (await store.users.find("test", "1001")).news_enabled
+    await turns(p, [("/nhantin", []), ("[Đồng ý]", ["nhận lại thông báo"])])
+    user = await store.users.find("test", "1001")
+    assert user.news_enabled and (await store.users.consents(user.id))["news"].granted
+
+
+async def test_privacy_notice_and_help(harness):
+    p = await onboarded(harness)
+    await turns(p, [
+        ("/quyenriengtu", ["Bên kiểm soát", "Ban Dân vận Tỉnh ủy Quảng Trị", "Thời gian lưu", "/xoadulieu"]),
+        ("/huongdan", ["/caidat", "/dulieu", "!/moicanbo", "!/phamvi"]),
+    ])
+
+
+async def test_export_contains_everything_held(harness):
+    p = await onboarded(harness)
+    replies = await p.say("/dulieu")
+    document = replies[0].document
+    assert document.filename.endswith(".json")
+    data = json.loads(document.content)
+    assert data["profile"]["display_name"] == "Nguyễn Thị Lan"
+    assert data["profile"]["locality"]["name"] == "Hải Lăng"
+    assert data["topics"] == ["Xây dựng nông thôn mới"]
+    assert [c["purpose"] for c in data["consents"]] == ["news", "opinions", "sensitive"]
+
+
+async def test_delete_after_confirmation(harness, store):
+    p = await onboarded(harness)
+    user = await store.users.find("test", "1001")
+    await turns(p, [("/xoadulieu", ["không hoàn tác"]), ("[Không, giữ lại]", ["giữ nguyên"])])
+    assert await store.users.find("test", "1001") is not None
+    await turns(p, [("/xoadulieu", []), ("[Xóa dữ liệu của tôi]", ["Đã xóa dữ liệu"])])
+    assert await store.users.find("test", "1001") is None
+    erased = await store.users.get(user.id)
+    assert erased.display_name is None and erased.chat_id is None and erased.external_id.startswith("deleted:")
+    commune = await store.localities.get(erased.locality_id)
+    assert commune.level == 1  # kept for statistics, no finer than the commune
+    assert await store.users.topic_ids(user.id) == set()
+    assert all(not c.granted for c in (await store.users.consents(user.id)).values())
+    # Coming back is a fresh start.
+    await turns(p, [("/start", ["Mục đích 1/3"])])
+
+
+async def test_delete_keeps_village_out_of_statistics(harness, store):
+    p = harness.person()
+    await turns(p, ONBOARD[:6])
+    await p.click(p.last[-1].options[0][0].label)  # the first village
+    await turns(p, [("[Xong]", [])])
+    user = await store.users.find("test", "1001")
+    assert (await store.localities.get(user.locality_id)).level == 2
+    await turns(p, [("/xoadulieu", []), ("[Xóa dữ liệu của tôi]", [])])
+    assert (await store.localities.get((await store.users.get(user.id)).locality_id)).level == 1
+
+
+async def test_blocked_and_unblocked_mark_reachability(harness, store):
+    from handlers.base import Inbound
+
+    p = await onboarded(harness)
+    await harness.router.handle(Inbound("test", "1001", "1001", "blocked"))
+    assert not (await store.users.find("test", "1001")).reachable
+    await harness.router.handle(Inbound("test", "1001", "1001", "unblocked"))
+    assert (await store.users.find("test", "1001")).reachable
+    del p
