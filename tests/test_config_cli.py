@@ -1,0 +1,112 @@
+"""Configuration is checked at start with a message naming the variable; the CLI administers the bot."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot import logs
+from bot.cli import main
+from bot.config import ConfigError, load
+from storage import Store
+
+TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET", "DANVAN_TZ"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DANVAN_DB", str(tmp_path / "cli.db"))
+    return monkeypatch
+
+
+def test_defaults(env):
+    config = load()
+    assert config.tz == "Asia/Ho_Chi_Minh" and config.telegram_token is None
+    assert config.telegram_api_url == "https://api.telegram.org/bot"
+    assert config.telegram_file_url == "https://api.telegram.org/file/bot"
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("DANVAN_TZ", "Mars/Olympus"),
+    ("TELEGRAM_BOT_TOKEN", "not-a-token"),
+    ("DANVAN_PORT", "99999"),
+    ("TELEGRAM_API_URL", "ftp://x"),
+])
+def test_bad_values_name_the_variable(env, name, value):
+    env.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load()
+    assert name in str(err.value)
+    assert value not in str(err.value) or name != "TELEGRAM_BOT_TOKEN"
+
+
+def test_webhook_needs_a_secret(env):
+    env.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    env.setenv("TELEGRAM_WEBHOOK_URL", "https://bot.example.vn/telegram/webhook")
+    with pytest.raises(ConfigError, match="TELEGRAM_WEBHOOK_SECRET"):
+        load()
+
+
+def test_env_file_is_read(env, tmp_path):
+    (tmp_path / ".env").write_text("DANVAN_OPERATOR=Ban Dân vận Huyện ủy\n", encoding="utf-8")
+    assert load().operator_name == "Ban Dân vận Huyện ủy"
+
+
+def test_bad_config_exits_cleanly(env, capsys):
+    env.setenv("DANVAN_TZ", "Nowhere/Land")
+    assert main(["db", "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "DANVAN_TZ" in err and "Traceback" not in err
+
+
+def test_token_never_reaches_the_log(capsys):
+    logs.setup("INFO", [TOKEN])
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{TOKEN}/getUpdates failed")
+    except RuntimeError:
+        logging.getLogger("test").exception("request to %s", f"https://api.telegram.org/bot{TOKEN}/getMe")
+    out = capsys.readouterr().err
+    assert "getMe" in out and "getUpdates" in out and TOKEN not in out and "[redacted]" in out
+
+
+
+def test_cli_admin_invite_locality(env, tmp_path, capsys):
+    import asyncio
+
+    assert main(["db", "migrate"]) == 0
+    assert main(["admin", "add", "--telegram-id", "555", "--name", "Chị Hoa"]) == 0
+    assert main(["invite", "create", "--locality", "nope", "--unit", "X"]) == 1
+    assert "nope" in capsys.readouterr().err
+    assert main(["invite", "create", "--locality", "44", "--topic", "dan-van-kheo", "--unit", "Ban Dân vận"]) == 0
+    out = capsys.readouterr().out
+    assert "/start i_" in out
+    csv = tmp_path / "extra.csv"
+    csv.write_text("code,name,kind,parent_code\n44,Quảng Trị,tinh,\n99999,Thử,xa,44\n", encoding="utf-8")
+    assert main(["locality", "import", str(csv)]) == 0
+    assert main(["locality", "import", str(tmp_path / "missing.csv")]) == 1
+
+    async def check():
+        store = await Store.open(tmp_path / "cli.db")
+        try:
+            admin = await store.users.find("telegram", "555")
+            assert admin.role == "admin" and admin.display_name == "Chị Hoa"
+            assert await store.localities.by_code("99999") is not None
+            assert (await store.db.fetchone("SELECT count(*) FROM invites"))[0] == 1
+            assert {e.action for e in await store.audit.recent()} == {"admin.added", "invite.created"}
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+def test_every_command_has_help(capsys):
+    for argv in (["--help"], ["run", "--help"], ["db", "migrate", "--help"], ["admin", "add", "--help"],
+                 ["invite", "create", "--help"], ["locality", "import", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 0
+    assert "usage: danvan" in capsys.readouterr().out

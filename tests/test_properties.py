@@ -1,0 +1,108 @@
+"""Arbitrary text, Unicode, huge input and forged callback data at every step: always a polite answer,
+never an exception, and the conversation stays in a state the bot knows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import handlers
+from handlers.base import Inbound, Media
+from messages import Texts
+from storage import Store
+from storage.conversations import Conversation
+from tests.dialog import Clock, Harness
+
+ERROR = Texts("vi")("common.error")
+ERROR_EN = Texts("en")("common.error")
+
+KEYS = sorted({f"{flow}.{step}" for flow, step in handlers.registry.steps} | set(handlers.registry.actions))
+COMMANDS = sorted(handlers.registry.commands)
+
+callback_args = st.lists(st.one_of(st.sampled_from(["c", "v", "t", "pg", "y", "n", "yes", "no", "done", "skip",
+                                                     "back", "add", "all", "next", "more", "-1", "999999999"]),
+                                   st.integers(-5, 10**6).map(str), st.text(max_size=10)), max_size=3)
+payloads = st.one_of(
+    st.text(max_size=100),
+    st.binary(max_size=80).map(lambda b: b.decode("latin-1")),
+    st.builds(lambda k, a, v: ":".join([v, k, *a]), st.sampled_from(KEYS), callback_args,
+              st.sampled_from(["1", "0", "2"])),
+)
+texts = st.one_of(st.text(max_size=300), st.text(min_size=3000, max_size=6000),
+                  st.sampled_from(["hai lang", "<script>alert(1)</script>", "  ", "🙂" * 50, "\u202e\u0000x", "%",
+                                   "_"]))
+
+
+@st.composite
+def events(draw):
+    kind = draw(st.sampled_from(["text", "choice", "command", "unsupported", "media", "location", "contact"]))
+    if kind == "text":
+        return {"kind": "text", "text": draw(texts)}
+    if kind == "choice":
+        return {"kind": "choice", "payload": draw(payloads), "message_ref": "1"}
+    if kind == "command":
+        return {"kind": "command", "command": draw(st.one_of(st.sampled_from(COMMANDS), st.text(max_size=40))),
+                "text": draw(st.one_of(st.just(""), texts, st.builds(lambda s: "i_" + s, st.text(max_size=70))))}
+    if kind == "media":
+        return {"kind": "media", "media": Media("photo", "file-1", draw(st.integers(0, 10**9)), "image/jpeg"),
+                "text": draw(st.text(max_size=50))}
+    if kind == "location":
+        return {"kind": "location", "location": (draw(st.floats(-90, 90)), draw(st.floats(-180, 180)))}
+    return {"kind": kind}
+
+
+STEPS = sorted(handlers.registry.steps)
+
+
+@pytest.mark.parametrize(("flow", "step"), STEPS, ids=[f"{f}.{s}" for f, s in STEPS])
+def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
+    loop = asyncio.new_event_loop()
+    store = loop.run_until_complete(Store.open(tmp_path / "p.db"))
+    harness = Harness(store, Clock())
+    commune = loop.run_until_complete(store.localities.search("hai lang", level=1))[0]
+    data = {"commune_id": commune.id, "places": [commune.id], "topics": [1], "target": 1,
+            "granted": {"news": True, "opinions": True}}
+    role = "admin" if handlers.registry.flow_roles[flow] == frozenset({"admin"}) else "citizen"
+    known = set(handlers.registry.steps)
+
+    async def one(event, language):
+        person = harness.person("42", language=language)
+        await person.say("/huongdan")  # make sure the person exists
+        user = await store.users.find("test", "42")
+        await store.users.update(user.id, harness.clock(), role=role, onboarded=1, language=language)
+        await store.conversations.save("test", "42", Conversation(flow, step, dict(data)), harness.clock())
+        replies = await harness.router.handle(Inbound("test", "42", "42", display_name="Người thử",
+                                                      language=language, **event))
+        assert replies, f"silence at {flow}.{step} for {event}"
+        for reply in replies:
+            assert reply.text.strip(), f"empty reply at {flow}.{step}"
+            assert reply.text not in (ERROR, ERROR_EN), f"handler failed at {flow}.{step} for {event}"
+        after = await store.conversations.get("test", "42")
+        assert after is None or (after.flow, after.step) in known
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(event=events(), language=st.sampled_from(["vi", "en"]))
+    def check(event, language):
+        loop.run_until_complete(one(event, language))
+
+    try:
+        # Every kind of event at least once, then whatever hypothesis finds.
+        for kind in ("text", "choice", "command", "unsupported", "media", "location", "contact"):
+            loop.run_until_complete(one(events_of_kind(kind), "vi"))
+        check()
+    finally:
+        loop.run_until_complete(store.close())
+        loop.close()
+
+
+def events_of_kind(kind: str) -> dict:
+    return {
+        "text": {"kind": "text", "text": "x" * 5000},
+        "choice": {"kind": "choice", "payload": "1:zz.top:1", "message_ref": "1"},
+        "command": {"kind": "command", "command": "start", "text": "i_" + "A" * 70},
+        "media": {"kind": "media", "media": Media("photo", "f", 10, "image/jpeg")},
+        "location": {"kind": "location", "location": (16.7, 107.2)},
+    }.get(kind, {"kind": kind})

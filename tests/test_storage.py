@@ -1,0 +1,112 @@
+"""Migrations, transactions, reference data, search that ignores diacritics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from storage import Store
+from storage.db import Database, _migrations
+from storage.localities import LocalityError
+from storage.text import fold
+
+
+async def test_migrations_apply_to_empty_database_and_rerun_changes_nothing(tmp_path):
+    db = await Database.open(tmp_path / "m.db")
+    try:
+        applied = await db.migrate()
+        assert applied == [n for n, _ in _migrations()]
+        assert await db.version() == applied[-1]
+        tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"users", "localities", "consents", "conversations", "invites", "audit_log"} <= tables
+        schema = await db.fetchall("SELECT sql FROM sqlite_master ORDER BY name")
+        assert await db.migrate() == []
+        assert await db.fetchall("SELECT sql FROM sqlite_master ORDER BY name") == schema
+        assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
+        assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
+    finally:
+        await db.close()
+
+
+async def test_seed_is_idempotent(tmp_path):
+    first = await Store.open(tmp_path / "s.db")
+    counts = [(await first.db.fetchone(f"SELECT count(*) FROM {t}"))[0] for t in ("localities", "topics")]
+    await first.close()
+    second = await Store.open(tmp_path / "s.db")
+    try:
+        again = [(await second.db.fetchone(f"SELECT count(*) FROM {t}"))[0] for t in ("localities", "topics")]
+        assert again == counts
+    finally:
+        await second.close()
+
+
+async def test_reference_data_is_the_2025_province(store):
+    communes = await store.localities.communes()
+    assert len(communes) == 78
+    kinds = [c.kind for c in communes]
+    assert (kinds.count("xa"), kinds.count("phuong"), kinds.count("dac_khu")) == (69, 8, 1)
+    province = (await store.localities.children(None))[0]
+    assert province.name == "Quảng Trị" and province.code == "44"
+    topics = [t.name_vi for t in await store.topics.all()]
+    assert topics == ["Xây dựng nông thôn mới", "Đô thị văn minh", "Góp ý văn kiện Đại hội",
+                      "An sinh xã hội – hỗ trợ khó khăn", "Dân vận khéo", "Khác"]
+    assert [t.code for t in await store.topics.all() if t.sensitive] == ["gop-y-van-kien"]
+
+
+@pytest.mark.parametrize("query", ["hai lang", "Hải Lăng", "HẢI LĂNG", "  hải   lăng "])
+async def test_search_ignores_diacritics_and_case(store, query):
+    found = await store.localities.search(query, level=1)
+    assert found[0].name == "Hải Lăng"
+
+
+async def test_search_treats_wildcards_literally(store):
+    assert await store.localities.search("%", level=1) == []
+    assert await store.localities.search("_", level=1) == []
+
+
+def test_fold():
+    assert fold("Đông Hà") == "dong ha"
+    assert fold("Triệu Phong") == "trieu phong"
+
+
+async def test_subtree_paths(store):
+    hai_lang = (await store.localities.search("hai lang", level=1))[0]
+    for village in await store.localities.children(hai_lang.id):
+        assert village.path.startswith(hai_lang.path) and village.level == 2
+        chain = await store.localities.ancestors(village)
+        assert [c.level for c in chain] == [0, 1, 2]
+
+
+async def test_import_csv_adds_and_updates_and_rejects_bad_rows(store):
+    await store.localities.import_csv("# a test\ncode,name,kind,parent_code\n44,Quảng Trị,tinh,\n"
+                                      "19999,Thử Nghiệm,xa,44\n19999-01,Thôn Mới,thon,19999\n")
+    new = await store.localities.by_code("19999-01")
+    assert new.level == 2 and (await store.localities.search("thu nghiem"))[0].code == "19999"
+    with pytest.raises(LocalityError):
+        await store.localities.import_csv("code,name,kind,parent_code\n1,X,xa,nope\n")
+    with pytest.raises(LocalityError):
+        await store.localities.import_csv("code,name\n1,X\n")
+    with pytest.raises(LocalityError):
+        await store.localities.import_csv("code,name,kind,parent_code\n2,Y,district,44\n")
+    assert await store.localities.by_code("2") is None
+
+
+async def test_transactions_do_not_interleave(store):
+    """Two coroutines writing at once: each unit of work commits or rolls back alone."""
+
+    async def failing():
+        async with store.db.tx() as conn:
+            await conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('a', 'A', 'A')")
+            await asyncio.sleep(0.01)
+            raise RuntimeError("boom")
+
+    async def succeeding():
+        await asyncio.sleep(0.001)
+        async with store.db.tx() as conn:
+            await conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('b', 'B', 'B')")
+
+    results = await asyncio.gather(failing(), succeeding(), return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)
+    codes = {r[0] for r in await store.db.fetchall("SELECT code FROM topics")}
+    assert "b" in codes and "a" not in codes
