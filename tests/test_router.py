@@ -1,0 +1,82 @@
+"""The router: failures are told and lose nothing; one person's events in order, people concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+
+from handlers.base import Inbound
+from storage.conversations import Conversation
+from tests.dialog import ONBOARD, turns
+
+
+async def test_a_failing_write_is_told_and_the_draft_survives(harness, store, monkeypatch):
+    p = harness.person()
+    await turns(p, ONBOARD[:7])  # at the topics step
+    before = await store.conversations.get("test", "1001")
+
+    async def broken(*args, **kwargs):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(store.users, "set_topics", broken)
+    await p.click("Xây dựng nông thôn mới")
+    done = p.option("Xong")  # the button stays on the person's screen
+    replies = await p.choose(done)
+    assert "hệ thống gặp sự cố" in replies[0].text and "vẫn được giữ" in replies[0].text
+    after = await store.conversations.get("test", "1001")
+    assert after.step == "topics" and after.data["topics"] == before.data.get("topics", []) + [
+        (await store.topics.by_code("nong-thon-moi")).id]
+    monkeypatch.undo()
+    replies = await p.choose(done)
+    assert "Thông tin của Ông/Bà" in replies[0].text and "Xây dựng nông thôn mới" in replies[0].text
+
+
+async def test_one_persons_events_are_handled_in_order(harness, store):
+    seen: list[str] = []
+    original = harness.channel.send
+
+    async def slow_send(chat_id, reply, edit_ref=None):
+        await asyncio.sleep(0.01)
+        seen.append(chat_id)
+        return await original(chat_id, reply, edit_ref)
+
+    harness.channel.send = slow_send
+    p = harness.person()
+    events = [Inbound("test", "1001", "1001", "command", command="start"),
+              Inbound("test", "1001", "1001", "choice", payload="1:onb.news:y"),
+              Inbound("test", "1001", "1001", "choice", payload="1:onb.opinions:y")]
+    await asyncio.gather(*(harness.router.handle(e) for e in events))
+    conversation = await store.conversations.get("test", "1001")
+    assert conversation.step == "sensitive"  # each answer met the step it was meant for
+    del p
+
+
+async def test_different_people_are_handled_concurrently(harness):
+    started, release = asyncio.Event(), asyncio.Event()
+    original = harness.channel.send
+
+    async def gated_send(chat_id, reply, edit_ref=None):
+        if chat_id == "1":
+            started.set()
+            await release.wait()
+        return await original(chat_id, reply, edit_ref)
+
+    harness.channel.send = gated_send
+    first = asyncio.create_task(harness.router.handle(Inbound("test", "1", "1", "command", command="huongdan")))
+    await started.wait()
+    # Person 2 is answered while person 1's reply is still blocked.
+    await asyncio.wait_for(harness.router.handle(Inbound("test", "2", "2", "command", command="huongdan")), 2)
+    release.set()
+    await first
+
+
+async def test_a_flow_that_no_longer_exists_is_left_for_the_menu(harness, store, clock):
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await store.conversations.save("test", "1001", Conversation("gone", "away", {}), clock())
+    await turns(p, [("anything", ["Ông/Bà có thể chọn"])])
+    assert await store.conversations.get("test", "1001") is None
+
+
+async def test_locks_are_released(harness):
+    await harness.router.handle(Inbound("test", "1", "1", "command", command="huongdan"))
+    assert harness.router._locks._locks == {}
