@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 
 from telegram import (
@@ -18,6 +19,7 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import DeliveryError, split_text
 from handlers.base import Capabilities, Inbound, Media, Reply
@@ -89,7 +91,9 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | None:
 def classify(err: TelegramError) -> DeliveryError:
     """DESIGN.md §4: retry later, recipient gone, or permanent."""
     if isinstance(err, RetryAfter):
-        wait = err.retry_after
+        with warnings.catch_warnings():  # int or timedelta, depending on PTB_TIMEDELTA: both handled
+            warnings.simplefilter("ignore", PTBDeprecationWarning)
+            wait = err.retry_after
         seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
         return DeliveryError("retry", "429 too many requests", seconds)
     if isinstance(err, Forbidden):

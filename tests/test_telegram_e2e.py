@@ -1,0 +1,154 @@
+"""End to end on Telegram: the real python-telegram-bot Application long-polling a fake Bot API
+server on loopback over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+import httpx
+
+from bot.app import App
+from bot.config import Config
+from tests.fakes.telegram_api import FakeBotAPI
+
+LAN = 424242
+
+
+def config_for(api: FakeBotAPI, db, **extra) -> Config:
+    return Config(DANVAN_DB=db, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.base_url, **extra)
+
+
+@asynccontextmanager
+async def running(config: Config):
+    app = await App.build(config)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+def button(call, label: str) -> str:
+    for b in call.buttons:
+        if label in b["text"]:
+            return b["callback_data"]
+    raise AssertionError(f"no button {label!r} in {[b['text'] for b in call.buttons]}")
+
+
+async def click(api: FakeBotAPI, calls, label: str, count: int = 1):
+    last = next(c for c in reversed(calls) if c.buttons)
+    return await api.click(LAN, button(last, label), message_id=last.message_id, count=count)
+
+
+async def test_onboarding_over_telegram_and_restart_mid_flow(tmp_path):
+    async with FakeBotAPI() as api:
+        config = config_for(api, tmp_path / "tg.db")
+        async with running(config) as app:
+            commands = api.get_commands(None, "vi")
+            assert [c["command"] for c in commands][:2] == ["start", "caidat"]
+            calls = await api.ask(LAN, "/start", count=2, first_name="Lan", language_code="vi")
+            assert "Kính chào" in calls[0].text and calls[0].params["parse_mode"] == "HTML"
+            calls = await click(api, calls, "Đồng ý", count=2)
+            calls = await click(api, calls, "Đồng ý", count=2)
+            calls = await click(api, calls, "Không đồng ý", count=2)
+            assert "xã, phường nào" in calls[-1].text
+            calls = await api.ask(LAN, "hai lang")
+            calls = await click(api, calls, "xã Hải Lăng")
+            assert "thôn, tổ dân phố" in calls[-1].text
+            user = await app.store.users.find("telegram", str(LAN))
+            assert user.display_name == "Lan"
+        # The bot restarts; the person carries on at the same step with the buttons on screen.
+        async with running(config) as app:
+            calls = await click(api, calls, "Bỏ qua")
+            assert "lĩnh vực nào" in calls[-1].text
+            calls = await click(api, calls, "Dân vận khéo")
+            assert calls[-1].method == "editMessageText"  # toggles edit the message in place
+            assert "✅ Dân vận khéo" in str(calls[-1].reply_markup)
+            calls = await click(api, calls, "Xong", count=2)
+            assert "Thông tin của Ông/Bà" in calls[0].text and "xã Hải Lăng" in calls[0].text
+            user = await app.store.users.find("telegram", str(LAN))
+            assert user.onboarded and user.locality_id is not None
+        assert not api.server_errors
+
+
+async def test_export_arrives_as_a_document_and_photos_get_an_answer(tmp_path):
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")):
+            await api.ask(LAN, "/start", count=2)
+            mark = api.mark()
+            api.push_photo(LAN, b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+            calls = await api.wait_sent(LAN, 2, since=mark)
+            assert "«Đồng ý»" in calls[0].text and "Mục đích 1/3" in calls[1].text  # asked again, politely
+            calls = await api.ask(LAN, "/dulieu")
+            assert calls[0].method == "sendDocument"
+            assert b'"consents"' in api.file_bytes(calls[0].result["document"]["file_id"])
+
+
+async def eventually(check, timeout: float = 5.0):
+    """Wait until an async check holds (the bot acts on updates in its own tasks)."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.02)
+
+
+async def test_blocked_person_is_marked_unreachable(tmp_path):
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")) as app:
+            await api.ask(LAN, "/start", count=2)
+
+            async def reachable():
+                return (await app.store.users.find("telegram", str(LAN))).reachable
+
+            api.push_my_chat_member(LAN, blocked=True)
+            await eventually(lambda: _not(reachable))
+            api.push_my_chat_member(LAN, blocked=False)
+            await eventually(reachable)
+            # A send refused with 403 marks the person too.
+            api.blocked_chats.add(LAN)
+            mark = api.mark()
+            api.push_text(LAN, "/huongdan")
+            await api.wait_for(lambda c: c.method == "sendMessage" and c.status == 403, since=mark)
+            await eventually(lambda: _not(reachable))
+
+
+async def _not(check) -> bool:
+    return not await check()
+
+
+async def test_retry_after_is_honoured_for_replies(tmp_path):
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")):
+            api.fail("sendMessage", chat_id=LAN, status=429, retry_after=1, times=1)
+            calls = await api.ask(LAN, "/huongdan", timeout=10)
+            assert "/caidat" in calls[0].text
+            failed = [c for c in api.calls_of("sendMessage", LAN) if c.status == 429]
+            assert len(failed) == 1 and calls[0].at - failed[0].at >= 0.9
+
+
+async def test_webhook_mode_checks_the_secret(tmp_path):
+    from bot.server import build_asgi
+
+    async with FakeBotAPI() as api:
+        config = config_for(api, tmp_path / "wh.db", TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
+                            TELEGRAM_WEBHOOK_SECRET="s3cret-Value_1")
+        async with running(config) as app:
+            assert api.webhook["url"] == "https://bot.example.vn/telegram/webhook"
+            assert api.webhook["secret_token"] == "s3cret-Value_1"
+            transport = httpx.ASGITransport(app=build_asgi(app))
+            async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+                update = api.text_update(LAN, "/huongdan")
+                wrong = await client.post("/telegram/webhook", json=update,
+                                          headers={"X-Telegram-Bot-Api-Secret-Token": "nope"})
+                missing = await client.post("/telegram/webhook", json=update)
+                assert wrong.status_code == missing.status_code == 403
+                bad = await client.post("/telegram/webhook", content=b"{not json",
+                                        headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-Value_1"})
+                assert bad.status_code == 400
+                mark = api.mark()
+                ok = await client.post("/telegram/webhook", json=update,
+                                       headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret-Value_1"})
+                assert ok.status_code == 200
+                calls = await api.wait_sent(LAN, 1, since=mark)
+                assert "/caidat" in calls[0].text
+            assert not api.calls_of("getUpdates")
