@@ -6,10 +6,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import handlers
 from bot.channels.telegram import TelegramChannel
+from bot.channels.web import WebChannel
 from bot.config import Config
+from bot.demo import seed_demo
 from bot.outbound import Outbound
 from bot.router import Router
 from handlers.menu import commands_for
@@ -31,12 +34,17 @@ class App:
         self.outbound = Outbound(store, clock)
         self.router = Router(store, config.handler_settings(), handlers.registry, self.outbound, clock)
         self.telegram: TelegramChannel | None = None
+        # The web chat is always on; only in demo mode may staff act through it.
+        self.web = WebChannel(config.web_url, Path(config.store_path).parent / "uploads" / "web", staff=config.demo)
+        self.outbound.add(self.web)
 
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
-        store = await Store.open(config.db)
+        store = await Store.open(config.store_path)
+        if config.demo:
+            await seed_demo(store, clock())
         app = cls(config, store, clock)
-        if config.telegram_token is not None:
+        if config.telegram_token is not None and not config.demo:  # the demo never talks to real people
             app.telegram = TelegramChannel(
                 config.telegram_token.get_secret_value(), config.telegram_api_url, config.telegram_file_url,
                 app.router.handle, webhook=config.telegram_webhook_url is not None)
@@ -55,6 +63,7 @@ class App:
                      "webhook" if self.telegram.webhook else "long polling")
 
     async def stop(self) -> None:
+        self.web.close()
         if self.telegram is not None:
             await self.telegram.stop()
         await self.store.close()

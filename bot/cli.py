@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from bot import logs
 from bot.app import App, utc_now
 from bot.config import Config, ConfigError, load
+from bot.demo import seed_demo
 from storage import Store
 from storage.localities import LocalityError
 
@@ -21,7 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="danvan", description="Chatbot công tác dân vận.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("run", help="run the bot (Telegram when TELEGRAM_BOT_TOKEN is set)")
+    run_parser = sub.add_parser("run", help="run the bot and its web chat (demo mode unless TELEGRAM_BOT_TOKEN is set)")
+    run_parser.add_argument("--demo", action="store_true", help="demo mode even when a channel token is set")
+
+    demo = sub.add_parser("demo", help="the demo").add_subparsers(dest="demo_command", required=True)
+    demo.add_parser("reset", help="delete the demo database (DANVAN_DEMO_DB) and seed it again")
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("migrate", help="apply pending migrations and seed reference data")
@@ -63,7 +69,10 @@ def _secrets(config: Config) -> list[str]:
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
-        return await run(config)
+        demo = args.demo or config.demo or config.telegram_token is None
+        return await run(config.model_copy(update={"demo": demo}))
+    if args.command == "demo":
+        return await demo_reset(config)
     store = await Store.open(config.db)
     try:
         now = utc_now()
@@ -106,35 +115,92 @@ async def _invite(store: Store, config: Config, args: argparse.Namespace, now) -
     return 0
 
 
+def _delete_database(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+async def demo_reset(config: Config) -> int:
+    await asyncio.to_thread(_delete_database, config.demo_db)
+    store = await Store.open(config.demo_db)
+    try:
+        await seed_demo(store, utc_now())
+    finally:
+        await store.close()
+    print(f"Đã tạo lại cơ sở dữ liệu thử nghiệm / demo database re-created: {config.demo_db}")
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
 async def run(config: Config) -> int:
-    if config.telegram_token is None:
-        print("Chưa có kênh nào để chạy: đặt TELEGRAM_BOT_TOKEN (mã bot lấy từ @BotFather) trong môi trường "
-              "hoặc tệp .env.\nNo channel to run: set TELEGRAM_BOT_TOKEN (from @BotFather) in the environment "
-              "or in .env.", file=sys.stderr)
-        return 2
     import uvicorn
 
     from bot.server import build_asgi
 
     class Server(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.listening = asyncio.Event()
+
         @contextlib.contextmanager
         def capture_signals(self):  # the bot handles SIGINT/SIGTERM itself, for an orderly stop
             yield
 
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets=sockets)
+            self.listening.set()
+
+    try:
+        sock = _listen(config.host, config.port)
+    except OSError as err:
+        print(f"Không mở được cổng {config.host}:{config.port} ({err.strerror}); đặt DANVAN_HOST/DANVAN_PORT khác.\n"
+              f"Cannot listen on {config.host}:{config.port} ({err.strerror}); set another DANVAN_HOST/DANVAN_PORT.",
+              file=sys.stderr)
+        return 1
     app = await App.build(config)
-    server = Server(uvicorn.Config(build_asgi(app), host=config.host, port=config.port,
-                                           log_level="warning", lifespan="off"))
+    server = Server(uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off",
+                                   timeout_graceful_shutdown=5))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await app.start()
-    serving = asyncio.create_task(server.serve())
-    print(f"danvan: http://{config.host}:{config.port}/healthz", flush=True)
-    await stop.wait()
-    server.should_exit = True
-    await serving
-    await app.stop()
+    try:
+        await app.start()
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        listening = asyncio.create_task(server.listening.wait())
+        await asyncio.wait([serving, listening], return_when=asyncio.FIRST_COMPLETED)
+        if not server.listening.is_set():
+            listening.cancel()
+            await serving
+            return 1
+        if config.demo:
+            print(f"danvan: CHẾ ĐỘ THỬ NGHIỆM (demo) — dữ liệu không thật ({config.demo_db}).\n"
+                  f"danvan: demo mode — not real data ({config.demo_db}); `danvan demo reset` starts it afresh.")
+            if config.host not in ("127.0.0.1", "localhost", "::1"):
+                print(f"danvan: CẢNH BÁO: bản demo mở ra mạng ({config.host}), ai cũng có thể đóng vai quản trị viên.\n"
+                      f"danvan: WARNING: the demo is reachable from the network ({config.host}); anyone can play "
+                      "the administrator.", file=sys.stderr)
+        elif app.telegram is not None:
+            print(f"danvan: Telegram @{app.telegram.username}; web chat for residents (anonymous).")
+        print(f"danvan: mở trình duyệt / open in a browser: {config.web_url}/", flush=True)
+        await stop.wait()
+        server.should_exit = True
+        app.web.close()
+        await serving
+    finally:
+        await app.stop()
     return 0
 
 

@@ -21,12 +21,18 @@ class Config(BaseSettings):
                                       populate_by_name=True)
 
     db: Path = Field(Path("data/danvan.db"), alias="DANVAN_DB")
+    demo_db: Path = Field(Path("data/demo.db"), alias="DANVAN_DEMO_DB")
+    demo: bool = Field(False, alias="DANVAN_DEMO")  # also forced by `danvan run --demo` or the lack of a token
     tz: str = Field("Asia/Ho_Chi_Minh", alias="DANVAN_TZ")
     operator_name: str = Field("Ban Dân vận Tỉnh ủy Quảng Trị", alias="DANVAN_OPERATOR", min_length=2,
                                max_length=120)
     invite_days: int = Field(7, alias="DANVAN_INVITE_DAYS", ge=1, le=90)
     host: str = Field("127.0.0.1", alias="DANVAN_HOST")
     port: int = Field(8080, alias="DANVAN_PORT", ge=1, le=65535)
+    public_url: str | None = Field(None, alias="DANVAN_PUBLIC_URL")  # the web chat's address as people reach it
+    web_session_days: int = Field(180, alias="DANVAN_WEB_SESSION_DAYS", ge=1, le=730)
+    web_burst: int = Field(10, alias="DANVAN_WEB_BURST", ge=1, le=1000)
+    web_rate: float = Field(1.0, alias="DANVAN_WEB_RATE", gt=0, le=100)
     log_level: str = Field("INFO", alias="DANVAN_LOG_LEVEL", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     telegram_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_URL")
@@ -52,7 +58,7 @@ class Config(BaseSettings):
             raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
         return value
 
-    @field_validator("telegram_api_url", "telegram_webhook_url")
+    @field_validator("telegram_api_url", "telegram_webhook_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -65,7 +71,22 @@ class Config(BaseSettings):
     def _webhook_needs_secret(self) -> Config:
         if self.telegram_webhook_url and self.telegram_webhook_secret is None:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set with TELEGRAM_WEBHOOK_URL (1-256 of A-Za-z0-9_-)")
+        if self.demo_db.resolve() == self.db.resolve():
+            raise ValueError("DANVAN_DEMO_DB must be a different file from DANVAN_DB (demo data is not real)")
         return self
+
+    @property
+    def store_path(self) -> Path:
+        """Demo mode has its own database and never opens the production one."""
+        return self.demo_db if self.demo else self.db
+
+    @property
+    def web_url(self) -> str:
+        """Where people open the web chat (deep links, the address printed at start)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104 (a comparison)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def telegram_file_url(self) -> str:

@@ -10,7 +10,19 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.outbound import Outbound
-from handlers.base import Capabilities, Ctx, Inbound, Registry, Reply, Settings, allowed, parse_cb, step_key
+from handlers.base import (
+    Capabilities,
+    Ctx,
+    Inbound,
+    Notice,
+    Option,
+    Registry,
+    Reply,
+    Settings,
+    allowed,
+    parse_cb,
+    step_key,
+)
 from handlers.menu import commands_for, show_menu
 from messages import LANGUAGES, Texts
 from storage import Store
@@ -59,17 +71,20 @@ class Router:
         """Process one event and deliver its replies; returns them (tests read them)."""
 
         async def work() -> list[Reply]:
-            replies = await self.process(inbound)
+            replies, notices = await self.process(inbound)
             await self.outbound.replies(inbound.channel, inbound.chat_id, replies, inbound.message_ref)
+            for notice in notices:
+                await self.deliver_notice(notice)
             return replies
 
         return await self._locks((inbound.channel, inbound.chat_id), work)
 
-    async def process(self, inbound: Inbound) -> list[Reply]:
+    async def process(self, inbound: Inbound) -> tuple[list[Reply], list[Notice]]:
+        """What to answer and whom else to tell; the conversation is saved before anything is sent."""
         now = self.clock()
         if inbound.kind in ("blocked", "unblocked"):
             await self.store.users.set_reachable(inbound.channel, inbound.chat_id, inbound.kind == "unblocked", now)
-            return []
+            return [], []
         if len(inbound.text) > MAX_TEXT:
             inbound = _truncated(inbound)
         language = inbound.language if inbound.language in LANGUAGES else "vi"
@@ -81,7 +96,7 @@ class Router:
         conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
-                  channel.capabilities if channel else Capabilities())
+                  channel.capabilities if channel else Capabilities(), getattr(channel, "fetch", None))
         try:
             await self._dispatch(ctx)
             if ctx.dirty:
@@ -93,14 +108,14 @@ class Router:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            return [Reply(Texts(user.language)("common.error"))]
+            return [Reply(Texts(user.language)("common.error"))], []
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
                 await self.refresh_commands(target.channel, target.chat_id, target.role, target.language)
-        return ctx.replies
+        return ctx.replies, ctx.notices
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation
@@ -160,6 +175,16 @@ class Router:
             ctx.say(ctx.t("common.not_allowed"))
             return
         await guarded.handler(ctx)
+
+    async def deliver_notice(self, notice: Notice) -> bool:
+        """Send a notice to its recipient, if they can be reached on a running channel."""
+        user = await self.store.users.get(notice.user_id)
+        channel = self.outbound.channels.get(user.channel) if user else None
+        if user is None or channel is None or not user.chat_id or not user.reachable:
+            return False
+        t = Texts(user.language)
+        options = tuple((Option(t(label), data),) for label, data in notice.buttons)
+        return await self.outbound.deliver(channel, user.chat_id, Reply(t(notice.key, **notice.values), options))
 
     async def refresh_commands(self, channel_name: str, chat_id: str, role: str, language: str) -> None:
         channel = self.outbound.channels.get(channel_name)

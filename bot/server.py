@@ -1,4 +1,4 @@
-"""One ASGI application, one port: /healthz and the Telegram webhook (later the web chat and Zalo)."""
+"""One ASGI application, one port: the web chat, /healthz and the Telegram webhook (later Zalo's)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.app import App
+from bot.channels.web import WebChat
 
 log = logging.getLogger(__name__)
 MAX_UPDATE_BYTES = 1_000_000
@@ -23,8 +24,9 @@ def build_asgi(app: App) -> Starlette:
             ok = await app.store.db.ping()
         except Exception:
             ok = False
-        return JSONResponse({"status": "ok" if ok else "error", "database": "ok" if ok else "unavailable"},
-                            status_code=200 if ok else 503)
+        return JSONResponse({"status": "ok" if ok else "error", "database": "ok" if ok else "unavailable",
+                             "mode": "demo" if app.config.demo else "production"},
+                            status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
     async def telegram_webhook(request: Request) -> Response:
         secret = app.config.telegram_webhook_secret
@@ -44,4 +46,5 @@ def build_asgi(app: App) -> Starlette:
     return Starlette(routes=[
         Route("/healthz", healthz),
         Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+        *WebChat(app).routes(),
     ])

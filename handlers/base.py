@@ -71,6 +71,19 @@ class Reply:
     options: tuple[tuple[Option, ...], ...] = ()
     edit: bool = False  # replace the message the choice came from, where the channel can
     document: Document | None = None
+    photo: Document | None = None  # an image shown in the chat, with `text` as its caption
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to someone other than the person who wrote: rendered in the recipient's language."""
+
+    user_id: int
+    key: str
+    values: dict
+    buttons: tuple[tuple[str, str], ...] = ()  # (label key, callback data), one per row
+
+
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,8 @@ class Settings:
     operator_name: str = "Ban Dân vận Tỉnh ủy Quảng Trị"
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
     invite_ttl: timedelta = timedelta(days=7)
+    case_limit: int = 5  # cases one person may send per `case_window`; more are politely slowed down
+    case_window: timedelta = timedelta(hours=1)
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]
@@ -134,9 +149,11 @@ class Ctx:
     conversation: Conversation | None
     deep_links: Callable[[str], list[str]]
     capabilities: Capabilities = field(default_factory=Capabilities)
+    fetch: Callable[[Media], Awaitable[bytes]] | None = None  # the bytes of a file the person sent
     args: tuple[str, ...] = ()
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change
+    notices: list[Notice] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     dirty: bool = False  # the conversation changed and must be saved
 
@@ -153,6 +170,14 @@ class Ctx:
             document: Document | None = None) -> None:
         rows = tuple(tuple(row) for row in options)
         self.replies.append(Reply(Safe(text), rows, edit, document))
+
+    def row(self, key: str, *buttons: tuple[str, str]) -> tuple[Option, ...]:
+        """A row of buttons of one step: (label key, argument) pairs."""
+        return tuple(Option(self.t(label), cb(key, arg)) for label, arg in buttons)
+
+    def notify(self, user_id: int, key: str, buttons: tuple[tuple[str, str], ...] = (), **values: object) -> None:
+        """Tell someone else, after this event is handled (their language, their channel)."""
+        self.notices.append(Notice(user_id, key, values, buttons))
 
     async def goto(self, flow: str, step: str, **data: Any) -> None:
         """Enter a step (keeping the draft, plus `data`) and ask its question."""

@@ -7,6 +7,9 @@ from handlers.base import ADMIN, STAFF, Ctx, Option, allowed, cb, registry
 # (command, roles that see it); texts are "cmd.<command>" in the catalogs.
 COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("start", frozenset({"citizen", "cadre", "admin"})),
+    ("gopy", frozenset({"citizen", "cadre", "admin"})),
+    ("phananh", frozenset({"citizen", "cadre", "admin"})),
+    ("theodoi", frozenset({"citizen", "cadre", "admin"})),
     ("caidat", frozenset({"citizen", "cadre", "admin"})),
     ("nhantin", frozenset({"citizen", "cadre", "admin"})),
     ("dunggui", frozenset({"citizen", "cadre", "admin"})),
@@ -15,6 +18,7 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("xoadulieu", frozenset({"citizen", "cadre", "admin"})),
     ("huongdan", frozenset({"citizen", "cadre", "admin"})),
     ("huy", frozenset({"citizen", "cadre", "admin"})),
+    ("hopthu", STAFF),
     ("phamvi", STAFF),
     ("moicanbo", ADMIN),
     ("thuhoi", ADMIN),
@@ -22,6 +26,10 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
 
 # Main-menu buttons: (command they run, label key).
 MENU: list[tuple[str, str]] = [
+    ("gopy", "menu.gopy"),
+    ("phananh", "menu.phananh"),
+    ("theodoi", "menu.theodoi"),
+    ("hopthu", "menu.hopthu"),
     ("caidat", "menu.settings"),
     ("huongdan", "menu.help"),
     ("quyenriengtu", "menu.privacy"),

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from handlers.base import Ctx, Option, cb, registry, step_key
+from handlers.consent import record_consent
 from handlers.menu import show_menu
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.staff import describe_scope
 from storage.localities import Locality
 from storage.roles import InviteError
 
-PURPOSES = ("news", "opinions", "sensitive")
 FLOW = "onb"
 registry.flow(FLOW)
-
-
-def consent_version(text: str, language: str) -> str:
-    """The version of a consent text is its language and a digest of exactly what was shown."""
-    return f"{language}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 @registry.command("start")
@@ -116,9 +109,7 @@ def _consent_step(purpose: str, next_step) -> None:
             await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "consent.use_buttons")
             return
         granted = answer == ("y",)
-        text = ctx.t(f"consent.{purpose}")
-        await ctx.store.users.record_consent(ctx.user.id, purpose, granted, consent_version(text, ctx.t.language),
-                                             ctx.now)
+        await record_consent(ctx, purpose, granted)
         ctx.data.setdefault("granted", {})[purpose] = granted
         ctx.say(ctx.t("consent.recorded_yes" if granted else "consent.recorded_no"))
         await next_step(ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from handlers.base import Ctx, Document, Option, cb, registry, step_key
-from handlers.onboarding import consent_version
+from handlers.consent import consent_version
 
 FLOW = "del"
 registry.flow(FLOW)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from handlers.base import Ctx, Option, cb, registry, step_key
+from handlers.consent import PURPOSES, has_consent, record_consent
 from handlers.menu import show_menu
-from handlers.onboarding import PURPOSES, consent_version, profile_summary
+from handlers.onboarding import profile_summary
 from handlers.pickers import locality_steps, topic_steps
 from messages import LANGUAGES
 from storage.localities import Locality
@@ -104,10 +105,8 @@ async def _consent_handle(ctx: Ctx) -> None:
         await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
         return
     purpose = choice[0]
-    consents = await ctx.store.users.consents(ctx.user.id)
-    granted = not (purpose in consents and consents[purpose].granted)
-    text = ctx.t(f"consent.{purpose}")
-    await ctx.store.users.record_consent(ctx.user.id, purpose, granted, consent_version(text, ctx.t.language), ctx.now)
+    granted = not await has_consent(ctx, purpose)
+    await record_consent(ctx, purpose, granted)
     if purpose == "news":
         ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, news_enabled=int(granted))
     ctx.say(ctx.t("consent.recorded_yes" if granted else "consent.withdrawn", purpose=ctx.t(f"purpose.{purpose}")))
@@ -122,8 +121,7 @@ async def stop_news(ctx: Ctx) -> None:
 
 @registry.command("nhantin", "resume")
 async def resume_news(ctx: Ctx) -> None:
-    consents = await ctx.store.users.consents(ctx.user.id)
-    if not (consents.get("news") and consents["news"].granted):
+    if not await has_consent(ctx, "news"):
         await ctx.goto("news", "ask")
         return
     ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, news_enabled=1)
@@ -150,7 +148,6 @@ async def _news_consent_handle(ctx: Ctx) -> None:
     if choice == ("n",):
         ctx.say(ctx.t("news.still_off"))
         return
-    text = ctx.t("consent.news")
-    await ctx.store.users.record_consent(ctx.user.id, "news", True, consent_version(text, ctx.t.language), ctx.now)
+    await record_consent(ctx, "news", True)
     ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, news_enabled=1)
     ctx.say(ctx.t("news.resumed"))

@@ -20,6 +20,10 @@ class Safe(str):
     """Text already safe for HTML (built from the catalog), inserted as it is."""
 
 
+class Key(str):
+    """A catalog key given as a value: translated into the reader's language when rendered."""
+
+
 def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     flat = {}
     for key, value in tree.items():
@@ -54,9 +58,13 @@ class Texts:
         template = self._catalog.get(key)
         if template is None:
             template = catalog(DEFAULT_LANGUAGE)[key]
-        escaped = {name: v if isinstance(v, Safe) else html.escape(str(v), quote=False)
-                   for name, v in values.items()}
+        escaped = {name: self._value(v) for name, v in values.items()}
         return Safe(template.format_map(escaped))
+
+    def _value(self, value: object) -> str:
+        if isinstance(value, Key):
+            return self(value)
+        return value if isinstance(value, Safe) else html.escape(str(value), quote=False)
 
     def has(self, key: str) -> bool:
         return key in self._catalog

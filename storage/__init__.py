@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.audit import AuditRepo
 from storage.campaigns import CampaignRepo
+from storage.cases import CaseRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database
+from storage.files import FileStore
 from storage.localities import LocalityRepo
 from storage.roles import RoleRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
+from storage.web_sessions import WebSessionRepo
 
 
 @dataclass
@@ -25,14 +29,21 @@ class Store:
     roles: RoleRepo
     audit: AuditRepo
     campaigns: CampaignRepo
+    web_sessions: WebSessionRepo
+    cases: CaseRepo
+    files: FileStore
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
         db = await Database.open(path)
-        if migrate:
-            await db.migrate()
+        try:
+            if migrate:
+                await db.migrate()
+        except BaseException:
+            await db.close()
+            raise
         store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
-                    AuditRepo(db), CampaignRepo(db))
+                    AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(_files_dir(path)))
         if seed:
             await store.topics.seed()
             await store.localities.seed()
@@ -40,3 +51,10 @@ class Store:
 
     async def close(self) -> None:
         await self.db.close()
+
+
+def _files_dir(db_path: str | Path) -> Path:
+    """Files live beside the database ("data/danvan.db" → "data/files/")."""
+    if str(db_path) == ":memory:":
+        return Path(tempfile.mkdtemp(prefix="danvan-files-"))
+    return Path(db_path).parent / "files"

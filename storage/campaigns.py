@@ -31,6 +31,10 @@ class CampaignRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def get(self, campaign_id: int) -> Campaign | None:
+        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM campaigns WHERE id = ?", (campaign_id,))
+        return Campaign(*r) if r else None
+
     async def by_code(self, code: str) -> Campaign | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM campaigns WHERE code = ?", (code,))
         return Campaign(*r) if r else None

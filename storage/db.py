@@ -117,7 +117,7 @@ def _split_sql(script: str) -> list[str]:
             continue
         buffer.append(line)
         candidate = "\n".join(buffer).strip()
-        if candidate.endswith(";") and sqlite3.complete_statement(candidate):
+        if sqlite3.complete_statement(candidate):
             statements.append(candidate)
             buffer = []
     rest = "\n".join(buffer).strip()

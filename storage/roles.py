@@ -99,6 +99,16 @@ class RoleRepo:
         return Invite(row["id"], tuple(scope["localities"]), tuple(scope["topics"]), row["unit_name"],
                       row["expires_at"], iso(now))
 
+    async def set_scope(self, user_id: int, locality_ids: set[int], topic_ids: set[int]) -> None:
+        """Replace a cadre's scope (no topics: every topic)."""
+        async with self.db.tx() as conn:
+            await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
+            await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
+            await conn.executemany("INSERT INTO cadre_localities (user_id, locality_id) VALUES (?, ?)",
+                                   [(user_id, i) for i in sorted(locality_ids)])
+            await conn.executemany("INSERT INTO cadre_topics (user_id, topic_id) VALUES (?, ?)",
+                                   [(user_id, i) for i in sorted(topic_ids)])
+
     async def revoke(self, user_id: int, now: datetime) -> None:
         async with self.db.tx() as conn:
             await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
@@ -107,3 +117,21 @@ class RoleRepo:
                 "UPDATE users SET role = 'citizen', unit_name = NULL, updated_at = ? WHERE id = ? AND role = 'cadre'",
                 (iso(now), user_id),
             )
+
+    async def cadres_covering(self, locality_path: str, topic_id: int) -> list[int]:
+        """Cadres whose scope holds this place (as a subtree) and this topic."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT u.id FROM users u JOIN cadre_localities cl ON cl.user_id = u.id"
+            " JOIN localities l ON l.id = cl.locality_id"
+            " WHERE u.role = 'cadre' AND u.deleted_at IS NULL AND substr(?, 1, length(l.path)) = l.path"
+            " AND (NOT EXISTS (SELECT 1 FROM cadre_topics t WHERE t.user_id = u.id)"
+            "      OR EXISTS (SELECT 1 FROM cadre_topics t WHERE t.user_id = u.id AND t.topic_id = ?))"
+            " ORDER BY u.id",
+            (locality_path, topic_id))
+        return [r[0] for r in rows]
+
+    async def scope_paths(self, user_id: int) -> tuple[str, ...]:
+        rows = await self.db.fetchall(
+            "SELECT l.path FROM cadre_localities cl JOIN localities l ON l.id = cl.locality_id WHERE cl.user_id = ?"
+            " ORDER BY l.path", (user_id,))
+        return tuple(r[0] for r in rows)

@@ -23,13 +23,17 @@ class Topic:
     name_vi: str
     name_en: str
     sensitive: bool
+    answer_days: int = 10  # working days to answer a case
 
     def name(self, language: str) -> str:
         return self.name_en if language == "en" else self.name_vi
 
 
+_COLUMNS = "id, code, name_vi, name_en, sensitive, answer_days"
+
+
 def _row(r) -> Topic:
-    return Topic(r["id"], r["code"], r["name_vi"], r["name_en"], bool(r["sensitive"]))
+    return Topic(r["id"], r["code"], r["name_vi"], r["name_en"], bool(r["sensitive"]), r["answer_days"])
 
 
 class TopicRepo:
@@ -38,17 +42,17 @@ class TopicRepo:
 
     async def all(self) -> list[Topic]:
         rows = await self.db.fetchall(
-            "SELECT id, code, name_vi, name_en, sensitive FROM topics WHERE active = 1 ORDER BY position, id"
+            f"SELECT {_COLUMNS} FROM topics WHERE active = 1 ORDER BY position, id"
         )
         return [_row(r) for r in rows]
 
     async def get(self, topic_id: int) -> Topic | None:
-        r = await self.db.fetchone("SELECT id, code, name_vi, name_en, sensitive FROM topics WHERE id = ?",
+        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM topics WHERE id = ?",
                                    (topic_id,))
         return _row(r) if r else None
 
     async def by_code(self, code: str) -> Topic | None:
-        r = await self.db.fetchone("SELECT id, code, name_vi, name_en, sensitive FROM topics WHERE code = ?",
+        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM topics WHERE code = ?",
                                    (code,))
         return _row(r) if r else None
 

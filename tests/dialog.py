@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import handlers
 from bot.outbound import Outbound
 from bot.router import Router
-from handlers.base import Capabilities, Inbound, Reply, Settings
+from handlers.base import Capabilities, Inbound, Media, Reply, Settings
 from storage import Store
 
 
@@ -31,7 +31,11 @@ class RecordingChannel:
     capabilities: Capabilities = field(default_factory=Capabilities)
     sent: list[tuple[str, Reply, str | None]] = field(default_factory=list)
     commands: dict[str | None, list[str]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def fetch(self, media: Media) -> bytes:
+        return self.files[media.ref]
 
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str:
         self.sent.append((chat_id, reply, edit_ref))
@@ -82,6 +86,15 @@ class Person:
 
     async def click(self, label: str) -> list[Reply]:
         return await self.choose(self.option(label))
+
+    async def photo(self, content: bytes, caption: str = "") -> list[Reply]:
+        ref = f"photo-{len(self.h.channel.files)}"
+        self.h.channel.files[ref] = content
+        return await self.send(self._event("media", text=caption,
+                                           media=Media("photo", ref, len(content), "image/jpeg")))
+
+    async def location(self, lat: float, lon: float) -> list[Reply]:
+        return await self.send(self._event("location", location=(lat, lon)))
 
     async def sticker(self) -> list[Reply]:
         return await self.send(self._event("unsupported"))

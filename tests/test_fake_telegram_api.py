@@ -160,6 +160,8 @@ async def test_photo_and_document_round_trip(api: FakeBotAPI, bot: Bot) -> None:
 
 
 async def test_application_start_and_callback(api: FakeBotAPI, app: Application) -> None:
+    api.push_sticker(USER)  # no handler for it: ignored by the bot
+    await api.wait_delivered()
     answers = await api.ask(USER, "/start", first_name="Lan")
     assert len(answers) == 1
     greeting = answers[0]
@@ -334,7 +336,15 @@ async def test_get_updates_long_polling(api: FakeBotAPI, bot: Bot) -> None:
     rest = await bot.get_updates(offset=update.update_id + 1)
     assert [u.message.text for u in rest] == ["hai", "ba"]
     assert [u.message.message_id for u in rest] == [2, 3]  # message ids count per chat
-    assert await bot.get_updates(offset=rest[-1].update_id + 1, timeout=0) == ()
+
+    with pytest.raises(TimeoutError):
+        await api.wait_delivered(timeout=0.02)
+    delivered = asyncio.create_task(api.wait_delivered())
+    await asyncio.sleep(0)
+    assert not delivered.done()
+    assert await bot.get_updates(offset=rest[-1].update_id + 1, timeout=0) == ()  # confirms them
+    await delivered
+    await api.wait_delivered(timeout=0.01)  # nothing pending: returns at once
 
 
 async def test_update_builders_parse_in_ptb(api: FakeBotAPI, bot: Bot) -> None:

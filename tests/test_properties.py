@@ -63,9 +63,12 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
     store = loop.run_until_complete(Store.open(tmp_path / "p.db"))
     harness = Harness(store, Clock())
     commune = loop.run_until_complete(store.localities.search("hai lang", level=1))[0]
+    role = "citizen" if "citizen" in handlers.registry.flow_roles[flow] else "admin"
+    case = loop.run_until_complete(_a_case(store, commune.id))
     data = {"commune_id": commune.id, "places": [commune.id], "topics": [1], "target": 1,
-            "granted": {"news": True, "opinions": True}}
-    role = "admin" if handlers.registry.flow_roles[flow] == frozenset({"admin"}) else "citizen"
+            "granted": {"news": True, "opinions": True}, "kind": "phananh", "topic_id": 1,
+            "locality_id": commune.id, "content": "Đường liên thôn bị sạt lở", "attachments": [],
+            "case_id": case.id, "forward_to": commune.id, "view": "open", "page": 0}
     known = set(handlers.registry.steps)
 
     async def one(event, language):
@@ -76,10 +79,11 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
         await store.conversations.save("test", "42", Conversation(flow, step, dict(data)), harness.clock())
         replies = await harness.router.handle(Inbound("test", "42", "42", display_name="Người thử",
                                                       language=language, **event))
-        assert replies, f"silence at {flow}.{step} for {event}"
+        shown = repr(event)[:300]
+        assert replies, f"silence at {flow}.{step} for {shown}"
         for reply in replies:
             assert reply.text.strip(), f"empty reply at {flow}.{step}"
-            assert reply.text not in (ERROR, ERROR_EN), f"handler failed at {flow}.{step} for {event}"
+            assert reply.text not in (ERROR, ERROR_EN), f"handler failed at {flow}.{step} for {shown}"
         after = await store.conversations.get("test", "42")
         assert after is None or (after.flow, after.step) in known
 
@@ -96,6 +100,18 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
     finally:
         loop.run_until_complete(store.close())
         loop.close()
+
+
+async def _a_case(store, commune_id):
+    """A case of person "42", so that tracking and inbox steps have something real to show."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage.cases import NewCase
+
+    now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    user = await store.users.ensure("test", "42", "42", "Người thử", "vi", now)
+    return await store.cases.create(NewCase("phananh", user.id, False, 1, commune_id, "Đèn đường hỏng", False, None,
+                                            now + timedelta(days=1), now + timedelta(days=14)), now)
 
 
 def events_of_kind(kind: str) -> dict:

@@ -46,7 +46,7 @@ async def test_onboarding_over_telegram_and_restart_mid_flow(tmp_path):
         config = config_for(api, tmp_path / "tg.db")
         async with running(config) as app:
             commands = api.get_commands(None, "vi")
-            assert [c["command"] for c in commands][:2] == ["start", "caidat"]
+            assert [c["command"] for c in commands][:2] == ["start", "gopy"]
             calls = await api.ask(LAN, "/start", count=2, first_name="Lan", language_code="vi")
             assert "Kính chào" in calls[0].text and calls[0].params["parse_mode"] == "HTML"
             calls = await click(api, calls, "Đồng ý", count=2)

@@ -26,6 +26,12 @@ Notes on what python-telegram-bot actually sends:
   The fake decodes all three body kinds (JSON too) into the same typed ``params`` dict.
 * ``getFile`` results get ``base_file_url + token + "/" + file_path`` prepended by the library.
 * A 404 (unknown method) surfaces in python-telegram-bot as ``telegram.error.InvalidToken``.
+* python-telegram-bot strips "Bad Request: " and capitalises error descriptions
+  (``BadRequest("Chat not found")``): match them case-insensitively.
+
+Recording semantics: a call is appended to ``api.calls`` when the fake answers it, so its outcome
+is final. A long-polling getUpdates is therefore recorded when it returns (up to its ``timeout``
+later); to know the bot has taken pushed updates, use :meth:`FakeBotAPI.wait_delivered`.
 
 Per-request work is kept small (no logging, no per-request tasks besides uvicorn's own).
 """
@@ -558,6 +564,7 @@ class FakeBotAPI:
         self.blocked_chats.clear()
         self.deactivated_chats.clear()
         self._updates.clear()
+        self._check_delivered()
 
     # ---------------------------------------------------------------------------- fault injection
 

@@ -1,0 +1,58 @@
+"""The demo: people and campaigns seeded into the demo database (never the production one), so the
+whole bot can be tried on one machine. The content is in messages/demo.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib import resources
+
+from handlers.consent import consent_version
+from messages import Texts
+from storage import Store
+
+
+@dataclass(frozen=True)
+class Persona:
+    key: str  # lan, hung, cadre, admin; the label is demo.persona_<key>
+    external_id: str  # the account id (and chat id) on channel "web"
+
+
+@cache
+def content() -> dict:
+    return tomllib.loads(resources.files("messages").joinpath("demo.toml").read_text(encoding="utf-8"))
+
+
+def personas() -> list[Persona]:
+    return [Persona(p["persona"], p["id"]) for p in content()["people"] if "persona" in p]
+
+
+async def seed_demo(store: Store, now: datetime) -> None:
+    """Idempotent: campaigns are brought up to date; people are set up once (what they change in the
+    demo stays until `danvan demo reset`), except that staff keep their role and scope."""
+    topics = {t.code: t.id for t in await store.topics.all()}
+    for c in content()["campaigns"]:
+        await store.campaigns.upsert(c["code"], c["title_vi"], c["description_vi"], topics.get(c["topic"]),
+                                     c["title_en"], c["description_en"])
+    for person in content()["people"]:
+        await _person(store, person, topics, now)
+
+
+async def _person(store: Store, person: dict, topics: dict[str, int], now: datetime) -> None:
+    user = await store.users.ensure("web", person["id"], person["id"], person["name"], "vi", now)
+    if not user.onboarded:
+        locality = await store.localities.by_code(person["locality"]) if "locality" in person else None
+        t = Texts("vi")
+        for purpose in person["consents"]:
+            await store.users.record_consent(user.id, purpose, True,
+                                             consent_version(t(f"consent.{purpose}"), "vi"), now)
+        await store.users.set_topics(user.id, {topics[code] for code in person["topics"]})
+        user = await store.users.update(user.id, now, onboarded=1, locality_id=locality.id if locality else None,
+                                        news_enabled=int("news" in person["consents"]))
+    if person["role"] != "citizen":
+        await store.users.update(user.id, now, role=person["role"], unit_name=person.get("unit"))
+        places = [await store.localities.by_code(code) for code in person.get("scope_localities", [])]
+        await store.roles.set_scope(user.id, {p.id for p in places if p},
+                                    {topics[code] for code in person.get("scope_topics", [])})

@@ -1,0 +1,423 @@
+"""/gopy and /phananh: a citizen sends a suggestion or a report, step by step, and gets a reference code.
+
+topic → locality (the profile's by default) → content (text, up to 5 photos, a voice note, a document,
+a location) → anonymous? → urgent? (reports only) → review → send. Every step is saved as a draft, so a
+person who leaves finds it again next time. The case is committed before the bot says "received".
+"""
+
+from __future__ import annotations
+
+from handlers.base import Ctx, Media, Option, cb, registry, step_key
+from handlers.consent import has_consent, record_consent
+from handlers.inbox import responsible_cadres
+from handlers.pickers import locality_name, locality_steps
+from handlers.workdays import add_working_days
+from messages import Key
+from storage.cases import Attachment, NewCase
+from storage.clock import parse
+from storage.localities import Locality
+
+FLOW = "case"
+registry.flow(FLOW)
+KINDS = ("gopy", "phananh")
+MIN_TEXT, MAX_TEXT = 5, 3000
+LIMITS = {"photo": 5, "voice": 1, "audio": 1, "document": 1, "location": 1}
+MAX_BYTES = {"photo": 10 * 1024 * 1024, "voice": 20 * 1024 * 1024, "audio": 20 * 1024 * 1024,
+             "document": 20 * 1024 * 1024}
+STEPS = ("consent", "resume", "topic", "sensitive", "place", "commune", "village", "content", "anon", "urgent",
+         "review")
+
+
+def _key(step: str) -> str:
+    return step_key(FLOW, step)
+
+
+def _choice(ctx: Ctx) -> tuple[str, ...]:
+    return ctx.args if ctx.inbound.kind == "choice" else ()
+
+
+async def _wrong(ctx: Ctx) -> None:
+    await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+
+
+def case_step(step: str, prompt):
+    """Register a step whose every answer also saves the draft (or drops it when the flow ends)."""
+
+    def register(handle):
+        async def handle_and_save(ctx: Ctx) -> None:
+            await handle(ctx)
+            if ctx.conversation is not None and ctx.conversation.flow == FLOW:
+                draft = {**ctx.conversation.data, "_step": ctx.conversation.step}
+                await ctx.store.cases.save_draft(ctx.user.id, draft, ctx.now)
+
+        registry.step(FLOW, step, prompt)(handle_and_save)
+        return handle
+
+    return register
+
+
+# ---- starting ---------------------------------------------------------------------------------------
+
+
+async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None) -> None:
+    if not await has_consent(ctx, "opinions"):
+        await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id)
+        return
+    if await _slowed_down(ctx):
+        return
+    draft = await ctx.store.cases.draft(ctx.user.id)
+    if draft and draft.get("kind") in KINDS:
+        await ctx.goto(FLOW, "resume", kind=kind, campaign_id=campaign_id)
+        return
+    await _fresh(ctx, kind, campaign_id)
+
+
+async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None) -> None:
+    ctx.conversation = None
+    data = {"kind": kind, "campaign_id": campaign_id, "attachments": []}
+    if campaign_id:
+        campaign = await _campaign(ctx, campaign_id)
+        if campaign and campaign.topic_id:
+            await ctx.goto(FLOW, "place", topic_id=campaign.topic_id, **data)
+            return
+    await ctx.goto(FLOW, "topic", **data)
+
+
+async def _campaign(ctx: Ctx, campaign_id: int):
+    return await ctx.store.campaigns.get(campaign_id)
+
+
+async def _slowed_down(ctx: Ctx) -> bool:
+    recent = await ctx.store.cases.count_since(ctx.user.id, ctx.now - ctx.settings.case_window)
+    if recent >= ctx.settings.case_limit:
+        ctx.finish()
+        ctx.say(ctx.t("case.slow_down", limit=ctx.settings.case_limit,
+                      minutes=int(ctx.settings.case_window.total_seconds() // 60)))
+        return True
+    return False
+
+
+@registry.command("gopy", "suggest")
+async def gopy_command(ctx: Ctx) -> None:
+    await start_case(ctx, "gopy")
+
+
+@registry.command("phananh", "report")
+async def phananh_command(ctx: Ctx) -> None:
+    await start_case(ctx, "phananh")
+
+
+@registry.action("new")
+async def new_case_button(ctx: Ctx) -> None:
+    """Buttons that open the flow: the main menu's, and a campaign's "Góp ý ngay" (with its id)."""
+    args = ctx.args
+    if not args or args[0] not in KINDS or (len(args) == 2 and not args[1].isdigit()) or len(args) > 2:
+        ctx.say(ctx.t("common.stale_button"))
+        return
+    campaign_id = int(args[1]) if len(args) == 2 else None
+    if campaign_id is not None and await ctx.store.campaigns.get(campaign_id) is None:
+        campaign_id = None
+    ctx.conversation = None
+    ctx.dirty = True
+    await start_case(ctx, args[0], campaign_id)
+
+
+async def _consent_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("case.needs_consent"), [
+        ctx.row(_key("consent"), ("consent.yes", "y"), ("consent.no", "n")),
+    ])
+
+
+@registry.step(FLOW, "consent", _consent_prompt)
+async def _consent_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    if choice == ("n",):
+        ctx.finish()
+        ctx.say(ctx.t("case.no_consent"))
+    elif choice == ("y",):
+        await record_consent(ctx, "opinions", True)
+        kind, campaign_id = ctx.data["kind"], ctx.data.get("campaign_id")
+        ctx.conversation = None
+        await start_case(ctx, kind, campaign_id)
+    else:
+        await _wrong(ctx)
+
+
+async def _resume_prompt(ctx: Ctx) -> None:
+    draft = await ctx.store.cases.draft(ctx.user.id) or {}
+    ctx.say(ctx.t("case.resume", kind=Key(f"case.kind_{draft.get('kind', 'gopy')}"),
+                  excerpt=_excerpt(draft.get("content") or "")),
+            [ctx.row(_key("resume"), ("case.resume_yes", "y"), ("case.resume_no", "n"))])
+
+
+@case_step("resume", _resume_prompt)
+async def _resume_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    if choice == ("y",):
+        draft = await ctx.store.cases.draft(ctx.user.id) or {}
+        step = draft.pop("_step", "topic")
+        ctx.conversation = None
+        await ctx.goto(FLOW, step if step in STEPS and step not in ("resume", "consent") else "topic", **draft)
+    elif choice == ("n",):
+        await ctx.store.cases.drop_draft(ctx.user.id)
+        await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"))
+    else:
+        await _wrong(ctx)
+
+
+def _excerpt(text: str, size: int = 80) -> str:
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+# ---- topic and place --------------------------------------------------------------------------------
+
+
+async def _topic_prompt(ctx: Ctx) -> None:
+    topics = await ctx.store.topics.all()
+    rows = [(Option(t.name(ctx.t.language), cb(_key("topic"), t.id)),) for t in topics]
+    ctx.say(ctx.t("case.ask_topic", kind=Key(f"case.kind_{ctx.data['kind']}")), rows)
+
+
+@case_step("topic", _topic_prompt)
+async def _topic_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    topic = await ctx.store.topics.get(int(choice[0])) if len(choice) == 1 and choice[0].isdigit() else None
+    if topic is None:
+        await _wrong(ctx)
+        return
+    ctx.data["topic_id"] = topic.id
+    if topic.sensitive and not await has_consent(ctx, "sensitive"):
+        await ctx.goto(FLOW, "sensitive")
+    else:
+        await ctx.goto(FLOW, "place")
+
+
+async def _sensitive_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("case.needs_sensitive"), [
+        (Option(ctx.t("consent.yes"), cb(_key("sensitive"), "y")),),
+        (Option(ctx.t("case.other_topic"), cb(_key("sensitive"), "n")),),
+    ])
+
+
+@case_step("sensitive", _sensitive_prompt)
+async def _sensitive_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    if choice == ("y",):
+        await record_consent(ctx, "sensitive", True)
+        await ctx.goto(FLOW, "place")
+    elif choice == ("n",):
+        ctx.data.pop("topic_id", None)
+        await ctx.goto(FLOW, "topic")
+    else:
+        await _wrong(ctx)
+
+
+async def _place_prompt(ctx: Ctx) -> None:
+    if ctx.user.locality_id is None:
+        await ctx.goto(FLOW, "commune", page=0)
+        return
+    ctx.say(ctx.t("case.ask_place", place=await locality_name(ctx, ctx.user.locality_id)), [
+        ctx.row(_key("place"), ("case.place_yes", "y"), ("case.place_other", "o")),
+    ])
+
+
+@case_step("place", _place_prompt)
+async def _place_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    if choice == ("y",) and ctx.user.locality_id is not None:
+        ctx.data["locality_id"] = ctx.user.locality_id
+        await ctx.goto(FLOW, "content")
+    elif choice == ("o",):
+        await ctx.goto(FLOW, "commune", page=0)
+    else:
+        await _wrong(ctx)
+
+
+async def _place_chosen(ctx: Ctx, loc: Locality | None) -> None:
+    ctx.data["locality_id"] = loc.id
+    await ctx.goto(FLOW, "content")
+
+
+locality_steps(FLOW, then=_place_chosen)
+
+
+# ---- content and attachments ------------------------------------------------------------------------
+
+
+def _counts(ctx: Ctx) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in ctx.data.get("attachments", []):
+        counts[item["kind"]] = counts.get(item["kind"], 0) + 1
+    return counts
+
+
+def _next_row(ctx: Ctx) -> list[tuple[Option, ...]]:
+    return [(Option(ctx.t("case.continue"), cb(_key("content"), "next")),)] if ctx.data.get("content") else []
+
+
+async def _content_prompt(ctx: Ctx) -> None:
+    if ctx.data.get("content"):
+        ctx.say(ctx.t("case.content_have", excerpt=_excerpt(ctx.data["content"]),
+                      photos=_counts(ctx).get("photo", 0)), _next_row(ctx))
+    else:
+        ctx.say(ctx.t(f"case.ask_content_{ctx.data['kind']}"))
+
+
+@case_step("content", _content_prompt)
+async def _content_handle(ctx: Ctx) -> None:
+    inbound = ctx.inbound
+    if inbound.kind == "choice":
+        if ctx.args == ("next",) and ctx.data.get("content"):
+            await ctx.goto(FLOW, "anon")
+        elif ctx.args == ("next",):
+            await ctx.reask("case.content_missing")
+        else:
+            await _wrong(ctx)
+        return
+    if inbound.kind == "text":
+        text = inbound.text.strip()
+        if not MIN_TEXT <= len(text) <= MAX_TEXT:
+            await ctx.reask("case.content_length", low=MIN_TEXT, high=MAX_TEXT, length=len(text))
+            return
+        ctx.data["content"] = text
+        ctx.dirty = True
+        ctx.say(ctx.t("case.content_saved", photos=_counts(ctx).get("photo", 0)), _next_row(ctx))
+        return
+    if inbound.kind == "media" and inbound.media is not None:
+        await _attach_media(ctx, inbound.media)
+        return
+    if inbound.kind == "location" and inbound.location is not None:
+        if _counts(ctx).get("location", 0) >= LIMITS["location"]:
+            await ctx.reask("case.too_many", kind=Key("case.att_location"), limit=LIMITS["location"])
+            return
+        lat, lon = inbound.location
+        ctx.data["attachments"].append({"kind": "location", "latitude": lat, "longitude": lon})
+        ctx.dirty = True
+        ctx.say(ctx.t("case.attached", kind=Key("case.att_location")), _next_row(ctx))
+        return
+    await ctx.reask("case.content_unsupported")
+
+
+async def _attach_media(ctx: Ctx, media: Media) -> None:
+    kind = media.kind if media.kind in LIMITS else None
+    if kind is None or ctx.fetch is None:
+        await ctx.reask("case.content_unsupported")
+        return
+    if _counts(ctx).get(kind, 0) >= LIMITS[kind]:
+        await ctx.reask("case.too_many", kind=Key(f"case.att_{kind}"), limit=LIMITS[kind])
+        return
+    if media.size is not None and media.size > MAX_BYTES[kind]:
+        await ctx.reask("case.too_large", kind=Key(f"case.att_{kind}"), mb=MAX_BYTES[kind] // (1024 * 1024))
+        return
+    try:
+        content = await ctx.fetch(media)
+    except Exception:
+        await ctx.reask("case.fetch_failed")
+        return
+    if len(content) > MAX_BYTES[kind]:
+        await ctx.reask("case.too_large", kind=Key(f"case.att_{kind}"), mb=MAX_BYTES[kind] // (1024 * 1024))
+        return
+    digest = await ctx.store.files.put(content)
+    ctx.data["attachments"].append({"kind": kind, "sha256": digest, "mime": media.mime, "size": len(content),
+                                    "filename": (media.filename or "")[:120] or None})
+    caption = ctx.inbound.text.strip()
+    if caption and not ctx.data.get("content") and MIN_TEXT <= len(caption) <= MAX_TEXT:
+        ctx.data["content"] = caption
+    ctx.dirty = True
+    ctx.say(ctx.t("case.attached", kind=Key(f"case.att_{kind}")) if ctx.data.get("content")
+            else ctx.t("case.attached_need_text", kind=Key(f"case.att_{kind}")), _next_row(ctx))
+
+
+# ---- anonymous, urgent, review ----------------------------------------------------------------------
+
+
+async def _anon_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("case.ask_anonymous"), [
+        (Option(ctx.t("case.named"), cb(_key("anon"), "n")),),
+        (Option(ctx.t("case.anonymous"), cb(_key("anon"), "a")),),
+    ])
+
+
+@case_step("anon", _anon_prompt)
+async def _anon_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    if choice not in (("n",), ("a",)):
+        await _wrong(ctx)
+        return
+    ctx.data["anonymous"] = choice == ("a",)
+    await ctx.goto(FLOW, "urgent" if ctx.data["kind"] == "phananh" else "review")
+
+
+async def _urgent_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("case.ask_urgent"), [
+        ctx.row(_key("urgent"), ("case.urgent_yes", "y"), ("case.urgent_no", "n")),
+    ])
+
+
+@case_step("urgent", _urgent_prompt)
+async def _urgent_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    if choice not in (("y",), ("n",)):
+        await _wrong(ctx)
+        return
+    ctx.data["urgent"] = choice == ("y",)
+    await ctx.goto(FLOW, "review")
+
+
+async def _review_prompt(ctx: Ctx) -> None:
+    data = ctx.data
+    topic = await ctx.store.topics.get(data["topic_id"])
+    counts = _counts(ctx)
+    ctx.say(ctx.t(
+        "case.review",
+        kind=Key(f"case.kind_{data['kind']}"),
+        topic=topic.name(ctx.t.language),
+        place=await locality_name(ctx, data["locality_id"]),
+        content=data["content"],
+        attachments=", ".join(f"{ctx.t('case.att_' + k)} ×{n}" for k, n in counts.items()) or ctx.t("common.none"),
+        sender=Key("case.anonymous" if data.get("anonymous") else "case.named"),
+        urgent=Key("case.urgent_yes" if data.get("urgent") else "case.urgent_no"),
+    ), [
+        (Option(ctx.t("case.send"), cb(_key("review"), "send")),),
+        ctx.row(_key("review"), ("case.edit", "edit"), ("case.discard", "drop")),
+    ])
+
+
+@case_step("review", _review_prompt)
+async def _review_handle(ctx: Ctx) -> None:
+    choice = _choice(ctx)
+    if choice == ("edit",):
+        await ctx.goto(FLOW, "content")
+    elif choice == ("drop",):
+        ctx.finish()
+        await ctx.store.cases.drop_draft(ctx.user.id)
+        ctx.say(ctx.t("case.discarded"))
+    elif choice == ("send",):
+        await _submit(ctx)
+    else:
+        await _wrong(ctx)
+
+
+async def _submit(ctx: Ctx) -> None:
+    if await _slowed_down(ctx):
+        return
+    data = ctx.data
+    topic = await ctx.store.topics.get(data["topic_id"])
+    tz = ctx.settings.tz
+    case = await ctx.store.cases.create(NewCase(
+        kind=data["kind"], user_id=ctx.user.id, anonymous=bool(data.get("anonymous")), topic_id=topic.id,
+        locality_id=data["locality_id"], content=data["content"], urgent=bool(data.get("urgent")),
+        campaign_id=data.get("campaign_id"), ack_due=add_working_days(ctx.now, 1, tz),
+        answer_due=add_working_days(ctx.now, topic.answer_days, tz),
+        attachments=tuple(Attachment(a["kind"], a.get("sha256"), a.get("mime"), a.get("size"), a.get("filename"),
+                                     a.get("latitude"), a.get("longitude")) for a in data.get("attachments", [])),
+    ), ctx.now)
+    ctx.finish()
+    ctx.say(ctx.t("case.received", code=case.code,
+                  due=ctx.local(parse(case.answer_due)).split(" ")[0]),
+            [(Option(ctx.t("case.track"), cb("trk", case.id)),)])
+    if case.urgent:
+        for cadre_id in await responsible_cadres(ctx, case):
+            ctx.notify(cadre_id, "inbox.urgent_new", (("inbox.open", cb("cs", case.id)),), code=case.code,
+                       place=await locality_name(ctx, case.locality_id), excerpt=_excerpt(case.content, 200))
+

@@ -1,0 +1,25 @@
+"""Consent per purpose, recorded with the time and the version of the exact text shown."""
+
+from __future__ import annotations
+
+import hashlib
+
+from handlers.base import Ctx
+from storage.users import PURPOSES
+
+__all__ = ["PURPOSES", "consent_version", "has_consent", "record_consent"]
+
+
+def consent_version(text: str, language: str) -> str:
+    """The version of a consent text is its language and a digest of exactly what was shown."""
+    return f"{language}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+async def record_consent(ctx: Ctx, purpose: str, granted: bool) -> None:
+    text = ctx.t(f"consent.{purpose}")
+    await ctx.store.users.record_consent(ctx.user.id, purpose, granted, consent_version(text, ctx.t.language), ctx.now)
+
+
+async def has_consent(ctx: Ctx, purpose: str) -> bool:
+    consent = (await ctx.store.users.consents(ctx.user.id)).get(purpose)
+    return consent is not None and consent.granted

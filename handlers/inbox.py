@@ -1,0 +1,452 @@
+"""/hopthu: a cadre's inbox of cases in their scope, and every action on a case.
+
+Scope is checked in the handler that acts, on every event: a cadre of commune A cannot list, open or
+act on a case of commune B by any route, forged buttons included. Anonymous senders are never shown.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.pickers import locality_name, locality_steps
+from messages import Key
+from storage.cases import Case, InboxQuery
+from storage.clock import parse
+from storage.localities import Locality
+
+FLOW = "inb"
+registry.flow(FLOW, roles=STAFF)
+PAGE_SIZE = 6
+VIEWS = ("new", "overdue", "due_soon", "open", "all")
+SOON = timedelta(days=2)
+TEXT_STEPS = {"answer": (2, 3000), "decline": (5, 1000), "note": (2, 2000), "dup": (4, 20), "hide": (5, 500),
+              "fwdnote": (0, 1000)}
+
+
+def _key(step: str) -> str:
+    return step_key(FLOW, step)
+
+
+# ---- who may see what -------------------------------------------------------------------------------
+
+
+async def inbox_query(ctx: Ctx, **filters) -> InboxQuery:
+    if ctx.user.role == "admin":
+        return InboxQuery(paths=None, **filters)
+    scope = await ctx.store.roles.scope(ctx.user.id)
+    return InboxQuery(paths=await ctx.store.roles.scope_paths(ctx.user.id), topics=scope.topic_ids,
+                      assignee=ctx.user.id, **filters)
+
+
+async def can_see(ctx: Ctx, case: Case | None) -> bool:
+    if case is None or not allowed(ctx.user, STAFF):
+        return False
+    if ctx.user.role == "admin" or case.assigned_to == ctx.user.id:
+        return True
+    scope = await ctx.store.roles.scope(ctx.user.id)
+    in_place = any(case.locality_path.startswith(p) for p in await ctx.store.roles.scope_paths(ctx.user.id))
+    return in_place and (not scope.topic_ids or case.topic_id in scope.topic_ids)
+
+
+async def responsible_cadres(ctx: Ctx, case: Case) -> list[int]:
+    cadres = await ctx.store.roles.cadres_covering(case.locality_path, case.topic_id)
+    if case.assigned_to and case.assigned_to not in cadres:
+        cadres.append(case.assigned_to)
+    return cadres
+
+
+async def _case_or_refuse(ctx: Ctx, case_id: object) -> Case | None:
+    case = await ctx.store.cases.get(int(case_id)) if str(case_id).isdigit() else None
+    if not await can_see(ctx, case):
+        await ctx.audit("denied", f"case:{case_id}")
+        ctx.finish()
+        ctx.say(ctx.t("inbox.not_yours"))
+        return None
+    return case
+
+
+# ---- the list ---------------------------------------------------------------------------------------
+
+
+@registry.command("hopthu", "inbox", roles=STAFF)
+async def inbox_command(ctx: Ctx) -> None:
+    await ctx.goto(FLOW, "list", view="open", page=0)
+
+
+@registry.action("ib", roles=STAFF)
+async def inbox_button(ctx: Ctx) -> None:
+    """Digest and notification buttons: open the inbox on a view."""
+    view = ctx.args[0] if len(ctx.args) == 1 and ctx.args[0] in VIEWS else "open"
+    ctx.conversation = None
+    await ctx.goto(FLOW, "list", view=view, page=0)
+
+
+@registry.action("cs", roles=STAFF)
+async def open_case_button(ctx: Ctx) -> None:
+    if len(ctx.args) != 1:
+        ctx.say(ctx.t("common.stale_button"))
+        return
+    case = await _case_or_refuse(ctx, ctx.args[0])
+    if case is not None:
+        ctx.conversation = None
+        await ctx.goto(FLOW, "case", case_id=case.id, view="open", page=0)
+
+
+async def _list_prompt(ctx: Ctx) -> None:
+    data = ctx.data
+    filters = {"topic_id": data.get("topic_id")}
+    if data.get("place_id"):
+        place = await ctx.store.localities.get(data["place_id"])
+        filters["locality_path"] = place.path if place else None
+    soon = ctx.now + SOON
+    counts = {}
+    for view in VIEWS[:4]:
+        _, counts[view] = await ctx.store.cases.inbox(await inbox_query(ctx, view=view, **filters), ctx.now, soon,
+                                                      limit=0)
+    view, page = data.get("view", "open"), int(data.get("page", 0))
+    cases, total = await ctx.store.cases.inbox(await inbox_query(ctx, view=view, **filters), ctx.now, soon,
+                                               offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+    key = _key("list")
+    rows = [tuple(Option(ctx.t(f"inbox.view_{v}", count=counts[v]) + (" •" if v == view else ""), cb(key, "v", v))
+                  for v in VIEWS[:2]),
+            tuple(Option(ctx.t(f"inbox.view_{v}", count=counts[v]) + (" •" if v == view else ""), cb(key, "v", v))
+                  for v in VIEWS[2:4])]
+    for case in cases:
+        rows.append((Option(await _line(ctx, case), cb(key, "o", case.id)),))
+    nav = []
+    if page > 0:
+        nav.append(Option(ctx.t("common.prev"), cb(key, "p", page - 1)))
+    if (page + 1) * PAGE_SIZE < total:
+        nav.append(Option(ctx.t("common.next"), cb(key, "p", page + 1)))
+    if nav:
+        rows.append(tuple(nav))
+    rows.append((Option(ctx.t("inbox.filter_topic"), cb(key, "ft")), Option(ctx.t("inbox.filter_place"), cb(key, "fl")),
+                 Option(ctx.t("inbox.filter_clear"), cb(key, "fc"))))
+    topic = await ctx.store.topics.get(data["topic_id"]) if data.get("topic_id") else None
+    ctx.say(ctx.t("inbox.title", view=Key(f"inbox.name_{view}"), total=total,
+                  topic=topic.name(ctx.t.language) if topic else ctx.t("inbox.any"),
+                  place=await locality_name(ctx, data["place_id"]) if data.get("place_id") else ctx.t("inbox.any"))
+            + ("" if cases else "\n" + ctx.t("inbox.empty")), rows,
+            edit=ctx.inbound.kind == "choice" and ctx.args[:1] in (("v",), ("p",)))
+
+
+async def _line(ctx: Ctx, case: Case) -> str:
+    overdue = case.is_open and parse(case.answer_due) < ctx.now
+    mark = "🔴" if case.urgent else ("⏰" if overdue else "•")
+    place = await ctx.store.localities.get(case.locality_id)
+    return ctx.t("inbox.line", mark=mark, code=case.code, place=place.name if place else "",
+                 status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5])
+
+
+@registry.step(FLOW, "list", _list_prompt)
+async def _list_handle(ctx: Ctx) -> None:
+    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    if len(args) == 2 and args[0] == "v" and args[1] in VIEWS:
+        ctx.data.update(view=args[1], page=0)
+        ctx.dirty = True
+        await _list_prompt(ctx)
+    elif len(args) == 2 and args[0] == "p" and args[1].isdigit():
+        ctx.data["page"] = int(args[1])
+        ctx.dirty = True
+        await _list_prompt(ctx)
+    elif len(args) == 2 and args[0] == "o":
+        case = await _case_or_refuse(ctx, args[1])
+        if case is not None:
+            await ctx.goto(FLOW, "case", case_id=case.id)
+    elif args == ("ft",):
+        await ctx.goto(FLOW, "ftopic")
+    elif args == ("fl",):
+        await ctx.goto(FLOW, "commune", page=0)
+    elif args == ("fc",):
+        ctx.data.update(topic_id=None, place_id=None, page=0)
+        await ctx.goto(FLOW, "list")
+    else:
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+
+
+async def _ftopic_prompt(ctx: Ctx) -> None:
+    rows = [(Option(t.name(ctx.t.language), cb(_key("ftopic"), t.id)),) for t in await ctx.store.topics.all()]
+    ctx.say(ctx.t("inbox.ask_topic"), rows)
+
+
+@registry.step(FLOW, "ftopic", _ftopic_prompt)
+async def _ftopic_handle(ctx: Ctx) -> None:
+    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    topic = await ctx.store.topics.get(int(args[0])) if len(args) == 1 and args[0].isdigit() else None
+    if topic is None:
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        return
+    await ctx.goto(FLOW, "list", topic_id=topic.id, page=0)
+
+
+async def _place_filter(ctx: Ctx, loc: Locality | None) -> None:
+    await ctx.goto(FLOW, "list", place_id=loc.id, page=0)
+
+
+locality_steps(FLOW, on_commune=_place_filter, then=_place_filter)
+
+
+# ---- one case ---------------------------------------------------------------------------------------
+
+ACTIONS = {
+    "new": ("ack", "prog", "ans", "fwd", "dec", "dup", "note"),
+    "acknowledged": ("prog", "ans", "fwd", "dec", "dup", "note"),
+    "in_progress": ("ans", "res", "fwd", "dec", "note"),
+    "answered": ("res", "ans", "note"),
+    "resolved": ("note",),
+    "declined": ("note",),
+    "duplicate": ("note",),
+}
+
+
+async def show_case(ctx: Ctx, case: Case) -> None:
+    topic = await ctx.store.topics.get(case.topic_id)
+    sender = ctx.t("inbox.sender_anonymous")
+    if not case.anonymous and case.user_id:
+        person = await ctx.store.users.get(case.user_id)
+        sender = person.display_name if person and person.display_name else ctx.t("inbox.sender_unnamed")
+    content = case.content
+    if case.hidden_reason:
+        content = ctx.t("inbox.hidden", reason=case.hidden_reason) + (
+            "\n" + ctx.t("inbox.hidden_original", content=case.content) if ctx.user.role == "admin" else "")
+    attachments = await ctx.store.cases.attachments(case.id)
+    history = [ctx.t("inbox.event", at=ctx.local(parse(e.at)), what=Key(f"event.{e.kind}"),
+                     body=f": {e.body}" if e.body else "", internal=ctx.t("inbox.internal") if e.internal else "")
+               for e in await ctx.store.cases.events(case.id, internal=True)]
+    text = ctx.t("inbox.case", code=case.code, kind=Key(f"case.kind_{case.kind}"),
+                 urgent=ctx.t("inbox.urgent") if case.urgent else "", status=Key(f"status.{case.status}"),
+                 topic=topic.name(ctx.t.language), place=await locality_name(ctx, case.locality_id), sender=sender,
+                 created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
+                 content=content,
+                 attachments=len(attachments), history="\n".join(history))
+    key = _key("case")
+    buttons = [Option(ctx.t(f"inbox.do_{a}"), cb(key, a)) for a in ACTIONS[case.status]]
+    if ctx.user.role == "admin":
+        buttons += [Option(ctx.t("inbox.do_asg"), cb(key, "asg")), Option(ctx.t("inbox.do_hide"), cb(key, "hide"))]
+    rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
+    rows.append((Option(ctx.t("inbox.back"), cb(key, "back")),))
+    for number, item in enumerate(attachments, start=1):
+        if item.kind == "location":
+            ctx.say(ctx.t("inbox.location", lat=f"{item.latitude:.5f}", lon=f"{item.longitude:.5f}"))
+            continue
+        content_bytes = await ctx.store.files.get(item.sha256) if item.sha256 else None
+        if content_bytes is None:
+            continue
+        name = item.filename or f"{case.code}-{number}.{_extension(item.mime)}"
+        document = Document(name, content_bytes, item.mime or "application/octet-stream")
+        if item.kind == "photo":
+            ctx.replies.append(Reply(ctx.t("inbox.attachment", n=number, code=case.code), photo=document))
+        else:
+            ctx.say(ctx.t("inbox.attachment", n=number, code=case.code), document=document)
+    ctx.say(text, rows)
+
+
+def _extension(mime: str | None) -> str:
+    return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "audio/ogg": "ogg",
+            "application/pdf": "pdf"}.get(mime or "", "bin")
+
+
+async def _case_prompt(ctx: Ctx) -> None:
+    case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+    if case is not None:
+        await show_case(ctx, case)
+
+
+@registry.step(FLOW, "case", _case_prompt)
+async def _case_handle(ctx: Ctx) -> None:
+    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+    if case is None:
+        return
+    action = args[0] if len(args) == 1 else None
+    if action == "back":
+        await ctx.goto(FLOW, "list")
+        return
+    admin_only = {"asg", "hide"}
+    if action in admin_only and not allowed(ctx.user, ADMIN):
+        await ctx.audit("denied", f"case:{case.code}:{action}")
+        await ctx.reask("common.not_allowed")
+        return
+    if action not in ACTIONS[case.status] and action not in admin_only:
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        return
+    if action == "ack":
+        await _transition(ctx, case, "acknowledged", "acknowledged", acknowledged_at=ctx.now)
+    elif action == "prog":
+        await _transition(ctx, case, "in_progress", "in_progress",
+                          acknowledged_at=case.acknowledged_at or ctx.now)
+    elif action == "res":
+        await _transition(ctx, case, "resolved", "resolved", closed_at=ctx.now)
+    elif action == "fwd":
+        await ctx.goto(FLOW, "fwd")
+    elif action == "asg":
+        await ctx.goto(FLOW, "assign")
+    else:  # answer, decline, note, duplicate, hide: a text comes next
+        await ctx.goto(FLOW, {"ans": "answer", "dec": "decline", "note": "note", "dup": "dup", "hide": "hide"}[action])
+
+
+async def _transition(ctx: Ctx, case: Case, status: str, event: str, *, body: str | None = None,
+                      **changes: object) -> Case:
+    updated = await ctx.store.cases.record(case.id, ctx.user.id, event, ctx.now, body=body, unit=ctx.user.unit_name,
+                                           status=status, **changes)
+    await ctx.audit(f"case.{event}", f"case:{case.code}")
+    if case.user_id:
+        key = {"answered": "track.answered", "declined": "track.declined", "duplicate": "track.duplicate"}
+        ctx.notify(case.user_id, key.get(event, "track.update"), (("track.open", cb("trk", case.id)),),
+                   code=case.code, status=Key(f"status.{status}"), body=body or "",
+                   unit=ctx.user.unit_name or ctx.settings.operator_name)
+    ctx.say(ctx.t("inbox.done", code=case.code, status=Key(f"status.{status}")))
+    await ctx.goto(FLOW, "case", case_id=case.id)
+    return updated
+
+
+# ---- steps that take a text -------------------------------------------------------------------------
+
+
+def _text_step(step: str) -> None:
+    low, high = TEXT_STEPS[step]
+
+    async def prompt(ctx: Ctx) -> None:
+        rows = [(Option(ctx.t("common.back"), cb(_key(step), "back")),)]
+        if step == "fwdnote":
+            rows.insert(0, (Option(ctx.t("inbox.no_note"), cb(_key(step), "skip")),))
+        ctx.say(ctx.t(f"inbox.ask_{step}"), rows)
+
+    async def handle(ctx: Ctx) -> None:
+        case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+        if case is None:
+            return
+        if ctx.inbound.kind == "choice" and ctx.args == ("back",):
+            await ctx.goto(FLOW, "case")
+            return
+        skipped = step == "fwdnote" and ctx.inbound.kind == "choice" and ctx.args == ("skip",)
+        text = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
+        if not skipped and not (max(low, 1) <= len(text) <= high):
+            await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "inbox.text_length",
+                            low=max(low, 1), high=high)
+            return
+        await _apply_text(ctx, case, step, text)
+
+    registry.step(FLOW, step, prompt)(handle)
+
+
+async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
+    if step == "answer":
+        await _transition(ctx, case, "answered", "answered", body=text, answered_at=ctx.now)
+    elif step == "decline":
+        await _transition(ctx, case, "declined", "declined", body=text, closed_at=ctx.now)
+    elif step == "note":
+        await ctx.store.cases.record(case.id, ctx.user.id, "note", ctx.now, body=text, internal=True,
+                                     unit=ctx.user.unit_name)
+        await ctx.audit("case.note", f"case:{case.code}")
+        ctx.say(ctx.t("inbox.noted"))
+        await ctx.goto(FLOW, "case")
+    elif step == "dup":
+        original = await ctx.store.cases.by_code(text)
+        if original is None or original.id == case.id or not await can_see(ctx, original):
+            await ctx.reask("inbox.dup_unknown", code=text)
+            return
+        await _transition(ctx, case, "duplicate", "duplicate", body=original.code, duplicate_of=original.id,
+                          closed_at=ctx.now)
+    elif step == "hide":
+        if not allowed(ctx.user, ADMIN):
+            ctx.finish()
+            ctx.say(ctx.t("common.not_allowed"))
+            return
+        await ctx.store.cases.record(case.id, ctx.user.id, "hidden", ctx.now, body=text, internal=True,
+                                     hidden_reason=text)
+        await ctx.audit("case.hidden", f"case:{case.code}", reason=text)
+        ctx.say(ctx.t("inbox.hidden_done"))
+        await ctx.goto(FLOW, "case")
+    elif step == "fwdnote":
+        target = await ctx.store.localities.get(ctx.data["forward_to"])
+        place = await locality_name(ctx, target.id)
+        body = ctx.t("inbox.forwarded_to", place=place) + (f" — {text}" if text else "")
+        await ctx.store.cases.record(case.id, ctx.user.id, "forwarded", ctx.now, body=body, unit=ctx.user.unit_name,
+                                     locality_id=target.id)
+        await ctx.audit("case.forwarded", f"case:{case.code}", to=target.code)
+        moved = await ctx.store.cases.get(case.id)
+        if case.user_id:
+            ctx.notify(case.user_id, "track.forwarded", (("track.open", cb("trk", case.id)),), code=case.code,
+                       place=place)
+        for cadre_id in await responsible_cadres(ctx, moved):
+            if cadre_id != ctx.user.id:
+                ctx.notify(cadre_id, "inbox.forwarded_in", (("inbox.open", cb("cs", case.id)),), code=case.code,
+                           place=place)
+        ctx.say(ctx.t("inbox.forward_done", code=case.code, place=place))
+        if await can_see(ctx, moved):
+            await ctx.goto(FLOW, "case")
+        else:
+            await ctx.goto(FLOW, "list")
+
+
+for _step in TEXT_STEPS:
+    _text_step(_step)
+
+
+async def _forward_place(ctx: Ctx, loc: Locality | None) -> None:
+    await ctx.goto(FLOW, "fwdnote", forward_to=loc.id)
+
+
+async def _fwd_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("inbox.ask_forward"), [
+        (Option(ctx.t("inbox.forward_province"), cb(_key("fwd"), "prov")),),
+        (Option(ctx.t("inbox.forward_commune"), cb(_key("fwd"), "com")),),
+        (Option(ctx.t("common.back"), cb(_key("fwd"), "back")),),
+    ])
+
+
+@registry.step(FLOW, "fwd", _fwd_prompt)
+async def _fwd_handle(ctx: Ctx) -> None:
+    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    if await _case_or_refuse(ctx, ctx.data.get("case_id")) is None:
+        return
+    if args == ("prov",):
+        province = (await ctx.store.localities.children(None))[0]
+        await ctx.goto(FLOW, "fwdnote", forward_to=province.id)
+    elif args == ("com",):
+        await ctx.goto(FLOW, "fwdc", page=0)
+    elif args == ("back",):
+        await ctx.goto(FLOW, "case")
+    else:
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+
+
+locality_steps(FLOW, commune_step="fwdc", village_step="fwdv", then=_forward_place)
+
+
+async def _assign_prompt(ctx: Ctx) -> None:
+    case = await ctx.store.cases.get(int(ctx.data["case_id"]))
+    cadres = [u for u in await ctx.store.users.staff() if u.role == "cadre"]
+    covering = set(await ctx.store.roles.cadres_covering(case.locality_path, case.topic_id))
+    rows = [(Option(("★ " if u.id in covering else "") + f"{u.unit_name or ''} · {u.display_name or u.id}",
+                    cb(_key("assign"), u.id)),) for u in cadres[:30]]
+    rows.append((Option(ctx.t("common.back"), cb(_key("assign"), "back")),))
+    ctx.say(ctx.t("inbox.ask_assign"), rows)
+
+
+@registry.step(FLOW, "assign", _assign_prompt)
+async def _assign_handle(ctx: Ctx) -> None:
+    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    if not allowed(ctx.user, ADMIN):
+        ctx.finish()
+        ctx.say(ctx.t("common.not_allowed"))
+        return
+    case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+    if case is None:
+        return
+    if args == ("back",):
+        await ctx.goto(FLOW, "case")
+        return
+    cadre = await ctx.store.users.get(int(args[0])) if len(args) == 1 and args[0].isdigit() else None
+    if cadre is None or cadre.role != "cadre":
+        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        return
+    await ctx.store.cases.record(case.id, ctx.user.id, "reassigned", ctx.now, internal=True,
+                                 body=cadre.unit_name or cadre.display_name, assigned_to=cadre.id)
+    await ctx.audit("case.reassigned", f"case:{case.code}", to=cadre.id)
+    ctx.notify(cadre.id, "inbox.assigned_to_you", (("inbox.open", cb("cs", case.id)),), code=case.code)
+    ctx.say(ctx.t("inbox.assigned", code=case.code))
+    await ctx.goto(FLOW, "case")
+

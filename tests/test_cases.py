@@ -1,0 +1,385 @@
+"""Opinions and cases: both citizen flows, every cadre action, anonymity, scope, deadlines, failures."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from handlers.workdays import add_working_days, is_working_day, working_days_between
+from storage.clock import parse
+from tests.dialog import ONBOARD, turns
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+PHOTO = b"\xff\xd8\xff\xe0" + b"jpeg" * 100
+
+
+async def citizen(harness, user_id="1001", name="Nguyễn Thị Lan"):
+    p = harness.person(user_id, name=name)
+    await turns(p, ONBOARD)
+    return p
+
+
+async def cadre_of(harness, store, commune_name: str, user_id="8001", unit="Ban Dân vận xã Hải Lăng",
+                   topics: set[int] | None = None):
+    p = harness.person(user_id, name="Cán bộ Bình")
+    await p.say("/huongdan")
+    user = await store.users.find("test", user_id)
+    commune = (await store.localities.search(commune_name, level=1))[0]
+    await store.users.update(user.id, harness.clock(), role="cadre", unit_name=unit)
+    await store.roles.set_scope(user.id, {commune.id}, topics or set())
+    return p
+
+
+REPORT = [
+    ("/phananh", ["lĩnh vực nào"]),
+    ("[Xây dựng nông thôn mới]", ["về địa bàn xã Hải Lăng"]),
+    ("[Đúng]", ["mô tả sự việc"]),
+    ("Đường bê tông thôn 3 bị sụt lún sau mưa lũ, xe máy đi lại rất nguy hiểm.", ["Đã nhận nội dung", "Tiếp tục"]),
+    ("[Tiếp tục]", ["gửi kèm tên hay gửi ẩn danh"]),
+    ("[Gửi kèm tên]", ["khẩn cấp"]),
+    ("[Không khẩn cấp]", ["xem lại trước khi gửi", "Đường bê tông", "Gửi kèm tên"]),
+    ("[Gửi]", ["đã được tiếp nhận", "PA-26-000001", "trước ngày"]),
+]
+
+
+async def test_report_flow_stores_case_before_answering(harness, store):
+    p = await citizen(harness)
+    await turns(p, REPORT)
+    case = await store.cases.by_code("PA-26-000001")
+    assert case.kind == "phananh" and case.status == "new" and not case.anonymous
+    assert case.content.startswith("Đường bê tông")
+    assert (await store.localities.get(case.locality_id)).name == "Hải Lăng"
+    # Thursday 26/11/2026 07:30 local: one working day → Friday; ten → Thursday 10/12.
+    assert parse(case.ack_due).astimezone(TZ).date().isoformat() == "2026-11-27"
+    assert parse(case.answer_due).astimezone(TZ).date().isoformat() == "2026-12-10"
+    assert "10/12/2026" in p.text()
+    assert await store.cases.draft((await store.users.find("test", "1001")).id) is None
+
+
+async def test_suggestion_with_photos_location_and_anonymity(harness, store):
+    p = await citizen(harness)
+    await turns(p, [("/gopy", ["lĩnh vực nào"]), ("[Đô thị văn minh]", []), ("[Chọn nơi khác]", ["xã, phường nào"]),
+                    ("dong ha", []), ("[phường Đông Hà]", []), ("[Bỏ qua]", ["viết nội dung góp ý"])])
+    replies = await p.photo(PHOTO)
+    assert "viết thêm vài dòng" in replies[0].text
+    await turns(p, [("Đề nghị lắp thêm đèn chiếu sáng ở đường Lê Duẩn", ["ảnh kèm theo: 1"])])
+    for _ in range(4):
+        await p.photo(PHOTO + b"x")
+    replies = await p.photo(PHOTO)
+    assert "tối đa 5 ảnh" in replies[0].text
+    await p.location(16.8163, 107.1003)
+    await turns(p, [("[Tiếp tục]", []), ("[Gửi ẩn danh]", ["xem lại", "ảnh ×5", "vị trí ×1", "Gửi ẩn danh"]),
+                    ("[Gửi]", ["GY-26-000001"])])
+    case = await store.cases.by_code("GY-26-000001")
+    assert case.anonymous and case.kind == "gopy"
+    attachments = await store.cases.attachments(case.id)
+    assert [a.kind for a in attachments] == ["photo"] * 5 + ["location"]
+    assert await store.files.get(attachments[0].sha256) == PHOTO
+
+
+async def test_every_step_validates_and_reasks(harness):
+    p = await citizen(harness)
+    await turns(p, [
+        ("/phananh", []),
+        ("nông thôn", ["chọn một trong các nút", "lĩnh vực nào"]),
+        ("[Khác]", []), ("[Đúng]", []),
+        ("ngắn", ["từ 5 đến 3000", "(hiện có 4)"]),
+        ("x" * 3001, ["từ 5 đến 3000"]),
+    ])
+    replies = await p.sticker()
+    assert "chưa nhận được loại tin này" in replies[0].text
+    await turns(p, [("Cống thoát nước bị tắc", []), ("[Tiếp tục]", []), ("có tên", ["chọn một trong các nút"])])
+
+
+async def test_cancel_keeps_a_draft_offered_next_time(harness, store):
+    p = await citizen(harness)
+    await turns(p, REPORT[:4])
+    await turns(p, [("/huy", ["Đã hủy"]), ("/phananh", ["bản phản ánh, kiến nghị viết dở", "Đường bê tông"]),
+                    ("[Viết tiếp]", ["Nội dung hiện có", "Đường bê tông"]),
+                    ("[Tiếp tục]", ["ẩn danh"])])
+    await turns(p, [("/huy", []), ("/gopy", ["viết dở"]), ("[Viết ý kiến mới]", ["lĩnh vực nào"])])
+    assert (await store.cases.draft((await store.users.find("test", "1001")).id))["kind"] == "gopy"
+
+
+async def test_restart_in_the_middle_of_a_case(tmp_path, clock):
+    from storage import Store
+    from tests.dialog import Harness
+
+    first = await Store.open(tmp_path / "c.db")
+    p = Harness(first, clock).person()
+    await turns(p, ONBOARD)
+    await turns(p, REPORT[:5])
+    await first.close()
+    second = await Store.open(tmp_path / "c.db")
+    try:
+        p2 = Harness(second, clock).person()
+        p2.last = p.last
+        await turns(p2, REPORT[5:])
+        assert await second.cases.by_code("PA-26-000001") is not None
+    finally:
+        await second.close()
+
+
+async def test_database_failing_at_confirm_tells_and_keeps_the_draft(harness, store, monkeypatch):
+    p = await citizen(harness)
+    await turns(p, REPORT[:7])
+    send = p.option("Gửi")
+
+    async def broken(*args, **kwargs):
+        raise OSError("database is locked")
+
+    monkeypatch.setattr(store.cases, "create", broken)
+    replies = await p.choose(send)
+    assert "hệ thống gặp sự cố" in replies[0].text
+    assert "tiếp nhận" not in replies[0].text
+    conversation = await store.conversations.get("test", "1001")
+    assert conversation.step == "review" and conversation.data["content"].startswith("Đường bê tông")
+    monkeypatch.undo()
+    replies = await p.choose(send)
+    assert "PA-26-000001" in replies[0].text
+
+
+async def test_sensitive_topic_needs_sensitive_consent(harness, store):
+    p = await citizen(harness)  # declined purpose 3 during onboarding
+    await turns(p, [("/gopy", []), ("[Góp ý văn kiện Đại hội]", ["dữ liệu cá nhân nhạy cảm"]),
+                    ("[Chọn lĩnh vực khác]", ["lĩnh vực nào"]),
+                    ("[Góp ý văn kiện Đại hội]", []), ("[Đồng ý]", ["về địa bàn"])])
+    user = await store.users.find("test", "1001")
+    assert (await store.users.consents(user.id))["sensitive"].granted
+
+
+async def test_no_opinions_consent_is_explained_and_offered(harness, store):
+    p = harness.person()
+    await turns(p, [("/start", []), ("[Không đồng ý]", []), ("[Không đồng ý]", []), ("[Không đồng ý]", [])])
+    await turns(p, [("/gopy", ["cần đồng ý"]), ("[Không đồng ý]", ["chưa thể nhận"])])
+    await turns(p, [("/gopy", []), ("[Đồng ý]", ["lĩnh vực nào"])])
+
+
+async def test_too_many_cases_are_slowed_down(harness, store, clock):
+    p = await citizen(harness)
+    for n in range(5):
+        await turns(p, REPORT[:7])
+        await turns(p, [("[Gửi]", [f"PA-26-00000{n + 1}"])])
+    await turns(p, [("/phananh", ["đã gửi 5 ý kiến trong 60 phút"])])
+    clock.advance(hours=1, minutes=1)
+    await turns(p, [("/phananh", ["lĩnh vực nào"])])
+
+
+async def test_campaign_button_opens_the_flow_with_its_topic(harness, store):
+    topic = await store.topics.by_code("dan-van-kheo")
+    campaign_id = await store.campaigns.upsert("dvk-2026", "Dân vận khéo 2026", "…", topic.id)
+    p = await citizen(harness)
+    await p.choose(f"1:new:gopy:{campaign_id}")
+    assert "về địa bàn" in p.text()
+    await turns(p, [("[Đúng]", []), ("Mô hình dân vận khéo ở thôn em rất hay", []), ("[Tiếp tục]", []),
+                    ("[Gửi kèm tên]", ["Dân vận khéo"]), ("[Gửi]", ["GY-26"])])
+    assert await store.cases.campaign_cases(campaign_id) == 1
+
+
+# ---- cadres -----------------------------------------------------------------------------------------
+
+
+async def send_report(harness, store, p, urgent=False, anonymous=False):
+    table = [(said, []) for said, _ in REPORT]
+    if anonymous:
+        table[5] = ("[Gửi ẩn danh]", [])
+    if urgent:
+        table[6] = ("[Khẩn cấp]", [])
+    await turns(p, table[:7])
+    await p.click("Gửi")
+    return (await store.cases.of_user((await store.users.find("test", p.id)).id))[0][0]
+
+
+async def test_cadre_answers_and_citizen_rates(harness, store):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    case = await send_report(harness, store, lan)
+    await turns(binh, [
+        ("/hopthu", ["Hộp thư ý kiến", "Mới (1)", case.code]),
+        (f"[{case.code}]", ["Đường bê tông", "Nguyễn Thị Lan", "Đã tiếp nhận"]),
+        ("[Đã tiếp nhận]", ["cán bộ đã tiếp nhận"]),
+        ("[Đang xử lý]", ["đang xử lý"]),
+        ("[Ghi chú]", ["ghi chú nội bộ"]),
+        ("Đã báo UBND xã cử người kiểm tra", ["Đã lưu ghi chú"]),
+        ("[Trả lời]", ["ký tên đơn vị"]),
+        ("UBND xã sẽ sửa đoạn đường trong tuần tới. Cảm ơn Bà đã phản ánh.", ["đã trả lời"]),
+    ])
+    notices = [r.text for chat, r, _ in harness.channel.sent if chat == "1001"]
+    assert any("cán bộ đã tiếp nhận" in n for n in notices)
+    answer = next(n for n in notices if "đã được trả lời" in n)
+    assert "UBND xã sẽ sửa" in answer and "Ban Dân vận xã Hải Lăng" in answer and "Cán bộ Bình" not in answer
+    assert not any("Đã báo UBND" in n for n in notices)  # internal notes stay internal
+    await turns(lan, [
+        ("/theodoi", ["Ý kiến của Ông/Bà", case.code]),
+        (f"[{case.code}]", ["UBND xã sẽ sửa", "Ban Dân vận xã Hải Lăng", "!Đã báo UBND", "Hài lòng", "Mở lại"]),
+        ("[Hài lòng]", ["Cảm ơn Ông/Bà đã đánh giá", "!😊 Hài lòng]"]),
+    ])
+    assert (await store.cases.get(case.id)).rating == "good"
+    actions = [e.action for e in await store.audit.recent()]
+    assert {"case.acknowledged", "case.in_progress", "case.note", "case.answered"} <= set(actions)
+
+
+async def test_reopen_within_seven_days_only(harness, store, clock):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    case = await send_report(harness, store, lan)
+    await binh.choose(f"1:cs:{case.id}")
+    await turns(binh, [("[Trả lời]", []), ("Đã sửa xong.", [])])
+    await turns(lan, [("/theodoi", []), (f"[{case.code}]", []), ("[Mở lại]", ["vì sao chưa hài lòng"]),
+                      ("Chưa", ["từ 5 đến 1000"]), ("Đường vẫn còn sụt, chưa ai đến sửa", ["Đã mở lại"])])
+    reopened = await store.cases.get(case.id)
+    assert reopened.status == "in_progress"
+    assert any("mở lại" in r.text for chat, r, _ in harness.channel.sent if chat == "8001")
+    await binh.choose(f"1:cs:{case.id}")
+    await turns(binh, [("[Trả lời]", []), ("Đã sửa lần hai.", [])])
+    clock.advance(days=8)
+    await turns(lan, [("/theodoi", []), (f"[{case.code}]", ["!Mở lại"])])
+    replies = await lan.choose("1:trk.case:reopen")
+    assert "Nút này đã cũ" in replies[0].text
+
+
+async def test_forward_decline_duplicate_resolve(harness, store):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    first = await send_report(harness, store, lan)
+    second = await send_report(harness, store, lan)
+    third = await send_report(harness, store, lan)
+    await binh.choose(f"1:cs:{second.id}")
+    await turns(binh, [("[Trùng ý kiến]", ["mã ý kiến gốc"]), ("PA-99-000009", ["Không tìm thấy"]),
+                       (first.code, ["trùng với ý kiến khác"])])
+    await binh.choose(f"1:cs:{third.id}")
+    await turns(binh, [("[Không thuộc thẩm quyền]", []), ("Việc này do Công ty điện lực xử lý", ["không thuộc"])])
+    await binh.choose(f"1:cs:{first.id}")
+    await turns(binh, [("[Chuyển]", ["đến đâu"]), ("[Lên cấp tỉnh]", ["ghi chú"]), ("[Không ghi chú]", ["Đã chuyển"])])
+    moved = await store.cases.get(first.id)
+    assert (await store.localities.get(moved.locality_id)).level == 0
+    # The commune cadre no longer sees it; the citizen was told.
+    assert "không thuộc phạm vi" in (await binh.choose(f"1:cs:{first.id}"))[0].text
+    assert any("chuyển đến tỉnh Quảng Trị" in r.text for chat, r, _ in harness.channel.sent if chat == "1001")
+    statuses = {c.code: c.status for c in (await store.cases.of_user(moved.user_id))[0]}
+    assert statuses == {first.code: "new", second.code: "duplicate", third.code: "declined"}
+
+
+async def test_urgent_report_is_pushed_to_cadres_in_scope_only(harness, store):
+    lan = await citizen(harness)
+    await cadre_of(harness, store, "hai lang", "8001")
+    await cadre_of(harness, store, "dong ha", "8002", unit="Ban Dân vận phường Đông Hà")
+    nong_thon = await store.topics.by_code("nong-thon-moi")
+    khac = await store.topics.by_code("khac")
+    await cadre_of(harness, store, "hai lang", "8003", topics={khac.id})
+    await cadre_of(harness, store, "hai lang", "8004", topics={nong_thon.id})
+    await send_report(harness, store, lan, urgent=True)
+    pushed = {chat for chat, r, _ in harness.channel.sent if "Phản ánh khẩn cấp" in r.text}
+    assert pushed == {"8001", "8004"}
+
+
+async def test_anonymous_sender_is_never_shown_to_cadres(harness, store):
+    lan = await citizen(harness, name="Nguyễn Thị Lan")
+    binh = await cadre_of(harness, store, "hai lang")
+    case = await send_report(harness, store, lan, anonymous=True, urgent=True)
+    seen_by_cadre = []
+    await turns(binh, [("/hopthu", []), (f"[{case.code}]", ["ẩn danh"])])
+    await turns(binh, [("[Trả lời]", []), ("Cảm ơn, xã đã xử lý.", [])])
+    seen_by_cadre = [r.text for chat, r, _ in harness.channel.sent if chat == "8001"]
+    assert seen_by_cadre and not any("Lan" in text or "1001" in text for text in seen_by_cadre)
+    from bot.exports import cases_csv
+
+    rows = list(csv.DictReader(io.StringIO(await cases_csv(store, datetime(2026, 11, 26, tzinfo=UTC)))))
+    assert rows[0]["code"] == case.code and rows[0]["sender"] == "" and "Lan" not in str(rows)
+    # The citizen still got the answer.
+    assert any("Cảm ơn, xã đã xử lý" in r.text for chat, r, _ in harness.channel.sent if chat == "1001")
+
+
+async def test_scope_cadre_of_another_commune_cannot_list_open_or_act(harness, store):
+    lan = await citizen(harness)
+    other = await cadre_of(harness, store, "dong ha", "8002", unit="Ban Dân vận phường Đông Hà")
+    case = await send_report(harness, store, lan)
+    await turns(other, [("/hopthu", ["Mới (0)", f"!{case.code}"])])
+    for data in (f"1:cs:{case.id}", f"1:inb.list:o:{case.id}", "1:inb.case:ans", "1:inb.case:res"):
+        replies = await other.choose(data)
+        assert any("không thuộc phạm vi" in r.text or "Nút này đã cũ" in r.text for r in replies), data
+    # Even with a forged conversation pointing at the case, every action is refused.
+    from storage.conversations import Conversation
+
+    for step, event in (("case", {"kind": "choice", "payload": "1:inb.case:res"}),
+                        ("answer", {"kind": "text", "text": "Tôi trả lời thay"}),
+                        ("decline", {"kind": "text", "text": "Không thuộc thẩm quyền"})):
+        await store.conversations.save("test", "8002", Conversation("inb", step, {"case_id": case.id}),
+                                       harness.clock())
+        from handlers.base import Inbound
+
+        replies = await harness.router.handle(Inbound("test", "8002", "8002", **event))
+        assert "không thuộc phạm vi" in replies[0].text
+    assert (await store.cases.get(case.id)).status == "new"
+    assert len(await store.cases.events(case.id, internal=True)) == 1
+    # A citizen cannot open the inbox or someone else's case either.
+    hung = await citizen(harness, "1002", "Trần Văn Hùng")
+    await turns(hung, [("/hopthu", ["chỉ dành cho cán bộ"])])
+    assert "Không tìm thấy ý kiến này" in (await hung.choose(f"1:trk:{case.id}"))[0].text
+
+
+async def test_inbox_views_and_filters(harness, store, clock):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    old = await send_report(harness, store, lan)
+    clock.advance(days=20)
+    await send_report(harness, store, lan)
+    await turns(binh, [("/hopthu", ["Quá hạn (1)", "Đang mở (2)"]), ("[Quá hạn (1)]", [old.code, "quá hạn: 1"]),
+                       ("[Lọc lĩnh vực]", ["Lọc theo lĩnh vực"]), ("[Khác]", ["Mới (0)"]), ("[Bỏ lọc]", ["Mới (2)"]),
+                       ("[Lọc địa bàn]", ["xã, phường nào"]), ("dong ha", []), ("[phường Đông Hà]", ["Mới (0)"])])
+
+
+async def test_admin_sees_everything_reassigns_and_hides(harness, store):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "dong ha", "8002", unit="Ban Dân vận phường Đông Hà")
+    admin = harness.person("9000", name="Quản trị")
+    await admin.say("/huongdan")
+    await store.users.update((await store.users.find("test", "9000")).id, harness.clock(), role="admin")
+    case = await send_report(harness, store, lan)
+    await turns(admin, [("/hopthu", [case.code]), (f"[{case.code}]", ["Giao cán bộ", "Ẩn nội dung"]),
+                        ("[Giao cán bộ]", ["Ban Dân vận phường Đông Hà"]),
+                        ("[Ban Dân vận phường Đông Hà · Cán bộ Bình]", ["Đã giao"]),
+                        ("[Ẩn nội dung]", ["lý do ẩn"]), ("Nội dung có lời lẽ xúc phạm", ["Đã ẩn"])])
+    # The assigned cadre now sees it (though outside their scope), with the content hidden.
+    await turns(binh, [("/hopthu", [case.code]), (f"[{case.code}]", ["Nội dung đã được ẩn", "!Đường bê tông"])])
+    assert (await store.cases.get(case.id)).content.startswith("Đường bê tông")  # kept, not deleted
+    replies = await binh.choose("1:inb.case:hide")
+    assert any("chỉ dành cho" in r.text for r in replies)
+
+
+async def test_export_csv_with_filters(harness, store):
+    from bot.exports import cases_csv
+
+    lan = await citizen(harness)
+    await send_report(harness, store, lan)
+    await send_report(harness, store, lan, anonymous=True)
+    text = await cases_csv(store, harness.clock(), status="new")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["sender"] for r in rows] == ["Nguyễn Thị Lan", ""]
+    assert rows[0]["commune"] == "Hải Lăng" and rows[0]["topic"] == "Xây dựng nông thôn mới"
+    assert list(csv.DictReader(io.StringIO(await cases_csv(store, harness.clock(), status="resolved")))) == []
+
+
+# ---- the calendar -----------------------------------------------------------------------------------
+
+
+def test_working_days_skip_weekends_and_tet():
+    tz = TZ
+    friday = datetime(2026, 11, 27, 9, 0, tzinfo=tz)
+    assert add_working_days(friday, 1, tz).date().isoformat() == "2026-11-30"  # Monday
+    # Tết 2027: 04/02–10/02 are holidays (Thursday to Wednesday).
+    before_tet = datetime(2027, 2, 3, 9, 0, tzinfo=tz)
+    assert add_working_days(before_tet, 1, tz).date().isoformat() == "2027-02-11"
+    assert not is_working_day(datetime(2027, 2, 8).date())
+    assert not is_working_day(datetime(2026, 9, 2).date())  # National Day
+    assert is_working_day(datetime(2026, 11, 26).date())
+    assert working_days_between(before_tet, datetime(2027, 2, 12, 9, 0, tzinfo=tz), tz) == 2
+
+
+def test_deadline_is_counted_in_local_time():
+    # 23:30 UTC on Thursday is already Friday 06:30 in Vietnam.
+    late = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
+    assert add_working_days(late, 1, TZ).date().isoformat() == "2026-11-30"
+    assert add_working_days(late, 10, TZ) - add_working_days(late, 9, TZ) >= timedelta(days=1)
