@@ -152,3 +152,58 @@ async def test_webhook_mode_checks_the_secret(tmp_path):
                 calls = await api.wait_sent(LAN, 1, since=mark)
                 assert "/caidat" in calls[0].text
             assert not api.calls_of("getUpdates")
+
+
+async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
+    """A citizen sends a report with a photo, a cadre answers, the citizen sees the answer and rates it."""
+    cadre_id = 777000
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "case.db")) as app:
+            calls = await api.ask(LAN, "/start", count=2)
+            for label in ("Đồng ý", "Đồng ý", "Không đồng ý"):
+                calls = await click(api, calls, label, count=2)
+            calls = await api.ask(LAN, "hai lang")
+            calls = await click(api, calls, "xã Hải Lăng")
+            calls = await click(api, calls, "Bỏ qua")
+            calls = await click(api, calls, "Xong", count=2)
+            # The cadre of Hải Lăng.
+            await api.ask(cadre_id, "/huongdan", first_name="Bình")
+            cadre = await app.store.users.find("telegram", str(cadre_id))
+            hai_lang = (await app.store.localities.search("hai lang", level=1))[0]
+            await app.store.users.update(cadre.id, app.clock(), role="cadre", unit_name="Ban Dân vận xã Hải Lăng")
+            await app.store.roles.set_scope(cadre.id, {hai_lang.id}, set())
+            # The report, with a photo uploaded through the Bot API.
+            calls = await api.ask(LAN, "/phananh")
+            calls = await click(api, calls, "Khác")
+            calls = await click(api, calls, "Đúng")
+            mark = api.mark()
+            api.push_photo(LAN, b"\xff\xd8\xff\xe0" + b"photo" * 200, caption="Cột điện nghiêng sắp đổ ở thôn 2")
+            calls = await api.wait_sent(LAN, 1, since=mark)
+            assert "Đã nhận ảnh" in calls[0].text
+            calls = await click(api, calls, "Tiếp tục")
+            calls = await click(api, calls, "Gửi kèm tên")
+            calls = await click(api, calls, "Khẩn cấp")
+            mark = api.mark()
+            calls = await click(api, calls, "Gửi")
+            assert "PA-26-000001" in calls[0].text
+            pushed = await api.wait_sent(cadre_id, 1, since=mark)
+            assert "khẩn cấp" in pushed[0].text.lower() and "Cột điện" in pushed[0].text
+            # The cadre opens it from the notification: the photo comes along.
+            mark = api.mark()
+            api.push_callback(cadre_id, button(pushed[0], "Mở ý kiến"), message_id=pushed[0].message_id)
+            shown = await api.wait_sent(cadre_id, 2, since=mark)
+            assert shown[0].method == "sendPhoto"
+            assert api.file_bytes(shown[0].result["photo"][-1]["file_id"]).startswith(b"\xff\xd8")
+            mark = api.mark()
+            api.push_callback(cadre_id, button(shown[1], "Trả lời"), message_id=shown[1].message_id)
+            await api.wait_sent(cadre_id, 1, since=mark)
+            mark = api.mark()
+            api.push_text(cadre_id, "Điện lực đã cử người đến chằng chống cột điện.")
+            answer = await api.wait_sent(LAN, 1, since=mark)
+            assert "Điện lực đã cử người" in answer[0].text and "Ban Dân vận xã Hải Lăng" in answer[0].text
+            calls = await api.click(LAN, button(answer[0], "Xem"), message_id=answer[0].message_id)
+            calls = await click(api, calls, "Hài lòng", count=2)
+            assert "Cảm ơn Ông/Bà đã đánh giá" in calls[0].text
+            case = await app.store.cases.by_code("PA-26-000001")
+            assert case.rating == "good" and case.status == "answered"
+        assert not api.server_errors

@@ -170,6 +170,11 @@ class TelegramChannel:
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
         bot, markup = self.app.bot, _markup(reply)
         try:
+            if reply.photo is not None:
+                message = await bot.send_photo(
+                    int(chat_id), InputFile(reply.photo.content, filename=reply.photo.filename),
+                    caption=reply.text[:1024] or None, parse_mode=ParseMode.HTML, reply_markup=markup)
+                return str(message.message_id)
             if reply.document is not None:
                 message = await bot.send_document(
                     int(chat_id), InputFile(reply.document.content, filename=reply.document.filename),
@@ -190,6 +195,14 @@ class TelegramChannel:
                 message = await bot.send_message(int(chat_id), piece, parse_mode=ParseMode.HTML,
                                                  reply_markup=markup if index == len(pieces) - 1 else None)
             return str(message.message_id) if message else None
+        except TelegramError as err:
+            raise classify(err) from None
+
+    async def fetch(self, media: Media) -> bytes:
+        """The bytes of a file a person sent (the Bot API serves files up to 20 MB)."""
+        try:
+            file = await self.app.bot.get_file(media.ref)
+            return bytes(await file.download_as_bytearray())
         except TelegramError as err:
             raise classify(err) from None
 
