@@ -8,13 +8,15 @@ import contextlib
 import signal
 import socket
 import sys
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot import logs
 from bot.app import App, utc_now
 from bot.config import Config, ConfigError, load
 from bot.demo import seed_demo
+from bot.exports import cases_csv
 from storage import Store
 from storage.localities import LocalityError
 
@@ -49,6 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     locality = sub.add_parser("locality", help="reference data").add_subparsers(dest="loc_command", required=True)
     imp = locality.add_parser("import", help="import localities from CSV (code,name,kind,parent_code)")
     imp.add_argument("file", type=Path)
+
+    export = sub.add_parser("export", help="exports").add_subparsers(dest="export_command", required=True)
+    cases = export.add_parser("cases", help="cases as CSV (UTF-8), anonymous senders never named")
+    cases.add_argument("--from", dest="since", type=_date, metavar="YYYY-MM-DD", help="created on or after (local)")
+    cases.add_argument("--to", dest="until", type=_date, metavar="YYYY-MM-DD", help="created on or before (local)")
+    cases.add_argument("--status", choices=["new", "acknowledged", "in_progress", "answered", "resolved", "declined",
+                                            "duplicate"])
+    cases.add_argument("--topic", metavar="CODE", help="topic code, e.g. nong-thon-moi")
+    cases.add_argument("--locality", metavar="CODE", help="locality code: the cases of its subtree")
+    cases.add_argument("--out", type=Path, help="file to write (default: standard output)")
 
     args = parser.parse_args(argv)
     try:
@@ -88,6 +100,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             return 0
         if args.command == "invite":
             return await _invite(store, config, args, now)
+        if args.command == "export":
+            return await _export(store, config, args, now)
         if args.command == "locality":
             try:
                 count = await store.localities.import_file(args.file)
@@ -99,6 +113,33 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     finally:
         await store.close()
     return 2
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+async def _export(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
+    tz = ZoneInfo(config.tz)
+    since = datetime.combine(args.since, time(0), tzinfo=tz) if args.since else None
+    until = datetime.combine(args.until + timedelta(days=1), time(0), tzinfo=tz) if args.until else None
+    if args.locality and await store.localities.by_code(args.locality) is None:
+        print(f"Mã địa bàn không tồn tại / unknown locality: {args.locality}", file=sys.stderr)
+        return 1
+    if args.topic and await store.topics.by_code(args.topic) is None:
+        print(f"Mã lĩnh vực không tồn tại / unknown topic: {args.topic}", file=sys.stderr)
+        return 1
+    text = await cases_csv(store, now, status=args.status, topic=args.topic, locality=args.locality, since=since,
+                           until=until, tz=tz)
+    await store.audit.record(None, "cases.exported", None, now, via="cli", rows=text.count("\n") - 1)
+    if args.out:
+        await asyncio.to_thread(args.out.write_text, text, encoding="utf-8-sig")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 async def _invite(store: Store, config: Config, args: argparse.Namespace, now) -> int:

@@ -110,3 +110,39 @@ def test_every_command_has_help(capsys):
             main(argv)
         assert exit_.value.code == 0
     assert "usage: danvan" in capsys.readouterr().out
+
+
+def test_cli_export_cases(env, tmp_path, capsys):
+    import asyncio
+    import csv
+    from datetime import UTC, datetime, timedelta
+
+    from storage.cases import NewCase
+
+    async def seed():
+        store = await Store.open(tmp_path / "cli.db")
+        try:
+            now = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+            lan = await store.users.ensure("telegram", "1", "1", "Lan", "vi", now)
+            commune = (await store.localities.search("hai lang", level=1))[0]
+            topic = await store.topics.by_code("an-sinh")
+            for anonymous in (False, True):
+                await store.cases.create(NewCase("phananh", lan.id, anonymous, topic.id, commune.id,
+                                                 "Hộ nghèo chưa nhận hỗ trợ", False, None, now + timedelta(days=1),
+                                                 now + timedelta(days=14)), now)
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    out = tmp_path / "cases.csv"
+    assert main(["export", "cases", "--topic", "an-sinh", "--from", "2026-11-01", "--to", "2026-11-30",
+                 "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert [r["sender"] for r in rows] == ["Lan", ""] and rows[0]["commune"] == "Hải Lăng"
+    assert main(["export", "cases", "--from", "2026-12-01"]) == 0
+    assert capsys.readouterr().out.strip() == ",".join(
+        ["code", "kind", "status", "urgent", "topic", "commune", "locality", "created_at", "answer_due",
+         "answered_at", "rating", "sender", "content", "hidden_reason"])
+    assert main(["export", "cases", "--locality", "nope"]) == 1
+    with pytest.raises(SystemExit):
+        main(["export", "cases", "--from", "26/11/2026"])
