@@ -15,6 +15,7 @@ from bot.config import Config
 from bot.demo import seed_demo
 from bot.outbound import Outbound
 from bot.router import Router
+from bot.scheduler import Scheduler
 from handlers.menu import commands_for
 from messages import LANGUAGES, Texts
 from storage import Store
@@ -37,6 +38,7 @@ class App:
         # The web chat is always on; only in demo mode may staff act through it.
         self.web = WebChannel(config.web_url, Path(config.store_path).parent / "uploads" / "web", staff=config.demo)
         self.outbound.add(self.web)
+        self.scheduler = Scheduler(clock, config.tick_seconds)
 
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -52,6 +54,7 @@ class App:
         return app
 
     async def start(self) -> None:
+        self.scheduler.start()
         if self.telegram is not None:
             secret = self.config.telegram_webhook_secret
             await self.telegram.start(self.config.telegram_webhook_url,
@@ -63,6 +66,7 @@ class App:
                      "webhook" if self.telegram.webhook else "long polling")
 
     async def stop(self) -> None:
+        self.scheduler.stop()
         self.web.close()
         if self.telegram is not None:
             await self.telegram.stop()

@@ -7,12 +7,22 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from enum import IntEnum
 
 from bot.channels.base import Channel, DeliveryError
 from handlers.base import Reply
 from storage import Store
 
 log = logging.getLogger(__name__)
+
+
+class Priority(IntEnum):
+    """Who goes first on a channel: a reply to the person who just wrote, then digests and reminders,
+    then broadcasts in the capacity left over."""
+
+    REPLY = 0
+    SCHEDULED = 1
+    BROADCAST = 2
 
 
 class Outbound:
@@ -35,7 +45,8 @@ class Outbound:
             if not await self.deliver(channel, chat_id, reply, ref):
                 return
 
-    async def deliver(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None = None) -> bool:
+    async def deliver(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None = None,
+                      priority: Priority = Priority.REPLY) -> bool:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 await channel.send(chat_id, reply, edit_ref)

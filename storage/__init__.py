@@ -14,6 +14,7 @@ from storage.db import Database
 from storage.files import FileStore
 from storage.localities import LocalityRepo
 from storage.roles import RoleRepo
+from storage.schedule import ScheduleRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
 from storage.web_sessions import WebSessionRepo
@@ -32,6 +33,7 @@ class Store:
     web_sessions: WebSessionRepo
     cases: CaseRepo
     files: FileStore
+    schedule: ScheduleRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -43,7 +45,8 @@ class Store:
             await db.close()
             raise
         store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
-                    AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(_files_dir(path)))
+                    AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(_files_dir(path)),
+                    ScheduleRepo(db))
         if seed:
             await store.topics.seed()
             await store.localities.seed()

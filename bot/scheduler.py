@@ -1,0 +1,48 @@
+"""One in-process scheduler ticks; the database says what is due (DESIGN.md §5).
+
+APScheduler (3.x, asyncio) runs a single interval job. Each tick calls the registered jobs with the
+current time from the injected clock; a job finds in the database what is due and uses idempotency keys
+(storage.schedule) so that a restart neither repeats nor skips a send. Tests call `tick()` directly with
+a fake clock, so a week runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+log = logging.getLogger(__name__)
+Job = Callable[[datetime], Awaitable[None]]
+
+
+class Scheduler:
+    def __init__(self, clock: Callable[[], datetime], interval_seconds: float = 30.0) -> None:
+        self.clock = clock
+        self.interval = interval_seconds
+        self.jobs: list[tuple[str, Job]] = []
+        self._aps: AsyncIOScheduler | None = None
+
+    def every_tick(self, name: str, job: Job) -> None:
+        self.jobs.append((name, job))
+
+    async def tick(self) -> None:
+        now = self.clock()
+        for name, job in self.jobs:
+            try:
+                await job(now)
+            except Exception:  # one failing job must not stop the others, nor the next tick
+                log.exception("scheduled job %s failed", name)
+
+    def start(self) -> None:
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._aps.add_job(self.tick, "interval", seconds=self.interval, id="tick", max_instances=1, coalesce=True,
+                          next_run_time=datetime.now(UTC))
+        self._aps.start()
+
+    def stop(self) -> None:
+        if self._aps is not None and self._aps.running:
+            self._aps.shutdown(wait=False)
+        self._aps = None

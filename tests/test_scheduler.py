@@ -1,0 +1,39 @@
+"""The scheduler's tick and idempotency keys."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.scheduler import Scheduler
+
+
+async def test_claim_is_once_and_a_dead_claim_is_retried(store, clock):
+    now = clock()
+    assert await store.schedule.claim("digest:1:2026-11-26", now)
+    assert not await store.schedule.claim("digest:1:2026-11-26", now + timedelta(minutes=1))
+    # The claiming run died: after the stale period another run takes it.
+    assert await store.schedule.claim("digest:1:2026-11-26", now + timedelta(minutes=11))
+    await store.schedule.complete("digest:1:2026-11-26", now)
+    assert await store.schedule.done("digest:1:2026-11-26")
+    assert not await store.schedule.claim("digest:1:2026-11-26", now + timedelta(days=30))
+    assert await store.schedule.claim("digest:1:2026-11-27", now)
+    await store.schedule.release("digest:1:2026-11-27")
+    assert await store.schedule.claim("digest:1:2026-11-27", now)
+
+
+async def test_a_failing_job_does_not_stop_the_others(clock):
+    seen = []
+
+    async def broken(now):
+        raise RuntimeError("boom")
+
+    async def fine(now):
+        seen.append(now)
+
+    scheduler = Scheduler(clock)
+    scheduler.every_tick("broken", broken)
+    scheduler.every_tick("fine", fine)
+    await scheduler.tick()
+    clock.advance(minutes=1)
+    await scheduler.tick()
+    assert seen == [clock() - timedelta(minutes=1), clock()]
