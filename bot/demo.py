@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
+from zoneinfo import ZoneInfo
 
 from handlers.consent import consent_version
+from handlers.workdays import add_working_days
 from messages import Texts
 from storage import Store
+from storage.cases import NewCase
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ async def seed_demo(store: Store, now: datetime) -> None:
                                      c["title_en"], c["description_en"])
     for person in content()["people"]:
         await _person(store, person, topics, now)
+    await seed_demo_cases(store, now)
 
 
 async def _person(store: Store, person: dict, topics: dict[str, int], now: datetime) -> None:
@@ -56,3 +60,31 @@ async def _person(store: Store, person: dict, topics: dict[str, int], now: datet
         places = [await store.localities.by_code(code) for code in person.get("scope_localities", [])]
         await store.roles.set_scope(user.id, {p.id for p in places if p},
                                     {topics[code] for code in person.get("scope_topics", [])})
+
+
+async def seed_demo_cases(store: Store, now: datetime) -> None:
+    """The demo's cases, each with the history cadres gave it; seeded once per person and text."""
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    topics = {t.code: t for t in await store.topics.all()}
+    cadre = await store.users.find("web", "demo-cadre")
+    for item in content().get("cases", []):
+        person = await store.users.find("web", item["person"])
+        mine, _ = await store.cases.of_user(person.id, limit=1000)
+        if any(c.content == item["content"] for c in mine):
+            continue
+        sent = now - timedelta(days=item["days_ago"])
+        topic = topics[item["topic"]]
+        place = await store.localities.by_code(item["locality"])
+        case = await store.cases.create(NewCase(
+            kind=item["kind"], user_id=person.id, anonymous=item["anonymous"], topic_id=topic.id,
+            locality_id=place.id, content=item["content"], urgent=item["urgent"], campaign_id=None,
+            ack_due=add_working_days(sent, 1, tz), answer_due=add_working_days(sent, topic.answer_days, tz)), sent)
+        for step, kind in enumerate(item["then"], start=1):
+            at = sent + timedelta(hours=6 * step)
+            answer = item.get("answer") if kind == "answered" else None
+            changes = {"acknowledged": {"acknowledged_at": at}, "answered": {"answered_at": at}}.get(kind, {})
+            await store.cases.record(case.id, cadre.id, kind, at, body=answer, unit=cadre.unit_name, status=kind,
+                                     **changes)
+        if item.get("rating"):
+            await store.cases.record(case.id, person.id, "rated", sent + timedelta(days=1), rating=item["rating"],
+                                     rated_at=sent + timedelta(days=1))
