@@ -2,7 +2,10 @@
 
 Coroutines that share an aiosqlite connection share its transaction, so the connection runs in
 autocommit mode and every multi-statement write takes `Database.tx()`, which holds an asyncio lock
-around `BEGIN IMMEDIATE … COMMIT`. Reads outside `tx()` see committed data only.
+around `BEGIN IMMEDIATE … COMMIT`; a single-statement write takes the same lock and is its own
+transaction. Reads take no lock (one trip to the connection's thread each): a read issued while another
+coroutine is inside `tx()` can see that transaction's uncommitted rows, so a decision that must not see
+them reads inside its own `tx()`.
 """
 
 from __future__ import annotations
@@ -60,18 +63,18 @@ class Database:
                 await self.conn.execute("COMMIT")
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
-        """A single-statement write, in its own transaction; returns lastrowid."""
-        async with self.tx() as conn:
-            cur = await conn.execute(sql, params)
-            return cur.lastrowid or 0
+        """A single-statement write: its own transaction in autocommit mode, under the lock so that it
+        never lands inside another coroutine's `tx()`; one trip. Returns the last inserted rowid."""
+        async with self._lock:
+            row = await self.conn.execute_insert(sql, params)
+        return int(row[0]) if row else 0
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.tx() as conn:
