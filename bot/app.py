@@ -3,17 +3,20 @@ with fakes injected where the outside world is."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import handlers
+from bot.broadcasts import BroadcastEngine, EngineSettings
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChannel
 from bot.config import Config
 from bot.demo import seed_demo
-from bot.outbound import Outbound
+from bot.jobs import CadreSchedule
+from bot.outbound import Gate, Outbound
 from bot.router import Router
 from bot.scheduler import Scheduler
 from handlers.menu import commands_for
@@ -39,6 +42,15 @@ class App:
         self.web = WebChannel(config.web_url, Path(config.store_path).parent / "uploads" / "web", staff=config.demo)
         self.outbound.add(self.web)
         self.scheduler = Scheduler(clock, config.tick_seconds)
+        # Digests, case reminders and escalation, task announcements and reminders (bot/jobs.py).
+        self.cadre_schedule = CadreSchedule(store, self.router, self.router.settings, config.escalate_days)
+        self.cadre_schedule.register(self.scheduler)
+        # Broadcasts: due ones start on the tick (or at once, when a handler wakes the job).
+        self.broadcasts = BroadcastEngine(store, self.outbound, clock, EngineSettings(
+            concurrency=config.broadcast_concurrency, resend_uncertain=config.broadcast_resend_uncertain,
+            quiet_hours=config.quiet, tz=self.router.settings.tz))
+        self.scheduler.every_tick("broadcasts", self.broadcasts.tick)
+        self.router.wake = self.scheduler.wake
 
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -49,8 +61,9 @@ class App:
         if config.telegram_token is not None and not config.demo:  # the demo never talks to real people
             app.telegram = TelegramChannel(
                 config.telegram_token.get_secret_value(), config.telegram_api_url, config.telegram_file_url,
-                app.router.handle, webhook=config.telegram_webhook_url is not None)
-            app.outbound.add(app.telegram)
+                app.router.handle, webhook=config.telegram_webhook_url is not None,
+                connections=config.broadcast_concurrency, timeout=config.telegram_timeout)
+            app.outbound.add(app.telegram, Gate(config.telegram_rate, config.broadcast_rate))
         return app
 
     async def start(self) -> None:
@@ -64,9 +77,16 @@ class App:
                 await self.telegram.set_commands(None, language, [(c, t(f"cmd.{c}")) for c in commands_for("citizen")])
             log.info("Telegram bot @%s is running (%s)", self.telegram.username,
                      "webhook" if self.telegram.webhook else "long polling")
+        await self.broadcasts.resume()  # what was running before a crash or a restart carries on
+        # What is loaded by now lives as long as the process: the collector need not rescan it, and runs
+        # less often (its passes stall the event loop; bench/README.md measures the difference).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
 
     async def stop(self) -> None:
         self.scheduler.stop()
+        await self.broadcasts.stop()
         self.web.close()
         if self.telegram is not None:
             await self.telegram.stop()

@@ -12,11 +12,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import logs
+from bot import campaign_cli, logs, task_file
 from bot.app import App, utc_now
 from bot.config import Config, ConfigError, load
 from bot.demo import seed_demo
-from bot.exports import cases_csv
+from bot.exports import cases_csv, cases_xlsx
 from storage import Store
 from storage.localities import LocalityError
 
@@ -61,7 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     cases.add_argument("--topic", metavar="CODE", help="topic code, e.g. nong-thon-moi")
     cases.add_argument("--locality", metavar="CODE", help="locality code: the cases of its subtree")
     cases.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    cases.add_argument("--format", choices=["csv", "xlsx"],
+                       help="csv (default), or xlsx: the Excel workbook of /xuat, needs --out (the default for *.xlsx)")
 
+    task = sub.add_parser("task", help="work-plan tasks").add_subparsers(dest="task_command", required=True)
+    task_load = task.add_parser("load", help="create or update tasks from YAML (sample: docs/tasks-2020-h2.yaml)")
+    task_load.add_argument("file", type=Path)
+
+    campaign_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         config = load()
@@ -88,6 +95,9 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     store = await Store.open(config.db)
     try:
         now = utc_now()
+        handled = await campaign_cli.dispatch(args, store, config, now)
+        if handled is not None:
+            return handled
         if args.command == "db":
             print(f"Cơ sở dữ liệu {config.db}: phiên bản {await store.db.version()}")
             return 0
@@ -102,6 +112,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             return await _invite(store, config, args, now)
         if args.command == "export":
             return await _export(store, config, args, now)
+        if args.command == "task":
+            return await _load_tasks(store, config, args, now)
         if args.command == "locality":
             try:
                 count = await store.localities.import_file(args.file)
@@ -132,6 +144,16 @@ async def _export(store: Store, config: Config, args: argparse.Namespace, now: d
     if args.topic and await store.topics.by_code(args.topic) is None:
         print(f"Mã lĩnh vực không tồn tại / unknown topic: {args.topic}", file=sys.stderr)
         return 1
+    if args.format == "xlsx" or (args.format is None and args.out and args.out.suffix.lower() == ".xlsx"):
+        if not args.out:
+            print("Tệp Excel cần --out FILE.xlsx / an Excel export needs --out FILE.xlsx", file=sys.stderr)
+            return 2
+        content, rows = await cases_xlsx(store, now, status=args.status, topic=args.topic, locality=args.locality,
+                                         since=since, until=until, tz=tz)
+        await store.audit.record(None, "cases.exported", None, now, via="cli", format="xlsx", rows=rows)
+        await asyncio.to_thread(args.out.write_bytes, content)
+        print(f"Đã xuất {rows} ý kiến / exported {rows} cases: {args.out}")
+        return 0
     text = await cases_csv(store, now, status=args.status, topic=args.topic, locality=args.locality, since=since,
                            until=until, tz=tz)
     await store.audit.record(None, "cases.exported", None, now, via="cli", rows=text.count("\n") - 1)
@@ -139,6 +161,17 @@ async def _export(store: Store, config: Config, args: argparse.Namespace, now: d
         await asyncio.to_thread(args.out.write_text, text, encoding="utf-8-sig")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+async def _load_tasks(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
+    try:
+        created, updated = await task_file.load(store, args.file, ZoneInfo(config.tz), now)
+    except (OSError, UnicodeDecodeError, task_file.TaskFileError) as err:
+        print(f"Không nạp được {args.file} / could not load it: {err}", file=sys.stderr)
+        return 1
+    await store.audit.record(None, "tasks.loaded", str(args.file), now, via="cli", created=created, updated=updated)
+    print(f"Đã nạp nhiệm vụ: {created} mới, {updated} cập nhật / tasks loaded: {created} new, {updated} updated.")
     return 0
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,11 +34,20 @@ class Config(BaseSettings):
     web_burst: int = Field(10, alias="DANVAN_WEB_BURST", ge=1, le=1000)
     web_rate: float = Field(1.0, alias="DANVAN_WEB_RATE", gt=0, le=100)
     tick_seconds: float = Field(30.0, alias="DANVAN_TICK_SECONDS", gt=0, le=3600)
+    escalate_days: int = Field(3, alias="DANVAN_ESCALATE_DAYS", ge=1, le=60)  # working days overdue
     log_level: str = Field("INFO", alias="DANVAN_LOG_LEVEL", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     telegram_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_URL")
     telegram_webhook_url: str | None = Field(None, alias="TELEGRAM_WEBHOOK_URL")
     telegram_webhook_secret: SecretStr | None = Field(None, alias="TELEGRAM_WEBHOOK_SECRET")
+    telegram_timeout: float = Field(5.0, alias="TELEGRAM_TIMEOUT", gt=0, le=120)
+    # Telegram allows about 30 messages a second (paid broadcasts up to 1000); broadcasts take at most
+    # their own rate of it, so that replies keep headroom.
+    telegram_rate: int = Field(30, alias="TELEGRAM_RATE", ge=1, le=1000)
+    broadcast_rate: int = Field(25, alias="DANVAN_BROADCAST_RATE", ge=1, le=1000)
+    broadcast_concurrency: int = Field(100, alias="DANVAN_BROADCAST_CONCURRENCY", ge=1, le=1000)
+    broadcast_resend_uncertain: bool = Field(False, alias="DANVAN_BROADCAST_RESEND_UNCERTAIN")
+    quiet_hours: str = Field("21:00-07:00", alias="DANVAN_QUIET_HOURS")
 
     @field_validator("tz")
     @classmethod
@@ -48,6 +57,19 @@ class Config(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as err:
             raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Ho_Chi_Minh)") from err
         return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_shape(cls, value: str) -> str:
+        if value.strip().lower() in ("", "off"):
+            return "off"
+        try:
+            start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+        except ValueError:
+            raise ValueError("expected HH:MM-HH:MM (local time, e.g. 21:00-07:00) or off") from None
+        if start == end:
+            raise ValueError("start and end are the same; use off for no quiet hours")
+        return f"{start:%H:%M}-{end:%H:%M}"
 
     @field_validator("telegram_token")
     @classmethod
@@ -72,6 +94,8 @@ class Config(BaseSettings):
     def _webhook_needs_secret(self) -> Config:
         if self.telegram_webhook_url and self.telegram_webhook_secret is None:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set with TELEGRAM_WEBHOOK_URL (1-256 of A-Za-z0-9_-)")
+        if self.broadcast_rate > self.telegram_rate:
+            raise ValueError("DANVAN_BROADCAST_RATE must not be above TELEGRAM_RATE (broadcasts share that rate)")
         if self.demo_db.resolve() == self.db.resolve():
             raise ValueError("DANVAN_DEMO_DB must be a different file from DANVAN_DB (demo data is not real)")
         return self
@@ -95,9 +119,16 @@ class Config(BaseSettings):
         base = self.telegram_api_url
         return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base.rstrip("/") + "/file/bot"
 
+    @property
+    def quiet(self) -> tuple[time, time] | None:
+        if self.quiet_hours == "off":
+            return None
+        start, end = self.quiet_hours.split("-")
+        return time.fromisoformat(start), time.fromisoformat(end)
+
     def handler_settings(self) -> HandlerSettings:
         return HandlerSettings(operator_name=self.operator_name, tz=ZoneInfo(self.tz),
-                               invite_ttl=timedelta(days=self.invite_days))
+                               invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet)
 
 
 def load(**overrides) -> Config:

@@ -11,9 +11,11 @@ from importlib import resources
 from zoneinfo import ZoneInfo
 
 from handlers.consent import consent_version
+from handlers.tasks import end_of_day
 from handlers.workdays import add_working_days
 from messages import Texts
 from storage import Store
+from storage.broadcasts import Audience, NewBroadcast, Outcome
 from storage.cases import NewCase
 
 
@@ -38,10 +40,13 @@ async def seed_demo(store: Store, now: datetime) -> None:
     topics = {t.code: t.id for t in await store.topics.all()}
     for c in content()["campaigns"]:
         await store.campaigns.upsert(c["code"], c["title_vi"], c["description_vi"], topics.get(c["topic"]),
-                                     c["title_en"], c["description_en"])
+                                     c["title_en"], c["description_en"], starts_on=c.get("starts_on"),
+                                     ends_on=c.get("ends_on"))
     for person in content()["people"]:
         await _person(store, person, topics, now)
     await seed_demo_cases(store, now)
+    await seed_demo_schedule(store, now)
+    await seed_demo_broadcasts(store, now)
 
 
 async def _person(store: Store, person: dict, topics: dict[str, int], now: datetime) -> None:
@@ -88,3 +93,48 @@ async def seed_demo_cases(store: Store, now: datetime) -> None:
         if item.get("rating"):
             await store.cases.record(case.id, person.id, "rated", sent + timedelta(days=1), rating=item["rating"],
                                      rated_at=sent + timedelta(days=1))
+
+
+async def seed_demo_schedule(store: Store, now: datetime) -> None:
+    """The demo's work-plan tasks, due a few days from now (brought up to date at each start), and the
+    reports the demo cadre has already made; idempotent."""
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    today = now.astimezone(tz).date()
+    for item in content().get("tasks", []):
+        places = [await store.localities.by_code(code) for code in item["localities"]]
+        task = await store.tasks.create(item["title"], item["description"],
+                                        end_of_day(today + timedelta(days=item["days"]), tz),
+                                        {p.id for p in places if p}, None, now, code=item["code"])
+        cadre = await store.users.find("web", item["done_by"]) if "done_by" in item else None
+        if cadre is not None and cadre.id not in await store.tasks.reports(task.id):
+            await store.tasks.report(task.id, cadre.id, item["note"], now)
+
+
+async def seed_demo_broadcasts(store: Store, now: datetime) -> None:
+    """The demo's announcements, found again by their text: those of the past delivered to the demo
+    people (so campaign results show numbers), one scheduled for tomorrow morning; idempotent."""
+    admin = await store.users.find("web", "demo-admin")
+    done = {b.text_vi for b in await store.broadcasts.recent(100)}
+    tz = ZoneInfo("Asia/Ho_Chi_Minh")
+    for item in content().get("broadcasts", []):
+        if item["text_vi"] in done:
+            continue
+        campaign = await store.campaigns.by_code(item["campaign"]) if "campaign" in item else None
+        topics = [await store.topics.by_code(code) for code in item.get("topics", [])]
+        places = [await store.localities.by_code(code) for code in item.get("localities", [])]
+        audience = Audience(tuple(t.id for t in topics if t), tuple(p.id for p in places if p),
+                            tuple(item.get("roles", [])))
+        if "days_ago" in item:
+            at = now - timedelta(days=item["days_ago"])
+        else:
+            tomorrow = now.astimezone(tz).date() + timedelta(days=1)
+            at = datetime(tomorrow.year, tomorrow.month, tomorrow.day, 7, 30, tzinfo=tz)
+        broadcast = await store.broadcasts.create(NewBroadcast(
+            text_vi=item["text_vi"], text_en=item.get("text_en"), scheduled_at=at, audience=audience,
+            campaign_id=campaign.id if campaign else None, created_by=admin.id if admin else None,
+            feedback=item.get("feedback", False)), min(now, at))
+        if "days_ago" in item and await store.broadcasts.start(broadcast.id, at):
+            await store.broadcasts.resolve(broadcast.id)
+            targets = await store.broadcasts.claim(broadcast.id, 1000, at)
+            await store.broadcasts.settle(broadcast.id, [Outcome(t.user_id, "sent") for t in targets], at)
+            await store.broadcasts.finish(broadcast.id, at + timedelta(minutes=1))

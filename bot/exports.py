@@ -1,4 +1,4 @@
-"""Exports of cases for admins and cadres: CSV from the command line (Excel comes with the digests).
+"""Exports of cases from the command line: CSV, and the Excel workbook cadres get with /xuat.
 
 A sender is named only when they did not choose to be anonymous.
 """
@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.export import Filters, export_cases
+from messages import Texts
 from storage import Store
 from storage.cases import InboxQuery
 from storage.clock import parse
+from storage.digests import CaseScope
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
+EXCEL_ROWS = 1_000_000  # a worksheet holds 1,048,576 rows
 COLUMNS = ["code", "kind", "status", "urgent", "topic", "commune", "locality", "created_at", "answer_due",
            "answered_at", "rating", "sender", "content", "hidden_reason"]
 
@@ -52,3 +56,26 @@ async def cases_csv(store: Store, now: datetime, *, status: str | None = None, t
                          place.name, local(case.created_at), local(case.answer_due), local(case.answered_at),
                          case.rating or "", sender, case.content, case.hidden_reason or ""])
     return out.getvalue()
+
+
+async def cases_xlsx(store: Store, now: datetime, *, status: str | None = None, topic: str | None = None,
+                     locality: str | None = None, since: datetime | None = None, until: datetime | None = None,
+                     tz: ZoneInfo = LOCAL) -> tuple[bytes, int]:
+    """The /xuat workbook (as an admin sees it) of a subtree or the whole province; (bytes, rows)."""
+    t = Texts("vi")
+    place = await store.localities.by_code(locality) if locality else None
+    topic_row = await store.topics.by_code(topic) if topic else None
+    scope = CaseScope((place.path,) if place else ("/",))
+    if since and until:
+        period = t("xlsx.period_range", since=since.astimezone(tz).strftime("%d/%m/%Y"),
+                   until=(until.astimezone(tz) - timedelta(days=1)).strftime("%d/%m/%Y"))
+    elif since:
+        period = t("xlsx.period_range", since=since.astimezone(tz).strftime("%d/%m/%Y"),
+                   until=now.astimezone(tz).strftime("%d/%m/%Y"))
+    else:
+        period = t("xlsx.period_all")
+    content, rows, _ = await export_cases(
+        store, t, scope, Filters(since, until, status or "all", topic_row.id if topic_row else None), tz, now,
+        show_hidden=True, scope_name=t(f"kind.{place.kind}", name=place.name) if place else t("digest.whole_province"),
+        period_name=period, limit=EXCEL_ROWS)
+    return content, rows

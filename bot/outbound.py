@@ -1,19 +1,35 @@
 """Delivery of replies: classify failures, retry what may succeed later, stop sending to people
-who have gone (and remember that they have)."""
+who have gone (and remember that they have); pace every message of a channel through its Gate, replies
+first, broadcasts in the capacity left over."""
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
+import math
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
 
 from bot.channels.base import Channel, DeliveryError
 from handlers.base import Reply
+from messages import Safe
 from storage import Store
 
 log = logging.getLogger(__name__)
+
+# The platform counts messages by when they reach it, which is some time after they leave here and before
+# the answer comes back. A message therefore holds its place in the window while it is in flight, and
+# afterwards until one second after the latest moment it can have arrived: the answer's time less the
+# fastest round trip seen (the server's work and the way back take at least that), plus EPSILON for the
+# fastest way there. So the platform never sees more than the cap in any second, whatever the delays.
+WINDOW = 1.0
+EPSILON = 0.005
+BURST = 0.05  # seconds of broadcast messages that may catch up at once after a hiccup of the event loop
 
 
 class Priority(IntEnum):
@@ -25,39 +41,196 @@ class Priority(IntEnum):
     BROADCAST = 2
 
 
+@dataclass(eq=False)
+class Slot:
+    """A place in the window, held from the send until the platform may have counted it."""
+
+    priority: Priority
+    granted: float
+    released: bool = False
+
+
+class Gate:
+    """The send rate of one channel: at most `rate` messages in any window of one second, of which
+    broadcasts take at most `broadcast_rate`, evenly spaced. Waiters are served by priority, then in
+    order: a reply takes the next free place ahead of every broadcast message. A 429 pauses broadcasts."""
+
+    def __init__(self, rate: int, broadcast_rate: int | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.broadcast_rate = min(broadcast_rate or rate, rate)
+        self.clock = clock
+        self.paused_until = 0.0
+        self.fastest = math.inf  # the shortest round trip seen
+        self._flying = [0, 0]  # messages in flight: all, broadcasts
+        self._recent: tuple[list[float], list[float]] = ([], [])  # heaps of latest arrival times: all, broadcasts
+        self._interval = WINDOW / self.broadcast_rate
+        self._tolerance = max(BURST, self._interval)
+        self._tat = 0.0  # when the next broadcast message is due (generic cell rate algorithm)
+        self._waiting: list[tuple[int, int, asyncio.Future[Slot]]] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def acquire(self, priority: Priority) -> Slot:
+        """A place in the window; give it back with `release` once the platform has answered."""
+        if not self._waiting or priority < self._waiting[0][0]:
+            now = self.clock()
+            if self._due(priority, now) <= now:
+                return self._take(priority, now)
+        future: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, next(self._seq), future))
+        self._pump()
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted just as the waiter was cancelled
+                self.release(future.result(), answered=False)
+            raise
+
+    def release(self, slot: Slot, *, answered: bool) -> None:
+        """The send is over; `answered`: the platform replied (success or an error of its own)."""
+        if slot.released:
+            return
+        slot.released = True
+        now = self.clock()
+        if answered:
+            self.fastest = min(self.fastest, now - slot.granted)
+        latest = max(slot.granted, now - self.fastest if answered else now) + EPSILON
+        bulk = slot.priority == Priority.BROADCAST
+        self._flying[0] -= 1
+        heapq.heappush(self._recent[0], latest)
+        if bulk:
+            self._flying[1] -= 1
+            heapq.heappush(self._recent[1], latest)
+        self._pump()
+
+    def pause(self, seconds: float) -> None:
+        self.paused_until = max(self.paused_until, self.clock() + seconds)
+
+    def _due(self, priority: Priority, now: float) -> float:
+        at = self._free(0, self.rate, now)
+        if priority == Priority.BROADCAST:
+            at = max(at, self._free(1, self.broadcast_rate, now), self.paused_until, self._tat - self._tolerance)
+        return at
+
+    def _free(self, which: int, cap: int, now: float) -> float:
+        """When a place is free in the window of all messages (0) or of broadcasts (1); inf: when a
+        message in flight is answered."""
+        recent = self._recent[which]
+        while recent and recent[0] <= now - WINDOW:
+            heapq.heappop(recent)
+        if self._flying[which] + len(recent) < cap:
+            return now
+        return recent[0] + WINDOW if recent else math.inf
+
+    def _take(self, priority: Priority, now: float) -> Slot:
+        self._flying[0] += 1
+        if priority == Priority.BROADCAST:
+            self._flying[1] += 1
+            self._tat = max(self._tat, now) + self._interval
+        return Slot(priority, now)
+
+    def _pump(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting = self._waiting
+        while waiting:
+            priority, _, future = waiting[0]
+            if future.done():
+                heapq.heappop(waiting)
+                continue
+            now = self.clock()
+            at = self._due(priority, now)
+            if at > now:
+                if at != math.inf:
+                    self._timer = asyncio.get_running_loop().call_later(at - now, self._pump)
+                return
+            heapq.heappop(waiting)
+            future.set_result(self._take(priority, now))
+
+
 class Outbound:
     def __init__(self, store: Store, clock: Callable[[], datetime], max_attempts: int = 3,
                  max_wait: float = 30.0) -> None:
         self.store = store
         self.clock = clock
         self.channels: dict[str, Channel] = {}
+        self.gates: dict[str, Gate] = {}
         self.max_attempts = max_attempts
         self.max_wait = max_wait
 
-    def add(self, channel: Channel) -> None:
+    def add(self, channel: Channel, gate: Gate | None = None) -> None:
+        """A channel, with the Gate that paces it (none: the channel has no rate limit)."""
         self.channels[channel.name] = channel
+        if gate is not None:
+            self.gates[channel.name] = gate
 
     async def replies(self, channel_name: str, chat_id: str, replies: list[Reply], edit_ref: str | None) -> None:
         """Send a conversation's replies in order; an edit applies to the message the choice came from."""
         channel = self.channels[channel_name]
-        for reply in replies:
+        for reply in joined(replies, channel.capabilities.max_text):
             ref = edit_ref if reply.edit and channel.capabilities.edits else None
             if not await self.deliver(channel, chat_id, reply, ref):
                 return
 
     async def deliver(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None = None,
                       priority: Priority = Priority.REPLY) -> bool:
+        return await self.send(channel, chat_id, reply, edit_ref, priority) is not None
+
+    async def send(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None = None,
+                   priority: Priority = Priority.REPLY) -> str | None:
+        """Deliver with retries; the message's reference ("" when the channel gives none), or None when
+        it could not be delivered."""
         for attempt in range(1, self.max_attempts + 1):
             try:
-                await channel.send(chat_id, reply, edit_ref)
-                return True
+                ref = await self.attempt(channel, chat_id, reply, edit_ref, priority)
+                return ref or ""
             except DeliveryError as err:
                 if err.kind == "gone":
                     log.info("%s chat gone (%s); marked unreachable", channel.name, err.reason)
                     await self.store.users.set_reachable(channel.name, chat_id, False, self.clock())
-                    return False
+                    return None
                 if err.kind == "permanent" or attempt == self.max_attempts:
                     log.warning("%s delivery failed after %d attempt(s): %s", channel.name, attempt, err.reason)
-                    return False
+                    return None
                 await asyncio.sleep(min(err.retry_after or 0.5 * 2 ** (attempt - 1), self.max_wait))
-        return False
+        return None
+
+    async def attempt(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None = None,
+                      priority: Priority = Priority.REPLY, on_start: Callable[[], None] | None = None) -> str | None:
+        """One try through the channel's gate; raises the channel's DeliveryError. A 429 pauses the
+        channel's broadcasts for its retry_after."""
+        gate = self.gates.get(channel.name)
+        slot = await gate.acquire(priority) if gate is not None else None
+        if on_start is not None:
+            on_start()
+        answered = False
+        try:
+            ref = await channel.send(chat_id, reply, edit_ref)
+            answered = True
+            return ref
+        except DeliveryError as err:
+            answered = err.answered
+            if err.retry_after and gate is not None:
+                gate.pause(err.retry_after)
+            raise
+        finally:
+            if slot is not None:
+                gate.release(slot, answered=answered)
+
+
+def joined(replies: list[Reply], max_text: int) -> list[Reply]:
+    """One message per answer where possible: a plain text (no buttons, no edit, no file) is joined onto
+    the reply that follows it. Fewer messages read better on a small phone and spend less of the
+    platform's rate limit."""
+    out: list[Reply] = []
+    for reply in replies:
+        previous = out[-1] if out else None
+        if (previous is not None and not previous.options and not previous.edit and previous.document is None
+                and previous.photo is None and not reply.edit and reply.document is None and reply.photo is None
+                and len(previous.text) + 2 + len(reply.text) <= max_text):
+            out[-1] = replace(reply, text=Safe(f"{previous.text}\n\n{reply.text}"))
+        else:
+            out.append(reply)
+    return out

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from bot.outbound import Outbound
+from bot.outbound import Outbound, Priority
 from handlers.base import (
     Capabilities,
     Ctx,
@@ -26,6 +26,7 @@ from handlers.base import (
 from handlers.menu import commands_for, show_menu
 from messages import LANGUAGES, Texts
 from storage import Store
+from storage.users import User
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
@@ -61,6 +62,7 @@ class Router:
         self.registry = registry
         self.outbound = outbound
         self.clock = clock
+        self.wake: Callable[[str], None] = lambda job: None  # App: the scheduler runs that job now
         self._locks = _ChatLocks()
 
     def deep_links(self, payload: str) -> list[str]:
@@ -96,7 +98,7 @@ class Router:
         conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
-                  channel.capabilities if channel else Capabilities(), getattr(channel, "fetch", None))
+                  channel.capabilities if channel else Capabilities(), getattr(channel, "fetch", None), self.wake)
         try:
             await self._dispatch(ctx)
             if ctx.dirty:
@@ -185,6 +187,17 @@ class Router:
         t = Texts(user.language)
         options = tuple((Option(t(label), data),) for label, data in notice.buttons)
         return await self.outbound.deliver(channel, user.chat_id, Reply(t(notice.key, **notice.values), options))
+
+    async def deliver_to(self, user: User, replies: list[Reply], priority: Priority = Priority.SCHEDULED) -> bool:
+        """Send replies to someone who did not just write (digests, reminders), on their own channel, at
+        `priority`; False when they cannot be reached or a reply could not be delivered."""
+        channel = self.outbound.channels.get(user.channel)
+        if channel is None or not user.chat_id or not user.reachable:
+            return False
+        for reply in replies:
+            if not await self.outbound.deliver(channel, user.chat_id, reply, priority=priority):
+                return False
+        return True
 
     async def refresh_commands(self, channel_name: str, chat_id: str, role: str, language: str) -> None:
         channel = self.outbound.channels.get(channel_name)

@@ -8,6 +8,7 @@ a fake clock, so a week runs in milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -24,9 +25,24 @@ class Scheduler:
         self.interval = interval_seconds
         self.jobs: list[tuple[str, Job]] = []
         self._aps: AsyncIOScheduler | None = None
+        self._woken: set[asyncio.Task] = set()
 
     def every_tick(self, name: str, job: Job) -> None:
         self.jobs.append((name, job))
+
+    def wake(self, name: str) -> None:
+        """Run one job now, not at the next tick (a handler just wrote something it should act on)."""
+        for job_name, job in self.jobs:
+            if job_name == name:
+                task = asyncio.get_running_loop().create_task(self._run(name, job))
+                self._woken.add(task)
+                task.add_done_callback(self._woken.discard)
+
+    async def _run(self, name: str, job: Job) -> None:
+        try:
+            await job(self.clock())
+        except Exception:
+            log.exception("scheduled job %s failed", name)
 
     async def tick(self) -> None:
         now = self.clock()

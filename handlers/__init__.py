@@ -1,13 +1,18 @@
 """What the bot says and does, channel-neutral: importing this package registers every feature."""
 
 from handlers import (  # noqa: F401  (they register themselves)
+    broadcast,
+    campaigns,
     cases,
+    digest,
+    export,
     inbox,
     menu,
     onboarding,
     privacy,
     profile,
     staff,
+    tasks,
     tracking,
 )
 from handlers.base import registry

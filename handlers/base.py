@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -133,9 +133,14 @@ class Settings:
     invite_ttl: timedelta = timedelta(days=7)
     case_limit: int = 5  # cases one person may send per `case_window`; more are politely slowed down
     case_window: timedelta = timedelta(hours=1)
+    quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]
+
+
+def _no_wake(job: str) -> None:
+    pass
 
 
 @dataclass
@@ -150,6 +155,7 @@ class Ctx:
     deep_links: Callable[[str], list[str]]
     capabilities: Capabilities = field(default_factory=Capabilities)
     fetch: Callable[[Media], Awaitable[bytes]] | None = None  # the bytes of a file the person sent
+    wake: Callable[[str], None] = _no_wake  # run a scheduled job now: what the handler wrote is due
     args: tuple[str, ...] = ()
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change

@@ -20,8 +20,14 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("huy", frozenset({"citizen", "cadre", "admin"})),
     ("hopthu", STAFF),
     ("phamvi", STAFF),
+    ("bantin", STAFF),
+    ("nhiemvu", STAFF),
+    ("xuat", STAFF),
     ("moicanbo", ADMIN),
     ("thuhoi", ADMIN),
+    ("thongbao", ADMIN),
+    ("huythongbao", ADMIN),
+    ("chiendich", ADMIN),
 ]
 
 # Main-menu buttons: (command they run, label key).
@@ -34,8 +40,13 @@ MENU: list[tuple[str, str]] = [
     ("huongdan", "menu.help"),
     ("quyenriengtu", "menu.privacy"),
     ("phamvi", "menu.scope"),
+    ("bantin", "menu.bantin"),
+    ("nhiemvu", "menu.nhiemvu"),
+    ("xuat", "menu.xuat"),
     ("moicanbo", "menu.invite"),
     ("thuhoi", "menu.revoke"),
+    ("thongbao", "menu.thongbao"),
+    ("chiendich", "menu.chiendich"),
 ]
 
 

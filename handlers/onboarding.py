@@ -48,8 +48,10 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
         draft["campaign_id"] = campaign.id
         if campaign.topic_id:
             draft["topics"] = [campaign.topic_id]
+        await ctx.store.campaigns.record_open(campaign.id, ctx.user.id, ctx.now)
         ctx.say(ctx.t("start.campaign", title=campaign.title(ctx.t.language),
-                      description=campaign.description(ctx.t.language)))
+                      description=campaign.description(ctx.t.language)),
+                [(Option(ctx.t("broadcast.feedback_button"), cb("new", "gopy", campaign.id)),)])
         return True
     if prefix == "i":
         if not ctx.capabilities.staff:

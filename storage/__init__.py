@@ -7,14 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.audit import AuditRepo
+from storage.broadcasts import BroadcastRepo
 from storage.campaigns import CampaignRepo
 from storage.cases import CaseRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database
+from storage.digests import DigestRepo
 from storage.files import FileStore
 from storage.localities import LocalityRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
+from storage.tasks import TaskRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
 from storage.web_sessions import WebSessionRepo
@@ -34,6 +37,9 @@ class Store:
     cases: CaseRepo
     files: FileStore
     schedule: ScheduleRepo
+    digests: DigestRepo
+    tasks: TaskRepo
+    broadcasts: BroadcastRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -46,7 +52,7 @@ class Store:
             raise
         store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                     AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(_files_dir(path)),
-                    ScheduleRepo(db))
+                    ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db))
         if seed:
             await store.topics.seed()
             await store.localities.seed()

@@ -1,10 +1,17 @@
-"""Campaigns (cuộc vận động): what a `c_<code>` deep link opens."""
+"""Campaigns (cuộc vận động): what a `c_<code>` deep link opens, what broadcasts and cases belong to,
+and how far each one reached."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 
+from storage.clock import iso
 from storage.db import Database
+
+# A deep-link payload is at most 64 characters of A-Za-z0-9_-; "c_" + the code must fit.
+CODE = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
 
 
 @dataclass(frozen=True)
@@ -16,6 +23,8 @@ class Campaign:
     description_vi: str
     description_en: str | None
     topic_id: int | None
+    starts_on: str | None = None  # local dates, YYYY-MM-DD
+    ends_on: str | None = None
 
     def title(self, language: str) -> str:
         return (self.title_en or self.title_vi) if language == "en" else self.title_vi
@@ -24,7 +33,32 @@ class Campaign:
         return (self.description_en or self.description_vi) if language == "en" else self.description_vi
 
 
-_COLUMNS = "id, code, title_vi, title_en, description_vi, description_en, topic_id"
+@dataclass(frozen=True)
+class CampaignStats:
+    broadcasts: int
+    recipients: int  # people its broadcasts were addressed to
+    reached: int  # people who received at least one of them
+    delivered: int  # messages delivered
+    blocked: int  # recipients found to have blocked the bot
+    failed: int
+    opens: int  # people who opened its link or QR code
+    cases: int  # cases opened from its link or its "Góp ý ngay" button
+
+
+class CampaignError(Exception):
+    """A campaign that cannot be saved; the message says which field and why."""
+
+
+_COLUMNS = "id, code, title_vi, title_en, description_vi, description_en, topic_id, starts_on, ends_on"
+EDITABLE = ("title_vi", "title_en", "description_vi", "description_en", "topic_id", "starts_on", "ends_on")
+
+
+def _day(value: date | str | None) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    return date.fromisoformat(value).isoformat()
 
 
 class CampaignRepo:
@@ -39,14 +73,57 @@ class CampaignRepo:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM campaigns WHERE code = ?", (code,))
         return Campaign(*r) if r else None
 
+    async def all(self) -> list[Campaign]:
+        rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM campaigns ORDER BY coalesce(ends_on, '9999') DESC, id")
+        return [Campaign(*r) for r in rows]
+
     async def upsert(self, code: str, title_vi: str, description_vi: str, topic_id: int | None,
-                     title_en: str | None = None, description_en: str | None = None) -> int:
+                     title_en: str | None = None, description_en: str | None = None, *,
+                     starts_on: date | str | None = None, ends_on: date | str | None = None) -> int:
+        if not CODE.match(code):
+            raise CampaignError(f"code {code!r}: 2-40 characters of A-Z a-z 0-9 _ -")
+        if not title_vi.strip():
+            raise CampaignError(f"{code}: title_vi is required")
+        start, end = _day(starts_on), _day(ends_on)
+        if start and end and end < start:
+            raise CampaignError(f"{code}: ends_on {end} is before starts_on {start}")
         await self.db.execute(
-            "INSERT INTO campaigns (code, title_vi, title_en, description_vi, description_en, topic_id)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET title_vi = excluded.title_vi,"
+            "INSERT INTO campaigns (code, title_vi, title_en, description_vi, description_en, topic_id, starts_on,"
+            " ends_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET title_vi = excluded.title_vi,"
             " title_en = excluded.title_en, description_vi = excluded.description_vi,"
-            " description_en = excluded.description_en, topic_id = excluded.topic_id",
-            (code, title_vi, title_en, description_vi, description_en, topic_id),
+            " description_en = excluded.description_en, topic_id = excluded.topic_id,"
+            " starts_on = excluded.starts_on, ends_on = excluded.ends_on",
+            (code, title_vi, title_en, description_vi, description_en, topic_id, start, end),
         )
         row = await self.db.fetchone("SELECT id FROM campaigns WHERE code = ?", (code,))
         return row[0]
+
+    async def update(self, campaign_id: int, **fields: object) -> Campaign | None:
+        unknown = set(fields) - set(EDITABLE)
+        if unknown:
+            raise ValueError(f"not editable: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self.db.execute(f"UPDATE campaigns SET {assignments} WHERE id = ?", (*fields.values(), campaign_id))
+        return await self.get(campaign_id)
+
+    async def record_open(self, campaign_id: int, user_id: int, now: datetime) -> None:
+        await self.db.execute("INSERT OR IGNORE INTO campaign_opens (campaign_id, user_id, at) VALUES (?, ?, ?)",
+                              (campaign_id, user_id, iso(now)))
+
+    async def stats(self, campaign_id: int) -> CampaignStats:
+        r = await self.db.fetchone(
+            "SELECT (SELECT count(*) FROM broadcasts WHERE campaign_id = :c),"
+            " (SELECT count(DISTINCT r.user_id) FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id"
+            "  WHERE b.campaign_id = :c),"
+            " (SELECT count(DISTINCT r.user_id) FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id"
+            "  WHERE b.campaign_id = :c AND r.status = 'sent'),"
+            " (SELECT count(*) FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id"
+            "  WHERE b.campaign_id = :c AND r.status = 'sent'),"
+            " (SELECT count(*) FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id"
+            "  WHERE b.campaign_id = :c AND r.status = 'blocked'),"
+            " (SELECT count(*) FROM broadcast_recipients r JOIN broadcasts b ON b.id = r.broadcast_id"
+            "  WHERE b.campaign_id = :c AND r.status = 'failed'),"
+            " (SELECT count(*) FROM campaign_opens WHERE campaign_id = :c),"
+            " (SELECT count(*) FROM cases WHERE campaign_id = :c)",
+            {"c": campaign_id})
+        return CampaignStats(*r)

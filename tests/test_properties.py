@@ -65,10 +65,15 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
     commune = loop.run_until_complete(store.localities.search("hai lang", level=1))[0]
     role = "citizen" if "citizen" in handlers.registry.flow_roles[flow] else "admin"
     case = loop.run_until_complete(_a_case(store, commune.id))
+    task = loop.run_until_complete(_a_task(store, commune.id))
     data = {"commune_id": commune.id, "places": [commune.id], "topics": [1], "target": 1,
             "granted": {"news": True, "opinions": True}, "kind": "phananh", "topic_id": 1,
             "locality_id": commune.id, "content": "Đường liên thôn bị sạt lở", "attachments": [],
-            "case_id": case.id, "forward_to": commune.id, "view": "open", "page": 0}
+            "case_id": case.id, "forward_to": commune.id, "view": "open", "page": 0,
+            "task_id": task.id, "title": "Báo cáo sơ kết công tác dân vận", "deadline": "2026-12-15",
+            "note": "Đã gửi báo cáo lên Ban Dân vận Tỉnh ủy",
+            "text_vi": "<b>Họp dân</b> thôn Hà Lộc tối thứ Bảy", "roles": ["citizen"], "feedback": True,
+            "field": "title_vi", "values": {"code": "ntm-2026"}}
     known = set(handlers.registry.steps)
 
     async def one(event, language):
@@ -112,6 +117,15 @@ async def _a_case(store, commune_id):
     user = await store.users.ensure("test", "42", "42", "Người thử", "vi", now)
     return await store.cases.create(NewCase("phananh", user.id, False, 1, commune_id, "Đèn đường hỏng", False, None,
                                             now + timedelta(days=1), now + timedelta(days=14)), now)
+
+
+async def _a_task(store, commune_id):
+    """A task of the commune, so that the task steps have something real to show."""
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    return await store.tasks.create("Tổng hợp ý kiến Nhân dân", "Gửi báo cáo trước hạn.",
+                                    datetime(2026, 12, 15, 16, 59, 59, tzinfo=UTC), {commune_id}, None, now)
 
 
 def events_of_kind(kind: str) -> dict:

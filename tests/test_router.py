@@ -80,3 +80,17 @@ async def test_a_flow_that_no_longer_exists_is_left_for_the_menu(harness, store,
 async def test_locks_are_released(harness):
     await harness.router.handle(Inbound("test", "1", "1", "command", command="huongdan"))
     assert harness.router._locks._locks == {}
+
+
+def test_plain_texts_are_joined_onto_the_next_reply():
+    from bot.outbound import joined
+    from handlers.base import Document, Option, Reply
+
+    menu = Reply("Chọn:", ((Option("A", "1:m:caidat"),),))
+    assert [r.text for r in joined([Reply("Đã lưu."), menu], 4096)] == ["Đã lưu.\n\nChọn:"]
+    assert joined([Reply("Đã lưu."), menu], 4096)[0].options == menu.options
+    # Buttons, edits and files keep their own message; nothing grows past the channel's limit.
+    assert len(joined([menu, Reply("x")], 4096)) == 2
+    assert len(joined([Reply("a"), Reply("b", edit=True)], 4096)) == 2
+    assert len(joined([Reply("a"), Reply("b", document=Document("f.json", b"{}"))], 4096)) == 2
+    assert len(joined([Reply("a" * 3000), Reply("b" * 2000)], 4096)) == 2

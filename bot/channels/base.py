@@ -9,13 +9,17 @@ from handlers.base import Capabilities, Reply
 
 class DeliveryError(Exception):
     """A send that failed, classified: "retry" (later, after `retry_after` s), "gone" (the person
-    blocked the bot or no longer exists: stop sending) or "permanent" (a bad request: record it)."""
+    blocked the bot or no longer exists: stop sending) or "permanent" (a bad request: record it).
+    `answered`: the platform itself refused it (a 429, 403, 400), as opposed to a timeout or a network
+    error, after which nobody knows whether or when the message reached it."""
 
-    def __init__(self, kind: str, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, kind: str, reason: str, retry_after: float | None = None,
+                 answered: bool | None = None) -> None:
         super().__init__(f"{kind}: {reason}")
         self.kind = kind
         self.reason = reason
         self.retry_after = retry_after
+        self.answered = answered if answered is not None else kind != "retry" or retry_after is not None
 
 
 class Channel(Protocol):

@@ -77,7 +77,8 @@
 
   // ---- the bot's HTML, safely -----------------------------------------------------------------------
 
-  const TAGS = new Set(["B", "STRONG", "I", "EM", "U", "INS", "S", "STRIKE", "DEL", "CODE", "PRE", "A", "BLOCKQUOTE"]);
+  const TAGS = new Set(["B", "STRONG", "I", "EM", "U", "INS", "S", "STRIKE", "DEL", "CODE", "PRE", "A", "BLOCKQUOTE",
+    "TG-SPOILER", "SPAN"]);
   const DROP = new Set(["SCRIPT", "STYLE", "TEMPLATE", "IFRAME", "OBJECT", "NOSCRIPT"]);
   const SAFE_URL = /^https?:\/\//i;
 
@@ -99,7 +100,11 @@
           continue;
         }
         let el;
-        if (node.tagName === "A") {
+        if (node.tagName === "TG-SPOILER" || (node.tagName === "SPAN" && node.className === "tg-spoiler")) {
+          el = document.createElement("span");
+          el.className = "spoiler";
+          el.tabIndex = 0;
+        } else if (node.tagName === "A") {
           const href = node.getAttribute("href") || "";
           el = document.createElement(SAFE_URL.test(href) ? "a" : "span");
           if (SAFE_URL.test(href)) {
@@ -107,6 +112,9 @@
             el.target = "_blank";
             el.rel = "noopener noreferrer";
           }
+        } else if (node.tagName === "SPAN") {
+          copyNodes(node, to); // a span that is not a spoiler: its text only
+          continue;
         } else {
           el = document.createElement(node.tagName.toLowerCase());
         }

@@ -1,0 +1,208 @@
+"""Broadcast throughput through the Telegram channel: the real bot (App, python-telegram-bot's HTTP stack,
+SQLite on disk) against the fake Bot API in a process of its own, on loopback, 40 ms per call.
+
+    python -m bench.broadcast          # under a minute; progress on stderr, one JSON line last on stdout
+
+(a) 10,000 recipients at a cap of 1000/s (Telegram's paid broadcasts);
+(b) 10 s at a cap of 30/s (Telegram's default): how close to the cap, never above it in any second;
+(c) a naive loop, one send_message after another, as the baseline;
+(d) one person chatting (/huongdan every 0.25 s) during (a): how long they wait for each answer.
+
+The rate is measured at the fake (when each message arrived), duplicates and losses by comparing what
+the fake received with the recipients, the cap with the fake's busiest one-second window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import math
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from bench.remote_fake import RemoteFake
+from bot.app import App, utc_now
+from bot.config import Config
+from storage.broadcasts import NewBroadcast
+from tests.people import BASE_CHAT, make_people
+
+LATENCY = 0.04
+CHATTER = 4_242_424
+MARK = "Thông báo thử nghiệm"
+
+
+class BenchError(Exception):
+    """The run went wrong: the figures would mean nothing."""
+
+
+def say(message: str) -> None:
+    print(f"[bench.broadcast {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all cores), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        values = [int(v) for v in stat.readline().split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+async def build(fake: RemoteFake, db: Path, cap: int, concurrency: int) -> App:
+    config = Config(_env_file=None, DANVAN_DB=db, TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_URL=fake.base_url,
+                    TELEGRAM_RATE=cap, DANVAN_BROADCAST_RATE=cap, DANVAN_BROADCAST_CONCURRENCY=concurrency,
+                    DANVAN_QUIET_HOURS="off", TELEGRAM_WEBHOOK_URL=None, DANVAN_DEMO=False)
+    app = await App.build(config)
+    await app.start()
+    return app
+
+
+async def broadcast(app: App, recipients: int, first_chat: int, mark: str) -> int:
+    await make_people(app.store, recipients, first_chat=first_chat)
+    created = await app.store.broadcasts.create(
+        NewBroadcast(text_vi=f"<b>{mark}</b>: họp dân thôn Hà Lộc lúc 19:30 tối thứ Bảy tại nhà văn hoá.",
+                     scheduled_at=utc_now()), utc_now())
+    await app.broadcasts.tick(utc_now())
+    return created.id
+
+
+async def full_speed(fake: RemoteFake, tmp: Path, recipients: int, cap: int, concurrency: int) -> dict:
+    """(a) and (d)."""
+    say(f"(a) {recipients} recipients at a cap of {cap}/s, {concurrency} in flight; (d) one person chatting")
+    app = await build(fake, tmp / "a.db", cap, concurrency)
+    try:
+        mark = f"{MARK} (a)"
+        broadcast_id = await broadcast(app, recipients, BASE_CHAT, mark)
+        fake_cpu = (await fake.call("deliveries", "-"))["cpu_s"]
+        started, cpu, busy = time.monotonic(), time.process_time(), machine_busy()
+        await fake.call("chat", CHATTER, 0.25, recipients / cap * 0.8)
+        await app.broadcasts.wait(broadcast_id)
+        wall, cpu = time.monotonic() - started, time.process_time() - cpu
+        fake_cpu = (await fake.call("deliveries", "-"))["cpu_s"] - fake_cpu
+        other = (machine_busy() - busy - cpu - fake_cpu) / wall
+        latencies = await fake.call("chat_result")
+        counts = await app.store.broadcasts.counts(broadcast_id)
+    finally:
+        await app.stop()
+    seen = await fake.call("deliveries", mark)
+    if seen["errors"]:
+        raise BenchError(f"the fake crashed: {seen['errors'][:3]}")
+    times, per_chat = seen["times"], seen["per_chat"]
+    expected = {BASE_CHAT + i for i in range(recipients)}
+    achieved = (len(times) - 1) / (times[-1] - times[0])
+    result = {"achieved_per_s": round(achieved, 1), "ratio_to_cap": round(achieved / cap, 3),
+              "max_1s_window": seen["max_1s_window"], "reply_p95_ms": round(percentile(latencies, 95) * 1000, 1),
+              "duplicates": sum(n - 1 for n in per_chat.values()), "lost": len(expected - set(per_chat)),
+              "cpu_ms_per_message": round(cpu / max(len(times), 1) * 1000, 3),
+              "wall_s": round(wall, 1), "cpu_share": round(cpu / wall, 2), "fake_cpu_share": round(fake_cpu / wall, 2),
+              "other_load_cores": round(max(0.0, other), 2), "statuses": {k: v for k, v in counts.items() if v},
+              "failed_calls": dict(seen["failed"])}
+    say(f"(a) {achieved:.0f}/s ({achieved / cap:.1%} of the cap), busiest second {seen['max_1s_window']}, "
+        f"{len(times)} delivered in {wall:.1f}s wall, CPU {cpu / wall:.0%} of a core (the fake's "
+        f"{fake_cpu / wall:.0%}; the rest of the machine {max(0.0, other):.2f} cores); "
+        f"duplicates {result['duplicates']}, lost {result['lost']}; "
+        f"statuses {result['statuses']}")
+    say(f"(d) {len(latencies)} answers to the chatting person: p50 {percentile(latencies, 50) * 1000:.0f} ms, "
+        f"p95 {result['reply_p95_ms']} ms, max {max(latencies) * 1000:.0f} ms")
+    return result
+
+
+async def cap30(fake: RemoteFake, tmp: Path, seconds: float = 10.0) -> dict:
+    """(b) a broadcast larger than 10 s of sending at 30/s; the first 10 s of it are measured."""
+    cap = 30
+    say(f"(b) {seconds:.0f}s at a cap of {cap}/s")
+    await fake.call("reset")
+    app = await build(fake, tmp / "b.db", cap, 100)
+    mark = f"{MARK} (b)"
+    try:
+        await broadcast(app, int(cap * seconds * 1.3), BASE_CHAT, mark)
+        first = None
+        while first is None or time.monotonic() < first + seconds + 0.5:
+            await asyncio.sleep(0.5)
+            if first is None:
+                times = (await fake.call("deliveries", mark))["times"]
+                first = times[0] if times else None
+    finally:
+        await app.stop()
+    seen = await fake.call("deliveries", mark)
+    times = seen["times"]
+    in_window = sum(1 for t in times if t < times[0] + seconds)
+    ratio = in_window / (cap * seconds)
+    say(f"(b) {in_window} messages in the first {seconds:.0f}s: {ratio:.1%} of the cap; busiest second "
+        f"{seen['max_1s_window']} (cap {cap})")
+    return {"cap30_ratio": round(ratio, 3), "cap30_max_1s_window": seen["max_1s_window"]}
+
+
+async def naive(fake: RemoteFake, seconds: float = 3.0) -> dict:
+    """(c) one python-telegram-bot Bot, one message after another."""
+    say(f"(c) naive loop for {seconds:.0f}s")
+    await fake.call("reset")
+    bot = Bot(fake.token, base_url=fake.base_url, request=HTTPXRequest(connection_pool_size=1))
+    await bot.initialize()
+    try:
+        count, started = 0, time.monotonic()
+        while time.monotonic() - started < seconds:
+            await bot.send_message(BASE_CHAT + count, f"{MARK} (c) {count}")
+            count += 1
+        rate = count / (time.monotonic() - started)
+    finally:
+        await bot.shutdown()
+    say(f"(c) {rate:.1f}/s")
+    return {"naive_per_s": round(rate, 1)}
+
+
+async def run(recipients: int, cap: int, concurrency: int) -> dict:
+    started = time.monotonic()
+    fake = RemoteFake(LATENCY)
+    try:
+        with tempfile.TemporaryDirectory(prefix="danvan-bench-") as tmp:
+            a = await full_speed(fake, Path(tmp), recipients, cap, concurrency)
+            b = await cap30(fake, Path(tmp))
+            c = await naive(fake)
+    finally:
+        fake.stop()
+    return {"bench": "broadcast", "recipients": recipients, "cap_per_s": cap,
+            "achieved_per_s": a["achieved_per_s"], "ratio_to_cap": a["ratio_to_cap"],
+            "cap30_ratio": b["cap30_ratio"], "max_1s_window": a["max_1s_window"],
+            "cap30_max_1s_window": b["cap30_max_1s_window"], "naive_per_s": c["naive_per_s"],
+            "reply_p95_ms": a["reply_p95_ms"], "duplicates": a["duplicates"], "lost": a["lost"],
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "latency_ms": LATENCY * 1000, "concurrency": concurrency, "wall_a_s": a["wall_s"],
+            "cpu_ms_per_message": a["cpu_ms_per_message"], "cpu_share_a": a["cpu_share"],
+            "fake_cpu_share_a": a["fake_cpu_share"],
+            "other_load_cores": a["other_load_cores"],
+            "duration_s": round(time.monotonic() - started, 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.broadcast", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--cap", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=200, help="DANVAN_BROADCAST_CONCURRENCY")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result = asyncio.run(run(args.recipients, args.cap, args.concurrency))
+    wrong = [name for name, bad in (("duplicates", result["duplicates"]), ("lost", result["lost"]),
+                                    ("max_1s_window", result["max_1s_window"] > args.cap),
+                                    ("cap30_max_1s_window", result["cap30_max_1s_window"] > 30)) if bad]
+    if wrong:
+        say(f"FAILED: {', '.join(wrong)}")
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 1 if wrong else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

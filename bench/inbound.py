@@ -1,0 +1,591 @@
+"""Inbound load through the Telegram channel: the real python-telegram-bot `Application` (long polling)
+and HTTP stack against the fake Bot API on loopback, the database on disk.
+
+    python -m bench.inbound            # about 45 s; progress on stderr, one JSON line last on stdout
+
+Scenarios (each a small async function returning its JSON fields; add new ones to SCENARIOS):
+
+* onboarding_throughput (a): 100 people onboard as fast as the bot answers (closed loop), each round a new
+  person; updates answered per second over the measuring window.
+* echo_ceiling: the same harness and concurrency against a bare python-telegram-bot echo bot.
+* channel_ceiling: the same echo through the bot's own TelegramChannel (router, handlers, database cut out).
+* steady_latency (b): 100 people each sending one update every 2 s (open loop, ~50 updates/s), half of them
+  onboarding and half already onboarded; time from pushing an update to the first reply at the fake.
+
+Everything (bot, fake server, simulated people) shares one process and one event loop: see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import math
+import os
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from telegram import Update
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
+
+from bot.app import App
+from bot.config import Config
+from handlers.base import Inbound, Reply
+from tests.fakes.telegram_api import MESSAGE_METHODS, Call, FakeBotAPI
+
+STEP_TIMEOUT = 10.0  # seconds a person waits for the bot's answer before the bench fails
+
+
+class BenchError(Exception):
+    """The bot answered wrongly, too late or not at all: the figures would mean nothing."""
+
+
+def say(message: str) -> None:
+    print(f"[bench.inbound {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---- the fake, with an O(1) way for 100 people to wait for their answers ---------------------------------
+
+
+class Box:
+    """The messages the bot sent to one chat since its person's last update."""
+
+    __slots__ = ("calls", "want", "future")
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.want = 0
+        self.future: asyncio.Future[None] | None = None
+
+    def add(self, call: Call) -> None:
+        self.calls.append(call)
+        future = self.future
+        if future is not None and len(self.calls) >= self.want and not future.done():
+            future.set_result(None)
+
+
+class BenchAPI(FakeBotAPI):
+    """FakeBotAPI whose recorded message calls are also routed to a per-chat Box.
+
+    FakeBotAPI.wait_sent checks every waiter on every call (100 waiters x every call); a dict lookup
+    keeps the harness's own cost flat. Hooks the fake's `_record` (the one place calls are recorded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.boxes: dict[int, Box] = {}
+        self.counts: Counter[str] = Counter()
+        self._answered = asyncio.Event()
+
+    def _record(self, call: Call) -> None:
+        super()._record(call)
+        self.counts[call.method if call.ok else f"{call.method}:{call.status}"] += 1
+        if call.method == "answerCallbackQuery" and not self._open_callbacks:
+            self._answered.set()
+        if call.ok and call.chat_id is not None and call.method in MESSAGE_METHODS:
+            box = self.boxes.get(call.chat_id)
+            if box is not None:
+                box.add(call)
+
+    async def settle(self) -> None:
+        """Let the bot's fire-and-forget answerCallbackQuery calls land before it stops (up to 3 s)."""
+        if self._open_callbacks:
+            self._answered.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3):
+                    await self._answered.wait()
+
+    def check(self) -> None:
+        if self.server_errors:
+            raise BenchError(f"the fake Bot API crashed: {self.server_errors[:3]!r}")
+        failed = {k: v for k, v in self.counts.items() if ":" in k}
+        if failed:
+            raise BenchError(f"failed Bot API calls: {failed}; last calls:\n{self.describe_calls()}")
+        if self._open_callbacks:
+            raise BenchError(f"{len(self._open_callbacks)} button presses never answered (answerCallbackQuery)")
+
+
+# ---- simulated people -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One update a person sends: text/command, or "[Label]" to press the button so labelled in the bot's
+    latest answer; `replies` messages (sends and edits) make the bot's complete answer, the last one
+    must contain `expect` (in its text or a button label)."""
+
+    send: str
+    replies: int
+    expect: str
+
+    @property
+    def label(self) -> str | None:
+        return self.send[1:-1] if self.send.startswith("[") and self.send.endswith("]") else None
+
+
+# tests/dialog.py ONBOARD, with the number of messages the bot answers each step with.
+ONBOARD = [
+    Step("/start", 2, "Mục đích 1/3"),
+    Step("[Đồng ý]", 2, "Mục đích 2/3"),
+    Step("[Đồng ý]", 2, "Mục đích 3/3"),
+    Step("[Không đồng ý]", 2, "xã, phường nào"),
+    Step("hai lang", 1, "xã Hải Lăng"),
+    Step("[xã Hải Lăng]", 1, "thôn, tổ dân phố"),
+    Step("[Bỏ qua]", 1, "lĩnh vực nào"),
+    Step("[Xây dựng nông thôn mới]", 1, "✅ Xây dựng nông thôn mới"),
+    Step("[Xong]", 2, "Hướng dẫn"),  # the profile summary, then the main menu
+]
+# An onboarded person: asks for help, writes something (the bot shows the menu), presses [Hướng dẫn].
+REGULAR = [
+    Step("/huongdan", 1, "Hướng dẫn sử dụng"),
+    Step("cho tôi hỏi", 1, "Hướng dẫn"),
+    Step("[Hướng dẫn]", 1, "Hướng dẫn sử dụng"),
+]
+
+
+class Stop(Exception):
+    """The run is over for this person: nothing more is sent."""
+
+
+@dataclass
+class Load:
+    """What a crowd shares: the measuring window [begin, end) and what was seen in it.
+
+    Updates count when their answer completes inside the window; latency samples are taken for the
+    updates pushed inside it. Nobody pushes at or after `end` (in-flight answers are awaited)."""
+
+    begin: float
+    end: float
+    updates: int = 0
+    messages: int = 0  # message calls awaited by people (compared with what the fake saw)
+    sent: int = 0  # updates pushed, whole run
+    callbacks: int = 0  # of which button presses
+    late: int = 0  # open loop: pushes that could not keep to the schedule
+    latencies: list[tuple[float, float]] = field(default_factory=list)  # (first reply, complete answer)
+    cpu: float = 0.0  # process CPU seconds (every thread: bot, fake, people) spent inside the window
+
+    @property
+    def cpu_ms_per_update(self) -> float:
+        return round(self.cpu * 1000 / max(self.updates, 1), 2)
+
+    def record(self, pushed: float, done: float, calls: list[Call]) -> None:
+        self.messages += len(calls)
+        if self.begin <= done < self.end:
+            self.updates += 1
+        if self.begin <= pushed < self.end:
+            self.latencies.append((calls[0].at - pushed, calls[-1].at - pushed))
+
+
+class Person:
+    """Sends a Step, waits for the bot's complete answer. Closed loop (`period` None): the next step as
+    soon as the answer is in; open loop: one step every `period` seconds from `first_at`."""
+
+    def __init__(self, api: BenchAPI, load: Load, ids: Iterator[int], *, period: float | None = None,
+                 first_at: float = 0.0) -> None:
+        self.api, self.load, self.ids = api, load, ids
+        self.period, self.next_at = period, first_at
+        self.id = 0
+        self.box = Box()
+        self.last: list[Call] = []
+        self.renew()
+
+    def renew(self) -> None:
+        """Become a new person (a new Telegram user id), so the next onboarding is a real one."""
+        self.api.boxes.pop(self.id, None)
+        self.id = next(self.ids)
+        self.box = self.api.boxes[self.id] = Box()
+        self.last = []
+
+    def _button(self, label: str) -> tuple[str, int]:
+        for call in reversed(self.last):
+            for button in call.buttons:
+                if label in button["text"] and "callback_data" in button:
+                    return button["callback_data"], call.message_id
+        raise BenchError(f"person {self.id}: no button {label!r} in {[c.buttons for c in self.last]!r}")
+
+    async def _pace(self) -> None:
+        load = self.load
+        if self.period is None:
+            if time.monotonic() >= load.end:
+                raise Stop
+            return
+        if self.next_at >= load.end:
+            raise Stop
+        delay = self.next_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            load.late += 1
+        self.next_at += self.period
+
+    async def step(self, step: Step) -> list[Call]:
+        await self._pace()
+        api, box, load = self.api, self.box, self.load
+        box.calls, box.want = [], step.replies
+        box.future = future = asyncio.get_running_loop().create_future()
+        label = step.label
+        if label is not None:
+            data, message_id = self._button(label)
+            pushed = time.monotonic()
+            api.push_callback(self.id, data, message_id=message_id)
+            load.callbacks += 1
+        else:
+            pushed = time.monotonic()
+            api.push_text(self.id, step.send)
+        load.sent += 1
+        try:
+            async with asyncio.timeout(STEP_TIMEOUT):
+                await future
+        except TimeoutError:
+            raise BenchError(f"person {self.id}, {step.send!r}: {len(box.calls)} of {step.replies} replies in "
+                             f"{STEP_TIMEOUT}s: {box.calls!r}") from None
+        done = time.monotonic()
+        calls, box.future = box.calls, None
+        last = calls[-1]
+        if step.expect not in (last.text or "") and not any(step.expect in b["text"] for b in last.buttons):
+            raise BenchError(f"person {self.id}, {step.send!r}: expected {step.expect!r} in {calls!r}")
+        self.last = calls
+        load.record(pushed, done, calls)
+        return calls
+
+    async def run(self, steps: list[Step]) -> None:
+        for step in steps:
+            await self.step(step)
+
+
+Script = Callable[[Person], Awaitable[None]]
+
+
+async def onboard_forever(person: Person) -> None:
+    while True:
+        await person.run(ONBOARD)
+        person.renew()
+
+
+async def regular_forever(person: Person) -> None:
+    while True:
+        await person.run(REGULAR)
+
+
+async def echo_forever(person: Person) -> None:
+    for n in itertools.count():
+        await person.step(Step(f"xin chào {n}", 1, f"xin chào {n}"))
+
+
+async def crowd(people: list[tuple[Person, Script]], load: Load) -> None:
+    """Run every person's script until the window closes; any failure stops them all."""
+
+    async def one(person: Person, script: Script) -> None:
+        with contextlib.suppress(Stop):
+            await script(person)
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            now = time.monotonic()
+            phase = ("setting up" if load.begin == math.inf else "warm-up" if now < load.begin
+                     else f"{now - load.begin:.0f}s in window")
+            say(f"  {phase}: {load.sent} updates sent, {load.updates} counted")
+
+    ticker = asyncio.create_task(progress())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for person, script in people:
+                group.create_task(one(person, script))
+    finally:
+        ticker.cancel()
+
+
+# ---- the bots under test --------------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def danvan_bot(db: Path, rate: int) -> AsyncIterator[tuple[BenchAPI, App]]:
+    """The real bot (App.build, the single wiring point) long-polling a fresh fake, database on disk.
+
+    `rate` is TELEGRAM_RATE, the outbound cap in messages/s: at Telegram's default of 30 the bench would
+    measure the cap (30 messages/s, ~19 onboarding updates/s), not the bot."""
+    async with BenchAPI() as api:
+        config = Config(_env_file=None, DANVAN_DB=db, DANVAN_DEMO=False, TELEGRAM_BOT_TOKEN=api.token,
+                        TELEGRAM_API_URL=api.base_url, TELEGRAM_WEBHOOK_URL=None, TELEGRAM_RATE=rate)
+        app = await App.build(config)
+        await app.start()
+        try:
+            yield api, app
+        finally:
+            await api.settle()
+            await app.stop()
+        api.check()
+
+
+@contextlib.asynccontextmanager
+async def echo_bot() -> AsyncIterator[BenchAPI]:
+    """A bare python-telegram-bot echo bot, built like bot/channels/telegram.py builds the real one
+    (keep the builder and start_polling settings in step with it)."""
+
+    async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.message.reply_text(update.message.text)
+
+    async with BenchAPI() as api:
+        app: Application = (ApplicationBuilder().token(api.token).base_url(api.base_url)
+                            .base_file_url(api.base_file_url).concurrent_updates(True)
+                            .connection_pool_size(64).pool_timeout(10.0).build())
+        app.add_handler(MessageHandler(filters.TEXT, echo))
+        await app.initialize()
+        await app.start()
+        await app.updater.start_polling(poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES,
+                                        drop_pending_updates=False)
+        try:
+            yield api
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+        api.check()
+
+
+def check_counts(api: BenchAPI, *loads: Load) -> None:
+    """Every message the bot sent was one a person waited for: the per-step reply counts are right."""
+    seen, expected = sum(api.counts[m] for m in MESSAGE_METHODS), sum(load.messages for load in loads)
+    if seen != expected:
+        raise BenchError(f"the bot sent {seen} messages, people expected {expected}: a Step.replies is off")
+
+
+def per_update(api: BenchAPI, load: Load) -> float:
+    """Bot API calls (getUpdates aside) the bot made per update: its HTTP work."""
+    calls = sum(n for m, n in api.counts.items() if m != "getUpdates")
+    return round(calls / max(load.sent, 1), 2)
+
+
+# ---- scenarios: each returns its JSON fields --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    people: int = 100
+    warmup: float = 1.5
+    window: float = 8.0
+    period: float = 2.0
+    latency_window: float = 10.0
+    rate: int = 1000  # TELEGRAM_RATE for the real bot: the configuration's maximum, out of the way
+    tmp: Path = Path(".")
+
+
+def user_ids(start: int) -> Iterator[int]:
+    return itertools.count(start)
+
+
+async def closed_loop(api: BenchAPI, opts: Options, script: Script, ids: Iterator[int]) -> Load:
+    begin = time.monotonic() + opts.warmup
+    load = Load(begin, begin + opts.window)
+
+    async def cpu_in_window() -> None:
+        await asyncio.sleep(load.begin - time.monotonic())
+        start = time.process_time()
+        await asyncio.sleep(load.end - time.monotonic())
+        load.cpu = time.process_time() - start
+
+    meter = asyncio.create_task(cpu_in_window())
+    await crowd([(Person(api, load, ids), script) for _ in range(opts.people)], load)
+    await meter
+    return load
+
+
+async def onboarding_throughput(opts: Options) -> dict:
+    """(a) 100 people onboarding as fast as the bot answers, a new person each round."""
+    say(f"(a) onboarding, closed loop: {opts.people} people, {opts.warmup}s warm-up, {opts.window}s window")
+    async with danvan_bot(opts.tmp / "throughput.db", opts.rate) as (api, _app):
+        load = await closed_loop(api, opts, onboard_forever, user_ids(10_000_000))
+    check_counts(api, load)
+    rate = load.updates / opts.window
+    onboardings = load.sent / len(ONBOARD)
+    say(f"(a) {rate:.0f} updates/s ({load.updates} in {opts.window}s; {onboardings:.0f} onboardings started "
+        f"in all; {per_update(api, load)} Bot API calls per update; {load.cpu_ms_per_update} ms CPU per update)")
+    return {"updates_per_s": round(rate, 1), "onboardings_per_s": round(rate / len(ONBOARD), 1),
+            "bot_calls_per_update": per_update(api, load), "cpu_ms_per_update": load.cpu_ms_per_update}
+
+
+async def echo_ceiling(opts: Options) -> dict:
+    """The same closed loop against a bare python-telegram-bot echo bot: what the harness allows."""
+    say(f"ceiling: bare python-telegram-bot echo bot, closed loop, {opts.people} people")
+    async with echo_bot() as api:
+        load = await closed_loop(api, opts, echo_forever, user_ids(20_000_000))
+    check_counts(api, load)
+    rate = load.updates / opts.window
+    say(f"ceiling: {rate:.0f} updates/s ({load.updates} in {opts.window}s; {load.cpu_ms_per_update} ms CPU per update)")
+    return {"ceiling_updates_per_s": round(rate, 1), "ceiling_cpu_ms_per_update": load.cpu_ms_per_update}
+
+
+async def channel_ceiling(opts: Options) -> dict:
+    """The same echo through the bot's own Telegram channel (built by App.build, replies through
+    TelegramChannel.send and its sender pools) with the router, handlers, database and outbound cut out:
+    the ceiling for what sits above the channel."""
+    say(f"channel ceiling: echo through bot/channels/telegram.py, closed loop, {opts.people} people")
+    async with danvan_bot(opts.tmp / "channel.db", opts.rate) as (api, app):
+        channel = app.telegram
+
+        async def echo(inbound: Inbound) -> None:
+            await channel.send(inbound.chat_id, Reply(inbound.text))
+
+        channel.on_event = echo
+        load = await closed_loop(api, opts, echo_forever, user_ids(40_000_000))
+    check_counts(api, load)
+    rate = load.updates / opts.window
+    say(f"channel ceiling: {rate:.0f} updates/s ({load.updates} in {opts.window}s; {load.cpu_ms_per_update} ms CPU "
+        "per update)")
+    return {"channel_ceiling_updates_per_s": round(rate, 1)}
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+async def steady_latency(opts: Options) -> dict:
+    """(b) 100 people each sending an update every 2 s (open loop): half onboard (a new person after the
+    last step), half are onboarded and cycle /huongdan, a typed question (the menu), [Hướng dẫn]."""
+    n = opts.people
+    rate = n / opts.period
+    say(f"(b) latency, open loop: {n} people, one update each every {opts.period}s (~{rate:.0f}/s), "
+        f"{opts.latency_window}s")
+    async with danvan_bot(opts.tmp / "latency.db", opts.rate) as (api, _app):
+        ids = user_ids(30_000_000)
+        setup = Load(math.inf, math.inf)
+        regulars = [Person(api, setup, ids) for _ in range(n // 2)]
+        await crowd([(p, lambda p: p.run(ONBOARD)) for p in regulars], setup)
+        say(f"(b) {len(regulars)} people onboarded beforehand; measuring")
+        start = time.monotonic() + 0.2
+        load = Load(start, start + opts.latency_window)
+        people: list[tuple[Person, Script]] = []
+        for i in range(n):
+            first_at = start + i * opts.period / n  # evenly staggered
+            if i % 2 == 0:
+                people.append((Person(api, load, ids, period=opts.period, first_at=first_at), onboard_forever))
+            else:
+                person = regulars[i // 2]
+                person.load, person.period, person.next_at = load, opts.period, first_at
+                people.append((person, regular_forever))
+        cpu = time.process_time()
+        await crowd(people, load)
+        cpu = time.process_time() - cpu
+    check_counts(api, setup, load)
+    if not load.latencies:
+        raise BenchError("no latency samples")
+    first = [a * 1000 for a, _ in load.latencies]
+    complete = [b * 1000 for _, b in load.latencies]
+    fields = {"p50_ms": round(percentile(first, 50), 1), "p95_ms": round(percentile(first, 95), 1),
+              "max_ms": round(max(first), 1), "p95_complete_ms": round(percentile(complete, 95), 1),
+              "latency_updates_per_s": round(len(first) / opts.latency_window, 1), "late_pushes": load.late}
+    say(f"(b) first reply after p50 {fields['p50_ms']} ms, p95 {fields['p95_ms']} ms, max {fields['max_ms']} ms; "
+        f"complete answer p95 {fields['p95_complete_ms']} ms; {len(first)} updates "
+        f"({fields['latency_updates_per_s']}/s), {load.late} late pushes, CPU {cpu:.1f}s "
+        f"({cpu / opts.latency_window:.0%} of one core)")
+    return fields
+
+
+SCENARIOS: list[Callable[[Options], Awaitable[dict]]] = [onboarding_throughput, echo_ceiling, channel_ceiling,
+                                                         steady_latency]
+
+
+# ---- the run -----------------------------------------------------------------------------------------------
+
+
+class MachineLoad:
+    """CPU the rest of the machine used meanwhile, in cores (Linux /proc/stat; None elsewhere): the
+    figures only compare with each other when this is near 0."""
+
+    def __init__(self) -> None:
+        self.busy, self.own, self.wall = self._busy(), time.process_time(), time.monotonic()
+
+    @staticmethod
+    def _busy() -> float | None:
+        try:
+            with open("/proc/stat") as stat:
+                ticks = [int(v) for v in stat.readline().split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+    def others(self) -> float | None:
+        busy = self._busy()
+        if busy is None or self.busy is None:
+            return None
+        own = time.process_time() - self.own
+        return round(max(0.0, busy - self.busy - own) / (time.monotonic() - self.wall), 2)
+
+
+class ErrorCount(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+async def run(opts: Options) -> dict:
+    errors = ErrorCount()
+    logging.getLogger().addHandler(errors)
+    started, load = time.monotonic(), MachineLoad()
+    found: dict = {}
+    with tempfile.TemporaryDirectory(prefix="danvan-bench-") as tmp:
+        opts = Options(**{**opts.__dict__, "tmp": Path(tmp)})
+        for scenario in SCENARIOS:
+            found.update(await scenario(opts))
+    ratio = found["updates_per_s"] / found["ceiling_updates_per_s"]
+    channel_ratio = found["updates_per_s"] / found["channel_ceiling_updates_per_s"]
+    return {
+        "bench": "inbound",
+        "updates_per_s": found.pop("updates_per_s"),
+        "ceiling_updates_per_s": found.pop("ceiling_updates_per_s"),
+        "ratio": round(ratio, 3),
+        "p95_ms": found.pop("p95_ms"),
+        "channel_ratio": round(channel_ratio, 3),
+        **found,
+        "people": opts.people,
+        "errors": errors.count,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "duration_s": round(time.monotonic() - started, 1),
+        "other_load_cores": load.others(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.inbound", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--people", type=int, default=Options.people)
+    parser.add_argument("--warmup", type=float, default=Options.warmup, help="seconds before the window (a)")
+    parser.add_argument("--window", type=float, default=Options.window, help="measuring window of (a), seconds")
+    parser.add_argument("--latency-window", type=float, default=Options.latency_window, help="(b), seconds")
+    parser.add_argument("--rate", type=int, default=Options.rate, help="the bot's TELEGRAM_RATE (messages/s)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    opts = Options(people=args.people, warmup=args.warmup, window=args.window, latency_window=args.latency_window,
+                   rate=args.rate)
+    try:
+        result = asyncio.run(run(opts))
+    except Exception:
+        traceback.print_exc()
+        say("FAILED: no figures")
+        sys.stderr.flush()
+        # A run that failed half-way can leave a non-daemon thread behind (an aiosqlite connection that was
+        # never closed): exit now rather than hang.
+        os._exit(1)
+    if result["errors"]:
+        say(f"FAILED: {result['errors']} error log record(s) during the run (see above)")
+    print(json.dumps(result, ensure_ascii=False), flush=True)
+    return 1 if result["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

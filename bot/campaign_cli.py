@@ -1,0 +1,285 @@
+"""`danvan campaign …` and `danvan broadcast …`: campaigns from YAML, their QR codes and results;
+scripted announcements, written to the database for the running bot to send (one sender per channel
+keeps the rate limit whole)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from bot.config import Config
+from handlers.broadcast import MAX_CAPTION, MAX_PHOTO, MAX_TEXT, URL, parse_when, plan_start
+from handlers.campaigns import period_text, qr_png
+from handlers.richtext import HtmlProblem, check
+from messages import Texts
+from storage import Store
+from storage.broadcasts import ROLES, Audience, NewBroadcast
+from storage.campaigns import CODE, CampaignError
+from storage.clock import parse
+
+CAMPAIGN_KEYS = {"code", "title_vi", "title_en", "description_vi", "description_en", "topic", "starts_on", "ends_on"}
+BROADCAST_KEYS = {"campaign", "text_vi", "text_en", "photo", "link", "feedback_button", "audience", "at",
+                  "override_quiet_hours"}
+AUDIENCE_KEYS = {"topics", "localities", "roles"}
+
+
+class FileProblem(Exception):
+    """What is wrong with a YAML file, and where."""
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    campaign = sub.add_parser("campaign", help="campaigns (cuộc vận động)").add_subparsers(dest="campaign_command",
+                                                                                            required=True)
+    load = campaign.add_parser("load", help="create or update campaigns from a YAML file")
+    load.add_argument("file", type=Path)
+    qr = campaign.add_parser("qr", help="the QR code (PNG) of a campaign's deep link, for posters")
+    qr.add_argument("code")
+    qr.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    qr.add_argument("--web", action="store_true", help="the web chat's link even when Telegram is configured")
+    stats = campaign.add_parser("stats", help="people reached, delivered, blocked, cases opened")
+    stats.add_argument("code")
+
+    broadcast = sub.add_parser("broadcast", help="announcements (thông báo)").add_subparsers(
+        dest="broadcast_command", required=True)
+    send = broadcast.add_parser("send", help="schedule an announcement from a YAML file; the running bot sends it")
+    send.add_argument("file", type=Path)
+    broadcast.add_parser("list", help="recent announcements and how far they got")
+    cancel = broadcast.add_parser("cancel", help="stop an announcement: nobody else receives it")
+    cancel.add_argument("id", type=int)
+
+
+async def dispatch(args: argparse.Namespace, store: Store, config: Config, now) -> int | None:
+    """The command's exit status, or None when it is not one of these commands."""
+    try:
+        if args.command == "campaign":
+            return await {"load": _load, "qr": _qr, "stats": _stats}[args.campaign_command](store, config, args, now)
+        if args.command == "broadcast":
+            return await {"send": _send, "list": _list, "cancel": _cancel}[args.broadcast_command](
+                store, config, args, now)
+    except FileProblem as problem:
+        print(f"{getattr(args, 'file', '')}: {problem}", file=sys.stderr)
+        return 1
+    return None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except OSError as err:
+        raise FileProblem(err.strerror or str(err)) from None
+    except yaml.YAMLError as err:
+        raise FileProblem(f"not valid YAML: {err}") from None
+
+
+def _text(value: object, where: str, *, required: bool = False) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise FileProblem(f"{where}: required")
+        return None
+    if not isinstance(value, str | int | float):
+        raise FileProblem(f"{where}: must be text")
+    return str(value).strip()
+
+
+# ---- campaigns -------------------------------------------------------------------------------------------
+
+
+async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> int:
+    data = await asyncio.to_thread(_read_yaml, args.file)
+    items = data.get("campaigns") if isinstance(data, dict) else data
+    if not isinstance(items, list) or not items:
+        raise FileProblem("expected a list of campaigns (or a mapping with a 'campaigns' list)")
+    topics = {t.code: t.id for t in await store.topics.all()}
+    rows = []
+    for number, item in enumerate(items, start=1):
+        where = f"campaign {number}"
+        if not isinstance(item, dict):
+            raise FileProblem(f"{where}: expected a mapping of {', '.join(sorted(CAMPAIGN_KEYS))}")
+        unknown = set(item) - CAMPAIGN_KEYS
+        if unknown:
+            raise FileProblem(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+        code = _text(item.get("code"), f"{where}: code", required=True)
+        if not CODE.match(code):
+            raise FileProblem(f"{where}: code {code!r} must be 2-40 characters of A-Z a-z 0-9 _ -")
+        topic = _text(item.get("topic"), f"{code}: topic")
+        if topic is not None and topic not in topics:
+            raise FileProblem(f"{code}: unknown topic {topic!r} (known: {', '.join(sorted(topics))})")
+        days = []
+        for key in ("starts_on", "ends_on"):
+            value = item.get(key)
+            try:
+                days.append(value if isinstance(value, date) or value is None else date.fromisoformat(str(value)))
+            except ValueError:
+                raise FileProblem(f"{code}: {key} must be a date YYYY-MM-DD") from None
+        rows.append((code, _text(item.get("title_vi"), f"{code}: title_vi", required=True),
+                     _text(item.get("description_vi"), f"{code}: description_vi", required=True),
+                     topics.get(topic) if topic else None, _text(item.get("title_en"), f"{code}: title_en"),
+                     _text(item.get("description_en"), f"{code}: description_en"), days))
+    if len({r[0] for r in rows}) != len(rows):
+        raise FileProblem("the same code appears twice")
+    for code, title_vi, description_vi, topic_id, title_en, description_en, (starts, ends) in rows:
+        try:
+            await store.campaigns.upsert(code, title_vi, description_vi, topic_id, title_en, description_en,
+                                         starts_on=starts, ends_on=ends)
+        except CampaignError as err:
+            raise FileProblem(str(err)) from None
+    await store.audit.record(None, "campaign.loaded", None, now, via="cli", codes=[r[0] for r in rows])
+    print(f"Đã nạp {len(rows)} cuộc vận động / loaded {len(rows)} campaigns: {', '.join(r[0] for r in rows)}")
+    return 0
+
+
+async def campaign_link(config: Config, code: str, web: bool) -> str:
+    """The deep link a QR code opens: the Telegram bot's (asks Telegram for its name) or the web chat's."""
+    if config.telegram_token is None or web:
+        return f"{config.web_url}/?start=c_{code}"
+    from telegram import Bot
+
+    async with Bot(config.telegram_token.get_secret_value(), base_url=config.telegram_api_url) as bot:
+        return f"https://t.me/{bot.username}?start=c_{code}"
+
+
+async def _qr(store: Store, config: Config, args: argparse.Namespace, now) -> int:
+    campaign = await store.campaigns.by_code(args.code)
+    if campaign is None:
+        print(f"Không có cuộc vận động / unknown campaign: {args.code}", file=sys.stderr)
+        return 1
+    link = await campaign_link(config, campaign.code, args.web)
+    await asyncio.to_thread(args.out.write_bytes, qr_png(link))
+    await store.audit.record(None, "campaign.qr", f"campaign:{campaign.code}", now, via="cli")
+    print(f"{args.out}: {link}")
+    return 0
+
+
+async def _stats(store: Store, config: Config, args: argparse.Namespace, now) -> int:
+    campaign = await store.campaigns.by_code(args.code)
+    if campaign is None:
+        print(f"Không có cuộc vận động / unknown campaign: {args.code}", file=sys.stderr)
+        return 1
+    s = await store.campaigns.stats(campaign.id)
+    print(f"{campaign.code} — {campaign.title_vi}")
+    if period_text(campaign):
+        print(f"  thời gian / period:               {period_text(campaign)}")
+    for label, value in (("thông báo / broadcasts", s.broadcasts), ("người được gửi / addressed", s.recipients),
+                         ("người đã nhận / reached", s.reached), ("lượt gửi thành công / delivered", s.delivered),
+                         ("đã chặn bot / blocked", s.blocked), ("lỗi / failed", s.failed),
+                         ("mở đường dẫn, QR / link opens", s.opens), ("ý kiến / cases opened", s.cases)):
+        print(f"  {label:<34}{value}")
+    return 0
+
+
+# ---- broadcasts ----------------------------------------------------------------------------------------
+
+
+async def _send(store: Store, config: Config, args: argparse.Namespace, now) -> int:
+    data = await asyncio.to_thread(_read_yaml, args.file)
+    if not isinstance(data, dict):
+        raise FileProblem(f"expected a mapping of {', '.join(sorted(BROADCAST_KEYS))}")
+    unknown = set(data) - BROADCAST_KEYS
+    if unknown:
+        raise FileProblem(f"unknown keys {', '.join(sorted(map(str, unknown)))}")
+    campaign = None
+    if data.get("campaign") is not None:
+        campaign = await store.campaigns.by_code(str(data["campaign"]))
+        if campaign is None:
+            raise FileProblem(f"unknown campaign {data['campaign']!r}")
+    photo = None
+    if data.get("photo") is not None:
+        path = (args.file.parent / str(data["photo"])).resolve()
+        try:
+            photo = await asyncio.to_thread(path.read_bytes)
+        except OSError as err:
+            raise FileProblem(f"photo {path}: {err.strerror}") from None
+        if len(photo) > MAX_PHOTO or photo[:3] != b"\xff\xd8\xff" and photo[:8] != b"\x89PNG\r\n\x1a\n":
+            raise FileProblem(f"photo {path}: a JPEG or PNG file of at most {MAX_PHOTO // (1024 * 1024)} MB")
+    limit = MAX_CAPTION if photo else MAX_TEXT
+    texts = [_html(data.get(key), key, limit, required=key == "text_vi") for key in ("text_vi", "text_en")]
+    link = _text(data.get("link"), "link")
+    if link is not None and not URL.match(link):
+        raise FileProblem("link: must start with http:// or https:// and have no spaces")
+    audience = await _audience(store, data.get("audience") or {})
+    tz = ZoneInfo(config.tz)
+    requested = now
+    if data.get("at") is not None:
+        requested = parse_when(str(data["at"]), tz)
+        if requested is None:
+            raise FileProblem("at: a local date and time such as \"27/11/2026 07:30\"")
+        if requested <= now:
+            raise FileProblem("at: that moment has passed")
+    override = bool(data.get("override_quiet_hours", False))
+    start = plan_start(requested, config.quiet, tz, override)
+    broadcast = await store.broadcasts.create(NewBroadcast(
+        text_vi=texts[0], text_en=texts[1], scheduled_at=start, audience=audience,
+        campaign_id=campaign.id if campaign else None, photo_sha256=await store.files.put(photo) if photo else None,
+        link_url=link, feedback=bool(data.get("feedback_button", False)), quiet_override=override), now)
+    count = await store.broadcasts.count_audience(audience)
+    await store.audit.record(None, "broadcast.created", f"broadcast:{broadcast.id}", now, via="cli",
+                             audience=audience.to_json(), at=broadcast.scheduled_at)
+    when = start.astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    print(f"Thông báo #{broadcast.id}: {count} người nhận, gửi từ {when} / announcement #{broadcast.id}: {count} "
+          f"recipients, from {when}{' (quiet hours)' if start != requested else ''}. The running bot sends it "
+          f"(within DANVAN_TICK_SECONDS={config.tick_seconds:g}s).")
+    return 0
+
+
+def _html(value: object, key: str, limit: int, *, required: bool) -> str | None:
+    text = _text(value, key, required=required)
+    if text is None:
+        return None
+    try:
+        checked = check(text)
+    except HtmlProblem as problem:
+        message = Texts("en")(problem.key, **problem.values)
+        raise FileProblem(f"{key}: {message}") from None
+    if checked.length > limit:
+        raise FileProblem(f"{key}: {checked.length} characters, at most {limit}")
+    return checked.html
+
+
+async def _audience(store: Store, spec: object) -> Audience:
+    if not isinstance(spec, dict) or set(spec) - AUDIENCE_KEYS:
+        raise FileProblem(f"audience: a mapping of {', '.join(sorted(AUDIENCE_KEYS))}")
+    topics, places = [], []
+    for code in spec.get("topics") or []:
+        topic = await store.topics.by_code(str(code))
+        if topic is None:
+            raise FileProblem(f"audience: unknown topic {code!r}")
+        topics.append(topic.id)
+    for code in spec.get("localities") or []:
+        place = await store.localities.by_code(str(code))
+        if place is None:
+            raise FileProblem(f"audience: unknown locality {code!r}")
+        places.append(place.id)
+    roles = [str(r) for r in spec.get("roles") or []]
+    if set(roles) - set(ROLES):
+        raise FileProblem(f"audience: roles are {', '.join(ROLES)}")
+    return Audience(tuple(topics), tuple(places), tuple(roles))
+
+
+async def _list(store: Store, config: Config, args: argparse.Namespace, now) -> int:
+    tz = ZoneInfo(config.tz)
+    for b in await store.broadcasts.recent(20):
+        counts = await store.broadcasts.counts(b.id)
+        shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "—"
+        when = date_text(b.scheduled_at, tz)
+        print(f"#{b.id}  {b.status:<9} {when}  {shown}  {check(b.text_vi).plain[:50]!r}")
+    return 0
+
+
+def date_text(moment: str, tz: ZoneInfo) -> str:
+    return parse(moment).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+
+
+async def _cancel(store: Store, config: Config, args: argparse.Namespace, now) -> int:
+    if not await store.broadcasts.cancel(args.id, now):
+        print(f"Thông báo #{args.id} không còn gửi / announcement #{args.id} is not being sent", file=sys.stderr)
+        return 1
+    await store.audit.record(None, "broadcast.cancelled", f"broadcast:{args.id}", now, via="cli")
+    print(f"Đã dừng thông báo #{args.id} / announcement #{args.id} stopped.")
+    return 0

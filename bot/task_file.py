@@ -1,0 +1,103 @@
+"""Work-plan tasks from a YAML file (`danvan task load FILE`; docs/tasks-2020-h2.yaml is a sample).
+
+    tasks:
+      - code: dv-2020h2-01          # unique: loading the file again updates the task, never doubles it
+        title: "…"                  # 5–200 characters
+        description: "…"            # optional, up to 2000 characters
+        deadline: 2020-11-30        # a date; the task is due at the end of that day (local time)
+        localities: ["44"]          # locality codes: their cadres (and those of every place inside) do it
+
+The whole file is checked before anything is written: one mistake and nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from handlers.tasks import DESCRIPTION, TITLE, end_of_day
+from storage import Store
+
+CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
+
+
+class TaskFileError(ValueError):
+    """What is wrong with the file, and where (the task's position and field)."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    code: str
+    title: str
+    description: str
+    deadline: date
+    localities: tuple[str, ...]
+
+
+def parse(text: str) -> list[TaskSpec]:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise TaskFileError(f"not valid YAML: {err}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("tasks"), list) or not document["tasks"]:
+        raise TaskFileError("the file must have a non-empty list `tasks:`")
+    specs, codes = [], set()
+    for number, item in enumerate(document["tasks"], start=1):
+        where = f"task {number}"
+        if not isinstance(item, dict):
+            raise TaskFileError(f"{where}: must be a mapping of code, title, description, deadline, localities")
+        unknown = set(item) - {"code", "title", "description", "deadline", "localities"}
+        if unknown:
+            raise TaskFileError(f"{where}: unknown fields {sorted(unknown)}")
+        code = str(item.get("code", ""))
+        if not CODE.match(code) or code in codes:
+            raise TaskFileError(f"{where}: `code` must be unique, 1-40 of A-Za-z0-9_.- (got {code!r})")
+        codes.add(code)
+        title = " ".join(str(item.get("title") or "").split())
+        if not TITLE[0] <= len(title) <= TITLE[1]:
+            raise TaskFileError(f"{where} ({code}): `title` must be {TITLE[0]}-{TITLE[1]} characters")
+        description = str(item.get("description") or "").strip()
+        if len(description) > DESCRIPTION:
+            raise TaskFileError(f"{where} ({code}): `description` has more than {DESCRIPTION} characters")
+        deadline = item.get("deadline")
+        if isinstance(deadline, str):
+            try:
+                deadline = date.fromisoformat(deadline)
+            except ValueError:
+                deadline = None
+        if not isinstance(deadline, date) or isinstance(deadline, datetime):
+            raise TaskFileError(f"{where} ({code}): `deadline` must be a date, YYYY-MM-DD")
+        localities = item.get("localities")
+        if not isinstance(localities, list) or not localities:
+            raise TaskFileError(f"{where} ({code}): `localities` must be a non-empty list of locality codes")
+        specs.append(TaskSpec(code, title, description, deadline, tuple(str(c) for c in localities)))
+    return specs
+
+
+async def load(store: Store, path: Path, tz: ZoneInfo, now: datetime) -> tuple[int, int]:
+    """Create or update the tasks of the file; returns (created, updated)."""
+    specs = parse(await asyncio.to_thread(path.read_text, encoding="utf-8-sig"))
+    places: dict[str, int] = {}
+    for spec in specs:
+        for code in spec.localities:
+            if code not in places:
+                loc = await store.localities.by_code(code)
+                if loc is None:
+                    raise TaskFileError(f"{spec.code}: unknown locality code {code!r}")
+                places[code] = loc.id
+    known = {task.code for task in await store.tasks.all() if task.code}
+    created = updated = 0
+    for spec in specs:
+        await store.tasks.create(spec.title, spec.description, end_of_day(spec.deadline, tz),
+                                 {places[c] for c in spec.localities}, None, now, code=spec.code)
+        if spec.code in known:
+            updated += 1
+        else:
+            created += 1
+    return created, updated
