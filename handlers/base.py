@@ -177,6 +177,16 @@ class Ctx:
         rows = tuple(tuple(row) for row in options)
         self.replies.append(Reply(Safe(text), rows, edit, document))
 
+    @property
+    def choice(self) -> tuple[str, ...]:
+        """The chosen option's arguments; empty for anything that is not a button press."""
+        return self.args if self.inbound.kind == "choice" else ()
+
+    async def wrong(self) -> None:
+        """The answer fits none of the step's buttons: say so (an old button, or text instead of a
+        button) and ask again."""
+        await self.reask("common.stale_button" if self.inbound.kind == "choice" else "common.use_buttons")
+
     def row(self, key: str, *buttons: tuple[str, str]) -> tuple[Option, ...]:
         """A row of buttons of one step: (label key, argument) pairs."""
         return tuple(Option(self.t(label), cb(key, arg)) for label, arg in buttons)

@@ -36,12 +36,6 @@ def _key(step: str) -> str:
     return step_key(FLOW, step)
 
 
-def _choice(ctx: Ctx) -> tuple[str, ...]:
-    return ctx.args if ctx.inbound.kind == "choice" else ()
-
-
-async def _wrong(ctx: Ctx) -> None:
-    await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
 
 
 # ---- what a recipient sees ----------------------------------------------------------------------------
@@ -158,7 +152,7 @@ async def _camp_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "camp", _camp_prompt)
 async def _camp_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("none",):
         ctx.data["campaign_id"] = None
         await ctx.goto(FLOW, "text")
@@ -166,7 +160,7 @@ async def _camp_handle(ctx: Ctx) -> None:
     campaign = await ctx.store.campaigns.get(int(choice[1])) if len(choice) == 2 and choice[0] == "c" \
         and choice[1].isdigit() else None
     if campaign is None:
-        await _wrong(ctx)
+        await ctx.wrong()
         return
     ctx.data.update(campaign_id=campaign.id, feedback=True,
                     topics=[campaign.topic_id] if campaign.topic_id else ctx.data.get("topics", []))
@@ -221,7 +215,7 @@ async def _photo_prompt(ctx: Ctx) -> None:
 @registry.step(FLOW, "photo", _photo_prompt)
 async def _photo_handle(ctx: Ctx) -> None:
     inbound = ctx.inbound
-    if _choice(ctx) == ("skip",):
+    if ctx.choice == ("skip",):
         ctx.data.pop("photo", None)
         await ctx.goto(FLOW, "btns")
         return
@@ -258,12 +252,12 @@ async def _btns_prompt(ctx: Ctx) -> None:
         rows.append((Option(ctx.t("broadcast.btn_link_remove"), cb(key, "nolink")),))
     rows.append((Option(ctx.t("broadcast.next"), cb(key, "next")),))
     ctx.say(ctx.t("broadcast.ask_buttons", link=data.get("link") or ctx.t("common.none")), rows,
-            edit=ctx.inbound.kind == "choice" and _choice(ctx) in (("fb",), ("nolink",)))
+            edit=ctx.inbound.kind == "choice" and ctx.choice in (("fb",), ("nolink",)))
 
 
 @registry.step(FLOW, "btns", _btns_prompt)
 async def _btns_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("link",):
         await ctx.goto(FLOW, "link")
     elif choice == ("fb",):
@@ -277,7 +271,7 @@ async def _btns_handle(ctx: Ctx) -> None:
     elif choice == ("next",):
         await ctx.goto(FLOW, "en")
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _link_prompt(ctx: Ctx) -> None:
@@ -286,7 +280,7 @@ async def _link_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "link", _link_prompt)
 async def _link_handle(ctx: Ctx) -> None:
-    if _choice(ctx) == ("back",):
+    if ctx.choice == ("back",):
         await ctx.goto(FLOW, "btns")
         return
     url = ctx.inbound.text.strip() if ctx.inbound.kind == "text" else ""
@@ -307,7 +301,7 @@ async def _en_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "en", _en_prompt)
 async def _en_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("skip",):
         ctx.data["text_en"] = None
     elif choice == ("keep",) and ctx.data.get("text_en"):
@@ -339,7 +333,7 @@ async def _aud_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "aud", _aud_prompt)
 async def _aud_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("all",):
         ctx.data.update(topics=[], places=[], roles=[])
         await ctx.goto(FLOW, "aud")
@@ -358,7 +352,7 @@ async def _aud_handle(ctx: Ctx) -> None:
             return
         await ctx.goto(FLOW, "when")
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _topics_chosen(ctx: Ctx, topic_ids: set[int]) -> None:
@@ -382,12 +376,12 @@ async def _arole_prompt(ctx: Ctx) -> None:
     rows = [(Option(ctx.t("topics.on" if role in chosen else "topics.off", name=ctx.t(f"role.{role}")),
                     cb(key, "r", role)),) for role in ROLES]
     rows.append((Option(ctx.t("topics.done"), cb(key, "done")),))
-    ctx.say(ctx.t("broadcast.ask_roles"), rows, edit=ctx.inbound.kind == "choice" and _choice(ctx)[:1] == ("r",))
+    ctx.say(ctx.t("broadcast.ask_roles"), rows, edit=ctx.inbound.kind == "choice" and ctx.choice[:1] == ("r",))
 
 
 @registry.step(FLOW, "arole", _arole_prompt)
 async def _arole_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("done",):
         await ctx.goto(FLOW, "aud")
     elif len(choice) == 2 and choice[0] == "r" and choice[1] in ROLES:
@@ -395,7 +389,7 @@ async def _arole_handle(ctx: Ctx) -> None:
         ctx.dirty = True
         await _arole_prompt(ctx)
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 # ---- when ------------------------------------------------------------------------------------------------
@@ -424,13 +418,13 @@ async def _planned(ctx: Ctx, requested: datetime | None) -> None:
 
 @registry.step(FLOW, "when", _when_prompt)
 async def _when_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("now",):
         await _planned(ctx, None)
     elif choice == ("at",):
         await ctx.goto(FLOW, "at")
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _at_prompt(ctx: Ctx) -> None:
@@ -440,7 +434,7 @@ async def _at_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "at", _at_prompt)
 async def _at_handle(ctx: Ctx) -> None:
-    if _choice(ctx) == ("back",):
+    if ctx.choice == ("back",):
         await ctx.goto(FLOW, "when")
         return
     moment = parse_when(ctx.inbound.text, ctx.settings.tz) if ctx.inbound.kind == "text" else None
@@ -469,7 +463,7 @@ async def _quiet_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "quiet", _quiet_prompt)
 async def _quiet_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("wait",):
         ctx.data["override"] = False
         await ctx.goto(FLOW, "preview")
@@ -479,7 +473,7 @@ async def _quiet_handle(ctx: Ctx) -> None:
     elif choice == ("back",):
         await ctx.goto(FLOW, "when")
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 def _start_at(ctx: Ctx) -> datetime:
@@ -524,7 +518,7 @@ async def _preview_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "preview", _preview_prompt)
 async def _preview_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("text",):
         await ctx.goto(FLOW, "text", editing=True)
     elif choice == ("aud",):
@@ -537,7 +531,7 @@ async def _preview_handle(ctx: Ctx) -> None:
     elif choice == ("send",):
         await _create(ctx)
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _create(ctx: Ctx) -> None:

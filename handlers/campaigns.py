@@ -26,12 +26,6 @@ def _key(step: str) -> str:
     return step_key(FLOW, step)
 
 
-def _choice(ctx: Ctx) -> tuple[str, ...]:
-    return ctx.args if ctx.inbound.kind == "choice" else ()
-
-
-async def _wrong(ctx: Ctx) -> None:
-    await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
 
 
 def qr_png(url: str) -> bytes:
@@ -83,7 +77,7 @@ async def _list_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "list", _list_prompt)
 async def _list_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("new",):
         ctx.conversation = None
         await ctx.goto(FLOW, "val", field="code", creating=True, values={})
@@ -91,7 +85,7 @@ async def _list_handle(ctx: Ctx) -> None:
     campaign = await ctx.store.campaigns.get(int(choice[1])) if len(choice) == 2 and choice[0] == "o" \
         and choice[1].isdigit() else None
     if campaign is None:
-        await _wrong(ctx)
+        await ctx.wrong()
         return
     await ctx.goto(FLOW, "show", campaign_id=campaign.id)
 
@@ -128,7 +122,7 @@ async def _results(ctx: Ctx, campaign: Campaign) -> None:
 
 @registry.step(FLOW, "show", _show_prompt)
 async def _show_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     campaign = await _campaign(ctx)
     if campaign is None:
         ctx.finish()
@@ -141,7 +135,7 @@ async def _show_handle(ctx: Ctx) -> None:
     elif choice == ("back",):
         await ctx.goto(FLOW, "list")
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def send_qr(ctx: Ctx, campaign: Campaign) -> None:
@@ -170,13 +164,13 @@ async def _edit_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "edit", _edit_prompt)
 async def _edit_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("back",):
         await ctx.goto(FLOW, "show")
     elif len(choice) == 1 and choice[0] in EDIT_FIELDS:
         await ctx.goto(FLOW, "topic" if choice[0] == "topic" else "val", field=choice[0], creating=False)
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _val_prompt(ctx: Ctx) -> None:
@@ -195,7 +189,7 @@ async def _val_handle(ctx: Ctx) -> None:
         ctx.finish()
         ctx.say(ctx.t("common.stale_button"))
         return
-    if _choice(ctx) == ("skip",) and field in OPTIONAL:
+    if ctx.choice == ("skip",) and field in OPTIONAL:
         value: object = None
     elif ctx.inbound.kind != "text":
         await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "campaign.expect_text")
@@ -235,13 +229,13 @@ async def _topic_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "topic", _topic_prompt)
 async def _topic_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("none",):
         await _save(ctx, "topic", None)
         return
     topic = await ctx.store.topics.get(int(choice[0])) if len(choice) == 1 and choice[0].isdigit() else None
     if topic is None:
-        await _wrong(ctx)
+        await ctx.wrong()
         return
     await _save(ctx, "topic", topic.id)
 

@@ -32,12 +32,6 @@ def _key(step: str) -> str:
     return step_key(FLOW, step)
 
 
-def _choice(ctx: Ctx) -> tuple[str, ...]:
-    return ctx.args if ctx.inbound.kind == "choice" else ()
-
-
-async def _wrong(ctx: Ctx) -> None:
-    await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
 
 
 def case_step(step: str, prompt):
@@ -130,7 +124,7 @@ async def _consent_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "consent", _consent_prompt)
 async def _consent_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("n",):
         ctx.finish()
         ctx.say(ctx.t("case.no_consent"))
@@ -140,7 +134,7 @@ async def _consent_handle(ctx: Ctx) -> None:
         ctx.conversation = None
         await start_case(ctx, kind, campaign_id)
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _resume_prompt(ctx: Ctx) -> None:
@@ -152,7 +146,7 @@ async def _resume_prompt(ctx: Ctx) -> None:
 
 @case_step("resume", _resume_prompt)
 async def _resume_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("y",):
         draft = await ctx.store.cases.draft(ctx.user.id) or {}
         step = draft.pop("_step", "topic")
@@ -162,7 +156,7 @@ async def _resume_handle(ctx: Ctx) -> None:
         await ctx.store.cases.drop_draft(ctx.user.id)
         await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"))
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 def _excerpt(text: str, size: int = 80) -> str:
@@ -180,10 +174,10 @@ async def _topic_prompt(ctx: Ctx) -> None:
 
 @case_step("topic", _topic_prompt)
 async def _topic_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     topic = await ctx.store.topics.get(int(choice[0])) if len(choice) == 1 and choice[0].isdigit() else None
     if topic is None:
-        await _wrong(ctx)
+        await ctx.wrong()
         return
     ctx.data["topic_id"] = topic.id
     if topic.sensitive and not await has_consent(ctx, "sensitive"):
@@ -201,7 +195,7 @@ async def _sensitive_prompt(ctx: Ctx) -> None:
 
 @case_step("sensitive", _sensitive_prompt)
 async def _sensitive_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("y",):
         await record_consent(ctx, "sensitive", True)
         await ctx.goto(FLOW, "place")
@@ -209,7 +203,7 @@ async def _sensitive_handle(ctx: Ctx) -> None:
         ctx.data.pop("topic_id", None)
         await ctx.goto(FLOW, "topic")
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _place_prompt(ctx: Ctx) -> None:
@@ -223,14 +217,14 @@ async def _place_prompt(ctx: Ctx) -> None:
 
 @case_step("place", _place_prompt)
 async def _place_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("y",) and ctx.user.locality_id is not None:
         ctx.data["locality_id"] = ctx.user.locality_id
         await ctx.goto(FLOW, "content")
     elif choice == ("o",):
         await ctx.goto(FLOW, "commune", page=0)
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _place_chosen(ctx: Ctx, loc: Locality | None) -> None:
@@ -272,7 +266,7 @@ async def _content_handle(ctx: Ctx) -> None:
         elif ctx.args == ("next",):
             await ctx.reask("case.content_missing")
         else:
-            await _wrong(ctx)
+            await ctx.wrong()
         return
     if inbound.kind == "text":
         text = inbound.text.strip()
@@ -340,9 +334,9 @@ async def _anon_prompt(ctx: Ctx) -> None:
 
 @case_step("anon", _anon_prompt)
 async def _anon_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice not in (("n",), ("a",)):
-        await _wrong(ctx)
+        await ctx.wrong()
         return
     ctx.data["anonymous"] = choice == ("a",)
     await ctx.goto(FLOW, "urgent" if ctx.data["kind"] == "phananh" else "review")
@@ -356,9 +350,9 @@ async def _urgent_prompt(ctx: Ctx) -> None:
 
 @case_step("urgent", _urgent_prompt)
 async def _urgent_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice not in (("y",), ("n",)):
-        await _wrong(ctx)
+        await ctx.wrong()
         return
     ctx.data["urgent"] = choice == ("y",)
     await ctx.goto(FLOW, "review")
@@ -385,7 +379,7 @@ async def _review_prompt(ctx: Ctx) -> None:
 
 @case_step("review", _review_prompt)
 async def _review_handle(ctx: Ctx) -> None:
-    choice = _choice(ctx)
+    choice = ctx.choice
     if choice == ("edit",):
         await ctx.goto(FLOW, "content")
     elif choice == ("drop",):
@@ -395,7 +389,7 @@ async def _review_handle(ctx: Ctx) -> None:
     elif choice == ("send",):
         await _submit(ctx)
     else:
-        await _wrong(ctx)
+        await ctx.wrong()
 
 
 async def _submit(ctx: Ctx) -> None:

@@ -272,7 +272,7 @@ async def _menu_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "menu", _menu_prompt)
 async def _menu_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("d",):
         await _set(ctx, mode="daily")
         await _menu_prompt(ctx)
@@ -290,7 +290,7 @@ async def _menu_handle(ctx: Ctx) -> None:
     elif args == ("now",):
         await _preview(ctx)
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _set(ctx: Ctx, **fields: object) -> None:
@@ -317,7 +317,7 @@ async def _day_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "day", _day_prompt)
 async def _day_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("back",):
         await ctx.goto(FLOW, "menu")
     elif len(args) == 1 and args[0] in "0123456" and len(args[0]) == 1:
@@ -325,7 +325,7 @@ async def _day_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("digest.saved"))
         await ctx.goto(FLOW, "menu")
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _time_prompt(ctx: Ctx) -> None:

@@ -193,7 +193,7 @@ async def _menu_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "menu", _menu_prompt)
 async def _menu_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("p",):
         await ctx.goto(FLOW, "period")
     elif args == ("s",):
@@ -203,7 +203,7 @@ async def _menu_handle(ctx: Ctx) -> None:
     elif args == ("go",):
         await _download(ctx)
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _download(ctx: Ctx) -> None:
@@ -267,11 +267,11 @@ async def _status_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "status", _status_prompt)
 async def _status_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if len(args) == 1 and args[0] in STATUSES:
         await ctx.goto(FLOW, "menu", status=args[0])
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _topic_prompt(ctx: Ctx) -> None:
@@ -283,12 +283,12 @@ async def _topic_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "topic", _topic_prompt)
 async def _topic_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("all",):
         await ctx.goto(FLOW, "menu", topic_id=None)
         return
     topic = await ctx.store.topics.get(int(args[0])) if len(args) == 1 and args[0].isdigit() else None
     if topic is None:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     await ctx.goto(FLOW, "menu", topic_id=topic.id)

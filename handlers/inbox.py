@@ -141,7 +141,7 @@ async def _line(ctx: Ctx, case: Case) -> str:
 
 @registry.step(FLOW, "list", _list_prompt)
 async def _list_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if len(args) == 2 and args[0] == "v" and args[1] in VIEWS:
         ctx.data.update(view=args[1], page=0)
         ctx.dirty = True
@@ -162,7 +162,7 @@ async def _list_handle(ctx: Ctx) -> None:
         ctx.data.update(topic_id=None, place_id=None, page=0)
         await ctx.goto(FLOW, "list")
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _ftopic_prompt(ctx: Ctx) -> None:
@@ -172,10 +172,10 @@ async def _ftopic_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "ftopic", _ftopic_prompt)
 async def _ftopic_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     topic = await ctx.store.topics.get(int(args[0])) if len(args) == 1 and args[0].isdigit() else None
     if topic is None:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     await ctx.goto(FLOW, "list", topic_id=topic.id, page=0)
 
@@ -255,7 +255,7 @@ async def _case_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "case", _case_prompt)
 async def _case_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
     if case is None:
         return
@@ -269,7 +269,7 @@ async def _case_handle(ctx: Ctx) -> None:
         await ctx.reask("common.not_allowed")
         return
     if action not in ACTIONS[case.status] and action not in admin_only:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     if action == "ack":
         await _transition(ctx, case, "acknowledged", "acknowledged", acknowledged_at=ctx.now)
@@ -399,7 +399,7 @@ async def _fwd_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "fwd", _fwd_prompt)
 async def _fwd_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if await _case_or_refuse(ctx, ctx.data.get("case_id")) is None:
         return
     if args == ("prov",):
@@ -410,7 +410,7 @@ async def _fwd_handle(ctx: Ctx) -> None:
     elif args == ("back",):
         await ctx.goto(FLOW, "case")
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 locality_steps(FLOW, commune_step="fwdc", village_step="fwdv", then=_forward_place)
@@ -428,7 +428,7 @@ async def _assign_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "assign", _assign_prompt)
 async def _assign_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if not allowed(ctx.user, ADMIN):
         ctx.finish()
         ctx.say(ctx.t("common.not_allowed"))
@@ -441,7 +441,7 @@ async def _assign_handle(ctx: Ctx) -> None:
         return
     cadre = await ctx.store.users.get(int(args[0])) if len(args) == 1 and args[0].isdigit() else None
     if cadre is None or cadre.role != "cadre":
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     await ctx.store.cases.record(case.id, ctx.user.id, "reassigned", ctx.now, internal=True,
                                  body=cadre.unit_name or cadre.display_name, assigned_to=cadre.id)

@@ -183,7 +183,7 @@ def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.as
         ctx.say(ctx.t(prompt_key), rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("t",))
 
     async def handle(ctx: Ctx) -> None:
-        args = ctx.args if ctx.inbound.kind == "choice" else ()
+        args = ctx.choice
         if args == ("done",):
             await then(ctx, set(ctx.data.get("topics", [])))
         elif len(args) == 2 and args[0] == "t" and args[1].isdigit():

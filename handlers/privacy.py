@@ -73,13 +73,13 @@ async def _confirm_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "confirm", _confirm_prompt)
 async def _confirm_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if choice == ("no",):
         ctx.finish()
         ctx.say(ctx.t("privacy.delete_kept"), edit=True)
         return
     if choice != ("yes",):
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
     if ctx.user.role != "citizen":

@@ -33,7 +33,7 @@ async def _menu_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "menu", _menu_prompt)
 async def _menu_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if choice == ("loc",):
         await ctx.goto(FLOW, "commune", page=0)
     elif choice == ("top",):
@@ -46,7 +46,7 @@ async def _menu_handle(ctx: Ctx) -> None:
         ctx.finish()
         await show_menu(ctx)
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _locality_chosen(ctx: Ctx, loc: Locality | None) -> None:
@@ -73,9 +73,9 @@ async def _language_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "language", _language_prompt)
 async def _language_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if len(choice) != 1 or choice[0] not in LANGUAGES:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, language=choice[0])
     ctx.say(ctx.t("settings.saved"))
@@ -97,12 +97,12 @@ async def _consent_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "consent", _consent_prompt)
 async def _consent_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if choice == ("back",):
         await ctx.goto(FLOW, "menu")
         return
     if len(choice) != 1 or choice[0] not in PURPOSES:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     purpose = choice[0]
     granted = not await has_consent(ctx, purpose)
@@ -140,9 +140,9 @@ async def _news_consent_prompt(ctx: Ctx) -> None:
 
 @registry.step("news", "ask", _news_consent_prompt)
 async def _news_consent_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if choice not in (("y",), ("n",)):
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     ctx.finish()
     if choice == ("n",):

@@ -47,7 +47,7 @@ async def _scope_prompt(ctx: Ctx) -> None:
 
 @registry.step(INVITE, "scope", _scope_prompt)
 async def _scope_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if choice == ("add",):
         await ctx.goto(INVITE, "commune", page=0)
     elif choice == ("all",):
@@ -57,7 +57,7 @@ async def _scope_handle(ctx: Ctx) -> None:
     elif choice == ("next",) and ctx.data.get("places"):
         await ctx.goto(INVITE, "topics", topics=[])
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _place_added(ctx: Ctx, loc: Locality | None) -> None:
@@ -125,14 +125,14 @@ async def _pick_prompt(ctx: Ctx) -> None:
 
 @registry.step(REVOKE, "pick", _pick_prompt)
 async def _pick_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if choice == ("back",):
         ctx.finish()
         await show_menu(ctx)
         return
     target = await ctx.store.users.get(int(choice[0])) if len(choice) == 1 and choice[0].isdigit() else None
     if target is None or target.role != "cadre":
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     await ctx.goto(REVOKE, "confirm", target=target.id)
 
@@ -147,12 +147,12 @@ async def _confirm_prompt(ctx: Ctx) -> None:
 
 @registry.step(REVOKE, "confirm", _confirm_prompt)
 async def _confirm_handle(ctx: Ctx) -> None:
-    choice = ctx.args if ctx.inbound.kind == "choice" else ()
+    choice = ctx.choice
     if choice == ("no",):
         await ctx.goto(REVOKE, "pick")
         return
     if choice != ("yes",):
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
         return
     if not allowed(ctx.user, ADMIN):
         ctx.finish()

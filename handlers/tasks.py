@@ -37,9 +37,6 @@ def _key(step: str) -> str:
     return step_key(FLOW, step)
 
 
-def _wrong(ctx: Ctx) -> str:
-    return "common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons"
-
 
 def end_of_day(day_: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day_, time(23, 59, 59), tzinfo=tz)
@@ -170,7 +167,7 @@ async def _list_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "list", _list_prompt)
 async def _list_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if len(args) == 2 and args[0] == "p" and args[1].isdigit():
         ctx.data["page"] = int(args[1])
         ctx.dirty = True
@@ -182,7 +179,7 @@ async def _list_handle(ctx: Ctx) -> None:
     elif args == ("new",) and allowed(ctx.user, ADMIN):
         await ctx.goto(FLOW, "title", places=[])
     else:
-        await ctx.reask(_wrong(ctx))
+        await ctx.wrong()
 
 
 # ---- one task -----------------------------------------------------------------------------------------
@@ -252,7 +249,7 @@ async def _task_handle(ctx: Ctx) -> None:
     task = await _visible(ctx, ctx.data.get("task_id"))
     if task is None:
         return
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("back",):
         await ctx.goto(FLOW, "list")
     elif args == ("done",) and ctx.user.role == "cadre":
@@ -272,7 +269,7 @@ async def _task_handle(ctx: Ctx) -> None:
         else:
             ctx.say(caption, back, document=document)
     else:
-        await ctx.reask(_wrong(ctx))
+        await ctx.wrong()
 
 
 # ---- a cadre reports a task done ----------------------------------------------------------------------
@@ -459,7 +456,7 @@ async def _targets_prompt(ctx: Ctx) -> None:
 async def _targets_handle(ctx: Ctx) -> None:
     if not await _admin_only(ctx):
         return
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("add",):
         await ctx.goto(FLOW, "commune", page=0)
     elif args == ("all",):
@@ -468,7 +465,7 @@ async def _targets_handle(ctx: Ctx) -> None:
     elif args == ("next",) and ctx.data.get("places"):
         await ctx.goto(FLOW, "review")
     else:
-        await ctx.reask(_wrong(ctx))
+        await ctx.wrong()
 
 
 async def _place_added(ctx: Ctx, loc: Locality | None) -> None:
@@ -501,7 +498,7 @@ async def _review_prompt(ctx: Ctx) -> None:
 async def _review_handle(ctx: Ctx) -> None:
     if not await _admin_only(ctx):
         return
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("drop",):
         ctx.finish()
         ctx.say(ctx.t("task.discarded"))
@@ -521,5 +518,5 @@ async def _review_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("task.created", title=task.title, cadres=number(len(assigned), ctx.t.language)),
                 [(Option(ctx.t("task.open"), cb("nv", task.id)),)])
     else:
-        await ctx.reask(_wrong(ctx))
+        await ctx.wrong()
 

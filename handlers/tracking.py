@@ -69,7 +69,7 @@ async def _list_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "list", _list_prompt)
 async def _list_handle(ctx: Ctx) -> None:
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if len(args) == 2 and args[0] == "p" and args[1].isdigit():
         ctx.data["page"] = int(args[1])
         ctx.dirty = True
@@ -79,7 +79,7 @@ async def _list_handle(ctx: Ctx) -> None:
         if case is not None:
             await ctx.goto(FLOW, "case", case_id=case.id)
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 def _can_reopen(ctx: Ctx, case: Case) -> bool:
@@ -117,7 +117,7 @@ async def _case_handle(ctx: Ctx) -> None:
     case = await _own(ctx, str(ctx.data.get("case_id", "")))
     if case is None:
         return
-    args = ctx.args if ctx.inbound.kind == "choice" else ()
+    args = ctx.choice
     if args == ("back",):
         await ctx.goto(FLOW, "list")
     elif len(args) == 2 and args[0] == "r" and args[1] in RATINGS and case.rating is None \
@@ -129,7 +129,7 @@ async def _case_handle(ctx: Ctx) -> None:
     elif args == ("reopen",) and _can_reopen(ctx, case):
         await ctx.goto(FLOW, "reopen")
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "common.use_buttons")
+        await ctx.wrong()
 
 
 async def _reopen_prompt(ctx: Ctx) -> None:
