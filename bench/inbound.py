@@ -132,17 +132,18 @@ class Step:
         return self.send[1:-1] if self.send.startswith("[") and self.send.endswith("]") else None
 
 
-# tests/dialog.py ONBOARD, with the number of messages the bot answers each step with.
+# tests/dialog.py ONBOARD, with the number of messages the bot answers each step with (a plain text is
+# joined onto the reply that follows it, so each answer is one message).
 ONBOARD = [
-    Step("/start", 2, "Mục đích 1/3"),
-    Step("[Đồng ý]", 2, "Mục đích 2/3"),
-    Step("[Đồng ý]", 2, "Mục đích 3/3"),
-    Step("[Không đồng ý]", 2, "xã, phường nào"),
+    Step("/start", 1, "Mục đích 1/3"),
+    Step("[Đồng ý]", 1, "Mục đích 2/3"),
+    Step("[Đồng ý]", 1, "Mục đích 3/3"),
+    Step("[Không đồng ý]", 1, "xã, phường nào"),
     Step("hai lang", 1, "xã Hải Lăng"),
     Step("[xã Hải Lăng]", 1, "thôn, tổ dân phố"),
     Step("[Bỏ qua]", 1, "lĩnh vực nào"),
     Step("[Xây dựng nông thôn mới]", 1, "✅ Xây dựng nông thôn mới"),
-    Step("[Xong]", 2, "Hướng dẫn"),  # the profile summary, then the main menu
+    Step("[Xong]", 1, "Hướng dẫn"),  # the profile summary with the main menu
 ]
 # An onboarded person: asks for help, writes something (the bot shows the menu), presses [Hướng dẫn].
 REGULAR = [
