@@ -9,6 +9,8 @@ Scenarios (each a small async function returning its JSON fields; add new ones t
   person; updates answered per second over the measuring window.
 * echo_ceiling: the same harness and concurrency against a bare python-telegram-bot echo bot.
 * channel_ceiling: the same echo through the bot's own TelegramChannel (router, handlers, database cut out).
+* mixed_load (c): half the people send cases (phản ánh) one after another while the rest onboard;
+  "cases_per_s" is the cases stored within the window.
 * steady_latency (b): 100 people each sending one update every 2 s (open loop, ~50 updates/s), half of them
   onboarding and half already onboarded; time from pushing an update to the first reply at the fake.
 
@@ -153,6 +155,19 @@ REGULAR = [
 ]
 
 
+# An onboarded person sends a report (phản ánh), step by step, and starts the next one.
+REPORT = [
+    Step("/phananh", 1, "lĩnh vực nào"),
+    Step("[Khác]", 1, "về địa bàn"),
+    Step("[Đúng]", 1, "mô tả sự việc"),
+    Step("Đèn chiếu sáng đường liên thôn bị hỏng từ tuần trước, buổi tối đi lại rất tối.", 1, "Đã nhận nội dung"),
+    Step("[Tiếp tục]", 1, "ẩn danh"),
+    Step("[Gửi kèm tên]", 1, "khẩn cấp"),
+    Step("[Không khẩn cấp]", 1, "xem lại"),
+    Step("[✅ Gửi]", 1, "đã được tiếp nhận"),
+]
+
+
 class Stop(Exception):
     """The run is over for this person: nothing more is sent."""
 
@@ -173,6 +188,8 @@ class Load:
     late: int = 0  # open loop: pushes that could not keep to the schedule
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (first reply, complete answer)
     cpu: float = 0.0  # process CPU seconds (every thread: bot, fake, people) spent inside the window
+    cases: int = 0  # cases acknowledged with their code inside the window
+    cases_sent: int = 0  # … in the whole run
 
     @property
     def cpu_ms_per_update(self) -> float:
@@ -180,6 +197,9 @@ class Load:
 
     def record(self, pushed: float, done: float, calls: list[Call]) -> None:
         self.messages += len(calls)
+        if "đã được tiếp nhận với mã" in (calls[-1].text or ""):
+            self.cases_sent += 1
+            self.cases += self.begin <= done < self.end
         if self.begin <= done < self.end:
             self.updates += 1
         if self.begin <= pushed < self.end:
@@ -277,6 +297,11 @@ async def regular_forever(person: Person) -> None:
         await person.run(REGULAR)
 
 
+async def report_forever(person: Person) -> None:
+    while True:
+        await person.run(REPORT)
+
+
 async def echo_forever(person: Person) -> None:
     for n in itertools.count():
         await person.step(Step(f"xin chào {n}", 1, f"xin chào {n}"))
@@ -310,14 +335,14 @@ async def crowd(people: list[tuple[Person, Script]], load: Load) -> None:
 
 
 @contextlib.asynccontextmanager
-async def danvan_bot(db: Path, rate: int) -> AsyncIterator[tuple[BenchAPI, App]]:
+async def danvan_bot(db: Path, rate: int, **settings) -> AsyncIterator[tuple[BenchAPI, App]]:
     """The real bot (App.build, the single wiring point) long-polling a fresh fake, database on disk.
 
     `rate` is TELEGRAM_RATE, the outbound cap in messages/s: at Telegram's default of 30 the bench would
     measure the cap (30 messages/s, ~19 onboarding updates/s), not the bot."""
     async with BenchAPI() as api:
         config = Config(_env_file=None, DANVAN_DB=db, DANVAN_DEMO=False, TELEGRAM_BOT_TOKEN=api.token,
-                        TELEGRAM_API_URL=api.base_url, TELEGRAM_WEBHOOK_URL=None, TELEGRAM_RATE=rate)
+                        TELEGRAM_API_URL=api.base_url, TELEGRAM_WEBHOOK_URL=None, TELEGRAM_RATE=rate, **settings)
         app = await App.build(config)
         await app.start()
         try:
@@ -446,6 +471,34 @@ async def channel_ceiling(opts: Options) -> dict:
     return {"channel_ceiling_updates_per_s": round(rate, 1)}
 
 
+async def mixed_load(opts: Options) -> dict:
+    """(c) Issue 4's mix, closed loop: half the people send reports (cases) one after another while the
+    other half onboard; `cases_per_s` is reports stored and acknowledged with their code per second."""
+    n = opts.people
+    say(f"(c) mixed, closed loop: {n // 2} people sending cases, {n - n // 2} onboarding")
+    async with danvan_bot(opts.tmp / "mixed.db", opts.rate, case_limit=10_000) as (api, app):
+        ids = user_ids(50_000_000)
+        setup = Load(math.inf, math.inf)
+        reporters = [Person(api, setup, ids) for _ in range(n // 2)]
+        await crowd([(p, lambda p: p.run(ONBOARD)) for p in reporters], setup)
+        begin = time.monotonic() + opts.warmup
+        load = Load(begin, begin + opts.window)
+        for person in reporters:
+            person.load = load
+        people = [(p, report_forever) for p in reporters]
+        people += [(Person(api, load, ids), onboard_forever) for _ in range(n - n // 2)]
+        await crowd(people, load)
+        stored = (await app.store.db.fetchone("SELECT count(*) FROM cases"))[0]
+    check_counts(api, setup, load)
+    if stored != load.cases_sent:
+        raise BenchError(f"{load.cases_sent} cases acknowledged with a code, {stored} stored")
+    rate = load.updates / opts.window
+    cases = load.cases / opts.window
+    say(f"(c) {rate:.0f} updates/s, {cases:.1f} cases/s ({load.cases} cases acknowledged in the {opts.window}s "
+        f"window, {stored} stored in all)")
+    return {"mixed_updates_per_s": round(rate, 1), "cases_per_s": round(cases, 1)}
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -495,7 +548,7 @@ async def steady_latency(opts: Options) -> dict:
 
 
 SCENARIOS: list[Callable[[Options], Awaitable[dict]]] = [onboarding_throughput, echo_ceiling, channel_ceiling,
-                                                         steady_latency]
+                                                         steady_latency, mixed_load]
 
 
 # ---- the run -----------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ class Config(BaseSettings):
     web_session_days: int = Field(180, alias="DANVAN_WEB_SESSION_DAYS", ge=1, le=730)
     web_burst: int = Field(10, alias="DANVAN_WEB_BURST", ge=1, le=1000)
     web_rate: float = Field(1.0, alias="DANVAN_WEB_RATE", gt=0, le=100)
+    case_limit: int = Field(5, alias="DANVAN_CASE_LIMIT", ge=1, le=10_000)
     tick_seconds: float = Field(30.0, alias="DANVAN_TICK_SECONDS", gt=0, le=3600)
     escalate_days: int = Field(3, alias="DANVAN_ESCALATE_DAYS", ge=1, le=60)  # working days overdue
     log_level: str = Field("INFO", alias="DANVAN_LOG_LEVEL", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
@@ -128,7 +129,8 @@ class Config(BaseSettings):
 
     def handler_settings(self) -> HandlerSettings:
         return HandlerSettings(operator_name=self.operator_name, tz=ZoneInfo(self.tz),
-                               invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet)
+                               invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet,
+                               case_limit=self.case_limit)
 
 
 def load(**overrides) -> Config:
