@@ -1,5 +1,9 @@
 """Tests of the fake Telegram Bot API (tests/fakes/telegram_api.py), driven by the real
-python-telegram-bot ``Bot`` and ``Application``."""
+python-telegram-bot ``Bot`` and ``Application``.
+
+Every test taking the ``bot`` fixture runs twice: on python-telegram-bot's own transport (httpx, form
+bodies) and on the bot's (bot/channels/telegram_http.py: aiohttp, JSON bodies), so the fake's faults
+(429, 5xx, timeouts, uploads) are checked against both and the bot's transport against all of them."""
 
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.channels.telegram_http import AiohttpRequest
 from tests.fakes.telegram_api import Call, FakeBotAPI
 
 USER = 1001
@@ -51,9 +56,9 @@ async def api():
         yield fake
 
 
-@pytest.fixture
-async def bot(api: FakeBotAPI):
-    request = HTTPXRequest(connection_pool_size=16)
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def bot(api: FakeBotAPI, request: pytest.FixtureRequest):
+    request = HTTPXRequest(connection_pool_size=16) if request.param == "httpx" else AiohttpRequest(16)
     async with Bot(api.token, base_url=api.base_url, base_file_url=api.base_file_url, request=request) as b:
         yield b
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import ssl
 import warnings
 from collections.abc import Awaitable, Callable
 
 from telegram import (
-    Bot,
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
@@ -22,15 +20,13 @@ from telegram import (
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import DeliveryError, split_text
+from bot.channels.telegram_http import AiohttpRequest
 from handlers.base import Capabilities, Inbound, Media, Reply
 
 log = logging.getLogger(__name__)
-SENDERS = 64  # at most, Bots that send messages, each with its own connection pool of
-SENDER_POOL = 4  # connections
 PHOTO_IDS = 64  # photos whose Telegram file_id is remembered
 GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked", "not enough rights",
         "peer_id_invalid", "have no rights to send")
@@ -121,22 +117,16 @@ class TelegramChannel:
     def __init__(self, token: str, base_url: str, base_file_url: str,
                  on_event: Callable[[Inbound], Awaitable[object]], webhook: bool = False, *,
                  connections: int = 64, timeout: float = 5.0) -> None:
-        builder = (ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
-                   .concurrent_updates(True).connection_pool_size(64).pool_timeout(10.0))
-        # Messages go out through several Bots with small connection pools: httpx checks every pooled
-        # connection on each request, so one pool of 64 connections costs several times more CPU per
-        # message than 16 pools of 4 (bench/README.md).
-        senders = min(SENDERS, max(1, -(-connections // SENDER_POOL)))
-        pool = -(-connections // senders)
         tls = ssl.create_default_context()  # one for all: each costs tens of milliseconds to build
-        self._senders = [
-            Bot(token, base_url=base_url, base_file_url=base_file_url,
-                request=HTTPXRequest(connection_pool_size=pool, read_timeout=timeout, write_timeout=timeout,
-                                     connect_timeout=timeout, pool_timeout=10.0, httpx_kwargs={"verify": tls}),
-                get_updates_request=HTTPXRequest(connection_pool_size=1, httpx_kwargs={"verify": tls}))
-            for _ in range(senders)
-        ]
-        self._next_sender = itertools.cycle(self._senders)
+
+        def transport(pool: int) -> AiohttpRequest:
+            return AiohttpRequest(pool, read_timeout=timeout, write_timeout=timeout, connect_timeout=timeout,
+                                  pool_timeout=10.0, tls=tls)
+
+        # Every call goes through aiohttp (bot/channels/telegram_http.py): replies, edits and button answers
+        # share one pool of `connections`; getUpdates has a connection of its own.
+        builder = (ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
+                   .concurrent_updates(True).request(transport(connections)).get_updates_request(transport(1)))
         self._photos: dict[tuple[int, int], tuple[bytes, str]] = {}  # a photo sent once is sent again by file_id
         if webhook:
             builder = builder.updater(None)
@@ -151,7 +141,6 @@ class TelegramChannel:
     async def start(self, webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
         await self.app.initialize()
         self.username = self.app.bot.username
-        await asyncio.gather(*(bot.initialize() for bot in self._senders))
         await self.app.start()
         if self.webhook:
             await self.app.bot.set_webhook(webhook_url, secret_token=webhook_secret,
@@ -166,7 +155,6 @@ class TelegramChannel:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
-        await asyncio.gather(*(bot.shutdown() for bot in self._senders))
 
     async def feed(self, payload: dict) -> None:
         """A webhook delivered this update (the secret header was already checked)."""
@@ -183,10 +171,8 @@ class TelegramChannel:
             await self.on_event(inbound)
 
     async def _answer(self, update: Update) -> None:
-        # Through the small sender pools, like every other call: the Application's own pool of 64
-        # costs more per request (bench.inbound).
         try:
-            await next(self._next_sender).answer_callback_query(update.callback_query.id)
+            await self.app.bot.answer_callback_query(update.callback_query.id)
         except TelegramError:
             pass  # an old button's spinner: nothing the person needs to know
 
@@ -194,7 +180,7 @@ class TelegramChannel:
         log.error("telegram update failed: %s", type(context.error).__name__, exc_info=context.error)
 
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
-        bot, markup = next(self._next_sender), _markup(reply)
+        bot, markup = self.app.bot, _markup(reply)
         try:
             if reply.photo is not None:
                 content = reply.photo.content

@@ -111,12 +111,6 @@ _STRING_PARAMS = frozenset(
     "phone_number first_name last_name vcard question explanation custom_title invite_link".split()
 )
 
-# Parameters that are JSON objects/arrays; if one arrives as a string inside a JSON body, decode it.
-_JSON_PARAMS = frozenset(
-    "reply_markup entities caption_entities allowed_updates commands scope menu_button "
-    "link_preview_options reply_parameters media".split()
-)
-
 _HTML_TAGS = frozenset("b strong i em u ins s strike del span tg-spoiler a tg-emoji code pre blockquote".split())
 _TAG_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)(\s[^<>]*)?>")
 _COMMAND_RE = re.compile(r"[a-z0-9_]{1,32}")
@@ -731,11 +725,11 @@ class FakeBotAPI:
             decoded = json.loads(body)
             if not isinstance(decoded, dict):
                 raise ValueError("JSON body must be an object")
+            # The real server reads a JSON body's top-level values as form fields: a string there (such as
+            # python-telegram-bot's JSON-encoded values, "123" or '{"inline_keyboard": …}') means what it
+            # would in a form.
             for key, value in decoded.items():
-                if key in _JSON_PARAMS and isinstance(value, str):
-                    with contextlib.suppress(ValueError):
-                        value = json.loads(value)
-                params[key] = value
+                params[key] = _decode_form_value(key, value) if isinstance(value, str) else value
         elif content_type.startswith("multipart/form-data"):
             params.update(_parse_multipart(body, content_type))
         else:
