@@ -355,8 +355,8 @@ async def danvan_bot(db: Path, rate: int, **settings) -> AsyncIterator[tuple[Ben
 
 @contextlib.asynccontextmanager
 async def echo_bot() -> AsyncIterator[BenchAPI]:
-    """A bare python-telegram-bot echo bot, built like bot/channels/telegram.py builds the real one
-    (keep the builder and start_polling settings in step with it)."""
+    """A bare python-telegram-bot echo bot: PTB's default transport (httpx), with the concurrency and
+    polling settings of bot/channels/telegram.py (keep those in step with it)."""
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.message.reply_text(update.message.text)

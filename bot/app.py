@@ -62,7 +62,8 @@ class App:
             app.telegram = TelegramChannel(
                 config.telegram_token.get_secret_value(), config.telegram_api_url, config.telegram_file_url,
                 app.router.handle, webhook=config.telegram_webhook_url is not None,
-                connections=config.broadcast_concurrency, timeout=config.telegram_timeout)
+                # a broadcast's senders plus room for replies, so that no reply waits for a connection
+                connections=config.broadcast_concurrency + 32, timeout=config.telegram_timeout)
             app.outbound.add(app.telegram, Gate(config.telegram_rate, config.broadcast_rate))
         return app
 
