@@ -209,6 +209,23 @@ class Ctx:
         if self.conversation is not None:
             await self.registry.steps[(self.conversation.flow, self.conversation.step)].prompt(self)
 
+    async def keep(self, media: Media, max_bytes: int, too_large: str, **values: object) -> tuple[str, int] | None:
+        """Fetch a file the person sent and keep it (content-addressed): its sha256 and size. None when it
+        is over `max_bytes` (`too_large` is said, with `values`) or the platform would not give it; the
+        step was asked again."""
+        if media.size is not None and media.size > max_bytes:
+            await self.reask(too_large, **values)
+            return None
+        try:
+            content = await self.fetch(media)
+        except Exception:
+            await self.reask("case.fetch_failed")
+            return None
+        if len(content) > max_bytes:
+            await self.reask(too_large, **values)
+            return None
+        return await self.store.files.put(content), len(content)
+
     def finish(self) -> None:
         self.conversation = None
         self.dirty = True

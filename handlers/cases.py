@@ -300,19 +300,12 @@ async def _attach_media(ctx: Ctx, media: Media) -> None:
     if _counts(ctx).get(kind, 0) >= LIMITS[kind]:
         await ctx.reask("case.too_many", kind=Key(f"case.att_{kind}"), limit=LIMITS[kind])
         return
-    if media.size is not None and media.size > MAX_BYTES[kind]:
-        await ctx.reask("case.too_large", kind=Key(f"case.att_{kind}"), mb=MAX_BYTES[kind] // (1024 * 1024))
+    kept = await ctx.keep(media, MAX_BYTES[kind], "case.too_large", kind=Key(f"case.att_{kind}"),
+                          mb=MAX_BYTES[kind] // (1024 * 1024))
+    if kept is None:
         return
-    try:
-        content = await ctx.fetch(media)
-    except Exception:
-        await ctx.reask("case.fetch_failed")
-        return
-    if len(content) > MAX_BYTES[kind]:
-        await ctx.reask("case.too_large", kind=Key(f"case.att_{kind}"), mb=MAX_BYTES[kind] // (1024 * 1024))
-        return
-    digest = await ctx.store.files.put(content)
-    ctx.data["attachments"].append({"kind": kind, "sha256": digest, "mime": media.mime, "size": len(content),
+    digest, size = kept
+    ctx.data["attachments"].append({"kind": kind, "sha256": digest, "mime": media.mime, "size": size,
                                     "filename": (media.filename or "")[:120] or None})
     caption = ctx.inbound.text.strip()
     if caption and not ctx.data.get("content") and MIN_TEXT <= len(caption) <= MAX_TEXT:

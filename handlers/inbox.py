@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
-from handlers.pickers import locality_name, locality_steps
+from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
 from messages import Key
 from storage.cases import Case, InboxQuery
 from storage.clock import parse
@@ -114,13 +114,7 @@ async def _list_prompt(ctx: Ctx) -> None:
                   for v in VIEWS[2:4])]
     for case in cases:
         rows.append((Option(await _line(ctx, case), cb(key, "o", case.id)),))
-    nav = []
-    if page > 0:
-        nav.append(Option(ctx.t("common.prev"), cb(key, "p", page - 1)))
-    if (page + 1) * PAGE_SIZE < total:
-        nav.append(Option(ctx.t("common.next"), cb(key, "p", page + 1)))
-    if nav:
-        rows.append(tuple(nav))
+    rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
     rows.append((Option(ctx.t("inbox.filter_topic"), cb(key, "ft")), Option(ctx.t("inbox.filter_place"), cb(key, "fl")),
                  Option(ctx.t("inbox.filter_clear"), cb(key, "fc"))))
     topic = await ctx.store.topics.get(data["topic_id"]) if data.get("topic_id") else None
@@ -142,12 +136,10 @@ async def _line(ctx: Ctx, case: Case) -> str:
 @registry.step(FLOW, "list", _list_prompt)
 async def _list_handle(ctx: Ctx) -> None:
     args = ctx.choice
+    if await turned_page(ctx, _list_prompt, "p"):
+        return
     if len(args) == 2 and args[0] == "v" and args[1] in VIEWS:
         ctx.data.update(view=args[1], page=0)
-        ctx.dirty = True
-        await _list_prompt(ctx)
-    elif len(args) == 2 and args[0] == "p" and args[1].isdigit():
-        ctx.data["page"] = int(args[1])
         ctx.dirty = True
         await _list_prompt(ctx)
     elif len(args) == 2 and args[0] == "o":

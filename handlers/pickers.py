@@ -19,16 +19,33 @@ def _grid(buttons: list[Option], per_row: int = 2) -> list[tuple[Option, ...]]:
     return [tuple(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
 
 
-def _nav(ctx: Ctx, key: str, page: int, pages: int) -> list[tuple[Option, ...]]:
+def page_row(ctx: Ctx, key: str, page: int, pages: int, verb: str = "pg") -> list[tuple[Option, ...]]:
+    """[‹ Trước] [Trang 2/5] [Sau ›] under a list of `pages` pages (nothing for one page); each button
+    carries `verb` and a page number (see `turned_page`)."""
     if pages <= 1:
         return []
     row = []
     if page > 0:
-        row.append(Option(ctx.t("common.prev"), cb(key, "pg", page - 1)))
-    row.append(Option(ctx.t("common.page", page=page + 1, pages=pages), cb(key, "pg", page)))
+        row.append(Option(ctx.t("common.prev"), cb(key, verb, page - 1)))
+    row.append(Option(ctx.t("common.page", page=page + 1, pages=pages), cb(key, verb, page)))
     if page < pages - 1:
-        row.append(Option(ctx.t("common.next"), cb(key, "pg", page + 1)))
+        row.append(Option(ctx.t("common.next"), cb(key, verb, page + 1)))
     return [tuple(row)]
+
+
+def pages_of(total: int, size: int) -> int:
+    return max(1, -(-total // size))
+
+
+async def turned_page(ctx: Ctx, prompt: Callable[[Ctx], Awaitable[None]], verb: str = "pg") -> bool:
+    """Whether this was a press on a `page_row` button; if so the list is shown again at that page."""
+    args = ctx.choice
+    if len(args) == 2 and args[0] == verb and args[1].isdigit():
+        ctx.data["page"] = int(args[1])
+        ctx.dirty = True
+        await prompt(ctx)
+        return True
+    return False
 
 
 async def locality_name(ctx: Ctx, locality_id: int | None) -> str:
@@ -53,7 +70,7 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
         key = step_key(flow, commune_step)
         page = int(ctx.data.get("page", 0))
         total = await ctx.store.localities.count_communes()
-        pages = max(1, -(-total // PAGE_SIZE))
+        pages = pages_of(total, PAGE_SIZE)
         page = min(max(page, 0), pages - 1)
         found = ctx.data.get("found")
         if found:
@@ -63,7 +80,7 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
         else:
             locs = await ctx.store.localities.communes(page * PAGE_SIZE, PAGE_SIZE)
             text = ctx.t("locality.ask_commune")
-            nav = _nav(ctx, key, page, pages)
+            nav = page_row(ctx, key, page, pages)
         buttons = [Option(ctx.t(f"kind.{loc.kind}", name=loc.name), cb(key, "c", loc.id)) for loc in locs]
         ctx.say(text, [*_grid(buttons), *nav], edit=ctx.inbound.kind == "choice" and "pg" in ctx.args[:1])
 
@@ -121,11 +138,11 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
         commune = await ctx.store.localities.get(commune_id)
         page = int(ctx.data.get("vpage", 0))
         total = await ctx.store.localities.count_children(commune_id)
-        pages = max(1, -(-total // PAGE_SIZE))
+        pages = pages_of(total, PAGE_SIZE)
         page = min(max(page, 0), pages - 1)
         villages = await ctx.store.localities.children(commune_id, page * PAGE_SIZE, PAGE_SIZE)
         buttons = [Option(ctx.t(f"kind.{v.kind}", name=v.name), cb(key, "v", v.id)) for v in villages]
-        rows = [*_grid(buttons), *_nav(ctx, key, page, pages),
+        rows = [*_grid(buttons), *page_row(ctx, key, page, pages),
                 (Option(ctx.t("locality.skip_village"), cb(key, "skip")),
                  Option(ctx.t("locality.other_commune"), cb(key, "back")))]
         ctx.say(ctx.t("locality.ask_village", commune=ctx.t(f"kind.{commune.kind}", name=commune.name)), rows,

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
-from handlers.pickers import locality_name, locality_steps
+from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
 from handlers.reports import Places, day, number, when
 from handlers.workdays import working_days_between
 from messages import Safe, Texts
@@ -148,16 +148,10 @@ async def _list_prompt(ctx: Ctx) -> None:
             mark = "✅" if report else ("🔴" if parse(task.deadline) < ctx.now else "⏳")
             entries.append((task, ctx.t("task.line", mark=mark, title=_short(task.title, 40),
                                         deadline=day(task.deadline, tz)[:5])))
-    pages = max(1, -(-len(entries) // PAGE_SIZE))
+    pages = pages_of(len(entries), PAGE_SIZE)
     page = min(max(int(ctx.data.get("page", 0) or 0), 0), pages - 1)
     rows = [(Option(label, cb(key, "o", task.id)),) for task, label in entries[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]]
-    nav = []
-    if page > 0:
-        nav.append(Option(ctx.t("common.prev"), cb(key, "p", page - 1)))
-    if page < pages - 1:
-        nav.append(Option(ctx.t("common.next"), cb(key, "p", page + 1)))
-    if nav:
-        rows.append(tuple(nav))
+    rows += page_row(ctx, key, page, pages, "p")
     if ctx.user.role == "admin":
         rows.append((Option(ctx.t("task.create"), cb(key, "new")),))
     title = "task.title_admin" if ctx.user.role == "admin" else "task.title_cadre"
@@ -168,11 +162,9 @@ async def _list_prompt(ctx: Ctx) -> None:
 @registry.step(FLOW, "list", _list_prompt)
 async def _list_handle(ctx: Ctx) -> None:
     args = ctx.choice
-    if len(args) == 2 and args[0] == "p" and args[1].isdigit():
-        ctx.data["page"] = int(args[1])
-        ctx.dirty = True
-        await _list_prompt(ctx)
-    elif len(args) == 2 and args[0] == "o":
+    if await turned_page(ctx, _list_prompt, "p"):
+        return
+    if len(args) == 2 and args[0] == "o":
         task = await _visible(ctx, args[1])
         if task is not None:
             await ctx.goto(FLOW, "task", task_id=task.id)
@@ -328,18 +320,10 @@ async def _attach(ctx: Ctx, task: Task) -> None:
     if media.kind not in ("photo", "document") or ctx.fetch is None:
         await ctx.reask("task.file_expected")
         return
-    if media.size is not None and media.size > MAX_FILE:
-        await ctx.reask("task.file_too_large", mb=MAX_FILE // (1024 * 1024))
+    kept = await ctx.keep(media, MAX_FILE, "task.file_too_large", mb=MAX_FILE // (1024 * 1024))
+    if kept is None:
         return
-    try:
-        content = await ctx.fetch(media)
-    except Exception:
-        await ctx.reask("case.fetch_failed")
-        return
-    if len(content) > MAX_FILE:
-        await ctx.reask("task.file_too_large", mb=MAX_FILE // (1024 * 1024))
-        return
-    digest = await ctx.store.files.put(content)
+    digest, _size = kept
     mime = media.mime or ("image/jpeg" if media.kind == "photo" else "application/octet-stream")
     await _save_report(ctx, task, (digest, mime, (media.filename or "")[:120] or None))
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.inbox import responsible_cadres
-from handlers.pickers import locality_name
+from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from handlers.workdays import add_working_days
 from messages import Key
 from storage.cases import Case
@@ -57,24 +57,16 @@ async def _list_prompt(ctx: Ctx) -> None:
     key = _key("list")
     rows = [(Option(ctx.t("track.line", code=c.code, status=Key(f"status.{c.status}")), cb(key, "o", c.id)),)
             for c in cases]
-    nav = []
-    if page > 0:
-        nav.append(Option(ctx.t("common.prev"), cb(key, "p", page - 1)))
-    if (page + 1) * PAGE_SIZE < total:
-        nav.append(Option(ctx.t("common.next"), cb(key, "p", page + 1)))
-    if nav:
-        rows.append(tuple(nav))
+    rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
     ctx.say(ctx.t("track.title", total=total), rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("p",))
 
 
 @registry.step(FLOW, "list", _list_prompt)
 async def _list_handle(ctx: Ctx) -> None:
     args = ctx.choice
-    if len(args) == 2 and args[0] == "p" and args[1].isdigit():
-        ctx.data["page"] = int(args[1])
-        ctx.dirty = True
-        await _list_prompt(ctx)
-    elif len(args) == 2 and args[0] == "o":
+    if await turned_page(ctx, _list_prompt, "p"):
+        return
+    if len(args) == 2 and args[0] == "o":
         case = await _own(ctx, args[1])
         if case is not None:
             await ctx.goto(FLOW, "case", case_id=case.id)

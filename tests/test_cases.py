@@ -7,9 +7,10 @@ import io
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers.base import Media
 from handlers.workdays import add_working_days, is_working_day, working_days_between
 from storage.clock import parse
-from tests.dialog import ONBOARD, turns
+from tests.dialog import ONBOARD, render, turns
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PHOTO = b"\xff\xd8\xff\xe0" + b"jpeg" * 100
@@ -56,6 +57,23 @@ async def test_report_flow_stores_case_before_answering(harness, store):
     assert parse(case.answer_due).astimezone(TZ).date().isoformat() == "2026-12-10"
     assert "10/12/2026" in p.text()
     assert await store.cases.draft((await store.users.find("test", "1001")).id) is None
+
+
+async def test_a_file_too_large_or_not_fetched_is_refused_and_the_draft_kept(harness, store):
+    p = await citizen(harness)
+    await turns(p, [("/gopy", ["lĩnh vực nào"]), ("[Đô thị văn minh]", []), ("[Đúng]", ["viết nội dung góp ý"])])
+    huge = Media("photo", "huge", 11 * 1024 * 1024, "image/jpeg")  # the platform says how big before fetching
+    replies = await p.send(p._event("media", text="", media=huge))
+    assert "quá lớn (tối đa 10 MB)" in render(replies) and "viết nội dung góp ý" in render(replies)
+    lost = Media("photo", "not-on-the-server", 2048, "image/jpeg")  # the fetch fails (RecordingChannel: KeyError)
+    replies = await p.send(p._event("media", text="", media=lost))
+    assert "chưa tải được tệp" in render(replies)
+    replies = await p.photo(PHOTO)
+    assert "ảnh kèm theo: 1" in render(replies) or "viết thêm vài dòng" in render(replies)
+    user = await store.users.find("test", "1001")
+    draft = await store.cases.draft(user.id)
+    assert [a["kind"] for a in draft["attachments"]] == ["photo"]
+    assert await store.files.get(draft["attachments"][0]["sha256"]) == PHOTO
 
 
 async def test_suggestion_with_photos_location_and_anonymity(harness, store):

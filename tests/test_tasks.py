@@ -4,6 +4,7 @@ overdue), report it done with a note and a photo; the admin sees completion by l
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,12 +12,12 @@ import pytest
 
 from bot.cli import main
 from bot.task_file import TaskFileError, parse
-from handlers.base import Inbound
+from handlers.base import Inbound, Media
 from handlers.tasks import end_of_day
 from storage import Store
 from storage.clock import iso
 from storage.conversations import Conversation
-from tests.dialog import Clock, turns
+from tests.dialog import Clock, render, turns
 from tests.schedule_kit import TZ, local, run, schedule, staff, timed_harness
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,9 @@ async def test_a_task_from_creation_to_completion(store):
         ("Đã gửi báo cáo sơ kết lên Ban Dân vận Tỉnh ủy ngày 04/12.", ["gửi kèm ảnh hoặc tệp"]),
     ])
     assert "gửi một ảnh hoặc một tệp" in (await binh.sticker())[0].text
+    too_big = Media("document", "scan", 21 * 1024 * 1024, "application/pdf", "bao-cao.pdf")
+    assert "tối đa 20 MB" in render(await binh.send(binh._event("media", text="", media=too_big)))
+    assert "chưa tải được tệp" in render(await binh.send(binh._event("media", text="", media=replace(too_big, size=9))))
     replies = await binh.photo(PHOTO)
     assert "Đã ghi nhận báo cáo hoàn thành" in replies[0].text
     assert "Đồng chí đã báo cáo hoàn thành lúc 04/12/2026 10:00 (có tệp đính kèm)" in binh.text()
