@@ -32,8 +32,6 @@ def _key(step: str) -> str:
     return step_key(FLOW, step)
 
 
-
-
 def case_step(step: str, prompt):
     """Register a step whose every answer also saves the draft (or drops it when the flow ends)."""
 

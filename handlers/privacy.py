@@ -44,6 +44,11 @@ async def export_data(ctx: Ctx) -> None:
             {"flow": ctx.conversation.flow, "step": ctx.conversation.step, "draft": ctx.conversation.data}
             if ctx.conversation else None
         ),
+        "case_draft": await store.cases.draft(user.id),
+        "cases": await _cases(ctx, topics),
+        "announcements": [{"broadcast": b, "scheduled_at": at, "status": status}
+                          for b, at, status in await store.broadcasts.of_user(user.id)],
+        "campaigns_opened": [{"campaign": code, "at": at} for code, at in await store.campaigns.opened_by(user.id)],
         "actions_as_staff": [
             {"at": e.at, "action": e.action, "target": e.target} for e in await store.audit.by_actor(user.id)
         ],
@@ -54,9 +59,39 @@ async def export_data(ctx: Ctx) -> None:
             "localities": [(await store.localities.get(i)).name for i in sorted(scope.locality_ids)],
             "topics": [topics[i].name_vi for i in sorted(scope.topic_ids) if i in topics],
         }
+        digest = await store.digests.get(user.id, ctx.now)
+        export["digest_settings"] = {"mode": digest.mode, "at_minute": digest.at_minute, "weekday": digest.weekday,
+                                     "skip_empty": digest.skip_empty}
+        tasks = {t.id: t.title for t in await store.tasks.all()}
+        export["task_reports"] = [
+            {"task": tasks.get(r.task_id), "done_at": r.done_at, "note": r.note, "file": r.filename or r.sha256}
+            for r in (await store.tasks.reports_of(user.id)).values()
+        ]
     content = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
     ctx.say(ctx.t("privacy.export_caption"),
             document=Document("du-lieu-cua-toi.json", content, "application/json"))
+
+
+async def _cases(ctx: Ctx, topics: dict) -> list[dict]:
+    """The person's own cases, anonymous ones included, with their files (described, not attached) and the
+    history they can see (internal notes of the cadres are the unit's, not the person's)."""
+    store = ctx.store
+    cases, _total = await store.cases.of_user(ctx.user.id, 0, 1_000_000)
+    out = []
+    for case in reversed(cases):
+        place = await store.localities.get(case.locality_id)
+        out.append({
+            "code": case.code, "kind": case.kind, "topic": topics[case.topic_id].name_vi if case.topic_id in topics
+            else None, "locality": place.name if place else None, "anonymous": case.anonymous,
+            "urgent": case.urgent, "content": case.content, "status": case.status, "created_at": case.created_at,
+            "answered_at": case.answered_at, "closed_at": case.closed_at, "rating": case.rating,
+            "files": [{"kind": a.kind, "filename": a.filename, "size": a.size, "sha256": a.sha256,
+                       "location": [a.latitude, a.longitude] if a.latitude is not None else None}
+                      for a in await store.cases.attachments(case.id)],
+            "history": [{"at": e.at, "event": e.kind, "text": e.body, "unit": e.unit}
+                        for e in await store.cases.events(case.id, internal=False)],
+        })
+    return out
 
 
 @registry.command("xoadulieu", "deletedata")

@@ -309,6 +309,13 @@ class BroadcastRepo:
         found.update({r[0]: r[1] for r in rows})
         return found
 
+    async def of_user(self, user_id: int) -> list[tuple[int, str, str]]:
+        """The announcements addressed to one person: (broadcast id, when it was scheduled, their status)."""
+        rows = await self.db.fetchall(
+            "SELECT b.id, b.scheduled_at, r.status FROM broadcast_recipients r JOIN broadcasts b"
+            " ON b.id = r.broadcast_id WHERE r.user_id = ? ORDER BY b.id", (user_id,))
+        return [(r[0], r[1], r[2]) for r in rows]
+
     async def recipients(self, broadcast_id: int) -> dict[int, tuple[str, int, str | None]]:
         """Every recipient's (status, attempts, reason), by user id: for reports and tests."""
         rows = await self.db.fetchall("SELECT user_id, status, attempts, reason FROM broadcast_recipients"

@@ -110,6 +110,13 @@ class CampaignRepo:
         await self.db.execute("INSERT OR IGNORE INTO campaign_opens (campaign_id, user_id, at) VALUES (?, ?, ?)",
                               (campaign_id, user_id, iso(now)))
 
+    async def opened_by(self, user_id: int) -> list[tuple[str, str]]:
+        """The campaigns one person opened from a link or button: (code, the first time)."""
+        rows = await self.db.fetchall("SELECT c.code, o.at FROM campaign_opens o"
+                                      " JOIN campaigns c ON c.id = o.campaign_id WHERE o.user_id = ? ORDER BY o.at",
+                                      (user_id,))
+        return [(r[0], r[1]) for r in rows]
+
     async def stats(self, campaign_id: int) -> CampaignStats:
         r = await self.db.fetchone(
             "SELECT (SELECT count(*) FROM broadcasts WHERE campaign_id = :c),"

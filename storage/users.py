@@ -102,6 +102,7 @@ class UserRepo:
     async def set_topics(self, user_id: int, topic_ids: set[int]) -> None:
         async with self.db.tx() as conn:
             await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
+            await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
             await conn.executemany("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?)",
                                    [(user_id, t) for t in sorted(topic_ids)])
 
@@ -161,6 +162,7 @@ class UserRepo:
                 await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?",
                                    (row["channel"], row["chat_id"]))
             await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
+            await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
             await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
             await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
             await conn.executemany(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from tests.dialog import ONBOARD, turns
+from tests.schedule_kit import staff
 
 
 async def onboarded(harness, user_id="1001"):
@@ -86,13 +88,48 @@ async def test_export_contains_everything_held(harness):
     assert [c["purpose"] for c in data["consents"]] == ["news", "opinions", "sensitive"]
 
 
+REPORT = [("/phananh", []), ("[Khác]", []), ("[Đúng]", []), ("Đèn đường thôn Hà Lộc bị hỏng từ tuần trước.", []),
+          ("[Tiếp tục]", []), ("[Gửi ẩn danh]", []), ("[Không khẩn cấp]", []), ("[Gửi]", ["PA-26-000001"])]
+
+
+async def test_export_includes_cases_drafts_and_announcements(harness, store):
+    p = await onboarded(harness)
+    await turns(p, REPORT)
+    await turns(p, [("/gopy", []), ("[Khác]", []), ("[Đúng]", []), ("Nên có thêm thùng rác ở chợ xã", [])])
+    data = json.loads((await p.say("/dulieu"))[-1].document.content)
+    [case] = data["cases"]
+    assert case["code"] == "PA-26-000001" and case["anonymous"] is True  # their own, even when anonymous
+    assert case["content"] == "Đèn đường thôn Hà Lộc bị hỏng từ tuần trước." and case["status"] == "new"
+    assert case["history"] and case["files"] == []
+    assert data["case_draft"]["content"] == "Nên có thêm thùng rác ở chợ xã"
+    assert data["announcements"] == [] and data["campaigns_opened"] == []
+    assert "task_reports" not in data and "digest_settings" not in data  # a citizen has none
+
+
+async def test_export_of_a_cadre_includes_digest_settings_and_task_reports(harness, store):
+    now = harness.clock()
+    user_id = await staff(store, now, "8001", "cadre", communes=("Hải Lăng",))
+    commune = (await store.localities.search("Hải Lăng", level=1))[0]
+    task = await store.tasks.create("Báo cáo sơ kết", "", now + timedelta(days=10), {commune.id}, None, now)
+    await store.tasks.report(task.id, user_id, "Đã gửi báo cáo", now)
+    await store.digests.update(user_id, now, mode="weekly", weekday=0)
+    data = json.loads((await harness.person("8001").say("/dulieu"))[-1].document.content)
+    assert data["scope"]["localities"] == ["Hải Lăng"]
+    assert data["digest_settings"]["mode"] == "weekly" and data["digest_settings"]["weekday"] == 0
+    [report] = data["task_reports"]
+    assert report["task"] == "Báo cáo sơ kết" and report["note"] == "Đã gửi báo cáo" and report["file"] is None
+
+
 async def test_delete_after_confirmation(harness, store):
     p = await onboarded(harness)
     user = await store.users.find("test", "1001")
     await turns(p, [("/xoadulieu", ["không hoàn tác"]), ("[Không, giữ lại]", ["giữ nguyên"])])
     assert await store.users.find("test", "1001") is not None
+    await turns(p, [("/gopy", []), ("[Khác]", []), ("[Đúng]", []), ("Nên có thêm thùng rác ở chợ xã", [])])
+    assert await store.cases.draft(user.id) is not None
     await turns(p, [("/xoadulieu", []), ("[Xóa dữ liệu của tôi]", ["Đã xóa dữ liệu"])])
     assert await store.users.find("test", "1001") is None
+    assert await store.cases.draft(user.id) is None  # a half-written case is theirs too
     erased = await store.users.get(user.id)
     assert erased.display_name is None and erased.chat_id is None and erased.external_id.startswith("deleted:")
     commune = await store.localities.get(erased.locality_id)
