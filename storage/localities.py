@@ -127,6 +127,11 @@ class LocalityRepo:
                     if parent is None:
                         raise LocalityError(f"row {number}: parent {parent_code!r} is not known")
                     parent_id, parent_path = parent["id"], parent["path"]
+                async with conn.execute("SELECT path FROM localities WHERE code = ?", (code,)) as c:
+                    known = await c.fetchone()
+                old_path = known["path"] if known else ""
+                if old_path and parent_path.startswith(old_path):
+                    raise LocalityError(f"row {number}: {code!r} cannot go under {parent_code!r}, which lies inside it")
                 await conn.execute(
                     "INSERT INTO localities (code, name, name_folded, kind, level, parent_id, path)"
                     " VALUES (?, ?, ?, ?, ?, ?, '') ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
@@ -136,7 +141,16 @@ class LocalityRepo:
                 )
                 async with conn.execute("SELECT id FROM localities WHERE code = ?", (code,)) as c:
                     own_id = (await c.fetchone())["id"]
-                await conn.execute("UPDATE localities SET path = ? WHERE id = ?", (f"{parent_path}{own_id}/", own_id))
+                new_path = f"{parent_path}{own_id}/"
+                if old_path and old_path != new_path:
+                    # Moved under another parent: its villages and its cases move with it (scope is a prefix).
+                    for table, column in (("localities", "path"), ("cases", "locality_path")):
+                        await conn.execute(
+                            f"UPDATE {table} SET {column} = ? || substr({column}, ?)"
+                            f" WHERE substr({column}, 1, ?) = ?",
+                            (new_path, len(old_path) + 1, len(old_path), old_path))
+                else:
+                    await conn.execute("UPDATE localities SET path = ? WHERE id = ?", (new_path, own_id))
                 count += 1
         return count
 

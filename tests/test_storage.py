@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,6 +11,7 @@ from storage import Store
 from storage.db import Database, _migrations
 from storage.localities import LocalityError
 from storage.text import fold
+from tests.schedule_kit import add_case, citizen
 
 
 async def test_migrations_apply_to_empty_database_and_rerun_changes_nothing(tmp_path):
@@ -90,6 +92,25 @@ async def test_import_csv_adds_and_updates_and_rejects_bad_rows(store):
     with pytest.raises(LocalityError):
         await store.localities.import_csv("code,name,kind,parent_code\n2,Y,district,44\n")
     assert await store.localities.by_code("2") is None
+
+
+async def test_reimport_under_a_new_parent_moves_the_subtree_and_its_cases(store):
+    csv_head = "code,name,kind,parent_code\n"
+    await store.localities.import_csv(csv_head + "44,Quảng Trị,tinh,\n99,Tỉnh Khác,tinh,\n"
+                                      "19999,Thử Nghiệm,xa,44\n19999-01,Thôn Mới,thon,19999\n")
+    now = datetime(2026, 11, 26, 1, tzinfo=UTC)
+    village = await store.localities.by_code("19999-01")
+    case = await add_case(store, now, await citizen(store, now), village.id)
+    # The commune was listed under the wrong province: the next import puts it under the right one.
+    await store.localities.import_csv(csv_head + "19999,Thử Nghiệm,xa,99\n")
+    commune, province = await store.localities.by_code("19999"), await store.localities.by_code("99")
+    moved = await store.localities.by_code("19999-01")
+    assert commune.path == f"{province.path}{commune.id}/" and moved.path == f"{commune.path}{moved.id}/"
+    assert [a.id for a in await store.localities.ancestors(moved)] == [province.id, commune.id, moved.id]
+    assert (await store.cases.get(case.id)).locality_path == moved.path  # cadres of province 99 now see it
+    with pytest.raises(LocalityError, match="lies inside it"):  # no loops
+        await store.localities.import_csv(csv_head + "99,Tỉnh Khác,tinh,19999-01\n")
+    assert (await store.localities.by_code("99")).path == province.path
 
 
 async def test_transactions_do_not_interleave(store):
