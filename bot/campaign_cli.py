@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bot import console
 from bot.config import Config
+from bot.console import say
 from handlers.broadcast import MAX_CAPTION, MAX_PHOTO, MAX_TEXT, URL, parse_when, plan_start
 from handlers.campaigns import period_text, qr_png
 from handlers.richtext import HtmlProblem, check
@@ -131,7 +133,7 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
         except CampaignError as err:
             raise FileProblem(str(err)) from None
     await store.audit.record(None, "campaign.loaded", None, now, via="cli", codes=[r[0] for r in rows])
-    print(f"Đã nạp {len(rows)} cuộc vận động / loaded {len(rows)} campaigns: {', '.join(r[0] for r in rows)}")
+    say("campaigns_loaded", count=len(rows), codes=", ".join(r[0] for r in rows))
     return 0
 
 
@@ -148,7 +150,7 @@ async def campaign_link(config: Config, code: str, web: bool) -> str:
 async def _qr(store: Store, config: Config, args: argparse.Namespace, now) -> int:
     campaign = await store.campaigns.by_code(args.code)
     if campaign is None:
-        print(f"Không có cuộc vận động / unknown campaign: {args.code}", file=sys.stderr)
+        say("unknown_campaign", error=True, code=args.code)
         return 1
     link = await campaign_link(config, campaign.code, args.web)
     await asyncio.to_thread(args.out.write_bytes, qr_png(link))
@@ -160,17 +162,17 @@ async def _qr(store: Store, config: Config, args: argparse.Namespace, now) -> in
 async def _stats(store: Store, config: Config, args: argparse.Namespace, now) -> int:
     campaign = await store.campaigns.by_code(args.code)
     if campaign is None:
-        print(f"Không có cuộc vận động / unknown campaign: {args.code}", file=sys.stderr)
+        say("unknown_campaign", error=True, code=args.code)
         return 1
     s = await store.campaigns.stats(campaign.id)
+    t = console.texts()
     print(f"{campaign.code} — {campaign.title_vi}")
-    if period_text(campaign):
-        print(f"  thời gian / period:               {period_text(campaign)}")
-    for label, value in (("thông báo / broadcasts", s.broadcasts), ("người được gửi / addressed", s.recipients),
-                         ("người đã nhận / reached", s.reached), ("lượt gửi thành công / delivered", s.delivered),
-                         ("đã chặn bot / blocked", s.blocked), ("lỗi / failed", s.failed),
-                         ("mở đường dẫn, QR / link opens", s.opens), ("ý kiến / cases opened", s.cases)):
-        print(f"  {label:<34}{value}")
+    lines = [("period", period_text(campaign))] if period_text(campaign) else []
+    lines += [("broadcasts", s.broadcasts), ("recipients", s.recipients), ("reached", s.reached),
+              ("delivered", s.delivered), ("blocked", s.blocked), ("failed", s.failed), ("opens", s.opens),
+              ("cases", s.cases)]
+    for name, value in lines:
+        print(f"  {t.plain(f'cli.stats_{name}'):<24}{value}")
     return 0
 
 
@@ -222,9 +224,8 @@ async def _send(store: Store, config: Config, args: argparse.Namespace, now) -> 
     await store.audit.record(None, "broadcast.created", f"broadcast:{broadcast.id}", now, via="cli",
                              audience=audience.to_json(), at=broadcast.scheduled_at)
     when = start.astimezone(tz).strftime("%d/%m/%Y %H:%M")
-    print(f"Thông báo #{broadcast.id}: {count} người nhận, gửi từ {when} / announcement #{broadcast.id}: {count} "
-          f"recipients, from {when}{' (quiet hours)' if start != requested else ''}. The running bot sends it "
-          f"(within DANVAN_TICK_SECONDS={config.tick_seconds:g}s).")
+    quiet = console.texts().plain("cli.broadcast_after_quiet") if start != requested else ""
+    say("broadcast_created", id=broadcast.id, count=count, when=when, quiet=quiet, tick=f"{config.tick_seconds:g}")
     return 0
 
 
@@ -278,8 +279,8 @@ def date_text(moment: str, tz: ZoneInfo) -> str:
 
 async def _cancel(store: Store, config: Config, args: argparse.Namespace, now) -> int:
     if not await store.broadcasts.cancel(args.id, now):
-        print(f"Thông báo #{args.id} không còn gửi / announcement #{args.id} is not being sent", file=sys.stderr)
+        say("broadcast_not_running", error=True, id=args.id)
         return 1
     await store.audit.record(None, "broadcast.cancelled", f"broadcast:{args.id}", now, via="cli")
-    print(f"Đã dừng thông báo #{args.id} / announcement #{args.id} stopped.")
+    say("broadcast_stopped", id=args.id)
     return 0

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot import campaign_cli, logs, task_file
 from bot.app import App, utc_now
 from bot.config import Config, ConfigError, load
+from bot.console import say
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load()
     except ConfigError as err:
-        print(f"Cấu hình không hợp lệ / invalid configuration: {err}", file=sys.stderr)
+        say("config_invalid", error=True, problem=err)
         return 2
     logs.setup(config.log_level, _secrets(config))
     try:
@@ -99,14 +100,14 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if handled is not None:
             return handled
         if args.command == "db":
-            print(f"Cơ sở dữ liệu {config.db}: phiên bản {await store.db.version()}")
+            say("db_version", path=config.db, version=await store.db.version())
             return 0
         if args.command == "admin":
             user = await store.users.ensure("telegram", str(args.telegram_id), str(args.telegram_id), args.name,
                                             "vi", now)
             await store.users.update(user.id, now, role="admin")
             await store.audit.record(None, "admin.added", f"user:{user.id}", now, via="cli")
-            print(f"Telegram {args.telegram_id} là quản trị viên / is now an administrator.")
+            say("admin_added", telegram_id=args.telegram_id)
             return 0
         if args.command == "invite":
             return await _invite(store, config, args, now)
@@ -118,9 +119,9 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             try:
                 count = await store.localities.import_file(args.file)
             except (OSError, UnicodeDecodeError, LocalityError) as err:
-                print(f"Không nhập được {args.file}: {err}", file=sys.stderr)
+                say("import_failed", error=True, file=args.file, problem=err)
                 return 1
-            print(f"Đã nhập {count} địa bàn / imported {count} localities.")
+            say("imported", count=count)
             return 0
     finally:
         await store.close()
@@ -139,20 +140,20 @@ async def _export(store: Store, config: Config, args: argparse.Namespace, now: d
     since = datetime.combine(args.since, time(0), tzinfo=tz) if args.since else None
     until = datetime.combine(args.until + timedelta(days=1), time(0), tzinfo=tz) if args.until else None
     if args.locality and await store.localities.by_code(args.locality) is None:
-        print(f"Mã địa bàn không tồn tại / unknown locality: {args.locality}", file=sys.stderr)
+        say("unknown_locality", error=True, code=args.locality)
         return 1
     if args.topic and await store.topics.by_code(args.topic) is None:
-        print(f"Mã lĩnh vực không tồn tại / unknown topic: {args.topic}", file=sys.stderr)
+        say("unknown_topic", error=True, code=args.topic)
         return 1
     if args.format == "xlsx" or (args.format is None and args.out and args.out.suffix.lower() == ".xlsx"):
         if not args.out:
-            print("Tệp Excel cần --out FILE.xlsx / an Excel export needs --out FILE.xlsx", file=sys.stderr)
+            say("xlsx_needs_out", error=True)
             return 2
         content, rows = await cases_xlsx(store, now, status=args.status, topic=args.topic, locality=args.locality,
                                          since=since, until=until, tz=tz)
         await store.audit.record(None, "cases.exported", None, now, via="cli", format="xlsx", rows=rows)
         await asyncio.to_thread(args.out.write_bytes, content)
-        print(f"Đã xuất {rows} ý kiến / exported {rows} cases: {args.out}")
+        say("exported", rows=rows, file=args.out)
         return 0
     text = await cases_csv(store, now, status=args.status, topic=args.topic, locality=args.locality, since=since,
                            until=until, tz=tz)
@@ -168,10 +169,10 @@ async def _load_tasks(store: Store, config: Config, args: argparse.Namespace, no
     try:
         created, updated = await task_file.load(store, args.file, ZoneInfo(config.tz), now)
     except (OSError, UnicodeDecodeError, task_file.TaskFileError) as err:
-        print(f"Không nạp được {args.file} / could not load it: {err}", file=sys.stderr)
+        say("load_failed", error=True, file=args.file, problem=err)
         return 1
     await store.audit.record(None, "tasks.loaded", str(args.file), now, via="cli", created=created, updated=updated)
-    print(f"Đã nạp nhiệm vụ: {created} mới, {updated} cập nhật / tasks loaded: {created} new, {updated} updated.")
+    say("tasks_loaded", created=created, updated=updated)
     return 0
 
 
@@ -179,13 +180,13 @@ async def _invite(store: Store, config: Config, args: argparse.Namespace, now) -
     unknown = [c for c in args.locality if await store.localities.by_code(c) is None]
     unknown += [c for c in args.topic if await store.topics.by_code(c) is None]
     if unknown:
-        print(f"Mã không tồn tại / unknown codes: {', '.join(unknown)}", file=sys.stderr)
+        say("unknown_codes", error=True, codes=", ".join(unknown))
         return 1
     ttl = timedelta(days=args.days or config.invite_days)
     token, invite = await store.roles.create_invite(args.locality, args.topic, args.unit, None, now, ttl)
     await store.audit.record(None, "invite.created", f"invite:{invite.id}", now, via="cli",
                              localities=args.locality, topics=args.topic, unit=args.unit)
-    print(f"Mã mời (dùng một lần, hết hạn {invite.expires_at}): /start i_{token}")
+    say("invite", expires=invite.expires_at, token=token)
     return 0
 
 
@@ -201,7 +202,7 @@ async def demo_reset(config: Config) -> int:
         await seed_demo(store, utc_now())
     finally:
         await store.close()
-    print(f"Đã tạo lại cơ sở dữ liệu thử nghiệm / demo database re-created: {config.demo_db}")
+    say("demo_reset", path=config.demo_db)
     return 0
 
 
@@ -239,9 +240,7 @@ async def run(config: Config) -> int:
     try:
         sock = _listen(config.host, config.port)
     except OSError as err:
-        print(f"Không mở được cổng {config.host}:{config.port} ({err.strerror}); đặt DANVAN_HOST/DANVAN_PORT khác.\n"
-              f"Cannot listen on {config.host}:{config.port} ({err.strerror}); set another DANVAN_HOST/DANVAN_PORT.",
-              file=sys.stderr)
+        say("cannot_listen", error=True, host=config.host, port=config.port, reason=err.strerror)
         return 1
     app = await App.build(config)
     server = Server(uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off",
@@ -260,15 +259,12 @@ async def run(config: Config) -> int:
             await serving
             return 1
         if config.demo:
-            print(f"danvan: CHẾ ĐỘ THỬ NGHIỆM (demo) — dữ liệu không thật ({config.demo_db}).\n"
-                  f"danvan: demo mode — not real data ({config.demo_db}); `danvan demo reset` starts it afresh.")
+            say("demo_mode", path=config.demo_db)
             if config.host not in ("127.0.0.1", "localhost", "::1"):
-                print(f"danvan: CẢNH BÁO: bản demo mở ra mạng ({config.host}), ai cũng có thể đóng vai quản trị viên.\n"
-                      f"danvan: WARNING: the demo is reachable from the network ({config.host}); anyone can play "
-                      "the administrator.", file=sys.stderr)
+                say("demo_exposed", error=True, host=config.host)
         elif app.telegram is not None:
-            print(f"danvan: Telegram @{app.telegram.username}; web chat for residents (anonymous).")
-        print(f"danvan: mở trình duyệt / open in a browser: {config.web_url}/", flush=True)
+            say("telegram_on", username=app.telegram.username)
+        say("open_browser", url=config.web_url)
         await stop.wait()
         server.should_exit = True
         app.web.close()

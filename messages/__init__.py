@@ -66,5 +66,10 @@ class Texts:
             return self(value)
         return value if isinstance(value, Safe) else html.escape(str(value), quote=False)
 
+    def plain(self, key: str, **values: object) -> str:
+        """The text for a terminal, not a chat: nothing escaped."""
+        template = self._catalog.get(key) or catalog(DEFAULT_LANGUAGE)[key]
+        return template.format_map({name: str(v) for name, v in values.items()})
+
     def has(self, key: str) -> bool:
         return key in self._catalog

@@ -355,7 +355,7 @@ at: "27/11/2026 22:00"
 """
 
 
-def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys):
+def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys, monkeypatch):
     (cli_env / "campaigns.yaml").write_text(CAMPAIGNS, encoding="utf-8")
     assert main(["campaign", "load", "campaigns.yaml"]) == 0
     assert "ntm-2026, dvk-2026" in capsys.readouterr().out
@@ -372,16 +372,22 @@ def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys):
     (cli_env / "send.yaml").write_text(BROADCAST, encoding="utf-8")
     assert main(["broadcast", "send", "send.yaml"]) == 0
     out = capsys.readouterr().out
-    assert "#1" in out and "28/11/2026 07:00" in out and "quiet hours" in out
+    assert "Thông báo #1" in out and "28/11/2026 07:00" in out and "sau giờ yên tĩnh" in out
     (cli_env / "bad-html.yaml").write_text(BROADCAST.replace("</b>\n", "\n", 1), encoding="utf-8")
     assert main(["broadcast", "send", "bad-html.yaml"]) == 1
     assert "never closed" in capsys.readouterr().err
     assert main(["broadcast", "list"]) == 0
     assert "#1  scheduled 28/11/2026 07:00" in capsys.readouterr().out
     assert main(["campaign", "stats", "ntm-2026"]) == 0
-    assert "01/01/2026 – 31/12/2026" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "01/01/2026 – 31/12/2026" in out and "người được gửi" in out
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")  # the operator's terminal speaks English
+    assert main(["campaign", "stats", "ntm-2026"]) == 0
+    assert "people addressed" in capsys.readouterr().out
     assert main(["broadcast", "cancel", "1"]) == 0
+    assert "Announcement #1 stopped." in capsys.readouterr().out
     assert main(["broadcast", "cancel", "1"]) == 1
+    assert "Announcement #1 is not being sent." in capsys.readouterr().err
 
     async def check() -> None:
         store = await Store.open(cli_env / "cli.db")
