@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import socket
 import struct
+import time
 import zlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -412,6 +415,23 @@ async def test_photo_upload_is_kept_for_its_owner_only(prod_app, web):
         await other.open()
         assert (await other.http.get(mine["photo"]["url"])).status_code == 404
     assert (await web.http.get("/api/files/..%2f..%2fdanvan.db")).status_code == 404
+
+
+async def test_old_uploads_are_deleted(prod_app, web):
+    await onboard(web)
+    headers = {"X-CSRF-Token": web.csrf, "Content-Type": "image/png"}
+    old = (await web.http.post("/api/upload", content=png(), headers=headers)).json()["messages"][0]
+    new = (await web.http.post("/api/upload", content=png() + b"\0", headers=headers)).json()["messages"][0]
+    folder = prod_app.web.files_dir
+    [old_file] = folder.glob(f"*/{old['photo']['url'].rsplit('/', 1)[1]}")
+    eight_days_ago = time.time() - 8 * 86400
+    os.utime(old_file, (eight_days_ago, eight_days_ago))
+    assert await prod_app.web.prune_uploads(timedelta(days=7)) == 1
+    assert (await web.http.get(old["photo"]["url"])).status_code == 404
+    assert (await web.http.get(new["photo"]["url"])).status_code == 200
+    os.utime(next(folder.glob("*/*")), (eight_days_ago, eight_days_ago))
+    assert await prod_app.web.prune_uploads(timedelta(days=7)) == 1
+    assert list(folder.iterdir()) == []  # the chat's folder went with its last photo
 
 
 async def test_documents_are_downloads(prod_app, web):

@@ -9,6 +9,7 @@ the bot's messages are the catalogs' Telegram-style HTML with people's values al
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import html
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096  # characters a person may send in one message
 MAX_JSON = 16 * 1024  # bytes of a JSON request body
 MAX_UPLOAD = 5 * 1024 * 1024  # bytes of a photo
+UPLOADS_KEPT = timedelta(days=7)  # a photo sent in the web chat: handlers copied what they took
 HISTORY = 200  # messages kept per chat
 MAX_CHATS = 2000  # chats kept in memory; the least recently used without an open page go first
 MAX_SESSIONS = 20000  # sessions kept in memory; an evicted one is reloaded from the database
@@ -186,6 +188,11 @@ class WebChannel:
         ref = f"{owner}-{secrets.token_hex(16)}.{kind}"
         await asyncio.to_thread(_write, self.files_dir / owner / ref, content)
         return ref
+
+    async def prune_uploads(self, older_than: timedelta) -> int:
+        """Delete the photos people uploaded longer ago than `older_than`: the handlers kept what they took
+        in their own file store, and only the chat history's links still point here. How many went."""
+        return await asyncio.to_thread(_prune_files, self.files_dir, time.time() - older_than.total_seconds())
 
     async def upload(self, chat_id: str, ref: str) -> bytes | None:
         """A photo the person of `chat_id` sent, and only theirs."""
@@ -620,6 +627,7 @@ class WebChat:
         if time.monotonic() - self._pruned_at > 3600:
             self._pruned_at = time.monotonic()
             await self.app.store.web_sessions.delete_expired(now)
+            await self.channel.prune_uploads(UPLOADS_KEPT)
 
     async def _refresh_language(self, session: Session) -> None:
         _, user_id = self._current(session)
@@ -663,6 +671,19 @@ def _demo_campaigns() -> list[dict]:
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+
+
+def _prune_files(folder: Path, before: float) -> int:
+    removed = 0
+    for path in folder.glob("*/*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < before:
+                path.unlink()
+                removed += 1
+    for owner in folder.glob("*"):
+        with contextlib.suppress(OSError):  # only the folders left empty
+            owner.rmdir()
+    return removed
 
 
 def _read(path: Path) -> bytes | None:
