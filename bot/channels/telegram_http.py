@@ -21,8 +21,8 @@ class AiohttpRequest(BaseRequest):
     """Bot API calls through an aiohttp session holding at most `connections` connections.
 
     Timeouts keep PTB's meaning: `pool` bounds the wait for a free connection (TimedOut, nothing sent),
-    `connect` opening one, `read` each read from the socket. aiohttp has no write timeout: `write` only
-    adds to the overall bound (write + connect + read), which uploads of large files rely on."""
+    `connect` opening one, `read` each read from the socket. aiohttp has no write timeout: an upload (a file
+    attached) is bounded as a whole by write + connect + read instead."""
 
     def __init__(self, connections: int = 1, *, read_timeout: float | None = 5.0, write_timeout: float | None = 5.0,
                  connect_timeout: float | None = 5.0, pool_timeout: float | None = 1.0,
@@ -63,8 +63,8 @@ class AiohttpRequest(BaseRequest):
         write = write_timeout if write_timeout is not BaseRequest.DEFAULT_NONE else (
             self._media_write_timeout if files else default_write)
         parts = (read, write, connect)
-        timeout = aiohttp.ClientTimeout(
-            total=None if None in parts else sum(parts),
+        timeout = aiohttp.ClientTimeout(  # a download (GET) may take long; each read is bounded
+            total=sum(parts) if files and None not in parts else None,
             connect=connect, sock_connect=connect, sock_read=read)
 
         headers, body = None, None
