@@ -20,7 +20,6 @@ from bot.console import say
 from handlers.broadcast import MAX_CAPTION, MAX_PHOTO, MAX_TEXT, URL, parse_when, plan_start
 from handlers.campaigns import period_text, qr_png
 from handlers.richtext import HtmlProblem, check
-from messages import Texts
 from storage import Store
 from storage.broadcasts import ROLES, Audience, NewBroadcast
 from storage.campaigns import CODE, CampaignError
@@ -32,7 +31,7 @@ BROADCAST_KEYS = {"campaign", "text_vi", "text_en", "photo", "link", "feedback_b
 AUDIENCE_KEYS = {"topics", "localities", "roles"}
 
 
-class FileProblem(Exception):
+class FileProblem(console.Problem):
     """What is wrong with a YAML file, and where."""
 
 
@@ -75,18 +74,18 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except OSError as err:
-        raise FileProblem(err.strerror or str(err)) from None
+        raise FileProblem("unreadable", reason=err.strerror or err) from None
     except yaml.YAMLError as err:
-        raise FileProblem(f"not valid YAML: {err}") from None
+        raise FileProblem("not_yaml", detail=err) from None
 
 
 def _text(value: object, where: str, *, required: bool = False) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise FileProblem(f"{where}: required")
+            raise FileProblem("required", where=where)
         return None
     if not isinstance(value, str | int | float):
-        raise FileProblem(f"{where}: must be text")
+        raise FileProblem("must_be_text", where=where)
     return str(value).strip()
 
 
@@ -97,41 +96,41 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
     data = await asyncio.to_thread(_read_yaml, args.file)
     items = data.get("campaigns") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
-        raise FileProblem("expected a list of campaigns (or a mapping with a 'campaigns' list)")
+        raise FileProblem("campaigns_list")
     topics = {t.code: t.id for t in await store.topics.all()}
     rows = []
     for number, item in enumerate(items, start=1):
-        where = f"campaign {number}"
+        where = console.fragment("campaign_n", n=number)
         if not isinstance(item, dict):
-            raise FileProblem(f"{where}: expected a mapping of {', '.join(sorted(CAMPAIGN_KEYS))}")
+            raise FileProblem("mapping_of", where=where, keys=", ".join(sorted(CAMPAIGN_KEYS)))
         unknown = set(item) - CAMPAIGN_KEYS
         if unknown:
-            raise FileProblem(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+            raise FileProblem("unknown_keys", where=where, keys=", ".join(sorted(map(str, unknown))))
         code = _text(item.get("code"), f"{where}: code", required=True)
         if not CODE.match(code):
-            raise FileProblem(f"{where}: code {code!r} must be 2-40 characters of A-Z a-z 0-9 _ -")
+            raise FileProblem("campaign_code", where=where, code=repr(code))
         topic = _text(item.get("topic"), f"{code}: topic")
         if topic is not None and topic not in topics:
-            raise FileProblem(f"{code}: unknown topic {topic!r} (known: {', '.join(sorted(topics))})")
+            raise FileProblem("unknown_topic", where=code, code=repr(topic), known=", ".join(sorted(topics)))
         days = []
         for key in ("starts_on", "ends_on"):
             value = item.get(key)
             try:
                 days.append(value if isinstance(value, date) or value is None else date.fromisoformat(str(value)))
             except ValueError:
-                raise FileProblem(f"{code}: {key} must be a date YYYY-MM-DD") from None
+                raise FileProblem("bad_date", where=code, field=key) from None
         rows.append((code, _text(item.get("title_vi"), f"{code}: title_vi", required=True),
                      _text(item.get("description_vi"), f"{code}: description_vi", required=True),
                      topics.get(topic) if topic else None, _text(item.get("title_en"), f"{code}: title_en"),
                      _text(item.get("description_en"), f"{code}: description_en"), days))
     if len({r[0] for r in rows}) != len(rows):
-        raise FileProblem("the same code appears twice")
+        raise FileProblem("same_code")
     for code, title_vi, description_vi, topic_id, title_en, description_en, (starts, ends) in rows:
         try:
             await store.campaigns.upsert(code, title_vi, description_vi, topic_id, title_en, description_en,
                                          starts_on=starts, ends_on=ends)
         except CampaignError as err:
-            raise FileProblem(str(err)) from None
+            raise FileProblem("rejected", reason=err) from None
     await store.audit.record(None, "campaign.loaded", None, now, via="cli", codes=[r[0] for r in rows])
     say("campaigns_loaded", count=len(rows), codes=", ".join(r[0] for r in rows))
     return 0
@@ -182,38 +181,38 @@ async def _stats(store: Store, config: Config, args: argparse.Namespace, now) ->
 async def _send(store: Store, config: Config, args: argparse.Namespace, now) -> int:
     data = await asyncio.to_thread(_read_yaml, args.file)
     if not isinstance(data, dict):
-        raise FileProblem(f"expected a mapping of {', '.join(sorted(BROADCAST_KEYS))}")
+        raise FileProblem("mapping_of", where=args.file, keys=", ".join(sorted(BROADCAST_KEYS)))
     unknown = set(data) - BROADCAST_KEYS
     if unknown:
-        raise FileProblem(f"unknown keys {', '.join(sorted(map(str, unknown)))}")
+        raise FileProblem("unknown_keys", where=args.file, keys=", ".join(sorted(map(str, unknown))))
     campaign = None
     if data.get("campaign") is not None:
         campaign = await store.campaigns.by_code(str(data["campaign"]))
         if campaign is None:
-            raise FileProblem(f"unknown campaign {data['campaign']!r}")
+            raise FileProblem("unknown_campaign", code=repr(data["campaign"]))
     photo = None
     if data.get("photo") is not None:
         path = (args.file.parent / str(data["photo"])).resolve()
         try:
             photo = await asyncio.to_thread(path.read_bytes)
         except OSError as err:
-            raise FileProblem(f"photo {path}: {err.strerror}") from None
+            raise FileProblem("photo_unreadable", path=path, reason=err.strerror) from None
         if len(photo) > MAX_PHOTO or photo[:3] != b"\xff\xd8\xff" and photo[:8] != b"\x89PNG\r\n\x1a\n":
-            raise FileProblem(f"photo {path}: a JPEG or PNG file of at most {MAX_PHOTO // (1024 * 1024)} MB")
+            raise FileProblem("photo_bad", path=path, mb=MAX_PHOTO // (1024 * 1024))
     limit = MAX_CAPTION if photo else MAX_TEXT
     texts = [_html(data.get(key), key, limit, required=key == "text_vi") for key in ("text_vi", "text_en")]
     link = _text(data.get("link"), "link")
     if link is not None and not URL.match(link):
-        raise FileProblem("link: must start with http:// or https:// and have no spaces")
+        raise FileProblem("bad_link")
     audience = await _audience(store, data.get("audience") or {})
     tz = ZoneInfo(config.tz)
     requested = now
     if data.get("at") is not None:
         requested = parse_when(str(data["at"]), tz)
         if requested is None:
-            raise FileProblem("at: a local date and time such as \"27/11/2026 07:30\"")
+            raise FileProblem("bad_at")
         if requested <= now:
-            raise FileProblem("at: that moment has passed")
+            raise FileProblem("at_passed")
     override = bool(data.get("override_quiet_hours", False))
     start = plan_start(requested, config.quiet, tz, override)
     broadcast = await store.broadcasts.create(NewBroadcast(
@@ -236,30 +235,30 @@ def _html(value: object, key: str, limit: int, *, required: bool) -> str | None:
     try:
         checked = check(text)
     except HtmlProblem as problem:
-        message = Texts("en")(problem.key, **problem.values)
-        raise FileProblem(f"{key}: {message}") from None
+        message = console.texts().plain(problem.key, **problem.values)
+        raise FileProblem("html", field=key, message=message) from None
     if checked.length > limit:
-        raise FileProblem(f"{key}: {checked.length} characters, at most {limit}")
+        raise FileProblem("too_long", field=key, length=checked.length, limit=limit)
     return checked.html
 
 
 async def _audience(store: Store, spec: object) -> Audience:
     if not isinstance(spec, dict) or set(spec) - AUDIENCE_KEYS:
-        raise FileProblem(f"audience: a mapping of {', '.join(sorted(AUDIENCE_KEYS))}")
+        raise FileProblem("mapping_of", where="audience", keys=", ".join(sorted(AUDIENCE_KEYS)))
     topics, places = [], []
     for code in spec.get("topics") or []:
         topic = await store.topics.by_code(str(code))
         if topic is None:
-            raise FileProblem(f"audience: unknown topic {code!r}")
+            raise FileProblem("audience_unknown_topic", code=repr(code))
         topics.append(topic.id)
     for code in spec.get("localities") or []:
         place = await store.localities.by_code(str(code))
         if place is None:
-            raise FileProblem(f"audience: unknown locality {code!r}")
+            raise FileProblem("audience_unknown_locality", code=repr(code))
         places.append(place.id)
     roles = [str(r) for r in spec.get("roles") or []]
     if set(roles) - set(ROLES):
-        raise FileProblem(f"audience: roles are {', '.join(ROLES)}")
+        raise FileProblem("audience_roles", roles=", ".join(ROLES))
     return Audience(tuple(topics), tuple(places), tuple(roles))
 
 

@@ -14,5 +14,17 @@ def texts() -> Texts:
     return Texts("en" if os.environ.get("LANG", "").lower().startswith("en") else "vi")
 
 
+def fragment(key: str, **values: object) -> str:
+    """A piece of a [cli.file] text, such as where in a file a problem is ("nhiệm vụ thứ 3")."""
+    return texts().plain(f"cli.file.{key}", **values)
+
+
+class Problem(Exception):
+    """What is wrong with a file the operator gave, in their language: the [cli.file] text of `key`."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(fragment(key, **values))
+
+
 def say(key: str, *, error: bool = False, **values: object) -> None:
     print(texts().plain(f"cli.{key}", **values), file=sys.stderr if error else sys.stdout, flush=True)

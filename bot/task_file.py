@@ -21,13 +21,15 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from bot.console import Problem, fragment
 from handlers.tasks import DESCRIPTION, TITLE, end_of_day
 from storage import Store
 
 CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
+FIELDS = ("code", "title", "description", "deadline", "localities")
 
 
-class TaskFileError(ValueError):
+class TaskFileError(Problem):
     """What is wrong with the file, and where (the task's position and field)."""
 
 
@@ -44,27 +46,27 @@ def parse(text: str) -> list[TaskSpec]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise TaskFileError(f"not valid YAML: {err}") from None
+        raise TaskFileError("not_yaml", detail=err) from None
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), list) or not document["tasks"]:
-        raise TaskFileError("the file must have a non-empty list `tasks:`")
+        raise TaskFileError("tasks_list")
     specs, codes = [], set()
     for number, item in enumerate(document["tasks"], start=1):
-        where = f"task {number}"
+        where = fragment("task_n", n=number)
         if not isinstance(item, dict):
-            raise TaskFileError(f"{where}: must be a mapping of code, title, description, deadline, localities")
-        unknown = set(item) - {"code", "title", "description", "deadline", "localities"}
+            raise TaskFileError("mapping_of", where=where, keys=", ".join(FIELDS))
+        unknown = set(item) - set(FIELDS)
         if unknown:
-            raise TaskFileError(f"{where}: unknown fields {sorted(unknown)}")
+            raise TaskFileError("unknown_keys", where=where, keys=", ".join(sorted(map(str, unknown))))
         code = str(item.get("code", ""))
         if not CODE.match(code) or code in codes:
-            raise TaskFileError(f"{where}: `code` must be unique, 1-40 of A-Za-z0-9_.- (got {code!r})")
+            raise TaskFileError("task_code", where=where, code=repr(code))
         codes.add(code)
         title = " ".join(str(item.get("title") or "").split())
         if not TITLE[0] <= len(title) <= TITLE[1]:
-            raise TaskFileError(f"{where} ({code}): `title` must be {TITLE[0]}-{TITLE[1]} characters")
+            raise TaskFileError("task_title", where=where, code=code, low=TITLE[0], high=TITLE[1])
         description = str(item.get("description") or "").strip()
         if len(description) > DESCRIPTION:
-            raise TaskFileError(f"{where} ({code}): `description` has more than {DESCRIPTION} characters")
+            raise TaskFileError("task_description", where=where, code=code, limit=DESCRIPTION)
         deadline = item.get("deadline")
         if isinstance(deadline, str):
             try:
@@ -72,10 +74,10 @@ def parse(text: str) -> list[TaskSpec]:
             except ValueError:
                 deadline = None
         if not isinstance(deadline, date) or isinstance(deadline, datetime):
-            raise TaskFileError(f"{where} ({code}): `deadline` must be a date, YYYY-MM-DD")
+            raise TaskFileError("task_deadline", where=where, code=code)
         localities = item.get("localities")
         if not isinstance(localities, list) or not localities:
-            raise TaskFileError(f"{where} ({code}): `localities` must be a non-empty list of locality codes")
+            raise TaskFileError("task_localities", where=where, code=code)
         specs.append(TaskSpec(code, title, description, deadline, tuple(str(c) for c in localities)))
     return specs
 
@@ -89,7 +91,7 @@ async def load(store: Store, path: Path, tz: ZoneInfo, now: datetime) -> tuple[i
             if code not in places:
                 loc = await store.localities.by_code(code)
                 if loc is None:
-                    raise TaskFileError(f"{spec.code}: unknown locality code {code!r}")
+                    raise TaskFileError("unknown_locality", where=spec.code, code=repr(code))
                 places[code] = loc.id
     known = {task.code for task in await store.tasks.all() if task.code}
     created = updated = 0

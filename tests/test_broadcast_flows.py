@@ -361,10 +361,10 @@ def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys, monkeypatch):
     assert "ntm-2026, dvk-2026" in capsys.readouterr().out
     (cli_env / "bad.yaml").write_text(CAMPAIGNS.replace("nong-thon-moi", "no-such-topic"), encoding="utf-8")
     assert main(["campaign", "load", "bad.yaml"]) == 1
-    assert "unknown topic 'no-such-topic'" in capsys.readouterr().err
+    assert "không có lĩnh vực 'no-such-topic'" in capsys.readouterr().err
     (cli_env / "broken.yaml").write_text("campaigns: [", encoding="utf-8")
     assert main(["campaign", "load", "broken.yaml"]) == 1
-    assert "not valid YAML" in capsys.readouterr().err
+    assert "không đúng cú pháp YAML" in capsys.readouterr().err
     assert main(["campaign", "qr", "ntm-2026", "--out", "qr.png", "--web"]) == 0
     assert (cli_env / "qr.png").read_bytes().startswith(PNG)
     assert "?start=c_ntm-2026" in capsys.readouterr().out
@@ -375,7 +375,7 @@ def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys, monkeypatch):
     assert "Thông báo #1" in out and "28/11/2026 07:00" in out and "sau giờ yên tĩnh" in out
     (cli_env / "bad-html.yaml").write_text(BROADCAST.replace("</b>\n", "\n", 1), encoding="utf-8")
     assert main(["broadcast", "send", "bad-html.yaml"]) == 1
-    assert "never closed" in capsys.readouterr().err
+    assert "text_vi: Thẻ «b»" in capsys.readouterr().err
     assert main(["broadcast", "list"]) == 0
     assert "#1  scheduled 28/11/2026 07:00" in capsys.readouterr().out
     assert main(["campaign", "stats", "ntm-2026"]) == 0

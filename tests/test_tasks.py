@@ -167,18 +167,24 @@ def test_the_sample_yaml_has_the_twelve_tasks_of_the_article():
 
 
 @pytest.mark.parametrize(("text", "error"), [
-    ("tasks: []", "non-empty list"),
+    ("tasks: []", "danh sách tasks: không rỗng"),
     ("tasks:\n  - {code: a, title: Ngắn, deadline: 2026-12-01, localities: ['44']}", "title"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 01/12/2026, localities: ['44']}", "deadline"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01}", "localities"),
-    ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44'], owner: x}", "unknown"),
+    ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44'], owner: x}", "nhiệm vụ thứ 1: không dùng được các khóa owner"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44']}\n"
-     "  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44']}", "unique"),
-    ("tasks: [", "YAML"),
+     "  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44']}", "nhiệm vụ thứ 2: code phải không trùng"),
+    ("tasks: [", "không đúng cú pháp YAML"),
 ])
 def test_a_bad_task_file_says_what_and_where(text, error):
     with pytest.raises(TaskFileError, match=error):
         parse(text)
+
+
+def test_a_bad_task_file_is_explained_in_english_to_an_english_terminal(monkeypatch):
+    monkeypatch.setenv("LANG", "en_US.UTF-8")
+    with pytest.raises(TaskFileError, match="task 1: unknown keys owner"):
+        parse("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44'], owner: x}")
 
 
 def test_cli_loads_tasks_once_and_updates_them(monkeypatch, tmp_path, capsys):
@@ -193,7 +199,7 @@ def test_cli_loads_tasks_once_and_updates_them(monkeypatch, tmp_path, capsys):
     bad.write_text("tasks:\n  - {code: x1, title: Một nhiệm vụ mới, deadline: 2026-12-01, localities: ['nope']}\n",
                    encoding="utf-8")
     assert main(["task", "load", str(bad)]) == 1
-    assert "unknown locality code 'nope'" in capsys.readouterr().err
+    assert "x1: không có mã địa bàn 'nope'" in capsys.readouterr().err
 
     async def check():
         store = await Store.open(tmp_path / "cli.db")
