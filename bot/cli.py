@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from bot import campaign_cli, logs, task_file
 from bot.app import App, utc_now
 from bot.config import Config, ConfigError, load
-from bot.console import say
+from bot.console import fragment, say
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
@@ -118,8 +118,11 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if args.command == "locality":
             try:
                 count = await store.localities.import_file(args.file)
-            except (OSError, UnicodeDecodeError, LocalityError) as err:
+            except (OSError, UnicodeDecodeError) as err:
                 say("import_failed", error=True, file=args.file, problem=err)
+                return 1
+            except LocalityError as err:
+                say("import_failed", error=True, file=args.file, problem=fragment(err.key, **err.values))
                 return 1
             say("imported", count=count)
             return 0

@@ -28,7 +28,11 @@ class Locality:
 
 
 class LocalityError(ValueError):
-    pass
+    """What is wrong with a locality file: the [cli.file] catalog key that says it, and its values."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key, values)
+        self.key, self.values = key, values
 
 
 def _row(r) -> Locality:
@@ -112,26 +116,26 @@ class LocalityRepo:
         reader = csv.DictReader(io.StringIO("\n".join(lines)))
         missing = {"code", "name", "kind", "parent_code"} - set(reader.fieldnames or [])
         if missing:
-            raise LocalityError(f"missing columns: {', '.join(sorted(missing))}")
+            raise LocalityError("locality_columns", columns=", ".join(sorted(missing)))
         count = 0
         async with self.db.tx() as conn:
             for number, rec in enumerate(reader, start=2):
                 code, name = (rec["code"] or "").strip(), unicodedata.normalize("NFC", (rec["name"] or "").strip())
                 kind, parent_code = (rec["kind"] or "").strip(), (rec["parent_code"] or "").strip()
                 if not code or not name or kind not in KINDS:
-                    raise LocalityError(f"row {number}: needs a code, a name and a known kind ({kind!r})")
+                    raise LocalityError("locality_row", row=number, kind=repr(kind))
                 parent_id, parent_path = None, "/"
                 if parent_code:
                     async with conn.execute("SELECT id, path FROM localities WHERE code = ?", (parent_code,)) as c:
                         parent = await c.fetchone()
                     if parent is None:
-                        raise LocalityError(f"row {number}: parent {parent_code!r} is not known")
+                        raise LocalityError("locality_parent", row=number, code=repr(parent_code))
                     parent_id, parent_path = parent["id"], parent["path"]
                 async with conn.execute("SELECT path FROM localities WHERE code = ?", (code,)) as c:
                     known = await c.fetchone()
                 old_path = known["path"] if known else ""
                 if old_path and parent_path.startswith(old_path):
-                    raise LocalityError(f"row {number}: {code!r} cannot go under {parent_code!r}, which lies inside it")
+                    raise LocalityError("locality_loop", row=number, code=repr(code), parent=repr(parent_code))
                 await conn.execute(
                     "INSERT INTO localities (code, name, name_folded, kind, level, parent_id, path)"
                     " VALUES (?, ?, ?, ?, ?, ?, '') ON CONFLICT(code) DO UPDATE SET name = excluded.name,"

@@ -88,6 +88,10 @@ def test_cli_admin_invite_locality(env, tmp_path, capsys):
     csv.write_text("code,name,kind,parent_code\n44,Quảng Trị,tinh,\n99999,Thử,xa,44\n", encoding="utf-8")
     assert main(["locality", "import", str(csv)]) == 0
     assert main(["locality", "import", str(tmp_path / "missing.csv")]) == 1
+    csv.write_text("code,name,kind,parent_code\n99998,Thử,xa,nowhere\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["locality", "import", str(csv)]) == 1
+    assert "dòng 2: không có địa bàn cha 'nowhere'" in capsys.readouterr().err
 
     async def check():
         store = await Store.open(tmp_path / "cli.db")

@@ -171,9 +171,11 @@ def test_the_sample_yaml_has_the_twelve_tasks_of_the_article():
     ("tasks:\n  - {code: a, title: Ngắn, deadline: 2026-12-01, localities: ['44']}", "title"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 01/12/2026, localities: ['44']}", "deadline"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01}", "localities"),
-    ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44'], owner: x}", "nhiệm vụ thứ 1: không dùng được các khóa owner"),
+    ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44'], owner: x}",
+     "nhiệm vụ thứ 1: không dùng được các khóa owner"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44']}\n"
-     "  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44']}", "nhiệm vụ thứ 2: code phải không trùng"),
+     "  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44']}",
+     "nhiệm vụ thứ 2: code phải không trùng"),
     ("tasks: [", "không đúng cú pháp YAML"),
 ])
 def test_a_bad_task_file_says_what_and_where(text, error):
