@@ -16,6 +16,7 @@ import yaml
 
 from bot import console
 from bot.config import Config
+from bot.console import help_text as _h
 from bot.console import say
 from handlers.broadcast import MAX_CAPTION, MAX_PHOTO, MAX_TEXT, URL, parse_when, plan_start
 from handlers.campaigns import period_text, qr_png
@@ -36,23 +37,23 @@ class FileProblem(console.Problem):
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    campaign = sub.add_parser("campaign", help="campaigns (cuộc vận động)").add_subparsers(dest="campaign_command",
+    campaign = sub.add_parser("campaign", help=_h("campaign")).add_subparsers(dest="campaign_command",
                                                                                             required=True)
-    load = campaign.add_parser("load", help="create or update campaigns from a YAML file")
+    load = campaign.add_parser("load", help=_h("campaign_load"))
     load.add_argument("file", type=Path)
-    qr = campaign.add_parser("qr", help="the QR code (PNG) of a campaign's deep link, for posters")
+    qr = campaign.add_parser("qr", help=_h("campaign_qr"))
     qr.add_argument("code")
-    qr.add_argument("--out", type=Path, required=True, help="PNG file to write")
-    qr.add_argument("--web", action="store_true", help="the web chat's link even when Telegram is configured")
-    stats = campaign.add_parser("stats", help="people reached, delivered, blocked, cases opened")
+    qr.add_argument("--out", type=Path, required=True, help=_h("qr_out"))
+    qr.add_argument("--web", action="store_true", help=_h("qr_web"))
+    stats = campaign.add_parser("stats", help=_h("campaign_stats"))
     stats.add_argument("code")
 
-    broadcast = sub.add_parser("broadcast", help="announcements (thông báo)").add_subparsers(
+    broadcast = sub.add_parser("broadcast", help=_h("broadcast")).add_subparsers(
         dest="broadcast_command", required=True)
-    send = broadcast.add_parser("send", help="schedule an announcement from a YAML file; the running bot sends it")
+    send = broadcast.add_parser("send", help=_h("broadcast_send"))
     send.add_argument("file", type=Path)
-    broadcast.add_parser("list", help="recent announcements and how far they got")
-    cancel = broadcast.add_parser("cancel", help="stop an announcement: nobody else receives it")
+    broadcast.add_parser("list", help=_h("broadcast_list"))
+    cancel = broadcast.add_parser("cancel", help=_h("broadcast_cancel"))
     cancel.add_argument("id", type=int)
 
 

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 from bot import campaign_cli, logs, task_file
 from bot.app import App, utc_now
 from bot.config import Config, ConfigError, load
-from bot.console import fragment, say
+from bot.console import fragment, say, texts
+from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
@@ -23,50 +24,50 @@ from storage.localities import LocalityError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="danvan", description="Chatbot công tác dân vận.")
+    parser = argparse.ArgumentParser(prog="danvan", description=_h("description"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run_parser = sub.add_parser("run", help="run the bot and its web chat (demo mode unless TELEGRAM_BOT_TOKEN is set)")
-    run_parser.add_argument("--demo", action="store_true", help="demo mode even when a channel token is set")
+    run_parser = sub.add_parser("run", help=_h("run"))
+    run_parser.add_argument("--demo", action="store_true", help=_h("run_demo"))
 
-    demo = sub.add_parser("demo", help="the demo").add_subparsers(dest="demo_command", required=True)
-    demo.add_parser("reset", help="delete the demo database (DANVAN_DEMO_DB) and seed it again")
+    demo = sub.add_parser("demo", help=_h("demo")).add_subparsers(dest="demo_command", required=True)
+    demo.add_parser("reset", help=_h("demo_reset"))
 
-    db = sub.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
-    db.add_parser("migrate", help="apply pending migrations and seed reference data")
+    db = sub.add_parser("db", help=_h("db")).add_subparsers(dest="db_command", required=True)
+    db.add_parser("migrate", help=_h("db_migrate"))
 
-    admin = sub.add_parser("admin", help="administrators").add_subparsers(dest="admin_command", required=True)
-    add = admin.add_parser("add", help="make a Telegram account an administrator")
-    add.add_argument("--telegram-id", type=int, required=True, help="the person's numeric Telegram user id")
-    add.add_argument("--name", help="how the person is shown to other staff")
+    admin = sub.add_parser("admin", help=_h("admin")).add_subparsers(dest="admin_command", required=True)
+    add = admin.add_parser("add", help=_h("admin_add"))
+    add.add_argument("--telegram-id", type=int, required=True, help=_h("admin_telegram_id"))
+    add.add_argument("--name", help=_h("admin_name"))
 
-    invite = sub.add_parser("invite", help="cadre invites").add_subparsers(dest="invite_command", required=True)
-    create = invite.add_parser("create", help="create a one-time invite link for a cadre")
+    invite = sub.add_parser("invite", help=_h("invite")).add_subparsers(dest="invite_command", required=True)
+    create = invite.add_parser("create", help=_h("invite_create"))
     create.add_argument("--locality", action="append", required=True, metavar="CODE",
-                        help="locality code of the scope (a subtree); repeat for several")
+                        help=_h("invite_locality"))
     create.add_argument("--topic", action="append", default=[], metavar="CODE",
-                        help="topic code; repeat for several; none means every topic")
-    create.add_argument("--unit", required=True, help='the cadre\'s unit, e.g. "Ban Dân vận xã Hải Lăng"')
-    create.add_argument("--days", type=int, help="days until the link expires (default DANVAN_INVITE_DAYS)")
+                        help=_h("invite_topic"))
+    create.add_argument("--unit", required=True, help=_h("invite_unit"))
+    create.add_argument("--days", type=int, help=_h("invite_days"))
 
-    locality = sub.add_parser("locality", help="reference data").add_subparsers(dest="loc_command", required=True)
-    imp = locality.add_parser("import", help="import localities from CSV (code,name,kind,parent_code)")
+    locality = sub.add_parser("locality", help=_h("locality")).add_subparsers(dest="loc_command", required=True)
+    imp = locality.add_parser("import", help=_h("locality_import"))
     imp.add_argument("file", type=Path)
 
-    export = sub.add_parser("export", help="exports").add_subparsers(dest="export_command", required=True)
-    cases = export.add_parser("cases", help="cases as CSV (UTF-8), anonymous senders never named")
-    cases.add_argument("--from", dest="since", type=_date, metavar="YYYY-MM-DD", help="created on or after (local)")
-    cases.add_argument("--to", dest="until", type=_date, metavar="YYYY-MM-DD", help="created on or before (local)")
+    export = sub.add_parser("export", help=_h("export")).add_subparsers(dest="export_command", required=True)
+    cases = export.add_parser("cases", help=_h("export_cases"))
+    cases.add_argument("--from", dest="since", type=_date, metavar="YYYY-MM-DD", help=_h("cases_from"))
+    cases.add_argument("--to", dest="until", type=_date, metavar="YYYY-MM-DD", help=_h("cases_to"))
     cases.add_argument("--status", choices=["new", "acknowledged", "in_progress", "answered", "resolved", "declined",
                                             "duplicate"])
-    cases.add_argument("--topic", metavar="CODE", help="topic code, e.g. nong-thon-moi")
-    cases.add_argument("--locality", metavar="CODE", help="locality code: the cases of its subtree")
-    cases.add_argument("--out", type=Path, help="file to write (default: standard output)")
+    cases.add_argument("--topic", metavar="CODE", help=_h("cases_topic"))
+    cases.add_argument("--locality", metavar="CODE", help=_h("cases_locality"))
+    cases.add_argument("--out", type=Path, help=_h("cases_out"))
     cases.add_argument("--format", choices=["csv", "xlsx"],
-                       help="csv (default), or xlsx: the Excel workbook of /xuat, needs --out (the default for *.xlsx)")
+                       help=_h("cases_format"))
 
-    task = sub.add_parser("task", help="work-plan tasks").add_subparsers(dest="task_command", required=True)
-    task_load = task.add_parser("load", help="create or update tasks from YAML (sample: docs/tasks-2020-h2.yaml)")
+    task = sub.add_parser("task", help=_h("task")).add_subparsers(dest="task_command", required=True)
+    task_load = task.add_parser("load", help=_h("task_load"))
     task_load.add_argument("file", type=Path)
 
     campaign_cli.add_parsers(sub)
@@ -135,7 +136,7 @@ def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+        raise argparse.ArgumentTypeError(texts().plain("cli.not_a_date", text=repr(text))) from None
 
 
 async def _export(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:

@@ -14,6 +14,11 @@ def texts() -> Texts:
     return Texts("en" if os.environ.get("LANG", "").lower().startswith("en") else "vi")
 
 
+def help_text(key: str) -> str:
+    """`danvan --help`'s line for `key`."""
+    return texts().plain(f"cli.help.{key}")
+
+
 def fragment(key: str, **values: object) -> str:
     """A piece of a [cli.file] text, such as where in a file a problem is ("nhiệm vụ thứ 3")."""
     return texts().plain(f"cli.file.{key}", **values)

@@ -113,7 +113,22 @@ def test_every_command_has_help(capsys):
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 0
-    assert "usage: danvan" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "usage: danvan" in out and "chạy bot và web chat" in out and "mã số người dùng Telegram" in out
+
+
+def test_help_and_argument_errors_follow_the_terminals_language(monkeypatch, capsys):
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "run the bot and its web chat" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["export", "cases", "--from", "26/11/2026"])
+    assert "not a date YYYY-MM-DD: '26/11/2026'" in capsys.readouterr().err
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    with pytest.raises(SystemExit):
+        main(["export", "cases", "--from", "26/11/2026"])
+    assert "không phải ngày dạng YYYY-MM-DD" in capsys.readouterr().err
 
 
 def test_cli_export_cases(env, tmp_path, capsys):
