@@ -131,7 +131,7 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
             await store.campaigns.upsert(code, title_vi, description_vi, topic_id, title_en, description_en,
                                          starts_on=starts, ends_on=ends)
         except CampaignError as err:
-            raise FileProblem("rejected", reason=err) from None
+            raise FileProblem(err.key, **err.values) from None
     await store.audit.record(None, "campaign.loaded", None, now, via="cli", codes=[r[0] for r in rows])
     say("campaigns_loaded", count=len(rows), codes=", ".join(r[0] for r in rows))
     return 0

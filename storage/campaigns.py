@@ -45,8 +45,13 @@ class CampaignStats:
     cases: int  # cases opened from its link or its "Góp ý ngay" button
 
 
-class CampaignError(Exception):
-    """A campaign that cannot be saved; the message says which field and why."""
+class CampaignError(ValueError):
+    """A campaign that cannot be saved: the [cli.file] catalog key that says which field and why, and its
+    values."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key, values)
+        self.key, self.values = key, values
 
 
 _COLUMNS = "id, code, title_vi, title_en, description_vi, description_en, topic_id, starts_on, ends_on"
@@ -81,12 +86,12 @@ class CampaignRepo:
                      title_en: str | None = None, description_en: str | None = None, *,
                      starts_on: date | str | None = None, ends_on: date | str | None = None) -> int:
         if not CODE.match(code):
-            raise CampaignError(f"code {code!r}: 2-40 characters of A-Z a-z 0-9 _ -")
+            raise CampaignError("campaign_code", where="code", code=repr(code))
         if not title_vi.strip():
-            raise CampaignError(f"{code}: title_vi is required")
+            raise CampaignError("required", where=f"{code}: title_vi")
         start, end = _day(starts_on), _day(ends_on)
         if start and end and end < start:
-            raise CampaignError(f"{code}: ends_on {end} is before starts_on {start}")
+            raise CampaignError("campaign_dates", where=code, start=start, end=end)
         await self.db.execute(
             "INSERT INTO campaigns (code, title_vi, title_en, description_vi, description_en, topic_id, starts_on,"
             " ends_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET title_vi = excluded.title_vi,"

@@ -362,6 +362,9 @@ def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys, monkeypatch):
     (cli_env / "bad.yaml").write_text(CAMPAIGNS.replace("nong-thon-moi", "no-such-topic"), encoding="utf-8")
     assert main(["campaign", "load", "bad.yaml"]) == 1
     assert "không có lĩnh vực 'no-such-topic'" in capsys.readouterr().err
+    (cli_env / "dates.yaml").write_text(CAMPAIGNS.replace("2026-12-31", "2025-12-31"), encoding="utf-8")
+    assert main(["campaign", "load", "dates.yaml"]) == 1
+    assert "ntm-2026: ends_on 2025-12-31 ở trước starts_on 2026-01-01" in capsys.readouterr().err
     (cli_env / "broken.yaml").write_text("campaigns: [", encoding="utf-8")
     assert main(["campaign", "load", "broken.yaml"]) == 1
     assert "không đúng cú pháp YAML" in capsys.readouterr().err
