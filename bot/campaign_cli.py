@@ -120,6 +120,8 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
                 days.append(value if isinstance(value, date) or value is None else date.fromisoformat(str(value)))
             except ValueError:
                 raise FileProblem("bad_date", where=code, field=key) from None
+        if days[0] and days[1] and days[1] < days[0]:  # checked before anything is saved: a bad file changes nothing
+            raise FileProblem("campaign_dates", where=code, start=days[0], end=days[1])
         rows.append((code, _text(item.get("title_vi"), f"{code}: title_vi", required=True),
                      _text(item.get("description_vi"), f"{code}: description_vi", required=True),
                      topics.get(topic) if topic else None, _text(item.get("title_en"), f"{code}: title_en"),

@@ -362,9 +362,12 @@ def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys, monkeypatch):
     (cli_env / "bad.yaml").write_text(CAMPAIGNS.replace("nong-thon-moi", "no-such-topic"), encoding="utf-8")
     assert main(["campaign", "load", "bad.yaml"]) == 1
     assert "không có lĩnh vực 'no-such-topic'" in capsys.readouterr().err
-    (cli_env / "dates.yaml").write_text(CAMPAIGNS.replace("2026-12-31", "2025-12-31"), encoding="utf-8")
+    dates = CAMPAIGNS.replace("ntm-2026", "ntm-2027") + "    starts_on: 2026-05-01\n    ends_on: 2026-04-30\n"
+    (cli_env / "dates.yaml").write_text(dates, encoding="utf-8")
     assert main(["campaign", "load", "dates.yaml"]) == 1
-    assert "ntm-2026: ends_on 2025-12-31 ở trước starts_on 2026-01-01" in capsys.readouterr().err
+    assert "dvk-2026: ends_on 2026-04-30 ở trước starts_on 2026-05-01" in capsys.readouterr().err
+    assert main(["campaign", "stats", "ntm-2027"]) == 1  # the good campaign before it was not saved either
+    capsys.readouterr()
     (cli_env / "broken.yaml").write_text("campaigns: [", encoding="utf-8")
     assert main(["campaign", "load", "broken.yaml"]) == 1
     assert "không đúng cú pháp YAML" in capsys.readouterr().err
