@@ -41,8 +41,10 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._tls or True)
+            # trust_env: HTTPS_PROXY / NO_PROXY are honoured, as python-telegram-bot's httpx transport does
+            # (an office network may reach Telegram only through a proxy).
             self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT},
-                                                  skip_auto_headers=("Accept-Encoding",))
+                                                  skip_auto_headers=("Accept-Encoding",), trust_env=True)
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
