@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import sys
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, config))
     except KeyboardInterrupt:
         return 130
+    except Exception:  # through the redacting handler: a traceback can hold the token (in a URL)
+        logging.getLogger("danvan").exception("danvan stopped on an unexpected error")
+        return 1
 
 
 def _secrets(config: Config) -> list[str]:

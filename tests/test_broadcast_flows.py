@@ -356,6 +356,7 @@ at: "27/11/2026 22:00"
 
 
 def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys, monkeypatch):
+    monkeypatch.setattr("bot.cli.utc_now", lambda: datetime(2026, 11, 26, 3, 0, tzinfo=UTC))  # BROADCAST's "at" ahead
     (cli_env / "campaigns.yaml").write_text(CAMPAIGNS, encoding="utf-8")
     assert main(["campaign", "load", "campaigns.yaml"]) == 0
     assert "ntm-2026, dvk-2026" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
 
@@ -61,6 +62,20 @@ def test_bad_config_exits_cleanly(env, capsys):
     assert main(["db", "migrate"]) == 2
     err = capsys.readouterr().err
     assert "DANVAN_TZ" in err and "Traceback" not in err
+
+
+def test_a_crash_is_told_without_the_token(env, capsys):
+    """aiohttp puts the URL, token included, in some errors: an unexpected one goes through the log's
+    redaction, not Python's bare traceback."""
+    env.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    env.setenv("TELEGRAM_API_URL", "https://api.telegram.org:99999/bot")  # a port no URL can have
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env.setenv("DANVAN_PORT", str(port))
+    assert main(["run"]) == 1
+    err = capsys.readouterr().err
+    assert "unexpected error" in err and "Traceback" in err and TOKEN not in err and "[redacted]" in err
 
 
 def test_token_never_reaches_the_log(capsys):

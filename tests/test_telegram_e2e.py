@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from bot.app import App
+from bot.app import App, utc_now
 from bot.config import Config
 from tests.fakes.telegram_api import FakeBotAPI
 
@@ -186,7 +186,7 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             calls = await click(api, calls, "Khẩn cấp")
             mark = api.mark()
             calls = await click(api, calls, "Gửi")
-            assert "PA-26-000001" in calls[0].text
+            assert f"PA-{utc_now():%y}-000001" in calls[0].text
             pushed = await api.wait_sent(cadre_id, 1, since=mark)
             assert "khẩn cấp" in pushed[0].text.lower() and "Cột điện" in pushed[0].text
             # The cadre opens it from the notification: the photo comes along.
@@ -205,6 +205,6 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             calls = await api.click(LAN, button(answer[0], "Xem"), message_id=answer[0].message_id)
             calls = await click(api, calls, "Hài lòng")
             assert "Cảm ơn Ông/Bà đã đánh giá" in calls[0].text
-            case = await app.store.cases.by_code("PA-26-000001")
+            case = await app.store.cases.by_code(f"PA-{utc_now():%y}-000001")
             assert case.rating == "good" and case.status == "answered"
         assert not api.server_errors

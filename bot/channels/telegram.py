@@ -125,8 +125,9 @@ class TelegramChannel:
 
         # Every call goes through aiohttp (bot/channels/telegram_http.py): replies, edits and button answers
         # share one pool of `connections`; getUpdates has a connection of its own.
+        self._transports = (transport(connections), transport(1))
         builder = (ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
-                   .concurrent_updates(True).request(transport(connections)).get_updates_request(transport(1)))
+                   .concurrent_updates(True).request(self._transports[0]).get_updates_request(self._transports[1]))
         self._photos: dict[tuple[int, int], tuple[bytes, str]] = {}  # a photo sent once is sent again by file_id
         if webhook:
             builder = builder.updater(None)
@@ -155,6 +156,8 @@ class TelegramChannel:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
+        # Closed here too: when start failed half-way (Telegram unreachable), PTB never shut them down.
+        await asyncio.gather(*(t.shutdown() for t in self._transports))
 
     async def feed(self, payload: dict) -> None:
         """A webhook delivered this update (the secret header was already checked)."""
