@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from handlers.base import ADMIN, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.richtext import HtmlProblem, check
-from messages import Key, Safe, Texts
+from messages import Key, Safe, Texts, join
 from storage.broadcasts import ROLES, Audience, Broadcast, NewBroadcast
 from storage.clock import iso, parse
 from storage.localities import Locality
@@ -116,9 +116,9 @@ async def describe_audience(ctx: Ctx, audience: Audience) -> str:
         parts.append(ctx.t("broadcast.aud_topics", names=", ".join(names)))
     if audience.localities:
         places = [await locality_name(ctx, p) for p in audience.localities]
-        parts.append(ctx.t("broadcast.aud_places", names="; ".join(places)))
+        parts.append(ctx.t("broadcast.aud_places", names=join("; ", places)))
     if audience.roles:
-        parts.append(ctx.t("broadcast.aud_roles", names=", ".join(ctx.t(f"role.{r}") for r in audience.roles)))
+        parts.append(ctx.t("broadcast.aud_roles", names=join(", ", (ctx.t(f"role.{r}") for r in audience.roles))))
     return "\n".join(parts) if parts else ctx.t("broadcast.aud_everyone")
 
 

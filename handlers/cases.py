@@ -12,7 +12,7 @@ from handlers.consent import has_consent, record_consent
 from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name, locality_steps
 from handlers.workdays import add_working_days
-from messages import Key
+from messages import Key, Safe, join
 from storage.cases import Attachment, NewCase
 from storage.clock import parse
 from storage.localities import Locality
@@ -359,7 +359,8 @@ async def _review_prompt(ctx: Ctx) -> None:
         topic=topic.name(ctx.t.language),
         place=await locality_name(ctx, data["locality_id"]),
         content=data["content"],
-        attachments=", ".join(f"{ctx.t('case.att_' + k)} ×{n}" for k, n in counts.items()) or ctx.t("common.none"),
+        attachments=join(", ", (Safe(f"{ctx.t('case.att_' + k)} ×{n}") for k, n in counts.items()))
+        or ctx.t("common.none"),
         sender=Key("case.anonymous" if data.get("anonymous") else "case.named"),
         urgent=Key("case.urgent_yes" if data.get("urgent") else "case.urgent_no"),
     ), [

@@ -22,7 +22,7 @@ from handlers.base import STAFF, Ctx, Document, Option, Reply, Settings, cb, reg
 from handlers.inbox import SOON
 from handlers.reports import Places, case_scope, day, number, when
 from handlers.tasks import digest_lines
-from messages import Key, Safe, Texts
+from messages import Key, Safe, Texts, join
 from storage import Store
 from storage.campaigns import Campaign
 from storage.clock import parse
@@ -137,11 +137,11 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
         urgent = sum(c.urgent for c in counts)
         lines = [t("digest.new", count=number(total, lang)) + (t("digest.urgent", count=number(urgent, lang))
                                                                if urgent else "")]
-        lines.append(t("digest.by_topic", items=", ".join(
-            f"{_topic_name(topics, i, lang)} {number(n, lang)}" for i, n in by_topic.most_common())))
-        lines.append(t("digest.by_place", items=", ".join(
-            f"{places.name(t, i)} {number(n, lang)}" for i, n in by_place.most_common(8))
-            + (t("digest.more_places", count=len(by_place) - 8) if len(by_place) > 8 else "")))
+        lines.append(t("digest.by_topic", items=join(", ", (
+            f"{_topic_name(topics, i, lang)} {number(n, lang)}" for i, n in by_topic.most_common()))))
+        by_places = [Safe(f"{places.name(t, i)} {number(n, lang)}") for i, n in by_place.most_common(8)]
+        more = [t("digest.more_places", count=len(by_place) - 8)] if len(by_place) > 8 else []
+        lines.append(t("digest.by_place", items=Safe(join(", ", by_places) + "".join(more))))
         highlights = await store.digests.highlights(scope, start, end, HIGHLIGHTS)
         if highlights:
             lines.append(t("digest.highlights"))

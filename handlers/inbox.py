@@ -6,11 +6,12 @@ act on a case of commune B by any route, forged buttons included. Anonymous send
 
 from __future__ import annotations
 
+import html
 from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
-from messages import Key
+from messages import Key, join
 from storage.cases import Case, InboxQuery
 from storage.clock import parse
 from storage.localities import Locality
@@ -200,8 +201,10 @@ async def show_case(ctx: Ctx, case: Case) -> None:
         sender = person.display_name if person and person.display_name else ctx.t("inbox.sender_unnamed")
     content = case.content
     if case.hidden_reason:
-        content = ctx.t("inbox.hidden", reason=case.hidden_reason) + (
-            "\n" + ctx.t("inbox.hidden_original", content=case.content) if ctx.user.role == "admin" else "")
+        shown = [ctx.t("inbox.hidden", reason=case.hidden_reason)]
+        if ctx.user.role == "admin":
+            shown.append(ctx.t("inbox.hidden_original", content=case.content))
+        content = join("\n", shown)
     attachments = await ctx.store.cases.attachments(case.id)
     history = [ctx.t("inbox.event", at=ctx.local(parse(e.at)), what=Key(f"event.{e.kind}"),
                      body=f": {e.body}" if e.body else "", internal=ctx.t("inbox.internal") if e.internal else "")
@@ -211,7 +214,7 @@ async def show_case(ctx: Ctx, case: Case) -> None:
                  topic=topic.name(ctx.t.language), place=await locality_name(ctx, case.locality_id), sender=sender,
                  created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
-                 attachments=len(attachments), history="\n".join(history))
+                 attachments=len(attachments), history=join("\n", history))
     key = _key("case")
     buttons = [Option(ctx.t(f"inbox.do_{a}"), cb(key, a)) for a in ACTIONS[case.status]]
     if ctx.user.role == "admin":
@@ -354,7 +357,8 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
     elif step == "fwdnote":
         target = await ctx.store.localities.get(ctx.data["forward_to"])
         place = await locality_name(ctx, target.id)
-        body = ctx.t("inbox.forwarded_to", place=place) + (f" — {text}" if text else "")
+        # Stored as plain text (shown escaped, like every event's body).
+        body = ctx.t.plain("inbox.forwarded_to", place=html.unescape(place)) + (f" — {text}" if text else "")
         await ctx.store.cases.record(case.id, ctx.user.id, "forwarded", ctx.now, body=body, unit=ctx.user.unit_name,
                                      locality_id=target.id)
         await ctx.audit("case.forwarded", f"case:{case.code}", to=target.code)

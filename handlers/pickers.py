@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.base import Ctx, Option, cb, registry, step_key
+from messages import join
 from storage.localities import Locality
 
 PAGE_SIZE = 8
@@ -56,7 +57,7 @@ async def locality_name(ctx: Ctx, locality_id: int | None) -> str:
     if loc is None:
         return ctx.t("common.none")
     chain = [a for a in await ctx.store.localities.ancestors(loc) if a.level > 0] or [loc]
-    return ", ".join(ctx.t(f"kind.{a.kind}", name=a.name) for a in reversed(chain))
+    return join(", ", (ctx.t(f"kind.{a.kind}", name=a.name) for a in reversed(chain)))
 
 
 def locality_steps(flow: str, *, commune_step: str = "commune", village_step: str = "village",

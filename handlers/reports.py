@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from messages import Texts
+from messages import Texts, join
 from storage import Store
 from storage.clock import parse
 from storage.digests import CaseScope
@@ -65,7 +65,7 @@ class Places:
         """"Thôn Hà Lộc, xã Hải Lăng": below the province, from the smallest up."""
         chain = [self.by_id[i] for i in self.ids(locality_id) if i in self.by_id]
         shown = [loc for loc in chain if loc.level > 0] or chain
-        return ", ".join(t(f"kind.{loc.kind}", name=loc.name) for loc in reversed(shown))
+        return join(", ", (t(f"kind.{loc.kind}", name=loc.name) for loc in reversed(shown)))
 
     def depth_for(self, roots: tuple[str, ...]) -> int:
         """The level to group a scope's cases by: one below its widest root, villages at most."""

@@ -7,6 +7,7 @@ from datetime import datetime
 from handlers.base import ADMIN, STAFF, Ctx, Option, allowed, cb, registry, step_key
 from handlers.menu import show_menu
 from handlers.pickers import locality_name, locality_steps, topic_steps
+from messages import Safe, join
 from storage.localities import Locality
 
 
@@ -16,7 +17,7 @@ async def describe_scope(ctx: Ctx) -> None:
     topics = [t.name(ctx.t.language) for t in await ctx.store.topics.all() if t.id in scope.topic_ids]
     ctx.say(ctx.t("scope.summary", role=ctx.t(f"role.{ctx.user.role}"),
                   unit=ctx.user.unit_name or ctx.t("common.none"),
-                  places="\n".join(f"• {p}" for p in places) or ctx.t("scope.everywhere"),
+                  places=join("\n", (Safe(f"• {p}") for p in places)) or ctx.t("scope.everywhere"),
                   topics=", ".join(topics) or ctx.t("scope.all_topics")))
 
 
@@ -42,7 +43,8 @@ async def _scope_prompt(ctx: Ctx) -> None:
     rows = [(Option(ctx.t("invite.add_place"), cb(key, "add")), Option(ctx.t("invite.whole_province"), cb(key, "all")))]
     if chosen:
         rows.append((Option(ctx.t("invite.next"), cb(key, "next")),))
-    ctx.say(ctx.t("invite.ask_scope", places="\n".join(f"• {p}" for p in chosen) or ctx.t("common.none")), rows)
+    ctx.say(ctx.t("invite.ask_scope", places=join("\n", (Safe(f"• {p}") for p in chosen)) or ctx.t("common.none")),
+            rows)
 
 
 @registry.step(INVITE, "scope", _scope_prompt)

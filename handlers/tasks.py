@@ -15,7 +15,7 @@ from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, c
 from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
 from handlers.reports import Places, day, number, when
 from handlers.workdays import working_days_between
-from messages import Safe, Texts
+from messages import Safe, Texts, join
 from storage import Store
 from storage.clock import parse
 from storage.localities import Locality
@@ -186,7 +186,7 @@ async def _task_prompt(ctx: Ctx) -> None:
     text = [ctx.t("task.detail", title=task.title, deadline=day(task.deadline, tz),
                   late=ctx.t("task.late") if parse(task.deadline) < ctx.now else "",
                   description=task.description or ctx.t("common.none"),
-                  places=", ".join(targets) or ctx.t("common.none"))]
+                  places=join(", ", targets) or ctx.t("common.none"))]
     key = _key("task")
     rows: list[tuple[Option, ...]] = []
     if ctx.user.role == "admin":
@@ -433,7 +433,8 @@ async def _targets_prompt(ctx: Ctx) -> None:
     rows = [(Option(ctx.t("task.add_place"), cb(key, "add")), Option(ctx.t("task.whole_province"), cb(key, "all")))]
     if chosen:
         rows.append((Option(ctx.t("task.next"), cb(key, "next")),))
-    ctx.say(ctx.t("task.ask_places", places="\n".join(f"• {p}" for p in chosen) or ctx.t("common.none")), rows)
+    ctx.say(ctx.t("task.ask_places", places=join("\n", (Safe(f"• {p}") for p in chosen)) or ctx.t("common.none")),
+            rows)
 
 
 @registry.step(FLOW, "targets", _targets_prompt)
@@ -473,7 +474,7 @@ async def _review_prompt(ctx: Ctx) -> None:
     ctx.say(ctx.t("task.review", title=ctx.data["title"],
                   description=ctx.data.get("description") or ctx.t("common.none"),
                   deadline=date.fromisoformat(ctx.data["deadline"]).strftime("%d/%m/%Y"),
-                  places=", ".join(places)),
+                  places=join(", ", places)),
             [(Option(ctx.t("task.confirm"), cb(_key("review"), "ok")),
               Option(ctx.t("task.discard"), cb(_key("review"), "drop")))])
 

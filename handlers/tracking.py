@@ -8,7 +8,7 @@ from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from handlers.workdays import add_working_days
-from messages import Key
+from messages import Key, join
 from storage.cases import Case
 from storage.clock import parse
 
@@ -101,7 +101,7 @@ async def _case_prompt(ctx: Ctx) -> None:
                   place=await locality_name(ctx, case.locality_id), content=case.content,
                   created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)).split(" ")[0],
                   rating=ctx.t(f"track.rated_{case.rating}") if case.rating else "",
-                  history="\n".join(history)), rows)
+                  history=join("\n", history)), rows)
 
 
 @registry.step(FLOW, "case", _case_prompt)

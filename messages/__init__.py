@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import string
 import tomllib
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 
@@ -18,6 +19,12 @@ DEFAULT_LANGUAGE = "vi"
 
 class Safe(str):
     """Text already safe for HTML (built from the catalog), inserted as it is."""
+
+
+def join(separator: str, parts: Iterable[object]) -> Safe:
+    """Parts joined into one value for a message: catalog output (Safe) as it is, anything else escaped.
+    A plain `separator.join` of catalog output is a `str`, which the catalog would escape a second time."""
+    return Safe(separator.join(p if isinstance(p, Safe) else html.escape(str(p), quote=False) for p in parts))
 
 
 class Key(str):

@@ -12,6 +12,15 @@ def _vietnamese_terminal(monkeypatch):
     monkeypatch.setenv("LANG", "C.UTF-8")
 
 
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    """The transports honour the proxy variables; a machine's proxy must not stand between the tests and
+    the fakes on loopback."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 async def store(tmp_path):
     s = await Store.open(tmp_path / "test.db")

@@ -239,6 +239,21 @@ async def test_cadre_answers_and_citizen_rates(harness, store):
     assert {"case.acknowledged", "case.in_progress", "case.note", "case.answered"} <= set(actions)
 
 
+async def test_what_people_wrote_is_escaped_once_in_every_history(harness, store):
+    """An answer or a note with & < > reads as written: the history lines are catalog output already,
+    escaping them again showed "&amp;amp;" to the citizen."""
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    case = await send_report(harness, store, lan)
+    await turns(binh, [("/hopthu", []), (f"[{case.code}]", []), ("[Ghi chú]", []),
+                       ("Gọi điện cho ông A & bà B <trưởng thôn>", ["Đã lưu ghi chú",
+                                                                    "ông A &amp; bà B &lt;trưởng thôn&gt;",
+                                                                    "!&amp;amp;", "!&amp;lt;"]),
+                       ("[Trả lời]", []), ("Xã & huyện sẽ sửa trong tuần <sớm nhất>.", ["đã trả lời"])])
+    await turns(lan, [("/theodoi", []), (f"[{case.code}]", ["Xã &amp; huyện sẽ sửa trong tuần &lt;sớm nhất&gt;.",
+                                                              "xã Hải Lăng", "!&amp;amp;", "!&amp;lt;"])])
+
+
 async def test_reopen_within_seven_days_only(harness, store, clock):
     lan = await citizen(harness)
     binh = await cadre_of(harness, store, "hai lang")

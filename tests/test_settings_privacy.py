@@ -120,6 +120,14 @@ async def test_export_of_a_cadre_includes_digest_settings_and_task_reports(harne
     assert report["task"] == "Báo cáo sơ kết" and report["note"] == "Đã gửi báo cáo" and report["file"] is None
 
 
+async def test_changing_topics_keeps_a_half_written_case(harness, store):
+    p = await onboarded(harness)
+    await turns(p, [("/gopy", []), ("[Khác]", []), ("[Đúng]", []), ("Nên có thêm thùng rác ở chợ xã", [])])
+    user = await store.users.find("test", "1001")
+    await store.users.set_topics(user.id, set())
+    assert (await store.cases.draft(user.id))["content"] == "Nên có thêm thùng rác ở chợ xã"
+
+
 async def test_delete_after_confirmation(harness, store):
     p = await onboarded(harness)
     user = await store.users.find("test", "1001")
