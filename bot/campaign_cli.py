@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import sys
 from datetime import date
 from pathlib import Path
@@ -238,7 +239,7 @@ def _html(value: object, key: str, limit: int, *, required: bool) -> str | None:
     try:
         checked = check(text)
     except HtmlProblem as problem:
-        message = console.texts().plain(problem.key, **problem.values)
+        message = html.unescape(console.texts().plain(problem.key, **problem.values))  # a terminal: no entities
         raise FileProblem("html", field=key, message=message) from None
     if checked.length > limit:
         raise FileProblem("too_long", field=key, length=checked.length, limit=limit)

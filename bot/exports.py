@@ -23,6 +23,11 @@ COLUMNS = ["code", "kind", "status", "urgent", "topic", "commune", "locality", "
            "answered_at", "rating", "sender", "content", "hidden_reason"]
 
 
+def _cell(text: str) -> str:
+    """What a person wrote, never read as a formula by a spreadsheet ("=HYPERLINK(…)")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 async def cases_csv(store: Store, now: datetime, *, status: str | None = None, topic: str | None = None,
                     locality: str | None = None, since: datetime | None = None, until: datetime | None = None,
                     tz: ZoneInfo = LOCAL) -> str:
@@ -54,7 +59,7 @@ async def cases_csv(store: Store, now: datetime, *, status: str | None = None, t
             sender = names[case.user_id]
         writer.writerow([case.code, case.kind, case.status, int(case.urgent), topics[case.topic_id].name_vi, commune,
                          place.name, local(case.created_at), local(case.answer_due), local(case.answered_at),
-                         case.rating or "", sender, case.content, case.hidden_reason or ""])
+                         case.rating or "", _cell(sender), _cell(case.content), _cell(case.hidden_reason or "")])
     return out.getvalue()
 
 

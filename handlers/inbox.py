@@ -21,6 +21,7 @@ registry.flow(FLOW, roles=STAFF)
 PAGE_SIZE = 6
 VIEWS = ("new", "overdue", "due_soon", "open", "all")
 SOON = timedelta(days=2)
+TEXT_ACTIONS = {"answer": "ans", "decline": "dec", "note": "note", "dup": "dup", "fwdnote": "fwd"}  # hide: admins
 TEXT_STEPS = {"answer": (2, 3000), "decline": (5, 1000), "note": (2, 2000), "dup": (4, 20), "hide": (5, 500),
               "fwdnote": (0, 1000)}
 
@@ -206,6 +207,7 @@ async def show_case(ctx: Ctx, case: Case) -> None:
             shown.append(ctx.t("inbox.hidden_original", content=case.content))
         content = join("\n", shown)
     attachments = await ctx.store.cases.attachments(case.id)
+    shown_files = attachments if not case.hidden_reason or ctx.user.role == "admin" else []  # hidden is hidden
     history = [ctx.t("inbox.event", at=ctx.local(parse(e.at)), what=Key(f"event.{e.kind}"),
                      body=f": {e.body}" if e.body else "", internal=ctx.t("inbox.internal") if e.internal else "")
                for e in await ctx.store.cases.events(case.id, internal=True)]
@@ -221,7 +223,7 @@ async def show_case(ctx: Ctx, case: Case) -> None:
         buttons += [Option(ctx.t("inbox.do_asg"), cb(key, "asg")), Option(ctx.t("inbox.do_hide"), cb(key, "hide"))]
     rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
     rows.append((Option(ctx.t("inbox.back"), cb(key, "back")),))
-    for number, item in enumerate(attachments, start=1):
+    for number, item in enumerate(shown_files, start=1):
         if item.kind == "location":
             ctx.say(ctx.t("inbox.location", lat=f"{item.latitude:.5f}", lon=f"{item.longitude:.5f}"))
             continue
@@ -320,6 +322,12 @@ def _text_step(step: str) -> None:
         if not skipped and not (max(low, 1) <= len(text) <= high):
             await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "inbox.text_length",
                             low=max(low, 1), high=high)
+            return
+        action = TEXT_ACTIONS.get(step)
+        if action is not None and action not in ACTIONS[case.status]:  # a colleague closed it meanwhile
+            ctx.say(ctx.t("inbox.changed_meanwhile", code=case.code, status=Key(f"status.{case.status}"),
+                          text=text or ctx.t("common.none")))
+            await ctx.goto(FLOW, "case")
             return
         await _apply_text(ctx, case, step, text)
 

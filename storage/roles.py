@@ -123,7 +123,8 @@ class RoleRepo:
         rows = await self.db.fetchall(
             "SELECT DISTINCT u.id FROM users u JOIN cadre_localities cl ON cl.user_id = u.id"
             " JOIN localities l ON l.id = cl.locality_id"
-            " WHERE u.role = 'cadre' AND u.deleted_at IS NULL AND substr(?, 1, length(l.path)) = l.path"
+            " WHERE u.role <> 'citizen' AND u.role = 'cadre' AND u.deleted_at IS NULL"  # <>: the users_role index
+            " AND substr(?, 1, length(l.path)) = l.path"
             " AND (NOT EXISTS (SELECT 1 FROM cadre_topics t WHERE t.user_id = u.id)"
             "      OR EXISTS (SELECT 1 FROM cadre_topics t WHERE t.user_id = u.id AND t.topic_id = ?))"
             " ORDER BY u.id",

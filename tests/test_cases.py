@@ -11,6 +11,7 @@ from handlers.base import Media
 from handlers.workdays import add_working_days, is_working_day, working_days_between
 from storage.clock import parse
 from tests.dialog import ONBOARD, render, turns
+from tests.schedule_kit import add_case
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PHOTO = b"\xff\xd8\xff\xe0" + b"jpeg" * 100
@@ -254,6 +255,21 @@ async def test_what_people_wrote_is_escaped_once_in_every_history(harness, store
                                                               "xã Hải Lăng", "!&amp;amp;", "!&amp;lt;"])])
 
 
+async def test_a_case_closed_while_a_cadre_writes_is_not_answered_and_the_text_is_given_back(harness, store):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    hoa = await cadre_of(harness, store, "hai lang", user_id="8002", unit="Ban Dân vận huyện")
+    case = await send_report(harness, store, lan)
+    await turns(binh, [("/hopthu", []), (f"[{case.code}]", []), ("[Trả lời]", ["ký tên đơn vị"])])
+    await turns(hoa, [("/hopthu", []), (f"[{case.code}]", []), ("[Không thuộc thẩm quyền]", []),
+                      ("Không thuộc thẩm quyền của xã, đề nghị gửi Sở Giao thông.", [])])
+    assert (await store.cases.get(case.id)).status == "declined"
+    await turns(binh, [("Xã sẽ sửa đường trong tuần tới.", ["chưa được lưu", "Xã sẽ sửa đường trong tuần tới.",
+                                                            "Không thuộc thẩm quyền"])])
+    assert (await store.cases.get(case.id)).status == "declined"
+    assert not [e for e in await store.cases.events(case.id, internal=True) if e.kind == "answered"]
+
+
 async def test_reopen_within_seven_days_only(harness, store, clock):
     lan = await citizen(harness)
     binh = await cadre_of(harness, store, "hai lang")
@@ -371,12 +387,18 @@ async def test_admin_sees_everything_reassigns_and_hides(harness, store):
     await admin.say("/huongdan")
     await store.users.update((await store.users.find("test", "9000")).id, harness.clock(), role="admin")
     case = await send_report(harness, store, lan)
+    photo = await store.files.put(PHOTO)
+    await store.db.execute("INSERT INTO case_attachments (case_id, kind, sha256, mime, size) VALUES (?, 'photo', ?,"
+                           " 'image/jpeg', ?)", (case.id, photo, len(PHOTO)))
     await turns(admin, [("/hopthu", [case.code]), (f"[{case.code}]", ["Giao cán bộ", "Ẩn nội dung"]),
                         ("[Giao cán bộ]", ["Ban Dân vận phường Đông Hà"]),
                         ("[Ban Dân vận phường Đông Hà · Cán bộ Bình]", ["Đã giao"]),
                         ("[Ẩn nội dung]", ["lý do ẩn"]), ("Nội dung có lời lẽ xúc phạm", ["Đã ẩn"])])
     # The assigned cadre now sees it (though outside their scope), with the content hidden.
     await turns(binh, [("/hopthu", [case.code]), (f"[{case.code}]", ["Nội dung đã được ẩn", "!Đường bê tông"])])
+    assert not [r for r in binh.last if r.photo is not None]  # nor its photos
+    await turns(admin, [("/hopthu", []), (f"[{case.code}]", ["Nội dung gốc"])])
+    assert [r for r in admin.last if r.photo is not None]  # the admin still sees everything
     assert (await store.cases.get(case.id)).content.startswith("Đường bê tông")  # kept, not deleted
     replies = await binh.choose("1:inb.case:hide")
     assert any("chỉ dành cho" in r.text for r in replies)
@@ -393,6 +415,11 @@ async def test_export_csv_with_filters(harness, store):
     assert [r["sender"] for r in rows] == ["Nguyễn Thị Lan", ""]
     assert rows[0]["commune"] == "Hải Lăng" and rows[0]["topic"] == "Xây dựng nông thôn mới"
     assert list(csv.DictReader(io.StringIO(await cases_csv(store, harness.clock(), status="resolved")))) == []
+    formula = await add_case(store, harness.clock(), (await store.users.find("test", "1001")).id,
+                             (await store.localities.search("Hải Lăng", level=1))[0].id,
+                             content='=HYPERLINK("http://x.invalid","Bấm vào đây")')
+    rows = list(csv.DictReader(io.StringIO(await cases_csv(store, harness.clock(), status="new"))))
+    assert next(r for r in rows if r["code"] == formula.code)["content"].startswith("'=HYPERLINK")  # not a formula
 
 
 # ---- the calendar -----------------------------------------------------------------------------------

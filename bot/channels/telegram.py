@@ -185,12 +185,14 @@ class TelegramChannel:
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
         bot, markup = self.app.bot, _markup(reply)
         try:
+            # A caption goes whole: its length is checked where it is written (Telegram counts the text shown,
+            # 1024), and cutting the HTML could split a tag, which Telegram refuses.
             if reply.photo is not None:
                 content = reply.photo.content
                 key = (hash(content), len(content))
                 known = self._photos.get(key)
                 photo = known[1] if known and known[0] == content else InputFile(content, filename=reply.photo.filename)
-                message = await bot.send_photo(int(chat_id), photo, caption=reply.text[:1024] or None,
+                message = await bot.send_photo(int(chat_id), photo, caption=reply.text or None,
                                                parse_mode=ParseMode.HTML, reply_markup=markup)
                 if known is None and message.photo:
                     if len(self._photos) >= PHOTO_IDS:
@@ -200,7 +202,7 @@ class TelegramChannel:
             if reply.document is not None:
                 message = await bot.send_document(
                     int(chat_id), InputFile(reply.document.content, filename=reply.document.filename),
-                    caption=reply.text[:1024] or None, parse_mode=ParseMode.HTML)
+                    caption=reply.text or None, parse_mode=ParseMode.HTML)
                 return str(message.message_id)
             pieces = split_text(reply.text, self.capabilities.max_text)
             if edit_ref is not None and len(pieces) == 1:
