@@ -268,6 +268,9 @@ async def _content_handle(ctx: Ctx) -> None:
         return
     if inbound.kind == "text":
         text = inbound.text.strip()
+        earlier = ctx.data.get("content")
+        if earlier and MIN_TEXT <= len(text):  # a report written in several messages: nothing is dropped
+            text = f"{earlier}\n{text}"
         if not MIN_TEXT <= len(text) <= MAX_TEXT:
             await ctx.reask("case.content_length", low=MIN_TEXT, high=MAX_TEXT, length=len(text))
             return

@@ -365,10 +365,14 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
     elif step == "fwdnote":
         target = await ctx.store.localities.get(ctx.data["forward_to"])
         place = await locality_name(ctx, target.id)
-        # Stored as plain text (shown escaped, like every event's body).
-        body = ctx.t.plain("inbox.forwarded_to", place=html.unescape(place)) + (f" — {text}" if text else "")
+        # Stored as plain text (shown escaped, like every event's body). The citizen sees where it went; the
+        # note is for the unit that receives it, so it is an internal one.
+        body = ctx.t.plain("inbox.forwarded_to", place=html.unescape(place))
         await ctx.store.cases.record(case.id, ctx.user.id, "forwarded", ctx.now, body=body, unit=ctx.user.unit_name,
                                      locality_id=target.id)
+        if text:
+            await ctx.store.cases.record(case.id, ctx.user.id, "note", ctx.now, body=text, internal=True,
+                                         unit=ctx.user.unit_name)
         await ctx.audit("case.forwarded", f"case:{case.code}", to=target.code)
         moved = await ctx.store.cases.get(case.id)
         if case.user_id:

@@ -77,6 +77,15 @@ async def test_a_file_too_large_or_not_fetched_is_refused_and_the_draft_kept(har
     assert await store.files.get(draft["attachments"][0]["sha256"]) == PHOTO
 
 
+async def test_a_report_written_in_two_messages_keeps_both(harness, store):
+    p = await citizen(harness)
+    await turns(p, [("/gopy", []), ("[Đô thị văn minh]", []), ("[Đúng]", ["viết nội dung góp ý"]),
+                    ("Đề nghị lắp thêm đèn chiếu sáng ở đường Lê Duẩn", []),
+                    ("và sửa lại vỉa hè trước chợ.", [])])
+    draft = await store.cases.draft((await store.users.find("test", "1001")).id)
+    assert draft["content"] == "Đề nghị lắp thêm đèn chiếu sáng ở đường Lê Duẩn\nvà sửa lại vỉa hè trước chợ."
+
+
 async def test_suggestion_with_photos_location_and_anonymity(harness, store):
     p = await citizen(harness)
     await turns(p, [("/gopy", ["lĩnh vực nào"]), ("[Đô thị văn minh]", []), ("[Chọn nơi khác]", ["xã, phường nào"]),
@@ -309,6 +318,12 @@ async def test_forward_decline_duplicate_resolve(harness, store):
     assert any("chuyển đến tỉnh Quảng Trị" in r.text for chat, r, _ in harness.channel.sent if chat == "1001")
     statuses = {c.code: c.status for c in (await store.cases.of_user(moved.user_id))[0]}
     assert statuses == {first.code: "new", second.code: "duplicate", third.code: "declined"}
+    fourth = await send_report(harness, store, lan)
+    await binh.choose(f"1:cs:{fourth.id}")
+    await turns(binh, [("[Chuyển]", []), ("[Lên cấp tỉnh]", []), ("Đề nghị tỉnh chỉ đạo sớm", ["Đã chuyển"])])
+    events = await store.cases.events(fourth.id, internal=True)
+    assert [(e.kind, e.internal) for e in events if e.body and "chỉ đạo" in e.body] == [("note", True)]
+    await turns(lan, [("/theodoi", []), (f"[{fourth.code}]", ["Chuyển đến tỉnh Quảng Trị", "!chỉ đạo"])])
 
 
 async def test_urgent_report_is_pushed_to_cadres_in_scope_only(harness, store):
