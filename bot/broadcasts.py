@@ -85,6 +85,9 @@ class BroadcastEngine:
             return
         for run in self.runs.values():
             run.poke()
+        for broadcast in await self.store.broadcasts.running():  # a run that failed goes on, as after a restart
+            if broadcast.id not in self.runs:
+                self._launch(broadcast.id, recovering=True)
         quiet = in_quiet(now, self.settings.quiet_hours, self.settings.tz)
         for broadcast in await self.store.broadcasts.due(now):
             if broadcast.id in self.runs or (quiet and not broadcast.quiet_override):
@@ -147,7 +150,7 @@ class Run:
         try:
             await self._main(recovering)
         except Exception:
-            log.exception("broadcast %s failed; it resumes at the next start", self.id)
+            log.exception("broadcast %s failed; it goes on at the next tick", self.id)
         finally:
             self.engine.runs.pop(self.id, None)
 

@@ -186,6 +186,30 @@ async def test_a_restart_counts_those_in_flight_as_uncertain_or_sends_again(tmp_
             assert {rows[u][0] for u in set(ids) - in_flight} == {"sent"} and len(deliveries(api)) == 22
 
 
+async def test_a_broadcast_that_failed_goes_on_at_the_next_tick(tmp_path, monkeypatch):
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "f.db")) as app:
+            ids = await make_people(app.store, 20)
+            step, failures = app.store.broadcasts.step, []
+
+            async def fails_once(*args, **kwargs):
+                if not failures:
+                    failures.append(1)
+                    raise RuntimeError("database is locked")
+                return await step(*args, **kwargs)
+
+            monkeypatch.setattr(app.store.broadcasts, "step", fails_once)
+            broadcast_id = await start_broadcast(app)
+            async with asyncio.timeout(10):
+                await app.broadcasts.wait(broadcast_id)
+            assert failures and (await app.store.broadcasts.get(broadcast_id)).status == "running"
+            await app.broadcasts.tick(utc_now())
+            async with asyncio.timeout(10):
+                await app.broadcasts.wait(broadcast_id)
+            assert (await app.store.broadcasts.get(broadcast_id)).status == "done"
+    assert set(deliveries(api)) == {BASE_CHAT + i for i in range(len(ids))}
+
+
 async def test_gate_keeps_the_cap_where_the_platform_counts():
     """The platform counts a message when it arrives. The first trips are slow on the way there (the
     connections are being opened), later ones quick: a gate that took the early round trips for the way
