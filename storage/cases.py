@@ -8,6 +8,7 @@ from datetime import datetime
 
 from storage.clock import iso
 from storage.db import Database
+from storage.localities import subtree_end
 
 OPEN = ("new", "acknowledged", "in_progress")
 CLOSED = ("resolved", "declined", "duplicate")
@@ -112,10 +113,10 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
     """The WHERE clause of a scoped, filtered case list (shared by lists, counts and exports)."""
     where, params = [], []
     if query.paths is not None:
-        scope = " OR ".join("locality_path LIKE ?" for _ in query.paths) or "0"
+        scope = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in query.paths) or "0"
         if query.topics:
             scope = f"({scope}) AND topic_id IN ({','.join('?' * len(query.topics))})"
-        params += [f"{p}%" for p in query.paths] + sorted(query.topics)
+        params += [v for p in query.paths for v in (p, subtree_end(p))] + sorted(query.topics)
         if query.assignee is not None:
             scope = f"({scope}) OR assigned_to = ?"
             params.append(query.assignee)
@@ -136,8 +137,8 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
         where.append("topic_id = ?")
         params.append(query.topic_id)
     if query.locality_path is not None:
-        where.append("locality_path LIKE ?")
-        params.append(f"{query.locality_path}%")
+        where.append("locality_path >= ? AND locality_path < ?")
+        params += [query.locality_path, subtree_end(query.locality_path)]
     return " AND ".join(where), params
 
 

@@ -18,7 +18,7 @@ from storage.campaigns import Campaign
 from storage.cases import OPEN
 from storage.clock import iso
 from storage.db import Database
-from storage.localities import Locality
+from storage.localities import Locality, subtree_end
 
 MODES = ("daily", "weekly", "off")
 DEFAULT_AT = 7 * 60 + 30  # 07:30 local
@@ -114,15 +114,10 @@ class ExportRow:
     hidden_reason: str | None
 
 
-def _end(path: str) -> str:
-    """The first string after every path that starts with `path` ("/1/7/" → "/1/70"; '0' follows '/')."""
-    return path[:-1] + chr(ord(path[-1]) + 1)
-
-
 def _in_scope(scope: CaseScope) -> tuple[str, list]:
     ranges = " OR ".join("(path >= ? AND path < ?)" for _ in scope.roots)
     where = f"locality_path IN (SELECT path FROM localities WHERE {ranges})"
-    values: list = [v for root in scope.roots for v in (root, _end(root))]
+    values: list = [v for root in scope.roots for v in (root, subtree_end(root))]
     if scope.topics:
         where += f" AND topic_id IN ({','.join('?' * len(scope.topics))})"
         values += sorted(scope.topics)

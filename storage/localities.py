@@ -27,6 +27,12 @@ class Locality:
     path: str
 
 
+def subtree_end(path: str) -> str:
+    """The first string after every path that starts with `path` ("/1/7/" → "/1/70"; '0' follows '/'):
+    `path <= p < subtree_end(path)` is the subtree as a range an index can seek, unlike LIKE."""
+    return path[:-1] + chr(ord(path[-1]) + 1)
+
+
 class LocalityError(ValueError):
     """What is wrong with a locality file: the [cli.file] catalog key that says it, and its values."""
 
