@@ -222,22 +222,14 @@ async def _photo_handle(ctx: Ctx) -> None:
     if inbound.kind != "media" or inbound.media is None or inbound.media.kind != "photo" or ctx.fetch is None:
         await ctx.reask("broadcast.expect_photo")
         return
-    if (inbound.media.size or 0) > MAX_PHOTO:
-        await ctx.reask("broadcast.photo_large", mb=MAX_PHOTO // (1024 * 1024))
-        return
     longest = max(check(t).length for t in (ctx.data.get("text_vi") or "x", ctx.data.get("text_en") or "x"))
     if longest > MAX_CAPTION:
         await ctx.reask("broadcast.caption_long", limit=MAX_CAPTION, length=longest)
         return
-    try:
-        content = await ctx.fetch(inbound.media)
-    except Exception:
-        await ctx.reask("case.fetch_failed")
+    kept = await ctx.keep(inbound.media, MAX_PHOTO, "broadcast.photo_large", mb=MAX_PHOTO // (1024 * 1024))
+    if kept is None:
         return
-    if len(content) > MAX_PHOTO:
-        await ctx.reask("broadcast.photo_large", mb=MAX_PHOTO // (1024 * 1024))
-        return
-    ctx.data["photo"] = await ctx.store.files.put(content)
+    ctx.data["photo"] = kept[0]
     ctx.say(ctx.t("broadcast.photo_saved"))
     await ctx.goto(FLOW, "btns")
 

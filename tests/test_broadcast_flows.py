@@ -11,12 +11,13 @@ import pytest
 
 from bot.broadcasts import BroadcastEngine, EngineSettings
 from bot.cli import main
+from handlers.base import Media
 from handlers.broadcast import in_quiet, plan_start
 from handlers.richtext import HtmlProblem, check
 from storage import Store
 from storage.broadcasts import Audience, NewBroadcast
 from storage.conversations import Conversation
-from tests.dialog import ONBOARD, turns
+from tests.dialog import ONBOARD, render, turns
 from tests.people import make_people
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -67,6 +68,10 @@ async def test_admin_composes_checks_html_targets_and_sends(harness, store):
         ("<b>Họp dân</b> <i>thôn Hà Lộc", ["Thẻ «i» mở ở vị trí 1:16", "chưa được đóng"]),
         ("<script>x</script>", ["Thẻ «script»", "không được hỗ trợ"]),
         ("<b>Họp dân thôn Hà Lộc</b> tối thứ Bảy & chủ nhật", ["Gửi một ảnh"]),
+    ])
+    big = Media("photo", "poster", 11 * 1024 * 1024, "image/jpeg")
+    assert "Ảnh quá lớn (tối đa 10 MB)" in render(await admin.send(admin._event("media", text="", media=big)))
+    await turns(admin, [
         ("[Bỏ qua]", ["Nút bấm kèm thông báo", "✅ 💬 Góp ý ngay"]),
         ("[Thêm nút đường dẫn]", ["Gửi đường dẫn"]),
         ("javascript:alert(1)", ["phải bắt đầu bằng http"]),
