@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from bot.scheduler import Scheduler
 from handlers.menu import commands_for
 from messages import LANGUAGES, Texts
 from storage import Store
+from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +57,14 @@ class App:
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
         store = await Store.open(config.store_path)
-        if config.demo:
-            await seed_demo(store, clock())
+        try:
+            if config.demo:
+                await seed_demo(store, clock())
+        except BaseException as err:  # an open store's thread would keep the process alive
+            await store.close()
+            if isinstance(err, sqlite3.Error):  # disk full or read-only at start
+                raise DatabaseUnavailable(str(config.store_path), str(err)) from err
+            raise
         app = cls(config, store, clock)
         if config.telegram_token is not None and not config.demo:  # the demo never talks to real people
             app.telegram = TelegramChannel(

@@ -21,6 +21,7 @@ from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
+from storage.db import DatabaseUnavailable
 from storage.localities import LocalityError
 
 
@@ -83,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_dispatch(args, config))
     except KeyboardInterrupt:
         return 130
+    except DatabaseUnavailable as err:
+        say("db_unavailable", error=True, path=err.path, reason=err.reason)
+        return 1
     except Exception:  # through the redacting handler: a traceback can hold the token (in a URL)
         logging.getLogger("danvan").exception("danvan stopped on an unexpected error")
         return 1

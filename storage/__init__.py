@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from storage.broadcasts import BroadcastRepo
 from storage.campaigns import CampaignRepo
 from storage.cases import CaseRepo
 from storage.conversations import ConversationRepo
-from storage.db import Database
+from storage.db import Database, DatabaseUnavailable
 from storage.digests import DigestRepo
 from storage.files import FileStore
 from storage.localities import LocalityRepo
@@ -43,19 +44,25 @@ class Store:
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
-        db = await Database.open(path)
+        try:
+            db = await Database.open(path)
+        except (sqlite3.Error, OSError) as err:
+            raise DatabaseUnavailable(str(path), str(err)) from err
         try:
             if migrate:
                 await db.migrate()
+            store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
+                        AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
+                        FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db))
+            if seed:
+                await store.topics.seed()
+                await store.localities.seed()
+        except (sqlite3.Error, OSError) as err:  # disk full or read-only at start
+            await db.close()
+            raise DatabaseUnavailable(str(path), str(err)) from err
         except BaseException:
             await db.close()
             raise
-        store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
-                    AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(_files_dir(path)),
-                    ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db))
-        if seed:
-            await store.topics.seed()
-            await store.localities.seed()
         return store
 
     async def close(self) -> None:

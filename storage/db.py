@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -22,6 +23,19 @@ from typing import Any
 import aiosqlite
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# What says the database itself cannot take writes (rather than a write breaking a rule, such as a UNIQUE key)
+WRITE_FAILURES = {sqlite3.SQLITE_PERM, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY,
+                  sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
+                  sqlite3.SQLITE_NOTADB}
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened, migrated or written at start (not a database, read-only, disk full)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class Database:
@@ -29,21 +43,31 @@ class Database:
         self.conn = conn
         self.path = path
         self._lock = asyncio.Lock()
+        # (time.monotonic(), SQLite's reason) when the latest write failed for want of a writable database;
+        # None once a write commits. /healthz reads it without waiting for the lock.
+        self.write_failure: tuple[float, str] | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> Database:
         path = str(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # When aiosqlite cannot open a file it stops its thread without waiting for it, and the thread may
+            # then outlive the event loop and print a traceback: find out first, in a thread of our own.
+            await asyncio.to_thread(lambda: sqlite3.connect(path).close())
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = aiosqlite.Row
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA foreign_keys=ON",
-            "PRAGMA busy_timeout=5000",
-        ):
-            await conn.execute(pragma)
+        try:
+            for pragma in (
+                "PRAGMA journal_mode=WAL",
+                "PRAGMA synchronous=NORMAL",
+                "PRAGMA foreign_keys=ON",
+                "PRAGMA busy_timeout=5000",
+            ):
+                await conn.execute(pragma)
+        except BaseException:  # the connection's thread would keep the process alive
+            await conn.close()
+            raise
         return cls(conn, path)
 
     async def close(self) -> None:
@@ -53,14 +77,19 @@ class Database:
     async def tx(self) -> AsyncIterator[aiosqlite.Connection]:
         """A real transaction: no other coroutine's writes can interleave with it."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self.conn
-            except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                    await self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:  # a failed COMMIT (disk full) may leave it open
+                        await self.conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                self._failed(err)
                 raise
-            else:
-                await self.conn.execute("COMMIT")
+            self.write_failure = None
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> aiosqlite.Row | None:
         rows = await self.conn.execute_fetchall(sql, params)
@@ -73,8 +102,17 @@ class Database:
         """A single-statement write: its own transaction in autocommit mode, under the lock so that it
         never lands inside another coroutine's `tx()`; one trip. Returns the last inserted rowid."""
         async with self._lock:
-            row = await self.conn.execute_insert(sql, params)
+            try:
+                row = await self.conn.execute_insert(sql, params)
+            except sqlite3.Error as err:
+                self._failed(err)
+                raise
+            self.write_failure = None
         return int(row[0]) if row else 0
+
+    def _failed(self, err: sqlite3.Error) -> None:
+        if getattr(err, "sqlite_errorcode", 0) & 0xFF in WRITE_FAILURES:  # the primary code, without extensions
+            self.write_failure = (time.monotonic(), str(err))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.tx() as conn:
