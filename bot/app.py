@@ -16,6 +16,7 @@ from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChannel
 from bot.config import Config
 from bot.demo import seed_demo
+from bot.health import Health
 from bot.jobs import CadreSchedule
 from bot.outbound import Gate, Outbound
 from bot.router import Router
@@ -53,6 +54,7 @@ class App:
             quiet_hours=config.quiet, tz=self.router.settings.tz))
         self.scheduler.every_tick("broadcasts", self.broadcasts.tick)
         self.router.wake = self.scheduler.wake
+        self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
 
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:

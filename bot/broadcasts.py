@@ -111,6 +111,13 @@ class BroadcastEngine:
         if run is not None and run.task is not None:
             await asyncio.shield(run.task)
 
+    def stalled(self, now: float, limit: float) -> list[int]:
+        """The broadcasts with recipients waiting but no delivery outcome for `limit` seconds (`now`:
+        time.monotonic()), though neither quiet hours nor a 429 held them back: /healthz reports them."""
+        paused = max((gate.paused_until for gate in self.outbound.gates.values()), default=0.0)
+        return [run.id for run in self.runs.values()
+                if run.unfinished and now - max(run.progress, paused) > limit]
+
     async def stop(self) -> None:
         """An orderly stop: no new sends; what is in flight may finish and is recorded."""
         self.stopping = True
@@ -133,6 +140,7 @@ class Run:
         self.counts: dict[str, int] = {}
         self.total = 0
         self.quiet_until: datetime | None = None
+        self.progress = time.monotonic()  # the latest delivery outcome, or moment it was right to wait
         self._changed = asyncio.Event()
         self._outcomes: list[Outcome] = []
         self._first_outcome = 0.0
@@ -145,6 +153,11 @@ class Run:
 
     def poke(self) -> None:
         self._changed.set()
+
+    @property
+    def unfinished(self) -> bool:
+        """Recipients are still to be sent to, or their sends have not ended."""
+        return self.counts.get("queued", 0) > 0 or self._unsettled > 0
 
     async def main(self, recovering: bool) -> None:
         try:
@@ -206,6 +219,7 @@ class Run:
     async def _pump(self, broadcast: Broadcast) -> None:
         engine, store = self.engine, self.store
         ahead, bound = self._ahead, engine.in_flight_bound
+        self.progress = time.monotonic()  # resolving a large audience took its time
         chunk = self._chunk = max(1, ahead // 2)
         self._refill = ahead - chunk
         checked, quiet = -math.inf, False
@@ -219,6 +233,8 @@ class Run:
                 quiet = not broadcast.quiet_override and in_quiet(now, engine.settings.quiet_hours,
                                                                   engine.settings.tz)
                 self.quiet_until = quiet_end(now, engine.settings.quiet_hours, engine.settings.tz) if quiet else None
+                if quiet:
+                    self.progress = checked
             if self.cancelled or engine.stopping:
                 await self._drain()
                 return
@@ -323,6 +339,7 @@ class Run:
         return Outcome(target.user_id, "queued", err.reason[:200], self.engine.clock() + timedelta(seconds=wait))
 
     def _record(self, outcome: Outcome) -> None:
+        self.progress = time.monotonic()
         if not self._outcomes:
             self._first_outcome = time.monotonic()
         self._outcomes.append(outcome)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ class Scheduler:
         self.jobs: list[tuple[str, Job]] = []
         self._aps: AsyncIOScheduler | None = None
         self._woken: set[asyncio.Task] = set()
+        self.last_tick: float | None = None  # time.monotonic() when the latest tick began (/healthz)
 
     def every_tick(self, name: str, job: Job) -> None:
         self.jobs.append((name, job))
@@ -45,6 +47,7 @@ class Scheduler:
             log.exception("scheduled job %s failed", name)
 
     async def tick(self) -> None:
+        self.last_tick = time.monotonic()
         now = self.clock()
         for name, job in self.jobs:
             try:

@@ -20,13 +20,11 @@ MAX_UPDATE_BYTES = 1_000_000
 
 def build_asgi(app: App) -> Starlette:
     async def healthz(request: Request) -> Response:
-        try:
-            ok = await app.store.db.ping()
-        except Exception:
-            ok = False
-        return JSONResponse({"status": "ok" if ok else "error", "database": "ok" if ok else "unavailable",
-                             "mode": "demo" if app.config.demo else "production"},
-                            status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
+        problems = await app.health.problems()  # bot/health.py says what each means
+        return JSONResponse({"status": "error" if problems else "ok",
+                             "database": "unavailable" if "database" in problems else "ok",
+                             "mode": "demo" if app.config.demo else "production", "problems": problems},
+                            status_code=503 if problems else 200, headers={"Cache-Control": "no-store"})
 
     async def telegram_webhook(request: Request) -> Response:
         secret = app.config.telegram_webhook_secret
