@@ -83,7 +83,7 @@ class Database:
                     yield self.conn
                     await self.conn.execute("COMMIT")
                 except BaseException:
-                    if self.conn.in_transaction:  # a failed COMMIT (disk full) may leave it open
+                    if self.conn.in_transaction:  # SQLite keeps it open when COMMIT fails (busy, a deferred key)
                         await self.conn.execute("ROLLBACK")
                     raise
             except sqlite3.Error as err:

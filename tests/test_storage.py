@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -132,3 +133,18 @@ async def test_transactions_do_not_interleave(store):
     assert isinstance(results[0], RuntimeError)
     codes = {r[0] for r in await store.db.fetchall("SELECT code FROM topics")}
     assert "b" in codes and "a" not in codes
+
+
+async def test_a_failed_commit_leaves_no_transaction_open(store):
+    """SQLite keeps the transaction open when COMMIT fails (here a deferred foreign key); left so, every
+    later `tx()` would fail to begin."""
+    db = store.db
+    await db.execute("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
+    await db.execute("CREATE TEMP TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+        async with db.tx() as conn:
+            await conn.execute("INSERT INTO child VALUES (5)")
+    async with db.tx() as conn:
+        await conn.execute("INSERT INTO parent VALUES (5)")
+        await conn.execute("INSERT INTO child VALUES (5)")
+    assert (await db.fetchone("SELECT count(*) FROM child"))[0] == 1
