@@ -49,8 +49,3 @@ class JournalRepo:
             cur = await conn.execute("DELETE FROM inbound_journal WHERE done_at IS NOT NULL AND done_at < ?",
                                      (iso(before),))
             return cur.rowcount
-
-    async def forget_chat(self, channel: str, chat_id: str) -> None:
-        """A person's erasure: what they wrote does not wait out the pruning here."""
-        await self.db.execute("DELETE FROM inbound_journal WHERE channel = ? AND chat_id = ? AND done_at IS NOT NULL",
-                              (channel, chat_id))
