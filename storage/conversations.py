@@ -15,6 +15,7 @@ class Conversation:
     flow: str
     step: str
     data: dict = field(default_factory=dict)
+    unasked: bool = False  # the step's question could not be delivered: ask it again first
 
 
 class ConversationRepo:
@@ -22,18 +23,22 @@ class ConversationRepo:
         self.db = db
 
     async def get(self, channel: str, chat_id: str) -> Conversation | None:
-        r = await self.db.fetchone("SELECT flow, step, data FROM conversations WHERE channel = ? AND chat_id = ?",
-                                   (channel, chat_id))
-        return Conversation(r["flow"], r["step"], json.loads(r["data"])) if r else None
+        r = await self.db.fetchone("SELECT flow, step, data, unasked FROM conversations"
+                                   " WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+        return Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) if r else None
 
     async def save(self, channel: str, chat_id: str, conversation: Conversation, now: datetime) -> None:
         await self.db.execute(
             "INSERT INTO conversations (channel, chat_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(channel, chat_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
-            " data = excluded.data, updated_at = excluded.updated_at",
+            " data = excluded.data, updated_at = excluded.updated_at, unasked = 0",
             (channel, chat_id, conversation.flow, conversation.step,
              json.dumps(conversation.data, ensure_ascii=False), iso(now)),
         )
 
     async def clear(self, channel: str, chat_id: str) -> None:
         await self.db.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+
+    async def mark_unasked(self, channel: str, chat_id: str) -> None:
+        await self.db.execute("UPDATE conversations SET unasked = 1 WHERE channel = ? AND chat_id = ?",
+                              (channel, chat_id))

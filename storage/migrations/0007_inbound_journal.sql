@@ -14,3 +14,6 @@ CREATE TABLE inbound_journal (
 CREATE INDEX inbound_journal_pending ON inbound_journal(id) WHERE done_at IS NULL;
 CREATE INDEX inbound_journal_done ON inbound_journal(done_at) WHERE done_at IS NOT NULL;
 CREATE INDEX inbound_journal_chat ON inbound_journal(channel, chat_id);
+
+-- A step whose question could not be delivered is asked again at the person's next message.
+ALTER TABLE conversations ADD COLUMN unasked INTEGER NOT NULL DEFAULT 0;
