@@ -81,6 +81,14 @@ class NewCase:
     attachments: tuple[Attachment, ...] = ()
 
 
+class CaseMoved(Exception):
+    """The case no longer has the status the actor saw: someone else acted on it first."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__(f"{case.code} is {case.status} now")
+        self.case = case
+
+
 @dataclass(frozen=True)
 class InboxQuery:
     """Which cases a person may see and which of those they asked for.
@@ -229,17 +237,32 @@ class CaseRepo:
         return [Event(r["at"], r["actor_id"], r["kind"], r["body"], bool(r["internal"]), r["unit"]) for r in rows]
 
     async def record(self, case_id: int, actor_id: int | None, kind: str, now: datetime, *, body: str | None = None,
-                     internal: bool = False, unit: str | None = None, **changes: object) -> Case:
-        """One step in a case's life: the history row and the case's new fields, together."""
+                     internal: bool = False, unit: str | None = None, expect: str | None = None,
+                     **changes: object) -> Case:
+        """One step in a case's life: the history row and the case's new fields, together.
+
+        `expect` is the status the actor saw: the change happens only if the case still has it, checked in
+        the write itself, so of two people acting at once one wins and the other gets `CaseMoved`. A change
+        of status must say what it expects."""
         allowed = {"status", "acknowledged_at", "answered_at", "closed_at", "assigned_to", "duplicate_of", "rating",
                    "rated_at", "hidden_reason", "locality_id", "answer_due"}
         if set(changes) - allowed:
             raise ValueError(f"not changeable: {sorted(set(changes) - allowed)}")
+        if "status" in changes and expect is None:
+            raise ValueError("a change of status must name the status it expects")
         async with self.db.tx() as conn:
             if changes:
                 assignments = ", ".join(f"{name} = ?" for name in changes)
                 values = [iso(v) if isinstance(v, datetime) else v for v in changes.values()]
-                await conn.execute(f"UPDATE cases SET {assignments} WHERE id = ?", (*values, case_id))
+                where, params = "id = ?", [*values, case_id]
+                if expect is not None:
+                    where += " AND status = ?"
+                    params.append(expect)
+                cur = await conn.execute(f"UPDATE cases SET {assignments} WHERE {where}", params)
+                if cur.rowcount == 0:
+                    async with conn.execute(f"SELECT {_COLUMNS} FROM cases WHERE id = ?", (case_id,)) as found:
+                        current = await found.fetchone()
+                    raise CaseMoved(_case(current))
                 if "locality_id" in changes:
                     await conn.execute("UPDATE cases SET locality_path = (SELECT path FROM localities WHERE id = ?)"
                                        " WHERE id = ?", (changes["locality_id"], case_id))
