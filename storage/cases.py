@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiosqlite
+
 from storage.clock import iso
 from storage.db import Database
 from storage.localities import subtree_end
@@ -79,6 +81,7 @@ class NewCase:
     ack_due: datetime
     answer_due: datetime
     attachments: tuple[Attachment, ...] = ()
+    key: str | None = None  # the draft's submission key: the same key again is the same case
 
 
 class CaseMoved(Exception):
@@ -154,37 +157,58 @@ class CaseRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, new: NewCase, now: datetime) -> Case:
-        """Store the case, its attachments and its first history row in one transaction."""
-        prefix = f"{PREFIX[new.kind]}-{now.strftime('%y')}"
+    async def create(self, new: NewCase, now: datetime, *, ends: tuple[str, str] | None = None) -> Case:
+        """Store the case, its attachments and its first history row, drop the draft and end the conversation
+        `ends` (channel, chat), all in one transaction: there is never a stored case beside a conversation
+        still offering «Gửi». A key this person already submitted returns that case instead of a new one."""
         async with self.db.tx() as conn:
-            await conn.execute(
-                "INSERT INTO case_counters (prefix, last) VALUES (?, 1)"
-                " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
-            async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM case_counters"
-                                    " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
-                number, path = await cur.fetchone()
-            code = f"{prefix}-{number:06d}"
-            cur = await conn.execute(
-                "INSERT INTO cases (code, kind, user_id, anonymous, topic_id, locality_id, locality_path, campaign_id,"
-                " content, urgent, created_at, ack_due, answer_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (code, new.kind, new.user_id, int(new.anonymous), new.topic_id, new.locality_id, path,
-                 new.campaign_id, new.content, int(new.urgent), iso(now), iso(new.ack_due), iso(new.answer_due)),
-            )
-            case_id = cur.lastrowid
-            await conn.executemany(
-                "INSERT INTO case_attachments (case_id, kind, sha256, mime, size, filename, latitude, longitude)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(case_id, a.kind, a.sha256, a.mime, a.size, a.filename, a.latitude, a.longitude)
-                 for a in new.attachments],
-            )
-            await conn.execute("INSERT INTO case_events (case_id, at, actor_id, kind) VALUES (?, ?, ?, 'created')",
-                               (case_id, iso(now), new.user_id))
+            case_id = None
+            if new.key is not None:
+                async with conn.execute("SELECT id FROM cases WHERE submit_key = ? AND user_id = ?",
+                                        (new.key, new.user_id)) as cur:
+                    row = await cur.fetchone()
+                case_id = row[0] if row else None
+            if case_id is None:
+                case_id = await self._insert(conn, new, now)
             await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (new.user_id,))
+            if ends is not None:
+                await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?", ends)
         return await self.get(case_id)
+
+    async def _insert(self, conn: aiosqlite.Connection, new: NewCase, now: datetime) -> int:
+        prefix = f"{PREFIX[new.kind]}-{now.strftime('%y')}"
+        await conn.execute(
+            "INSERT INTO case_counters (prefix, last) VALUES (?, 1)"
+            " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
+        async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM case_counters"
+                                " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
+            number, path = await cur.fetchone()
+        cur = await conn.execute(
+            "INSERT INTO cases (code, kind, user_id, anonymous, topic_id, locality_id, locality_path, campaign_id,"
+            " content, urgent, created_at, ack_due, answer_due, submit_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f"{prefix}-{number:06d}", new.kind, new.user_id, int(new.anonymous), new.topic_id, new.locality_id, path,
+             new.campaign_id, new.content, int(new.urgent), iso(now), iso(new.ack_due), iso(new.answer_due), new.key),
+        )
+        case_id = cur.lastrowid
+        await conn.executemany(
+            "INSERT INTO case_attachments (case_id, kind, sha256, mime, size, filename, latitude, longitude)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(case_id, a.kind, a.sha256, a.mime, a.size, a.filename, a.latitude, a.longitude)
+             for a in new.attachments],
+        )
+        await conn.execute("INSERT INTO case_events (case_id, at, actor_id, kind) VALUES (?, ?, ?, 'created')",
+                           (case_id, iso(now), new.user_id))
+        return case_id
 
     async def get(self, case_id: int) -> Case | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM cases WHERE id = ?", (case_id,))
+        return _case(r) if r else None
+
+    async def by_key(self, user_id: int, key: str) -> Case | None:
+        """The case this person submitted under `key`; None for a key of someone else's or none at all."""
+        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM cases WHERE submit_key = ? AND user_id = ?",
+                                   (key, user_id))
         return _case(r) if r else None
 
     async def by_code(self, code: str) -> Case | None:
