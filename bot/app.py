@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import handlers
+from bot.backup import DailyBackup
 from bot.broadcasts import BroadcastEngine, EngineSettings
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChannel
@@ -51,6 +52,10 @@ class App:
             quiet_hours=config.quiet, tz=self.router.settings.tz))
         self.scheduler.every_tick("broadcasts", self.broadcasts.tick)
         self.router.wake = self.scheduler.wake
+        self.backups: DailyBackup | None = None
+        if config.backup_dir and not config.demo:  # the demo's data is not worth keeping
+            self.backups = DailyBackup(store, config.backup_dir, config.backup_keep, self.router.settings.tz, clock)
+            self.backups.register(self.scheduler)
 
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -91,4 +96,6 @@ class App:
         self.web.close()
         if self.telegram is not None:
             await self.telegram.stop()
+        if self.backups is not None:
+            await self.backups.wait()
         await self.store.close()
