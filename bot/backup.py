@@ -56,6 +56,7 @@ class Report:
     unreadable: str | None = None
     integrity: list[str] = field(default_factory=list)
     foreign_keys: list[tuple[str, int | None, str]] = field(default_factory=list)
+    damaged_beyond: bool = False  # so damaged that foreign keys and files could not be checked
     files: int = 0
     missing: list[tuple[str, str]] = field(default_factory=list)  # (sha256, table)
     damaged: list[tuple[str, str]] = field(default_factory=list)
@@ -146,11 +147,17 @@ def check(db: Path, files: Path) -> Report:
         report.unreadable = "no such file"
         return report
     try:
+        backup.readable(db)
+    except sqlite3.DatabaseError as err:
+        report.unreadable = str(err)
+        return report
+    try:
         report.integrity = backup.integrity(db)
         report.foreign_keys = backup.foreign_key_problems(db)
         names = backup.file_references(db)
-    except sqlite3.DatabaseError as err:  # not a database, or damaged beyond what the checks read
-        report.unreadable = str(err)
+    except sqlite3.DatabaseError as err:
+        report.integrity.append(str(err))
+        report.damaged_beyond = True
         return report
     report.files = len(names)
     for digest, table in sorted(names.items()):

@@ -246,20 +246,27 @@ def _report(report: backup.Report) -> None:
             say("check_integrity_bad", detail=detail)
         if not report.integrity:
             say("check_integrity_ok")
-        for table, rowid, parent in report.foreign_keys:
-            say("check_key_bad", table=table, rowid=rowid, parent=parent)
-        if not report.foreign_keys:
-            say("check_keys_ok")
-        for sha256, table in report.missing:
-            say("check_file_missing", sha256=sha256, table=table)
-        for sha256, table in report.damaged:
-            say("check_file_damaged", sha256=sha256, table=table)
-        if not report.missing and not report.damaged:
-            say("check_files_ok", count=report.files)
+        if report.damaged_beyond:
+            say("check_skipped")
+        else:
+            _report_references(report)
     if report.problems:
         say("check_failed", error=True, count=report.problems)
     else:
         say("check_ok")
+
+
+def _report_references(report: backup.Report) -> None:
+    for table, rowid, parent in report.foreign_keys:
+        say("check_key_bad", table=table, rowid=rowid, parent=parent)
+    if not report.foreign_keys:
+        say("check_keys_ok")
+    for sha256, table in report.missing:
+        say("check_file_missing", sha256=sha256, table=table)
+    for sha256, table in report.damaged:
+        say("check_file_damaged", sha256=sha256, table=table)
+    if not report.missing and not report.damaged:
+        say("check_files_ok", count=report.files)
 
 
 def _delete_database(path: Path) -> None:

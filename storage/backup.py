@@ -40,6 +40,12 @@ def snapshot(source: Path, target: Path) -> None:
         dst.execute("PRAGMA journal_mode=DELETE")
 
 
+def readable(path: Path) -> None:
+    """Raises sqlite3.DatabaseError when `path` is not an SQLite database at all."""
+    with _connect(path) as conn:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+
+
 def integrity(path: Path) -> list[str]:
     """What `PRAGMA integrity_check` finds wrong: empty when the database is sound."""
     with _connect(path) as conn:
