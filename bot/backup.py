@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 DB_NAME = "danvan.db"
 ARCHIVE = re.compile(r"^danvan-\d{8}-\d{6}\.tar$")
 _FILE_MEMBER = re.compile(r"^files/([0-9a-f]{2})/(\1[0-9a-f]{62})$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 DAILY_AT = time(2, 0)  # local: the quietest hour; a day missed while the bot was down is caught up once
 _CHUNK = 1 << 20
 
@@ -118,7 +119,7 @@ def take(db: Path, files: Path, into: Path, now: datetime) -> Taken:
             tar.add(copy, DB_NAME)
             for digest in sorted(names):
                 stored = files / digest[:2] / digest
-                if stored.is_file():
+                if _SHA256.match(digest) and stored.is_file():
                     tar.add(stored, f"files/{digest[:2]}/{digest}")
                     count += 1
                 else:
@@ -162,7 +163,7 @@ def check(db: Path, files: Path) -> Report:
     report.files = len(names)
     for digest, table in sorted(names.items()):
         stored = files / digest[:2] / digest
-        if not stored.is_file():
+        if not _SHA256.match(digest) or not stored.is_file():  # a malformed name is no file of the store
             report.missing.append((digest, table))
         elif _digest_of(stored) != digest:
             report.damaged.append((digest, table))
@@ -212,8 +213,10 @@ def restore(archive: Path, db: Path, files: Path, now: datetime, *, force: bool 
                 continue
             digest = member.name.rsplit("/", 1)[1]
             target = files / digest[:2] / digest
-            if not target.is_file():
-                _copy_checked(source, target, digest)  # a damaged one stays out; the check below names it
+            # The archive's copy, checked, replaces a missing or damaged one; a damaged copy in the archive
+            # stays out, and the check below names it.
+            if not target.is_file() or _digest_of(target) != digest:
+                _copy_checked(source, target, digest)
         report = check(staged, files)
         if report.problems:
             return Restored(False, None, report)
@@ -258,14 +261,14 @@ class DailyBackup:
         try:
             taken = await asyncio.to_thread(take, Path(self.store.db.path), self.store.files.root, self.into, now)
             await asyncio.to_thread(prune, self.into, self.keep)
+            await self.store.schedule.complete(key, self.clock())
         except Exception:
             log.exception("the daily backup into %s failed; it is tried again in a few minutes", self.into)
             return
+        log.info("backup written: %s (%d files)", taken.path, taken.files)
         if taken.missing:
             log.error("backup %s: %d files the database names are not in the file store (run `danvan db check`)",
                       taken.path, len(taken.missing))
-        await self.store.schedule.complete(key, self.clock())
-        log.info("backup written: %s (%d files)", taken.path, taken.files)
 
     async def wait(self) -> None:
         """Until the backup under way, if any, is written (before the store closes)."""

@@ -70,7 +70,7 @@ def file_references(path: Path) -> dict[str, str]:
             " ORDER BY m.name, p.name").fetchall()
         for table, column in columns:
             for (digest,) in conn.execute(f'SELECT DISTINCT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL'):
-                found.setdefault(digest, table)
+                found.setdefault(str(digest), table)
     return found
 
 

@@ -168,6 +168,12 @@ def test_restore_refuses_a_running_bot_and_a_damaged_backup(env, tmp_path, capsy
     assert f"thiếu tệp {digests[0]}" in out and "chưa thay gì" in err
     assert not list(db.parent.glob("*.before-restore-*"))
 
+    # A damaged file in the store is mended by the backup's copy.
+    (_files(db) / digests[1][:2] / digests[1]).write_bytes(b"bit rot")
+    assert main(["db", "restore", "--force", str(taken.path)]) == 0
+    assert hashlib.sha256((_files(db) / digests[1][:2] / digests[1]).read_bytes()).hexdigest() == digests[1]
+    capsys.readouterr()
+
     (tmp_path / "notes.txt").write_text("danh sách")
     assert main(["db", "restore", "--force", str(tmp_path / "notes.txt")]) == 1
     assert "Không đọc được bản sao lưu" in capsys.readouterr().err
