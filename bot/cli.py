@@ -21,7 +21,8 @@ from bot.console import fragment, say, texts
 from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
-from storage import Store, files_dir
+from storage import Store
+from storage.files import files_dir
 from storage.localities import LocalityError
 
 

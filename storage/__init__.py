@@ -51,7 +51,7 @@ class Store:
             await db.close()
             raise
         store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
-                    AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(files_dir(path)),
+                    AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(_files_dir(path)),
                     ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db))
         if seed:
             await store.topics.seed()
@@ -62,7 +62,7 @@ class Store:
         await self.db.close()
 
 
-def files_dir(db_path: str | Path) -> Path:
+def _files_dir(db_path: str | Path) -> Path:
     """Files live beside the database ("data/danvan.db" → "data/files/")."""
     if str(db_path) == ":memory:":
         return Path(tempfile.mkdtemp(prefix="danvan-files-"))
