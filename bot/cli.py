@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot import backup, campaign_cli, logs, task_file
 from bot.app import App, utc_now
+from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, load
 from bot.console import fragment, say, texts
 from bot.console import help_text as _h
@@ -325,12 +326,15 @@ async def run(config: Config) -> int:
     app = await App.build(config)
     server = Server(uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off",
                                    timeout_graceful_shutdown=5))
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, app.halted.set)
     try:
-        await app.start()
+        try:
+            await app.start()
+        except ChannelFatal as err:
+            say("channel_fatal", error=True, channel=err.channel, reason=err.reason)
+            return 1
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         listening = asyncio.create_task(server.listening.wait())
         await asyncio.wait([serving, listening], return_when=asyncio.FIRST_COMPLETED)
@@ -345,12 +349,15 @@ async def run(config: Config) -> int:
         elif app.telegram is not None:
             say("telegram_on", username=app.telegram.username)
         say("open_browser", url=config.web_url)
-        await stop.wait()
+        await app.halted.wait()
         server.should_exit = True
         app.web.close()
         await serving
     finally:
         await app.stop()
+    if app.fatal is not None:
+        say("channel_fatal", error=True, channel="telegram", reason=app.fatal)
+        return 1
     return 0
 
 

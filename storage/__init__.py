@@ -14,6 +14,7 @@ from storage.conversations import ConversationRepo
 from storage.db import Database
 from storage.digests import DigestRepo
 from storage.files import FileStore
+from storage.journal import JournalRepo
 from storage.localities import LocalityRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
@@ -40,6 +41,7 @@ class Store:
     digests: DigestRepo
     tasks: TaskRepo
     broadcasts: BroadcastRepo
+    journal: JournalRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -52,7 +54,7 @@ class Store:
             raise
         store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                     AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db), FileStore(_files_dir(path)),
-                    ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db))
+                    ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db), JournalRepo(db))
         if seed:
             await store.topics.seed()
             await store.localities.seed()
