@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import handlers
+from bot.backup import DailyBackup
 from bot.broadcasts import BroadcastEngine, EngineSettings
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChannel
@@ -59,6 +60,10 @@ class App:
         self.scheduler.every_tick("journal", lambda now: self.intake.prune())
         self.fatal: str | None = None  # why a channel cannot go on; `halted` is then set
         self.halted = asyncio.Event()  # the program should stop: a signal, or a fatal channel error
+        self.backups: DailyBackup | None = None
+        if config.backup_dir and not config.demo:  # the demo's data is not worth keeping
+            self.backups = DailyBackup(store, config.backup_dir, config.backup_keep, self.router.settings.tz, clock)
+            self.backups.register(self.scheduler)
 
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -110,4 +115,6 @@ class App:
         self.web.close()
         if self.telegram is not None:
             await self.telegram.stop()
+        if self.backups is not None:
+            await self.backups.wait()
         await self.store.close()
