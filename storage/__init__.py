@@ -13,7 +13,7 @@ from storage.cases import CaseRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database
 from storage.digests import DigestRepo
-from storage.files import FileStore
+from storage.files import FileStore, files_dir
 from storage.journal import JournalRepo
 from storage.localities import LocalityRepo
 from storage.roles import RoleRepo
@@ -68,4 +68,4 @@ def _files_dir(db_path: str | Path) -> Path:
     """Files live beside the database ("data/danvan.db" → "data/files/")."""
     if str(db_path) == ":memory:":
         return Path(tempfile.mkdtemp(prefix="danvan-files-"))
-    return Path(db_path).parent / "files"
+    return files_dir(db_path)
