@@ -74,7 +74,14 @@ class Router:
         """Process one event and deliver its replies; returns them (tests read them)."""
 
         async def work() -> list[Reply]:
-            replies, notices, t = await self.process(inbound)
+            try:
+                replies, notices, t = await self.process(inbound)
+            except Exception:  # the person could not even be read or written (a full disk): never silence
+                if inbound.kind in ("blocked", "unblocked"):
+                    raise
+                log.exception("a %s event could not be processed", inbound.kind)
+                t = Texts(inbound.language if inbound.language in LANGUAGES else "vi")
+                replies, notices = [Reply(t("common.error"))], []
             if not await self.outbound.replies(inbound.channel, inbound.chat_id, replies, inbound.message_ref, t):
                 # The step's question may be among what was lost: it is asked again at their next message.
                 await self.store.conversations.mark_unasked(inbound.channel, inbound.chat_id)
