@@ -121,3 +121,30 @@ async def test_handled_updates_are_pruned_after_a_few_days(store, clock):
     await intake.prune()
     assert [e.id for e in await store.journal.pending()] == [waiting.id]
     assert await store.journal.accept("web", [("a", "c1", "{}")], clock())  # forgotten, so new again
+
+
+async def test_the_bot_process_exits_when_its_token_is_revoked(tmp_path):
+    """`danvan run` as its own process: polling meets a 401 and the process ends with status 1 and a clear
+    message, instead of staying up with nobody polling."""
+    import os
+    import socket
+    import sys
+
+    async with FakeBotAPI() as api:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_URL": api.base_url,
+               "DANVAN_DB": str(tmp_path / "bot.db"), "DANVAN_PORT": str(port), "LANG": "C.UTF-8"}
+        api.fail("getUpdates", status=401, description="Unauthorized", times=None)  # getMe passes: revoked since
+        bot = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env,
+                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            async with asyncio.timeout(60):
+                _, err = await bot.communicate()
+        finally:
+            if bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+        assert bot.returncode == 1
+        assert "Bot dừng: kênh telegram" in err.decode() and api.token not in err.decode()
