@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import ctypes
 import json
+import math
 import os
 import random
 import re
@@ -420,6 +421,75 @@ async def settle(api: WatchedAPI, quiet: float = 2.0, limit: float = 20.0) -> No
         await asyncio.sleep(quiet)
 
 
+# ---- a long write by another process -------------------------------------------------------------------------
+
+
+def hold_write_lock(db: Path, seconds: float, taken: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+    """In a thread: hold SQLite's write lock for `seconds`, as a long import by `danvan` on the same file does."""
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        loop.call_soon_threadsafe(taken.set)
+        time.sleep(seconds)
+        conn.execute("ROLLBACK")
+
+
+async def under_write_lock(api: WatchedAPI, bot: BotProcess, chats: list[int], seconds: float) -> dict:
+    """While another connection holds the write lock for `seconds`: `/healthz` every 0.2 s, `/huongdan` from a
+    few onboarded people and `/start` from a newcomer (a write) every second; milliseconds to the health answer
+    and to the replies to `/huongdan` (reads only)."""
+    import httpx
+
+    url = f"http://127.0.0.1:{bot.env['DANVAN_PORT']}/healthz"
+    health: list[float] = []
+    replies: list[float] = []
+    statuses: Counter = Counter()
+    taken = asyncio.Event()
+    holder = asyncio.create_task(asyncio.to_thread(hold_write_lock, bot.db, seconds, taken,
+                                                   asyncio.get_running_loop()))
+    await taken.wait()
+    end = time.monotonic() + seconds
+
+    async def probe(client: httpx.AsyncClient) -> None:
+        sent = time.monotonic()
+        try:
+            answer = await client.get(url)
+            statuses[answer.status_code] += 1
+        except httpx.HTTPError:
+            statuses["error"] += 1
+        health.append(time.monotonic() - sent)
+
+    async def ask(chat_id: int) -> None:
+        inbox = api.inbox(chat_id)
+        seen = len(inbox.calls)
+        sent = time.monotonic()
+        api.push_text(chat_id, "/huongdan")
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds + 10):
+                while len(inbox.calls) == seen:
+                    inbox.changed.clear()
+                    await inbox.changed.wait()
+                replies.append(inbox.calls[seen].at - sent)
+
+    async with httpx.AsyncClient(timeout=seconds + 10) as client, asyncio.TaskGroup() as group:
+        tick = 0
+        while time.monotonic() < end:
+            group.create_task(probe(client))
+            if tick % 5 == 0:
+                for chat_id in chats:
+                    group.create_task(ask(chat_id))
+                api.push_text(7_500_000 + tick, "/start")  # a newcomer: the bot must write to answer
+            tick += 1
+            await asyncio.sleep(0.2)
+    await holder
+    found = {"healthz_p95_ms_during_lock": round(percentile(health, 95) * 1000, 1),
+             "healthz_max_ms_during_lock": round(max(health) * 1000, 1),
+             "healthz_statuses_during_lock": dict(sorted((str(k), v) for k, v in statuses.items())),
+             "reply_p95_ms_during_lock": round(percentile(replies, 95) * 1000, 1) if replies else None,
+             "replies_missing_during_lock": len(chats) * math.ceil(seconds) - len(replies)}
+    say(f"during a {seconds:.0f}s write lock: {found}")
+    return found
+
+
 # ---- the run ----------------------------------------------------------------------------------------------------
 
 
@@ -429,6 +499,7 @@ class Options:
     kills: int = 20
     spread: float = 60.0  # seconds over which people start
     races: int = 40
+    lock: float = 10.0  # seconds another connection holds the write lock
     seed: int = 10
 
 
@@ -491,6 +562,7 @@ async def run(opts: Options, tmp: Path) -> dict:
                 raced.append((case_id, code))
             say(f"{len(raced)} races run; waiting for the notices")
             await settle(api)
+            locked = await under_write_lock(api, bot, [p.chat_id for p in people[:5]], opts.lock)
             exit_code = await bot.stop()
         finally:
             await bot.kill()
@@ -553,6 +625,7 @@ async def run(opts: Options, tmp: Path) -> dict:
         "to_code_s_p95": round(percentile(to_code, 95), 2) if to_code else None,
         "to_code_after_kill_s_p95": round(percentile(after_kill, 95), 2) if after_kill else None,
         "people_phase_s": round(phase_end - begin, 1),
+        **locked,
         "bot_error_lines": bot.error_lines(),
         "bot_exit_code": exit_code,
         "seed": opts.seed,
@@ -566,10 +639,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=Options.kills, help="at least this many SIGKILLs")
     parser.add_argument("--spread", type=float, default=Options.spread, help="seconds over which people start")
     parser.add_argument("--races", type=int, default=Options.races, help="cases two cadres close at once")
+    parser.add_argument("--lock", type=float, default=Options.lock, help="seconds of the write lock")
     parser.add_argument("--seed", type=int, default=Options.seed)
     parser.add_argument("--keep", type=Path, help="keep the database and the bot's log in this directory")
     args = parser.parse_args(argv)
-    opts = Options(people=args.people, kills=args.kills, spread=args.spread, races=args.races, seed=args.seed)
+    opts = Options(people=args.people, kills=args.kills, spread=args.spread, races=args.races, lock=args.lock,
+                   seed=args.seed)
 
     async def bounded(tmp: Path) -> dict:
         async with asyncio.timeout(HARD_TIMEOUT):
