@@ -618,6 +618,7 @@ async def run(opts: Options, tmp: Path) -> dict:
         "unfinished": len(stuck),
         "codes_told_twice": told_twice,
         "send_clicks": len(api.send_clicks),
+        "send_clicks_acknowledged": sum(map(api.acknowledged, api.send_clicks)),
         "re_sends": sum(p.re_sends for p in people),
         "kills_random": kinds["random"],
         "kills_after_send": kinds["after_send"],
