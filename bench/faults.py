@@ -180,10 +180,11 @@ class BotProcess:
         await self.kill()
         return code
 
-    def error_lines(self) -> int:
+    def errors(self) -> int:
+        """ERROR and CRITICAL records in the bot's log (a traceback follows its record)."""
         self.log.flush()
         text = (self.tmp / "bot.log").read_text(errors="replace")
-        return sum(1 for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback"))
+        return sum(1 for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line)
 
 
 # ---- people -----------------------------------------------------------------------------------------------------
@@ -630,7 +631,7 @@ async def run(opts: Options, tmp: Path) -> dict:
         "to_code_after_kill_s_p95": round(percentile(after_kill, 95), 2) if after_kill else None,
         "people_phase_s": round(phase_end - begin, 1),
         **locked,
-        "bot_error_lines": bot.error_lines(),
+        "bot_errors": bot.errors(),
         "bot_exit_code": exit_code,
         "seed": opts.seed,
         "duration_s": round(time.monotonic() - started, 1),
