@@ -64,7 +64,11 @@ class Intake:
         """Handle what was journalled but not done before the last stop; returns how many."""
         entries = await self.store.journal.pending()
         for entry in entries:
-            self._start(entry)
+            if entry.applied:  # its answer may not have gone out: the question is asked again at the next message
+                await self.store.conversations.mark_unasked(entry.channel, entry.chat_id)
+                await self.store.journal.done(entry.id, self.clock())
+            else:
+                self._start(entry)
         if entries:
             log.info("handling %d update(s) received before the last stop", len(entries))
         return len(entries)
@@ -90,7 +94,7 @@ class Intake:
 
     async def _handle(self, entry: Entry) -> None:
         try:
-            await self.router.handle(decode(entry.event))
+            await self.router.handle(decode(entry.event), entry.id)
         except Exception:  # left undone: handled again at the next start
             log.exception("an update on %s could not be handled", entry.channel)
             return

@@ -70,12 +70,13 @@ class Router:
         links = [ch.deep_link(payload) for ch in self.outbound.channels.values()]
         return [link for link in links if link]
 
-    async def handle(self, inbound: Inbound) -> list[Reply]:
-        """Process one event and deliver its replies; returns them (tests read them)."""
+    async def handle(self, inbound: Inbound, entry_id: int | None = None) -> list[Reply]:
+        """Process one event and deliver its replies; returns them (tests read them). `entry_id`: the event's
+        inbound journal entry, marked applied together with the conversation it moves."""
 
         async def work() -> list[Reply]:
             try:
-                replies, notices, t = await self.process(inbound)
+                replies, notices, t = await self.process(inbound, entry_id)
             except Exception:  # the person could not even be read or written (a full disk): never silence
                 if inbound.kind in ("blocked", "unblocked"):
                     raise
@@ -91,7 +92,7 @@ class Router:
 
         return await self._locks((inbound.channel, inbound.chat_id), work)
 
-    async def process(self, inbound: Inbound) -> tuple[list[Reply], list[Notice], Texts]:
+    async def process(self, inbound: Inbound, entry_id: int | None = None) -> tuple[list[Reply], list[Notice], Texts]:
         """What to answer (in which language) and whom else to tell; the conversation is saved before anything
         is sent."""
         now = self.clock()
@@ -114,9 +115,10 @@ class Router:
             await self._dispatch(ctx)
             if ctx.dirty:
                 if ctx.conversation is None:
-                    await self.store.conversations.clear(inbound.channel, inbound.chat_id)
+                    await self.store.conversations.clear(inbound.channel, inbound.chat_id, now, entry_id)
                 else:
-                    await self.store.conversations.save(inbound.channel, inbound.chat_id, ctx.conversation, now)
+                    await self.store.conversations.save(inbound.channel, inbound.chat_id, ctx.conversation, now,
+                                                        entry_id)
         except Exception:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,

@@ -15,6 +15,7 @@ class Entry:
     channel: str
     chat_id: str
     event: str  # JSON, made and read by bot/intake.py
+    applied: bool = False  # its change of the conversation is saved; only its answer may be missing
 
 
 class JournalRepo:
@@ -39,9 +40,9 @@ class JournalRepo:
         await self.db.execute("UPDATE inbound_journal SET done_at = ? WHERE id = ?", (iso(now), entry_id))
 
     async def pending(self) -> list[Entry]:
-        rows = await self.db.fetchall(
-            "SELECT id, channel, chat_id, event FROM inbound_journal WHERE done_at IS NULL ORDER BY id")
-        return [Entry(r["id"], r["channel"], r["chat_id"], r["event"]) for r in rows]
+        rows = await self.db.fetchall("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied"
+                                      " FROM inbound_journal WHERE done_at IS NULL ORDER BY id")
+        return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]
 
     async def prune(self, before: datetime) -> int:
         """Forget handled updates older than `before`; returns how many."""

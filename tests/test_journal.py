@@ -12,7 +12,7 @@ import httpx
 from bot.intake import KEEP, Intake, decode, encode
 from handlers.base import Inbound, Media
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.test_telegram_e2e import LAN, config_for, eventually, running
+from tests.test_telegram_e2e import LAN, button, click, config_for, eventually, running
 
 SECRET = "s3cret-Value_1"
 
@@ -148,3 +148,39 @@ async def test_the_bot_process_exits_when_its_token_is_revoked(tmp_path):
                 await bot.wait()
         assert bot.returncode == 1
         assert "Bot dừng: kênh telegram" in err.decode() and api.token not in err.decode()
+
+
+async def test_a_click_applied_but_not_answered_before_a_crash_is_not_applied_again(tmp_path, monkeypatch):
+    """The bot dies after saving what a toggle changed but before answering: the next start does not toggle
+    it back (the entry was marked applied with the conversation); the question is asked again instead."""
+    monkeypatch.setattr("bot.app.DRAIN_SECONDS", 0.1)
+    async with FakeBotAPI() as api:
+        config = config_for(api, tmp_path / "tg.db")
+        async with running(config) as app:
+            calls = await api.ask(LAN, "/start")
+            for label in ("Đồng ý", "Đồng ý", "Không đồng ý"):
+                calls = await click(api, calls, label)
+            calls = await api.ask(LAN, "hai lang")
+            calls = await click(api, calls, "xã Hải Lăng")
+            calls = await click(api, calls, "Bỏ qua")
+            assert "lĩnh vực nào" in calls[-1].text
+
+            async def dies_while_answering(*args, **kwargs):
+                await asyncio.Event().wait()
+
+            monkeypatch.setattr(app.router.outbound, "replies", dies_while_answering)
+            last, toggle = calls[-1], button(calls[-1], "Xây dựng nông thôn mới")
+            api.push_callback(LAN, toggle, message_id=last.message_id)
+
+            async def applied() -> bool:
+                return any(e.applied and decode(e.event).payload == toggle for e in await app.store.journal.pending())
+
+            await eventually(applied)
+        async with running(config) as app:
+            mark = api.mark()
+            calls = await api.ask(LAN, "alo")
+            await asyncio.sleep(0.2)
+            assert len(api.sent(LAN, since=mark)) == 1 and "lĩnh vực nào" in calls[0].text
+            assert button(calls[0], "✅ Xây dựng nông thôn mới")  # toggled once, not back
+            calls = await click(api, calls, "Xong")
+            assert "Xây dựng nông thôn mới" in calls[0].text
