@@ -87,6 +87,20 @@ class Database:
         async with self.tx() as conn:
             await conn.executemany(sql, rows)
 
+    async def scratch(self, sql: str, rows: Iterable[Sequence[Any]] = ((),)) -> None:
+        """Write to this connection's TEMP tables (staging for an import): under the lock, so it never lands
+        inside another coroutine's transaction, but in a deferred transaction that touches only the temp
+        database, so the file's write lock is not taken and no other writer waits for it."""
+        async with self._lock:
+            await self.conn.execute("BEGIN")
+            try:
+                await self.conn.executemany(sql, rows)
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
+
     async def ping(self) -> bool:
         row = await self.fetchone("SELECT 1")
         return row is not None

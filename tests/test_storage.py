@@ -10,7 +10,7 @@ import pytest
 
 from storage import Store
 from storage.db import Database, _migrations
-from storage.localities import LocalityError
+from storage.locality_import import LocalityError
 from storage.text import fold
 from tests.schedule_kit import add_case, citizen
 
