@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot import task_file
 from storage.db import Database
 from storage.locality_import import LocalityError
-from tests.schedule_kit import add_case, citizen
+from tests.schedule_kit import TZ, add_case, citizen
 
 HEAD = "code,name,kind,parent_code\n"
 NOW = datetime(2026, 11, 26, 1, tzinfo=UTC)
@@ -88,3 +89,28 @@ async def test_an_import_made_against_a_tree_that_changed_meanwhile_writes_nothi
         await other.close()
     assert refused.value.key == "locality_changed"
     assert [r for r in await snapshot(store.db) if r[1] != "Z"] == before
+
+
+async def test_a_task_file_appears_whole_while_another_writer_goes_on(store, tmp_path):
+    tasks = 1500
+    (tmp_path / "tasks.yaml").write_text("tasks:\n" + "".join(
+        f"  - {{code: L-{n}, title: Nhiệm vụ số {n}, deadline: 2026-12-31, localities: ['44']}}\n"
+        for n in range(tasks)), encoding="utf-8")
+    other = await Database.open(store.db.path)
+    try:
+        task = asyncio.create_task(task_file.load(store, tmp_path / "tasks.yaml", TZ, NOW))
+        seen = []
+        while not task.done():
+            code = f"w{len(seen)}"
+            await other.execute("INSERT INTO topics (code, name_vi, name_en) VALUES (?, (SELECT count(*)"
+                                " FROM tasks WHERE code LIKE 'L-%'), '')", (code,))
+            seen.append(int((await other.fetchone("SELECT name_vi FROM topics WHERE code = ?", (code,)))[0]))
+        assert await task == (tasks, 0)
+    finally:
+        await other.close()
+    assert set(seen) <= {0, tasks}, "the file is never seen half loaded"
+    assert seen.count(0) >= 2, seen[:5]
+    assert await task_file.load(store, tmp_path / "tasks.yaml", TZ, NOW) == (0, tasks)
+    province = await store.localities.by_code("44")
+    assert (await store.db.fetchone("SELECT count(*) FROM task_localities WHERE locality_id = ?",
+                                    (province.id,)))[0] == tasks
