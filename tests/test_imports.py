@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import task_file
+from bot.cli import main
 from storage.db import Database
 from storage.locality_import import LocalityError
 from tests.schedule_kit import TZ, add_case, citizen
@@ -114,3 +115,26 @@ async def test_a_task_file_appears_whole_while_another_writer_goes_on(store, tmp
     province = await store.localities.by_code("44")
     assert (await store.db.fetchone("SELECT count(*) FROM task_localities WHERE locality_id = ?",
                                     (province.id,)))[0] == tasks
+
+
+async def test_a_campaign_file_appears_whole_while_another_writer_goes_on(store, tmp_path, monkeypatch):
+    campaigns = 300
+    (tmp_path / "campaigns.yaml").write_text("campaigns:\n" + "".join(
+        f"  - {{code: c-{n}, title_vi: Phong trào {n}, description_vi: Mô tả}}\n" for n in range(campaigns)),
+        encoding="utf-8")
+    monkeypatch.setenv("DANVAN_DB", store.db.path)
+    other = await Database.open(store.db.path)
+    try:  # the command in a thread of its own, as it would run in a process of its own
+        task = asyncio.create_task(asyncio.to_thread(main, ["campaign", "load", str(tmp_path / "campaigns.yaml")]))
+        seen = []
+        while not task.done():
+            code = f"w{len(seen)}"
+            await other.execute("INSERT INTO topics (code, name_vi, name_en) VALUES (?, (SELECT count(*)"
+                                " FROM campaigns WHERE code LIKE 'c-%'), '')", (code,))
+            seen.append(int((await other.fetchone("SELECT name_vi FROM topics WHERE code = ?", (code,)))[0]))
+        assert await task == 0
+    finally:
+        await other.close()
+    assert set(seen) <= {0, campaigns}, "the file is never seen half loaded"
+    assert seen.count(0) >= 2, seen[:5]
+    assert (await store.db.fetchone("SELECT count(*) FROM campaigns WHERE code LIKE 'c-%'"))[0] == campaigns
