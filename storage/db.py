@@ -9,7 +9,8 @@ with it. So `fetchone` and `fetchall` go to a second, query-only connection on t
 it reads the last committed state without waiting for any writer, and each read is its own snapshot, so it
 never sees another coroutine's uncommitted rows, only what was committed before it started. A read that a
 transaction's decision depends on (or that must see the transaction's own writes) goes through the `conn`
-that `tx()` yields. An in-memory database is private to its connection, so there both are one connection.
+that `tx()` yields; so does a write that returns rows (`INSERT … RETURNING`), which the query-only
+connection refuses. An in-memory database is private to its connection, so there both are one connection.
 """
 
 from __future__ import annotations
@@ -87,14 +88,14 @@ class Database:
         async with self.tx() as conn:
             await conn.executemany(sql, rows)
 
-    async def scratch(self, sql: str, rows: Iterable[Sequence[Any]] = ((),)) -> None:
+    async def scratch(self, sql: str, rows: Iterable[Sequence[Any]] | None = None) -> None:
         """Write to this connection's TEMP tables (staging for an import): under the lock, so it never lands
         inside another coroutine's transaction, but in a deferred transaction that touches only the temp
         database, so the file's write lock is not taken and no other writer waits for it."""
         async with self._lock:
             await self.conn.execute("BEGIN")
             try:
-                await self.conn.executemany(sql, rows)
+                await (self.conn.execute(sql) if rows is None else self.conn.executemany(sql, rows))
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise

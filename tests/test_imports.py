@@ -75,7 +75,7 @@ async def test_an_import_made_against_a_tree_that_changed_meanwhile_writes_nothi
     other = await Database.open(store.db.path)
     scratch = store.db.scratch
 
-    async def another_import_lands(sql, rows=((),)):
+    async def another_import_lands(sql, rows=None):
         if sql.startswith("CREATE INDEX"):
             await other.execute("INSERT INTO localities (code, name, name_folded, kind, level, parent_id, path)"
                                 " VALUES ('Z', 'Z', 'z', 'tinh', 0, NULL, '/0/')")
