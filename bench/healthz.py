@@ -1,14 +1,19 @@
-"""`/healthz` and the web chat's `/huongdan` while another process holds the database's write lock.
+"""`/healthz` and the web chat's `/huongdan` while another process writes to the database.
 
-    python -m bench.healthz            # about 20 s; progress on stderr, one JSON line last on stdout
+    python -m bench.healthz            # about 25 s; progress on stderr, one JSON line last on stdout
 
 The real program (`App.build`, `build_asgi`) on uvicorn on 127.0.0.1, SQLite on disk in a temporary
-directory. A second process (a CLI import, a backup) takes the write lock with `BEGIN IMMEDIATE` and holds
-it for `--lock` seconds. Meanwhile new people send their first message through the web chat, once a
-second: the bot's write of their user row waits for the lock on the write connection (up to the busy
+directory. Two scenarios, each with another process on the same file:
+
+* lock: a process takes the write lock with `BEGIN IMMEDIATE` and holds it for `--lock` seconds.
+* import: `danvan locality import` of a `--import-rows` file (a new province, its communes and villages).
+
+Meanwhile new people send their first message through the web chat, five a second: the bot must write
+their user row, which waits for the other process's lock on the write connection (up to the busy
 timeout). Open loop, as a load balancer would: `/healthz` every 50 ms and an onboarded person's
 `/huongdan` every 250 ms, each timed from the request to the full answer; the figures are over the requests
-sent while the lock was held. The run fails (exit 1, no figures) if a probe is answered wrongly.
+sent while the other process ran. The run fails (exit 1, no figures) if a probe is answered wrongly or the
+other process fails.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -36,9 +42,15 @@ from tests.test_web_api import WebClient, onboard, served
 
 HEALTHZ_EVERY = 0.05
 HUONGDAN_EVERY = 0.25
-NEWCOMER_EVERY = 1.0
+NEWCOMER_EVERY = 0.2
+NEWCOMERS = 250  # first messages per scenario at most
 IDLE_S = 1.0
 
+IMPORT = """
+import subprocess, sys
+print("locked", flush=True)
+sys.exit(subprocess.run([sys.executable, "-m", "bot.cli", "locality", "import", sys.argv[1]]).returncode)
+"""
 LOCKER = """
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
@@ -47,7 +59,6 @@ db.execute("UPDATE users SET updated_at = updated_at")
 print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
 db.execute("COMMIT")
-print("released", flush=True)
 """
 
 
@@ -100,11 +111,16 @@ async def huongdan(web: WebClient, probe: Probe) -> None:
         raise BenchError(f"/huongdan answered {answer.status_code}: {answer.text[:300]}")
 
 
-async def newcomer(web: WebClient, outcomes: list[int]) -> None:
-    """A person's first message: the bot must write their user row (this one may fail: the lock is longer
-    than the busy timeout)."""
+async def newcomer(web: WebClient | None, probe: Probe, stored: list[bool]) -> None:
+    """A person's first message: the bot must write their user row (this one may fail: a lock longer than
+    the busy timeout is not the bot's to wait out). None: every prepared newcomer has written."""
+    if web is None:
+        return
+    sent = time.monotonic()
     answer = await web.post("/api/message", {"text": "/start"})
-    outcomes.append(answer.status_code)
+    probe.sent.append(sent)
+    probe.took.append(time.monotonic() - sent)
+    stored.append(answer.status_code == 200)
 
 
 async def every(period: float, until: asyncio.Event, start, tasks: set[asyncio.Task]) -> None:
@@ -116,71 +132,91 @@ async def every(period: float, until: asyncio.Event, start, tasks: set[asyncio.T
 
 
 @contextlib.asynccontextmanager
-async def browser(url: str) -> AsyncIterator[WebClient]:
-    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+async def browser(url: str, address: str = "127.0.0.1") -> AsyncIterator[WebClient]:
+    """A person's browser; people each on their own loopback address (the web chat limits new sessions per
+    address)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(base_url=url, timeout=60, transport=transport) as http:
         web = WebClient(http)
         await web.open()
         yield web
 
 
-async def run(lock_s: float) -> dict:
+async def during(url: str, http: httpx.AsyncClient, reader: WebClient, argv: list[str], env: dict) -> dict:
+    """Probe while the other process runs (from its "locked" line to its exit); their figures."""
+    probes = {name: Probe(name) for name in ("healthz", "huongdan", "first")}
+    stored: list[bool] = []
+    tasks: set[asyncio.Task] = set()
+    async with contextlib.AsyncExitStack() as stack:
+        newcomers = iter([await stack.enter_async_context(browser(url, f"127.0.{1 + n // 250}.{1 + n % 250}"))
+                          for n in range(NEWCOMERS)])
+        other = await asyncio.create_subprocess_exec(sys.executable, "-c", *argv, stdout=asyncio.subprocess.PIPE,
+                                                     env={**os.environ, **env})
+        if await other.stdout.readline() != b"locked\n":
+            raise BenchError("the other process did not start its work")
+        began = time.monotonic()
+        over = asyncio.Event()
+        probing = asyncio.gather(
+            every(HEALTHZ_EVERY, over, lambda: healthz(http, probes["healthz"]), tasks),
+            every(HUONGDAN_EVERY, over, lambda: huongdan(reader, probes["huongdan"]), tasks),
+            every(NEWCOMER_EVERY, over, lambda: newcomer(next(newcomers, None), probes["first"], stored), tasks))
+        code = await other.wait()
+        ended = time.monotonic()
+        over.set()
+        await probing
+        say(f"the other process ran {ended - began:.1f} s; waiting for {len(tasks)} requests")
+        await asyncio.gather(*tasks)
+    if code != 0:
+        raise BenchError(f"the other process failed ({code})")
+    health, guide, first = (figures(p.during(began, ended)) for p in probes.values())
+    return {"seconds": round(ended - began, 1), **health,
+            **{f"huongdan_{k}": v for k, v in guide.items()},
+            **{f"first_{k}": v for k, v in first.items() if k != "requests"},
+            "first_messages": len(stored), "first_messages_stored": sum(stored)}
+
+
+async def run(lock_s: float, import_rows: int) -> dict:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="danvan-bench-") as tmp:
         config = load(db=Path(tmp) / "danvan.db", demo_db=Path(tmp) / "demo.db", demo=False, telegram_token=None,
                       web_burst=1000)
+        villages = max(1, import_rows // 100 - 1)
+        rows = ["code,name,kind,parent_code", "B,Tỉnh B,tinh,"]
+        for c in range(100):
+            rows += [f"B-{c},Xã B {c},xa,B", *(f"B-{c}-{v},Thôn {v},thon,B-{c}" for v in range(villages))]
+        (Path(tmp) / "import.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
         app = await App.build(config, clock=Clock())
         try:
             async with served(app) as url, contextlib.AsyncExitStack() as stack:
                 logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # see main()
                 reader = await stack.enter_async_context(browser(url))
                 await onboard(reader)
-                newcomers = [await stack.enter_async_context(browser(url)) for _ in range(int(lock_s) + 2)]
                 http = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=60))
-                probes = {"healthz": Probe("healthz"), "huongdan": Probe("huongdan")}
-                tasks: set[asyncio.Task] = set()
 
                 say(f"idle: /healthz for {IDLE_S:.0f} s")
+                idle, tasks = Probe("healthz"), set()
                 idle_over = asyncio.Event()
                 asyncio.get_running_loop().call_later(IDLE_S, idle_over.set)
-                await every(HEALTHZ_EVERY, idle_over, lambda: healthz(http, probes["healthz"]), tasks)
+                await every(HEALTHZ_EVERY, idle_over, lambda: healthz(http, idle), tasks)
                 await asyncio.gather(*tasks)
-                idle = figures(probes["healthz"].took)
-                probes["healthz"] = Probe("healthz")
 
-                locker = await asyncio.create_subprocess_exec(
-                    sys.executable, "-c", LOCKER, config.store_path, str(lock_s), stdout=asyncio.subprocess.PIPE)
-                if await locker.stdout.readline() != b"locked\n":
-                    raise BenchError("the second process could not take the write lock")
-                locked_at = time.monotonic()
-                say(f"another process holds the write lock for {lock_s:g} s; probing")
-                released = asyncio.Event()
-                writes: list[int] = []
-                queue = iter(newcomers)
-                loops = [every(HEALTHZ_EVERY, released, lambda: healthz(http, probes["healthz"]), tasks),
-                         every(HUONGDAN_EVERY, released, lambda: huongdan(reader, probes["huongdan"]), tasks),
-                         every(NEWCOMER_EVERY, released, lambda: newcomer(next(queue), writes), tasks)]
-                probing = asyncio.gather(*loops)
-                if await locker.stdout.readline() != b"released\n" or await locker.wait() != 0:
-                    raise BenchError("the lock holder failed")
-                released_at = time.monotonic()
-                released.set()
-                await probing
-                say(f"lock released after {released_at - locked_at:.1f} s; waiting for {len(tasks)} requests")
-                await asyncio.gather(*tasks)
+                say(f"lock: another process holds the write lock for {lock_s:g} s")
+                lock = await during(url, http, reader, [LOCKER, config.store_path, str(lock_s)], {})
+                say(f"import: `danvan locality import` of {len(rows) - 1} rows in another process")
+                imported = await during(url, http, reader, [IMPORT, str(Path(tmp) / "import.csv")],
+                                        {"DANVAN_DB": config.store_path})
+                count = await app.store.db.fetchone("SELECT count(*) FROM localities WHERE code LIKE 'B%'")
+                if count[0] != len(rows) - 1:
+                    raise BenchError(f"the import stored {count[0]} of {len(rows) - 1} localities")
         finally:
             await app.stop()
-    health, guide = (figures(p.during(locked_at, released_at)) for p in (probes["healthz"], probes["huongdan"]))
     return {
         "bench": "healthz",
         "lock_s": lock_s,
-        **health,
-        "huongdan_requests": guide["requests"],
-        "huongdan_p50_ms": guide["p50_ms"],
-        "huongdan_p95_ms": guide["p95_ms"],
-        "huongdan_max_ms": guide["max_ms"],
-        "idle_p95_ms": idle["p95_ms"],
-        "first_messages": len(writes),
-        "first_messages_stored": writes.count(200),
+        **{k: v for k, v in lock.items() if k != "seconds"},
+        "idle_p95_ms": figures(idle.took)["p95_ms"],
+        "import_rows": len(rows) - 1,
+        **{f"import_{k}": v for k, v in imported.items()},
         "duration_s": round(time.monotonic() - started, 1),
     }
 
@@ -188,11 +224,12 @@ async def run(lock_s: float) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.healthz", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lock", type=float, default=10.0, help="seconds the other process holds the lock")
+    parser.add_argument("--import-rows", type=int, default=100_000, help="rows of the imported locality file")
     args = parser.parse_args(argv)
     # The newcomers' writes that time out behind the lock are expected; uvicorn would log each as an error.
     logging.basicConfig(level=logging.CRITICAL, stream=sys.stderr)
     try:
-        result = asyncio.run(run(args.lock))
+        result = asyncio.run(run(args.lock, args.import_rows))
     except Exception:
         traceback.print_exc()
         say("FAILED: no figures")
