@@ -147,6 +147,7 @@ async def test_a_read_does_not_wait_behind_a_write_held_up_by_another_process(st
         while not store.db._lock.locked():  # the write is on its way to the database
             await asyncio.sleep(0)
         codes = {r[0] for r in await store.db.fetchall("SELECT code FROM topics")}
+        assert await store.db.ping()  # /healthz
         assert not write.done(), "the read waited for the write"
         assert "import" not in codes and "bot" not in codes and codes
         other.execute("COMMIT")
