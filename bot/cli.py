@@ -24,7 +24,7 @@ from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
 from storage.files import files_dir
-from storage.localities import LocalityError
+from storage.locality_import import LocalityError
 
 
 def main(argv: list[str] | None = None) -> int:
