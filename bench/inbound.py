@@ -459,10 +459,16 @@ async def channel_ceiling(opts: Options) -> dict:
     async with danvan_bot(opts.tmp / "channel.db", opts.rate) as (api, app):
         channel = app.telegram
 
-        async def echo(inbound: Inbound) -> None:
-            await channel.send(inbound.chat_id, Reply(inbound.text))
+        tasks: set[asyncio.Task] = set()
 
-        channel.on_event = echo
+        async def echo(name: str, events: list[tuple[str, Inbound]]) -> list[asyncio.Task]:
+            for _, inbound in events:  # answered concurrently, as the intake handles updates
+                task = asyncio.create_task(channel.send(inbound.chat_id, Reply(inbound.text)))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            return []
+
+        channel.accept = echo
         load = await closed_loop(api, opts, echo_forever, user_ids(40_000_000))
     check_counts(api, load)
     rate = load.updates / opts.window

@@ -3,6 +3,7 @@ with fakes injected where the outside world is."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sqlite3
@@ -11,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import handlers
+from bot.backup import DailyBackup
 from bot.broadcasts import BroadcastEngine, EngineSettings
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChannel
 from bot.config import Config
 from bot.demo import seed_demo
 from bot.health import Health
+from bot.intake import Intake
 from bot.jobs import CadreSchedule
 from bot.outbound import Gate, Outbound
 from bot.router import Router
@@ -27,6 +30,7 @@ from storage import Store
 from storage.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
+DRAIN_SECONDS = 5.0  # at a stop, how long updates being handled may take to finish
 
 
 def utc_now() -> datetime:
@@ -55,6 +59,15 @@ class App:
         self.scheduler.every_tick("broadcasts", self.broadcasts.tick)
         self.router.wake = self.scheduler.wake
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
+        # Every update is journalled before the platform is told it arrived (bot/intake.py).
+        self.intake = Intake(store, self.router, clock)
+        self.scheduler.every_tick("journal", lambda now: self.intake.prune())
+        self.fatal: str | None = None  # why a channel cannot go on; `halted` is then set
+        self.halted = asyncio.Event()  # the program should stop: a signal, or a fatal channel error
+        self.backups: DailyBackup | None = None
+        if config.backup_dir and not config.demo:  # the demo's data is not worth keeping
+            self.backups = DailyBackup(store, config.backup_dir, config.backup_keep, self.router.settings.tz, clock)
+            self.backups.register(self.scheduler)
 
     @classmethod
     async def build(cls, config: Config, *, clock: Callable[[], datetime] = utc_now) -> App:
@@ -71,11 +84,15 @@ class App:
         if config.telegram_token is not None and not config.demo:  # the demo never talks to real people
             app.telegram = TelegramChannel(
                 config.telegram_token.get_secret_value(), config.telegram_api_url, config.telegram_file_url,
-                app.router.handle, webhook=config.telegram_webhook_url is not None,
+                app.intake.accept, webhook=config.telegram_webhook_url is not None, on_fatal=app.fail,
                 # a broadcast's senders plus room for replies, so that no reply waits for a connection
                 connections=config.broadcast_concurrency + 32, timeout=config.telegram_timeout)
             app.outbound.add(app.telegram, Gate(config.telegram_rate, config.broadcast_rate))
         return app
+
+    def fail(self, reason: str) -> None:
+        self.fatal = reason
+        self.halted.set()
 
     async def start(self) -> None:
         self.scheduler.start()
@@ -83,6 +100,10 @@ class App:
             secret = self.config.telegram_webhook_secret
             await self.telegram.start(self.config.telegram_webhook_url,
                                       secret.get_secret_value() if secret else None)
+        # What was journalled before a crash goes first, ahead of anything new from the same chat.
+        await self.intake.replay()
+        if self.telegram is not None:
+            self.telegram.listen()
             for language in LANGUAGES:
                 t = Texts(language)
                 await self.telegram.set_commands(None, language, [(c, t(f"cmd.{c}")) for c in commands_for("citizen")])
@@ -97,8 +118,13 @@ class App:
 
     async def stop(self) -> None:
         self.scheduler.stop()
+        if self.telegram is not None:
+            await self.telegram.stop_receiving()
+        await self.intake.drain(DRAIN_SECONDS)  # what does not finish stays journalled for the next start
         await self.broadcasts.stop()
         self.web.close()
         if self.telegram is not None:
             await self.telegram.stop()
+        if self.backups is not None:
+            await self.backups.wait()
         await self.store.close()

@@ -129,12 +129,10 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
                      _text(item.get("description_en"), f"{code}: description_en"), days))
     if len({r[0] for r in rows}) != len(rows):
         raise FileProblem("same_code")
-    for code, title_vi, description_vi, topic_id, title_en, description_en, (starts, ends) in rows:
-        try:
-            await store.campaigns.upsert(code, title_vi, description_vi, topic_id, title_en, description_en,
-                                         starts_on=starts, ends_on=ends)
-        except CampaignError as err:
-            raise FileProblem(err.key, **err.values) from None
+    try:
+        await store.campaigns.upsert_all([(*row[:6], *row[6]) for row in rows])
+    except CampaignError as err:
+        raise FileProblem(err.key, **err.values) from None
     await store.audit.record(None, "campaign.loaded", None, now, via="cli", codes=[r[0] for r in rows])
     say("campaigns_loaded", count=len(rows), codes=", ".join(r[0] for r in rows))
     return 0

@@ -8,13 +8,15 @@ import contextlib
 import logging
 import signal
 import socket
+import sqlite3
 import sys
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import campaign_cli, logs, task_file
+from bot import backup, campaign_cli, logs, task_file
 from bot.app import App, utc_now
+from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, load
 from bot.console import fragment, say, texts
 from bot.console import help_text as _h
@@ -22,7 +24,8 @@ from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
 from storage.db import DatabaseUnavailable
-from storage.localities import LocalityError
+from storage.files import files_dir
+from storage.locality_import import LocalityError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
 
     db = sub.add_parser("db", help=_h("db")).add_subparsers(dest="db_command", required=True)
     db.add_parser("migrate", help=_h("db_migrate"))
+    db.add_parser("backup", help=_h("db_backup")).add_argument("dir", type=Path)
+    restore = db.add_parser("restore", help=_h("db_restore"))
+    restore.add_argument("file", type=Path)
+    restore.add_argument("--force", action="store_true", help=_h("db_restore_force"))
+    db.add_parser("check", help=_h("db_check"))
 
     admin = sub.add_parser("admin", help=_h("admin")).add_subparsers(dest="admin_command", required=True)
     add = admin.add_parser("add", help=_h("admin_add"))
@@ -102,6 +110,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return await run(config.model_copy(update={"demo": demo}))
     if args.command == "demo":
         return await demo_reset(config)
+    if args.command == "db" and args.db_command != "migrate":
+        return await _backups(args, config)
     store = await Store.open(config.db)
     try:
         now = utc_now()
@@ -202,6 +212,69 @@ async def _invite(store: Store, config: Config, args: argparse.Namespace, now) -
     return 0
 
 
+async def _backups(args: argparse.Namespace, config: Config) -> int:
+    """Not through the Store: a database is checked before anything opens (and migrates) it, and the one a
+    restore replaces is not opened at all."""
+    db, files, now = config.db, files_dir(config.db), utc_now()
+    try:
+        if args.db_command == "backup":
+            taken = await asyncio.to_thread(backup.take, db, files, args.dir, now)
+            say("backup_written", file=taken.path, files=taken.files)
+            if taken.missing:
+                say("backup_missing_files", error=True, count=len(taken.missing))
+            return 1 if taken.missing else 0
+        if args.db_command == "restore":
+            restored = await asyncio.to_thread(backup.restore, args.file, db, files, now, force=args.force)
+            _report(restored.report)
+            if not restored.done:
+                say("restore_damaged", error=True, file=args.file)
+                return 1
+            say("restored", file=args.file, path=db)
+            if restored.aside:
+                say("restored_aside", path=restored.aside)
+            return 1 if restored.report.problems else 0
+        report = await asyncio.to_thread(backup.check, db, files)
+        _report(report)
+        return 1 if report.problems else 0
+    except backup.BackupError as err:
+        say(err.key, error=True, **err.values)
+    except (OSError, sqlite3.Error) as err:
+        say("backup_failed", error=True, problem=err)
+    return 1
+
+
+def _report(report: backup.Report) -> None:
+    say("check_database", path=report.database)
+    if report.unreadable is not None:
+        say("check_unreadable", reason=report.unreadable)
+    else:
+        for detail in report.integrity:
+            say("check_integrity_bad", detail=detail)
+        if not report.integrity:
+            say("check_integrity_ok")
+        if report.damaged_beyond:
+            say("check_skipped")
+        else:
+            _report_references(report)
+    if report.problems:
+        say("check_failed", error=True, count=report.problems)
+    else:
+        say("check_ok")
+
+
+def _report_references(report: backup.Report) -> None:
+    for table, rowid, parent in report.foreign_keys:
+        say("check_key_bad", table=table, rowid=rowid, parent=parent)
+    if not report.foreign_keys:
+        say("check_keys_ok")
+    for sha256, table in report.missing:
+        say("check_file_missing", sha256=sha256, table=table)
+    for sha256, table in report.damaged:
+        say("check_file_damaged", sha256=sha256, table=table)
+    if not report.missing and not report.damaged:
+        say("check_files_ok", count=report.files)
+
+
 def _delete_database(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -257,12 +330,15 @@ async def run(config: Config) -> int:
     app = await App.build(config)
     server = Server(uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off",
                                    timeout_graceful_shutdown=5))
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, app.halted.set)
     try:
-        await app.start()
+        try:
+            await app.start()
+        except ChannelFatal as err:
+            say("channel_fatal", error=True, channel=err.channel, reason=err.reason)
+            return 1
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         listening = asyncio.create_task(server.listening.wait())
         await asyncio.wait([serving, listening], return_when=asyncio.FIRST_COMPLETED)
@@ -277,12 +353,15 @@ async def run(config: Config) -> int:
         elif app.telegram is not None:
             say("telegram_on", username=app.telegram.username)
         say("open_browser", url=config.web_url)
-        await stop.wait()
+        await app.halted.wait()
         server.should_exit = True
         app.web.close()
         await serving
     finally:
         await app.stop()
+    if app.fatal is not None:
+        say("channel_fatal", error=True, channel="telegram", reason=app.fatal)
+        return 1
     return 0
 
 

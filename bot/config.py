@@ -49,6 +49,8 @@ class Config(BaseSettings):
     broadcast_concurrency: int = Field(100, alias="DANVAN_BROADCAST_CONCURRENCY", ge=1, le=1000)
     broadcast_resend_uncertain: bool = Field(False, alias="DANVAN_BROADCAST_RESEND_UNCERTAIN")
     quiet_hours: str = Field("21:00-07:00", alias="DANVAN_QUIET_HOURS")
+    backup_dir: Path | None = Field(None, alias="DANVAN_BACKUP_DIR")  # unset: no daily backup
+    backup_keep: int = Field(7, alias="DANVAN_BACKUP_KEEP", ge=1, le=1000)
 
     @field_validator("tz")
     @classmethod
@@ -71,6 +73,15 @@ class Config(BaseSettings):
         if start == end:
             raise ValueError("start and end are the same; use off for no quiet hours")
         return f"{start:%H:%M}-{end:%H:%M}"
+
+    @field_validator("backup_dir", mode="before")
+    @classmethod
+    def _backup_dir(cls, value: object) -> object:
+        if value in (None, ""):  # an empty variable means none, not the working directory
+            return None
+        if Path(str(value)).exists() and not Path(str(value)).is_dir():
+            raise ValueError("must be a directory")
+        return value
 
     @field_validator("telegram_token")
     @classmethod

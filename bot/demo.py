@@ -84,12 +84,14 @@ async def seed_demo_cases(store: Store, now: datetime) -> None:
             kind=item["kind"], user_id=person.id, anonymous=item["anonymous"], topic_id=topic.id,
             locality_id=place.id, content=item["content"], urgent=item["urgent"], campaign_id=None,
             ack_due=add_working_days(sent, 1, tz), answer_due=add_working_days(sent, topic.answer_days, tz)), sent)
+        status = case.status
         for step, kind in enumerate(item["then"], start=1):
             at = sent + timedelta(hours=6 * step)
             answer = item.get("answer") if kind == "answered" else None
             changes = {"acknowledged": {"acknowledged_at": at}, "answered": {"answered_at": at}}.get(kind, {})
-            await store.cases.record(case.id, cadre.id, kind, at, body=answer, unit=cadre.unit_name, status=kind,
-                                     **changes)
+            await store.cases.record(case.id, cadre.id, kind, at, body=answer, unit=cadre.unit_name, expect=status,
+                                     status=kind, **changes)
+            status = kind
         if item.get("rating"):
             await store.cases.record(case.id, person.id, "rated", sent + timedelta(days=1), rating=item["rating"],
                                      rated_at=sent + timedelta(days=1))

@@ -17,7 +17,7 @@ from enum import IntEnum
 
 from bot.channels.base import Channel, DeliveryError
 from handlers.base import Reply
-from messages import Safe
+from messages import Safe, Texts
 from storage import Store
 
 log = logging.getLogger(__name__)
@@ -184,13 +184,25 @@ class Outbound:
         if gate is not None:
             self.gates[channel.name] = gate
 
-    async def replies(self, channel_name: str, chat_id: str, replies: list[Reply], edit_ref: str | None) -> None:
-        """Send a conversation's replies in order; an edit applies to the message the choice came from."""
+    async def replies(self, channel_name: str, chat_id: str, replies: list[Reply], edit_ref: str | None,
+                      t: Texts | None = None) -> bool:
+        """Send a conversation's replies in order; an edit applies to the message the choice came from. A
+        photo or file the platform refuses is replaced by a short note (in `t`'s language) and the rest still
+        go out. False when a reply could not be delivered."""
         channel = self.channels[channel_name]
+        delivered = True
         for reply in joined(replies, channel.capabilities.max_text):
             ref = edit_ref if reply.edit and channel.capabilities.edits else None
-            if not await self.deliver(channel, chat_id, reply, ref):
-                return
+            failure = await self._send(channel, chat_id, reply, ref, Priority.REPLY)
+            if isinstance(failure, DeliveryError) and failure.kind == "permanent" and t is not None and (
+                    reply.photo is not None or reply.document is not None):
+                note = Safe(f"{t('common.file_refused')}\n{reply.text}".strip())
+                failure = await self._send(channel, chat_id, Reply(note, reply.options), None, Priority.REPLY)
+            if isinstance(failure, DeliveryError):
+                delivered = False
+                if failure.kind != "permanent":  # gone, or the platform unreachable: the rest would fail too
+                    break
+        return delivered
 
     async def deliver(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None = None,
                       priority: Priority = Priority.REPLY) -> bool:
@@ -200,7 +212,15 @@ class Outbound:
                    priority: Priority = Priority.REPLY) -> str | None:
         """Deliver with retries; the message's reference ("" when the channel gives none), or None when
         it could not be delivered."""
-        for attempt in range(1, self.max_attempts + 1):
+        outcome = await self._send(channel, chat_id, reply, edit_ref, priority)
+        return None if isinstance(outcome, DeliveryError) else outcome
+
+    async def _send(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None,
+                    priority: Priority) -> str | DeliveryError:
+        """`send`, with the last error when it failed."""
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 ref = await self.attempt(channel, chat_id, reply, edit_ref, priority)
                 return ref or ""
@@ -208,12 +228,11 @@ class Outbound:
                 if err.kind == "gone":
                     log.info("%s chat gone (%s); marked unreachable", channel.name, err.reason)
                     await self.store.users.set_reachable(channel.name, chat_id, False, self.clock())
-                    return None
+                    return err
                 if err.kind == "permanent" or attempt == self.max_attempts:
                     log.warning("%s delivery failed after %d attempt(s): %s", channel.name, attempt, err.reason)
-                    return None
+                    return err
                 await asyncio.sleep(min(err.retry_after or 0.5 * 2 ** (attempt - 1), self.max_wait))
-        return None
 
     async def attempt(self, channel: Channel, chat_id: str, reply: Reply, edit_ref: str | None = None,
                       priority: Priority = Priority.REPLY, on_start: Callable[[], None] | None = None) -> str | None:

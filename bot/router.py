@@ -26,6 +26,7 @@ from handlers.base import (
 from handlers.menu import commands_for, show_menu
 from messages import LANGUAGES, Texts
 from storage import Store
+from storage.conversations import Conversation
 from storage.users import User
 
 log = logging.getLogger(__name__)
@@ -69,24 +70,35 @@ class Router:
         links = [ch.deep_link(payload) for ch in self.outbound.channels.values()]
         return [link for link in links if link]
 
-    async def handle(self, inbound: Inbound) -> list[Reply]:
-        """Process one event and deliver its replies; returns them (tests read them)."""
+    async def handle(self, inbound: Inbound, entry_id: int | None = None) -> list[Reply]:
+        """Process one event and deliver its replies; returns them (tests read them). `entry_id`: the event's
+        inbound journal entry, marked applied together with the conversation it moves."""
 
         async def work() -> list[Reply]:
-            replies, notices = await self.process(inbound)
-            await self.outbound.replies(inbound.channel, inbound.chat_id, replies, inbound.message_ref)
+            try:
+                replies, notices, t = await self.process(inbound, entry_id)
+            except Exception:  # the person could not even be read or written (a full disk): never silence
+                if inbound.kind in ("blocked", "unblocked"):
+                    raise
+                log.exception("a %s event could not be processed", inbound.kind)
+                t = Texts(inbound.language if inbound.language in LANGUAGES else "vi")
+                replies, notices = [Reply(t("common.error"))], []
+            if not await self.outbound.replies(inbound.channel, inbound.chat_id, replies, inbound.message_ref, t):
+                # The step's question may be among what was lost: it is asked again at their next message.
+                await self.store.conversations.mark_unasked(inbound.channel, inbound.chat_id)
             for notice in notices:
                 await self.deliver_notice(notice)
             return replies
 
         return await self._locks((inbound.channel, inbound.chat_id), work)
 
-    async def process(self, inbound: Inbound) -> tuple[list[Reply], list[Notice]]:
-        """What to answer and whom else to tell; the conversation is saved before anything is sent."""
+    async def process(self, inbound: Inbound, entry_id: int | None = None) -> tuple[list[Reply], list[Notice], Texts]:
+        """What to answer (in which language) and whom else to tell; the conversation is saved before anything
+        is sent."""
         now = self.clock()
         if inbound.kind in ("blocked", "unblocked"):
             await self.store.users.set_reachable(inbound.channel, inbound.chat_id, inbound.kind == "unblocked", now)
-            return [], []
+            return [], [], Texts("vi")
         if len(inbound.text) > MAX_TEXT:
             inbound = _truncated(inbound)
         language = inbound.language if inbound.language in LANGUAGES else "vi"
@@ -103,21 +115,22 @@ class Router:
             await self._dispatch(ctx)
             if ctx.dirty:
                 if ctx.conversation is None:
-                    await self.store.conversations.clear(inbound.channel, inbound.chat_id)
+                    await self.store.conversations.clear(inbound.channel, inbound.chat_id, now, entry_id)
                 else:
-                    await self.store.conversations.save(inbound.channel, inbound.chat_id, ctx.conversation, now)
+                    await self.store.conversations.save(inbound.channel, inbound.chat_id, ctx.conversation, now,
+                                                        entry_id)
         except Exception:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            return [Reply(Texts(user.language)("common.error"))], []
+            return [Reply(Texts(user.language)("common.error"))], [], Texts(user.language)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
                 await self.refresh_commands(target.channel, target.chat_id, target.role, target.language)
-        return ctx.replies, ctx.notices
+        return ctx.replies, ctx.notices, ctx.t
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation
@@ -133,6 +146,10 @@ class Router:
             if not allowed(ctx.user, self.registry.flow_roles[conversation.flow]):
                 ctx.finish()
                 ctx.say(ctx.t("common.not_allowed"))
+                return
+            if conversation.unasked and not _answers_step(inbound, conversation):
+                ctx.dirty = True  # saved with the question marked as asked
+                await step.prompt(ctx)
                 return
         if inbound.kind == "choice":
             parsed = parse_cb(inbound.payload)
@@ -208,6 +225,12 @@ class Router:
             await channel.set_commands(chat_id, language, [(c, t(f"cmd.{c}")) for c in commands_for(role)])
         except Exception:  # a menu that could not be updated must not break the conversation
             log.warning("could not update the command menu on %s", channel_name)
+
+
+def _answers_step(inbound: Inbound, conversation: Conversation) -> bool:
+    """A press of one of the current step's own buttons: the person did see its question."""
+    parsed = parse_cb(inbound.payload) if inbound.kind == "choice" else None
+    return parsed is not None and parsed[0] == step_key(conversation.flow, conversation.step)
 
 
 def _truncated(inbound: Inbound) -> Inbound:

@@ -38,7 +38,11 @@ def build_asgi(app: App) -> Starlette:
             payload = json.loads(body)
         except ValueError:
             return Response(status_code=400)
-        await app.telegram.feed(payload)
+        try:
+            await app.telegram.feed(payload)
+        except Exception:  # not journalled: Telegram is asked to deliver it again
+            log.exception("a webhook update could not be taken")
+            return Response(status_code=503)
         return Response(status_code=200)
 
     return Starlette(routes=[

@@ -7,7 +7,8 @@
         deadline: 2020-11-30        # a date; the task is due at the end of that day (local time)
         localities: ["44"]          # locality codes: their cadres (and those of every place inside) do it
 
-The whole file is checked before anything is written: one mistake and nothing is loaded.
+The whole file is checked before anything is written, and written in one transaction: one mistake and
+nothing is loaded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import yaml
 from bot.console import Problem, fragment
 from handlers.tasks import DESCRIPTION, TITLE, end_of_day
 from storage import Store
+from storage.tasks import LoadedTask
 
 CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
 FIELDS = ("code", "title", "description", "deadline", "localities")
@@ -93,13 +95,5 @@ async def load(store: Store, path: Path, tz: ZoneInfo, now: datetime) -> tuple[i
                 if loc is None:
                     raise TaskFileError("unknown_locality", where=spec.code, code=repr(code))
                 places[code] = loc.id
-    known = {task.code for task in await store.tasks.all() if task.code}
-    created = updated = 0
-    for spec in specs:
-        await store.tasks.create(spec.title, spec.description, end_of_day(spec.deadline, tz),
-                                 {places[c] for c in spec.localities}, None, now, code=spec.code)
-        if spec.code in known:
-            updated += 1
-        else:
-            created += 1
-    return created, updated
+    return await store.tasks.load([LoadedTask(spec.code, spec.title, spec.description, end_of_day(spec.deadline, tz),
+                                              frozenset(places[c] for c in spec.localities)) for spec in specs], now)

@@ -230,6 +230,12 @@ class Ctx:
         self.conversation = None
         self.dirty = True
 
+    def ended_in_storage(self) -> None:
+        """The conversation was ended in storage by the very write that completed it (one transaction), so
+        nothing is left for the router to save or clear."""
+        self.conversation = None
+        self.dirty = False
+
     async def refresh_user(self) -> None:
         self.user = await self.store.users.get(self.user.id)
 

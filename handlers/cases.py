@@ -7,13 +7,15 @@ person who leaves finds it again next time. The case is committed before the bot
 
 from __future__ import annotations
 
+import secrets
+
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
 from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name, locality_steps
 from handlers.workdays import add_working_days
 from messages import Key, Safe, join
-from storage.cases import Attachment, NewCase
+from storage.cases import Attachment, Case, NewCase
 from storage.clock import parse
 from storage.localities import Locality
 
@@ -66,13 +68,18 @@ async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None) -> Non
 
 async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None) -> None:
     ctx.conversation = None
-    data = {"kind": kind, "campaign_id": campaign_id, "attachments": []}
+    data = {"kind": kind, "campaign_id": campaign_id, "attachments": [], "key": _new_key()}
     if campaign_id:
         campaign = await _campaign(ctx, campaign_id)
         if campaign and campaign.topic_id:
             await ctx.goto(FLOW, "place", topic_id=campaign.topic_id, **data)
             return
     await ctx.goto(FLOW, "topic", **data)
+
+
+def _new_key() -> str:
+    """A draft's submission key: «Gửi» carries it, and the case is stored under it once."""
+    return secrets.token_urlsafe(12)
 
 
 async def _campaign(ctx: Ctx, campaign_id: int):
@@ -354,6 +361,9 @@ async def _urgent_handle(ctx: Ctx) -> None:
 
 async def _review_prompt(ctx: Ctx) -> None:
     data = ctx.data
+    if "key" not in data:  # a draft begun before drafts had keys
+        data["key"] = _new_key()
+        ctx.dirty = True
     topic = await ctx.store.topics.get(data["topic_id"])
     counts = _counts(ctx)
     ctx.say(ctx.t(
@@ -367,7 +377,7 @@ async def _review_prompt(ctx: Ctx) -> None:
         sender=Key("case.anonymous" if data.get("anonymous") else "case.named"),
         urgent=Key("case.urgent_yes" if data.get("urgent") else "case.urgent_no"),
     ), [
-        (Option(ctx.t("case.send"), cb(_key("review"), "send")),),
+        (Option(ctx.t("case.send"), cb(_key("review"), "send", data["key"])),),
         ctx.row(_key("review"), ("case.edit", "edit"), ("case.discard", "drop")),
     ])
 
@@ -381,10 +391,29 @@ async def _review_handle(ctx: Ctx) -> None:
         ctx.finish()
         await ctx.store.cases.drop_draft(ctx.user.id)
         ctx.say(ctx.t("case.discarded"))
-    elif choice == ("send",):
+    elif choice == ("send", ctx.data.get("key")):
         await _submit(ctx)
+    elif len(choice) == 2 and choice[0] == "send" and await _sent_before(ctx, choice[1]):
+        return  # an earlier report's «Gửi»: its code again, and this draft stays at its review
     else:
         await ctx.wrong()
+
+
+@registry.action(_key("review"))
+async def _review_over(ctx: Ctx) -> None:
+    """A review button pressed when no review is open: «Gửi» again after its case was stored (a double tap, an
+    update redelivered or replayed after a crash) gets the same answer with the same code."""
+    if not (len(ctx.args) == 2 and ctx.args[0] == "send" and await _sent_before(ctx, ctx.args[1])):
+        ctx.say(ctx.t("common.stale_button"))
+
+
+async def _sent_before(ctx: Ctx, key: str) -> bool:
+    """Say again that the case stored under `key` was received, if it is this person's."""
+    case = await ctx.store.cases.by_key(ctx.user.id, key)
+    if case is None:
+        return False
+    _received(ctx, case)
+    return True
 
 
 async def _submit(ctx: Ctx) -> None:
@@ -400,13 +429,16 @@ async def _submit(ctx: Ctx) -> None:
         answer_due=add_working_days(ctx.now, topic.answer_days, tz),
         attachments=tuple(Attachment(a["kind"], a.get("sha256"), a.get("mime"), a.get("size"), a.get("filename"),
                                      a.get("latitude"), a.get("longitude")) for a in data.get("attachments", [])),
-    ), ctx.now)
-    ctx.finish()
-    ctx.say(ctx.t("case.received", code=case.code,
-                  due=ctx.local(parse(case.answer_due)).split(" ")[0]),
-            [(Option(ctx.t("case.track"), cb("trk", case.id)),)])
+        key=data["key"],
+    ), ctx.now, ends=(ctx.inbound.channel, ctx.inbound.chat_id))
+    ctx.ended_in_storage()
+    _received(ctx, case)
     if case.urgent:
         for cadre_id in await responsible_cadres(ctx, case):
             ctx.notify(cadre_id, "inbox.urgent_new", (("inbox.open", cb("cs", case.id)),), code=case.code,
                        place=await locality_name(ctx, case.locality_id), excerpt=_excerpt(case.content, 200))
 
+
+def _received(ctx: Ctx, case: Case) -> None:
+    ctx.say(ctx.t("case.received", code=case.code, due=ctx.local(parse(case.answer_due)).split(" ")[0]),
+            [(Option(ctx.t("case.track"), cb("trk", case.id)),)])

@@ -12,7 +12,7 @@ from datetime import timedelta
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
 from messages import Key, join
-from storage.cases import Case, InboxQuery
+from storage.cases import Case, CaseMoved, InboxQuery
 from storage.clock import parse
 from storage.localities import Locality
 
@@ -284,9 +284,13 @@ async def _case_handle(ctx: Ctx) -> None:
 
 
 async def _transition(ctx: Ctx, case: Case, status: str, event: str, *, body: str | None = None,
-                      **changes: object) -> Case:
-    updated = await ctx.store.cases.record(case.id, ctx.user.id, event, ctx.now, body=body, unit=ctx.user.unit_name,
-                                           status=status, **changes)
+                      **changes: object) -> None:
+    try:
+        await ctx.store.cases.record(case.id, ctx.user.id, event, ctx.now, body=body, unit=ctx.user.unit_name,
+                                     expect=case.status, status=status, **changes)
+    except CaseMoved as moved:
+        await _moved(ctx, moved.case, body)
+        return
     await ctx.audit(f"case.{event}", f"case:{case.code}")
     if case.user_id:
         key = {"answered": "track.answered", "declined": "track.declined", "duplicate": "track.duplicate"}
@@ -295,7 +299,17 @@ async def _transition(ctx: Ctx, case: Case, status: str, event: str, *, body: st
                    unit=ctx.user.unit_name or ctx.settings.operator_name)
     ctx.say(ctx.t("inbox.done", code=case.code, status=Key(f"status.{status}")))
     await ctx.goto(FLOW, "case", case_id=case.id)
-    return updated
+
+
+async def _moved(ctx: Ctx, case: Case, text: str | None) -> None:
+    """Someone else acted on the case first: this cadre is told, gets back what they wrote, and sees the case
+    as it is now; nothing was stored and nobody else is told."""
+    status = Key(f"status.{case.status}")
+    if text:
+        ctx.say(ctx.t("inbox.changed_meanwhile", code=case.code, status=status, text=text))
+    else:
+        ctx.say(ctx.t("inbox.moved_meanwhile", code=case.code, status=status))
+    await ctx.goto(FLOW, "case", case_id=case.id)
 
 
 # ---- steps that take a text -------------------------------------------------------------------------
@@ -325,9 +339,7 @@ def _text_step(step: str) -> None:
             return
         action = TEXT_ACTIONS.get(step)
         if action is not None and action not in ACTIONS[case.status]:  # a colleague closed it meanwhile
-            ctx.say(ctx.t("inbox.changed_meanwhile", code=case.code, status=Key(f"status.{case.status}"),
-                          text=text or ctx.t("common.none")))
-            await ctx.goto(FLOW, "case")
+            await _moved(ctx, case, text)
             return
         await _apply_text(ctx, case, step, text)
 
@@ -368,8 +380,12 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
         # Stored as plain text (shown escaped, like every event's body). The citizen sees where it went; the
         # note is for the unit that receives it, so it is an internal one.
         body = ctx.t.plain("inbox.forwarded_to", place=html.unescape(place))
-        await ctx.store.cases.record(case.id, ctx.user.id, "forwarded", ctx.now, body=body, unit=ctx.user.unit_name,
-                                     locality_id=target.id)
+        try:
+            await ctx.store.cases.record(case.id, ctx.user.id, "forwarded", ctx.now, body=body,
+                                         unit=ctx.user.unit_name, expect=case.status, locality_id=target.id)
+        except CaseMoved as moved:
+            await _moved(ctx, moved.case, text)
+            return
         if text:
             await ctx.store.cases.record(case.id, ctx.user.id, "note", ctx.now, body=text, internal=True,
                                          unit=ctx.user.unit_name)
@@ -451,8 +467,13 @@ async def _assign_handle(ctx: Ctx) -> None:
     if cadre is None or cadre.role != "cadre":
         await ctx.wrong()
         return
-    await ctx.store.cases.record(case.id, ctx.user.id, "reassigned", ctx.now, internal=True,
-                                 body=cadre.unit_name or cadre.display_name, assigned_to=cadre.id)
+    try:
+        await ctx.store.cases.record(case.id, ctx.user.id, "reassigned", ctx.now, internal=True,
+                                     body=cadre.unit_name or cadre.display_name, expect=case.status,
+                                     assigned_to=cadre.id)
+    except CaseMoved as moved:
+        await _moved(ctx, moved.case, None)
+        return
     await ctx.audit("case.reassigned", f"case:{case.code}", to=cadre.id)
     ctx.notify(cadre.id, "inbox.assigned_to_you", (("inbox.open", cb("cs", case.id)),), code=case.code)
     ctx.say(ctx.t("inbox.assigned", code=case.code))

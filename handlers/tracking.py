@@ -9,7 +9,7 @@ from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from handlers.workdays import add_working_days
 from messages import Key, join
-from storage.cases import Case
+from storage.cases import Case, CaseMoved
 from storage.clock import parse
 
 FLOW = "trk"
@@ -145,9 +145,15 @@ async def _reopen_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("track.too_late"))
         return
     topic = await ctx.store.topics.get(case.topic_id)
-    await ctx.store.cases.record(case.id, ctx.user.id, "reopened", ctx.now, body=reason, status="in_progress",
-                                 closed_at=None, answer_due=add_working_days(ctx.now, topic.answer_days,
-                                                                             ctx.settings.tz))
+    try:
+        await ctx.store.cases.record(case.id, ctx.user.id, "reopened", ctx.now, body=reason, expect=case.status,
+                                     status="in_progress", closed_at=None,
+                                     answer_due=add_working_days(ctx.now, topic.answer_days, ctx.settings.tz))
+    except CaseMoved as moved:  # a cadre acted on it meanwhile: the citizen sees it as it is now
+        ctx.say(ctx.t("track.changed_meanwhile", code=case.code, status=Key(f"status.{moved.case.status}"),
+                      text=reason))
+        await ctx.goto(FLOW, "case")
+        return
     for cadre_id in await responsible_cadres(ctx, case):
         ctx.notify(cadre_id, "inbox.reopened", (("inbox.open", cb("cs", case.id)),), code=case.code)
     ctx.say(ctx.t("track.reopened", code=case.code))

@@ -14,7 +14,8 @@ from storage.cases import CaseRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, DatabaseUnavailable
 from storage.digests import DigestRepo
-from storage.files import FileStore
+from storage.files import FileStore, files_dir
+from storage.journal import JournalRepo
 from storage.localities import LocalityRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
@@ -41,6 +42,7 @@ class Store:
     digests: DigestRepo
     tasks: TaskRepo
     broadcasts: BroadcastRepo
+    journal: JournalRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -53,7 +55,8 @@ class Store:
                 await db.migrate()
             store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
-                        FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db))
+                        FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
+                        JournalRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()
@@ -73,4 +76,4 @@ def _files_dir(db_path: str | Path) -> Path:
     """Files live beside the database ("data/danvan.db" → "data/files/")."""
     if str(db_path) == ":memory:":
         return Path(tempfile.mkdtemp(prefix="danvan-files-"))
-    return Path(db_path).parent / "files"
+    return files_dir(db_path)

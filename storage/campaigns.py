@@ -66,6 +66,26 @@ def _day(value: date | str | None) -> str | None:
     return date.fromisoformat(value).isoformat()
 
 
+_UPSERT = (
+    "INSERT INTO campaigns (code, title_vi, title_en, description_vi, description_en, topic_id, starts_on,"
+    " ends_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET title_vi = excluded.title_vi,"
+    " title_en = excluded.title_en, description_vi = excluded.description_vi,"
+    " description_en = excluded.description_en, topic_id = excluded.topic_id,"
+    " starts_on = excluded.starts_on, ends_on = excluded.ends_on")
+
+
+def _upsert_row(code: str, title_vi: str, description_vi: str, topic_id: int | None, title_en: str | None,
+                description_en: str | None, starts_on: date | str | None, ends_on: date | str | None) -> tuple:
+    if not CODE.match(code):
+        raise CampaignError("campaign_code", where="code", code=repr(code))
+    if not title_vi.strip():
+        raise CampaignError("required", where=f"{code}: title_vi")
+    start, end = _day(starts_on), _day(ends_on)
+    if start and end and end < start:
+        raise CampaignError("campaign_dates", where=code, start=start, end=end)
+    return code, title_vi, title_en, description_vi, description_en, topic_id, start, end
+
+
 class CampaignRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -85,23 +105,15 @@ class CampaignRepo:
     async def upsert(self, code: str, title_vi: str, description_vi: str, topic_id: int | None,
                      title_en: str | None = None, description_en: str | None = None, *,
                      starts_on: date | str | None = None, ends_on: date | str | None = None) -> int:
-        if not CODE.match(code):
-            raise CampaignError("campaign_code", where="code", code=repr(code))
-        if not title_vi.strip():
-            raise CampaignError("required", where=f"{code}: title_vi")
-        start, end = _day(starts_on), _day(ends_on)
-        if start and end and end < start:
-            raise CampaignError("campaign_dates", where=code, start=start, end=end)
-        await self.db.execute(
-            "INSERT INTO campaigns (code, title_vi, title_en, description_vi, description_en, topic_id, starts_on,"
-            " ends_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET title_vi = excluded.title_vi,"
-            " title_en = excluded.title_en, description_vi = excluded.description_vi,"
-            " description_en = excluded.description_en, topic_id = excluded.topic_id,"
-            " starts_on = excluded.starts_on, ends_on = excluded.ends_on",
-            (code, title_vi, title_en, description_vi, description_en, topic_id, start, end),
-        )
+        await self.db.execute(_UPSERT, _upsert_row(code, title_vi, description_vi, topic_id, title_en, description_en,
+                                                   starts_on, ends_on))
         row = await self.db.fetchone("SELECT id FROM campaigns WHERE code = ?", (code,))
         return row[0]
+
+    async def upsert_all(self, campaigns: list[tuple]) -> None:
+        """Several campaigns (`upsert`'s arguments, in its order) in one transaction: all or none. A
+        campaign file holds a handful, so the transaction is short."""
+        await self.db.executemany(_UPSERT, [_upsert_row(*c) for c in campaigns])
 
     async def update(self, campaign_id: int, **fields: object) -> Campaign | None:
         unknown = set(fields) - set(EDITABLE)

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiosqlite
+
 from storage.clock import iso
 from storage.db import Database
 from storage.localities import subtree_end
@@ -79,6 +81,15 @@ class NewCase:
     ack_due: datetime
     answer_due: datetime
     attachments: tuple[Attachment, ...] = ()
+    key: str | None = None  # the draft's submission key: the same key again is the same case
+
+
+class CaseMoved(Exception):
+    """The case no longer has the status the actor saw: someone else acted on it first."""
+
+    def __init__(self, case: Case) -> None:
+        super().__init__(f"{case.code} is {case.status} now")
+        self.case = case
 
 
 @dataclass(frozen=True)
@@ -146,37 +157,58 @@ class CaseRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, new: NewCase, now: datetime) -> Case:
-        """Store the case, its attachments and its first history row in one transaction."""
-        prefix = f"{PREFIX[new.kind]}-{now.strftime('%y')}"
+    async def create(self, new: NewCase, now: datetime, *, ends: tuple[str, str] | None = None) -> Case:
+        """Store the case, its attachments and its first history row, drop the draft and end the conversation
+        `ends` (channel, chat), all in one transaction: there is never a stored case beside a conversation
+        still offering «Gửi». A key this person already submitted returns that case instead of a new one."""
         async with self.db.tx() as conn:
-            await conn.execute(
-                "INSERT INTO case_counters (prefix, last) VALUES (?, 1)"
-                " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
-            async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM case_counters"
-                                    " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
-                number, path = await cur.fetchone()
-            code = f"{prefix}-{number:06d}"
-            cur = await conn.execute(
-                "INSERT INTO cases (code, kind, user_id, anonymous, topic_id, locality_id, locality_path, campaign_id,"
-                " content, urgent, created_at, ack_due, answer_due) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (code, new.kind, new.user_id, int(new.anonymous), new.topic_id, new.locality_id, path,
-                 new.campaign_id, new.content, int(new.urgent), iso(now), iso(new.ack_due), iso(new.answer_due)),
-            )
-            case_id = cur.lastrowid
-            await conn.executemany(
-                "INSERT INTO case_attachments (case_id, kind, sha256, mime, size, filename, latitude, longitude)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(case_id, a.kind, a.sha256, a.mime, a.size, a.filename, a.latitude, a.longitude)
-                 for a in new.attachments],
-            )
-            await conn.execute("INSERT INTO case_events (case_id, at, actor_id, kind) VALUES (?, ?, ?, 'created')",
-                               (case_id, iso(now), new.user_id))
+            case_id = None
+            if new.key is not None:
+                async with conn.execute("SELECT id FROM cases WHERE submit_key = ? AND user_id = ?",
+                                        (new.key, new.user_id)) as cur:
+                    row = await cur.fetchone()
+                case_id = row[0] if row else None
+            if case_id is None:
+                case_id = await self._insert(conn, new, now)
             await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (new.user_id,))
+            if ends is not None:
+                await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?", ends)
         return await self.get(case_id)
+
+    async def _insert(self, conn: aiosqlite.Connection, new: NewCase, now: datetime) -> int:
+        prefix = f"{PREFIX[new.kind]}-{now.strftime('%y')}"
+        await conn.execute(
+            "INSERT INTO case_counters (prefix, last) VALUES (?, 1)"
+            " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
+        async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM case_counters"
+                                " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
+            number, path = await cur.fetchone()
+        cur = await conn.execute(
+            "INSERT INTO cases (code, kind, user_id, anonymous, topic_id, locality_id, locality_path, campaign_id,"
+            " content, urgent, created_at, ack_due, answer_due, submit_key)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (f"{prefix}-{number:06d}", new.kind, new.user_id, int(new.anonymous), new.topic_id, new.locality_id, path,
+             new.campaign_id, new.content, int(new.urgent), iso(now), iso(new.ack_due), iso(new.answer_due), new.key),
+        )
+        case_id = cur.lastrowid
+        await conn.executemany(
+            "INSERT INTO case_attachments (case_id, kind, sha256, mime, size, filename, latitude, longitude)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(case_id, a.kind, a.sha256, a.mime, a.size, a.filename, a.latitude, a.longitude)
+             for a in new.attachments],
+        )
+        await conn.execute("INSERT INTO case_events (case_id, at, actor_id, kind) VALUES (?, ?, ?, 'created')",
+                           (case_id, iso(now), new.user_id))
+        return case_id
 
     async def get(self, case_id: int) -> Case | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM cases WHERE id = ?", (case_id,))
+        return _case(r) if r else None
+
+    async def by_key(self, user_id: int, key: str) -> Case | None:
+        """The case this person submitted under `key`; None for a key of someone else's or none at all."""
+        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM cases WHERE submit_key = ? AND user_id = ?",
+                                   (key, user_id))
         return _case(r) if r else None
 
     async def by_code(self, code: str) -> Case | None:
@@ -229,17 +261,32 @@ class CaseRepo:
         return [Event(r["at"], r["actor_id"], r["kind"], r["body"], bool(r["internal"]), r["unit"]) for r in rows]
 
     async def record(self, case_id: int, actor_id: int | None, kind: str, now: datetime, *, body: str | None = None,
-                     internal: bool = False, unit: str | None = None, **changes: object) -> Case:
-        """One step in a case's life: the history row and the case's new fields, together."""
+                     internal: bool = False, unit: str | None = None, expect: str | None = None,
+                     **changes: object) -> Case:
+        """One step in a case's life: the history row and the case's new fields, together.
+
+        `expect` is the status the actor saw: the change happens only if the case still has it, checked in
+        the write itself, so of two people acting at once one wins and the other gets `CaseMoved`. A change
+        of status must say what it expects."""
         allowed = {"status", "acknowledged_at", "answered_at", "closed_at", "assigned_to", "duplicate_of", "rating",
                    "rated_at", "hidden_reason", "locality_id", "answer_due"}
         if set(changes) - allowed:
             raise ValueError(f"not changeable: {sorted(set(changes) - allowed)}")
+        if "status" in changes and expect is None:
+            raise ValueError("a change of status must name the status it expects")
         async with self.db.tx() as conn:
             if changes:
                 assignments = ", ".join(f"{name} = ?" for name in changes)
                 values = [iso(v) if isinstance(v, datetime) else v for v in changes.values()]
-                await conn.execute(f"UPDATE cases SET {assignments} WHERE id = ?", (*values, case_id))
+                where, params = "id = ?", [*values, case_id]
+                if expect is not None:
+                    where += " AND status = ?"
+                    params.append(expect)
+                cur = await conn.execute(f"UPDATE cases SET {assignments} WHERE {where}", params)
+                if cur.rowcount == 0:
+                    async with conn.execute(f"SELECT {_COLUMNS} FROM cases WHERE id = ?", (case_id,)) as found:
+                        current = await found.fetchone()
+                    raise CaseMoved(_case(current))
                 if "locality_id" in changes:
                     await conn.execute("UPDATE cases SET locality_path = (SELECT path FROM localities WHERE id = ?)"
                                        " WHERE id = ?", (changes["locality_id"], case_id))

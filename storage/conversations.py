@@ -15,6 +15,7 @@ class Conversation:
     flow: str
     step: str
     data: dict = field(default_factory=dict)
+    unasked: bool = False  # the step's question could not be delivered: ask it again first
 
 
 class ConversationRepo:
@@ -22,18 +23,35 @@ class ConversationRepo:
         self.db = db
 
     async def get(self, channel: str, chat_id: str) -> Conversation | None:
-        r = await self.db.fetchone("SELECT flow, step, data FROM conversations WHERE channel = ? AND chat_id = ?",
-                                   (channel, chat_id))
-        return Conversation(r["flow"], r["step"], json.loads(r["data"])) if r else None
+        r = await self.db.fetchone("SELECT flow, step, data, unasked FROM conversations"
+                                   " WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+        return Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) if r else None
 
-    async def save(self, channel: str, chat_id: str, conversation: Conversation, now: datetime) -> None:
-        await self.db.execute(
-            "INSERT INTO conversations (channel, chat_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(channel, chat_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
-            " data = excluded.data, updated_at = excluded.updated_at",
-            (channel, chat_id, conversation.flow, conversation.step,
-             json.dumps(conversation.data, ensure_ascii=False), iso(now)),
-        )
+    async def save(self, channel: str, chat_id: str, conversation: Conversation, now: datetime,
+                   applied: int | None = None) -> None:
+        """`applied`: the inbound journal entry that moved the conversation, marked so in the same transaction
+        (replaying it after a crash would apply it twice: a toggle would flip back)."""
+        async with self.db.tx() as conn:
+            await conn.execute(
+                "INSERT INTO conversations (channel, chat_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(channel, chat_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
+                " data = excluded.data, updated_at = excluded.updated_at, unasked = 0",
+                (channel, chat_id, conversation.flow, conversation.step,
+                 json.dumps(conversation.data, ensure_ascii=False), iso(now)),
+            )
+            await _applied(conn, applied, now)
 
-    async def clear(self, channel: str, chat_id: str) -> None:
-        await self.db.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+    async def clear(self, channel: str, chat_id: str, now: datetime | None = None,
+                    applied: int | None = None) -> None:
+        async with self.db.tx() as conn:
+            await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+            await _applied(conn, applied, now)
+
+    async def mark_unasked(self, channel: str, chat_id: str) -> None:
+        await self.db.execute("UPDATE conversations SET unasked = 1 WHERE channel = ? AND chat_id = ?",
+                              (channel, chat_id))
+
+
+async def _applied(conn, entry_id: int | None, now: datetime | None) -> None:
+    if entry_id is not None:
+        await conn.execute("UPDATE inbound_journal SET applied_at = ? WHERE id = ?", (iso(now), entry_id))

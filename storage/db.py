@@ -1,11 +1,16 @@
-"""One long-lived aiosqlite connection, serialized units of work, numbered migrations.
+"""Two long-lived aiosqlite connections, one for writes and one for reads; numbered migrations.
 
-Coroutines that share an aiosqlite connection share its transaction, so the connection runs in
+Coroutines that share an aiosqlite connection share its transaction, so the write connection runs in
 autocommit mode and every multi-statement write takes `Database.tx()`, which holds an asyncio lock
 around `BEGIN IMMEDIATE … COMMIT`; a single-statement write takes the same lock and is its own
-transaction. Reads take no lock (one trip to the connection's thread each): a read issued while another
-coroutine is inside `tx()` can see that transaction's uncommitted rows, so a decision that must not see
-them reads inside its own `tx()`.
+transaction. A write can wait on the connection's thread for as long as the busy timeout while another
+process (a CLI import, a backup) holds the file's write lock, and everything queued on that thread waits
+with it. So `fetchone` and `fetchall` go to a second, query-only connection on the same file: under WAL
+it reads the last committed state without waiting for any writer, and each read is its own snapshot, so it
+never sees another coroutine's uncommitted rows, only what was committed before it started. A read that a
+transaction's decision depends on (or that must see the transaction's own writes) goes through the `conn`
+that `tx()` yields; so does a write that returns rows (`INSERT … RETURNING`), which the query-only
+connection refuses. An in-memory database is private to its connection, so there both are one connection.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ from typing import Any
 import aiosqlite
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-# What says the database itself cannot take writes (rather than a write breaking a rule, such as a UNIQUE key)
-WRITE_FAILURES = {sqlite3.SQLITE_PERM, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_READONLY,
-                  sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN,
-                  sqlite3.SQLITE_NOTADB}
+# What says the database itself cannot take writes: not a write breaking a rule (a UNIQUE key), nor one that
+# waited too long for another process's lock (an import), which the next write may well get.
+WRITE_FAILURES = {sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT,
+                  sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB}
 
 
 class DatabaseUnavailable(Exception):
@@ -39,8 +44,9 @@ class DatabaseUnavailable(Exception):
 
 
 class Database:
-    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str, reader: aiosqlite.Connection | None = None) -> None:
         self.conn = conn
+        self.reader = reader or conn
         self.path = path
         self._lock = asyncio.Lock()
         # (time.monotonic(), SQLite's reason) when the latest write failed for want of a writable database;
@@ -55,22 +61,20 @@ class Database:
             # When aiosqlite cannot open a file it stops its thread without waiting for it, and the thread may
             # then outlive the event loop and print a traceback: find out first, in a thread of our own.
             await asyncio.to_thread(lambda: sqlite3.connect(path).close())
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = aiosqlite.Row
+        conn = await _connect(path, "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
+        if path == ":memory:":
+            return cls(conn, path)
         try:
-            for pragma in (
-                "PRAGMA journal_mode=WAL",
-                "PRAGMA synchronous=NORMAL",
-                "PRAGMA foreign_keys=ON",
-                "PRAGMA busy_timeout=5000",
-            ):
-                await conn.execute(pragma)
-        except BaseException:  # the connection's thread would keep the process alive
+            # foreign_keys too, so that PRAGMA reads answer for the database as the writer uses it.
+            reader = await _connect(path, "PRAGMA query_only=ON", "PRAGMA foreign_keys=ON")
+        except BaseException:
             await conn.close()
             raise
-        return cls(conn, path)
+        return cls(conn, path, reader)
 
     async def close(self) -> None:
+        if self.reader is not self.conn:
+            await self.reader.close()
         await self.conn.close()
 
     @asynccontextmanager
@@ -92,11 +96,11 @@ class Database:
             self.write_failure = None
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> aiosqlite.Row | None:
-        rows = await self.conn.execute_fetchall(sql, params)
+        rows = await self.reader.execute_fetchall(sql, params)
         return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
-        return list(await self.conn.execute_fetchall(sql, params))
+        return list(await self.reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
         """A single-statement write: its own transaction in autocommit mode, under the lock so that it
@@ -117,6 +121,20 @@ class Database:
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         async with self.tx() as conn:
             await conn.executemany(sql, rows)
+
+    async def scratch(self, sql: str, rows: Iterable[Sequence[Any]] | None = None) -> None:
+        """Write to this connection's TEMP tables (staging for an import): under the lock, so it never lands
+        inside another coroutine's transaction, but in a deferred transaction that touches only the temp
+        database, so the file's write lock is not taken and no other writer waits for it."""
+        async with self._lock:
+            await self.conn.execute("BEGIN")
+            try:
+                await (self.conn.execute(sql) if rows is None else self.conn.executemany(sql, rows))
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
 
     async def ping(self) -> bool:
         row = await self.fetchone("SELECT 1")
@@ -139,6 +157,18 @@ class Database:
                 await conn.execute(f"PRAGMA user_version={number}")
             applied.append(number)
         return applied
+
+
+async def _connect(path: str, *pragmas: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    try:
+        for pragma in (*pragmas, "PRAGMA busy_timeout=5000"):
+            await conn.execute(pragma)
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 def _migrations() -> list[tuple[int, str]]:

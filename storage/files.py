@@ -34,3 +34,9 @@ class FileStore:
     async def get(self, digest: str) -> bytes | None:
         path = self._path(digest)
         return await asyncio.to_thread(lambda: path.read_bytes() if path.exists() else None)
+
+
+def files_dir(db_path: str | Path) -> Path:
+    """Where the files of the database at `db_path` live ("data/danvan.db" → "data/files/"), as `Store.open`
+    puts them."""
+    return Path(db_path).parent / "files"

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
-import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from storage.db import Database
+from storage.locality_import import import_csv
 from storage.text import fold
-
-KINDS = {"tinh": 0, "xa": 1, "phuong": 1, "dac_khu": 1, "thon": 2, "ban": 2, "to_dan_pho": 2, "khu_pho": 2}
 
 
 @dataclass(frozen=True)
@@ -31,14 +27,6 @@ def subtree_end(path: str) -> str:
     """The first string after every path that starts with `path` ("/1/7/" → "/1/70"; '0' follows '/'):
     `path <= p < subtree_end(path)` is the subtree as a range an index can seek, unlike LIKE."""
     return path[:-1] + chr(ord(path[-1]) + 1)
-
-
-class LocalityError(ValueError):
-    """What is wrong with a locality file: the [cli.file] catalog key that says it, and its values."""
-
-    def __init__(self, key: str, **values: object) -> None:
-        super().__init__(key, values)
-        self.key, self.values = key, values
 
 
 def _row(r) -> Locality:
@@ -113,56 +101,10 @@ class LocalityRepo:
         return [_row(r) for r in rows]
 
     async def import_csv(self, text: str) -> int:
-        """Insert or update localities from CSV (code,name,kind,parent_code); returns rows read.
-
-        Lines starting with '#' are comments (the file names its source there). Parents must come
-        before their children or already exist. The whole file is one transaction.
-        """
-        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-        reader = csv.DictReader(io.StringIO("\n".join(lines)))
-        missing = {"code", "name", "kind", "parent_code"} - set(reader.fieldnames or [])
-        if missing:
-            raise LocalityError("locality_columns", columns=", ".join(sorted(missing)))
-        count = 0
-        async with self.db.tx() as conn:
-            for number, rec in enumerate(reader, start=2):
-                code, name = (rec["code"] or "").strip(), unicodedata.normalize("NFC", (rec["name"] or "").strip())
-                kind, parent_code = (rec["kind"] or "").strip(), (rec["parent_code"] or "").strip()
-                if not code or not name or kind not in KINDS:
-                    raise LocalityError("locality_row", row=number, kind=repr(kind))
-                parent_id, parent_path = None, "/"
-                if parent_code:
-                    async with conn.execute("SELECT id, path FROM localities WHERE code = ?", (parent_code,)) as c:
-                        parent = await c.fetchone()
-                    if parent is None:
-                        raise LocalityError("locality_parent", row=number, code=repr(parent_code))
-                    parent_id, parent_path = parent["id"], parent["path"]
-                async with conn.execute("SELECT path FROM localities WHERE code = ?", (code,)) as c:
-                    known = await c.fetchone()
-                old_path = known["path"] if known else ""
-                if old_path and parent_path.startswith(old_path):
-                    raise LocalityError("locality_loop", row=number, code=repr(code), parent=repr(parent_code))
-                await conn.execute(
-                    "INSERT INTO localities (code, name, name_folded, kind, level, parent_id, path)"
-                    " VALUES (?, ?, ?, ?, ?, ?, '') ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
-                    " name_folded = excluded.name_folded, kind = excluded.kind, level = excluded.level,"
-                    " parent_id = excluded.parent_id",
-                    (code, name, fold(name), kind, KINDS[kind], parent_id),
-                )
-                async with conn.execute("SELECT id FROM localities WHERE code = ?", (code,)) as c:
-                    own_id = (await c.fetchone())["id"]
-                new_path = f"{parent_path}{own_id}/"
-                if old_path and old_path != new_path:
-                    # Moved under another parent: its villages and its cases move with it (scope is a prefix).
-                    for table, column in (("localities", "path"), ("cases", "locality_path")):
-                        await conn.execute(
-                            f"UPDATE {table} SET {column} = ? || substr({column}, ?)"
-                            f" WHERE substr({column}, 1, ?) = ?",
-                            (new_path, len(old_path) + 1, len(old_path), old_path))
-                else:
-                    await conn.execute("UPDATE localities SET path = ? WHERE id = ?", (new_path, own_id))
-                count += 1
-        return count
+        """Insert or update localities from CSV (code,name,kind,parent_code), all or nothing; returns the rows
+        read. Lines starting with '#' are comments (the file names its source there). Parents must come
+        before their children or already exist."""
+        return await import_csv(self.db, text)
 
     async def import_file(self, path: Path) -> int:
         text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")

@@ -160,6 +160,10 @@ class UserRepo:
             if row["chat_id"] is not None:
                 await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?",
                                    (row["channel"], row["chat_id"]))
+                # What they wrote does not wait out the journal's few days (the erasure's own click stays
+                # until handled).
+                await conn.execute("DELETE FROM inbound_journal WHERE channel = ? AND chat_id = ?"
+                                   " AND done_at IS NOT NULL", (row["channel"], row["chat_id"]))
             await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
             await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
             await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))

@@ -65,8 +65,8 @@ def test_bad_config_exits_cleanly(env, capsys):
 
 
 def test_a_crash_is_told_without_the_token(env, capsys):
-    """aiohttp puts the URL, token included, in some errors: an unexpected one goes through the log's
-    redaction, not Python's bare traceback."""
+    """aiohttp puts the URL, token included, in some errors: Telegram unreachable at start stops the bot
+    with a plain message, the details going through the log's redaction, not Python's bare traceback."""
     env.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     env.setenv("TELEGRAM_API_URL", "https://api.telegram.org:99999/bot")  # a port no URL can have
     with socket.socket() as sock:
@@ -75,7 +75,7 @@ def test_a_crash_is_told_without_the_token(env, capsys):
     env.setenv("DANVAN_PORT", str(port))
     assert main(["run"]) == 1
     err = capsys.readouterr().err
-    assert "unexpected error" in err and "Traceback" in err and TOKEN not in err and "[redacted]" in err
+    assert "Bot dừng: kênh telegram" in err and "Traceback" in err and TOKEN not in err and "[redacted]" in err
 
 
 def test_token_never_reaches_the_log(capsys):

@@ -159,7 +159,8 @@ async def _export_cases(store, now):
     hidden = await add_case(store, local(2026, 11, 23, 8), lan, hai_lang.id, content="Lời lẽ xúc phạm cán bộ")
     await store.cases.record(hidden.id, None, "hidden", now, body="xúc phạm", internal=True, hidden_reason="xúc phạm")
     answered = await add_case(store, local(2026, 11, 23, 8), lan, hai_lang.id)
-    await store.cases.record(answered.id, None, "answered", now, body="Đã sửa", status="answered", answered_at=now)
+    await store.cases.record(answered.id, None, "answered", now, body="Đã sửa", expect="new", status="answered",
+                             answered_at=now)
     await add_case(store, local(2026, 11, 23, 8), lan, hai_lang.id, topic="an-sinh")
     await add_case(store, local(2026, 11, 23, 8), lan, dong_ha.id)
     await add_case(store, local(2026, 10, 15, 8), lan, hai_lang.id)

@@ -356,6 +356,20 @@ async def test_get_updates_long_polling(api: FakeBotAPI, bot: Bot) -> None:
     await api.wait_delivered(timeout=0.01)  # nothing pending: returns at once
 
 
+async def test_unconfirmed_updates_survive_a_restart(api: FakeBotAPI, bot: Bot) -> None:
+    """Telegram's offset semantics, which bench.faults relies on: an update is acknowledged only when a later
+    getUpdates passes a higher offset; until then a restarted bot (no offset) receives it again."""
+    first, second = api.push_text(USER, "một"), api.push_callback(USER, "1:x", message_id=1)
+    fetched = await bot.get_updates(timeout=0)
+    assert [u.update_id for u in fetched] == [first["update_id"], second["update_id"]]
+    assert not api.acknowledged(first["update_id"]) and not api.acknowledged(second["update_id"])
+    await bot.get_updates(offset=first["update_id"] + 1, timeout=0)  # handled the first, then killed
+    assert api.acknowledged(first["update_id"]) and not api.acknowledged(second["update_id"])
+    again = await bot.get_updates(timeout=0)  # the restarted bot knows no offset
+    assert [u.update_id for u in again] == [second["update_id"]]
+    assert api.acknowledged(first["update_id"]), "a confirmation is never taken back"
+
+
 async def test_update_builders_parse_in_ptb(api: FakeBotAPI, bot: Bot) -> None:
     command = Update.de_json(api.text_update(USER, "/help"), bot)
     assert filters.COMMAND.check_update(command)

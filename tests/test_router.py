@@ -30,6 +30,16 @@ async def test_a_failing_write_is_told_and_the_draft_survives(harness, store, mo
     assert "Thông tin của Ông/Bà" in replies[0].text and "Xây dựng nông thôn mới" in replies[0].text
 
 
+async def test_a_first_message_that_cannot_be_stored_gets_an_apology(harness, store, monkeypatch):
+    async def full(*args, **kwargs):
+        raise OSError("database or disk is full")
+
+    monkeypatch.setattr(store.users, "ensure", full)
+    replies = await harness.person().say("/start")
+    assert len(replies) == 1 and "hệ thống gặp sự cố" in replies[0].text
+    assert harness.channel.sent[-1][1] == replies[0]  # delivered, not only produced
+
+
 async def test_one_persons_events_are_handled_in_order(harness, store):
     seen: list[str] = []
     original = harness.channel.send

@@ -186,7 +186,7 @@ async def _reminded(store, start, end, due, escalate_after=3):
     village = (await store.localities.children(hai_lang.id))[0]
     case = await add_case(store, start - timedelta(days=10), lan, village.id, due=due)
     answered = await add_case(store, start - timedelta(days=10), lan, village.id, due=due)
-    await store.cases.record(answered.id, None, "answered", start, body="Đã xử lý", status="answered",
+    await store.cases.record(answered.id, None, "answered", start, body="Đã xử lý", expect="new", status="answered",
                              answered_at=start)
     await run(scheduler, clock, end, timedelta(hours=1))
     return channel, case, answered
@@ -234,8 +234,8 @@ async def test_a_reopened_case_with_a_new_deadline_is_reminded_again(store):
     channel, case, _ = await _reminded(store, local(2026, 12, 4), local(2026, 12, 5), due)
     assert len(channel.to("8001", "Nhắc hạn")) == 1
     new_due = local(2026, 12, 15, 23, 59) + timedelta(seconds=59)
-    await store.cases.record(case.id, None, "reopened", local(2026, 12, 5), body="Chưa sửa", status="in_progress",
-                             answer_due=new_due)
+    await store.cases.record(case.id, None, "reopened", local(2026, 12, 5), body="Chưa sửa", expect="new",
+                             status="in_progress", answer_due=new_due)
     clock = Clock(local(2026, 12, 14, 9))
     harness, channel = timed_harness(store, clock)
     await schedule(harness).tick()

@@ -135,7 +135,15 @@ async def test_delete_after_confirmation(harness, store):
     assert await store.users.find("test", "1001") is not None
     await turns(p, [("/gopy", []), ("[Khác]", []), ("[Đúng]", []), ("Nên có thêm thùng rác ở chợ xã", [])])
     assert await store.cases.draft(user.id) is not None
+    now = harness.clock()
+    mine, theirs, waiting = await store.journal.accept("test", [("u1", "1001", '"Nhà tôi ở xóm 3"'),
+                                                                ("u2", "1002", "{}"), ("u3", "1001", "{}")], now)
+    for entry in (mine, theirs):
+        await store.journal.done(entry.id, now)
     await turns(p, [("/xoadulieu", []), ("[Xóa dữ liệu của tôi]", ["Đã xóa dữ liệu"])])
+    # What they wrote leaves the inbound journal too, except an update still being handled.
+    assert not await store.journal.accept("test", [("u2", "1002", "{}"), ("u3", "1001", "{}")], now)
+    assert len(await store.journal.accept("test", [("u1", "1001", "{}")], now)) == 1
     assert await store.users.find("test", "1001") is None
     assert await store.cases.draft(user.id) is None  # a half-written case is theirs too
     erased = await store.users.get(user.id)

@@ -10,7 +10,7 @@ import pytest
 
 from storage import Store
 from storage.db import Database, _migrations
-from storage.localities import LocalityError
+from storage.locality_import import LocalityError
 from storage.text import fold
 from tests.schedule_kit import add_case, citizen
 
@@ -139,8 +139,8 @@ async def test_a_failed_commit_leaves_no_transaction_open(store):
     """SQLite keeps the transaction open when COMMIT fails (here a deferred foreign key); left so, every
     later `tx()` would fail to begin."""
     db = store.db
-    await db.execute("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)")
-    await db.execute("CREATE TEMP TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+    await db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    await db.execute("CREATE TABLE child (parent INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
     with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
         async with db.tx() as conn:
             await conn.execute("INSERT INTO child VALUES (5)")
@@ -148,3 +148,53 @@ async def test_a_failed_commit_leaves_no_transaction_open(store):
         await conn.execute("INSERT INTO parent VALUES (5)")
         await conn.execute("INSERT INTO child VALUES (5)")
     assert (await db.fetchone("SELECT count(*) FROM child"))[0] == 1
+
+
+async def test_a_read_does_not_wait_behind_a_write_held_up_by_another_process(store):
+    """A CLI import holds the file's write lock: the bot's next write waits on its connection (busy
+    timeout), and a read issued after it, which needs no lock under WAL, still answers meanwhile."""
+    other = sqlite3.connect(store.db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('import', 'I', 'I')")
+        write = asyncio.create_task(
+            store.db.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('bot', 'B', 'B')"))
+        while not store.db._lock.locked():  # the write is on its way to the database
+            await asyncio.sleep(0)
+        codes = {r[0] for r in await store.db.fetchall("SELECT code FROM topics")}
+        assert await store.db.ping()  # /healthz
+        assert not write.done(), "the read waited for the write"
+        assert "import" not in codes and "bot" not in codes and codes
+        other.execute("COMMIT")
+        await write
+    finally:
+        other.close()
+    assert {"import", "bot"} <= {r[0] for r in await store.db.fetchall("SELECT code FROM topics")}
+
+
+async def test_a_read_never_sees_another_coroutines_uncommitted_rows(store):
+    inside, read = asyncio.Event(), asyncio.Event()
+
+    async def writer():
+        async with store.db.tx() as conn:
+            await conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('half', 'H', 'H')")
+            inside.set()
+            await read.wait()
+
+    task = asyncio.create_task(writer())
+    await inside.wait()
+    seen = await store.db.fetchone("SELECT count(*) FROM topics WHERE code = 'half'")
+    read.set()
+    await task
+    assert seen[0] == 0
+    assert (await store.db.fetchone("SELECT count(*) FROM topics WHERE code = 'half'"))[0] == 1
+
+
+async def test_an_in_memory_database_reads_what_it_wrote():
+    db = await Database.open(":memory:")
+    try:
+        await db.migrate()
+        await db.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('m', 'M', 'M')")
+        assert (await db.fetchone("SELECT name_vi FROM topics WHERE code = 'm'"))[0] == "M"
+    finally:
+        await db.close()

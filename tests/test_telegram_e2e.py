@@ -189,7 +189,14 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             assert f"PA-{utc_now():%y}-000001" in calls[0].text
             pushed = await api.wait_sent(cadre_id, 1, since=mark)
             assert "khẩn cấp" in pushed[0].text.lower() and "Cột điện" in pushed[0].text
-            # The cadre opens it from the notification: the photo comes along.
+            # Telegram refuses the photo: a note takes its place and the case still opens, with its buttons.
+            api.fail("sendPhoto", chat_id=cadre_id, status=400, description="Bad Request: IMAGE_PROCESS_FAILED")
+            mark = api.mark()
+            api.push_callback(cadre_id, button(pushed[0], "Mở ý kiến"), message_id=pushed[0].message_id)
+            shown = await api.wait_sent(cadre_id, 2, since=mark)
+            assert [c.method for c in shown] == ["sendMessage", "sendMessage"]
+            assert "không hiển thị được" in shown[0].text and button(shown[1], "Trả lời")
+            # Opened again: the photo comes along.
             mark = api.mark()
             api.push_callback(cadre_id, button(pushed[0], "Mở ý kiến"), message_id=pushed[0].message_id)
             shown = await api.wait_sent(cadre_id, 2, since=mark)
@@ -208,3 +215,24 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             case = await app.store.cases.by_code(f"PA-{utc_now():%y}-000001")
             assert case.rating == "good" and case.status == "answered"
         assert not api.server_errors
+
+
+async def test_a_question_that_could_not_be_delivered_is_asked_again(tmp_path):
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")):
+            calls = await api.ask(LAN, "/start")
+            calls = await click(api, calls, "Đồng ý")
+            calls = await click(api, calls, "Đồng ý")
+            api.fail("sendMessage", chat_id=LAN, status=400, description="Bad Request: message is too long")
+            last = next(c for c in reversed(calls) if c.buttons)
+            mark = api.mark()
+            api.push_callback(LAN, button(last, "Không đồng ý"), message_id=last.message_id)
+            lost = await api.wait_for(lambda c: c.method == "sendMessage" and c.status == 400, since=mark)
+            # The person never saw "which commune?": what they write next is not taken as the answer.
+            mark = api.mark()
+            calls = await api.ask(LAN, "alo")
+            await asyncio.sleep(0.2)
+            assert len(api.sent(LAN, since=mark)) == 1 and "xã, phường nào" in calls[0].text
+            assert lost.text.endswith(calls[0].text)  # the lost question, asked again
+            calls = await api.ask(LAN, "hai lang")
+            assert button(calls[-1], "xã Hải Lăng")

@@ -499,3 +499,15 @@ async def test_new_messages_are_pushed_to_the_open_page(prod_app):
             await web.post("/api/message", {"choice": consent["options"][0][0]["data"], "ref": consent["id"]})
             pushed = await next_event()
             assert pushed["type"] == "message" and "Đã ghi nhận sự đồng ý" in pushed["html"]
+
+
+async def test_a_retried_post_is_handled_once(web):
+    """The page gives each message an id and keeps it when it posts again (after a lost answer)."""
+    await web.say("/start")
+    first = await web.post("/api/message", {"text": "/huongdan", "id": "a1b2c3d4e5f6"})
+    again = await web.post("/api/message", {"text": "/huongdan", "id": "a1b2c3d4e5f6"})
+    assert first.status_code == again.status_code == 200
+    assert [m["from"] for m in first.json()["messages"]] == ["me", "bot"]
+    assert [m["from"] for m in again.json()["messages"]] == ["me"]  # shown as sent; not answered twice
+    other = await web.post("/api/message", {"text": "/huongdan", "id": "f6e5d4c3b2a1"})
+    assert [m["from"] for m in other.json()["messages"]] == ["me", "bot"]

@@ -22,6 +22,15 @@ class DeliveryError(Exception):
         self.answered = answered if answered is not None else kind != "retry" or retry_after is not None
 
 
+class ChannelFatal(Exception):
+    """The platform will not serve the bot (a revoked token): the process must stop, not hang."""
+
+    def __init__(self, channel: str, reason: str) -> None:
+        super().__init__(f"{channel}: {reason}")
+        self.channel = channel
+        self.reason = reason
+
+
 class Channel(Protocol):
     name: str
     capabilities: Capabilities

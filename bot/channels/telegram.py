@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 import warnings
 from collections.abc import Awaitable, Callable
 
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeChat,
     BotCommandScopeDefault,
@@ -18,16 +20,26 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatMemberStatus, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import DeliveryError, split_text
+from bot.channels.base import ChannelFatal, DeliveryError, split_text
 from bot.channels.telegram_http import AiohttpRequest
 from handlers.base import Capabilities, Inbound, Media, Reply
 
 log = logging.getLogger(__name__)
 PHOTO_IDS = 64  # photos whose Telegram file_id is remembered
+POLL_SECONDS = 10  # a long poll's wait for updates
+MAX_PAUSE = 30.0  # the longest pause between failed polls
+JOURNAL_PAUSE = 5.0  # before asking again for updates that could not be journalled
 GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked", "not enough rights",
         "peer_id_invalid", "have no rights to send")
 
@@ -111,12 +123,17 @@ def classify(err: TelegramError) -> DeliveryError:
 
 
 class TelegramChannel:
+    """Receives by long polling (getUpdates) or a webhook, and acknowledges an update only once `accept` has
+    journalled it: python-telegram-bot's Updater moves the getUpdates offset on as soon as it has fetched a
+    batch, before anything is handled, so the bot polls with its own loop over PTB's `Bot`."""
+
     name = "telegram"
     capabilities = Capabilities(buttons=True, edits=True, max_text=4096, html=True)
 
     def __init__(self, token: str, base_url: str, base_file_url: str,
-                 on_event: Callable[[Inbound], Awaitable[object]], webhook: bool = False, *,
-                 connections: int = 64, timeout: float = 5.0) -> None:
+                 accept: Callable[[str, list[tuple[str, Inbound]]], Awaitable[None]], webhook: bool = False, *,
+                 connections: int = 64, timeout: float = 5.0,
+                 on_fatal: Callable[[str], None] = lambda reason: None) -> None:
         tls = ssl.create_default_context()  # one for all: each costs tens of milliseconds to build
 
         def transport(pool: int) -> AiohttpRequest:
@@ -126,64 +143,104 @@ class TelegramChannel:
         # Every call goes through aiohttp (bot/channels/telegram_http.py): replies, edits and button answers
         # share one pool of `connections`; getUpdates has a connection of its own.
         self._transports = (transport(connections), transport(1))
-        builder = (ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url)
-                   .concurrent_updates(True).request(self._transports[0]).get_updates_request(self._transports[1]))
+        self.bot = Bot(token, base_url=base_url, base_file_url=base_file_url, request=self._transports[0],
+                       get_updates_request=self._transports[1])
         self._photos: dict[tuple[int, int], tuple[bytes, str]] = {}  # a photo sent once is sent again by file_id
-        if webhook:
-            builder = builder.updater(None)
-        self.app: Application = builder.build()
-        self.app.add_handler(TypeHandler(Update, self._on_update))
-        self.app.add_error_handler(self._on_error)
-        self.on_event = on_event
+        self.accept = accept
+        self.on_fatal = on_fatal
         self.webhook = webhook
         self.username: str | None = None
+        self.heartbeat: float | None = None  # time.monotonic() of the last answer to getUpdates or webhook call
+        self._poller: asyncio.Task | None = None
         self._answers: set[asyncio.Task] = set()
 
     async def start(self, webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
-        await self.app.initialize()
-        self.username = self.app.bot.username
-        await self.app.start()
-        if self.webhook:
-            await self.app.bot.set_webhook(webhook_url, secret_token=webhook_secret,
-                                           allowed_updates=Update.ALL_TYPES)
-        else:
-            await self.app.updater.start_polling(poll_interval=0.0, timeout=10, allowed_updates=Update.ALL_TYPES,
-                                                 drop_pending_updates=False)
+        try:
+            await self.bot.initialize()
+            if self.webhook:
+                await self.bot.set_webhook(webhook_url, secret_token=webhook_secret, allowed_updates=Update.ALL_TYPES)
+            else:  # getUpdates is refused while a webhook is set; pending updates are kept
+                await self.bot.delete_webhook(drop_pending_updates=False)
+        except InvalidToken as err:
+            raise ChannelFatal(self.name, f"the Bot API refused the token ({err.message})") from None
+        except TelegramError as err:  # the details go through the log, which hides the token in URLs
+            log.error("Telegram could not be reached at start", exc_info=err)
+            raise ChannelFatal(self.name, type(err).__name__) from None
+        self.username = self.bot.username
+        self.heartbeat = time.monotonic()
+
+    def listen(self) -> None:
+        """Start receiving (long polling; a webhook's updates come through `feed`)."""
+        if not self.webhook:
+            self._poller = asyncio.create_task(self._poll())
+
+    async def stop_receiving(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
 
     async def stop(self) -> None:
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
-        if self.app.running:
-            await self.app.stop()
-        await self.app.shutdown()
-        # Closed here too: when start failed half-way (Telegram unreachable), PTB never shut them down.
+        await self.stop_receiving()
+        await asyncio.gather(*self._answers, return_exceptions=True)
+        # The transports are closed here even when start failed half-way (Telegram unreachable).
         await asyncio.gather(*(t.shutdown() for t in self._transports))
 
+    async def _poll(self) -> None:
+        """Long polling. A batch is acknowledged (the next offset) only once it is journalled; a token the
+        Bot API refuses stops the bot, anything else is retried with a growing pause."""
+        offset, failures = 0, 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(offset=offset, timeout=POLL_SECONDS,
+                                                     allowed_updates=Update.ALL_TYPES)
+            except InvalidToken as err:
+                log.critical("Telegram refused the bot token (%s): stopping", err.message)
+                self.on_fatal(f"the Bot API refused the token ({err.message})")
+                return
+            except TelegramError as err:
+                failures += 1
+                pause = classify(err).retry_after or min(2.0 ** failures, MAX_PAUSE)
+                (log.warning if failures < 3 else log.error)("getUpdates failed (%s: %s); again in %.0f s",
+                                                             type(err).__name__, err.message, pause)
+                await asyncio.sleep(pause)
+                continue
+            self.heartbeat = time.monotonic()
+            failures = 0
+            if not updates:
+                continue
+            try:
+                await self._take(updates)
+            except Exception:  # not journalled: asked for again, not acknowledged
+                log.exception("%d update(s) could not be journalled; asking for them again", len(updates))
+                await asyncio.sleep(JOURNAL_PAUSE)
+                continue
+            offset = updates[-1].update_id + 1
+
     async def feed(self, payload: dict) -> None:
-        """A webhook delivered this update (the secret header was already checked)."""
-        update = Update.de_json(payload, self.app.bot)
-        await self.app.update_queue.put(update)
+        """A webhook delivered this update (the secret header was already checked); raises when it could not
+        be journalled, and the webhook then answers with an error so that Telegram delivers it again."""
+        self.heartbeat = time.monotonic()
+        await self._take([Update.de_json(payload, self.bot)])
 
-    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        inbound = to_inbound(update)
-        if update.callback_query is not None:
-            task = asyncio.create_task(self._answer(update))
-            self._answers.add(task)
-            task.add_done_callback(self._answers.discard)
-        if inbound is not None:
-            await self.on_event(inbound)
+    async def _take(self, updates: list[Update]) -> None:
+        events = [(str(u.update_id), inbound) for u in updates if (inbound := to_inbound(u)) is not None]
+        if events:
+            await self.accept(self.name, events)
+        for update in updates:  # the button's spinner stops once the press is safely kept
+            if update.callback_query is not None:
+                task = asyncio.create_task(self._answer(update.callback_query.id))
+                self._answers.add(task)
+                task.add_done_callback(self._answers.discard)
 
-    async def _answer(self, update: Update) -> None:
+    async def _answer(self, query_id: str) -> None:
         try:
-            await self.app.bot.answer_callback_query(update.callback_query.id)
+            await self.bot.answer_callback_query(query_id)
         except TelegramError:
             pass  # an old button's spinner: nothing the person needs to know
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram update failed: %s", type(context.error).__name__, exc_info=context.error)
-
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
-        bot, markup = self.app.bot, _markup(reply)
+        bot, markup = self.bot, _markup(reply)
         try:
             # A caption goes whole: its length is checked where it is written (Telegram counts the text shown,
             # 1024), and cutting the HTML could split a tag, which Telegram refuses.
@@ -225,14 +282,14 @@ class TelegramChannel:
     async def fetch(self, media: Media) -> bytes:
         """The bytes of a file a person sent (the Bot API serves files up to 20 MB)."""
         try:
-            file = await self.app.bot.get_file(media.ref)
+            file = await self.bot.get_file(media.ref)
             return bytes(await file.download_as_bytearray())
         except TelegramError as err:
             raise classify(err) from None
 
     async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
         scope = BotCommandScopeChat(int(chat_id)) if chat_id else BotCommandScopeDefault()
-        await self.app.bot.set_my_commands([BotCommand(c, d[:256]) for c, d in commands], scope=scope,
+        await self.bot.set_my_commands([BotCommand(c, d[:256]) for c, d in commands], scope=scope,
                                            language_code=None if chat_id else language)
 
     def deep_link(self, payload: str) -> str | None:

@@ -59,6 +59,7 @@ TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 REF = re.compile(r"^[a-f0-9]{6}-\d{1,10}$")
 UPLOAD_REF = re.compile(r"^([a-f0-9]{16})-[a-f0-9]{32}\.(jpg|png|webp)$")  # <owner>-<random>.<type>
 DOCUMENT_ID = re.compile(r"^d[a-f0-9]{24}$")
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")  # the page's id of a message: a retried post is handled once
 IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -521,7 +522,9 @@ class WebChat:
                               message_ref=ref if isinstance(ref, str) and REF.match(ref) else None)
         else:
             raise Refused(400, "bad_request")
-        return await self._handle(session, inbound, before)
+        given = data.get("id")
+        return await self._handle(session, inbound, before, given if isinstance(given, str) and MESSAGE_ID.match(given)
+                                  else None)
 
     async def upload(self, request: Request) -> Response:
         """A photo, as the raw body (JPEG, PNG or WebP, recognised by its first bytes)."""
@@ -572,8 +575,13 @@ class WebChat:
 
     # -- helpers
 
-    async def _handle(self, session: Session, inbound: Inbound, before: int) -> Response:
-        await self.app.router.handle(inbound)
+    async def _handle(self, session: Session, inbound: Inbound, before: int, message_id: str | None = None) -> Response:
+        # Journalled like every channel's updates; the page's own id (per chat) makes a retried post a no-op.
+        update_id = f"{inbound.chat_id}:{message_id or secrets.token_hex(12)}"
+        try:
+            await self.app.intake.handle("web", update_id, inbound)
+        except Exception:  # not journalled; the person was told so, in the chat (bot/intake.py)
+            log.exception("a web chat message could not be taken")
         await self._refresh_language(session)
         return JSONResponse({"ok": True, "language": session.language,
                              "messages": self.channel.history(inbound.chat_id, before)})

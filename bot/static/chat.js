@@ -329,19 +329,25 @@
     };
   }
 
+  // Each message carries an id of its own, kept when the post is retried, so the bot handles it once.
+  function messageId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(12));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   async function sendText(text) {
     if (text.length > state.limits.text) {
       showStatus(t("web.too_long", { max: state.limits.text }));
       return false;
     }
-    return (await post("/api/message", { text })) !== null;
+    return (await post("/api/message", { text, id: messageId() })) !== null;
   }
 
   async function choose(data, ref, button) {
     button.classList.add("busy");
     button.disabled = true;
     try {
-      await post("/api/message", { choice: data, ref });
+      await post("/api/message", { choice: data, ref, id: messageId() });
     } finally {
       button.classList.remove("busy");
       button.disabled = false;

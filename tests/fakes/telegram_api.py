@@ -429,6 +429,9 @@ class FakeBotAPI:
         # updates / long polling
         self._updates: deque[dict[str, Any]] = deque()
         self._next_update_id = 1
+        #: The highest ``offset`` a getUpdates has passed: Telegram forgets every update below it, so an update
+        #: below it was acknowledged by the bot (it is never delivered again, even to a restarted bot).
+        self.confirmed_offset = 0
         self._poll_generation = 0
         self._poll_event: asyncio.Event | None = None
         self._delivery_waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -1207,6 +1210,10 @@ class FakeBotAPI:
             if entry in self._delivery_waiters:
                 self._delivery_waiters.remove(entry)
 
+    def acknowledged(self, update_id: int) -> bool:
+        """Whether the bot has confirmed this update (a later getUpdates passed a higher offset)."""
+        return update_id < self.confirmed_offset
+
     @property
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by a getUpdates offset."""
@@ -1262,6 +1269,7 @@ class FakeBotAPI:
         limit = int(p.get("limit") or 100)
         limit = min(max(limit, 1), 100)
         timeout = float(p.get("timeout") or 0)
+        self.confirmed_offset = max(self.confirmed_offset, offset)
         # a newer getUpdates supersedes older long polls (they return right away)
         self._poll_generation += 1
         generation = self._poll_generation

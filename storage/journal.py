@@ -1,0 +1,52 @@
+"""The inbound journal: updates as received, before the platform is told so, until they are handled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.clock import iso
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    channel: str
+    chat_id: str
+    event: str  # JSON, made and read by bot/intake.py
+    applied: bool = False  # its change of the conversation is saved; only its answer may be missing
+
+
+class JournalRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def accept(self, channel: str, items: list[tuple[str, str, str]], now: datetime) -> list[Entry]:
+        """Journal (update id, chat id, event) items in one transaction; returns those not seen before, in
+        order (a redelivered update is already there and is left out)."""
+        fresh = []
+        async with self.db.tx() as conn:
+            for update_id, chat_id, event in items:
+                cur = await conn.execute(
+                    "INSERT INTO inbound_journal (channel, update_id, chat_id, event, received_at)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, update_id) DO NOTHING",
+                    (channel, update_id, chat_id, event, iso(now)))
+                if cur.rowcount:
+                    fresh.append(Entry(cur.lastrowid, channel, chat_id, event))
+        return fresh
+
+    async def done(self, entry_id: int, now: datetime) -> None:
+        await self.db.execute("UPDATE inbound_journal SET done_at = ? WHERE id = ?", (iso(now), entry_id))
+
+    async def pending(self) -> list[Entry]:
+        rows = await self.db.fetchall("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied"
+                                      " FROM inbound_journal WHERE done_at IS NULL ORDER BY id")
+        return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]
+
+    async def prune(self, before: datetime) -> int:
+        """Forget handled updates older than `before`; returns how many."""
+        async with self.db.tx() as conn:
+            cur = await conn.execute("DELETE FROM inbound_journal WHERE done_at IS NOT NULL AND done_at < ?",
+                                     (iso(before),))
+            return cur.rowcount

@@ -1,0 +1,75 @@
+"""Status changes are conditional: when two people act on one case at the same instant exactly one of
+them wins; the other is told, gets their text back, and the citizen hears of the change once."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.dialog import render, turns
+from tests.schedule_kit import add_case
+from tests.test_cases import cadre_of, citizen
+
+ANSWER = "UBND xã sẽ cho sửa đoạn đường trong tuần tới."
+DECLINE = "Việc này thuộc thẩm quyền của Công ty điện lực."
+
+
+async def test_two_cadres_closing_one_case_at_once_exactly_one_wins(harness, store, clock):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    hoa = await cadre_of(harness, store, "hai lang", user_id="8002", unit="Ban Dân vận huyện")
+    user = await store.users.find("test", lan.id)
+    for round_ in range(40):
+        case = await add_case(store, clock(), user.id, user.locality_id)
+        await binh.choose(f"1:cs:{case.id}")
+        await turns(binh, [("[Trả lời]", ["ký tên đơn vị"])])
+        await hoa.choose(f"1:cs:{case.id}")
+        await turns(hoa, [("[Không thuộc thẩm quyền]", [])])
+        sent = len(harness.channel.sent)
+        answered, declined = await asyncio.gather(binh.say(ANSWER), hoa.say(DECLINE))
+        closing = [e.kind for e in await store.cases.events(case.id, internal=True)
+                   if e.kind in ("answered", "declined")]
+        assert len(closing) == 1, f"round {round_}: {closing}"
+        to_citizen = [r.text for chat, r, _ in harness.channel.sent[sent:] if chat == lan.id]
+        assert len(to_citizen) == 1, f"round {round_}: {to_citizen}"
+        loser, text = (declined, DECLINE) if closing == ["answered"] else (answered, ANSWER)
+        told = render(loser)
+        assert "vừa được đồng chí khác xử lý" in told and text in told, f"round {round_}: {told}"
+        assert (await store.cases.get(case.id)).status == closing[0]
+
+
+async def test_two_cadres_pressing_buttons_at_once_exactly_one_wins(harness, store, clock):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    hoa = await cadre_of(harness, store, "hai lang", user_id="8002", unit="Ban Dân vận huyện")
+    user = await store.users.find("test", lan.id)
+    for round_ in range(20):
+        case = await add_case(store, clock(), user.id, user.locality_id)
+        await binh.choose(f"1:cs:{case.id}")
+        await hoa.choose(f"1:cs:{case.id}")
+        sent = len(harness.channel.sent)
+        first, second = await asyncio.gather(binh.click("Đã tiếp nhận"), hoa.click("Đang xử lý"))
+        kinds = [e.kind for e in await store.cases.events(case.id, internal=True) if e.kind != "created"]
+        assert len(kinds) == 1, f"round {round_}: {kinds}"
+        assert len([1 for chat, _, _ in harness.channel.sent[sent:] if chat == lan.id]) == 1
+        loser = second if kinds == ["acknowledged"] else first
+        assert "vừa được đồng chí khác xử lý" in render(loser), f"round {round_}: {render(loser)}"
+
+
+async def test_a_citizen_reopening_while_a_cadre_resolves_one_wins(harness, store, clock):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    user = await store.users.find("test", lan.id)
+    reason = "Đường vẫn còn sụt, chưa ai đến sửa"
+    for round_ in range(20):
+        case = await add_case(store, clock(), user.id, user.locality_id)
+        await binh.choose(f"1:cs:{case.id}")
+        await turns(binh, [("[Trả lời]", []), ("Đã sửa xong.", ["đã trả lời"])])
+        await lan.choose(f"1:trk:{case.id}")
+        await turns(lan, [("[Mở lại]", ["vì sao chưa hài lòng"])])
+        reopened, resolved = await asyncio.gather(lan.say(reason), binh.click("Giải quyết xong"))
+        kinds = [e.kind for e in await store.cases.events(case.id, internal=True) if e.kind in ("reopened", "resolved")]
+        assert len(kinds) == 1, f"round {round_}: {kinds}"
+        if kinds == ["resolved"]:
+            assert "vừa được cán bộ cập nhật" in render(reopened) and reason in render(reopened), round_
+        else:
+            assert "vừa được đồng chí khác xử lý" in render(resolved), round_
