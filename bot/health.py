@@ -22,7 +22,7 @@ from bot.outbound import Outbound
 from bot.scheduler import Scheduler
 from storage.db import Database
 
-CHANNEL_SILENCE = 60.0  # a long poll lasts 10 s plus the request timeout: three lost in a row is an outage
+CHANNEL_SILENCE = 60.0  # a long poll lasts 10 s plus the request timeout, a failed one pauses up to 30 s
 TICK_MARGIN = 30.0  # a tick may take a while (a round of digests)
 OUTBOX_STALL = 300.0  # well beyond a retry's backoff (30 s at most)
 
