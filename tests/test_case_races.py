@@ -13,11 +13,16 @@ ANSWER = "UBND xã sẽ cho sửa đoạn đường trong tuần tới."
 DECLINE = "Việc này thuộc thẩm quyền của Công ty điện lực."
 
 
-async def test_two_cadres_closing_one_case_at_once_exactly_one_wins(harness, store, clock):
+async def two_cadres(harness, store):
+    """A citizen of Hải Lăng (and their user row) and two cadres who both hold the commune."""
     lan = await citizen(harness)
     binh = await cadre_of(harness, store, "hai lang")
     hoa = await cadre_of(harness, store, "hai lang", user_id="8002", unit="Ban Dân vận huyện")
-    user = await store.users.find("test", lan.id)
+    return lan, binh, hoa, await store.users.find("test", lan.id)
+
+
+async def test_two_cadres_closing_one_case_at_once_exactly_one_wins(harness, store, clock):
+    lan, binh, hoa, user = await two_cadres(harness, store)
     for round_ in range(40):
         case = await add_case(store, clock(), user.id, user.locality_id)
         await binh.choose(f"1:cs:{case.id}")
@@ -38,10 +43,7 @@ async def test_two_cadres_closing_one_case_at_once_exactly_one_wins(harness, sto
 
 
 async def test_two_cadres_pressing_buttons_at_once_exactly_one_wins(harness, store, clock):
-    lan = await citizen(harness)
-    binh = await cadre_of(harness, store, "hai lang")
-    hoa = await cadre_of(harness, store, "hai lang", user_id="8002", unit="Ban Dân vận huyện")
-    user = await store.users.find("test", lan.id)
+    lan, binh, hoa, user = await two_cadres(harness, store)
     for round_ in range(20):
         case = await add_case(store, clock(), user.id, user.locality_id)
         await binh.choose(f"1:cs:{case.id}")

@@ -12,7 +12,7 @@ import httpx
 from bot.intake import KEEP, Intake, decode, encode
 from handlers.base import Inbound, Media
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.test_telegram_e2e import LAN, button, click, config_for, eventually, running
+from tests.test_telegram_e2e import LAN, button, click, config_for, eventually, running, to_topics
 
 SECRET = "s3cret-Value_1"
 
@@ -157,12 +157,7 @@ async def test_a_click_applied_but_not_answered_before_a_crash_is_not_applied_ag
     async with FakeBotAPI() as api:
         config = config_for(api, tmp_path / "tg.db")
         async with running(config) as app:
-            calls = await api.ask(LAN, "/start")
-            for label in ("Đồng ý", "Đồng ý", "Không đồng ý"):
-                calls = await click(api, calls, label)
-            calls = await api.ask(LAN, "hai lang")
-            calls = await click(api, calls, "xã Hải Lăng")
-            calls = await click(api, calls, "Bỏ qua")
+            calls = await to_topics(api)
             assert "lĩnh vực nào" in calls[-1].text
 
             async def dies_while_answering(*args, **kwargs):

@@ -86,6 +86,16 @@ async def test_export_arrives_as_a_document_and_photos_get_an_answer(tmp_path):
             assert b'"consents"' in api.file_bytes(calls[0].result["document"]["file_id"])
 
 
+async def to_topics(api: FakeBotAPI) -> list:
+    """Onboarding over Telegram up to the topics step; the bot's last messages."""
+    calls = await api.ask(LAN, "/start")
+    for label in ("Đồng ý", "Đồng ý", "Không đồng ý"):
+        calls = await click(api, calls, label)
+    calls = await api.ask(LAN, "hai lang")
+    calls = await click(api, calls, "xã Hải Lăng")
+    return await click(api, calls, "Bỏ qua")
+
+
 async def eventually(check, timeout: float = 5.0):
     """Wait until an async check holds (the bot acts on updates in its own tasks)."""
     async with asyncio.timeout(timeout):
@@ -160,13 +170,7 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
     cadre_id = 777000
     async with FakeBotAPI() as api:
         async with running(config_for(api, tmp_path / "case.db")) as app:
-            calls = await api.ask(LAN, "/start")
-            for label in ("Đồng ý", "Đồng ý", "Không đồng ý"):
-                calls = await click(api, calls, label)
-            calls = await api.ask(LAN, "hai lang")
-            calls = await click(api, calls, "xã Hải Lăng")
-            calls = await click(api, calls, "Bỏ qua")
-            calls = await click(api, calls, "Xong")
+            calls = await click(api, await to_topics(api), "Xong")
             # The cadre of Hải Lăng.
             await api.ask(cadre_id, "/huongdan", first_name="Bình")
             cadre = await app.store.users.find("telegram", str(cadre_id))
