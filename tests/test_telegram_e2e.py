@@ -240,3 +240,20 @@ async def test_a_question_that_could_not_be_delivered_is_asked_again(tmp_path):
             assert lost.text.endswith(calls[0].text)  # the lost question, asked again
             calls = await api.ask(LAN, "hai lang")
             assert button(calls[-1], "xã Hải Lăng")
+
+
+async def test_a_report_is_measured_as_telegram_counts_it(tmp_path):
+    """2,116 characters full of emoji are over 3,000 UTF-16 units, the most a report may have on Telegram:
+    said at once (it used to pass, and then its review could not be shown, so «Gửi» never came)."""
+    text = ("Ngập 🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊 " * 200)[:2116]
+    assert len(text) == 2116 and len(text.encode("utf-16-le")) // 2 > 3000
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")):
+            calls = await click(api, await to_topics(api), "Xong")
+            calls = await api.ask(LAN, "/phananh")
+            calls = await click(api, calls, "Khác")
+            calls = await click(api, calls, "Đúng")
+            calls = await api.ask(LAN, text)
+            assert "3000" in calls[0].text and str(len(text.encode("utf-16-le")) // 2) in calls[0].text
+            calls = await api.ask(LAN, text[:1400])  # 1,400 characters, about 2,000 units: fine
+            assert "Đã nhận nội dung" in calls[0].text

@@ -128,7 +128,7 @@ class TelegramChannel:
     batch, before anything is handled, so the bot polls with its own loop over PTB's `Bot`."""
 
     name = "telegram"
-    capabilities = Capabilities(buttons=True, edits=True, max_text=4096, html=True)
+    capabilities = Capabilities(buttons=True, edits=True, max_text=4096, html=True, unit="utf16")
 
     def __init__(self, token: str, base_url: str, base_file_url: str,
                  accept: Callable[[str, list[tuple[str, Inbound]]], Awaitable[None]], webhook: bool = False, *,
@@ -261,7 +261,7 @@ class TelegramChannel:
                     int(chat_id), InputFile(reply.document.content, filename=reply.document.filename),
                     caption=reply.text or None, parse_mode=ParseMode.HTML)
                 return str(message.message_id)
-            pieces = split_text(reply.text, self.capabilities.max_text)
+            pieces = split_text(reply.text, self.capabilities.max_text, self.capabilities.unit)
             if edit_ref is not None and len(pieces) == 1:
                 try:
                     await bot.edit_message_text(pieces[0], chat_id=int(chat_id), message_id=int(edit_ref),
