@@ -191,7 +191,13 @@ class Ctx:
     async def wrong(self) -> None:
         """The answer fits none of the step's buttons: say so (an old button, or text instead of a
         button) and ask again."""
-        await self.reask("common.stale_button" if self.inbound.kind == "choice" else "common.use_buttons")
+        await self.reask(self.stale_key if self.inbound.kind == "choice" else
+                         "common.use_buttons" if self.capabilities.buttons else "common.use_numbers")
+
+    @property
+    def stale_key(self) -> str:
+        """What to say of an option that is no longer offered: an old button, or a number not in the list."""
+        return "common.stale_button" if self.capabilities.buttons else "common.stale_number"
 
     def row(self, key: str, *buttons: tuple[str, str]) -> tuple[Option, ...]:
         """A row of buttons of one step: (label key, argument) pairs."""

@@ -65,13 +65,8 @@ def to_inbound(update: Update) -> Inbound | None:
         return None
     base = {"channel": "telegram", "chat_id": str(message.chat.id), "user_id": str(message.from_user.id),
             "display_name": message.from_user.full_name, "language": _language(message.from_user.language_code)}
-    text = message.text or ""
-    if text.startswith("/"):
-        head, _, args = text.partition(" ")
-        command = head[1:].split("@", 1)[0]
-        return Inbound(kind="command", command=command, text=args.strip(), **base)
-    if message.text is not None:
-        return Inbound(kind="text", text=text, **base)
+    if message.text is not None:  # a typed "/command" too: commands are parsed once, for every channel
+        return Inbound(kind="text", text=message.text, **base)
     if message.photo:
         photo = message.photo[-1]
         return Inbound(kind="media", text=message.caption or "",

@@ -665,11 +665,7 @@ class WebChat:
 
 
 def _text_inbound(chat_id: str, user_id: str, text: str) -> Inbound:
-    stripped = text.strip()
-    if stripped.startswith("/"):
-        head, _, args = stripped.partition(" ")
-        return Inbound("web", chat_id, user_id, "command", command=head[1:], text=args.strip())
-    return Inbound("web", chat_id, user_id, "text", text=text)
+    return Inbound("web", chat_id, user_id, "text", text=text)  # a "/command" is parsed by bot/render.py
 
 
 def _demo_campaigns() -> list[dict]:
