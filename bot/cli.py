@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import backup, campaign_cli, logs, task_file
+from bot import backup, campaign_cli, logs, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, load
@@ -190,7 +190,7 @@ async def _export(store: Store, config: Config, args: argparse.Namespace, now: d
 async def _load_tasks(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
     try:
         created, updated = await task_file.load(store, args.file, ZoneInfo(config.tz), now)
-    except (OSError, UnicodeDecodeError, task_file.TaskFileError) as err:
+    except (OSError, UnicodeDecodeError, yaml_fields.FileProblem) as err:
         say("load_failed", error=True, file=args.file, problem=err)
         return 1
     await store.audit.record(None, "tasks.loaded", str(args.file), now, via="cli", created=created, updated=updated)
