@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot import backup, campaign_cli, logs, task_file
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
-from bot.config import Config, ConfigError, load
+from bot.config import Config, ConfigError, UnsafeEnvFile, load
 from bot.console import fragment, say, texts
 from bot.console import help_text as _h
 from bot.demo import seed_demo
@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load()
+    except UnsafeEnvFile as err:
+        say(f"env_{err.reason}", error=True, path=err.path)
+        return 2
     except ConfigError as err:
         say("config_invalid", error=True, problem=err)
         return 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,8 +18,20 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message names the variable and says what is expected."""
 
 
+class UnsafeEnvFile(ConfigError):
+    """`.env` can be changed by someone other than the service's user (or root): whoever writes it can point
+    TELEGRAM_API_URL elsewhere and receive the token, so it is not read at all."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason  # reason: "writable" by group or others, or "owner"
+
+
+ENV_FILE = Path(".env")  # read from the working directory, as pydantic-settings resolves it
+
+
 class Config(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
                                       populate_by_name=True)
 
     db: Path = Field(Path("data/danvan.db"), alias="DANVAN_DB")
@@ -144,7 +158,20 @@ class Config(BaseSettings):
                                case_limit=self.case_limit)
 
 
+def check_env_file(path: Path = ENV_FILE) -> None:
+    """Raises UnsafeEnvFile when users other than this one (and root) can change `path`."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeEnvFile(path.resolve(), "writable")
+    if info.st_uid not in (0, os.geteuid()):
+        raise UnsafeEnvFile(path.resolve(), "owner")
+
+
 def load(**overrides) -> Config:
+    check_env_file()
     try:
         return Config(**overrides)
     except ValidationError as err:
