@@ -310,6 +310,7 @@ def _listen(host: str, port: int) -> socket.socket:
 async def run(config: Config) -> int:
     import uvicorn
 
+    from bot.connections import raise_open_files, server_config
     from bot.server import build_asgi
 
     class Server(uvicorn.Server):
@@ -330,9 +331,9 @@ async def run(config: Config) -> int:
     except OSError as err:
         say("cannot_listen", error=True, host=config.host, port=config.port, reason=err.strerror)
         return 1
+    raise_open_files(config.max_connections)
     app = await App.build(config)
-    server = Server(uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off",
-                                   timeout_graceful_shutdown=5))
+    server = Server(server_config(build_asgi(app), config))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, app.halted.set)

@@ -44,6 +44,10 @@ class Config(BaseSettings):
     host: str = Field("127.0.0.1", alias="DANVAN_HOST")
     port: int = Field(8080, alias="DANVAN_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="DANVAN_PUBLIC_URL")  # the web chat's address as people reach it
+    # Each open web chat page holds one connection (its event stream) and briefly a second one for a post.
+    max_connections: int = Field(500, alias="DANVAN_MAX_CONNECTIONS", ge=10, le=100_000)
+    # Proxies whose X-Forwarded-For/-Proto are believed (the web chat limits new sessions per client address).
+    trusted_proxies: str = Field("127.0.0.1,::1", alias="DANVAN_TRUSTED_PROXIES")
     web_session_days: int = Field(180, alias="DANVAN_WEB_SESSION_DAYS", ge=1, le=730)
     web_burst: int = Field(10, alias="DANVAN_WEB_BURST", ge=1, le=1000)
     web_rate: float = Field(1.0, alias="DANVAN_WEB_RATE", gt=0, le=100)

@@ -482,7 +482,8 @@ class WebChat:
         }
         response = JSONResponse(body)
         response.set_cookie(COOKIE, token, max_age=int(self.ttl.total_seconds()), path="/", httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")
+                            samesite="strict",
+                            secure=request.url.scheme == "https" or self.app.config.web_url.startswith("https://"))
         return response
 
     async def history(self, request: Request) -> Response:
