@@ -34,6 +34,16 @@ class ChannelFatal(Exception):
         self.reason = reason
 
 
+class BadUpdate(Exception):
+    """A platform update the channel cannot read (wrong shape or types): it is refused, not journalled, since
+    delivering it again would not help."""
+
+    def __init__(self, channel: str, reason: str) -> None:
+        super().__init__(f"{channel}: {reason}")
+        self.channel = channel
+        self.reason = reason
+
+
 class Channel(Protocol):
     name: str
     capabilities: Capabilities

@@ -31,7 +31,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import ChannelFatal, DeliveryError, split_text
+from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, split_text
 from bot.channels.telegram_http import AiohttpRequest
 from handlers.base import Capabilities, Inbound, Media, Reply
 
@@ -214,9 +214,15 @@ class TelegramChannel:
 
     async def feed(self, payload: dict) -> None:
         """A webhook delivered this update (the secret header was already checked); raises when it could not
-        be journalled, and the webhook then answers with an error so that Telegram delivers it again."""
+        be journalled, and the webhook then answers with an error so that Telegram delivers it again; raises
+        BadUpdate, before journalling, for a body it cannot read as an update."""
         self.heartbeat = time.monotonic()
-        await self._take([Update.de_json(payload, self.bot)])
+        try:
+            update = Update.de_json(payload, self.bot)
+            to_inbound(update)  # what a handler would stumble on fails here, before the journal keeps it
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise BadUpdate(self.name, f"{type(err).__name__} in update {payload.get('update_id')}") from None
+        await self._take([update])
 
     async def _take(self, updates: list[Update]) -> None:
         events = [(str(u.update_id), inbound) for u in updates if (inbound := to_inbound(u)) is not None]
