@@ -60,7 +60,10 @@ class Person:
                        language=self.language, **kw)
 
     async def send(self, inbound: Inbound) -> list[Reply]:
+        before = len(self.h.channel.sent)
         replies = await self.h.router.handle(inbound)
+        if not self.h.channel.capabilities.buttons:  # what the person sees: the rendered messages
+            replies = [reply for chat, reply, _ in self.h.channel.sent[before:] if chat == self.id]
         if replies:
             self.last = replies
         return replies
@@ -69,10 +72,25 @@ class Person:
         return await self.send(self._event("text", text=text))  # "/command args" is parsed by the router
 
     async def choose(self, data: str) -> list[Reply]:
+        """Press a button by its data; where the channel has no buttons, type the number it was shown with (or
+        send the data as a press, as a forged or stale button would come)."""
+        if not self.h.channel.capabilities.buttons:
+            shown = await self.h.store.conversations.shown(self.h.channel.name, self.id)
+            for number, (_, option_data) in enumerate(shown, start=1):
+                if option_data == data:
+                    return await self.say(str(number))
         return await self.send(self._event("choice", payload=data, message_ref="1"))
 
     def option(self, label: str) -> str:
-        """The data of the button whose label contains `label`, among the latest replies."""
+        """The data of the button whose label contains `label`, among the latest replies (where the channel
+        has no buttons: the option numbered so in the latest text)."""
+        if not self.h.channel.capabilities.buttons:
+            for reply in reversed(self.last):
+                for line in reversed(reply.text.splitlines()):
+                    number, dot, shown = line.partition(". ")
+                    if dot and number.isdigit() and label in shown:
+                        return f"#{number}"
+            raise AssertionError(f"no option {label!r} in {self.text()!r}")
         for reply in reversed(self.last):
             for row in reply.options:
                 for option in row:
@@ -82,7 +100,10 @@ class Person:
         raise AssertionError(f"no button {label!r} among {labels}")
 
     async def click(self, label: str) -> list[Reply]:
-        return await self.choose(self.option(label))
+        chosen = self.option(label)
+        if chosen.startswith("#"):  # typed, as a person on a channel without buttons answers
+            return await self.say(chosen[1:])
+        return await self.choose(chosen)
 
     async def photo(self, content: bytes, caption: str = "") -> list[Reply]:
         ref = f"photo-{len(self.h.channel.files)}"
@@ -98,6 +119,12 @@ class Person:
 
     def text(self) -> str:
         return render(self.last)
+
+
+# Profiles the dialogs run under: a channel with buttons and HTML (Telegram, the web chat), and one with neither,
+# 2,000 characters a message (Zalo), answered by typing numbers and keywords.
+BUTTONS = Capabilities()
+TEXT_ONLY = Capabilities(buttons=False, edits=False, max_text=2000, html=False)
 
 
 class Harness:
