@@ -69,8 +69,8 @@ async def test_admin_composes_checks_html_targets_and_sends(harness, store):
         ("<script>x</script>", ["Thẻ «script»", "không được hỗ trợ"]),
         ("<b>Họp dân thôn Hà Lộc</b> tối thứ Bảy & chủ nhật", ["Gửi một ảnh"]),
     ])
-    big = Media("photo", "poster", 11 * 1024 * 1024, "image/jpeg")
-    assert "Ảnh quá lớn (tối đa 10 MB)" in render(await admin.send(admin._event("media", text="", media=big)))
+    big = Media("photo", "poster", 21 * 1024 * 1024, "image/jpeg")
+    assert "Ảnh quá lớn (tối đa 20 MB)" in render(await admin.send(admin._event("media", text="", media=big)))
     await turns(admin, [
         ("[Bỏ qua]", ["Nút bấm kèm thông báo", "✅ 💬 Góp ý ngay"]),
         ("[Thêm nút đường dẫn]", ["Gửi đường dẫn"]),

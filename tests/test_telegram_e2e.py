@@ -11,6 +11,7 @@ import httpx
 from bot.app import App, utc_now
 from bot.config import Config
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.images import jpeg
 
 LAN = 424242
 
@@ -182,7 +183,7 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             calls = await click(api, calls, "Khác")
             calls = await click(api, calls, "Đúng")
             mark = api.mark()
-            api.push_photo(LAN, b"\xff\xd8\xff\xe0" + b"photo" * 200, caption="Cột điện nghiêng sắp đổ ở thôn 2")
+            api.push_photo(LAN, jpeg(), caption="Cột điện nghiêng sắp đổ ở thôn 2")
             calls = await api.wait_sent(LAN, 1, since=mark)
             assert "Đã nhận ảnh" in calls[0].text
             calls = await click(api, calls, "Tiếp tục")
