@@ -187,9 +187,9 @@ async def run(lock_s: float, import_rows: int) -> dict:
         config = load(db=Path(tmp) / "danvan.db", demo_db=Path(tmp) / "demo.db", demo=False, telegram_token=None,
                       web_burst=1000)
         villages = max(1, import_rows // 100 - 1)
-        rows = ["code,name,kind,parent_code", "B,Tỉnh B,tinh,"]
+        rows = ["code,name,kind,parent_code"]
         for c in range(100):
-            rows += [f"B-{c},Xã B {c},xa,B", *(f"B-{c}-{v},Thôn {v},thon,B-{c}" for v in range(villages))]
+            rows += [f"B-{c},Xã B {c},xa,44", *(f"B-{c}-{v},Thôn {v},thon,B-{c}" for v in range(villages))]
         (Path(tmp) / "import.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
         app = await App.build(config, clock=Clock())
         try:

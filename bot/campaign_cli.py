@@ -8,17 +8,15 @@ import argparse
 import asyncio
 import html
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from bot import console
+from bot import console, yaml_fields
 from bot.config import Config
 from bot.console import help_text as _h
 from bot.console import say
+from bot.yaml_fields import FileProblem, text
 from handlers import images
 from handlers.broadcast import MAX_CAPTION, MAX_PHOTO, MAX_TEXT, URL, parse_when, plan_start
 from handlers.campaigns import period_text, qr_png
@@ -32,10 +30,6 @@ CAMPAIGN_KEYS = {"code", "title_vi", "title_en", "description_vi", "description_
 BROADCAST_KEYS = {"campaign", "text_vi", "text_en", "photo", "link", "feedback_button", "audience", "at",
                   "override_quiet_hours"}
 AUDIENCE_KEYS = {"topics", "localities", "roles"}
-
-
-class FileProblem(console.Problem):
-    """What is wrong with a YAML file, and where."""
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -74,22 +68,11 @@ async def dispatch(args: argparse.Namespace, store: Store, config: Config, now) 
 
 
 def _read_yaml(path: Path) -> Any:
+    """The file's values as written: bot/yaml_fields.py."""
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except OSError as err:
-        raise FileProblem("unreadable", reason=err.strerror or err) from None
-    except yaml.YAMLError as err:
-        raise FileProblem("not_yaml", detail=err) from None
-
-
-def _text(value: object, where: str, *, required: bool = False) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise FileProblem("required", where=where)
-        return None
-    if not isinstance(value, str | int | float):
-        raise FileProblem("must_be_text", where=where)
-    return str(value).strip()
+        return yaml_fields.read(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise FileProblem("unreadable", reason=getattr(err, "strerror", None) or err) from None
 
 
 # ---- campaigns -------------------------------------------------------------------------------------------
@@ -109,25 +92,19 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
         unknown = set(item) - CAMPAIGN_KEYS
         if unknown:
             raise FileProblem("unknown_keys", where=where, keys=", ".join(sorted(map(str, unknown))))
-        code = _text(item.get("code"), f"{where}: code", required=True)
+        code = text(item.get("code"), f"{where}: code", required=True)
         if not CODE.match(code):
             raise FileProblem("campaign_code", where=where, code=repr(code))
-        topic = _text(item.get("topic"), f"{code}: topic")
+        topic = text(item.get("topic"), f"{code}: topic")
         if topic is not None and topic not in topics:
             raise FileProblem("unknown_topic", where=code, code=repr(topic), known=", ".join(sorted(topics)))
-        days = []
-        for key in ("starts_on", "ends_on"):
-            value = item.get(key)
-            try:
-                days.append(value if isinstance(value, date) or value is None else date.fromisoformat(str(value)))
-            except ValueError:
-                raise FileProblem("bad_date", where=code, field=key) from None
+        days = [yaml_fields.day(item.get(key), f"{code}: {key}") for key in ("starts_on", "ends_on")]
         if days[0] and days[1] and days[1] < days[0]:  # checked before anything is saved: a bad file changes nothing
             raise FileProblem("campaign_dates", where=code, start=days[0], end=days[1])
-        rows.append((code, _text(item.get("title_vi"), f"{code}: title_vi", required=True),
-                     _text(item.get("description_vi"), f"{code}: description_vi", required=True),
-                     topics.get(topic) if topic else None, _text(item.get("title_en"), f"{code}: title_en"),
-                     _text(item.get("description_en"), f"{code}: description_en"), days))
+        rows.append((code, text(item.get("title_vi"), f"{code}: title_vi", required=True),
+                     text(item.get("description_vi"), f"{code}: description_vi", required=True),
+                     topics.get(topic) if topic else None, text(item.get("title_en"), f"{code}: title_en"),
+                     text(item.get("description_en"), f"{code}: description_en"), days))
     if len({r[0] for r in rows}) != len(rows):
         raise FileProblem("same_code")
     try:
@@ -188,14 +165,16 @@ async def _send(store: Store, config: Config, args: argparse.Namespace, now) -> 
     unknown = set(data) - BROADCAST_KEYS
     if unknown:
         raise FileProblem("unknown_keys", where=args.file, keys=", ".join(sorted(map(str, unknown))))
-    campaign = None
-    if data.get("campaign") is not None:
-        campaign = await store.campaigns.by_code(str(data["campaign"]))
+    feedback = yaml_fields.flag(data.get("feedback_button"), "feedback_button")
+    override = yaml_fields.flag(data.get("override_quiet_hours"), "override_quiet_hours")
+    campaign, campaign_code = None, text(data.get("campaign"), "campaign")
+    if campaign_code is not None:
+        campaign = await store.campaigns.by_code(campaign_code)
         if campaign is None:
-            raise FileProblem("unknown_campaign", code=repr(data["campaign"]))
-    photo = None
-    if data.get("photo") is not None:
-        path = (args.file.parent / str(data["photo"])).resolve()
+            raise FileProblem("unknown_campaign", code=repr(campaign_code))
+    photo, photo_name = None, text(data.get("photo"), "photo")
+    if photo_name is not None:
+        path = (args.file.parent / photo_name).resolve()
         try:
             photo = await asyncio.to_thread(path.read_bytes)
         except OSError as err:
@@ -208,24 +187,23 @@ async def _send(store: Store, config: Config, args: argparse.Namespace, now) -> 
             raise FileProblem("photo_bad", path=path, reason=console.texts().plain(bad.key)) from None
     limit = MAX_CAPTION if photo else MAX_TEXT
     texts = [_html(data.get(key), key, limit, required=key == "text_vi") for key in ("text_vi", "text_en")]
-    link = _text(data.get("link"), "link")
+    link = text(data.get("link"), "link")
     if link is not None and not URL.match(link):
         raise FileProblem("bad_link")
     audience = await _audience(store, data.get("audience") or {})
     tz = ZoneInfo(config.tz)
-    requested = now
-    if data.get("at") is not None:
-        requested = parse_when(str(data["at"]), tz)
+    requested, at = now, text(data.get("at"), "at")
+    if at is not None:
+        requested = parse_when(at, tz)
         if requested is None:
             raise FileProblem("bad_at")
         if requested <= now:
             raise FileProblem("at_passed")
-    override = bool(data.get("override_quiet_hours", False))
     start = plan_start(requested, config.quiet, tz, override)
     broadcast = await store.broadcasts.create(NewBroadcast(
         text_vi=texts[0], text_en=texts[1], scheduled_at=start, audience=audience,
         campaign_id=campaign.id if campaign else None, photo_sha256=await store.files.put(photo) if photo else None,
-        link_url=link, feedback=bool(data.get("feedback_button", False)), quiet_override=override), now)
+        link_url=link, feedback=feedback, quiet_override=override), now)
     count = await store.broadcasts.count_audience(audience)
     await store.audit.record(None, "broadcast.created", f"broadcast:{broadcast.id}", now, via="cli",
                              audience=audience.to_json(), at=broadcast.scheduled_at)
@@ -236,11 +214,11 @@ async def _send(store: Store, config: Config, args: argparse.Namespace, now) -> 
 
 
 def _html(value: object, key: str, limit: int, *, required: bool) -> str | None:
-    text = _text(value, key, required=required)
-    if text is None:
+    written = text(value, key, required=required)
+    if written is None:
         return None
     try:
-        checked = check(text)
+        checked = check(written)
     except HtmlProblem as problem:
         message = html.unescape(console.texts().plain(problem.key, **problem.values))  # a terminal: no entities
         raise FileProblem("html", field=key, message=message) from None
@@ -253,17 +231,17 @@ async def _audience(store: Store, spec: object) -> Audience:
     if not isinstance(spec, dict) or set(spec) - AUDIENCE_KEYS:
         raise FileProblem("mapping_of", where="audience", keys=", ".join(sorted(AUDIENCE_KEYS)))
     topics, places = [], []
-    for code in spec.get("topics") or []:
-        topic = await store.topics.by_code(str(code))
+    for code in yaml_fields.codes(spec.get("topics"), "audience: topics"):
+        topic = await store.topics.by_code(code)
         if topic is None:
             raise FileProblem("audience_unknown_topic", code=repr(code))
         topics.append(topic.id)
-    for code in spec.get("localities") or []:
-        place = await store.localities.by_code(str(code))
+    for code in yaml_fields.codes(spec.get("localities"), "audience: localities"):
+        place = await store.localities.by_code(code)
         if place is None:
             raise FileProblem("audience_unknown_locality", code=repr(code))
         places.append(place.id)
-    roles = [str(r) for r in spec.get("roles") or []]
+    roles = yaml_fields.codes(spec.get("roles"), "audience: roles")
     if set(roles) - set(ROLES):
         raise FileProblem("audience_roles", roles=", ".join(ROLES))
     return Audience(tuple(topics), tuple(places), tuple(roles))
@@ -274,12 +252,12 @@ async def _list(store: Store, config: Config, args: argparse.Namespace, now) -> 
     for b in await store.broadcasts.recent(20):
         counts = await store.broadcasts.counts(b.id)
         shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "—"
-        when = date_text(b.scheduled_at, tz)
+        when = datetext(b.scheduled_at, tz)
         print(f"#{b.id}  {b.status:<9} {when}  {shown}  {check(b.text_vi).plain[:50]!r}")
     return 0
 
 
-def date_text(moment: str, tz: ZoneInfo) -> str:
+def datetext(moment: str, tz: ZoneInfo) -> str:
     return parse(moment).astimezone(tz).strftime("%d/%m/%Y %H:%M")
 
 

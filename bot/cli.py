@@ -14,10 +14,10 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import backup, campaign_cli, logs, task_file
+from bot import backup, campaign_cli, logs, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
-from bot.config import Config, ConfigError, load
+from bot.config import Config, ConfigError, UnsafeEnvFile, load
 from bot.console import fragment, say, texts
 from bot.console import help_text as _h
 from bot.demo import seed_demo
@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         config = load()
+    except UnsafeEnvFile as err:
+        say(f"env_{err.reason}", error=True, path=err.path)
+        return 2
     except ConfigError as err:
         say("config_invalid", error=True, problem=err)
         return 2
@@ -190,7 +193,7 @@ async def _export(store: Store, config: Config, args: argparse.Namespace, now: d
 async def _load_tasks(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
     try:
         created, updated = await task_file.load(store, args.file, ZoneInfo(config.tz), now)
-    except (OSError, UnicodeDecodeError, task_file.TaskFileError) as err:
+    except (OSError, UnicodeDecodeError, yaml_fields.FileProblem) as err:
         say("load_failed", error=True, file=args.file, problem=err)
         return 1
     await store.audit.record(None, "tasks.loaded", str(args.file), now, via="cli", created=created, updated=updated)
@@ -307,6 +310,7 @@ def _listen(host: str, port: int) -> socket.socket:
 async def run(config: Config) -> int:
     import uvicorn
 
+    from bot.connections import raise_open_files, server_config
     from bot.server import build_asgi
 
     class Server(uvicorn.Server):
@@ -327,9 +331,9 @@ async def run(config: Config) -> int:
     except OSError as err:
         say("cannot_listen", error=True, host=config.host, port=config.port, reason=err.strerror)
         return 1
+    raise_open_files(config.max_connections)
     app = await App.build(config)
-    server = Server(uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off",
-                                   timeout_graceful_shutdown=5))
+    server = Server(server_config(build_asgi(app), config))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, app.halted.set)

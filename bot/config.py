@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,8 +18,20 @@ class ConfigError(Exception):
     """A setting is missing or wrong; the message names the variable and says what is expected."""
 
 
+class UnsafeEnvFile(ConfigError):
+    """`.env` can be changed by someone other than the service's user (or root): whoever writes it can point
+    TELEGRAM_API_URL elsewhere and receive the token, so it is not read at all."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason  # reason: "writable" by group or others, or "owner"
+
+
+ENV_FILE = Path(".env")  # read from the working directory, as pydantic-settings resolves it
+
+
 class Config(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore",
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
                                       populate_by_name=True)
 
     db: Path = Field(Path("data/danvan.db"), alias="DANVAN_DB")
@@ -30,6 +44,10 @@ class Config(BaseSettings):
     host: str = Field("127.0.0.1", alias="DANVAN_HOST")
     port: int = Field(8080, alias="DANVAN_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="DANVAN_PUBLIC_URL")  # the web chat's address as people reach it
+    # Each open web chat page holds one connection (its event stream) and briefly a second one for a post.
+    max_connections: int = Field(500, alias="DANVAN_MAX_CONNECTIONS", ge=10, le=100_000)
+    # Proxies whose X-Forwarded-For/-Proto are believed (the web chat limits new sessions per client address).
+    trusted_proxies: str = Field("127.0.0.1,::1", alias="DANVAN_TRUSTED_PROXIES")
     web_session_days: int = Field(180, alias="DANVAN_WEB_SESSION_DAYS", ge=1, le=730)
     web_burst: int = Field(10, alias="DANVAN_WEB_BURST", ge=1, le=1000)
     web_rate: float = Field(1.0, alias="DANVAN_WEB_RATE", gt=0, le=100)
@@ -144,7 +162,20 @@ class Config(BaseSettings):
                                case_limit=self.case_limit)
 
 
+def check_env_file(path: Path = ENV_FILE) -> None:
+    """Raises UnsafeEnvFile when users other than this one (and root) can change `path`."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise UnsafeEnvFile(path.resolve(), "writable")
+    if info.st_uid not in (0, os.geteuid()):
+        raise UnsafeEnvFile(path.resolve(), "owner")
+
+
 def load(**overrides) -> Config:
+    check_env_file()
     try:
         return Config(**overrides)
     except ValidationError as err:

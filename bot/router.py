@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from bot import render
 from bot.outbound import Outbound, Priority
 from handlers.base import (
     Capabilities,
@@ -83,7 +84,8 @@ class Router:
                 log.exception("a %s event could not be processed", inbound.kind)
                 t = Texts(inbound.language if inbound.language in LANGUAGES else "vi")
                 replies, notices = [Reply(t("common.error"))], []
-            if not await self.outbound.replies(inbound.channel, inbound.chat_id, replies, inbound.message_ref, t):
+            shown = await self._render(inbound.channel, inbound.chat_id, replies, t)
+            if not await self.outbound.replies(inbound.channel, inbound.chat_id, shown, inbound.message_ref, t):
                 # The step's question may be among what was lost: it is asked again at their next message.
                 await self.store.conversations.mark_unasked(inbound.channel, inbound.chat_id)
             for notice in notices:
@@ -101,6 +103,7 @@ class Router:
             return [], [], Texts("vi")
         if len(inbound.text) > MAX_TEXT:
             inbound = _truncated(inbound)
+        inbound = render.parse(inbound)
         language = inbound.language if inbound.language in LANGUAGES else "vi"
         user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id,
                                              inbound.display_name, language, now)
@@ -109,8 +112,13 @@ class Router:
         before = (user.role, user.language)
         conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
+        capabilities = channel.capabilities if channel else Capabilities()
+        if inbound.kind == "text":  # typed words: a keyword, or on a channel without buttons an option
+            shown = None if capabilities.buttons else await self.store.conversations.shown(inbound.channel,
+                                                                                          inbound.chat_id)
+            inbound = render.understand(inbound, shown, conversation is not None)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
-                  channel.capabilities if channel else Capabilities(), getattr(channel, "fetch", None), self.wake)
+                  capabilities, getattr(channel, "fetch", None), self.wake)
         try:
             await self._dispatch(ctx)
             if ctx.dirty:
@@ -168,9 +176,9 @@ class Router:
                     return
             ctx.args = ()
             if conversation is not None:
-                await ctx.reask("common.stale_button")
+                await ctx.reask(ctx.stale_key)
             else:
-                ctx.say(ctx.t("common.stale_button"))
+                ctx.say(ctx.t(ctx.stale_key))
                 await show_menu(ctx)
             return
         if conversation is not None:
@@ -195,6 +203,17 @@ class Router:
             return
         await guarded.handler(ctx)
 
+    async def _render(self, channel_name: str, chat_id: str, replies: list[Reply], t: Texts) -> list[Reply]:
+        """The replies as the channel can show them (bot/render.py); on a channel without buttons the options
+        shown as numbers are kept, so that the number typed next means what it showed."""
+        channel = self.outbound.channels.get(channel_name)
+        if channel is None or not replies:
+            return replies
+        shown, options = render.outgoing(replies, channel.capabilities, t)
+        if not channel.capabilities.buttons:
+            await self.store.conversations.show(channel_name, chat_id, options, self.clock())
+        return shown
+
     async def deliver_notice(self, notice: Notice) -> bool:
         """Send a notice to its recipient, if they can be reached on a running channel."""
         user = await self.store.users.get(notice.user_id)
@@ -203,7 +222,8 @@ class Router:
             return False
         t = Texts(user.language)
         options = tuple((Option(t(label), data),) for label, data in notice.buttons)
-        return await self.outbound.deliver(channel, user.chat_id, Reply(t(notice.key, **notice.values), options))
+        [reply] = await self._render(user.channel, user.chat_id, [Reply(t(notice.key, **notice.values), options)], t)
+        return await self.outbound.deliver(channel, user.chat_id, reply)
 
     async def deliver_to(self, user: User, replies: list[Reply], priority: Priority = Priority.SCHEDULED) -> bool:
         """Send replies to someone who did not just write (digests, reminders), on their own channel, at
@@ -211,7 +231,7 @@ class Router:
         channel = self.outbound.channels.get(user.channel)
         if channel is None or not user.chat_id or not user.reachable:
             return False
-        for reply in replies:
+        for reply in await self._render(user.channel, user.chat_id, replies, Texts(user.language)):
             if not await self.outbound.deliver(channel, user.chat_id, reply, priority=priority):
                 return False
         return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 
 from starlette.applications import Starlette
@@ -12,10 +11,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.app import App
+from bot.channels.base import BadUpdate
 from bot.channels.web import WebChat
+from bot.request_body import TooLarge, parse_json, read_capped
 
 log = logging.getLogger(__name__)
 MAX_UPDATE_BYTES = 1_000_000
+MAX_UPDATE_DEPTH = 64  # a real update nests about a dozen levels (a reply to a message with entities…)
 
 
 def build_asgi(app: App) -> Starlette:
@@ -29,17 +31,24 @@ def build_asgi(app: App) -> Starlette:
     async def telegram_webhook(request: Request) -> Response:
         secret = app.config.telegram_webhook_secret
         given = request.headers.get("x-telegram-bot-api-secret-token", "")
-        if app.telegram is None or secret is None or not hmac.compare_digest(given, secret.get_secret_value()):
+        # As bytes: compare_digest refuses a str with non-ASCII characters, which any sender can put in a header.
+        if app.telegram is None or secret is None or not hmac.compare_digest(given.encode(),
+                                                                             secret.get_secret_value().encode()):
             return Response(status_code=403)
-        body = await request.body()
-        if len(body) > MAX_UPDATE_BYTES:
-            return Response(status_code=413)
         try:
-            payload = json.loads(body)
+            payload = parse_json(await read_capped(request, MAX_UPDATE_BYTES), MAX_UPDATE_DEPTH)
+        except TooLarge:
+            return Response(status_code=413)
         except ValueError:
+            return Response(status_code=400)
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        if isinstance(update_id, bool) or not isinstance(update_id, int):
             return Response(status_code=400)
         try:
             await app.telegram.feed(payload)
+        except BadUpdate as err:  # sending it again would not help: Telegram may drop it
+            log.warning("a webhook update was not understood: %s", err.reason)
+            return Response(status_code=400)
         except Exception:  # not journalled: Telegram is asked to deliver it again
             log.exception("a webhook update could not be taken")
             return Response(status_code=503)

@@ -4,11 +4,11 @@
       - code: dv-2020h2-01          # unique: loading the file again updates the task, never doubles it
         title: "…"                  # 5–200 characters
         description: "…"            # optional, up to 2000 characters
-        deadline: 2020-11-30        # a date; the task is due at the end of that day (local time)
+        deadline: 2020-11-30        # a date (or 30/11/2020); the task is due at the end of that day (local time)
         localities: ["44"]          # locality codes: their cadres (and those of every place inside) do it
 
 The whole file is checked before anything is written, and written in one transaction: one mistake and
-nothing is loaded.
+nothing is loaded. Values are read as written (bot/yaml_fields.py says how).
 """
 
 from __future__ import annotations
@@ -20,19 +20,15 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from bot.console import Problem, fragment
+from bot import yaml_fields
+from bot.console import fragment
+from bot.yaml_fields import FileProblem
 from handlers.tasks import DESCRIPTION, TITLE, end_of_day
 from storage import Store
 from storage.tasks import LoadedTask
 
 CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,40}$")
 FIELDS = ("code", "title", "description", "deadline", "localities")
-
-
-class TaskFileError(Problem):
-    """What is wrong with the file, and where (the task's position and field)."""
 
 
 @dataclass(frozen=True)
@@ -45,42 +41,33 @@ class TaskSpec:
 
 
 def parse(text: str) -> list[TaskSpec]:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise TaskFileError("not_yaml", detail=err) from None
+    document = yaml_fields.read(text)
     if not isinstance(document, dict) or not isinstance(document.get("tasks"), list) or not document["tasks"]:
-        raise TaskFileError("tasks_list")
+        raise FileProblem("tasks_list")
     specs, codes = [], set()
     for number, item in enumerate(document["tasks"], start=1):
         where = fragment("task_n", n=number)
         if not isinstance(item, dict):
-            raise TaskFileError("mapping_of", where=where, keys=", ".join(FIELDS))
+            raise FileProblem("mapping_of", where=where, keys=", ".join(FIELDS))
         unknown = set(item) - set(FIELDS)
         if unknown:
-            raise TaskFileError("unknown_keys", where=where, keys=", ".join(sorted(map(str, unknown))))
-        code = str(item.get("code", ""))
+            raise FileProblem("unknown_keys", where=where, keys=", ".join(sorted(map(str, unknown))))
+        code = yaml_fields.text(item.get("code"), f"{where}: code") or ""
         if not CODE.match(code) or code in codes:
-            raise TaskFileError("task_code", where=where, code=repr(code))
+            raise FileProblem("task_code", where=where, code=repr(code))
         codes.add(code)
-        title = " ".join(str(item.get("title") or "").split())
+        at = f"{where} ({code})"
+        title = " ".join((yaml_fields.text(item.get("title"), f"{at}: title") or "").split())
         if not TITLE[0] <= len(title) <= TITLE[1]:
-            raise TaskFileError("task_title", where=where, code=code, low=TITLE[0], high=TITLE[1])
-        description = str(item.get("description") or "").strip()
+            raise FileProblem("task_title", where=where, code=code, low=TITLE[0], high=TITLE[1])
+        description = yaml_fields.text(item.get("description"), f"{at}: description") or ""
         if len(description) > DESCRIPTION:
-            raise TaskFileError("task_description", where=where, code=code, limit=DESCRIPTION)
-        deadline = item.get("deadline")
-        if isinstance(deadline, str):
-            try:
-                deadline = date.fromisoformat(deadline)
-            except ValueError:
-                deadline = None
-        if not isinstance(deadline, date) or isinstance(deadline, datetime):
-            raise TaskFileError("task_deadline", where=where, code=code)
-        localities = item.get("localities")
-        if not isinstance(localities, list) or not localities:
-            raise TaskFileError("task_localities", where=where, code=code)
-        specs.append(TaskSpec(code, title, description, deadline, tuple(str(c) for c in localities)))
+            raise FileProblem("task_description", where=where, code=code, limit=DESCRIPTION)
+        deadline = yaml_fields.day(item.get("deadline"), f"{at}: deadline", required=True)
+        localities = yaml_fields.codes(item.get("localities"), f"{at}: localities")
+        if not localities:
+            raise FileProblem("task_localities", where=where, code=code)
+        specs.append(TaskSpec(code, title, description, deadline, localities))
     return specs
 
 
@@ -93,7 +80,7 @@ async def load(store: Store, path: Path, tz: ZoneInfo, now: datetime) -> tuple[i
             if code not in places:
                 loc = await store.localities.by_code(code)
                 if loc is None:
-                    raise TaskFileError("unknown_locality", where=spec.code, code=repr(code))
+                    raise FileProblem("unknown_locality", where=spec.code, code=repr(code))
                 places[code] = loc.id
     return await store.tasks.load([LoadedTask(spec.code, spec.title, spec.description, end_of_day(spec.deadline, tz),
                                               frozenset(places[c] for c in spec.localities)) for spec in specs], now)

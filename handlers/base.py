@@ -95,6 +95,12 @@ class Capabilities:
     max_text: int = 4096
     html: bool = True
     staff: bool = True  # may a cadre or admin act through this channel (not the public web chat)
+    unit: str = "char"  # what `max_text` counts: "char", or "utf16" code units (Telegram: an emoji is 2)
+
+
+def units(text: str, unit: str) -> int:
+    """The length of `text` as a platform counts it: "utf16" code units or characters."""
+    return len(text.encode("utf-16-le")) // 2 if unit == "utf16" else len(text)
 
 
 # ---- callback data: short, versioned, validated ----------------------------------------------------
@@ -187,7 +193,13 @@ class Ctx:
     async def wrong(self) -> None:
         """The answer fits none of the step's buttons: say so (an old button, or text instead of a
         button) and ask again."""
-        await self.reask("common.stale_button" if self.inbound.kind == "choice" else "common.use_buttons")
+        await self.reask(self.stale_key if self.inbound.kind == "choice" else
+                         "common.use_buttons" if self.capabilities.buttons else "common.use_numbers")
+
+    @property
+    def stale_key(self) -> str:
+        """What to say of an option that is no longer offered: an old button, or a number not in the list."""
+        return "common.stale_button" if self.capabilities.buttons else "common.stale_number"
 
     def row(self, key: str, *buttons: tuple[str, str]) -> tuple[Option, ...]:
         """A row of buttons of one step: (label key, argument) pairs."""
@@ -250,6 +262,10 @@ class Ctx:
 
     async def audit(self, action: str, target: str | None = None, **detail: object) -> None:
         await self.store.audit.record(self.user.id, action, target, self.now, **detail)
+
+    def length(self, text: str) -> int:
+        """The length of what a person wrote as their channel counts it (limits are checked in that unit)."""
+        return units(text, self.capabilities.unit)
 
     def local(self, moment: datetime) -> str:
         return moment.astimezone(self.settings.tz).strftime("%d/%m/%Y %H:%M")

@@ -213,8 +213,8 @@ async def _val_handle(ctx: Ctx) -> None:
             value = [d.isoformat() for d in period]
         else:
             low, high = TEXTS[field]
-            if not low <= len(text) <= high:
-                await ctx.reask("campaign.text_length", low=low, high=high, length=len(text))
+            if not low <= ctx.length(text) <= high:
+                await ctx.reask("campaign.text_length", low=low, high=high, length=ctx.length(text))
                 return
             value = text
     await _save(ctx, field, value)

@@ -279,8 +279,8 @@ async def _content_handle(ctx: Ctx) -> None:
         earlier = ctx.data.get("content")
         if earlier and MIN_TEXT <= len(text):  # a report written in several messages: nothing is dropped
             text = f"{earlier}\n{text}"
-        if not MIN_TEXT <= len(text) <= MAX_TEXT:
-            await ctx.reask("case.content_length", low=MIN_TEXT, high=MAX_TEXT, length=len(text))
+        if not MIN_TEXT <= ctx.length(text) <= MAX_TEXT:  # as the channel counts: on Telegram an emoji is 2
+            await ctx.reask("case.content_length", low=MIN_TEXT, high=MAX_TEXT, length=ctx.length(text))
             return
         ctx.data["content"] = text
         ctx.dirty = True

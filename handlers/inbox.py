@@ -333,7 +333,7 @@ def _text_step(step: str) -> None:
             return
         skipped = step == "fwdnote" and ctx.inbound.kind == "choice" and ctx.args == ("skip",)
         text = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
-        if not skipped and not (max(low, 1) <= len(text) <= high):
+        if not skipped and not (max(low, 1) <= ctx.length(text) <= high):
             await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "inbox.text_length",
                             low=max(low, 1), high=high)
             return

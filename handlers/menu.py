@@ -67,7 +67,7 @@ async def menu_button(ctx: Ctx) -> None:
     command = ctx.args[0] if len(ctx.args) == 1 else ""
     guarded = registry.commands.get(command)
     if guarded is None or command not in {c for c, _ in MENU}:
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     if not allowed(ctx.user, guarded.roles):
         await ctx.audit("denied", f"menu:{command}")
@@ -76,6 +76,12 @@ async def menu_button(ctx: Ctx) -> None:
     ctx.conversation = None
     ctx.dirty = True
     await guarded.handler(ctx)
+
+
+@registry.command("menu")
+async def menu_command(ctx: Ctx) -> None:
+    """The main menu: "menu" or "0" typed on a channel without buttons (bot/render.py), or /menu."""
+    await show_menu(ctx)
 
 
 @registry.command("huongdan", "help")

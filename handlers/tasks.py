@@ -390,7 +390,7 @@ async def _desc_handle(ctx: Ctx) -> None:
         await ctx.goto(FLOW, "deadline", description="")
         return
     text = ctx.inbound.text.strip() if ctx.inbound.kind == "text" else ""
-    if not 1 <= len(text) <= DESCRIPTION:
+    if not 1 <= ctx.length(text) <= DESCRIPTION:
         await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "task.description_length",
                         high=DESCRIPTION)
         return

@@ -51,6 +51,18 @@ class ConversationRepo:
         await self.db.execute("UPDATE conversations SET unasked = 1 WHERE channel = ? AND chat_id = ?",
                               (channel, chat_id))
 
+    async def shown(self, channel: str, chat_id: str) -> list[tuple[str, str]]:
+        """The options last shown to a chat as numbers (label, data)."""
+        r = await self.db.fetchone("SELECT options FROM chat_options WHERE channel = ? AND chat_id = ?",
+                                   (channel, chat_id))
+        return [tuple(pair) for pair in json.loads(r[0])] if r else []
+
+    async def show(self, channel: str, chat_id: str, options: list[tuple[str, str]], now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO chat_options (channel, chat_id, options, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(channel, chat_id) DO UPDATE SET options = excluded.options, updated_at = excluded.updated_at",
+            (channel, chat_id, json.dumps(options, ensure_ascii=False), iso(now)))
+
 
 async def _applied(conn, entry_id: int | None, now: datetime | None) -> None:
     if entry_id is not None:

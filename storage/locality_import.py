@@ -2,17 +2,18 @@
 
 The tree is read once (a read never waits for a writer) and the file's rows are applied to it in memory, in
 order, as if one by one: a parent must exist or come earlier, a place may move under another parent (its
-villages and its cases move with it), never under itself. Only what differs from the committed tree is
-staged, in batches, into a TEMP table, which takes no lock on the database file, so the running bot
-writes on meanwhile. The last transaction checks that the tree is still the one the plan was made from,
-then writes the staged rows and moves the cases' paths, a few statements in all. Any mistake in the file
-is found before anything is staged: a bad file changes nothing.
+villages and its cases move with it), never under itself. The tree has one root, the province, and each place
+is of the kind one level below its parent's, after every row. Problems name the line of the file. Only what
+differs from the committed tree is staged, in batches, into a TEMP table, which takes no lock on the database
+file, so the running bot writes on meanwhile. The last transaction checks that the tree is still the one the
+plan was made from, then writes the staged rows and moves the cases' paths, a few statements in all. Any
+mistake in the file is found before anything is staged: a bad file changes nothing.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,12 @@ from storage.text import fold
 
 KINDS = {"tinh": 0, "xa": 1, "phuong": 1, "dac_khu": 1, "thon": 2, "ban": 2, "to_dan_pho": 2, "khu_pho": 2}
 STAGE_BATCH = 1000
+CODE = re.compile(r"[A-Za-z0-9_.\-]{1,40}")
+NAME_LIMIT = 200
+COLUMNS = ("code", "name", "kind", "parent_code")
+# Control and format characters (NUL, CR, tab, zero-width space, BOM, direction marks) and line separators
+# print as nothing or break a line: a name or code holding one looks like another and cannot be searched.
+UNSEEN = {"Cc", "Cf", "Zl", "Zp"}
 
 
 class LocalityError(ValueError):
@@ -63,18 +70,32 @@ class _Tree:
 
     def put(self, number: int, code: str, name: str, kind: str, parent_code: str) -> None:
         parent_id, parent_path = None, "/"
+        place = self.by_code.get(code)
         if parent_code:
             parent = self.by_code.get(parent_code)
             if parent is None:
                 raise LocalityError("locality_parent", row=number, code=repr(parent_code))
+            if place is not None and parent.path.startswith(place.path):
+                raise LocalityError("locality_loop", row=number, code=repr(code), parent=repr(parent_code))
+            if KINDS[kind] != KINDS[parent.kind] + 1:
+                raise LocalityError("locality_level", row=number, code=repr(code), kind=kind,
+                                    parent=repr(parent_code), parent_kind=parent.kind, expected=_kinds(parent.kind))
             parent_id, parent_path = parent.id, parent.path
-        place = self.by_code.get(code)
+        else:
+            if KINDS[kind] != 0:
+                raise LocalityError("locality_root_kind", row=number, code=repr(code), kind=kind)
+            others = self.children.get(None, set()) - {place.id if place else None}
+            if others:
+                raise LocalityError("locality_second_root", row=number, code=repr(code),
+                                    root=repr(self.by_id[min(others)].code))
         if place is None:
             new_id, self.next_id = self.next_id, self.next_id + 1
             self._add(_Place(new_id, code, name, kind, parent_id, f"{parent_path}{new_id}/", None))
             return
-        if parent_path.startswith(place.path):
-            raise LocalityError("locality_loop", row=number, code=repr(code), parent=repr(parent_code))
+        if KINDS[place.kind] != KINDS[kind] and self.children.get(place.id):  # its places would be off a level
+            inside = self.by_id[min(self.children[place.id])]
+            raise LocalityError("locality_children", row=number, code=repr(code), kind=kind,
+                                child=repr(inside.code), child_kind=inside.kind)
         place.name, place.kind = name, kind
         if place.parent_id != parent_id:
             self.children[place.parent_id].discard(place.id)
@@ -97,19 +118,50 @@ class _Tree:
         return [p for p in self.by_id.values() if p.committed != p.state()]
 
 
+def _kinds(parent_kind: str) -> str:
+    return ", ".join(k for k, level in KINDS.items() if level == KINDS[parent_kind] + 1)
+
+
 def parse(text: str) -> Iterator[tuple[int, str, str, str, str]]:
-    """(row number, code, name, kind, parent code) of each line; lines starting with '#' are comments."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    reader = csv.DictReader(io.StringIO("\n".join(lines)))
-    missing = {"code", "name", "kind", "parent_code"} - set(reader.fieldnames or [])
-    if missing:
-        raise LocalityError("locality_columns", columns=", ".join(sorted(missing)))
-    for number, rec in enumerate(reader, start=2):
-        code, name = (rec["code"] or "").strip(), unicodedata.normalize("NFC", (rec["name"] or "").strip())
-        kind, parent_code = (rec["kind"] or "").strip(), (rec["parent_code"] or "").strip()
-        if not code or not name or kind not in KINDS:
-            raise LocalityError("locality_row", row=number, kind=repr(kind))
-        yield number, code, name, kind, parent_code
+    """(line number, code, name, kind, parent code) of each row; lines starting with '#' are comments."""
+    numbers: list[int] = []  # the file's line number of each line the reader is given
+
+    def lines() -> Iterator[str]:
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip() and not line.lstrip().startswith("#"):
+                numbers.append(number)
+                yield line + "\n"
+
+    reader = csv.reader(lines())
+    consumed = 0
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        missing = set(COLUMNS) - set(header)
+        if missing:
+            raise LocalityError("locality_columns", columns=", ".join(sorted(missing)))
+        where = [header.index(column) for column in COLUMNS]
+        consumed = reader.line_num
+        for rec in reader:
+            number, consumed = numbers[consumed], reader.line_num
+            yield (number, *_row(number, [rec[i].strip() if i < len(rec) else "" for i in where]))
+    except csv.Error as err:
+        raise LocalityError("locality_csv", row=numbers[min(consumed, len(numbers) - 1)], detail=err) from None
+
+
+def _row(number: int, fields: list[str]) -> tuple[str, str, str, str]:
+    for column, value in zip(COLUMNS, fields, strict=True):
+        unseen = next((ch for ch in value if unicodedata.category(ch) in UNSEEN), None)
+        if unseen is not None:
+            raise LocalityError("locality_control", row=number, column=column, char=f"U+{ord(unseen):04X}")
+    code, name, kind, parent_code = fields
+    name = unicodedata.normalize("NFC", name)
+    if not code or not name or kind not in KINDS:
+        raise LocalityError("locality_row", row=number, kind=repr(kind))
+    if not CODE.fullmatch(code):
+        raise LocalityError("locality_code", row=number, code=repr(code))
+    if len(name) > NAME_LIMIT:
+        raise LocalityError("locality_name_long", row=number, length=len(name), limit=NAME_LIMIT)
+    return code, name, kind, parent_code
 
 
 async def import_csv(db: Database, text: str) -> int:

@@ -164,6 +164,8 @@ class UserRepo:
                 # until handled).
                 await conn.execute("DELETE FROM inbound_journal WHERE channel = ? AND chat_id = ?"
                                    " AND done_at IS NOT NULL", (row["channel"], row["chat_id"]))
+                await conn.execute("DELETE FROM chat_options WHERE channel = ? AND chat_id = ?",
+                                   (row["channel"], row["chat_id"]))
             await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
             await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
             await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))

@@ -66,10 +66,7 @@ class Person:
         return replies
 
     async def say(self, text: str) -> list[Reply]:
-        if text.startswith("/"):
-            head, _, args = text.partition(" ")
-            return await self.send(self._event("command", command=head[1:], text=args.strip()))
-        return await self.send(self._event("text", text=text))
+        return await self.send(self._event("text", text=text))  # "/command args" is parsed by the router
 
     async def choose(self, data: str) -> list[Reply]:
         return await self.send(self._event("choice", payload=data, message_ref="1"))

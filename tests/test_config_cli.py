@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 
 import pytest
@@ -180,3 +181,33 @@ def test_cli_export_cases(env, tmp_path, capsys):
     assert main(["export", "cases", "--locality", "nope"]) == 1
     with pytest.raises(SystemExit):
         main(["export", "cases", "--from", "26/11/2026"])
+
+
+def test_env_file_others_can_write_is_refused(env, tmp_path, capsys):
+    """Whoever can change .env can point TELEGRAM_API_URL at their own server and receive the token."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DANVAN_OPERATOR=Ban Dân vận Huyện ủy\n", encoding="utf-8")
+    dotenv.chmod(0o666)
+    env.setenv("LANG", "C.UTF-8")
+    assert main(["db", "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "Không khởi động" in err and "TELEGRAM_API_URL" in err and str(dotenv) in err and "Traceback" not in err
+    assert not (tmp_path / "cli.db").exists()
+    dotenv.chmod(0o620)
+    with pytest.raises(ConfigError, match="writable"):
+        load()
+    dotenv.chmod(0o600)
+    assert load().operator_name == "Ban Dân vận Huyện ủy"
+
+
+def test_env_file_of_another_user_is_refused(env, tmp_path, capsys):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DANVAN_TZ=Asia/Ho_Chi_Minh\n", encoding="utf-8")
+    dotenv.chmod(0o600)
+    if os.geteuid() == 0:
+        os.chown(dotenv, 4321, -1)  # root running the bot on a file a user 4321 owns
+    else:
+        env.setattr("bot.config.os.geteuid", lambda: dotenv.stat().st_uid + 1)
+    env.setenv("LANG", "en_GB.UTF-8")
+    assert main(["db", "migrate"]) == 2
+    assert "belongs to another user" in capsys.readouterr().err

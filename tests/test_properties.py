@@ -183,3 +183,38 @@ def events_of_kind(kind: str) -> dict:
         "media": {"kind": "media", "media": Media("photo", "f", 10, "image/jpeg")},
         "location": {"kind": "location", "location": (16.7, 107.2)},
     }.get(kind, {"kind": kind})
+
+
+# ---- splitting long HTML at a channel's limit ---------------------------------------------------------------
+
+_words = st.one_of(
+    st.text(alphabet=st.characters(codec="utf-8", exclude_characters="<>&", exclude_categories=("Cs",)),
+            min_size=1, max_size=12),
+    st.sampled_from(["Hải Lăng", "🌾🌾", "👨‍👩‍👧", "a\u0301\u0302", "x" * 40, "&amp;", "&lt;", "&#128512;", "&quot;"]),
+)
+_spacing = st.sampled_from([" ", ". ", "\n", "\n\n", "! ", ""])
+_html = st.recursive(
+    st.lists(st.tuples(_words, _spacing).map("".join), min_size=1, max_size=8).map("".join),
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["b", "i", "u", "blockquote"]), inner).map(lambda t: f"<{t[0]}>{t[1]}</{t[0]}>"),
+        inner.map(lambda t: f'<a href="https://danvan.example.vn/x?a=1&amp;b=2">{t}</a>'),
+        st.lists(inner, min_size=2, max_size=4).map("".join),
+    ),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_html, limit=st.integers(2, 400), unit=st.sampled_from(["utf16", "char"]))
+def test_split_pieces_fit_the_limit_and_keep_every_tag_and_entity_whole(text, limit, unit):
+    from bot.channels.base import split_text
+    from handlers.base import units
+    from handlers.richtext import check
+
+    pieces = split_text(text, limit, unit)
+    for piece in pieces:
+        checked = check(piece)  # balanced tags, no cut entity: the piece is sent as it is
+        assert checked.html == piece, piece
+        assert units(checked.plain, unit) <= limit, (piece, limit)
+    shown = "".join(check(piece).plain for piece in pieces)
+    assert "".join(shown.split()) == "".join(check(text).plain.split())  # nothing lost but spaces at the cuts

@@ -97,22 +97,23 @@ async def test_import_csv_adds_and_updates_and_rejects_bad_rows(store):
 
 async def test_reimport_under_a_new_parent_moves_the_subtree_and_its_cases(store):
     csv_head = "code,name,kind,parent_code\n"
-    await store.localities.import_csv(csv_head + "44,Quảng Trị,tinh,\n99,Tỉnh Khác,tinh,\n"
+    await store.localities.import_csv(csv_head + "44,Quảng Trị,tinh,\n19998,Xã Khác,xa,44\n"
                                       "19999,Thử Nghiệm,xa,44\n19999-01,Thôn Mới,thon,19999\n")
     now = datetime(2026, 11, 26, 1, tzinfo=UTC)
     village = await store.localities.by_code("19999-01")
     case = await add_case(store, now, await citizen(store, now), village.id)
-    # The commune was listed under the wrong province: the next import puts it under the right one.
-    await store.localities.import_csv(csv_head + "19999,Thử Nghiệm,xa,99\n")
-    commune, province = await store.localities.by_code("19999"), await store.localities.by_code("99")
+    # The village was listed under the wrong commune: the next import puts it under the right one.
+    await store.localities.import_csv(csv_head + "19999-01,Thôn Mới,thon,19998\n")
+    commune, province = await store.localities.by_code("19998"), await store.localities.by_code("44")
     moved = await store.localities.by_code("19999-01")
-    assert commune.path == f"{province.path}{commune.id}/" and moved.path == f"{commune.path}{moved.id}/"
+    assert moved.path == f"{commune.path}{moved.id}/"
     assert [a.id for a in await store.localities.ancestors(moved)] == [province.id, commune.id, moved.id]
-    assert (await store.cases.get(case.id)).locality_path == moved.path  # cadres of province 99 now see it
+    assert (await store.cases.get(case.id)).locality_path == moved.path  # cadres of commune 19998 now see it
+    emptied = await store.localities.by_code("19999")
     with pytest.raises(LocalityError) as refused:  # no loops
-        await store.localities.import_csv(csv_head + "99,Tỉnh Khác,tinh,19999-01\n")
+        await store.localities.import_csv(csv_head + "19999,Thử Nghiệm,thon,19999\n")
     assert refused.value.key == "locality_loop" and refused.value.values["row"] == 2
-    assert (await store.localities.by_code("99")).path == province.path
+    assert await store.localities.by_code("19999") == emptied
 
 
 async def test_transactions_do_not_interleave(store):

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.task_file import TaskFileError, parse
+from bot.task_file import parse
+from bot.yaml_fields import FileProblem
 from handlers.base import Inbound, Media
 from handlers.images import normalise
 from handlers.tasks import end_of_day
@@ -171,7 +172,7 @@ def test_the_sample_yaml_has_the_twelve_tasks_of_the_article():
 @pytest.mark.parametrize(("text", "error"), [
     ("tasks: []", "danh sách tasks: không rỗng"),
     ("tasks:\n  - {code: a, title: Ngắn, deadline: 2026-12-01, localities: ['44']}", "title"),
-    ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 01/12/2026, localities: ['44']}", "deadline"),
+    ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 31/02/2026, localities: ['44']}", "deadline"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01}", "localities"),
     ("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44'], owner: x}",
      "nhiệm vụ thứ 1: không dùng được các khóa owner"),
@@ -181,13 +182,13 @@ def test_the_sample_yaml_has_the_twelve_tasks_of_the_article():
     ("tasks: [", "không đúng cú pháp YAML"),
 ])
 def test_a_bad_task_file_says_what_and_where(text, error):
-    with pytest.raises(TaskFileError, match=error):
+    with pytest.raises(FileProblem, match=error):
         parse(text)
 
 
 def test_a_bad_task_file_is_explained_in_english_to_an_english_terminal(monkeypatch):
     monkeypatch.setenv("LANG", "en_US.UTF-8")
-    with pytest.raises(TaskFileError, match="task 1: unknown keys owner"):
+    with pytest.raises(FileProblem, match="task 1: unknown keys owner"):
         parse("tasks:\n  - {code: a, title: Một nhiệm vụ, deadline: 2026-12-01, localities: ['44'], owner: x}")
 
 

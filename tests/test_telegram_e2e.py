@@ -199,6 +199,51 @@ async def test_webhook_mode_checks_the_secret(tmp_path):
             assert not api.calls_of("getUpdates")
 
 
+async def test_webhook_refuses_what_is_not_an_update_without_a_traceback(tmp_path, caplog, monkeypatch):
+    from bot import server
+    from bot.server import build_asgi
+
+    secret = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Value_1"}
+    monkeypatch.setattr(server, "MAX_UPDATE_BYTES", 64 * 1024)
+    async with FakeBotAPI() as api:
+        config = config_for(api, tmp_path / "wh.db", TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
+                            TELEGRAM_WEBHOOK_SECRET="s3cret-Value_1")
+        async with running(config) as app:
+            transport = httpx.ASGITransport(app=build_asgi(app))
+            async with httpx.AsyncClient(transport=transport, base_url="http://bot") as client:
+                foreign = await client.post("/telegram/webhook", json={"update_id": 1},
+                                            headers={"X-Telegram-Bot-Api-Secret-Token": "mật khẩu".encode()})
+                assert foreign.status_code == 403
+                update = api.text_update(LAN, "/huongdan")
+                bodies = [[], None, 5, "x", {"update_id": "x"}, {"update_id": True}, {"message": {}},
+                          {**update, "message": "x"}, {**update, "message": {**update["message"], "text": 5}},
+                          {**update, "message": {**update["message"], "chat": []}}]
+                for body in bodies:
+                    answer = await client.post("/telegram/webhook", json=body, headers=secret)
+                    assert answer.status_code == 400, body
+                deep = await client.post("/telegram/webhook", content=b"[" * 5000 + b"]" * 5000, headers=secret)
+                assert deep.status_code == 400
+
+                async def endless():  # no Content-Length: the cap holds while the body streams in
+                    for _ in range(100):
+                        yield b" " * 1024
+
+                assert (await client.post("/telegram/webhook", content=endless(), headers=secret)).status_code == 413
+                assert not await app.store.journal.pending()
+                mark = api.mark()
+                ok = await client.post("/telegram/webhook", json=update, headers=secret)
+                assert ok.status_code == 200
+                assert "/caidat" in (await api.wait_sent(LAN, 1, since=mark))[0].text
+                assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+
+                async def full_disk(*args, **kwargs):
+                    raise OSError("disk full")
+
+                monkeypatch.setattr(app.store.journal, "accept", full_disk)
+                again = await client.post("/telegram/webhook", json=api.text_update(LAN, "/huongdan"), headers=secret)
+                assert again.status_code == 503  # not journalled: Telegram delivers it again
+
+
 async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
     """A citizen sends a report with a photo, a cadre answers, the citizen sees the answer and rates it."""
     cadre_id = 777000
@@ -274,3 +319,20 @@ async def test_a_question_that_could_not_be_delivered_is_asked_again(tmp_path):
             assert lost.text.endswith(calls[0].text)  # the lost question, asked again
             calls = await api.ask(LAN, "hai lang")
             assert button(calls[-1], "xã Hải Lăng")
+
+
+async def test_a_report_is_measured_as_telegram_counts_it(tmp_path):
+    """2,116 characters full of emoji are over 3,000 UTF-16 units, the most a report may have on Telegram:
+    said at once (it used to pass, and then its review could not be shown, so «Gửi» never came)."""
+    text = ("Ngập 🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊 " * 200)[:2116]
+    assert len(text) == 2116 and len(text.encode("utf-16-le")) // 2 > 3000
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")):
+            calls = await click(api, await to_topics(api), "Xong")
+            calls = await api.ask(LAN, "/phananh")
+            calls = await click(api, calls, "Khác")
+            calls = await click(api, calls, "Đúng")
+            calls = await api.ask(LAN, text)
+            assert "3000" in calls[0].text and str(len(text.encode("utf-16-le")) // 2) in calls[0].text
+            calls = await api.ask(LAN, text[:1400])  # 1,400 characters, about 2,000 units: fine
+            assert "Đã nhận nội dung" in calls[0].text

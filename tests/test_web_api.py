@@ -244,6 +244,18 @@ async def test_bad_json_and_bad_shapes_are_400(web):
         assert answer.json()["error"] == "bad_request" and answer.json()["message"]
 
 
+async def test_deeply_nested_json_is_400_not_a_recursion_error(web, caplog):
+    """5,000 nested arrays fit in 16 KB; the parser recurses, so depth is checked before it runs."""
+    brackets = [b"[" * 5000 + b"]" * 5000, b'{"text": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+                b'{"a":' * 2000 + b"1" + b"}" * 2000, b"[" * 21 + b"]" * 21]
+    for body in brackets:
+        answer = await web.http.post("/api/message", content=body,
+                                     headers={"X-CSRF-Token": web.csrf, "Content-Type": "application/json"})
+        assert answer.status_code == 400 and answer.json()["error"] == "bad_request", body[:30]
+    quoted = "[" * 100  # brackets inside a string are text, not nesting
+    assert text_of(await web.say(quoted)) and "Traceback" not in caplog.text
+
+
 async def test_unknown_or_expired_session_is_401(prod_app, clock):
     async with client(prod_app) as stranger:
         answer = await stranger.post("/api/message", {"text": "xin chào"})

@@ -31,7 +31,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import ChannelFatal, DeliveryError, split_text
+from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, split_text
 from bot.channels.telegram_http import AiohttpRequest
 from handlers import images
 from handlers.base import Capabilities, Inbound, Media, Reply
@@ -66,13 +66,8 @@ def to_inbound(update: Update) -> Inbound | None:
         return None
     base = {"channel": "telegram", "chat_id": str(message.chat.id), "user_id": str(message.from_user.id),
             "display_name": message.from_user.full_name, "language": _language(message.from_user.language_code)}
-    text = message.text or ""
-    if text.startswith("/"):
-        head, _, args = text.partition(" ")
-        command = head[1:].split("@", 1)[0]
-        return Inbound(kind="command", command=command, text=args.strip(), **base)
-    if message.text is not None:
-        return Inbound(kind="text", text=text, **base)
+    if message.text is not None:  # a typed "/command" too: commands are parsed once, for every channel
+        return Inbound(kind="text", text=message.text, **base)
     if message.photo:
         photo = message.photo[-1]
         return Inbound(kind="media", text=message.caption or "",
@@ -133,7 +128,7 @@ class TelegramChannel:
     batch, before anything is handled, so the bot polls with its own loop over PTB's `Bot`."""
 
     name = "telegram"
-    capabilities = Capabilities(buttons=True, edits=True, max_text=4096, html=True)
+    capabilities = Capabilities(buttons=True, edits=True, max_text=4096, html=True, unit="utf16")
 
     def __init__(self, token: str, base_url: str, base_file_url: str,
                  accept: Callable[[str, list[tuple[str, Inbound]]], Awaitable[None]], webhook: bool = False, *,
@@ -224,9 +219,15 @@ class TelegramChannel:
 
     async def feed(self, payload: dict) -> None:
         """A webhook delivered this update (the secret header was already checked); raises when it could not
-        be journalled, and the webhook then answers with an error so that Telegram delivers it again."""
+        be journalled, and the webhook then answers with an error so that Telegram delivers it again; raises
+        BadUpdate, before journalling, for a body it cannot read as an update."""
         self.heartbeat = time.monotonic()
-        await self._take([Update.de_json(payload, self.bot)])
+        try:
+            update = Update.de_json(payload, self.bot)
+            to_inbound(update)  # what a handler would stumble on fails here, before the journal keeps it
+        except (TypeError, ValueError, KeyError, AttributeError) as err:
+            raise BadUpdate(self.name, f"{type(err).__name__} in update {payload.get('update_id')}") from None
+        await self._take([update])
 
     async def _take(self, updates: list[Update]) -> None:
         events = [(str(u.update_id), inbound) for u in updates if (inbound := to_inbound(u)) is not None]
@@ -266,7 +267,7 @@ class TelegramChannel:
                     int(chat_id), InputFile(reply.document.content, filename=reply.document.filename),
                     caption=reply.text or None, parse_mode=ParseMode.HTML)
                 return str(message.message_id)
-            pieces = split_text(reply.text, self.capabilities.max_text)
+            pieces = split_text(reply.text, self.capabilities.max_text, self.capabilities.unit)
             if edit_ref is not None and len(pieces) == 1:
                 try:
                     await bot.edit_message_text(pieces[0], chat_id=int(chat_id), message_id=int(edit_ref),

@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from bot.channels.base import split_text
 from bot.demo import content, personas
+from bot.request_body import TooLarge, parse_json, read_capped
 from handlers import images
 from handlers.base import Capabilities, Document, Inbound, Media, Reply
 from handlers.menu import commands_for
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # characters a person may send in one message
 MAX_JSON = 16 * 1024  # bytes of a JSON request body
+MAX_DEPTH = 20  # nesting of a JSON request body; the page sends flat objects
 MAX_UPLOAD = images.MAX_BYTES  # bytes of a photo as sent: a phone's 8–12 MB photo is taken, and shrunk
 UPLOADS_KEPT = timedelta(days=7)  # a photo sent in the web chat: handlers copied what they took
 HISTORY = 200  # messages kept per chat
@@ -473,7 +475,8 @@ class WebChat:
         }
         response = JSONResponse(body)
         response.set_cookie(COOKIE, token, max_age=int(self.ttl.total_seconds()), path="/", httponly=True,
-                            samesite="strict", secure=request.url.scheme == "https")
+                            samesite="strict",
+                            secure=request.url.scheme == "https" or self.app.config.web_url.startswith("https://"))
         return response
 
     async def history(self, request: Request) -> Response:
@@ -639,20 +642,15 @@ class WebChat:
         session.language = user.language if user else "vi"
 
     async def _body(self, request: Request, limit: int, code: str, **values: object) -> bytes:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > limit):
-            raise Refused(413, code, **values)
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                raise Refused(413, code, **values)
-        return bytes(body)
+        try:
+            return await read_capped(request, limit)
+        except TooLarge:
+            raise Refused(413, code, **values) from None
 
     async def _json(self, request: Request) -> dict:
         body = await self._body(request, MAX_JSON, "too_large", max=MAX_JSON // 1024)
         try:
-            data = json.loads(body)
+            data = parse_json(body, MAX_DEPTH)
         except ValueError:  # UnicodeDecodeError too
             raise Refused(400, "bad_request") from None
         if not isinstance(data, dict):
@@ -661,11 +659,7 @@ class WebChat:
 
 
 def _text_inbound(chat_id: str, user_id: str, text: str) -> Inbound:
-    stripped = text.strip()
-    if stripped.startswith("/"):
-        head, _, args = stripped.partition(" ")
-        return Inbound("web", chat_id, user_id, "command", command=head[1:], text=args.strip())
-    return Inbound("web", chat_id, user_id, "text", text=text)
+    return Inbound("web", chat_id, user_id, "text", text=text)  # a "/command" is parsed by bot/render.py
 
 
 def _demo_campaigns() -> list[dict]:
