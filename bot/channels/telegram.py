@@ -67,6 +67,8 @@ def to_inbound(update: Update) -> Inbound | None:
     base = {"channel": "telegram", "chat_id": str(message.chat.id), "user_id": str(message.from_user.id),
             "display_name": message.from_user.full_name, "language": _language(message.from_user.language_code)}
     if message.text is not None:  # a typed "/command" too: commands are parsed once, for every channel
+        if not isinstance(message.text, str):
+            raise TypeError("the message's text is not a string")
         return Inbound(kind="text", text=message.text, **base)
     if message.photo:
         photo = message.photo[-1]
