@@ -17,6 +17,7 @@ from bot.config import Config
 from bot.console import help_text as _h
 from bot.console import say
 from bot.yaml_fields import FileProblem, text
+from handlers import images
 from handlers.broadcast import MAX_CAPTION, MAX_PHOTO, MAX_TEXT, URL, parse_when, plan_start
 from handlers.campaigns import period_text, qr_png
 from handlers.richtext import HtmlProblem, check
@@ -178,8 +179,12 @@ async def _send(store: Store, config: Config, args: argparse.Namespace, now) -> 
             photo = await asyncio.to_thread(path.read_bytes)
         except OSError as err:
             raise FileProblem("photo_unreadable", path=path, reason=err.strerror) from None
-        if len(photo) > MAX_PHOTO or photo[:3] != b"\xff\xd8\xff" and photo[:8] != b"\x89PNG\r\n\x1a\n":
-            raise FileProblem("photo_bad", path=path, mb=MAX_PHOTO // (1024 * 1024))
+        if len(photo) > MAX_PHOTO:
+            raise FileProblem("photo_large", path=path, mb=MAX_PHOTO // (1024 * 1024))
+        try:
+            photo = await images.normalised(photo)
+        except images.BadImage as bad:
+            raise FileProblem("photo_bad", path=path, reason=console.texts().plain(bad.key)) from None
     limit = MAX_CAPTION if photo else MAX_TEXT
     texts = [_html(data.get(key), key, limit, required=key == "text_vi") for key in ("text_vi", "text_en")]
     link = text(data.get("link"), "link")

@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from handlers import images
 from messages import Safe, Texts
 from storage.conversations import Conversation
 
@@ -33,6 +34,7 @@ class Media:
     size: int | None = None
     mime: str | None = None
     filename: str | None = None
+    normalised: bool = False  # a photo the channel already decoded and re-encoded (handlers/images.py)
 
 
 @dataclass(frozen=True)
@@ -222,9 +224,10 @@ class Ctx:
             await self.registry.steps[(self.conversation.flow, self.conversation.step)].prompt(self)
 
     async def keep(self, media: Media, max_bytes: int, too_large: str, **values: object) -> tuple[str, int] | None:
-        """Fetch a file the person sent and keep it (content-addressed): its sha256 and size. None when it
-        is over `max_bytes` (`too_large` is said, with `values`) or the platform would not give it; the
-        step was asked again."""
+        """Fetch a file the person sent and keep it (content-addressed): its sha256 and size. A photo is
+        kept as `images.normalise` makes it (a JPEG without metadata). None when it is over `max_bytes`
+        (`too_large` is said, with `values`), is a photo that does not decode, or the platform would not
+        give it; the step was asked again."""
         if media.size is not None and media.size > max_bytes:
             await self.reask(too_large, **values)
             return None
@@ -236,6 +239,12 @@ class Ctx:
         if len(content) > max_bytes:
             await self.reask(too_large, **values)
             return None
+        if media.kind == "photo" and not media.normalised:
+            try:
+                content = await images.normalised(content)
+            except images.BadImage as bad:
+                await self.reask(bad.key)
+                return None
         return await self.store.files.put(content), len(content)
 
     def finish(self) -> None:

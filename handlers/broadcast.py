@@ -14,6 +14,7 @@ import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers import images
 from handlers.base import ADMIN, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.richtext import HtmlProblem, check
@@ -26,7 +27,7 @@ FLOW = "bc"
 registry.flow(FLOW, roles=ADMIN)
 MAX_TEXT = 3500  # characters a person reads; the catalog's footer is added, Telegram allows 4096
 MAX_CAPTION = 900  # with a photo the text is its caption: Telegram allows 1024
-MAX_PHOTO = 10 * 1024 * 1024
+MAX_PHOTO = images.MAX_BYTES
 MAX_AHEAD = timedelta(days=90)
 URL = re.compile(r"^https?://[^\s<>\"']{3,500}$", re.IGNORECASE)
 WHEN = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2})[:h](\d{2})\s*$")

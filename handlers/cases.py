@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 
+from handlers import images
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
 from handlers.inbox import responsible_cadres
@@ -24,7 +25,7 @@ registry.flow(FLOW)
 KINDS = ("gopy", "phananh")
 MIN_TEXT, MAX_TEXT = 5, 3000
 LIMITS = {"photo": 5, "voice": 1, "audio": 1, "document": 1, "location": 1}
-MAX_BYTES = {"photo": 10 * 1024 * 1024, "voice": 20 * 1024 * 1024, "audio": 20 * 1024 * 1024,
+MAX_BYTES = {"photo": images.MAX_BYTES, "voice": 20 * 1024 * 1024, "audio": 20 * 1024 * 1024,
              "document": 20 * 1024 * 1024}
 STEPS = ("consent", "resume", "topic", "sensitive", "place", "commune", "village", "content", "anon", "urgent",
          "review")
@@ -313,8 +314,9 @@ async def _attach_media(ctx: Ctx, media: Media) -> None:
     if kept is None:
         return
     digest, size = kept
-    ctx.data["attachments"].append({"kind": kind, "sha256": digest, "mime": media.mime, "size": size,
-                                    "filename": (media.filename or "")[:120] or None})
+    photo = kind == "photo"  # kept as a JPEG of our making: its type is ours and the sender's file name is not
+    ctx.data["attachments"].append({"kind": kind, "sha256": digest, "mime": images.MIME if photo else media.mime,
+                                    "size": size, "filename": None if photo else (media.filename or "")[:120] or None})
     caption = ctx.inbound.text.strip()
     if caption and not ctx.data.get("content") and MIN_TEXT <= len(caption) <= MAX_TEXT:
         ctx.data["content"] = caption

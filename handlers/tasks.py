@@ -11,6 +11,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from handlers import images
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
 from handlers.reports import Places, day, number, when
@@ -324,8 +325,11 @@ async def _attach(ctx: Ctx, task: Task) -> None:
     if kept is None:
         return
     digest, _size = kept
-    mime = media.mime or ("image/jpeg" if media.kind == "photo" else "application/octet-stream")
-    await _save_report(ctx, task, (digest, mime, (media.filename or "")[:120] or None))
+    if media.kind == "photo":  # kept as a JPEG of our making (handlers/images.py)
+        await _save_report(ctx, task, (digest, images.MIME, None))
+    else:
+        await _save_report(ctx, task, (digest, media.mime or "application/octet-stream",
+                                       (media.filename or "")[:120] or None))
 
 
 async def _save_report(ctx: Ctx, task: Task, file: tuple[str, str, str | None] | None) -> None:

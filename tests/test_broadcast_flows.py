@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 
 from bot.broadcasts import BroadcastEngine, EngineSettings
 from bot.cli import main
@@ -18,6 +19,7 @@ from storage import Store
 from storage.broadcasts import Audience, NewBroadcast
 from storage.conversations import Conversation
 from tests.dialog import ONBOARD, render, turns
+from tests.images import encoded, gps_of, opened, phone_photo
 from tests.people import make_people
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -69,8 +71,8 @@ async def test_admin_composes_checks_html_targets_and_sends(harness, store):
         ("<script>x</script>", ["Thẻ «script»", "không được hỗ trợ"]),
         ("<b>Họp dân thôn Hà Lộc</b> tối thứ Bảy & chủ nhật", ["Gửi một ảnh"]),
     ])
-    big = Media("photo", "poster", 11 * 1024 * 1024, "image/jpeg")
-    assert "Ảnh quá lớn (tối đa 10 MB)" in render(await admin.send(admin._event("media", text="", media=big)))
+    big = Media("photo", "poster", 21 * 1024 * 1024, "image/jpeg")
+    assert "Ảnh quá lớn (tối đa 20 MB)" in render(await admin.send(admin._event("media", text="", media=big)))
     await turns(admin, [
         ("[Bỏ qua]", ["Nút bấm kèm thông báo", "✅ 💬 Góp ý ngay"]),
         ("[Thêm nút đường dẫn]", ["Gửi đường dẫn"]),
@@ -413,6 +415,33 @@ def test_cli_campaigns_and_scripted_broadcasts(cli_env, capsys, monkeypatch):
             await store.close()
 
     asyncio.run(check())
+
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+def test_a_scripted_broadcast_s_photo_is_cleaned_and_a_bad_one_refused(cli_env, capsys, monkeypatch):
+    monkeypatch.setattr("bot.cli.utc_now", lambda: datetime(2026, 11, 26, 3, 0, tzinfo=UTC))
+    (cli_env / "campaigns.yaml").write_text(CAMPAIGNS, encoding="utf-8")
+    assert main(["campaign", "load", "campaigns.yaml"]) == 0
+    (cli_env / "poster.jpg").write_bytes(phone_photo())
+    (cli_env / "bomb.png").write_bytes(encoded(Image.new("L", (10000, 10000)), "PNG"))
+    (cli_env / "text.jpg").write_text("không phải ảnh", encoding="utf-8")
+    for name, said in (("bomb.png", "quá nhiều điểm ảnh"), ("text.jpg", "không đọc được ảnh")):
+        (cli_env / "bad.yaml").write_text(BROADCAST + f"photo: {name}\n", encoding="utf-8")
+        assert main(["broadcast", "send", "bad.yaml"]) == 1
+        err = capsys.readouterr().err
+        assert f"{name}: " in err and said in err
+    (cli_env / "send.yaml").write_text(BROADCAST + "photo: poster.jpg\n", encoding="utf-8")
+    assert main(["broadcast", "send", "send.yaml"]) == 0
+
+    async def stored() -> bytes:
+        store = await Store.open(cli_env / "cli.db")
+        try:
+            return await store.files.get((await store.broadcasts.get(1)).photo_sha256)
+        finally:
+            await store.close()
+
+    photo = asyncio.run(stored())
+    assert opened(photo).size == (1920, 2560) and not gps_of(photo) and b"Exif" not in photo
 
 
 async def test_demo_announcements_are_seeded_once(tmp_path, clock):

@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.base import Media
+from handlers.images import normalise
 from handlers.workdays import add_working_days, is_working_day, working_days_between
 from storage.clock import parse
 from tests.dialog import ONBOARD, render, turns
+from tests.images import jpeg
 from tests.schedule_kit import add_case
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-PHOTO = b"\xff\xd8\xff\xe0" + b"jpeg" * 100
+PHOTO = jpeg()
 
 
 async def citizen(harness, user_id="1001", name="Nguyễn Thị Lan"):
@@ -63,9 +65,9 @@ async def test_report_flow_stores_case_before_answering(harness, store):
 async def test_a_file_too_large_or_not_fetched_is_refused_and_the_draft_kept(harness, store):
     p = await citizen(harness)
     await turns(p, [("/gopy", ["lĩnh vực nào"]), ("[Đô thị văn minh]", []), ("[Đúng]", ["viết nội dung góp ý"])])
-    huge = Media("photo", "huge", 11 * 1024 * 1024, "image/jpeg")  # the platform says how big before fetching
+    huge = Media("photo", "huge", 21 * 1024 * 1024, "image/jpeg")  # the platform says how big before fetching
     replies = await p.send(p._event("media", text="", media=huge))
-    assert "quá lớn (tối đa 10 MB)" in render(replies) and "viết nội dung góp ý" in render(replies)
+    assert "quá lớn (tối đa 20 MB)" in render(replies) and "viết nội dung góp ý" in render(replies)
     lost = Media("photo", "not-on-the-server", 2048, "image/jpeg")  # the fetch fails (RecordingChannel: KeyError)
     replies = await p.send(p._event("media", text="", media=lost))
     assert "chưa tải được tệp" in render(replies)
@@ -74,7 +76,7 @@ async def test_a_file_too_large_or_not_fetched_is_refused_and_the_draft_kept(har
     user = await store.users.find("test", "1001")
     draft = await store.cases.draft(user.id)
     assert [a["kind"] for a in draft["attachments"]] == ["photo"]
-    assert await store.files.get(draft["attachments"][0]["sha256"]) == PHOTO
+    assert await store.files.get(draft["attachments"][0]["sha256"]) == normalise(PHOTO)
 
 
 async def test_a_report_written_in_two_messages_keeps_both(harness, store):
@@ -104,7 +106,7 @@ async def test_suggestion_with_photos_location_and_anonymity(harness, store):
     assert case.anonymous and case.kind == "gopy"
     attachments = await store.cases.attachments(case.id)
     assert [a.kind for a in attachments] == ["photo"] * 5 + ["location"]
-    assert await store.files.get(attachments[0].sha256) == PHOTO
+    assert await store.files.get(attachments[0].sha256) == normalise(PHOTO)
 
 
 async def test_every_step_validates_and_reasks(harness):

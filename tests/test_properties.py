@@ -4,17 +4,21 @@ never an exception, and the conversation stays in a state the bot knows."""
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import ExifTags, Image
 
 import handlers
 from handlers.base import Inbound, Media
+from handlers.images import LONG_SIDE, BadImage, normalise
 from messages import Texts
 from storage import Store
 from storage.conversations import Conversation
 from tests.dialog import Clock, Harness
+from tests.images import GPS, encoded, png
 
 ERROR = Texts("vi")("common.error")
 ERROR_EN = Texts("en")("common.error")
@@ -105,6 +109,49 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
     finally:
         loop.run_until_complete(store.close())
         loop.close()
+
+
+def _seeds() -> list[bytes]:
+    """Small valid images of every format taken, some with EXIF, for hypothesis to cut and corrupt."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 8
+    exif[ExifTags.IFD.GPSInfo] = GPS
+    square = Image.new("RGB", (24, 16), (163, 29, 29))
+    return [encoded(square, "JPEG", exif=exif), encoded(square, "JPEG", progressive=True),
+            png(9, 7, "RGBA", (0, 0, 0, 0)), png(9, 7, "LA", (10, 128)), encoded(square.convert("P"), "PNG"),
+            encoded(square, "WEBP"), encoded(square, "WEBP", lossless=True, exif=exif)]
+
+
+SEEDS = _seeds()
+image_bytes = st.one_of(
+    st.binary(max_size=2048),
+    st.builds(lambda seed, cut, tail: seed[:cut] + tail, st.sampled_from(SEEDS), st.integers(0, 2000),
+              st.binary(max_size=512)),
+    st.builds(lambda seed, flips: bytes(_flipped(seed, flips)), st.sampled_from(SEEDS),
+              st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=8)),
+)
+
+
+def _flipped(seed: bytes, flips: list[tuple[int, int]]) -> bytearray:
+    data = bytearray(seed)
+    for at, value in flips:
+        data[at % len(data)] = value
+    return data
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=image_bytes)
+def test_any_bytes_are_a_clean_jpeg_or_a_bad_image(data):
+    """Whatever arrives as a photo: either a JPEG Pillow opens, without EXIF, within the size, or BadImage."""
+    try:
+        out = normalise(data)
+    except BadImage as bad:
+        assert bad.key in ("image.unreadable", "image.too_big")
+        return
+    image = Image.open(io.BytesIO(out))
+    image.load()
+    assert image.format == "JPEG" and image.mode == "RGB" and max(image.size) <= LONG_SIDE
+    assert not image.getexif() and b"Exif" not in out
 
 
 async def _a_case(store, commune_id):

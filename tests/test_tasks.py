@@ -14,15 +14,17 @@ from bot.cli import main
 from bot.task_file import parse
 from bot.yaml_fields import FileProblem
 from handlers.base import Inbound, Media
+from handlers.images import normalise
 from handlers.tasks import end_of_day
 from storage import Store
 from storage.clock import iso
 from storage.conversations import Conversation
 from tests.dialog import Clock, render, turns
+from tests.images import jpeg
 from tests.schedule_kit import TZ, local, run, schedule, staff, timed_harness
 
 ROOT = Path(__file__).resolve().parent.parent
-PHOTO = b"\xff\xd8\xff\xe0" + b"jpeg" * 50
+PHOTO = jpeg()
 
 
 async def _team(store, now):
@@ -103,7 +105,7 @@ async def test_a_task_from_creation_to_completion(store):
                               "Đã gửi báo cáo sơ kết", "Tệp của Ban Dân vận xã Hải Lăng"]),
     ])
     replies = await admin.click("Tệp của Ban Dân vận")
-    assert replies[0].photo is not None and replies[0].photo.content == PHOTO
+    assert replies[0].photo is not None and replies[0].photo.content == normalise(PHOTO)
     await turns(admin, [("[Danh sách nhiệm vụ]", []), ("[Kiểm tra việc]", ["0/2 cán bộ", "⏳ phường Đông Hà: 0/1",
                                                                             "⏳ xã Hải Lăng: 0/1"])])
     assert {e.action for e in await store.audit.recent()} >= {"task.created", "task.done"}

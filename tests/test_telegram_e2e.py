@@ -7,10 +7,13 @@ import asyncio
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
+from PIL import Image
 
 from bot.app import App, utc_now
 from bot.config import Config
 from tests.fakes.telegram_api import FakeBotAPI
+from tests.images import RED, encoded, gps_of, jpeg, opened, phone_photo
 
 LAN = 424242
 
@@ -84,6 +87,37 @@ async def test_export_arrives_as_a_document_and_photos_get_an_answer(tmp_path):
             calls = await api.ask(LAN, "/dulieu")
             assert calls[0].method == "sendDocument"
             assert b'"consents"' in api.file_bytes(calls[0].result["document"]["file_id"])
+
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+async def test_photos_over_telegram_are_cleaned_and_shrunk_and_bad_ones_refused(tmp_path):
+    """A phone's 12 MB photo, sent as a photo and as a file, is kept upright, ≤ 2560 px, without EXIF or GPS;
+    a decompression bomb and a broken JPEG are refused with a clear message and nothing is kept."""
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")) as app:
+            await click(api, await to_topics(api), "Xong")
+            calls = await api.ask(LAN, "/phananh")
+            calls = await click(api, calls, "Khác")
+            await click(api, calls, "Đúng")
+            photo = phone_photo()
+            for send in (lambda: api.push_photo(LAN, photo),
+                         lambda: api.push_document(LAN, photo, "IMG_2041.jpg", "image/jpeg")):
+                mark = api.mark()
+                send()
+                assert "Đã nhận ảnh" in (await api.wait_sent(LAN, 1, since=mark))[0].text
+            for bad, said in ((encoded(Image.new("L", (10000, 10000)), "PNG"), "quá nhiều điểm ảnh"),
+                              (photo[:2000] + bytes(range(256)) * 40, "không đọc được ảnh")):
+                mark = api.mark()
+                api.push_photo(LAN, bad)
+                assert said in (await api.wait_sent(LAN, 1, since=mark))[0].text
+            user = await app.store.users.find("telegram", str(LAN))
+            attachments = (await app.store.cases.draft(user.id))["attachments"]
+            assert [(a["kind"], a["mime"], a["filename"]) for a in attachments] == [("photo", "image/jpeg", None)] * 2
+            for attachment in attachments:
+                kept = await app.store.files.get(attachment["sha256"])
+                image = opened(kept)
+                assert image.size == (1920, 2560) and image.getpixel((1900, 20)) == pytest.approx(RED, abs=40)
+                assert not gps_of(kept) and not image.getexif() and b"Galaxy" not in kept
 
 
 async def to_topics(api: FakeBotAPI) -> list:
@@ -227,7 +261,7 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             calls = await click(api, calls, "Khác")
             calls = await click(api, calls, "Đúng")
             mark = api.mark()
-            api.push_photo(LAN, b"\xff\xd8\xff\xe0" + b"photo" * 200, caption="Cột điện nghiêng sắp đổ ở thôn 2")
+            api.push_photo(LAN, jpeg(), caption="Cột điện nghiêng sắp đổ ở thôn 2")
             calls = await api.wait_sent(LAN, 1, since=mark)
             assert "Đã nhận ảnh" in calls[0].text
             calls = await click(api, calls, "Tiếp tục")

@@ -17,6 +17,7 @@ from datetime import timedelta
 import httpx
 import pytest
 import uvicorn
+from PIL import Image
 
 from bot.app import App
 from bot.channels.web import MAX_JSON, MAX_TEXT, MAX_UPLOAD
@@ -24,7 +25,9 @@ from bot.config import load
 from bot.demo import content, personas, seed_demo
 from bot.server import build_asgi
 from handlers.base import Document, Reply
+from handlers.images import normalise
 from storage import Store
+from tests.images import RED, encoded, gps_of, opened, phone_photo
 
 # ---- helpers, shared with the browser test ----------------------------------------------------------
 
@@ -228,7 +231,7 @@ async def test_oversize_bodies_are_refused(web):
 
     answer = await web.http.post("/api/upload", content=png() + b"\0" * MAX_UPLOAD,
                                  headers={"X-CSRF-Token": web.csrf, "Content-Type": "image/png"})
-    assert answer.status_code == 413 and "5 MB" in answer.json()["message"]
+    assert answer.status_code == 413 and "20 MB" in answer.json()["message"]
     assert await web.history() == []
 
 
@@ -417,16 +420,53 @@ async def test_photo_upload_is_kept_for_its_owner_only(prod_app, web):
     mine = answer.json()["messages"][0]
     assert mine["from"] == "me" and mine["photo"]["url"].startswith("/api/files/")
     photo = await web.http.get(mine["photo"]["url"])
-    assert photo.status_code == 200 and photo.headers["content-type"] == "image/png" and photo.content == png()
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    assert photo.content == normalise(png())
 
     bad = await web.http.post("/api/upload", content=b"GIF89a not allowed",
                               headers={"X-CSRF-Token": web.csrf, "Content-Type": "image/gif"})
-    assert bad.status_code == 415 and "JPEG, PNG hoặc WebP" in bad.json()["message"]
+    assert bad.status_code == 422 and "JPEG, PNG hay WebP" in bad.json()["message"]
 
     async with client(prod_app) as other:
         await other.open()
         assert (await other.http.get(mine["photo"]["url"])).status_code == 404
     assert (await web.http.get("/api/files/..%2f..%2fdanvan.db")).status_code == 404
+
+
+async def test_a_phone_photo_is_taken_cleaned_and_shrunk_and_a_bad_image_refused(prod_app, web):
+    await onboard(web)
+    await web.say("/phananh")
+    await web.click("An sinh xã hội")
+    await web.click("Đúng", exact=True)
+    headers = {"X-CSRF-Token": web.csrf, "Content-Type": "image/jpeg"}
+    photo = phone_photo()
+    assert len(photo) > 10 * 1024 * 1024 and gps_of(photo)
+    answer = await web.http.post("/api/upload", content=photo, headers=headers)
+    assert answer.status_code == 200 and "Đã nhận ảnh" in text_of(answer.json()["messages"])
+    shown = (await web.http.get(answer.json()["messages"][0]["photo"]["url"])).content
+    image = opened(shown)
+    assert image.format == "JPEG" and image.size == (1920, 2560)  # upright (EXIF orientation 6), ≤ 2560 px
+    assert image.getpixel((1900, 20)) == pytest.approx(RED, abs=40)  # the stored top-left shows top right
+    assert not gps_of(shown) and not image.getexif() and b"Exif" not in shown and b"Galaxy" not in shown
+    [chat] = prod_app.web.files_dir.iterdir()
+    kept = [await prod_app.store.files.get(a["sha256"]) for a in await _attachments(prod_app)]
+    assert kept == [shown]
+
+    bomb = encoded(Image.new("L", (10000, 10000)), "PNG")
+    assert len(bomb) < 200 * 1024
+    before = await web.history()
+    for bad, said in ((bomb, "quá nhiều điểm ảnh"), (photo[:2000] + bytes(range(256)) * 40, "không đọc được ảnh"),
+                      ("Không phải ảnh, chỉ là chữ.".encode() * 10, "không đọc được ảnh")):
+        refused = await web.http.post("/api/upload", content=bad, headers=headers)
+        assert refused.status_code == 422 and said in refused.json()["message"]
+    assert await web.history() == before and len(list(chat.iterdir())) == 1
+    assert len(await _attachments(prod_app)) == 1
+
+
+async def _attachments(app: App) -> list[dict]:
+    """The attachments of the case draft the one web chat is writing."""
+    user = await app.store.users.find("web", next(iter(app.web._chats)))
+    return (await app.store.cases.draft(user.id))["attachments"]
 
 
 async def test_old_uploads_are_deleted(prod_app, web):

@@ -33,6 +33,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, split_text
 from bot.channels.telegram_http import AiohttpRequest
+from handlers import images
 from handlers.base import Capabilities, Inbound, Media, Reply
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,13 @@ def to_inbound(update: Update) -> Inbound | None:
     for kind in ("document", "voice", "video", "audio"):
         item = getattr(message, kind)
         if item is not None:
+            mime = getattr(item, "mime_type", None)
+            # A photo sent "as a file" keeps the camera's EXIF and GPS: it is a photo, and is cleaned like one.
+            if kind == "document" and mime in images.MIMES:
+                kind = "photo"
             return Inbound(kind="media", text=message.caption or "",
-                           media=Media(kind, item.file_id, item.file_size, getattr(item, "mime_type", None),
-                                       getattr(item, "file_name", None)), **base)
+                           media=Media(kind, item.file_id, item.file_size, mime, getattr(item, "file_name", None)),
+                           **base)
     if message.location is not None:
         return Inbound(kind="location", location=(message.location.latitude, message.location.longitude), **base)
     if message.contact is not None:

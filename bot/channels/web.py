@@ -35,6 +35,7 @@ from starlette.routing import Route
 from bot.channels.base import split_text
 from bot.demo import content, personas
 from bot.request_body import TooLarge, parse_json, read_capped
+from handlers import images
 from handlers.base import Capabilities, Document, Inbound, Media, Reply
 from handlers.menu import commands_for
 from messages import LANGUAGES, Texts, catalog
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096  # characters a person may send in one message
 MAX_JSON = 16 * 1024  # bytes of a JSON request body
 MAX_DEPTH = 20  # nesting of a JSON request body; the page sends flat objects
-MAX_UPLOAD = 5 * 1024 * 1024  # bytes of a photo
+MAX_UPLOAD = images.MAX_BYTES  # bytes of a photo as sent: a phone's 8–12 MB photo is taken, and shrunk
 UPLOADS_KEPT = timedelta(days=7)  # a photo sent in the web chat: handlers copied what they took
 HISTORY = 200  # messages kept per chat
 MAX_CHATS = 2000  # chats kept in memory; the least recently used without an open page go first
@@ -59,10 +60,9 @@ SESSION_BURST, SESSION_RATE = 30, 0.2  # new sessions per client address
 COOKIE = "danvan_session"
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 REF = re.compile(r"^[a-f0-9]{6}-\d{1,10}$")
-UPLOAD_REF = re.compile(r"^([a-f0-9]{16})-[a-f0-9]{32}\.(jpg|png|webp)$")  # <owner>-<random>.<type>
+UPLOAD_REF = re.compile(r"^([a-f0-9]{16})-[a-f0-9]{32}\.jpg$")  # <owner>-<random>.jpg
 DOCUMENT_ID = re.compile(r"^d[a-f0-9]{24}$")
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,40}$")  # the page's id of a message: a retried post is handled once
-IMAGE_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -185,10 +185,11 @@ class WebChannel:
         self._append(chat, message)
         return message
 
-    async def save_upload(self, chat_id: str, content: bytes, kind: str) -> str:
-        """Keep a photo a person sent; returns its reference (the Media ref and the file's name)."""
+    async def save_upload(self, chat_id: str, content: bytes) -> str:
+        """Keep a photo a person sent (a normalised JPEG); returns its reference (the Media ref and the file's
+        name)."""
         owner = _owner_dir(chat_id)
-        ref = f"{owner}-{secrets.token_hex(16)}.{kind}"
+        ref = f"{owner}-{secrets.token_hex(16)}.jpg"
         await asyncio.to_thread(_write, self.files_dir / owner / ref, content)
         return ref
 
@@ -335,19 +336,11 @@ class Session:
 class Refused(Exception):
     """An API request refused: the HTTP status, an error code, and the page's message key."""
 
-    def __init__(self, status: int, code: str, retry_after: float | None = None, **values: object) -> None:
+    def __init__(self, status: int, code: str, retry_after: float | None = None, key: str | None = None,
+                 **values: object) -> None:
         super().__init__(code)
         self.status, self.code, self.retry_after, self.values = status, code, retry_after, values
-
-
-def _image_type(data: bytes) -> str | None:
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
+        self.key = key or f"web.{code}"  # the text said, when it is not the page's own
 
 
 def _owner_dir(chat_id: str) -> str:
@@ -434,7 +427,7 @@ class WebChat:
             except Refused as refused:
                 session = self._sessions.get(request.cookies.get(COOKIE, ""))
                 t = Texts(session.language if session else "vi")
-                body = {"error": refused.code, "message": html.unescape(t(f"web.{refused.code}", **refused.values))}
+                body = {"error": refused.code, "message": html.unescape(t(refused.key, **refused.values))}
                 headers = dict(SECURITY_HEADERS)
                 if refused.retry_after is not None:
                     body["retry_after"] = round(refused.retry_after, 1)
@@ -530,18 +523,21 @@ class WebChat:
                                   else None)
 
     async def upload(self, request: Request) -> Response:
-        """A photo, as the raw body (JPEG, PNG or WebP, recognised by its first bytes)."""
+        """A photo, as the raw body (JPEG, PNG or WebP), kept only as `images.normalise` makes it: even the
+        copy shown back in the chat has no GPS in it."""
         session = await self._auth(request)
         self._limit(session)
         body = await self._body(request, MAX_UPLOAD, "photo_too_large", max=MAX_UPLOAD // (1024 * 1024))
-        kind = _image_type(body)
-        if kind is None:
-            raise Refused(415, "bad_file")
+        try:
+            photo = await images.normalised(body)
+        except images.BadImage as bad:
+            raise Refused(422, "bad_image", key=bad.key) from None
         chat_id, user_id = self._current(session)
-        ref = await self.channel.save_upload(chat_id, body, kind)
+        ref = await self.channel.save_upload(chat_id, photo)
         before = self.channel.seq(chat_id)
         self.channel.record(chat_id, photo=f"/api/files/{ref}")
-        inbound = Inbound("web", chat_id, user_id, "media", media=Media("photo", ref, len(body), IMAGE_TYPES[kind]))
+        inbound = Inbound("web", chat_id, user_id, "media",
+                          media=Media("photo", ref, len(photo), images.MIME, normalised=True))
         return await self._handle(session, inbound, before)
 
     async def file(self, request: Request) -> Response:
@@ -561,7 +557,7 @@ class WebChat:
             for chat_id in chats:
                 content = await self.channel.upload(chat_id, name)
                 if content is not None:
-                    return Response(content, media_type=IMAGE_TYPES[name.rsplit(".", 1)[1]],
+                    return Response(content, media_type=images.MIME,
                                     headers={"Cache-Control": "private, max-age=86400"})
         raise Refused(404, "not_found")
 

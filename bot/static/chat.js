@@ -21,7 +21,7 @@
     persona: "me",
     personas: [],
     campaigns: [],
-    limits: { text: 4096, upload: 5 * 1024 * 1024 },
+    limits: { text: 4096, upload: 20 * 1024 * 1024 },
     versions: new Map(),
     events: null,
     reconnect: null,

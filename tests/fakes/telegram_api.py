@@ -1099,6 +1099,24 @@ class FakeBotAPI:
             extra["caption"] = caption
         return self._user_message(user_id, extra)
 
+    def document_update(
+        self, user_id: int, data: bytes, filename: str, mime_type: str, caption: str | None = None
+    ) -> dict[str, Any]:
+        """A file sent as a document ("send as file": a photo keeps its camera's EXIF)."""
+        stored = self.files[self.add_file(data, filename, mime_type, kind="document")]
+        extra: dict[str, Any] = {
+            "document": {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "file_name": filename,
+                "mime_type": mime_type,
+                "file_size": len(data),
+            }
+        }
+        if caption is not None:
+            extra["caption"] = caption
+        return self._user_message(user_id, extra)
+
     def location_update(self, user_id: int, lat: float, lon: float) -> dict[str, Any]:
         return self._user_message(user_id, {"location": {"latitude": lat, "longitude": lon}})
 
@@ -1160,6 +1178,11 @@ class FakeBotAPI:
         self, user_id: int, data: bytes | None = None, caption: str | None = None, file_id: str | None = None
     ) -> dict[str, Any]:
         return self.push_update(self.photo_update(user_id, data, caption, file_id))
+
+    def push_document(
+        self, user_id: int, data: bytes, filename: str, mime_type: str, caption: str | None = None
+    ) -> dict[str, Any]:
+        return self.push_update(self.document_update(user_id, data, filename, mime_type, caption))
 
     def push_location(self, user_id: int, lat: float, lon: float) -> dict[str, Any]:
         return self.push_update(self.location_update(user_id, lat, lon))

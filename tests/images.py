@@ -1,0 +1,53 @@
+"""Real images for tests, made with Pillow: small ones for flows, and a phone's photo as a phone makes it
+(about 12 MB, 4000×3000, EXIF with the camera, GPS and an orientation)."""
+
+from __future__ import annotations
+
+import io
+import random
+from functools import cache
+
+from PIL import ExifTags, Image
+
+GPS = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (16.0, 45.0, 12.5),
+       ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: (107.0, 11.0, 3.25)}
+RED = (220, 20, 20)
+
+
+def encoded(image: Image.Image, form: str = "JPEG", **options: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, form, **options)
+    return out.getvalue()
+
+
+def jpeg(width: int = 8, height: int = 6, color: tuple[int, int, int] = (163, 29, 29)) -> bytes:
+    return encoded(Image.new("RGB", (width, height), color))
+
+
+def png(width: int = 8, height: int = 6, mode: str = "RGB", color: tuple = (163, 29, 29)) -> bytes:
+    return encoded(Image.new(mode, (width, height), color), "PNG")
+
+
+@cache
+def phone_photo() -> bytes:
+    """Noise (so it compresses like a photo), stored sideways with orientation 6 ("turn 90° clockwise to
+    show"), a red block in the stored top-left corner, which shows at the top right."""
+    width, height = 4000, 3000
+    image = Image.frombytes("RGB", (width, height), random.Random(7).randbytes(width * height * 3))
+    image.paste(RED, (0, 0, 400, 400))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "Samsung"
+    exif[ExifTags.Base.Model] = "Galaxy A54"
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.IFD.GPSInfo] = GPS
+    return encoded(image, quality=93, exif=exif)
+
+
+def gps_of(data: bytes) -> dict:
+    return dict(Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo))
+
+
+def opened(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image

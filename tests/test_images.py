@@ -1,0 +1,82 @@
+"""handlers/images.py: every image a person sends is decoded, cleaned of metadata, shrunk and re-encoded,
+or refused with the catalog's reason. (The channels' ends: test_web_api, test_telegram_e2e, the CLI's
+scripted broadcasts in test_broadcast_flows; arbitrary bytes: test_properties.)"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from PIL import Image
+
+from handlers import images
+from handlers.images import LONG_SIDE, BadImage, normalise
+from messages import Texts
+from tests.images import RED, encoded, gps_of, jpeg, opened, phone_photo, png
+
+
+def refused(data: bytes) -> str:
+    with pytest.raises(BadImage) as caught:
+        normalise(data)
+    return caught.value.key
+
+
+def test_a_phone_photo_is_upright_shrunk_and_without_exif_or_gps():
+    photo = phone_photo()
+    assert opened(photo).size == (4000, 3000) and gps_of(photo) and opened(photo).getexif()[0x0112] == 6
+    kept = opened(normalise(photo))
+    assert kept.format == "JPEG" and kept.mode == "RGB" and kept.size == (1920, LONG_SIDE)
+    assert kept.getpixel((1900, 20)) == pytest.approx(RED, abs=40)  # stored top-left, shown top right
+    assert kept.getpixel((20, 20)) != pytest.approx(RED, abs=40)
+    assert not kept.getexif() and not kept.info.get("exif") and not kept.info.get("icc_profile")
+
+
+def test_a_small_image_keeps_its_size_and_transparency_is_flattened_on_white():
+    assert opened(normalise(jpeg(640, 480))).size == (640, 480)
+    clear = opened(normalise(png(40, 30, "RGBA", (0, 0, 0, 0))))
+    assert clear.format == "JPEG" and clear.mode == "RGB" and clear.getpixel((20, 15)) == pytest.approx(
+        (255, 255, 255), abs=2)
+    half = Image.new("RGBA", (40, 30), (0, 0, 0, 0))
+    half.paste((200, 0, 0, 255), (0, 0, 20, 30))
+    flat = opened(normalise(encoded(half, "PNG")))
+    assert flat.getpixel((5, 15)) == pytest.approx((200, 0, 0), abs=12)
+    assert flat.getpixel((35, 15)) == pytest.approx((255, 255, 255), abs=2)
+    palette = Image.new("P", (10, 10), 0)
+    palette.info["transparency"] = 0
+    assert opened(normalise(encoded(palette, "PNG"))).getpixel((5, 5)) == pytest.approx((255, 255, 255), abs=2)
+    assert opened(normalise(encoded(Image.new("RGB", (30, 20), (0, 90, 200)), "WEBP"))).format == "JPEG"
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_too_many_pixels_is_refused_before_decoding():
+    # 64 MP: over our limit; 100 MP: Pillow's warning too; 225 MP: Pillow's own refusal. All small files.
+    for side in (8000, 10000, 15000):
+        bomb = encoded(Image.new("L", (side, side)), "PNG")
+        assert len(bomb) < 300 * 1024 and refused(bomb) == "image.too_big"
+
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+def test_pillow_s_bomb_warning_is_a_refusal_too():
+    assert refused(encoded(Image.new("L", (10000, 10000)), "PNG")) == "image.too_big"
+
+
+def test_broken_and_false_images_are_refused():
+    photo = jpeg(320, 240)
+    scan = photo.index(b"\xff\xda")  # the header ends where the compressed data starts
+    assert refused(photo[:scan + 20] + bytes(range(256)) * 8) == "image.unreadable"
+    assert refused(photo[:scan + 20]) == "image.unreadable"  # cut short
+    assert refused("Đây là chữ, không phải ảnh".encode() * 20) == "image.unreadable"  # a text file named .jpg
+    assert refused(b"") == "image.unreadable"
+    assert refused(encoded(Image.new("RGB", (4, 4)), "GIF")) == "image.unreadable"  # not a format we take
+    assert refused(encoded(Image.new("RGB", (4, 4)), "BMP")) == "image.unreadable"
+
+
+def test_the_refusals_are_polite_in_both_languages():
+    for key in ("image.unreadable", "image.too_big"):
+        assert "Vui lòng" in Texts("vi")(key) and "Please" in Texts("en")(key)
+
+
+async def test_normalised_runs_off_the_event_loop(monkeypatch):
+    threads = []
+    monkeypatch.setattr(images, "normalise", lambda data: threads.append(threading.get_ident()) or data)
+    assert await images.normalised(b"x") == b"x" and threads and threads != [threading.get_ident()]
