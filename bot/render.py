@@ -80,8 +80,11 @@ def _command(inbound: Inbound, command: str) -> Inbound:
     return replace(inbound, kind="command", command=command, text="")
 
 
-def outgoing(replies: list[Reply], capabilities: Capabilities, t: Texts) -> tuple[list[Reply], list[tuple[str, str]]]:
-    """The replies as the channel can show them, and the options shown as numbers (label, data), in order."""
+def outgoing(replies: list[Reply], capabilities: Capabilities, t: Texts,
+             in_flow: bool = False) -> tuple[list[Reply], list[tuple[str, str]]]:
+    """The replies as the channel can show them, and the options shown as numbers (label, data), in order.
+    `in_flow`: the person is inside a flow after this event; without buttons, its step ends by saying how to
+    leave it, where the numbered list's hint does not already."""
     if capabilities.buttons and capabilities.html:
         return replies, []
     shown: list[tuple[str, str]] = []
@@ -103,6 +106,12 @@ def outgoing(replies: list[Reply], capabilities: Capabilities, t: Texts) -> tupl
         hint = t("render.by_number") if any(option.data for row in reply.options for option in row) else ""
         body = "\n".join(part for part in (text, "\n".join(lines), hint) if part)
         out.append(replace(reply, text=Safe(body), options=()))
+    if in_flow and not capabilities.buttons and not any(o.data for row in replies[-1].options for o in row):
+        last = out[-1]
+        if last.document or last.photo:
+            out.append(Reply(Safe(t("render.in_flow"))))
+        else:
+            out[-1] = replace(last, text=Safe(f"{last.text}\n{t('render.in_flow')}"))
     return out, shown
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from bot import render
@@ -56,6 +56,17 @@ class _ChatLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+@dataclass
+class Outcome:
+    """What one event comes to: the replies (in `t`'s language), whom else to tell, and where the person is now."""
+
+    replies: list[Reply]
+    notices: list[Notice]
+    t: Texts
+    in_flow: bool = False  # inside a flow after the event: what they type next is its answer
+    failed: bool = False  # nothing was saved: the options shown before still mean what they showed
+
+
 class Router:
     def __init__(self, store: Store, settings: Settings, registry: Registry, outbound: Outbound,
                  clock: Callable[[], datetime]) -> None:
@@ -77,30 +88,32 @@ class Router:
 
         async def work() -> list[Reply]:
             try:
-                replies, notices, t = await self.process(inbound, entry_id)
+                outcome = await self.process(inbound, entry_id)
             except Exception:  # the person could not even be read or written (a full disk): never silence
                 if inbound.kind in ("blocked", "unblocked"):
                     raise
                 log.exception("a %s event could not be processed", inbound.kind)
                 t = Texts(inbound.language if inbound.language in LANGUAGES else "vi")
-                replies, notices = [Reply(t("common.error"))], []
-            shown = await self._render(inbound.channel, inbound.chat_id, replies, t)
+                outcome = Outcome([Reply(t("common.error"))], [], t, failed=True)
+            t = outcome.t
+            shown = await self._render(inbound.channel, inbound.chat_id, outcome.replies, t, outcome.in_flow,
+                                       keep_options=outcome.failed)
             if not await self.outbound.replies(inbound.channel, inbound.chat_id, shown, inbound.message_ref, t):
                 # The step's question may be among what was lost: it is asked again at their next message.
                 await self.store.conversations.mark_unasked(inbound.channel, inbound.chat_id)
-            for notice in notices:
+            for notice in outcome.notices:
                 await self.deliver_notice(notice)
-            return replies
+            return outcome.replies
 
         return await self._locks((inbound.channel, inbound.chat_id), work)
 
-    async def process(self, inbound: Inbound, entry_id: int | None = None) -> tuple[list[Reply], list[Notice], Texts]:
+    async def process(self, inbound: Inbound, entry_id: int | None = None) -> Outcome:
         """What to answer (in which language) and whom else to tell; the conversation is saved before anything
         is sent."""
         now = self.clock()
         if inbound.kind in ("blocked", "unblocked"):
             await self.store.users.set_reachable(inbound.channel, inbound.chat_id, inbound.kind == "unblocked", now)
-            return [], [], Texts("vi")
+            return Outcome([], [], Texts("vi"))
         if len(inbound.text) > MAX_TEXT:
             inbound = _truncated(inbound)
         inbound = render.parse(inbound)
@@ -131,14 +144,15 @@ class Router:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            return [Reply(Texts(user.language)("common.error"))], [], Texts(user.language)
+            t = Texts(user.language)
+            return Outcome([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
                 await self.refresh_commands(target.channel, target.chat_id, target.role, target.language)
-        return ctx.replies, ctx.notices, ctx.t
+        return Outcome(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation
@@ -203,14 +217,16 @@ class Router:
             return
         await guarded.handler(ctx)
 
-    async def _render(self, channel_name: str, chat_id: str, replies: list[Reply], t: Texts) -> list[Reply]:
+    async def _render(self, channel_name: str, chat_id: str, replies: list[Reply], t: Texts, in_flow: bool = False,
+                      keep_options: bool = False) -> list[Reply]:
         """The replies as the channel can show them (bot/render.py); on a channel without buttons the options
-        shown as numbers are kept, so that the number typed next means what it showed."""
+        shown as numbers are kept, so that the number typed next means what it showed (unless `keep_options`: an
+        event that failed leaves the person where they were, the numbers they saw included)."""
         channel = self.outbound.channels.get(channel_name)
         if channel is None or not replies:
             return replies
-        shown, options = render.outgoing(replies, channel.capabilities, t)
-        if not channel.capabilities.buttons:
+        shown, options = render.outgoing(replies, channel.capabilities, t, in_flow)
+        if not channel.capabilities.buttons and not keep_options:
             await self.store.conversations.show(channel_name, chat_id, options, self.clock())
         return shown
 

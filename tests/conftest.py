@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from storage import Store
-from tests.dialog import Clock, Harness
+from tests.dialog import BUTTONS, TEXT_ONLY, Clock, Harness, RecordingChannel
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +33,8 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def harness(store, clock) -> Harness:
-    return Harness(store, clock)
+@pytest.fixture(params=[BUTTONS, TEXT_ONLY], ids=["buttons", "text"])
+def harness(request, store, clock) -> Harness:
+    """Every dialog runs twice: on a channel with buttons and HTML (Telegram, the web chat), and text-only
+    (Zalo), answered by typing the numbers and keywords shown."""
+    return Harness(store, clock, RecordingChannel(capabilities=request.param))

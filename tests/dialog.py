@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import handlers
 from bot.outbound import Outbound
+from bot.render import plain
 from bot.router import Router
 from handlers.base import Capabilities, Inbound, Media, Reply, Settings
 from storage import Store
@@ -54,6 +55,11 @@ class Person:
     def __init__(self, harness: Harness, user_id: str, name: str = "Nguyễn Thị Lan", language: str = "vi") -> None:
         self.h, self.id, self.name, self.language = harness, user_id, name, language
         self.last: list[Reply] = []
+        self.shown: list[tuple[str, str]] = []  # without buttons: the options numbered in `last` (label, data)
+
+    @property
+    def buttons(self) -> bool:
+        return self.h.channel.capabilities.buttons
 
     def _event(self, kind: str, **kw) -> Inbound:
         return Inbound(self.h.channel.name, self.id, self.id, kind, display_name=self.name,
@@ -62,48 +68,73 @@ class Person:
     async def send(self, inbound: Inbound) -> list[Reply]:
         before = len(self.h.channel.sent)
         replies = await self.h.router.handle(inbound)
-        if not self.h.channel.capabilities.buttons:  # what the person sees: the rendered messages
+        if not self.buttons:  # what the person sees: the rendered messages
             replies = [reply for chat, reply, _ in self.h.channel.sent[before:] if chat == self.id]
         if replies:
             self.last = replies
+            if not self.buttons:
+                self.shown = await self._numbered()
         return replies
+
+    async def _numbered(self) -> list[tuple[str, str]]:
+        return await self.h.store.conversations.shown(self.h.channel.name, self.id)
 
     async def say(self, text: str) -> list[Reply]:
         return await self.send(self._event("text", text=text))  # "/command args" is parsed by the router
 
     async def choose(self, data: str) -> list[Reply]:
-        """Press a button by its data; where the channel has no buttons, type the number it was shown with (or
-        send the data as a press, as a forged or stale button would come)."""
-        if not self.h.channel.capabilities.buttons:
-            shown = await self.h.store.conversations.shown(self.h.channel.name, self.id)
-            for number, (_, option_data) in enumerate(shown, start=1):
+        """Press a button by its data; where the channel has no buttons, type the number it is shown with now (or,
+        when it is not among them, send the data as a press, as a forged or stale button would come)."""
+        if not self.buttons:
+            for number, (_, option_data) in enumerate(await self._numbered(), start=1):
                 if option_data == data:
                     return await self.say(str(number))
         return await self.send(self._event("choice", payload=data, message_ref="1"))
 
     def option(self, label: str) -> str:
-        """The data of the button whose label contains `label`, among the latest replies (where the channel
-        has no buttons: the option numbered so in the latest text)."""
-        if not self.h.channel.capabilities.buttons:
-            for reply in reversed(self.last):
-                for line in reversed(reply.text.splitlines()):
-                    number, dot, shown = line.partition(". ")
-                    if dot and number.isdigit() and label in shown:
-                        return f"#{number}"
+        """The data of the option whose label contains `label`, among the latest replies: a button, or where the
+        channel has no buttons, an option numbered in the latest text."""
+        if not self.buttons:
+            for shown, data in reversed(self.shown):
+                if label in shown:
+                    return data
             raise AssertionError(f"no option {label!r} in {self.text()!r}")
         for reply in reversed(self.last):
             for row in reply.options:
                 for option in row:
                     if label in option.label and option.data:
                         return option.data
-        labels = [o.label for r in self.last for row in r.options for o in row]
-        raise AssertionError(f"no button {label!r} among {labels}")
+        raise AssertionError(f"no button {label!r} among {self.labels()}")
+
+    def labels(self) -> list[str]:
+        """The labels of the options offered in the latest replies, in order (buttons, or numbered lines)."""
+        if not self.buttons:
+            return [label for label, _ in self.shown]
+        return [o.label for r in self.last for row in r.options for o in row if o.data]
 
     async def click(self, label: str) -> list[Reply]:
-        chosen = self.option(label)
-        if chosen.startswith("#"):  # typed, as a person on a channel without buttons answers
-            return await self.say(chosen[1:])
-        return await self.choose(chosen)
+        """Press the button so labelled; without buttons, type the number shown for it, as a person does."""
+        data = self.option(label)
+        if not self.buttons:
+            numbers = [n for n, (_, shown) in enumerate(await self._numbered(), start=1) if shown == data]
+            assert numbers, f"{label!r} is no longer among the numbers shown"
+            return await self.say(str(numbers[0]))
+        return await self.choose(data)
+
+    async def offers(self, data: str) -> bool:
+        """Whether the option can still be chosen: a button stays on the screen; a number means what the latest
+        list showed."""
+        return self.buttons or any(shown == data for _, shown in await self._numbered())
+
+    @property
+    def stale(self) -> str:
+        """What the person is told of an option no longer offered: an old button, or a number not in the list."""
+        return "Nút này đã cũ" if self.buttons else "Số này không có trong danh sách"
+
+    @property
+    def use_options(self) -> str:
+        """What the person is told when they type words where an option is expected."""
+        return "chọn một trong các nút" if self.buttons else "trả lời bằng một số"
 
     async def photo(self, content: bytes, caption: str = "") -> list[Reply]:
         ref = f"photo-{len(self.h.channel.files)}"
@@ -144,9 +175,9 @@ def render(replies: list[Reply]) -> str:
 
 
 async def turns(person: Person, table: list[tuple[str, list[str]]]) -> None:
-    """Run a turn table. An input "[Label]" clicks the button so labelled; anything else is typed.
-    Each expected string must appear in the bot's answer to that turn (texts and button labels);
-    "!text" must not."""
+    """Run a turn table. An input "[Label]" clicks the button so labelled (types its number where the channel
+    has no buttons); anything else is typed. Each expected string must appear in the bot's answer to that turn
+    (texts and button labels; HTML as a channel without HTML shows it); "!text" must not."""
     for number, (said, expected) in enumerate(table, start=1):
         if said.startswith("[") and said.endswith("]"):
             replies = await person.click(said[1:-1])
@@ -154,8 +185,11 @@ async def turns(person: Person, table: list[tuple[str, list[str]]]) -> None:
             replies = await person.say(said)
         answer = render(replies)
         for piece in expected:
-            if piece.startswith("!"):
-                assert piece[1:] not in answer, f"turn {number} ({said!r}): {piece[1:]!r} should not be in:\n{answer}"
+            negated, piece = piece.startswith("!"), piece.removeprefix("!")
+            if not person.h.channel.capabilities.html:  # the HTML expected, as a channel without HTML shows it
+                piece = plain(piece)
+            if negated:
+                assert piece not in answer, f"turn {number} ({said!r}): {piece!r} should not be in:\n{answer}"
             else:
                 assert piece in answer, f"turn {number} ({said!r}): expected {piece!r} in:\n{answer}"
 

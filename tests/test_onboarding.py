@@ -99,7 +99,7 @@ async def test_text_where_buttons_expected(harness):
     p = harness.person()
     await turns(p, [
         ("/start", []),
-        ("có", ["bấm «Đồng ý» hoặc «Không đồng ý»", "Mục đích 1/3"]),
+        ("có", ["chọn «Đồng ý» hoặc «Không đồng ý»", "Mục đích 1/3"]),
     ])
 
 

@@ -22,6 +22,7 @@ async def test_a_failing_write_is_told_and_the_draft_survives(harness, store, mo
     done = p.option("Xong")  # the button stays on the person's screen
     replies = await p.choose(done)
     assert "hệ thống gặp sự cố" in replies[0].text and "vẫn được giữ" in replies[0].text
+    assert await p.offers(done)  # without buttons: the number they typed still means «Xong»
     after = await store.conversations.get("test", "1001")
     assert after.step == "topics" and after.data["topics"] == before.data.get("topics", []) + [
         (await store.topics.by_code("nong-thon-moi")).id]
