@@ -137,7 +137,7 @@ async def broadcast_for_campaign(ctx: Ctx) -> None:
     campaign = await ctx.store.campaigns.get(int(ctx.args[0])) if len(ctx.args) == 1 and ctx.args[0].isdigit() \
         else None
     if campaign is None:
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     ctx.conversation = None
     await ctx.goto(FLOW, "text", roles=["citizen"], topics=[campaign.topic_id] if campaign.topic_id else [],
@@ -305,7 +305,7 @@ async def _en_handle(ctx: Ctx) -> None:
             return
         ctx.data["text_en"] = text
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "broadcast.expect_text")
+        await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "broadcast.expect_text")
         return
     await ctx.goto(FLOW, "preview" if ctx.data.pop("editing", False) else "aud")
 
@@ -590,7 +590,7 @@ async def stop_button(ctx: Ctx) -> None:
     broadcast = await ctx.store.broadcasts.get(int(args[0])) if args and args[0].isdigit() and len(args) <= 2 \
         else None
     if broadcast is None or args[1:] not in ((), ("y",)):
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     if broadcast.status not in ("scheduled", "running"):
         ctx.say(ctx.t("broadcast.not_active", id=broadcast.id, status=Key(f"broadcast.status_{broadcast.status}")))

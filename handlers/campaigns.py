@@ -94,7 +94,7 @@ async def _show_prompt(ctx: Ctx) -> None:
     campaign = await _campaign(ctx)
     if campaign is None:
         ctx.finish()
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     topic = await ctx.store.topics.get(campaign.topic_id) if campaign.topic_id else None
     links = ctx.deep_links(f"c_{campaign.code}")
@@ -126,7 +126,7 @@ async def _show_handle(ctx: Ctx) -> None:
     campaign = await _campaign(ctx)
     if campaign is None:
         ctx.finish()
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
     elif choice == ("qr",):
         await send_qr(ctx, campaign)
         await _results(ctx, campaign)
@@ -187,12 +187,12 @@ async def _val_handle(ctx: Ctx) -> None:
     field = ctx.data.get("field")
     if field not in (*TEXTS, "code", "period"):
         ctx.finish()
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     if ctx.choice == ("skip",) and field in OPTIONAL:
         value: object = None
     elif ctx.inbound.kind != "text":
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "campaign.expect_text")
+        await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "campaign.expect_text")
         return
     else:
         text = " ".join(ctx.inbound.text.split()) if field != "description_vi" and field != "description_en" \
@@ -261,7 +261,7 @@ async def _save(ctx: Ctx, field: str, value: object) -> None:
     campaign = await _campaign(ctx)
     if campaign is None:
         ctx.finish()
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     if field == "period":
         starts, ends = value if value else (None, None)

@@ -112,7 +112,7 @@ async def new_case_button(ctx: Ctx) -> None:
     """Buttons that open the flow: the main menu's, and a campaign's "Góp ý ngay" (with its id)."""
     args = ctx.args
     if not args or args[0] not in KINDS or (len(args) == 2 and not args[1].isdigit()) or len(args) > 2:
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     campaign_id = int(args[1]) if len(args) == 2 else None
     if campaign_id is not None and await ctx.store.campaigns.get(campaign_id) is None:
@@ -406,7 +406,7 @@ async def _review_over(ctx: Ctx) -> None:
     """A review button pressed when no review is open: «Gửi» again after its case was stored (a double tap, an
     update redelivered or replayed after a crash) gets the same answer with the same code."""
     if not (len(ctx.args) == 2 and ctx.args[0] == "send" and await _sent_before(ctx, ctx.args[1])):
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
 
 
 async def _sent_before(ctx: Ctx, key: str) -> bool:

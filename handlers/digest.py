@@ -356,7 +356,7 @@ async def _time_handle(ctx: Ctx) -> None:
         if len(args) == 1 and f"{args[0][:2]}:{args[0][2:]}" in TIMES:
             minute = parse_time(f"{args[0][:2]}:{args[0][2:]}")
         else:
-            await ctx.reask("common.stale_button")
+            await ctx.reask(ctx.stale_key)
             return
     elif ctx.inbound.kind == "text" and len(ctx.inbound.text) <= 20:
         minute = parse_time(ctx.inbound.text)

@@ -250,7 +250,7 @@ async def _period_handle(ctx: Ctx) -> None:
         if ctx.args in tuple((p,) for p in PERIODS):
             await ctx.goto(FLOW, "menu", period=ctx.args[0])
         else:
-            await ctx.reask("common.stale_button")
+            await ctx.reask(ctx.stale_key)
         return
     chosen = parse_range(ctx.inbound.text) if ctx.inbound.kind == "text" and len(ctx.inbound.text) < 60 else None
     if chosen is None:

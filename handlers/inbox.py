@@ -87,7 +87,7 @@ async def inbox_button(ctx: Ctx) -> None:
 @registry.action("cs", roles=STAFF)
 async def open_case_button(ctx: Ctx) -> None:
     if len(ctx.args) != 1:
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
         return
     case = await _case_or_refuse(ctx, ctx.args[0])
     if case is not None:
@@ -334,7 +334,7 @@ def _text_step(step: str) -> None:
         skipped = step == "fwdnote" and ctx.inbound.kind == "choice" and ctx.args == ("skip",)
         text = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
         if not skipped and not (max(low, 1) <= ctx.length(text) <= high):
-            await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "inbox.text_length",
+            await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "inbox.text_length",
                             low=max(low, 1), high=high)
             return
         action = TEXT_ACTIONS.get(step)

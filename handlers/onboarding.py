@@ -108,7 +108,7 @@ def _consent_step(purpose: str, next_step) -> None:
             await prompt(ctx)
             return
         if answer not in (("y",), ("n",)):
-            await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "consent.use_buttons")
+            await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "consent.use_buttons")
             return
         granted = answer == ("y",)
         await record_consent(ctx, purpose, granted)

@@ -99,7 +99,7 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
                 if loc is not None and loc.level == 1:
                     await chosen_commune(ctx, loc)
                     return
-            await ctx.reask("common.stale_button")
+            await ctx.reask(ctx.stale_key)
             return
         if inbound.kind != "text":
             await ctx.reask("locality.expect_name")
@@ -169,7 +169,7 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
                 if village is not None and village.parent_id == commune_id:
                     await then(ctx, village)
                     return
-            await ctx.reask("common.stale_button")
+            await ctx.reask(ctx.stale_key)
             return
         if inbound.kind != "text" or not 2 <= len(inbound.text.strip()) <= 60:
             await ctx.reask("locality.expect_village")
@@ -207,7 +207,7 @@ def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.as
         elif len(args) == 2 and args[0] == "t" and args[1].isdigit():
             topic = await ctx.store.topics.get(int(args[1]))
             if topic is None:
-                await ctx.reask("common.stale_button")
+                await ctx.reask(ctx.stale_key)
                 return
             chosen = set(ctx.data.get("topics", []))
             chosen ^= {topic.id}
@@ -215,7 +215,7 @@ def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.as
             ctx.dirty = True
             await prompt(ctx)
         elif ctx.inbound.kind == "choice":
-            await ctx.reask("common.stale_button")
+            await ctx.reask(ctx.stale_key)
         else:
             await ctx.reask("topics.use_buttons")
 

@@ -129,7 +129,7 @@ async def task_button(ctx: Ctx) -> None:
     if task is not None:
         await ctx.goto(FLOW, "task", task_id=task.id, page=0)
     elif len(ctx.args) != 1:
-        ctx.say(ctx.t("common.stale_button"))
+        ctx.say(ctx.t(ctx.stale_key))
 
 
 # ---- the list -----------------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ async def _task_handle(ctx: Ctx) -> None:
         report = (await ctx.store.tasks.reports(task.id)).get(int(args[1]))
         content = await ctx.store.files.get(report.sha256) if report and report.sha256 else None
         if content is None:
-            await ctx.reask("common.stale_button")
+            await ctx.reask(ctx.stale_key)
             return
         document = Document(report.filename or f"nhiem-vu-{task.id}-{args[1]}", content,
                             report.mime or "application/octet-stream")
@@ -291,7 +291,7 @@ async def _note_handle(ctx: Ctx) -> None:
         return
     note = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
     if not NOTE[0] <= len(note) <= NOTE[1]:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "task.note_length",
+        await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "task.note_length",
                         low=NOTE[0], high=NOTE[1])
         return
     await ctx.goto(FLOW, "attach", note=note)
@@ -313,7 +313,7 @@ async def _attach_handle(ctx: Ctx) -> None:
     elif ctx.inbound.kind == "media" and ctx.inbound.media is not None:
         await _attach(ctx, task)
     else:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "task.file_expected")
+        await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "task.file_expected")
 
 
 async def _attach(ctx: Ctx, task: Task) -> None:
@@ -371,7 +371,7 @@ async def _title_handle(ctx: Ctx) -> None:
         return
     title = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
     if not TITLE[0] <= len(title) <= TITLE[1]:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "task.title_length",
+        await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "task.title_length",
                         low=TITLE[0], high=TITLE[1])
         return
     await ctx.goto(FLOW, "desc", title=title)
@@ -391,7 +391,7 @@ async def _desc_handle(ctx: Ctx) -> None:
         return
     text = ctx.inbound.text.strip() if ctx.inbound.kind == "text" else ""
     if not 1 <= ctx.length(text) <= DESCRIPTION:
-        await ctx.reask("common.stale_button" if ctx.inbound.kind == "choice" else "task.description_length",
+        await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "task.description_length",
                         high=DESCRIPTION)
         return
     await ctx.goto(FLOW, "deadline", description=text)

@@ -190,7 +190,7 @@ async def test_citizens_and_cadres_cannot_broadcast_or_stop_even_with_forged_but
         assert "chỉ dành cho cán bộ hoặc quản trị viên" in replies[0].text
     for payload in ("1:bc.preview:send", "1:cmp.show:qr", "1:cmp.list:new", "1:bc.camp:c:1"):
         replies = await citizen.choose(payload)
-        assert "không hợp lệ" in replies[0].text
+        assert citizen.stale in replies[0].text
     # A conversation left over from when the person was an admin, or forged into the database.
     draft = {"text_vi": "Giả mạo", "roles": [], "topics": [], "places": []}
     await store.conversations.save("test", "1001", Conversation("bc", "preview", draft), now)

@@ -8,8 +8,6 @@ import pytest
 from tests.dialog import render, turns
 from tests.test_cases import REPORT, citizen
 
-STALE = "Nút này đã cũ"
-
 
 async def _codes(store, p) -> list[str]:
     user = await store.users.find("test", p.id)
@@ -22,7 +20,7 @@ async def test_a_second_send_answers_with_the_same_code_and_stores_nothing_more(
     send = p.option("Gửi")
     await turns(p, [("[Gửi]", ["PA-26-000001"])])
     again = render(await p.choose(send))  # a double tap, or Telegram delivering the update again
-    assert "PA-26-000001" in again and "đã được tiếp nhận" in again and STALE not in again
+    assert "PA-26-000001" in again and "đã được tiếp nhận" in again and p.stale not in again
     assert await _codes(store, p) == ["PA-26-000001"]
     # Later, with the next report waiting at its review, the old button still names the old case only.
     await turns(p, REPORT[:7])
@@ -81,12 +79,12 @@ async def test_a_forged_or_someone_elses_send_button_is_refused(harness, store):
     mai = await citizen(harness, "1002", "Trần Thị Mai")
     for data in (send, "1:case.review:send:Zz9forgedKey", "1:case.review:send", "1:case.review:edit"):
         answer = render(await mai.choose(data))
-        assert STALE in answer and "PA-26-000001" not in answer, data
+        assert mai.stale in answer and "PA-26-000001" not in answer, data
     assert await _codes(store, mai) == []
     # Inside Mai's own review, Lan's button neither sends Mai's report nor shows Lan's code.
     await turns(mai, REPORT[:7])
     answer = render(await mai.choose(send))
-    assert STALE in answer and "PA-26-000001" not in answer and "xem lại trước khi gửi" in answer
+    assert mai.stale in answer and "PA-26-000001" not in answer and "xem lại trước khi gửi" in answer
     assert await _codes(store, mai) == []
 
 
@@ -97,6 +95,6 @@ async def test_a_review_begun_before_drafts_had_keys_asks_once_more_then_sends(h
     del conversation.data["key"]
     await store.conversations.save("test", p.id, conversation, harness.clock())
     answer = render(await p.choose("1:case.review:send"))  # the button as it was before the upgrade
-    assert STALE in answer and "xem lại trước khi gửi" in answer
+    assert p.stale in answer and "xem lại trước khi gửi" in answer
     await turns(p, [("[Gửi]", ["PA-26-000001"])])
     assert await _codes(store, p) == ["PA-26-000001"]

@@ -32,7 +32,7 @@ async def test_bantin_settings(harness, store):
         ("/bantin", ["Bản tin tổng hợp", "hằng ngày lúc 07:30", "Bỏ qua khi không có gì mới: không.",
                      "Hằng ngày •", "Đổi giờ nhận (07:30)", "▫️ Bỏ qua"]),
         ("[Hằng tuần]", ["vào ngày nào", "Thứ Hai", "Chủ nhật"]),
-        ("Thứ sáu", ["chọn một trong các nút"]),
+        ("thứ sáu nhé", [binh.use_options]),
         ("[Thứ Sáu]", ["Đã lưu", "hằng tuần vào Thứ Sáu, lúc 07:30, kèm biểu đồ", "Hằng tuần •",
                        "Đổi ngày nhận (Thứ Sáu)"]),
         ("[Đổi giờ nhận]", ["lúc mấy giờ", "06:30", "17:00"]),

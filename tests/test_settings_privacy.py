@@ -159,7 +159,7 @@ async def test_delete_after_confirmation(harness, store):
 async def test_delete_keeps_village_out_of_statistics(harness, store):
     p = harness.person()
     await turns(p, ONBOARD[:6])
-    await p.click(p.last[-1].options[0][0].label)  # the first village
+    await p.click(p.labels()[0])  # the first village
     await turns(p, [("[Xong]", [])])
     user = await store.users.find("test", "1001")
     assert (await store.localities.get(user.locality_id)).level == 2
