@@ -24,7 +24,7 @@ CANCEL = "huy"  # the one keyword that leaves a flow
 MENU = "menu"
 _LINK = re.compile(r"<a\s+href=\"([^\"]*)\"\s*>(.*?)</a>", re.DOTALL)
 _TAG = re.compile(r"<[^<>]*>")
-_MARKS = re.compile(r"^[\W_]+", re.UNICODE)  # "✅ ", "▫️ ", "« " before a label
+_MARKS = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)  # "✅ ", "▫️ ", "« " before a label, " »" after it
 
 
 def parse(inbound: Inbound) -> Inbound:
@@ -61,8 +61,9 @@ def understand(inbound: Inbound, shown: list[tuple[str, str]] | None, in_flow: b
                 return _chosen(inbound, shown[number - 1][1])
             if in_flow or number == 0:
                 return _chosen(inbound, "") if number else _command(inbound, MENU)
+        words = fold(_MARKS.sub("", inbound.text))
         for label, data in shown:
-            if folded == fold(_MARKS.sub("", label)):
+            if words == fold(_MARKS.sub("", label)):
                 return _chosen(inbound, data)
     command = keywords().get(folded)
     if command == CANCEL or (command is not None and not in_flow):
