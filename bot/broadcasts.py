@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import render
 from bot.channels.base import DeliveryError
 from bot.outbound import Outbound, Priority
 from handlers.base import Option, Reply, cb
@@ -38,6 +39,7 @@ SETTLE_EVERY = 0.02  # seconds an outcome may wait before it is written
 STATUS_EVERY = 0.5  # seconds between looks at whether the broadcast was cancelled
 CLAIM_AHEAD = 0.1  # seconds of sending claimed ahead of the gate
 STOP_WAIT = 5.0  # seconds a stopping bot waits for messages in flight
+UNEDITED_PROGRESS_EVERY = timedelta(seconds=30)  # where a channel cannot edit, each report is a new message
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ class Run:
         self._sending: set[asyncio.Task] = set()
         self._replies: dict[str, Reply] = {}
         self._chunk = 1  # recipients claimed or settled at once
+        self._reported_at: datetime | None = None  # the latest status sent as a new message (no edits)
         self._refill = 0  # claim again when no more than this many wait for the gate
 
     def poke(self) -> None:
@@ -369,16 +372,27 @@ class Run:
         t = Texts(admin.language)
         text = progress_text(t, self.id, self.total, self.counts, rate, final=final, cancelled=self.cancelled,
                              quiet_until=self.quiet_until, now=self.engine.clock().astimezone(self.engine.settings.tz))
-        ref = (await self.store.broadcasts.get(self.id)).report_ref
-        buttons = () if final else ((Option(t("broadcast.stop_button"), cb("bcstop", self.id)),),)
-        outbound = self.engine.outbound
+        capabilities, outbound = channel.capabilities, self.engine.outbound
+        # Without buttons, stopping is /huythongbao typed: a number kept for a stop button would take the place of
+        # the options the admin last saw.
+        buttons = () if final or not capabilities.buttons else (
+            (Option(t("broadcast.stop_button"), cb("bcstop", self.id)),),)
+        [reply], _ = render.outgoing([Reply(text, buttons)], capabilities, t)
         try:
+            if not capabilities.edits:  # each report a new message: few enough not to flood the admin's chat
+                now = self.engine.clock()
+                if not final and self._reported_at is not None and now - self._reported_at < UNEDITED_PROGRESS_EVERY:
+                    return
+                self._reported_at = now
+                await outbound.send(channel, admin.chat_id, reply, None, Priority.SCHEDULED)
+                return
+            ref = (await self.store.broadcasts.get(self.id)).report_ref
             if ref is not None or not final:  # the status message: edited in place
-                sent = await outbound.send(channel, admin.chat_id, Reply(text, buttons), ref, Priority.SCHEDULED)
+                sent = await outbound.send(channel, admin.chat_id, reply, ref, Priority.SCHEDULED)
                 if ref is None and sent:
                     await self.store.broadcasts.set_report(self.id, admin.channel, admin.chat_id, sent)
             if final:  # and a new message, so the admin is notified
-                await outbound.send(channel, admin.chat_id, Reply(text), None, Priority.SCHEDULED)
+                await outbound.send(channel, admin.chat_id, reply, None, Priority.SCHEDULED)
         except Exception:  # the report must never stop the broadcast
             log.warning("broadcast %s: progress message not delivered", self.id, exc_info=True)
 

@@ -169,6 +169,10 @@ class Harness:
     def person(self, user_id: str = "1001", **kw) -> Person:
         return Person(self, user_id, **kw)
 
+    def seen(self, text: str) -> str:
+        """What the channel shows of this HTML: itself, or where the channel has no HTML, plain text."""
+        return text if self.channel.capabilities.html else plain(text)
+
 
 def render(replies: list[Reply]) -> str:
     return "\n".join(r.text + "".join(f" [{o.label}]" for row in r.options for o in row) for r in replies)
@@ -186,8 +190,7 @@ async def turns(person: Person, table: list[tuple[str, list[str]]]) -> None:
         answer = render(replies)
         for piece in expected:
             negated, piece = piece.startswith("!"), piece.removeprefix("!")
-            if not person.h.channel.capabilities.html:  # the HTML expected, as a channel without HTML shows it
-                piece = plain(piece)
+            piece = person.h.seen(piece)  # the HTML expected, as the channel shows it
             if negated:
                 assert piece not in answer, f"turn {number} ({said!r}): {piece!r} should not be in:\n{answer}"
             else:

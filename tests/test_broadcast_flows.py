@@ -4,13 +4,13 @@ citizens cannot do (forged buttons included), the admin's HTML, and the command 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
 
-from bot.broadcasts import BroadcastEngine, EngineSettings
+from bot.broadcasts import BroadcastEngine, EngineSettings, Run
 from bot.cli import main
 from handlers.base import Media
 from handlers.broadcast import in_quiet, plan_start
@@ -105,7 +105,7 @@ async def test_admin_composes_checks_html_targets_and_sends(harness, store):
     (en,) = sent_to(harness, "500")
     assert en.text.startswith("<b>Village meeting</b>") and "To stop receiving" in en.text
     report = sent_to(harness, "9001")[-1]
-    assert "đã gửi xong" in report.text and "<b>9</b>/9" in report.text
+    assert "đã gửi xong" in report.text and harness.seen("<b>9</b>/9") in report.text
     audit = await store.audit.by_actor((await store.users.find("test", "9001")).id)
     assert "broadcast.created" in [a.action for a in audit]
 
@@ -170,6 +170,28 @@ async def test_quiet_hours_in_chat_and_in_the_engine(harness, store, clock):
     await engine.wait(1)
     await engine.wait(late.id)
     assert (await store.broadcasts.get(1)).status == "done"
+
+
+async def test_progress_is_edited_in_place_or_where_a_channel_cannot_edit_sent_at_most_every_30_s(harness, store,
+                                                                                                   clock):
+    admin = await admin_of(harness, store)
+    await make_people(store, 3, channel="test", first_chat=300)
+    broadcast = await store.broadcasts.create(NewBroadcast(
+        text_vi="Nước sạch", scheduled_at=clock(), created_by=(await store.users.find("test", "9001")).id), clock())
+    run = Run(engine_for(harness), broadcast.id)
+    run.total = 3
+    start = clock.now
+    for seconds in (0, 3, 6, 29, 31, 45, 62):  # every few seconds, as the reporter runs
+        clock.now = start + timedelta(seconds=seconds)
+        await run._report(broadcast, final=False)
+    await run._report(broadcast, final=True)
+    reports = [(reply, ref) for chat, reply, ref in harness.channel.sent if chat == admin.id and "#1" in reply.text]
+    if harness.channel.capabilities.edits:
+        refs = [ref for _, ref in reports]  # one message, edited at every report; the final one also anew
+        assert refs[0] is None and refs[1] is not None and refs[1:8] == [refs[1]] * 7 and refs[8:] == [None]
+    else:  # at 0, 31 and 62 s, then the final one: each a new message, in plain text
+        assert len(reports) == 4 and all(ref is None and not reply.options for reply, ref in reports)
+        assert "<b>" not in "".join(reply.text for reply, _ in reports) and "đã gửi xong" in reports[-1][0].text
 
 
 # ---- who may do what ---------------------------------------------------------------------------------------
