@@ -312,8 +312,11 @@ class Run:
                 on_start()
                 outcome = Outcome(target.user_id, "skipped", f"no {target.channel} channel")
             else:
+                [reply], numbered = render.outgoing([reply], channel.capabilities, Texts(target.language))
                 await engine.outbound.attempt(channel, target.chat_id, reply, priority=Priority.BROADCAST,
                                               on_start=on_start)
+                if numbered:  # "Góp ý ngay" typed as its number, where the channel has no buttons
+                    await self.store.conversations.show(target.channel, target.chat_id, numbered, engine.clock())
                 outcome = Outcome(target.user_id, "sent")
         except DeliveryError as err:
             outcome = self._failed(target, err)

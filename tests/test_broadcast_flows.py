@@ -99,11 +99,18 @@ async def test_admin_composes_checks_html_targets_and_sends(harness, store):
     assert set(rows) == set(inside + village + english) and {r[0] for r in rows.values()} == {"sent"}
     assert not set(rows) & set(elsewhere + other_topic)
     (vi,) = sent_to(harness, "300")
-    assert vi.text.startswith("<b>Họp dân thôn Hà Lộc</b>") and vi.text.endswith("gửi /dunggui.</i>")
-    assert [o.label for row in vi.options for o in row] == ["🔗 Xem chi tiết", "💬 Góp ý ngay"]
-    assert vi.options[1][0].data == f"1:new:gopy:{campaign_id}" and vi.options[0][0].url.startswith("https://")
+    assert vi.text.startswith(harness.seen("<b>Họp dân thôn Hà Lộc</b>"))
+    if harness.channel.capabilities.buttons:
+        assert vi.text.endswith("gửi /dunggui.</i>")
+        assert [o.label for row in vi.options for o in row] == ["🔗 Xem chi tiết", "💬 Góp ý ngay"]
+        assert vi.options[1][0].data == f"1:new:gopy:{campaign_id}" and vi.options[0][0].url.startswith("https://")
+    else:  # the link in the text, the feedback button a number to type
+        assert "🔗 Xem chi tiết: https://quangtri.gov.vn/ntm\n1. 💬 Góp ý ngay" in vi.text and "<" not in vi.text
+    reader, feedback = harness.person("300", name="Người dân 300"), f"1:new:gopy:{campaign_id}"
+    assert await reader.offers(feedback)
+    assert "Để gửi góp ý" in render(await reader.choose(feedback))  # the feedback flow, asking consent first
     (en,) = sent_to(harness, "500")
-    assert en.text.startswith("<b>Village meeting</b>") and "To stop receiving" in en.text
+    assert en.text.startswith(harness.seen("<b>Village meeting</b>")) and "To stop receiving" in en.text
     report = sent_to(harness, "9001")[-1]
     assert "đã gửi xong" in report.text and harness.seen("<b>9</b>/9") in report.text
     audit = await store.audit.by_actor((await store.users.find("test", "9001")).id)
