@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from handlers.base import Capabilities
 from storage import Store
 from tests.dialog import BUTTONS, TEXT_ONLY, Clock, Harness, RecordingChannel
 
@@ -34,7 +35,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture(params=[BUTTONS, TEXT_ONLY], ids=["buttons", "text"])
-def harness(request, store, clock) -> Harness:
+def capabilities(request) -> Capabilities:
     """Every dialog runs twice: on a channel with buttons and HTML (Telegram, the web chat), and text-only
     (Zalo), answered by typing the numbers and keywords shown."""
-    return Harness(store, clock, RecordingChannel(capabilities=request.param))
+    return request.param
+
+
+@pytest.fixture
+def harness(store, clock, capabilities) -> Harness:
+    return Harness(store, clock, RecordingChannel(capabilities=capabilities))

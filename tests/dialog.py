@@ -4,6 +4,7 @@ injected clock. Conversations are written as turn tables: (what the person sends
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +34,8 @@ class RecordingChannel:
     sent: list[tuple[str, Reply, str | None]] = field(default_factory=list)
     commands: dict[str | None, list[str]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    numbered: list[list[tuple[str, str]]] = field(default_factory=list)  # per message sent: its options as numbers
+    shown: Callable[[str], Awaitable[list[tuple[str, str]]]] | None = None  # a chat's options kept as numbers
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def fetch(self, media: Media) -> bytes:
@@ -40,7 +43,19 @@ class RecordingChannel:
 
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str:
         self.sent.append((chat_id, reply, edit_ref))
+        # Kept before a message goes out: what its numbers mean is what the chat keeps now.
+        numbered = await self.shown(chat_id) if self.shown and not self.capabilities.buttons else []
+        self.numbered.append([(label, data) for number, (label, data) in enumerate(numbered, start=1)
+                              if f"{number}. {label}" in reply.text])
         return edit_ref or str(next(self._ids))
+
+    def choices(self, reply: Reply) -> list[str]:
+        """The data of the options a sent message offers: its buttons, or the options it numbered."""
+        if self.capabilities.buttons:
+            return [o.data for row in reply.options for o in row if o.data]
+        [numbered] = [numbered for (_, sent, _), numbered in zip(self.sent, self.numbered, strict=True)
+                      if sent is reply]
+        return [data for _, data in numbered]
 
     async def set_commands(self, chat_id, language, commands) -> None:
         self.commands[chat_id] = [c for c, _ in commands]
@@ -162,6 +177,7 @@ class Harness:
     def __init__(self, store: Store, clock: Clock, channel: RecordingChannel | None = None) -> None:
         self.store, self.clock = store, clock
         self.channel = channel or RecordingChannel()
+        self.channel.shown = lambda chat_id: store.conversations.shown(self.channel.name, chat_id)
         outbound = Outbound(store, clock)
         outbound.add(self.channel)
         self.router = Router(store, Settings(), handlers.registry, outbound, clock)

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from bot.jobs import CadreSchedule
 from bot.scheduler import Scheduler
-from handlers.base import Reply
+from handlers.base import Capabilities, Reply
 from storage import Store
 from storage.cases import Case, NewCase
-from tests.dialog import Clock, Harness, RecordingChannel
+from tests.dialog import BUTTONS, Clock, Harness, RecordingChannel
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -40,8 +40,8 @@ def schedule(harness: Harness, escalate_after: int = 3) -> Scheduler:
     return scheduler
 
 
-def timed_harness(store: Store, clock: Clock) -> tuple[Harness, TimedChannel]:
-    channel = TimedChannel(clock=clock)
+def timed_harness(store: Store, clock: Clock, capabilities: Capabilities = BUTTONS) -> tuple[Harness, TimedChannel]:
+    channel = TimedChannel(clock=clock, capabilities=capabilities)
     return Harness(store, clock, channel), channel
 
 

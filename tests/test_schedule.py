@@ -25,9 +25,9 @@ async def _places(store):
                                                                                                     level=1))[0]
 
 
-async def test_two_weeks_of_digests_each_at_its_local_time_and_never_twice(store):
+async def test_two_weeks_of_digests_each_at_its_local_time_and_never_twice(store, capabilities):
     clock = Clock(local(2026, 11, 26, 7, 0))  # Thursday
-    harness, channel = timed_harness(store, clock)
+    harness, channel = timed_harness(store, clock, capabilities)
     scheduler = schedule(harness)
     await _people(store, clock())
     lan = await citizen(store, clock())
@@ -49,7 +49,7 @@ async def test_two_weeks_of_digests_each_at_its_local_time_and_never_twice(store
     first = channel.to("8001", "Bản tin tổng hợp")[1][1]  # Friday's: Thursday's case
     assert "Từ 26/11/2026 07:30 đến 27/11/2026 07:30" in first.text and "Ý kiến mới: 1" in first.text
     assert codes[days[0].date()] in first.text and "Xây dựng nông thôn mới 1" in first.text
-    assert [o.data for row in first.options for o in row] == ["1:ib:new", "1:ib:overdue", "1:ib:due_soon",
+    assert channel.choices(first) == ["1:ib:new", "1:ib:overdue", "1:ib:due_soon",
                                                               "1:ib:open"]
     # Weekly on Monday at 17:00, with a chart; Đông Hà's cases only.
     weekly = channel.to("8002")
@@ -109,9 +109,9 @@ async def test_a_restart_at_any_moment_neither_repeats_nor_skips(tmp_path):
     assert any("Nhắc hạn" in text for _, chat, text, _ in restarted if chat == "8001")
 
 
-async def test_a_crash_while_sending_is_retried_once_after_the_claim_goes_stale(store):
+async def test_a_crash_while_sending_is_retried_once_after_the_claim_goes_stale(store, capabilities):
     clock = Clock(local(2026, 11, 26, 7, 0))
-    harness, channel = timed_harness(store, clock)
+    harness, channel = timed_harness(store, clock, capabilities)
     scheduler = schedule(harness)
     await _people(store, clock())
     send, failed = channel.send, []
@@ -129,9 +129,9 @@ async def test_a_crash_while_sending_is_retried_once_after_the_claim_goes_stale(
     assert [at for at, _ in channel.to("9001")] == [local(2026, 11, 26, 7, 30), local(2026, 11, 27, 7, 30)]
 
 
-async def test_a_week_of_downtime_catches_up_with_one_digest_per_cadre(store):
+async def test_a_week_of_downtime_catches_up_with_one_digest_per_cadre(store, capabilities):
     clock = Clock(local(2026, 11, 26, 7, 0))
-    harness, channel = timed_harness(store, clock)
+    harness, channel = timed_harness(store, clock, capabilities)
     scheduler = schedule(harness)
     await _people(store, clock())
     lan = await citizen(store, clock())
@@ -157,9 +157,9 @@ async def test_a_week_of_downtime_catches_up_with_one_digest_per_cadre(store):
     assert "Ý kiến mới: 1" in channel.to("8001")[2][1].text
 
 
-async def test_nothing_new_is_skipped_only_when_asked(store):
+async def test_nothing_new_is_skipped_only_when_asked(store, capabilities):
     clock = Clock(local(2026, 11, 26, 7, 0))
-    harness, channel = timed_harness(store, clock)
+    harness, channel = timed_harness(store, clock, capabilities)
     scheduler = schedule(harness)
     await _people(store, clock())
     await run(scheduler, clock, local(2026, 11, 28, 8, 0))
@@ -170,10 +170,10 @@ async def test_nothing_new_is_skipped_only_when_asked(store):
         assert await store.schedule.done(f"digest:{quiet}:{day}")
 
 
-async def _reminded(store, start, end, due, escalate_after=3):
+async def _reminded(store, capabilities, start, end, due, escalate_after=3):
     """A Hải Lăng case due at `due`, a commune cadre, a province cadre and an admin; ticks every hour."""
     clock = Clock(start)
-    harness, channel = timed_harness(store, clock)
+    harness, channel = timed_harness(store, clock, capabilities)
     scheduler = schedule(harness, escalate_after)
     await staff(store, clock(), "8001", unit="Ban Dân vận xã Hải Lăng", communes=("hai lang",))
     await staff(store, clock(), "8005", unit="Ban Dân vận Tỉnh ủy", province=True)
@@ -196,9 +196,9 @@ def _when(channel, chat, text):
     return [at for at, r in channel.to(chat, text)]
 
 
-async def test_reminders_before_and_after_a_deadline_across_a_weekend_then_escalation(store):
+async def test_reminders_before_and_after_a_deadline_across_a_weekend_then_escalation(store, capabilities):
     due = local(2026, 12, 7, 23, 59) + timedelta(seconds=59)  # Monday
-    channel, case, answered = await _reminded(store, local(2026, 12, 3), local(2026, 12, 14), due)
+    channel, case, answered = await _reminded(store, capabilities, local(2026, 12, 3), local(2026, 12, 14), due)
     assert _when(channel, "8001", "Nhắc hạn trả lời") == [local(2026, 12, 4, 8)]  # Friday, not the weekend
     assert _when(channel, "8001", "Ý kiến quá hạn") == [local(2026, 12, 8, 8)]  # Tuesday
     assert _when(channel, "8001", "báo cáo lên cấp trên") == [local(2026, 12, 10, 8)]  # 3 working days late
@@ -208,35 +208,36 @@ async def test_reminders_before_and_after_a_deadline_across_a_weekend_then_escal
     reminder = channel.to("8001", "Nhắc hạn")[0][1]
     assert case.code in reminder.text and answered.code not in reminder.text
     assert "hạn 07/12/2026" in reminder.text and "xã Hải Lăng" in reminder.text
-    assert [o.data for row in reminder.options for o in row] == [f"1:cs:{case.id}", "1:ib:due_soon"]
+    assert channel.choices(reminder) == [f"1:cs:{case.id}", "1:ib:due_soon"]
     assert "quá 3 ngày làm việc" in channel.to("9001")[0][1].text
     audit = [e for e in await store.audit.recent() if e.action == "case.escalated"]
     assert [e.target for e in audit] == [f"case:{case.code}"]
 
 
-async def test_reminders_across_tet(store):
+async def test_reminders_across_tet(store, capabilities):
     due = local(2027, 2, 11, 23, 59) + timedelta(seconds=59)  # the first working day after Tết 2027
-    channel, case, _ = await _reminded(store, local(2027, 1, 30), local(2027, 2, 18), due)
+    channel, case, _ = await _reminded(store, capabilities, local(2027, 1, 30), local(2027, 2, 18), due)
     assert _when(channel, "8001", "Nhắc hạn trả lời") == [local(2027, 2, 3, 8)]  # the last day before Tết
     assert _when(channel, "8001", "Ý kiến quá hạn") == [local(2027, 2, 12, 8)]
     assert _when(channel, "9001", "Báo cáo lên cấp trên") == [local(2027, 2, 16, 8)]  # Fri, Mon, Tue
 
 
-async def test_escalation_after_a_configured_number_of_working_days(store):
+async def test_escalation_after_a_configured_number_of_working_days(store, capabilities):
     due = local(2026, 12, 7, 23, 59) + timedelta(seconds=59)
-    channel, case, _ = await _reminded(store, local(2026, 12, 7), local(2026, 12, 10), due, escalate_after=1)
+    channel, case, _ = await _reminded(store, capabilities, local(2026, 12, 7), local(2026, 12, 10), due,
+                                       escalate_after=1)
     assert _when(channel, "8001", "Ý kiến quá hạn") == []
     assert _when(channel, "9001", "Báo cáo lên cấp trên") == [local(2026, 12, 8, 8)]
 
 
-async def test_a_reopened_case_with_a_new_deadline_is_reminded_again(store):
+async def test_a_reopened_case_with_a_new_deadline_is_reminded_again(store, capabilities):
     due = local(2026, 12, 7, 23, 59) + timedelta(seconds=59)
-    channel, case, _ = await _reminded(store, local(2026, 12, 4), local(2026, 12, 5), due)
+    channel, case, _ = await _reminded(store, capabilities, local(2026, 12, 4), local(2026, 12, 5), due)
     assert len(channel.to("8001", "Nhắc hạn")) == 1
     new_due = local(2026, 12, 15, 23, 59) + timedelta(seconds=59)
     await store.cases.record(case.id, None, "reopened", local(2026, 12, 5), body="Chưa sửa", expect="new",
                              status="in_progress", answer_due=new_due)
     clock = Clock(local(2026, 12, 14, 9))
-    harness, channel = timed_harness(store, clock)
+    harness, channel = timed_harness(store, clock, capabilities)
     await schedule(harness).tick()
     assert [at for at, _ in channel.to("8001", "Nhắc hạn")] == [local(2026, 12, 14, 9)]
