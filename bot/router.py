@@ -57,7 +57,7 @@ class _ChatLocks:
 
 
 @dataclass
-class Outcome:
+class Handled:
     """What one event comes to: the replies (in `t`'s language), whom else to tell, and where the person is now."""
 
     replies: list[Reply]
@@ -88,32 +88,32 @@ class Router:
 
         async def work() -> list[Reply]:
             try:
-                outcome = await self.process(inbound, entry_id)
+                handled = await self.process(inbound, entry_id)
             except Exception:  # the person could not even be read or written (a full disk): never silence
                 if inbound.kind in ("blocked", "unblocked"):
                     raise
                 log.exception("a %s event could not be processed", inbound.kind)
                 t = Texts(inbound.language if inbound.language in LANGUAGES else "vi")
-                outcome = Outcome([Reply(t("common.error"))], [], t, failed=True)
-            t = outcome.t
-            shown = await self._render(inbound.channel, inbound.chat_id, outcome.replies, t, outcome.in_flow,
-                                       keep_options=outcome.failed)
+                handled = Handled([Reply(t("common.error"))], [], t, failed=True)
+            t = handled.t
+            shown = await self._render(inbound.channel, inbound.chat_id, handled.replies, t, handled.in_flow,
+                                       keep_options=handled.failed)
             if not await self.outbound.replies(inbound.channel, inbound.chat_id, shown, inbound.message_ref, t):
                 # The step's question may be among what was lost: it is asked again at their next message.
                 await self.store.conversations.mark_unasked(inbound.channel, inbound.chat_id)
-            for notice in outcome.notices:
+            for notice in handled.notices:
                 await self.deliver_notice(notice)
-            return outcome.replies
+            return handled.replies
 
         return await self._locks((inbound.channel, inbound.chat_id), work)
 
-    async def process(self, inbound: Inbound, entry_id: int | None = None) -> Outcome:
+    async def process(self, inbound: Inbound, entry_id: int | None = None) -> Handled:
         """What to answer (in which language) and whom else to tell; the conversation is saved before anything
         is sent."""
         now = self.clock()
         if inbound.kind in ("blocked", "unblocked"):
             await self.store.users.set_reachable(inbound.channel, inbound.chat_id, inbound.kind == "unblocked", now)
-            return Outcome([], [], Texts("vi"))
+            return Handled([], [], Texts("vi"))
         if len(inbound.text) > MAX_TEXT:
             inbound = _truncated(inbound)
         inbound = render.parse(inbound)
@@ -145,14 +145,14 @@ class Router:
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
             t = Texts(user.language)
-            return Outcome([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
+            return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
                 await self.refresh_commands(target.channel, target.chat_id, target.role, target.language)
-        return Outcome(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None)
+        return Handled(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation
