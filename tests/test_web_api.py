@@ -20,10 +20,10 @@ import uvicorn
 from PIL import Image
 
 from bot.app import App
-from bot.channels.web import MAX_JSON, MAX_TEXT, MAX_UPLOAD
 from bot.config import load
 from bot.demo import content, personas, seed_demo
 from bot.server import build_asgi
+from bot.webchat import MAX_JSON, MAX_TEXT, MAX_UPLOAD
 from handlers.base import Document, Reply
 from handlers.images import normalise
 from storage import Store
