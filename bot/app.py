@@ -46,8 +46,14 @@ class App:
         self.router = Router(store, config.handler_settings(), handlers.registry, self.outbound, clock)
         self.telegram: TelegramChannel | None = None
         # The web chat is always on; only in demo mode may staff act through it.
-        self.web = WebChannel(config.web_url, Path(config.store_path).parent / "uploads" / "web", staff=config.demo)
+        uploads = Path(config.store_path).parent / "uploads"
+        self.web = WebChannel(config.web_url, uploads / "web", staff=config.demo)
         self.outbound.add(self.web)
+        # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.
+        self.webtext: WebChannel | None = None
+        if config.demo:
+            self.webtext = WebChannel(config.web_url, uploads / "webtext", staff=True, text_only=True)
+            self.outbound.add(self.webtext)
         self.scheduler = Scheduler(clock, config.tick_seconds)
         # Digests, case reminders and escalation, task announcements and reminders (bot/jobs.py).
         self.cadre_schedule = CadreSchedule(store, self.router, self.router.settings, config.escalate_days)
@@ -90,6 +96,11 @@ class App:
             app.outbound.add(app.telegram, Gate(config.telegram_rate, config.broadcast_rate))
         return app
 
+    @property
+    def web_channels(self) -> list[WebChannel]:
+        """The web chat's channel, then its text-only view where there is one."""
+        return [self.web, *([self.webtext] if self.webtext else [])]
+
     def fail(self, reason: str) -> None:
         self.fatal = reason
         self.halted.set()
@@ -122,7 +133,8 @@ class App:
             await self.telegram.stop_receiving()
         await self.intake.drain(DRAIN_SECONDS)  # what does not finish stays journalled for the next start
         await self.broadcasts.stop()
-        self.web.close()
+        for web in self.web_channels:
+            web.close()
         if self.telegram is not None:
             await self.telegram.stop()
         if self.backups is not None:

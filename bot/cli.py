@@ -359,7 +359,8 @@ async def run(config: Config) -> int:
         say("open_browser", url=config.web_url)
         await app.halted.wait()
         server.should_exit = True
-        app.web.close()
+        for web in app.web_channels:
+            web.close()
         await serving
     finally:
         await app.stop()

@@ -12,8 +12,8 @@ from starlette.routing import Route
 
 from bot.app import App
 from bot.channels.base import BadUpdate
-from bot.channels.web import WebChat
 from bot.request_body import TooLarge, parse_json, read_capped
+from bot.webchat import WebChat, WebSettings
 
 log = logging.getLogger(__name__)
 MAX_UPDATE_BYTES = 1_000_000
@@ -57,5 +57,13 @@ def build_asgi(app: App) -> Starlette:
     return Starlette(routes=[
         Route("/healthz", healthz),
         Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
-        *WebChat(app).routes(),
+        *web_chat(app).routes(),
     ])
+
+
+def web_chat(app: App) -> WebChat:
+    """The web chat's HTTP API, given what it uses of the App."""
+    config = app.config
+    settings = WebSettings(demo=config.demo, operator=config.operator_name, session_days=config.web_session_days,
+                           burst=config.web_burst, rate=config.web_rate, https=config.web_url.startswith("https://"))
+    return WebChat(app.store, app.intake.handle, app.web_channels, settings, app.clock)

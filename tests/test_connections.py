@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-import socket
 
 import httpx
 import pytest
-import uvicorn
 
 from bot import connections
 from bot.config import load
 from bot.connections import raise_open_files, server_config
 from bot.logs import RepeatFilter
 from bot.server import build_asgi
-from tests.test_web_api import build_app
+from tests.test_web_api import build_app, serving
 
 
 class Monotonic:
@@ -70,19 +68,10 @@ def test_open_file_limit_is_raised_towards_the_hard_limit(monkeypatch, caplog):
 async def small_server(tmp_path, clock, monkeypatch):
     monkeypatch.setattr(connections, "HEAD_TIMEOUT", 0.5)
     app = await build_app(tmp_path, clock, demo=False, max_connections=20)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(server_config(build_asgi(app), app.config))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
     try:
-        yield sock.getsockname()[1], server
+        async with serving(server_config(build_asgi(app), app.config)) as running:
+            yield running
     finally:
-        server.should_exit = True
-        await task
         await app.stop()
 
 

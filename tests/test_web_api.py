@@ -20,10 +20,10 @@ import uvicorn
 from PIL import Image
 
 from bot.app import App
-from bot.channels.web import MAX_JSON, MAX_TEXT, MAX_UPLOAD
 from bot.config import load
 from bot.demo import content, personas, seed_demo
 from bot.server import build_asgi
+from bot.webchat import MAX_JSON, MAX_TEXT, MAX_UPLOAD
 from handlers.base import Document, Reply
 from handlers.images import normalise
 from storage import Store
@@ -90,24 +90,32 @@ async def client(app: App) -> AsyncIterator[WebClient]:
 
 
 @contextlib.asynccontextmanager
-async def served(app: App) -> AsyncIterator[str]:
-    """The app's ASGI application on a real uvicorn server, 127.0.0.1 and a free port; yields its URL."""
+async def serving(config: uvicorn.Config) -> AsyncIterator[tuple[int, uvicorn.Server]]:
+    """A real uvicorn server on 127.0.0.1 and a free port, started; yields the port and the server."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=5))
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield sock.getsockname()[1], server
     finally:
-        app.web.close()
         server.should_exit = True
         await task
+
+
+@contextlib.asynccontextmanager
+async def served(app: App) -> AsyncIterator[str]:
+    """The app's ASGI application on a real uvicorn server; yields its URL."""
+    config = uvicorn.Config(build_asgi(app), log_level="warning", lifespan="off", timeout_graceful_shutdown=5)
+    async with serving(config) as (port, _):
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            app.web.close()
 
 
 async def onboard(web: WebClient) -> list[dict]:

@@ -1,6 +1,7 @@
 // The web chat page: one session, one chat, messages pushed by the server (SSE).
 // What a person typed is only ever set as text; the bot's messages are Telegram-style HTML from the
-// catalogs, copied into the page through a whitelist of tags (nothing else is ever parsed as HTML).
+// catalogs, copied into the page through a whitelist of tags (nothing else is ever parsed as HTML), or in the
+// demo's text-only view ("as on Zalo") plain text, set as text.
 (() => {
   "use strict";
 
@@ -11,6 +12,7 @@
   const commandsBox = $("commands");
   const commandsToggle = $("commands-toggle");
   const personaSelect = $("persona");
+  const textView = $("text-view");
 
   const state = {
     csrf: "",
@@ -20,6 +22,8 @@
     mode: "",
     persona: "me",
     personas: [],
+    view: "web",
+    views: [],
     campaigns: [],
     limits: { text: 4096, upload: 20 * 1024 * 1024 },
     versions: new Map(),
@@ -50,6 +54,7 @@
     document.title = (state.mode === "demo" ? t("demo.tag") + " · " : "") + t("web.title", values);
     renderPersonas();
     renderCampaigns();
+    renderView();
   }
 
   function setLanguage(lang) {
@@ -156,7 +161,8 @@
       box.append(img);
     }
     const body = element("div", "body");
-    body.append(richText(message.html || ""));
+    if (message.html != null) body.append(richText(message.html));
+    else body.textContent = message.text || "";
     box.append(body);
     if (message.document) {
       const doc = message.document;
@@ -238,7 +244,7 @@
     }
     Object.assign(state, {
       csrf: data.csrf, texts: data.texts, operator: data.operator, mode: data.mode, persona: data.persona,
-      personas: data.personas, campaigns: data.campaigns, limits: data.limits,
+      personas: data.personas, campaigns: data.campaigns, limits: data.limits, view: data.view, views: data.views,
     });
     state.lang = data.language;
     applyTexts();
@@ -297,6 +303,10 @@
     for (const message of history.messages) show(message);
     renderCommands(history.commands);
     setLanguage(history.language);
+    if (history.view !== state.view) {
+      state.view = history.view; // switched in another tab
+      renderView();
+    }
     listen();
     return history;
   }
@@ -399,6 +409,33 @@
     }
   }
 
+  // The demo's text-only view: the same bot as on Zalo (no buttons, no formatting), answered by typing.
+  function renderView() {
+    if (!textView) return;
+    const textOnly = state.view === "webtext";
+    textView.closest("label").hidden = state.views.length < 2;
+    textView.checked = textOnly;
+    $("text-view-hint").hidden = !textOnly;
+    document.querySelector(".demo-tools").hidden = textOnly; // the personas are people of the web chat
+    commandsToggle.hidden = textOnly; // Zalo has no command menu: people type words
+    if (textOnly) toggleCommands(false);
+  }
+
+  async function switchView() {
+    const view = textView.checked ? "webtext" : "web";
+    const answer = await post("/api/view", { view });
+    if (!answer) {
+      textView.checked = state.view === "webtext";
+      return;
+    }
+    Object.assign(state, { view: answer.view, persona: answer.persona });
+    renderPersonas();
+    renderView();
+    const history = await openChat();
+    if (history.messages.length === 0) await sendText("/start");
+    input.focus();
+  }
+
   async function switchPersona() {
     const key = personaSelect.value;
     const answer = await post("/api/persona", { persona: key });
@@ -451,6 +488,7 @@
 
   commandsToggle.addEventListener("click", () => toggleCommands(commandsBox.hidden));
   if (personaSelect) personaSelect.addEventListener("change", switchPersona);
+  if (textView) textView.addEventListener("change", switchView);
 
   // ---- start ----------------------------------------------------------------------------------------
 
