@@ -113,6 +113,7 @@ class App:
                                       secret.get_secret_value() if secret else None)
         # What was journalled before a crash goes first, ahead of anything new from the same chat.
         await self.intake.replay()
+        await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
         if self.telegram is not None:
             self.telegram.listen()
             for language in LANGUAGES:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot import render
@@ -65,6 +65,7 @@ class Handled:
     t: Texts
     in_flow: bool = False  # inside a flow after the event: what they type next is its answer
     failed: bool = False  # nothing was saved: the options shown before still mean what they showed
+    notice_ids: list[int] = field(default_factory=list)  # the notices' rows in the outbox, in order
 
 
 class Router:
@@ -101,8 +102,9 @@ class Router:
             if not await self.outbound.replies(inbound.channel, inbound.chat_id, shown, inbound.message_ref, t):
                 # The step's question may be among what was lost: it is asked again at their next message.
                 await self.store.conversations.mark_unasked(inbound.channel, inbound.chat_id)
-            for notice in handled.notices:
+            for notice, notice_id in zip(handled.notices, handled.notice_ids, strict=True):
                 await self.deliver_notice(notice)
+                await self.store.notices.done(notice_id)
             return handled.replies
 
         return await self._locks((inbound.channel, inbound.chat_id), work)
@@ -152,7 +154,10 @@ class Router:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
                 await self.refresh_commands(target.channel, target.chat_id, target.role, target.language)
-        return Handled(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None)
+        # Kept until delivered: a crash before they go out sends them at the next start (resend_notices).
+        notice_ids = await self.store.notices.add([(n.user_id, n.dump()) for n in ctx.notices], now) \
+            if ctx.notices else []
+        return Handled(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation
@@ -229,6 +234,16 @@ class Router:
         if not channel.capabilities.buttons and not keep_options:
             await self.store.conversations.show(channel_name, chat_id, options, self.clock())
         return shown
+
+    async def resend_notices(self) -> int:
+        """Deliver the notices a stop or a crash left in the outbox; returns how many."""
+        pending = await self.store.notices.pending()
+        for notice_id, user_id, text in pending:
+            await self.deliver_notice(Notice.load(user_id, text))
+            await self.store.notices.done(notice_id)
+        if pending:
+            log.info("delivered %d notice(s) left from before the last stop", len(pending))
+        return len(pending)
 
     async def deliver_notice(self, notice: Notice) -> bool:
         """Send a notice to its recipient, if they can be reached on a running channel."""

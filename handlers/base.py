@@ -7,6 +7,7 @@ A flow is a small state machine: each step has a `prompt` (ask the question) and
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from handlers import images
-from messages import Safe, Texts
+from messages import Key, Safe, Texts
 from storage.conversations import Conversation
 
 if TYPE_CHECKING:
@@ -84,6 +85,19 @@ class Notice:
     key: str
     values: dict
     buttons: tuple[tuple[str, str], ...] = ()  # (label key, callback data), one per row
+
+    def dump(self) -> str:
+        """As JSON, for the notice outbox; a value keeps whether it is a catalog key, safe HTML or plain."""
+        values = {name: ["k" if isinstance(v, Key) else "s" if isinstance(v, Safe) else "v", v]
+                  for name, v in self.values.items()}
+        return json.dumps({"key": self.key, "values": values, "buttons": self.buttons}, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, user_id: int, text: str) -> Notice:
+        data = json.loads(text)
+        kinds = {"k": Key, "s": Safe, "v": lambda v: v}
+        values = {name: kinds[kind](v) for name, (kind, v) in data["values"].items()}
+        return cls(user_id, data["key"], values, tuple(tuple(b) for b in data["buttons"]))
 
 
 

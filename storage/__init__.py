@@ -17,6 +17,7 @@ from storage.digests import DigestRepo
 from storage.files import FileStore, files_dir
 from storage.journal import JournalRepo
 from storage.localities import LocalityRepo
+from storage.notices import NoticeRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
 from storage.tasks import TaskRepo
@@ -43,6 +44,7 @@ class Store:
     tasks: TaskRepo
     broadcasts: BroadcastRepo
     journal: JournalRepo
+    notices: NoticeRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -56,7 +58,7 @@ class Store:
             store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db))
+                        JournalRepo(db), NoticeRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

@@ -102,6 +102,7 @@ class UserRepo:
     async def set_topics(self, user_id: int, topic_ids: set[int]) -> None:
         async with self.db.tx() as conn:
             await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
+            await conn.execute("DELETE FROM notice_outbox WHERE user_id = ?", (user_id,))
             await conn.executemany("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?)",
                                    [(user_id, t) for t in sorted(topic_ids)])
 

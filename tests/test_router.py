@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from handlers.base import Inbound
 from storage.conversations import Conversation
@@ -105,3 +106,32 @@ def test_plain_texts_are_joined_onto_the_next_reply():
     assert len(joined([Reply("a"), Reply("b", edit=True)], 4096)) == 2
     assert len(joined([Reply("a"), Reply("b", document=Document("f.json", b"{}"))], 4096)) == 2
     assert len(joined([Reply("a" * 3000), Reply("b" * 2000)], 4096)) == 2
+
+
+async def test_a_notice_kept_from_going_out_by_a_crash_goes_out_at_the_next_start(harness, store, clock):
+    """The cadre's answer is stored and the cadre told, then the process dies before the citizen is told: the
+    notice waits in the outbox and the next start delivers it, once."""
+    from tests.schedule_kit import add_case
+    from tests.test_cases import cadre_of, citizen
+
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    user = await store.users.find("test", lan.id)
+    case = await add_case(store, clock(), user.id, user.locality_id)
+    await binh.choose(f"1:cs:{case.id}")
+    await turns(binh, [("[Trả lời]", ["ký tên đơn vị"])])
+    deliver = harness.router.deliver_notice
+
+    async def dies(notice):
+        raise asyncio.CancelledError  # the process ends here
+
+    harness.router.deliver_notice = dies
+    with contextlib.suppress(asyncio.CancelledError):
+        await binh.say("UBND xã sẽ cho sửa đoạn đường trong tuần tới.")
+    assert (await store.cases.get(case.id)).status == "answered"
+    told = [r for chat, r, _ in harness.channel.sent if chat == lan.id]
+    harness.router.deliver_notice = deliver
+    assert await harness.router.resend_notices() == 1
+    [notice] = [r for chat, r, _ in harness.channel.sent if chat == lan.id][len(told):]
+    assert "UBND xã sẽ cho sửa" in notice.text and case.code in notice.text
+    assert await harness.router.resend_notices() == 0
