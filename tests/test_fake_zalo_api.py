@@ -260,3 +260,29 @@ async def test_max_in_window_counts_sends_per_second(api, http):
         await call(http, api, "sendMessage", chat_id=USER, text=str(n))
     assert api.max_in_window("sendMessage") == 5
     assert api.max_in_window(None) == 5
+
+
+async def test_an_update_is_not_lost_to_a_poll_whose_client_gave_up(api, http):
+    with pytest.raises(asyncio.TimeoutError):
+        async with http.post(api.url("getUpdates"), json={"timeout": "5"}, timeout=aiohttp.ClientTimeout(total=0.1)):
+            pass
+    while api._server.server_state.connections:  # until the server has seen the connection close
+        await asyncio.sleep(0.01)
+    update = api.push_text(USER, "vẫn còn")
+    await api.wait_for(lambda c: c.method == "getUpdates" and c.status == 408)  # the abandoned poll let it be
+    assert (await call(http, api, "getUpdates", timeout="1"))[1]["result"] == update
+
+
+async def test_poll_timeout_cap_shortens_long_polls(api, http):
+    api.poll_timeout_cap = 0.05
+    assert (await call(http, api, "getUpdates", timeout="30"))[0] == 408
+
+
+async def test_rate_limit_refuses_sends_beyond_the_cap(api, http):
+    api.add_user(USER)
+    api.rate_limit_per_s = 2
+    statuses = [(await call(http, api, "sendMessage", chat_id=USER, text=str(n)))[0] for n in range(3)]
+    assert statuses == [200, 200, 429]
+    api.reset()
+    assert api.calls == [] and api.rate_limit_per_s is None
+    assert (await call(http, api, "sendMessage", chat_id=USER, text="again"))[0] == 200

@@ -22,7 +22,10 @@ what is assumed rather than documented is marked so below):
 * Webhooks: ``setWebhook`` needs an https ``url`` (the fake also allows http on loopback) and a
   ``secret_token`` of 8–256 characters; :meth:`FakeZaloAPI.post_to_webhook` sends it in
   ``X-Bot-Api-Secret-Token`` with the update wrapped in ``{ok, result}`` (or bare: sources disagree).
-* Every response carries TWO ``Server`` headers, as Zalo's edge was reported to send.
+* Every response carries TWO ``Server`` headers, as Zalo's edge was reported to send. aiohttp's client
+  accepts them only because its response parser is lax outside debug mode: under ``python -X dev`` or
+  ``PYTHONASYNCIODEBUG=1`` it raises ``ClientResponseError(400, "Duplicate 'Server' header found.")``
+  (aiohttp 3.14, ``SINGLETON_HEADERS``), with the token-bearing URL in the message. httpx accepts them.
 * A token other than :attr:`FakeZaloAPI.token` is answered 401 ``Unauthorized``.
 
 Assumed (no public source found): the status and description of errors other than 401/408 (a blocked user
@@ -223,6 +226,8 @@ class FakeZaloAPI:
         self.blocked_users: set[str] = set()
         #: When set, message calls beyond this many per second fail 429.
         self.rate_limit_per_s: float | None = None
+        #: When set, a getUpdates waits at most this long whatever ``timeout`` the bot asked for.
+        self.poll_timeout_cap: float | None = None
         self._fails: list[_Fault] = []
         self._hangs: list[_Fault] = []
         self._rate_window: deque[float] = deque()
@@ -369,6 +374,18 @@ class FakeZaloAPI:
         self._fails.clear()
         self._hangs.clear()
         self._rate_window.clear()
+
+    def reset(self) -> None:
+        """Forget calls, faults, blocked users and queued updates (server, users and webhook stay)."""
+        self.calls.clear()
+        self._sent.clear()
+        self._sent_by_chat.clear()
+        self.clear_faults()
+        self.rate_limit_per_s = None
+        self.blocked_users.clear()
+        self._updates.clear()
+        self.delivered.clear()
+        self._resolve_delivery_waiters()
 
     @staticmethod
     def _take(faults: list[_Fault], method: str, chat_id: str | None) -> _Fault | None:
@@ -615,7 +632,8 @@ class FakeZaloAPI:
         return self._update("message.image.received", user_id, display_name, **fields)
 
     def sticker_update(self, user_id: str, sticker: str = "0e078a2fb66a5f34067b") -> dict[str, Any]:
-        return self._update("message.sticker.received", user_id, None, sticker=sticker)
+        url = f"https://zalo-api.zadn.vn/api/emoticon/sticker/webpc?eid={sticker}"
+        return self._update("message.sticker.received", user_id, None, sticker=sticker, url=url)
 
     def unsupported_update(self, user_id: str) -> dict[str, Any]:
         """What the platform sends for a protected user's message (or a file, a voice note): no content."""
@@ -705,6 +723,8 @@ class FakeZaloAPI:
             timeout = float(call.params.get("timeout") or 30)
         except ValueError:
             raise _ApiError(400, "Bad Request: timeout must be a number of seconds") from None
+        if self.poll_timeout_cap is not None:
+            timeout = min(timeout, self.poll_timeout_cap)
         deadline = time.monotonic() + timeout
         while not self._updates and not self._closing:
             remaining = deadline - time.monotonic()
@@ -722,10 +742,13 @@ class FakeZaloAPI:
         update = self._updates.popleft()
         self.delivered.append(update)
         if not self._updates:
-            for future in self._delivery_waiters:
-                if not future.done():
-                    future.set_result(None)
+            self._resolve_delivery_waiters()
         return {"ok": True, "result": update}
+
+    def _resolve_delivery_waiters(self) -> None:
+        for future in self._delivery_waiters:
+            if not future.done():
+                future.set_result(None)
 
     async def _m_set_webhook(self, call: Call, request: Request) -> dict[str, Any]:
         url = str(call.params.get("url") or "")
