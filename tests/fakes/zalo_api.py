@@ -4,7 +4,7 @@ Real HTTP (starlette + uvicorn on 127.0.0.1, port chosen by the OS); the bot cal
 ``{base_url}{token}/{method}`` exactly as it calls ``https://bot-api.zaloplatforms.com/bot{token}/{method}``::
 
     async with FakeZaloAPI() as api:
-        channel = ZaloChannel(token=api.token, api_url=api.base_url, ...)
+        # point the bot's Zalo channel at api.base_url with api.token, then:
         answers = await api.ask("e4ea2cd5189df1c3a88c", "Xin chào")  # push an update, wait for the reply
 
 The platform's quirks it reproduces (from the platform's documentation and the public clients that use it;
@@ -28,8 +28,9 @@ what is assumed rather than documented is marked so below):
   (aiohttp 3.14, ``SINGLETON_HEADERS``), with the token-bearing URL in the message. httpx accepts them.
 * A token other than :attr:`FakeZaloAPI.token` is answered 401 ``Unauthorized``.
 
-Assumed (no public source found): the status and description of errors other than 401/408 (a blocked user
-403 "Forbidden", an unknown chat 400, a webhook-mode getUpdates 409), and ``parameters.retry_after`` on 429.
+Assumed (no public source found): every error description, and the status of errors other than 401/408 (a
+blocked user 403 "Forbidden", an unknown chat 400, a webhook-mode getUpdates 409), ``parameters.retry_after``
+and a ``Retry-After`` header on 429, and the values of the two ``Server`` headers.
 
 A call is appended to ``api.calls`` when the fake answers it, so its outcome is final.
 """
