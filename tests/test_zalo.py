@@ -116,7 +116,7 @@ async def test_a_sticker_and_an_unreadable_message_get_a_kind_answer(tmp_path):
                 mark = api.mark()
                 push(AN)
                 calls = await api.wait_sent(AN, 1, since=mark)
-                assert "Ông/Bà vui lòng" in calls[0].text and "1. " in calls[0].text
+                assert "bot chưa đọc được loại tin" in calls[0].text and "1. 💬 Gửi góp ý" in calls[0].text
 
 
 async def test_webhook_mode_checks_the_secret_and_handles_a_redelivery_once(tmp_path):
