@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from bot.app import App
-from bot.config import Config
-from tests.fakes.zalo_api import FakeZaloAPI
+from bot.cli import _secrets
+from bot.config import Config, ConfigError, load
+from tests.fakes.zalo_api import DEFAULT_TOKEN, FakeZaloAPI
 from tests.images import opened, phone_photo
 
 AN = "e4ea2cd5189df1c3a88c"
@@ -188,3 +189,30 @@ async def test_the_token_never_reaches_the_log(tmp_path, caplog, monkeypatch):
             api.push_text(AN, "1")
             await api.wait_for(lambda c: c.method == "sendMessage" and c.status == 500, 30, since=mark)
     assert "getUpdates failed" in caplog.text and api.token not in caplog.text
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ({"ZALO_WEBHOOK_URL": "https://bot.example.vn/zalo/webhook"}, "ZALO_WEBHOOK_SECRET"),
+    ({"ZALO_WEBHOOK_URL": "https://bot.example.vn/zalo/webhook", "ZALO_WEBHOOK_SECRET": "short"},
+     "ZALO_WEBHOOK_SECRET"),
+    ({"ZALO_API_URL": "ftp://zalo"}, "ZALO_API_URL"),
+    ({"ZALO_RATE": "0"}, "ZALO_RATE"),
+])
+def test_zalo_settings_are_checked_at_start(monkeypatch, tmp_path, extra, named):
+    monkeypatch.chdir(tmp_path)
+    for name, value in {"ZALO_BOT_TOKEN": DEFAULT_TOKEN, **extra}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=named):
+        load()
+
+
+def test_the_zalo_token_and_secret_are_redacted(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("TELEGRAM_BOT_TOKEN", "DANVAN_DEMO"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ZALO_BOT_TOKEN", DEFAULT_TOKEN)
+    monkeypatch.setenv("ZALO_WEBHOOK_URL", "https://bot.example.vn/zalo/webhook")
+    monkeypatch.setenv("ZALO_WEBHOOK_SECRET", SECRET)
+    config = load()
+    assert config.zalo_api_url == "https://bot-api.zaloplatforms.com/bot"
+    assert {DEFAULT_TOKEN, SECRET} <= set(_secrets(config))
