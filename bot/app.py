@@ -16,6 +16,7 @@ from bot.backup import DailyBackup
 from bot.broadcasts import BroadcastEngine, EngineSettings
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChannel
+from bot.channels.zalo import ZaloChannel
 from bot.config import Config
 from bot.demo import seed_demo
 from bot.health import Health
@@ -45,6 +46,7 @@ class App:
         self.outbound = Outbound(store, clock)
         self.router = Router(store, config.handler_settings(), handlers.registry, self.outbound, clock)
         self.telegram: TelegramChannel | None = None
+        self.zalo: ZaloChannel | None = None
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = Path(config.store_path).parent / "uploads"
         self.web = WebChannel(config.web_url, uploads / "web", staff=config.demo)
@@ -69,6 +71,7 @@ class App:
         self.intake = Intake(store, self.router, clock)
         self.scheduler.every_tick("journal", lambda now: self.intake.prune())
         self.fatal: str | None = None  # why a channel cannot go on; `halted` is then set
+        self.fatal_channel = "telegram"
         self.halted = asyncio.Event()  # the program should stop: a signal, or a fatal channel error
         self.backups: DailyBackup | None = None
         if config.backup_dir and not config.demo:  # the demo's data is not worth keeping
@@ -94,6 +97,12 @@ class App:
                 # a broadcast's senders plus room for replies, so that no reply waits for a connection
                 connections=config.broadcast_concurrency + 32, timeout=config.telegram_timeout)
             app.outbound.add(app.telegram, Gate(config.telegram_rate, config.broadcast_rate))
+        if config.zalo_token is not None and not config.demo:
+            app.zalo = ZaloChannel(config.zalo_token.get_secret_value(), config.zalo_api_url, app.intake.accept,
+                                   webhook=config.zalo_webhook_url is not None,
+                                   on_fatal=lambda reason: app.fail(reason, "zalo"),
+                                   connections=config.broadcast_concurrency + 32, timeout=config.telegram_timeout)
+            app.outbound.add(app.zalo, Gate(config.zalo_rate, min(config.broadcast_rate, config.zalo_rate)))
         return app
 
     @property
@@ -101,8 +110,8 @@ class App:
         """The web chat's channel, then its text-only view where there is one."""
         return [self.web, *([self.webtext] if self.webtext else [])]
 
-    def fail(self, reason: str) -> None:
-        self.fatal = reason
+    def fail(self, reason: str, channel: str = "telegram") -> None:
+        self.fatal, self.fatal_channel = reason, channel
         self.halted.set()
 
     async def start(self) -> None:
@@ -111,6 +120,9 @@ class App:
             secret = self.config.telegram_webhook_secret
             await self.telegram.start(self.config.telegram_webhook_url,
                                       secret.get_secret_value() if secret else None)
+        if self.zalo is not None:
+            secret = self.config.zalo_webhook_secret
+            await self.zalo.start(self.config.zalo_webhook_url, secret.get_secret_value() if secret else None)
         # What was journalled before a crash goes first, ahead of anything new from the same chat.
         await self.intake.replay()
         await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
@@ -121,6 +133,10 @@ class App:
                 await self.telegram.set_commands(None, language, [(c, t(f"cmd.{c}")) for c in commands_for("citizen")])
             log.info("Telegram bot @%s is running (%s)", self.telegram.username,
                      "webhook" if self.telegram.webhook else "long polling")
+        if self.zalo is not None:
+            self.zalo.listen()
+            log.info("Zalo bot %s is running (%s)", self.zalo.username,
+                     "webhook" if self.zalo.webhook else "long polling")
         await self.broadcasts.resume()  # what was running before a crash or a restart carries on
         # What is loaded by now lives as long as the process: the collector need not rescan it, and runs
         # less often (its passes stall the event loop; bench/README.md measures the difference).
@@ -132,12 +148,16 @@ class App:
         self.scheduler.stop()
         if self.telegram is not None:
             await self.telegram.stop_receiving()
+        if self.zalo is not None:
+            await self.zalo.stop_receiving()
         await self.intake.drain(DRAIN_SECONDS)  # what does not finish stays journalled for the next start
         await self.broadcasts.stop()
         for web in self.web_channels:
             web.close()
         if self.telegram is not None:
             await self.telegram.stop()
+        if self.zalo is not None:
+            await self.zalo.stop()
         if self.backups is not None:
             await self.backups.wait()
         await self.store.close()

@@ -104,12 +104,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _secrets(config: Config) -> list[str]:
-    return [s.get_secret_value() for s in (config.telegram_token, config.telegram_webhook_secret) if s]
+    return [s.get_secret_value() for s in (config.telegram_token, config.telegram_webhook_secret, config.zalo_token,
+                                           config.zalo_webhook_secret) if s]
 
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     if args.command == "run":
-        demo = args.demo or config.demo or config.telegram_token is None
+        demo = args.demo or config.demo or (config.telegram_token is None and config.zalo_token is None)
         return await run(config.model_copy(update={"demo": demo}))
     if args.command == "demo":
         return await demo_reset(config)
@@ -365,7 +366,7 @@ async def run(config: Config) -> int:
     finally:
         await app.stop()
     if app.fatal is not None:
-        say("channel_fatal", error=True, channel="telegram", reason=app.fatal)
+        say("channel_fatal", error=True, channel=app.fatal_channel, reason=app.fatal)
         return 1
     return 0
 

@@ -64,6 +64,13 @@ class Config(BaseSettings):
     # their own rate of it, so that replies keep headroom.
     telegram_rate: int = Field(30, alias="TELEGRAM_RATE", ge=1, le=1000)
     broadcast_rate: int = Field(25, alias="DANVAN_BROADCAST_RATE", ge=1, le=1000)
+    zalo_token: SecretStr | None = Field(None, alias="ZALO_BOT_TOKEN")
+    # The Zalo Bot Platform's documented base (it moved from bot-api.zapps.me, which older clients use).
+    zalo_api_url: str = Field("https://bot-api.zaloplatforms.com/bot", alias="ZALO_API_URL")
+    zalo_webhook_url: str | None = Field(None, alias="ZALO_WEBHOOK_URL")
+    zalo_webhook_secret: SecretStr | None = Field(None, alias="ZALO_WEBHOOK_SECRET")
+    # The platform publishes no rate: a conservative default, broadcasts paced within it as on Telegram.
+    zalo_rate: int = Field(10, alias="ZALO_RATE", ge=1, le=1000)
     broadcast_concurrency: int = Field(100, alias="DANVAN_BROADCAST_CONCURRENCY", ge=1, le=1000)
     broadcast_resend_uncertain: bool = Field(False, alias="DANVAN_BROADCAST_RESEND_UNCERTAIN")
     quiet_hours: str = Field("21:00-07:00", alias="DANVAN_QUIET_HOURS")
@@ -111,7 +118,26 @@ class Config(BaseSettings):
             raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
         return value
 
-    @field_validator("telegram_api_url", "telegram_webhook_url", "public_url")
+    @field_validator("zalo_token")
+    @classmethod
+    def _zalo_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        token = value.get_secret_value()
+        if len(token) < 20 or any(c.isspace() or c == "/" for c in token):
+            raise ValueError("does not look like a Zalo bot token (from Zalo Bot Creator)")
+        return value
+
+    @field_validator("zalo_webhook_secret")
+    @classmethod
+    def _zalo_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if not 8 <= len(value.get_secret_value()) <= 256:
+            raise ValueError("must be 8 to 256 characters long")
+        return value
+
+    @field_validator("telegram_api_url", "telegram_webhook_url", "public_url", "zalo_api_url", "zalo_webhook_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
@@ -124,6 +150,8 @@ class Config(BaseSettings):
     def _webhook_needs_secret(self) -> Config:
         if self.telegram_webhook_url and self.telegram_webhook_secret is None:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set with TELEGRAM_WEBHOOK_URL (1-256 of A-Za-z0-9_-)")
+        if self.zalo_webhook_url and self.zalo_webhook_secret is None:
+            raise ValueError("ZALO_WEBHOOK_SECRET must be set with ZALO_WEBHOOK_URL (8-256 characters)")
         if self.broadcast_rate > self.telegram_rate:
             raise ValueError("DANVAN_BROADCAST_RATE must not be above TELEGRAM_RATE (broadcasts share that rate)")
         if self.demo_db.resolve() == self.db.resolve():

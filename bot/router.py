@@ -204,8 +204,8 @@ class Router:
             await step.handle(ctx)
         elif not ctx.user.onboarded:
             ctx.say(ctx.t("common.start_first"))
-        else:
-            await show_menu(ctx, ctx.t("common.use_menu"))
+        else:  # a sticker, or what a platform would not show the bot (Zalo's protected users): said plainly
+            await show_menu(ctx, ctx.t("common.cannot_read" if inbound.kind == "unsupported" else "common.use_menu"))
 
     async def _command(self, ctx: Ctx) -> None:
         name = (ctx.inbound.command or "").lower()

@@ -1,4 +1,4 @@
-"""One ASGI application, one port: the web chat, /healthz and the Telegram webhook (later Zalo's)."""
+"""One ASGI application, one port: the web chat, /healthz and the Telegram and Zalo webhooks."""
 
 from __future__ import annotations
 
@@ -54,9 +54,32 @@ def build_asgi(app: App) -> Starlette:
             return Response(status_code=503)
         return Response(status_code=200)
 
+    async def zalo_webhook(request: Request) -> Response:
+        secret = app.config.zalo_webhook_secret
+        given = request.headers.get("x-bot-api-secret-token", "")
+        if app.zalo is None or secret is None or not hmac.compare_digest(given.encode(),
+                                                                         secret.get_secret_value().encode()):
+            return Response(status_code=403)
+        try:
+            payload = parse_json(await read_capped(request, MAX_UPDATE_BYTES), MAX_UPDATE_DEPTH)
+        except TooLarge:
+            return Response(status_code=413)
+        except ValueError:
+            return Response(status_code=400)
+        try:
+            await app.zalo.feed(payload)
+        except BadUpdate as err:
+            log.warning("a Zalo webhook update was not understood: %s", err.reason)
+            return Response(status_code=400)
+        except Exception:  # not journalled: the platform is asked to deliver it again
+            log.exception("a Zalo webhook update could not be taken")
+            return Response(status_code=503)
+        return JSONResponse({"ok": True})
+
     return Starlette(routes=[
         Route("/healthz", healthz),
         Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+        Route("/zalo/webhook", zalo_webhook, methods=["POST"]),
         *web_chat(app).routes(),
     ])
 
