@@ -19,6 +19,7 @@ from bot.channels.web import WebChannel
 from bot.channels.zalo import ZaloChannel
 from bot.config import Config
 from bot.demo import seed_demo
+from bot.file_links import FileLinks, link_secret
 from bot.health import Health
 from bot.intake import Intake
 from bot.jobs import CadreSchedule
@@ -47,6 +48,9 @@ class App:
         self.router = Router(store, config.handler_settings(), handlers.registry, self.outbound, clock)
         self.telegram: TelegramChannel | None = None
         self.zalo: ZaloChannel | None = None
+        # Files sent where a channel takes only URLs, served at /f/<token> (bot/server.py).
+        secret = config.file_secret.get_secret_value() if config.file_secret else None
+        self.links = FileLinks(store.files, config.web_url, link_secret(secret, config.store_path), clock)
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = Path(config.store_path).parent / "uploads"
         self.web = WebChannel(config.web_url, uploads / "web", staff=config.demo)
@@ -100,7 +104,7 @@ class App:
         if config.zalo_token is not None and not config.demo:
             app.zalo = ZaloChannel(config.zalo_token.get_secret_value(), config.zalo_api_url, app.intake.accept,
                                    webhook=config.zalo_webhook_url is not None,
-                                   on_fatal=lambda reason: app.fail(reason, "zalo"),
+                                   links=app.links, on_fatal=lambda reason: app.fail(reason, "zalo"),
                                    connections=config.broadcast_concurrency + 32, timeout=config.telegram_timeout)
             app.outbound.add(app.zalo, Gate(config.zalo_rate, min(config.broadcast_rate, config.zalo_rate)))
         return app

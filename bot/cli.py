@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _secrets(config: Config) -> list[str]:
     return [s.get_secret_value() for s in (config.telegram_token, config.telegram_webhook_secret, config.zalo_token,
-                                           config.zalo_webhook_secret) if s]
+                                           config.zalo_webhook_secret, config.file_secret) if s]
 
 
 async def _dispatch(args: argparse.Namespace, config: Config) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import stat
 from datetime import time, timedelta
+from ipaddress import ip_address
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -44,6 +46,8 @@ class Config(BaseSettings):
     host: str = Field("127.0.0.1", alias="DANVAN_HOST")
     port: int = Field(8080, alias="DANVAN_PORT", ge=1, le=65535)
     public_url: str | None = Field(None, alias="DANVAN_PUBLIC_URL")  # the web chat's address as people reach it
+    # Signs the links to files the bot sends on Zalo (bot/file_links.py); unset, a random key kept beside the database.
+    file_secret: SecretStr | None = Field(None, alias="DANVAN_FILE_SECRET", min_length=32)
     # Each open web chat page holds one connection (its event stream) and briefly a second one for a post.
     max_connections: int = Field(500, alias="DANVAN_MAX_CONNECTIONS", ge=10, le=100_000)
     # Proxies whose X-Forwarded-For/-Proto are believed (the web chat limits new sessions per client address).
@@ -154,6 +158,9 @@ class Config(BaseSettings):
             raise ValueError("ZALO_WEBHOOK_SECRET must be set with ZALO_WEBHOOK_URL (8-256 characters)")
         if self.broadcast_rate > self.telegram_rate:
             raise ValueError("DANVAN_BROADCAST_RATE must not be above TELEGRAM_RATE (broadcasts share that rate)")
+        if self.zalo_token is not None and not self.demo and not _fetchable(self.public_url, self.host):
+            raise ValueError("DANVAN_PUBLIC_URL must be set to an https:// address when ZALO_BOT_TOKEN is set: Zalo "
+                             "fetches photos from it (http:// only on 127.0.0.1, localhost or ::1, for testing)")
         if self.demo_db.resolve() == self.db.resolve():
             raise ValueError("DANVAN_DEMO_DB must be a different file from DANVAN_DB (demo data is not real)")
         return self
@@ -188,6 +195,24 @@ class Config(BaseSettings):
         return HandlerSettings(operator_name=self.operator_name, tz=ZoneInfo(self.tz),
                                invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet,
                                case_limit=self.case_limit)
+
+
+def _fetchable(public_url: str | None, host: str) -> bool:
+    """Whether Zalo may be given links under this address: https, or a loopback address for local testing (unset,
+    the address is made from DANVAN_HOST)."""
+    if public_url is None:
+        return _loopback(host)
+    parts = urlsplit(public_url)
+    return parts.scheme == "https" or _loopback(parts.hostname or "")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def check_env_file(path: Path = ENV_FILE) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -76,10 +77,24 @@ def build_asgi(app: App) -> Starlette:
             return Response(status_code=503)
         return JSONResponse({"ok": True})
 
+    async def linked_file(request: Request) -> Response:
+        """A file the bot sent by link (bot/file_links.py): anyone with an unexpired link may open it, as the
+        platform must; only images are shown in place, and nothing served can run as a page of this site."""
+        found = await app.links.read(request.path_params["token"])
+        if found is None:
+            return Response(status_code=404)
+        linked, content = found
+        disposition = "inline" if linked.mime.startswith("image/") else "attachment"
+        return Response(content, media_type=linked.mime, headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(linked.filename, safe='')}",
+            "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox",
+            "Cache-Control": "private, max-age=3600", "Referrer-Policy": "no-referrer"})
+
     return Starlette(routes=[
         Route("/healthz", healthz),
         Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
         Route("/zalo/webhook", zalo_webhook, methods=["POST"]),
+        Route("/f/{token}", linked_file),
         *web_chat(app).routes(),
     ])
 

@@ -90,10 +90,13 @@ async def client(app: App) -> AsyncIterator[WebClient]:
 
 
 @contextlib.asynccontextmanager
-async def serving(config: uvicorn.Config) -> AsyncIterator[tuple[int, uvicorn.Server]]:
-    """A real uvicorn server on 127.0.0.1 and a free port, started; yields the port and the server."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+async def serving(config: uvicorn.Config, sock: socket.socket | None = None
+                  ) -> AsyncIterator[tuple[int, uvicorn.Server]]:
+    """A real uvicorn server on 127.0.0.1 and a free port (or on `sock`, bound already by a test that must know
+    its address before it builds the app), started; yields the port and the server."""
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:

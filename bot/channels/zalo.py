@@ -7,10 +7,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, split_text
 from bot.channels.zalo_api import ZaloAPI, ZaloError
-from handlers.base import Capabilities, Inbound, Media, Reply
+from handlers.base import Capabilities, Document, Inbound, Media, Reply
 from messages import Texts
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,14 @@ MAX_PAUSE = 30.0  # the longest pause between failed polls
 JOURNAL_PAUSE = 5.0  # before asking again for an update that could not be journalled
 MAX_PHOTO = 20 * 1024 * 1024  # a photo a person sent, downloaded at most this far
 GONE = ("block", "not found", "not exist", "unfollow", "deactivat", "invalid user", "invalid chat")
+
+
+class Links(Protocol):
+    """Where the platform (a photo) or the person (a document) can fetch a file: bot/file_links.py."""
+
+    async def photo(self, document: Document) -> str: ...
+
+    async def document(self, document: Document) -> str: ...
 
 
 def to_inbound(update: dict) -> tuple[str, Inbound] | None:
@@ -82,11 +91,12 @@ class ZaloChannel:
     capabilities = Capabilities(buttons=False, edits=False, max_text=2000, html=False, unit="char", staff=True)
 
     def __init__(self, token: str, base_url: str, accept: Callable[[str, list[tuple[str, Inbound]]], Awaitable[None]],
-                 webhook: bool = False, *, connections: int = 64, timeout: float = 5.0,
+                 webhook: bool = False, *, links: Links, connections: int = 64, timeout: float = 5.0,
                  on_fatal: Callable[[str], None] = lambda reason: None) -> None:
         self.api = ZaloAPI(token, base_url, connections=connections, timeout=timeout)
         self._poll_api = ZaloAPI(token, base_url, connections=1, timeout=timeout)  # a long poll waits alone
         self.accept = accept
+        self.links = links
         self.webhook = webhook
         self.on_fatal = on_fatal
         self.username: str | None = None
@@ -178,20 +188,45 @@ class ZaloChannel:
             await self.accept(self.name, [event])
 
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
-        text = reply.text
-        if reply.photo is not None or reply.document is not None:
-            # Zalo takes photos only by URL and no files at all: until the bot serves them at signed URLs, the
-            # person is told what did not come (in Vietnamese: the channel does not know the reader's language).
-            note = Texts("vi").plain("zalo.photo_later" if reply.photo is not None else "zalo.document_later")
-            text = f"{text}\n\n{note}" if text else note
-        message_id = None
+        """Zalo takes photos only by URL and no files at all: a photo goes as a signed link the platform fetches,
+        with the text as its caption where it fits; a document as a download link under the text."""
+        text, limit = reply.text, self.capabilities.max_text
         try:
-            for piece in split_text(text, self.capabilities.max_text, self.capabilities.unit):
-                result = await self.api.call("sendMessage", {"chat_id": chat_id, "text": piece})
-                message_id = result.get("message_id") if isinstance(result, dict) else None
+            if reply.photo is not None or reply.document is not None:
+                await self._typing(chat_id)
+            if reply.document is not None:
+                url = await self.links.document(reply.document)
+                # In Vietnamese: the channel does not know the reader's language.
+                line = Texts("vi").plain("zalo.document_link", filename=reply.document.filename, url=url)
+                text = f"{text}\n\n{line}" if text else line
+            message_id = None
+            if reply.photo is not None:
+                caption = text if len(text) <= limit else ""
+                if not caption and text:
+                    message_id = await self._text(chat_id, text)
+                url = await self.links.photo(reply.photo)
+                result = await self.api.call("sendPhoto", {"chat_id": chat_id, "photo": url,
+                                                           **({"caption": caption} if caption else {})})
+                message_id = result.get("message_id") if isinstance(result, dict) else message_id
+            else:
+                message_id = await self._text(chat_id, text)
         except ZaloError as err:
             raise classify(err) from None
         return str(message_id) if message_id is not None else None
+
+    async def _text(self, chat_id: str, text: str) -> object:
+        message_id = None
+        for piece in split_text(text, self.capabilities.max_text, self.capabilities.unit):
+            result = await self.api.call("sendMessage", {"chat_id": chat_id, "text": piece})
+            message_id = result.get("message_id") if isinstance(result, dict) else None
+        return message_id
+
+    async def _typing(self, chat_id: str) -> None:
+        """Best effort: a reply that is on its way matters more than the sign of it."""
+        try:
+            await self.api.call("sendChatAction", {"chat_id": chat_id, "action": "typing"})
+        except ZaloError as err:
+            log.debug("Zalo sendChatAction failed: %s", err)
 
     async def fetch(self, media: Media) -> bytes:
         """The bytes of a photo a person sent (its `photo_url`), at most 20 MB."""
