@@ -22,8 +22,11 @@ from storage.text import fold
 
 CANCEL = "huy"  # the one keyword that leaves a flow
 MENU = "menu"
+LINK = "lienket"  # the one keyword that takes an argument: the code typed on the other channel
 _LINK = re.compile(r"<a\s+href=\"([^\"]*)\"\s*>(.*?)</a>", re.DOTALL)
 _TAG = re.compile(r"<[^<>]*>")
+_WITH_CODE = re.compile(r"^(.+?)\s+(\d{4,8})$")  # a keyword and a code: "liên kết 123456"
+_INVITE = re.compile(r"^i_[A-Za-z0-9_\-]{16,40}$")  # an invite code typed where there are no deep links (Zalo)
 _MARKS = re.compile(r"^[\W_]+|[\W_]+$", re.UNICODE)  # "✅ ", "▫️ ", "« " before a label, " »" after it
 
 
@@ -65,6 +68,11 @@ def understand(inbound: Inbound, shown: list[tuple[str, str]] | None, in_flow: b
         for label, data in shown:
             if words == fold(_MARKS.sub("", label)):
                 return _chosen(inbound, data)
+    if not in_flow and _INVITE.match(inbound.text.strip()):
+        return replace(inbound, kind="command", command="start", text=inbound.text.strip())
+    with_code = _WITH_CODE.match(folded)
+    if with_code and not in_flow and keywords().get(with_code.group(1)) == LINK:
+        return replace(inbound, kind="command", command=LINK, text=with_code.group(2))
     command = keywords().get(folded)
     if command == CANCEL or (command is not None and not in_flow):
         return _command(inbound, command)

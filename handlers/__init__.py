@@ -7,6 +7,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     digest,
     export,
     inbox,
+    linking,
     menu,
     onboarding,
     privacy,

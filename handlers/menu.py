@@ -18,6 +18,7 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("xoadulieu", frozenset({"citizen", "cadre", "admin"})),
     ("huongdan", frozenset({"citizen", "cadre", "admin"})),
     ("huy", frozenset({"citizen", "cadre", "admin"})),
+    ("lienket", frozenset({"citizen", "cadre", "admin"})),
     ("hopthu", STAFF),
     ("phamvi", STAFF),
     ("bantin", STAFF),

@@ -35,6 +35,8 @@ async def export_data(ctx: Ctx) -> None:
             "receives_news": user.news_enabled,
             "joined_at": user.created_at,
         },
+        "linked_accounts": [{"channel": channel, "account_id": account}
+                            for _, channel, account in await store.links.linked(user.id)],
         "topics": [topics[i].name_vi for i in sorted(await store.users.topic_ids(user.id)) if i in topics],
         "consents": [
             {"purpose": c.purpose, "granted": c.granted, "text_version": c.text_version, "at": c.at}

@@ -16,6 +16,7 @@ from storage.db import Database, DatabaseUnavailable
 from storage.digests import DigestRepo
 from storage.files import FileStore, files_dir
 from storage.journal import JournalRepo
+from storage.links import LinkRepo
 from storage.localities import LocalityRepo
 from storage.notices import NoticeRepo
 from storage.roles import RoleRepo
@@ -45,6 +46,7 @@ class Store:
     broadcasts: BroadcastRepo
     journal: JournalRepo
     notices: NoticeRepo
+    links: LinkRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -58,7 +60,7 @@ class Store:
             store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db))
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

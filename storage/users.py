@@ -65,14 +65,16 @@ class UserRepo:
 
     async def ensure(self, channel: str, external_id: str, chat_id: str, display_name: str | None,
                      language: str, now: datetime) -> User:
-        """The person behind a platform account, created on first contact."""
+        """The person behind a platform account, created on first contact; an account linked to another
+        (storage/links.py) is the person of that other account."""
         user = await self.find(channel, external_id)
         if user is not None:
             if user.chat_id != chat_id:
                 await self.db.execute("UPDATE users SET chat_id = ?, updated_at = ? WHERE id = ?",
                                       (chat_id, iso(now), user.id))
                 user = await self.get(user.id)
-            return user
+            link = await self.db.fetchone("SELECT linked_to FROM users WHERE id = ?", (user.id,))
+            return await self.get(link[0]) if link[0] is not None else user
         await self.db.execute(
             "INSERT INTO users (channel, external_id, chat_id, display_name, language, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
@@ -143,41 +145,47 @@ class UserRepo:
         """Delete what identifies the person; keep an anonymous row for statistics.
 
         The commune (not the village) and the join date stay, consent is withdrawn for every purpose,
-        followed topics and any half-finished conversation go.
+        followed topics and any half-finished conversation go. An account linked to this one (the same person
+        on another channel) is erased with it, and the link with them.
         """
         async with self.db.tx() as conn:
-            async with conn.execute("SELECT channel, chat_id, locality_id FROM users WHERE id = ?",
-                                    (user_id,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                return
-            commune = None
-            if row["locality_id"] is not None:
-                async with conn.execute(
-                    "SELECT CASE WHEN level <= 1 THEN id ELSE parent_id END FROM localities WHERE id = ?",
-                    (row["locality_id"],),
-                ) as cur:
-                    commune = (await cur.fetchone())[0]
-            if row["chat_id"] is not None:
-                await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?",
-                                   (row["channel"], row["chat_id"]))
-                # What they wrote does not wait out the journal's few days (the erasure's own click stays
-                # until handled).
-                await conn.execute("DELETE FROM inbound_journal WHERE channel = ? AND chat_id = ?"
-                                   " AND done_at IS NOT NULL", (row["channel"], row["chat_id"]))
-                await conn.execute("DELETE FROM chat_options WHERE channel = ? AND chat_id = ?",
-                                   (row["channel"], row["chat_id"]))
-            await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
-            await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
-            await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
-            await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
-            await conn.executemany(
-                "INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, 0, ?, ?)",
-                [(user_id, purpose, text_version, iso(now)) for purpose in PURPOSES],
-            )
-            await conn.execute(
-                "UPDATE users SET external_id = 'deleted:' || id, chat_id = NULL, display_name = NULL,"
-                " role = 'citizen', unit_name = NULL, locality_id = ?, news_enabled = 0, onboarded = 0,"
-                " deleted_at = ?, updated_at = ? WHERE id = ?",
-                (commune, iso(now), iso(now), user_id),
-            )
+            async with conn.execute("SELECT id FROM users WHERE id = ? OR linked_to = ? ORDER BY id",
+                                    (user_id, user_id)) as cur:
+                accounts = [r[0] for r in await cur.fetchall()]
+            for account in accounts:
+                await self._erase(conn, account, text_version, now)
+
+    async def _erase(self, conn, user_id: int, text_version: str, now: datetime) -> None:
+        async with conn.execute("SELECT channel, chat_id, locality_id FROM users WHERE id = ?", (user_id,)) as cur:
+            row = await cur.fetchone()
+        commune = None
+        if row["locality_id"] is not None:
+            async with conn.execute(
+                "SELECT CASE WHEN level <= 1 THEN id ELSE parent_id END FROM localities WHERE id = ?",
+                (row["locality_id"],),
+            ) as cur:
+                commune = (await cur.fetchone())[0]
+        if row["chat_id"] is not None:
+            await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?",
+                               (row["channel"], row["chat_id"]))
+            # What they wrote does not wait out the journal's few days (the erasure's own click stays
+            # until handled).
+            await conn.execute("DELETE FROM inbound_journal WHERE channel = ? AND chat_id = ?"
+                               " AND done_at IS NOT NULL", (row["channel"], row["chat_id"]))
+            await conn.execute("DELETE FROM chat_options WHERE channel = ? AND chat_id = ?",
+                               (row["channel"], row["chat_id"]))
+        await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM link_codes WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
+        await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
+        await conn.executemany(
+            "INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, 0, ?, ?)",
+            [(user_id, purpose, text_version, iso(now)) for purpose in PURPOSES],
+        )
+        await conn.execute(
+            "UPDATE users SET external_id = 'deleted:' || id, chat_id = NULL, display_name = NULL,"
+            " role = 'citizen', unit_name = NULL, locality_id = ?, news_enabled = 0, onboarded = 0,"
+            " linked_to = NULL, deleted_at = ?, updated_at = ? WHERE id = ?",
+            (commune, iso(now), iso(now), user_id),
+        )

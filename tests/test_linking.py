@@ -1,0 +1,98 @@
+"""One person on Telegram and Zalo: a one-time code links the two accounts, after which they are one person; staff
+act through Zalo with numbered choices and join by typing the invite code."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from tests.dialog import BUTTONS, ONBOARD, TEXT_ONLY, Harness, RecordingChannel, turns
+from tests.test_cases import send_report
+
+
+def two_channels(store, clock, first: str = "telegram") -> tuple[Harness, Harness]:
+    """A Telegram-like channel with buttons and a Zalo-like text-only one, both reachable from either router."""
+    tg = Harness(store, clock, RecordingChannel(name=first, capabilities=BUTTONS))
+    zl = Harness(store, clock, RecordingChannel(name="zalo", capabilities=TEXT_ONLY))
+    tg.router.outbound.add(zl.channel)
+    zl.router.outbound.add(tg.channel)
+    return tg, zl
+
+
+def code_in(person) -> str:
+    return re.search(r"Mã liên kết của Ông/Bà: (?:<b>)?(\d{6})", person.text()).group(1)
+
+
+async def test_the_greeting_says_it_is_an_automated_assistant(store, clock):
+    for h in two_channels(store, clock):
+        await turns(h.person("1001"), [("/start", ["trợ lý tự động", "Ban Dân vận Tỉnh ủy Quảng Trị"])])
+
+
+async def test_a_telegram_and_a_zalo_account_become_one_person(store, clock):
+    tg, zl = two_channels(store, clock)
+    lan_tg, lan_zl = tg.person("1001"), zl.person("z-77")
+    await turns(lan_tg, ONBOARD)
+    await turns(lan_tg, [("/lienket", ["Mã liên kết", "hết hạn sau 15 phút"])])
+    code = code_in(lan_tg)
+    await turns(lan_tg, [(f"/lienket {code}", ["tạo trên chính kênh này"])])
+    await turns(lan_zl, [
+        ("liên kết 000000", ["không đúng"]),
+        (f"liên kết {code}", ["Đã liên kết hai tài khoản"]),
+        ("/caidat", ["xã Hải Lăng", "Xây dựng nông thôn mới"]),  # Telegram's settings, now on Zalo
+        ("/lienket", ["đã được liên kết"]),
+    ])
+    told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
+    assert "vừa được liên kết" in told[-1] and "zalo" in told[-1]
+    person = await store.users.find("telegram", "1001")
+    assert (await store.users.ensure("zalo", "z-77", "z-77", None, "vi", clock())).id == person.id
+    assert any(e.action == "account.linked" for e in await store.audit.by_actor(person.id))
+    await lan_zl.say("/dulieu")
+    export = json.loads(lan_zl.last[-1].document.content)
+    assert export["linked_accounts"] == [{"channel": "zalo", "account_id": "z-77"}]
+    await turns(lan_zl, [("/xoadulieu", ["có chắc muốn xóa"]), ("[Xóa dữ liệu]", ["cả tài khoản đã liên kết"])])
+    assert await store.users.find("telegram", "1001") is None and await store.users.find("zalo", "z-77") is None
+
+
+async def test_expired_codes_linked_accounts_and_two_staff_accounts_are_refused(store, clock):
+    tg, zl = two_channels(store, clock)
+    lan_tg, lan_zl, hoa_zl = tg.person("1001"), zl.person("z-77"), zl.person("z-88", name="Hoa")
+    await turns(lan_tg, ONBOARD + [("/lienket", ["Mã liên kết"])])
+    code = code_in(lan_tg)
+    clock.advance(minutes=16)
+    await turns(lan_zl, [(f"/lienket {code}", ["đã hết hạn"])])
+    await turns(lan_tg, [("/lienket", ["Mã liên kết"])])
+    code = code_in(lan_tg)
+    await turns(lan_zl, [(f"/lienket {code}", ["Đã liên kết"])])
+    await turns(lan_tg, [("/lienket", ["đã được liên kết"])])
+    await turns(hoa_zl, [(f"/lienket {code}", ["không đúng"])])  # used once
+    for p, chat in ((lan_tg, "1001"), (hoa_zl, "z-88")):
+        user = await store.users.find(p.h.channel.name, chat)
+        await store.users.update(user.id, clock(), role="cadre")
+    await turns(hoa_zl, ONBOARD[:1])
+    binh_tg = tg.person("2002", name="Bình")
+    await turns(binh_tg, ONBOARD)
+    await store.users.update((await store.users.find("telegram", "2002")).id, clock(), role="cadre")
+    await turns(binh_tg, [("/lienket", ["Mã liên kết"])])
+    await turns(hoa_zl, [(f"/lienket {code_in(binh_tg)}", ["Cả hai tài khoản đều là tài khoản cán bộ"])])
+
+
+async def test_a_cadre_joins_on_zalo_by_typing_the_invite_and_answers_a_case(store, clock):
+    tg, zl = two_channels(store, clock, first="test")
+    lan = tg.person("1001")
+    await turns(lan, ONBOARD)
+    case = await send_report(tg, store, lan)
+    commune = (await store.localities.search("hai lang", level=1))[0]
+    token, _ = await store.roles.create_invite([commune.code], [], "Ban Dân vận xã Hải Lăng", None, clock(),
+                                               timedelta(days=7))
+    binh = zl.person("z-5", name="Cán bộ Bình")
+    await turns(binh, [
+        (f"i_{token}", ["cán bộ", "Ban Dân vận xã Hải Lăng"]),
+        ("/hopthu", ["Mới (1)", case.code]),
+        (f"[{case.code}]", ["Đường bê tông"]),
+        ("[Trả lời]", ["ký tên đơn vị"]),
+        ("UBND xã sẽ sửa đoạn đường trong tuần tới.", ["đã trả lời"]),
+    ])
+    assert (await store.users.find("zalo", "z-5")).role == "cadre"
+    told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
+    assert any("UBND xã sẽ sửa" in n for n in told)
