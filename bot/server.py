@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from urllib.parse import quote
 
 from starlette.applications import Starlette
@@ -29,53 +30,45 @@ def build_asgi(app: App) -> Starlette:
                              "mode": "demo" if app.config.demo else "production", "problems": problems},
                             status_code=503 if problems else 200, headers={"Cache-Control": "no-store"})
 
-    async def telegram_webhook(request: Request) -> Response:
-        secret = app.config.telegram_webhook_secret
-        given = request.headers.get("x-telegram-bot-api-secret-token", "")
-        # As bytes: compare_digest refuses a str with non-ASCII characters, which any sender can put in a header.
-        if app.telegram is None or secret is None or not hmac.compare_digest(given.encode(),
-                                                                             secret.get_secret_value().encode()):
-            return Response(status_code=403)
-        try:
-            payload = parse_json(await read_capped(request, MAX_UPDATE_BYTES), MAX_UPDATE_DEPTH)
-        except TooLarge:
-            return Response(status_code=413)
-        except ValueError:
-            return Response(status_code=400)
-        update_id = payload.get("update_id") if isinstance(payload, dict) else None
-        if isinstance(update_id, bool) or not isinstance(update_id, int):
-            return Response(status_code=400)
-        try:
-            await app.telegram.feed(payload)
-        except BadUpdate as err:  # sending it again would not help: Telegram may drop it
-            log.warning("a webhook update was not understood: %s", err.reason)
-            return Response(status_code=400)
-        except Exception:  # not journalled: Telegram is asked to deliver it again
-            log.exception("a webhook update could not be taken")
-            return Response(status_code=503)
-        return Response(status_code=200)
+    def webhook(channel_of, secret_of, header: str, valid, answer: Callable[[], Response]):
+        """A platform's webhook: its secret header checked in constant time, the body read with a cap and
+        parsed with a depth limit, then journalled by the channel's `feed` before the platform is answered."""
 
-    async def zalo_webhook(request: Request) -> Response:
-        secret = app.config.zalo_webhook_secret
-        given = request.headers.get("x-bot-api-secret-token", "")
-        if app.zalo is None or secret is None or not hmac.compare_digest(given.encode(),
-                                                                         secret.get_secret_value().encode()):
-            return Response(status_code=403)
-        try:
-            payload = parse_json(await read_capped(request, MAX_UPDATE_BYTES), MAX_UPDATE_DEPTH)
-        except TooLarge:
-            return Response(status_code=413)
-        except ValueError:
-            return Response(status_code=400)
-        try:
-            await app.zalo.feed(payload)
-        except BadUpdate as err:
-            log.warning("a Zalo webhook update was not understood: %s", err.reason)
-            return Response(status_code=400)
-        except Exception:  # not journalled: the platform is asked to deliver it again
-            log.exception("a Zalo webhook update could not be taken")
-            return Response(status_code=503)
-        return JSONResponse({"ok": True})
+        async def endpoint(request: Request) -> Response:
+            channel, secret = channel_of(), secret_of()
+            given = request.headers.get(header, "")
+            # As bytes: compare_digest refuses a str with non-ASCII characters, which any sender can put in a header.
+            if channel is None or secret is None or not hmac.compare_digest(given.encode(),
+                                                                            secret.get_secret_value().encode()):
+                return Response(status_code=403)
+            try:
+                payload = parse_json(await read_capped(request, MAX_UPDATE_BYTES), MAX_UPDATE_DEPTH)
+            except TooLarge:
+                return Response(status_code=413)
+            except ValueError:
+                return Response(status_code=400)
+            if not valid(payload):
+                return Response(status_code=400)
+            try:
+                await channel.feed(payload)
+            except BadUpdate as err:  # sending it again would not help: the platform may drop it
+                log.warning("a %s webhook update was not understood: %s", channel.name, err.reason)
+                return Response(status_code=400)
+            except Exception:  # not journalled: the platform is asked to deliver it again
+                log.exception("a %s webhook update could not be taken", channel.name)
+                return Response(status_code=503)
+            return answer()
+
+        return endpoint
+
+    def telegram_update(payload: object) -> bool:
+        update_id = payload.get("update_id") if isinstance(payload, dict) else None
+        return isinstance(update_id, int) and not isinstance(update_id, bool)
+
+    telegram_webhook = webhook(lambda: app.telegram, lambda: app.config.telegram_webhook_secret,
+                               "x-telegram-bot-api-secret-token", telegram_update, lambda: Response(status_code=200))
+    zalo_webhook = webhook(lambda: app.zalo, lambda: app.config.zalo_webhook_secret, "x-bot-api-secret-token",
+                           lambda payload: True, lambda: JSONResponse({"ok": True}))
 
     async def linked_file(request: Request) -> Response:
         """A file the bot sent by link (bot/file_links.py): anyone with an unexpired link may open it, as the
