@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import unicodedata
@@ -42,6 +43,28 @@ class BadUpdate(Exception):
         super().__init__(f"{channel}: {reason}")
         self.channel = channel
         self.reason = reason
+
+
+class Polling:
+    """Receiving for a channel that long-polls its platform in a task of its own (`_poll`), unless a webhook
+    brings its updates."""
+
+    webhook: bool
+    _poller: asyncio.Task | None = None
+
+    async def _poll(self) -> None:
+        raise NotImplementedError
+
+    def listen(self) -> None:
+        """Start receiving (long polling; a webhook's updates come through the channel's `feed`)."""
+        if not self.webhook:
+            self._poller = asyncio.create_task(self._poll())
+
+    async def stop_receiving(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
 
 
 class Channel(Protocol):

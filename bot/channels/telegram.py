@@ -31,7 +31,7 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, split_text
+from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, Polling, split_text
 from bot.channels.telegram_http import AiohttpRequest
 from handlers import images
 from handlers.base import Capabilities, Inbound, Media, Reply
@@ -124,7 +124,7 @@ def classify(err: TelegramError) -> DeliveryError:
     return DeliveryError("permanent", err.message)
 
 
-class TelegramChannel:
+class TelegramChannel(Polling):
     """Receives by long polling (getUpdates) or a webhook, and acknowledges an update only once `accept` has
     journalled it: python-telegram-bot's Updater moves the getUpdates offset on as soon as it has fetched a
     batch, before anything is handled, so the bot polls with its own loop over PTB's `Bot`."""
@@ -153,7 +153,6 @@ class TelegramChannel:
         self.webhook = webhook
         self.username: str | None = None
         self.heartbeat: float | None = None  # time.monotonic() of the last answer to getUpdates or webhook call
-        self._poller: asyncio.Task | None = None
         self._answers: set[asyncio.Task] = set()
 
     async def start(self, webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
@@ -170,17 +169,6 @@ class TelegramChannel:
             raise ChannelFatal(self.name, type(err).__name__) from None
         self.username = self.bot.username
         self.heartbeat = time.monotonic()
-
-    def listen(self) -> None:
-        """Start receiving (long polling; a webhook's updates come through `feed`)."""
-        if not self.webhook:
-            self._poller = asyncio.create_task(self._poll())
-
-    async def stop_receiving(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-            self._poller = None
 
     async def stop(self) -> None:
         await self.stop_receiving()

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, split_text
+from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, Polling, split_text
 from bot.channels.zalo_api import ZaloAPI, ZaloError
 from handlers.base import Capabilities, Document, Inbound, Media, Reply
 from messages import Texts
@@ -83,7 +83,7 @@ def classify(err: ZaloError) -> DeliveryError:
     return DeliveryError("permanent", f"{err.status} {err.description}")
 
 
-class ZaloChannel:
+class ZaloChannel(Polling):
     """Receives by long polling (getUpdates returns one update, or HTTP 408 when none came) or a webhook, and
     lets the platform move on (the next poll, the webhook's 200) only once `accept` has journalled it."""
 
@@ -101,7 +101,6 @@ class ZaloChannel:
         self.on_fatal = on_fatal
         self.username: str | None = None
         self.heartbeat: float | None = None  # time.monotonic() of the last answer to getUpdates or webhook call
-        self._poller: asyncio.Task | None = None
 
     async def start(self, webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
         try:
@@ -117,16 +116,6 @@ class ZaloChannel:
         if isinstance(me, dict):
             self.username = str(me.get("account_name") or me.get("name") or me.get("id") or "") or None
         self.heartbeat = time.monotonic()
-
-    def listen(self) -> None:
-        if not self.webhook:
-            self._poller = asyncio.create_task(self._poll())
-
-    async def stop_receiving(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-            self._poller = None
 
     async def stop(self) -> None:
         await self.stop_receiving()
