@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 
-from bot.app import App
 from bot.cli import _secrets
 from bot.config import Config, ConfigError, load
 from tests.fakes.zalo_api import DEFAULT_TOKEN, FakeZaloAPI
 from tests.images import opened, phone_photo
+from tests.test_telegram_e2e import running
 
 AN = "e4ea2cd5189df1c3a88c"
 SECRET = "zalo-hook-secret-1"
@@ -29,16 +28,6 @@ def short_polls(monkeypatch):
 
 def config_for(api: FakeZaloAPI, db, **extra) -> Config:
     return Config(DANVAN_DB=db, ZALO_BOT_TOKEN=api.token, ZALO_API_URL=api.base_url, **extra)
-
-
-@asynccontextmanager
-async def running(config: Config):
-    app = await App.build(config)
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
 
 
 def number(calls, label: str) -> str:
