@@ -1,14 +1,17 @@
-"""Inbound load through the Telegram channel: the real python-telegram-bot `Application` (long polling)
-and HTTP stack against the fake Bot API on loopback, the database on disk.
+"""Inbound load through the Telegram channel (or, with `--channel zalo`, the Zalo channel): the real bot and
+its HTTP stack long-polling the fake Bot API (tests/fakes/telegram_api.py or zalo_api.py) on loopback, the
+database on disk.
 
     python -m bench.inbound            # about 45 s; progress on stderr, one JSON line last on stdout
+    python -m bench.inbound --channel zalo   # the same load on Zalo: people type the number of a choice
 
 Scenarios (each a small async function returning its JSON fields; add new ones to SCENARIOS):
 
 * onboarding_throughput (a): 100 people onboard as fast as the bot answers (closed loop), each round a new
   person; updates answered per second over the measuring window.
-* echo_ceiling: the same harness and concurrency against a bare python-telegram-bot echo bot.
-* channel_ceiling: the same echo through the bot's own TelegramChannel (router, handlers, database cut out).
+* echo_ceiling: the same harness and concurrency against a bare echo bot (python-telegram-bot; on Zalo, a
+  loop on the channel's own client, bot/channels/zalo_api.py).
+* channel_ceiling: the same echo through the bot's own channel (router, handlers, database cut out).
 * mixed_load (c): half the people send cases (phản ánh) one after another while the rest onboard;
   "cases_per_s" is the cases stored within the window.
 * steady_latency (b): 100 people each sending one update every 2 s (open loop, ~50 updates/s), half of them
@@ -27,6 +30,7 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import sys
 import tempfile
@@ -34,6 +38,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,9 +46,12 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from bot.app import App
+from bot.channels.zalo_api import ZaloAPI, ZaloError
 from bot.config import Config
 from handlers.base import Inbound, Reply
+from tests.fakes import zalo_api
 from tests.fakes.telegram_api import MESSAGE_METHODS, Call, FakeBotAPI
+from tests.fakes.zalo_api import FakeZaloAPI
 
 STEP_TIMEOUT = 10.0  # seconds a person waits for the bot's answer before the bench fails
 
@@ -76,27 +84,65 @@ class Box:
             future.set_result(None)
 
 
-class BenchAPI(FakeBotAPI):
-    """FakeBotAPI whose recorded message calls are also routed to a per-chat Box.
+class Boxed:
+    """A fake whose recorded message calls are also routed to a per-chat Box (mixed into each platform's fake).
 
-    FakeBotAPI.wait_sent checks every waiter on every call (100 waiters x every call); a dict lookup
+    The fakes' wait_sent checks every waiter on every call (100 waiters x every call); a dict lookup
     keeps the harness's own cost flat. Hooks the fake's `_record` (the one place calls are recorded)."""
+
+    message_methods: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         super().__init__()
-        self.boxes: dict[int, Box] = {}
+        self.boxes: dict[int | str, Box] = {}
         self.counts: Counter[str] = Counter()
-        self._answered = asyncio.Event()
 
-    def _record(self, call: Call) -> None:
+    def _record(self, call) -> None:
         super()._record(call)
         self.counts[call.method if call.ok else f"{call.method}:{call.status}"] += 1
-        if call.method == "answerCallbackQuery" and not self._open_callbacks:
-            self._answered.set()
-        if call.ok and call.chat_id is not None and call.method in MESSAGE_METHODS:
+        if call.ok and call.chat_id is not None and call.method in self.message_methods:
             box = self.boxes.get(call.chat_id)
             if box is not None:
                 box.add(call)
+
+    def check_calls(self) -> None:
+        if self.server_errors:
+            raise BenchError(f"the fake Bot API crashed: {self.server_errors[:3]!r}")
+        failed = {k: v for k, v in self.counts.items() if ":" in k}
+        if failed:
+            raise BenchError(f"failed Bot API calls: {failed}; last calls:\n{self.describe_calls()}")
+
+
+class BenchAPI(Boxed, FakeBotAPI):
+    """Telegram: people press buttons (callback queries), which the bot must answer."""
+
+    message_methods = MESSAGE_METHODS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._answered = asyncio.Event()
+
+    @staticmethod
+    def user(n: int) -> int:
+        return n
+
+    @staticmethod
+    def shows(call: Call, text: str) -> bool:
+        return text in (call.text or "") or any(text in b["text"] for b in call.buttons)
+
+    def choose(self, user_id: int, label: str, last: list[Call]) -> None:
+        """Press the button labelled `label` in the bot's latest answer."""
+        for call in reversed(last):
+            for button in call.buttons:
+                if label in button["text"] and "callback_data" in button:
+                    self.push_callback(user_id, button["callback_data"], message_id=call.message_id)
+                    return
+        raise BenchError(f"person {user_id}: no button {label!r} in {[c.buttons for c in last]!r}")
+
+    def _record(self, call: Call) -> None:
+        super()._record(call)
+        if call.method == "answerCallbackQuery" and not self._open_callbacks:
+            self._answered.set()
 
     async def settle(self) -> None:
         """Let the bot's fire-and-forget answerCallbackQuery calls land before it stops (up to 3 s)."""
@@ -107,13 +153,42 @@ class BenchAPI(FakeBotAPI):
                     await self._answered.wait()
 
     def check(self) -> None:
-        if self.server_errors:
-            raise BenchError(f"the fake Bot API crashed: {self.server_errors[:3]!r}")
-        failed = {k: v for k, v in self.counts.items() if ":" in k}
-        if failed:
-            raise BenchError(f"failed Bot API calls: {failed}; last calls:\n{self.describe_calls()}")
+        self.check_calls()
         if self._open_callbacks:
             raise BenchError(f"{len(self._open_callbacks)} button presses never answered (answerCallbackQuery)")
+
+
+class BenchZaloAPI(Boxed, FakeZaloAPI):
+    """Zalo: no buttons; people type the number the bot's text gives a choice ("1. Đồng ý"). Ids are strings."""
+
+    message_methods = zalo_api.MESSAGE_METHODS
+
+    @staticmethod
+    def user(n: int) -> str:
+        return str(n)
+
+    @staticmethod
+    def shows(call: zalo_api.Call, text: str) -> bool:
+        return text in (call.text or "")
+
+    def choose(self, user_id: str, label: str, last: list[zalo_api.Call]) -> None:
+        """Type the number of the choice `label` in the bot's latest answer."""
+        pattern = re.compile(rf"^(\d+)\. [^\n]*{re.escape(label)}", re.M)
+        for call in reversed(last):
+            found = pattern.search(call.text or "")
+            if found:
+                self.push_text(user_id, found.group(1))
+                return
+        raise BenchError(f"person {user_id}: no choice {label!r} in {[c.text for c in last]!r}")
+
+    async def settle(self) -> None:
+        """Nothing is left in flight once every person has had their answer (no callback queries)."""
+
+    def check(self) -> None:
+        self.check_calls()
+
+
+Fake = BenchAPI | BenchZaloAPI
 
 
 # ---- simulated people -----------------------------------------------------------------------------------
@@ -184,7 +259,7 @@ class Load:
     updates: int = 0
     messages: int = 0  # message calls awaited by people (compared with what the fake saw)
     sent: int = 0  # updates pushed, whole run
-    callbacks: int = 0  # of which button presses
+    callbacks: int = 0  # of which button presses (typed numbers on Zalo)
     late: int = 0  # open loop: pushes that could not keep to the schedule
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (first reply, complete answer)
     cpu: float = 0.0  # process CPU seconds (every thread: bot, fake, people) spent inside the window
@@ -210,28 +285,21 @@ class Person:
     """Sends a Step, waits for the bot's complete answer. Closed loop (`period` None): the next step as
     soon as the answer is in; open loop: one step every `period` seconds from `first_at`."""
 
-    def __init__(self, api: BenchAPI, load: Load, ids: Iterator[int], *, period: float | None = None,
+    def __init__(self, api: Fake, load: Load, ids: Iterator[int], *, period: float | None = None,
                  first_at: float = 0.0) -> None:
         self.api, self.load, self.ids = api, load, ids
         self.period, self.next_at = period, first_at
-        self.id = 0
+        self.id: int | str = 0
         self.box = Box()
         self.last: list[Call] = []
         self.renew()
 
     def renew(self) -> None:
-        """Become a new person (a new Telegram user id), so the next onboarding is a real one."""
+        """Become a new person (a new user id), so the next onboarding is a real one."""
         self.api.boxes.pop(self.id, None)
-        self.id = next(self.ids)
+        self.id = self.api.user(next(self.ids))
         self.box = self.api.boxes[self.id] = Box()
         self.last = []
-
-    def _button(self, label: str) -> tuple[str, int]:
-        for call in reversed(self.last):
-            for button in call.buttons:
-                if label in button["text"] and "callback_data" in button:
-                    return button["callback_data"], call.message_id
-        raise BenchError(f"person {self.id}: no button {label!r} in {[c.buttons for c in self.last]!r}")
 
     async def _pace(self) -> None:
         load = self.load
@@ -255,9 +323,8 @@ class Person:
         box.future = future = asyncio.get_running_loop().create_future()
         label = step.label
         if label is not None:
-            data, message_id = self._button(label)
             pushed = time.monotonic()
-            api.push_callback(self.id, data, message_id=message_id)
+            api.choose(self.id, label, self.last)
             load.callbacks += 1
         else:
             pushed = time.monotonic()
@@ -272,7 +339,7 @@ class Person:
         done = time.monotonic()
         calls, box.future = box.calls, None
         last = calls[-1]
-        if step.expect not in (last.text or "") and not any(step.expect in b["text"] for b in last.buttons):
+        if not api.shows(last, step.expect):
             raise BenchError(f"person {self.id}, {step.send!r}: expected {step.expect!r} in {calls!r}")
         self.last = calls
         load.record(pushed, done, calls)
@@ -334,15 +401,27 @@ async def crowd(people: list[tuple[Person, Script]], load: Load) -> None:
 # ---- the bots under test --------------------------------------------------------------------------------
 
 
+def telegram_settings(api: Fake, rate: int) -> dict:
+    return {"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_URL": api.base_url, "TELEGRAM_WEBHOOK_URL": None,
+            "TELEGRAM_RATE": rate}
+
+
+def zalo_settings(api: Fake, rate: int) -> dict:
+    """Zalo alone (no Telegram token), long polling."""
+    return {"TELEGRAM_BOT_TOKEN": None, "ZALO_BOT_TOKEN": api.token, "ZALO_API_URL": api.base_url,
+            "ZALO_WEBHOOK_URL": None, "ZALO_RATE": rate}
+
+
 @contextlib.asynccontextmanager
-async def danvan_bot(db: Path, rate: int, **settings) -> AsyncIterator[tuple[BenchAPI, App]]:
+async def danvan_bot(opts: Options, db: Path, **settings) -> AsyncIterator[tuple[Fake, App]]:
     """The real bot (App.build, the single wiring point) long-polling a fresh fake, database on disk.
 
-    `rate` is TELEGRAM_RATE, the outbound cap in messages/s: at Telegram's default of 30 the bench would
-    measure the cap (30 messages/s, ~19 onboarding updates/s), not the bot."""
-    async with BenchAPI() as api:
-        config = Config(_env_file=None, DANVAN_DB=db, DANVAN_DEMO=False, TELEGRAM_BOT_TOKEN=api.token,
-                        TELEGRAM_API_URL=api.base_url, TELEGRAM_WEBHOOK_URL=None, TELEGRAM_RATE=rate, **settings)
+    `opts.rate` is the channel's outbound cap (TELEGRAM_RATE or ZALO_RATE) in messages/s: at Telegram's
+    default of 30 the bench would measure the cap (30 messages/s, ~19 onboarding updates/s), not the bot."""
+    platform = PLATFORMS[opts.channel]
+    async with platform.fake() as api:
+        config = Config(_env_file=None, DANVAN_DB=db, DANVAN_DEMO=False, **platform.settings(api, opts.rate),
+                        **settings)
         app = await App.build(config)
         await app.start()
         try:
@@ -379,14 +458,64 @@ async def echo_bot() -> AsyncIterator[BenchAPI]:
         api.check()
 
 
-def check_counts(api: BenchAPI, *loads: Load) -> None:
+@contextlib.asynccontextmanager
+async def zalo_echo_bot() -> AsyncIterator[BenchZaloAPI]:
+    """A bare echo bot on the Zalo channel's own HTTP client (bot/channels/zalo_api.py), shaped like the
+    channel (keep in step with bot/channels/zalo.py): one long poll at a time on a connection of its own, the
+    next poll only once the update is taken, each answer from a task of its own through a pool of 64."""
+    async with BenchZaloAPI() as api:
+        polls = ZaloAPI(api.token, api.base_url, connections=1)
+        sends = ZaloAPI(api.token, api.base_url, connections=64)
+        answers: set[asyncio.Task] = set()
+
+        async def poll() -> None:
+            while True:
+                try:
+                    update = await polls.call("getUpdates", {"timeout": "30"}, read_timeout=40)
+                except ZaloError as err:
+                    if err.status == 408:
+                        continue
+                    raise
+                message = update["message"]
+                task = asyncio.create_task(sends.call("sendMessage", {"chat_id": message["chat"]["id"],
+                                                                      "text": message["text"]}))
+                answers.add(task)
+                task.add_done_callback(answers.discard)
+
+        poller = asyncio.create_task(poll())
+        try:
+            yield api
+        finally:
+            poller.cancel()
+            await asyncio.gather(poller, *answers, return_exceptions=True)
+            await asyncio.gather(polls.close(), sends.close())
+        api.check()
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What differs between channels: the fake (and how people choose), the bot's settings, the echo bot."""
+
+    fake: type[BenchAPI] | type[BenchZaloAPI]
+    settings: Callable[[Fake, int], dict]
+    echo: Callable[[], AbstractAsyncContextManager[Fake]]
+    echo_name: str
+
+
+PLATFORMS = {
+    "telegram": Platform(BenchAPI, telegram_settings, echo_bot, "bare python-telegram-bot echo bot"),
+    "zalo": Platform(BenchZaloAPI, zalo_settings, zalo_echo_bot, "bare echo loop on bot/channels/zalo_api.py"),
+}
+
+
+def check_counts(api: Fake, *loads: Load) -> None:
     """Every message the bot sent was one a person waited for: the per-step reply counts are right."""
-    seen, expected = sum(api.counts[m] for m in MESSAGE_METHODS), sum(load.messages for load in loads)
+    seen, expected = sum(api.counts[m] for m in api.message_methods), sum(load.messages for load in loads)
     if seen != expected:
         raise BenchError(f"the bot sent {seen} messages, people expected {expected}: a Step.replies is off")
 
 
-def per_update(api: BenchAPI, load: Load) -> float:
+def per_update(api: Fake, load: Load) -> float:
     """Bot API calls (getUpdates aside) the bot made per update: its HTTP work."""
     calls = sum(n for m, n in api.counts.items() if m != "getUpdates")
     return round(calls / max(load.sent, 1), 2)
@@ -402,7 +531,8 @@ class Options:
     window: float = 8.0
     period: float = 2.0
     latency_window: float = 10.0
-    rate: int = 1000  # TELEGRAM_RATE for the real bot: the configuration's maximum, out of the way
+    rate: int = 1000  # TELEGRAM_RATE (ZALO_RATE) for the real bot: the configuration's maximum, out of the way
+    channel: str = "telegram"
     tmp: Path = Path(".")
 
 
@@ -410,7 +540,7 @@ def user_ids(start: int) -> Iterator[int]:
     return itertools.count(start)
 
 
-async def closed_loop(api: BenchAPI, opts: Options, script: Script, ids: Iterator[int]) -> Load:
+async def closed_loop(api: Fake, opts: Options, script: Script, ids: Iterator[int]) -> Load:
     begin = time.monotonic() + opts.warmup
     load = Load(begin, begin + opts.window)
 
@@ -429,7 +559,7 @@ async def closed_loop(api: BenchAPI, opts: Options, script: Script, ids: Iterato
 async def onboarding_throughput(opts: Options) -> dict:
     """(a) 100 people onboarding as fast as the bot answers, a new person each round."""
     say(f"(a) onboarding, closed loop: {opts.people} people, {opts.warmup}s warm-up, {opts.window}s window")
-    async with danvan_bot(opts.tmp / "throughput.db", opts.rate) as (api, _app):
+    async with danvan_bot(opts, opts.tmp / "throughput.db") as (api, _app):
         load = await closed_loop(api, opts, onboard_forever, user_ids(10_000_000))
     check_counts(api, load)
     rate = load.updates / opts.window
@@ -441,9 +571,10 @@ async def onboarding_throughput(opts: Options) -> dict:
 
 
 async def echo_ceiling(opts: Options) -> dict:
-    """The same closed loop against a bare python-telegram-bot echo bot: what the harness allows."""
-    say(f"ceiling: bare python-telegram-bot echo bot, closed loop, {opts.people} people")
-    async with echo_bot() as api:
+    """The same closed loop against a bare echo bot: what the harness (and on Zalo, the one-update poll) allows."""
+    platform = PLATFORMS[opts.channel]
+    say(f"ceiling: {platform.echo_name}, closed loop, {opts.people} people")
+    async with platform.echo() as api:
         load = await closed_loop(api, opts, echo_forever, user_ids(20_000_000))
     check_counts(api, load)
     rate = load.updates / opts.window
@@ -452,12 +583,12 @@ async def echo_ceiling(opts: Options) -> dict:
 
 
 async def channel_ceiling(opts: Options) -> dict:
-    """The same echo through the bot's own Telegram channel (built by App.build, replies through
-    TelegramChannel.send and its sender pools) with the router, handlers, database and outbound cut out:
-    the ceiling for what sits above the channel."""
-    say(f"channel ceiling: echo through bot/channels/telegram.py, closed loop, {opts.people} people")
-    async with danvan_bot(opts.tmp / "channel.db", opts.rate) as (api, app):
-        channel = app.telegram
+    """The same echo through the bot's own channel (built by App.build, replies through the channel's send
+    and its sender pools) with the router, handlers, database and outbound cut out: the ceiling for what
+    sits above the channel."""
+    say(f"channel ceiling: echo through bot/channels/{opts.channel}.py, closed loop, {opts.people} people")
+    async with danvan_bot(opts, opts.tmp / "channel.db") as (api, app):
+        channel = app.zalo if opts.channel == "zalo" else app.telegram
 
         tasks: set[asyncio.Task] = set()
 
@@ -482,7 +613,7 @@ async def mixed_load(opts: Options) -> dict:
     other half onboard; `cases_per_s` is reports stored and acknowledged with their code per second."""
     n = opts.people
     say(f"(c) mixed, closed loop: {n // 2} people sending cases, {n - n // 2} onboarding")
-    async with danvan_bot(opts.tmp / "mixed.db", opts.rate, case_limit=10_000) as (api, app):
+    async with danvan_bot(opts, opts.tmp / "mixed.db", case_limit=10_000) as (api, app):
         ids = user_ids(50_000_000)
         setup = Load(math.inf, math.inf)
         reporters = [Person(api, setup, ids) for _ in range(n // 2)]
@@ -518,7 +649,7 @@ async def steady_latency(opts: Options) -> dict:
     rate = n / opts.period
     say(f"(b) latency, open loop: {n} people, one update each every {opts.period}s (~{rate:.0f}/s), "
         f"{opts.latency_window}s")
-    async with danvan_bot(opts.tmp / "latency.db", opts.rate) as (api, _app):
+    async with danvan_bot(opts, opts.tmp / "latency.db") as (api, _app):
         ids = user_ids(30_000_000)
         setup = Load(math.inf, math.inf)
         regulars = [Person(api, setup, ids) for _ in range(n // 2)]
@@ -606,6 +737,7 @@ async def run(opts: Options) -> dict:
     channel_ratio = found["updates_per_s"] / found["channel_ceiling_updates_per_s"]
     return {
         "bench": "inbound",
+        **({"channel": opts.channel} if opts.channel != "telegram" else {}),
         "updates_per_s": found.pop("updates_per_s"),
         "ceiling_updates_per_s": found.pop("ceiling_updates_per_s"),
         "ratio": round(ratio, 3),
@@ -626,12 +758,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=Options.warmup, help="seconds before the window (a)")
     parser.add_argument("--window", type=float, default=Options.window, help="measuring window of (a), seconds")
     parser.add_argument("--latency-window", type=float, default=Options.latency_window, help="(b), seconds")
-    parser.add_argument("--rate", type=int, default=Options.rate, help="the bot's TELEGRAM_RATE (messages/s)")
+    parser.add_argument("--rate", type=int, default=Options.rate,
+                        help="the bot's TELEGRAM_RATE, or ZALO_RATE (messages/s)")
+    parser.add_argument("--channel", choices=sorted(PLATFORMS), default=Options.channel)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     opts = Options(people=args.people, warmup=args.warmup, window=args.window, latency_window=args.latency_window,
-                   rate=args.rate)
+                   rate=args.rate, channel=args.channel)
     try:
         result = asyncio.run(run(opts))
     except Exception:
