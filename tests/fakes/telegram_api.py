@@ -371,7 +371,88 @@ class _Server(uvicorn.Server):
         await self.exit_event.wait()
 
 
-class FakeBotAPI:
+class RecordedCalls:
+    """What a fake platform offers a test about the calls it received: markers, the messages sent, waiting for
+    calls. The fake keeps `calls`, `_sent`, `_sent_by_chat`, `_seq`, `_waiters` and says which methods are
+    messages (`message_methods`)."""
+
+    message_methods: frozenset[str] = MESSAGE_METHODS
+
+    def mark(self) -> int:
+        """A marker for "calls arriving from now on" (pass as ``since=``)."""
+        return self._seq
+
+    def sent(self, chat_id: int | None = None, *, since: int = 0) -> list[Call]:
+        """Successful message-like calls (see MESSAGE_METHODS), in order, optionally for one chat."""
+        calls = self._sent if chat_id is None else self._sent_by_chat.get(chat_id, [])
+        if since:
+            return [c for c in calls if c.seq >= since]
+        return list(calls)
+
+    def calls_of(self, method: str, chat_id: int | None = None) -> list[Call]:
+        """All recorded calls of ``method`` (successful or not), optionally for one chat."""
+        return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
+
+    def describe_calls(self, last: int = 15) -> str:
+        return "\n".join(f"  {c!r}" for c in self.calls[-last:]) or "  (no calls)"
+
+    async def _wait(self, check: Callable[[Call], Any], timeout: float, what: str) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = (check, future)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise TimeoutError(
+                f"{type(self).__name__}: no {what} within {timeout}s; last calls:\n{self.describe_calls()}"
+            ) from None
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+
+    async def wait_for(self, predicate: Callable[[Call], bool], timeout: float = 5.0, *, since: int = 0) -> Call:
+        """First recorded call (arrived at/after ``since``) satisfying ``predicate``."""
+        for call in self.calls:
+            if call.seq >= since and predicate(call):
+                return call
+        return await self._wait(
+            lambda c: c if c.seq >= since and predicate(c) else None, timeout, f"call matching {predicate!r}"
+        )
+
+    async def wait_sent(self, chat_id: int, count: int = 1, timeout: float = 5.0, *, since: int = 0) -> list[Call]:
+        """Wait until at least ``count`` successful message-like calls to ``chat_id`` that arrived
+        at/after ``since`` (from :meth:`mark`) are recorded; return all of them, in order."""
+        found = self.sent(chat_id, since=since)
+        if len(found) >= count:
+            return found
+
+        def check(call: Call) -> list[Call] | None:
+            if call.ok and call.chat_id == chat_id and call.seq >= since and call.method in self.message_methods:
+                found.append(call)
+                if len(found) >= count:
+                    return found
+            return None
+
+        return await self._wait(check, timeout, f"{count} message(s) to chat {chat_id} (got {len(found)})")
+
+    def max_in_window(self, method: str | None = "sendMessage", window: float = 1.0) -> int:
+        """Max number of successful calls of ``method`` (None: all message-like methods) whose
+        arrival times lie within less than ``window`` seconds of each other."""
+        if method is None:
+            times = sorted(c.at for c in self._sent)
+        else:
+            times = sorted(c.at for c in self.calls if c.ok and c.method == method)
+        best = 0
+        start = 0
+        for end, t in enumerate(times):
+            while t - times[start] >= window:
+                start += 1
+            best = max(best, end - start + 1)
+        return best
+
+
+class FakeBotAPI(RecordedCalls):
     """Fake Telegram Bot API over real HTTP on 127.0.0.1. See the module docstring."""
 
     def __init__(
@@ -771,64 +852,6 @@ class FakeBotAPI:
                     future.set_result(found)
                     self._waiters.remove(entry)
 
-    def mark(self) -> int:
-        """A marker for "calls arriving from now on" (pass as ``since=``)."""
-        return self._seq
-
-    def sent(self, chat_id: int | None = None, *, since: int = 0) -> list[Call]:
-        """Successful message-like calls (see MESSAGE_METHODS), in order, optionally for one chat."""
-        calls = self._sent if chat_id is None else self._sent_by_chat.get(chat_id, [])
-        if since:
-            return [c for c in calls if c.seq >= since]
-        return list(calls)
-
-    def calls_of(self, method: str, chat_id: int | None = None) -> list[Call]:
-        """All recorded calls of ``method`` (successful or not), optionally for one chat."""
-        return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
-
-    def describe_calls(self, last: int = 15) -> str:
-        return "\n".join(f"  {c!r}" for c in self.calls[-last:]) or "  (no calls)"
-
-    async def _wait(self, check: Callable[[Call], Any], timeout: float, what: str) -> Any:
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        entry = (check, future)
-        self._waiters.append(entry)
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            raise TimeoutError(
-                f"FakeBotAPI: no {what} within {timeout}s; last calls:\n{self.describe_calls()}"
-            ) from None
-        finally:
-            if entry in self._waiters:
-                self._waiters.remove(entry)
-
-    async def wait_for(self, predicate: Callable[[Call], bool], timeout: float = 5.0, *, since: int = 0) -> Call:
-        """First recorded call (arrived at/after ``since``) satisfying ``predicate``."""
-        for call in self.calls:
-            if call.seq >= since and predicate(call):
-                return call
-        return await self._wait(
-            lambda c: c if c.seq >= since and predicate(c) else None, timeout, f"call matching {predicate!r}"
-        )
-
-    async def wait_sent(self, chat_id: int, count: int = 1, timeout: float = 5.0, *, since: int = 0) -> list[Call]:
-        """Wait until at least ``count`` successful message-like calls to ``chat_id`` that arrived
-        at/after ``since`` (from :meth:`mark`) are recorded; return all of them, in order."""
-        found = self.sent(chat_id, since=since)
-        if len(found) >= count:
-            return found
-
-        def check(call: Call) -> list[Call] | None:
-            if call.ok and call.chat_id == chat_id and call.seq >= since and call.method in MESSAGE_METHODS:
-                found.append(call)
-                if len(found) >= count:
-                    return found
-            return None
-
-        return await self._wait(check, timeout, f"{count} message(s) to chat {chat_id} (got {len(found)})")
-
     async def ask(self, user_id: int, text: str, count: int = 1, timeout: float = 5.0, **kwargs: Any) -> list[Call]:
         """``push_text`` and wait for ``count`` messages to that chat caused by it."""
         mark = self.mark()
@@ -842,21 +865,6 @@ class FakeBotAPI:
         mark = self.mark()
         self.push_callback(user_id, data, message_id=message_id)
         return await self.wait_sent(user_id, count, timeout, since=mark)
-
-    def max_in_window(self, method: str | None = "sendMessage", window: float = 1.0) -> int:
-        """Max number of successful calls of ``method`` (None: all message-like methods) whose
-        arrival times lie within less than ``window`` seconds of each other."""
-        if method is None:
-            times = sorted(c.at for c in self._sent)
-        else:
-            times = sorted(c.at for c in self.calls if c.ok and c.method == method)
-        best = 0
-        start = 0
-        for end, t in enumerate(times):
-            while t - times[start] >= window:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
 
     # ---------------------------------------------------------------------------------- chats etc.
 
