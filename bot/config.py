@@ -194,7 +194,8 @@ class Config(BaseSettings):
     def handler_settings(self) -> HandlerSettings:
         return HandlerSettings(operator_name=self.operator_name, tz=ZoneInfo(self.tz),
                                invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet,
-                               case_limit=self.case_limit)
+                               case_limit=self.case_limit,
+                               web_chat=self.web_url if self.web_url.startswith("https://") else None)
 
 
 def _fetchable(public_url: str | None, host: str) -> bool:

@@ -204,8 +204,12 @@ class Router:
             await step.handle(ctx)
         elif not ctx.user.onboarded:
             ctx.say(ctx.t("common.start_first"))
-        else:  # a sticker, or what a platform would not show the bot (Zalo's protected users): said plainly
-            await show_menu(ctx, ctx.t("common.cannot_read" if inbound.kind == "unsupported" else "common.use_menu"))
+        elif inbound.kind == "unsupported":  # a sticker, or what a platform would not show the bot (Zalo's
+            # protected users): said plainly, with the web chat's address where there is a public one
+            web = ctx.settings.web_chat
+            await show_menu(ctx, ctx.t("common.cannot_read_web", url=web) if web else ctx.t("common.cannot_read"))
+        else:
+            await show_menu(ctx, ctx.t("common.use_menu"))
 
     async def _command(self, ctx: Ctx) -> None:
         name = (ctx.inbound.command or "").lower()

@@ -156,6 +156,7 @@ class Settings:
     case_limit: int = 5  # cases one person may send per `case_window`; more are politely slowed down
     case_window: timedelta = timedelta(hours=1)
     quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
+    web_chat: str | None = None  # the web chat's public https address, offered where a message cannot be read
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]

@@ -107,6 +107,19 @@ async def test_a_sticker_and_an_unreadable_message_get_a_kind_answer(tmp_path):
                 push(AN)
                 calls = await api.wait_sent(AN, 1, since=mark)
                 assert "bot chưa đọc được loại tin" in calls[0].text and "1. 💬 Gửi góp ý" in calls[0].text
+                assert "trang web" not in calls[0].text  # no public address to offer
+
+
+async def test_an_unreadable_message_is_offered_the_web_chat(tmp_path):
+    """Zalo shows the bot only "unsupported" for some protected users: they are given the web chat's address."""
+    async with FakeZaloAPI() as api:
+        config = config_for(api, tmp_path / "zalo.db", DANVAN_PUBLIC_URL="https://danvan.example.vn")
+        async with running(config):
+            await onboard(api)
+            mark = api.mark()
+            api.push_unsupported(AN)
+            calls = await api.wait_sent(AN, 1, since=mark)
+            assert "bot chưa đọc được" in calls[0].text and "trên trang web: https://danvan.example.vn" in calls[0].text
 
 
 async def test_webhook_mode_checks_the_secret_and_handles_a_redelivery_once(tmp_path):
