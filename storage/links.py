@@ -88,8 +88,9 @@ class LinkRepo:
             keep, move = person["id"], other["id"]
             await conn.execute("UPDATE link_codes SET used_at = ? WHERE id = ?", (iso(now), row["id"]))
             await conn.execute("UPDATE cases SET user_id = ? WHERE user_id = ?", (keep, move))
-            await conn.execute("INSERT OR IGNORE INTO user_topics (user_id, topic_id)"
-                               " SELECT ?, topic_id FROM user_topics WHERE user_id = ?", (keep, move))
+            await conn.execute("INSERT INTO user_topics (user_id, topic_id)"
+                               " SELECT ?, topic_id FROM user_topics WHERE user_id = ? ON CONFLICT DO NOTHING",
+                               (keep, move))
             await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (move,))
             await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (move,))
             if not person["onboarded"] and other["onboarded"]:

@@ -26,6 +26,7 @@ class User:
     news_enabled: bool
     reachable: bool
     created_at: str
+    linked_to: int | None = None  # the account that holds this person's data (storage/links.py)
 
     @property
     def is_staff(self) -> bool:
@@ -41,13 +42,13 @@ class Consent:
 
 
 _COLUMNS = ("id, channel, external_id, chat_id, display_name, language, role, unit_name, locality_id,"
-            " onboarded, news_enabled, reachable, created_at")
+            " onboarded, news_enabled, reachable, created_at, linked_to")
 
 
 def _row(r) -> User:
     return User(r["id"], r["channel"], r["external_id"], r["chat_id"], r["display_name"], r["language"],
                 r["role"], r["unit_name"], r["locality_id"], bool(r["onboarded"]), bool(r["news_enabled"]),
-                bool(r["reachable"]), r["created_at"])
+                bool(r["reachable"]), r["created_at"], r["linked_to"])
 
 
 class UserRepo:
@@ -73,8 +74,7 @@ class UserRepo:
                 await self.db.execute("UPDATE users SET chat_id = ?, updated_at = ? WHERE id = ?",
                                       (chat_id, iso(now), user.id))
                 user = await self.get(user.id)
-            link = await self.db.fetchone("SELECT linked_to FROM users WHERE id = ?", (user.id,))
-            return await self.get(link[0]) if link[0] is not None else user
+            return await self.get(user.linked_to) if user.linked_to is not None else user
         await self.db.execute(
             "INSERT INTO users (channel, external_id, chat_id, display_name, language, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
