@@ -1,5 +1,5 @@
-"""End to end on Telegram: the real python-telegram-bot Application long-polling a fake Bot API
-server on loopback over HTTP."""
+"""End to end on Telegram: the bot's Telegram channel (its getUpdates loop over python-telegram-bot's Bot)
+long-polling a fake Bot API server on loopback over HTTP."""
 
 from __future__ import annotations
 
