@@ -48,6 +48,11 @@ def plain(text: str) -> str:
     return html.unescape(str(text))
 
 
+def text_cell(text: str) -> str:
+    """What a person wrote, for a CSV cell: never read as a formula by a spreadsheet ("=HYPERLINK(…)")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 # ---- the workbook -------------------------------------------------------------------------------------
 
 
