@@ -119,3 +119,21 @@ async def test_the_menu_and_the_keyword_open_it(harness, store):
     admin = await make_admin(harness, store)
     await turns(admin, [("/menu", ["Nhật ký thao tác"]), ("[Nhật ký thao tác]", ["Trang 1/3"])])
     await turns(admin, [("/huy", []), ("nhật ký", ["Trang 1/3"])])
+
+
+async def test_xuat_is_audited_with_who_when_and_the_filter(harness, store):
+    binh, binh_id = await _staff(harness, store, "8001", "Trần Văn Bình")
+    commune = (await store.localities.search("hai lang", level=1))[0]
+    await store.roles.set_scope(binh_id, {commune.id}, set())
+    await turns(binh, [
+        ("/xuat", []),
+        ("[Thời gian]", []),
+        ("01/11/2026 - 20/11/2026", ["từ 01/11/2026 đến 20/11/2026"]),
+        ("[Trạng thái]", []),
+        ("[Đang mở]", []),
+        ("[Tải tệp Excel]", ["Tệp Excel gồm 0 ý kiến"]),
+    ])
+    [exported], _ = await store.audit.search(AuditQuery(action="cases.exported"))
+    assert exported.actor_id == binh_id and exported.at == "2026-11-26T00:30:00+00:00"
+    assert {"via": "chat", "format": "xlsx", "status": "open", "period": "range", "since": "2026-11-01",
+            "until": "2026-11-20", "rows": 0}.items() <= exported.detail.items()
