@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import admin_cli, backup, campaign_cli, logs, task_file, yaml_fields
+from bot import admin_cli, backup, campaign_cli, logs, privacy_report, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     task_load.add_argument("file", type=Path)
 
     campaign_cli.add_parsers(sub)
+    privacy_report.add_parsers(sub, _date)
     args = parser.parse_args(argv)
     try:
         config = load()
@@ -121,6 +122,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     try:
         now = utc_now()
         handled = await campaign_cli.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await privacy_report.dispatch(args, store, config, now)
         if handled is not None:
             return handled
         if args.command == "db":
