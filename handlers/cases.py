@@ -193,7 +193,7 @@ async def _topic_handle(ctx: Ctx) -> None:
 
 
 async def _sensitive_prompt(ctx: Ctx) -> None:
-    ctx.say(ctx.t("case.needs_sensitive"), [
+    ctx.say(ctx.t("consent.sensitive"), [  # the very text record_consent versions
         (Option(ctx.t("consent.yes"), cb(_key("sensitive"), "y")),),
         (Option(ctx.t("case.other_topic"), cb(_key("sensitive"), "n")),),
     ])

@@ -19,6 +19,9 @@ async def privacy_notice(ctx: Ctx) -> None:
 @registry.command("dulieu", "mydata")
 async def export_data(ctx: Ctx) -> None:
     user, store = ctx.user, ctx.store
+    if await _holds_nothing(ctx):
+        ctx.say(ctx.t("privacy.export_nothing"))
+        return
     locality = await store.localities.get(user.locality_id) if user.locality_id else None
     topics = {t.id: t for t in await store.topics.all()}
     export = {
@@ -72,6 +75,13 @@ async def export_data(ctx: Ctx) -> None:
     content = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
     ctx.say(ctx.t("privacy.export_caption"),
             document=Document("du-lieu-cua-toi.json", content, "application/json"))
+
+
+async def _holds_nothing(ctx: Ctx) -> bool:
+    """Someone who never accepted a purpose, sent nothing and answered nothing: only their chat id is kept."""
+    store, user = ctx.store, ctx.user
+    return (not user.consented and user.role == "citizen" and not await store.users.consent_history(user.id)
+            and not (await store.cases.of_user(user.id, 0, 1))[0] and await store.cases.draft(user.id) is None)
 
 
 async def _cases(ctx: Ctx, topics: dict) -> list[dict]:

@@ -60,8 +60,8 @@ async def test_opt_out_and_in(harness, store):
 
 async def test_resume_without_news_consent_asks_for_it(harness, store):
     p = harness.person()
-    await turns(p, [("/start", []), ("[Không đồng ý]", []), ("[Không đồng ý]", []), ("[Không đồng ý]", [])])
-    await turns(p, [("/nhantin", ["cần đồng ý", "Mục đích 1/3"]), ("[Không đồng ý]", ["vẫn chưa nhận"])])
+    await turns(p, [("/start", []), ("[Không đồng ý]", []), ("[Không đồng ý]", [])])
+    await turns(p, [("/nhantin", ["cần đồng ý", "Mục đích 1/2"]), ("[Không đồng ý]", ["vẫn chưa nhận"])])
     assert not (await store.users.find("test", "1001")).news_enabled
     await turns(p, [("/nhantin", []), ("[Đồng ý]", ["nhận lại thông báo"])])
     user = await store.users.find("test", "1001")
@@ -85,7 +85,7 @@ async def test_export_contains_everything_held(harness):
     assert data["profile"]["display_name"] == "Nguyễn Thị Lan"
     assert data["profile"]["locality"]["name"] == "Hải Lăng"
     assert data["topics"] == ["Xây dựng nông thôn mới"]
-    assert [c["purpose"] for c in data["consents"]] == ["news", "opinions", "sensitive"]
+    assert [c["purpose"] for c in data["consents"]] == ["news", "opinions"]
 
 
 REPORT = [("/phananh", []), ("[Khác]", []), ("[Đúng]", []), ("Đèn đường thôn Hà Lộc bị hỏng từ tuần trước.", []),
@@ -153,12 +153,12 @@ async def test_delete_after_confirmation(harness, store):
     assert await store.users.topic_ids(user.id) == set()
     assert all(not c.granted for c in (await store.users.consents(user.id)).values())
     # Coming back is a fresh start.
-    await turns(p, [("/start", ["Mục đích 1/3"])])
+    await turns(p, [("/start", ["Mục đích 1/2"])])
 
 
 async def test_delete_keeps_village_out_of_statistics(harness, store):
     p = harness.person()
-    await turns(p, ONBOARD[:6])
+    await turns(p, ONBOARD[:5])
     await p.click(p.labels()[0])  # the first village
     await turns(p, [("[Xong]", [])])
     user = await store.users.find("test", "1001")
@@ -176,3 +176,20 @@ async def test_blocked_and_unblocked_mark_reachability(harness, store):
     await harness.router.handle(Inbound("test", "1001", "1001", "unblocked"))
     assert (await store.users.find("test", "1001")).reachable
     del p
+
+
+async def test_sensitive_consent_is_asked_in_settings_topics_and_withdrawn_there(harness, store):
+    p = await onboarded(harness)
+    await turns(p, [
+        ("/caidat", []),
+        ("[Lĩnh vực]", ["▫️ Góp ý văn kiện Đại hội"]),
+        ("[Góp ý văn kiện Đại hội]", ["dữ liệu cá nhân nhạy cảm"]),
+        ("[Đồng ý]", ["✅ Góp ý văn kiện Đại hội"]),
+        ("[Xong]", ["Đã lưu", "Góp ý văn kiện Đại hội", "Góp ý văn kiện: có"]),
+        ("[Sự đồng ý]", ["✅ Góp ý văn kiện"]),
+        ("[Góp ý văn kiện]", ["Đã rút lại", "▫️ Góp ý văn kiện"]),
+    ])
+    user = await store.users.find("test", "1001")
+    assert not (await store.users.consents(user.id))["sensitive"].granted
+    sensitive = await store.topics.by_code("gop-y-van-kien")
+    assert sensitive.id not in await store.users.topic_ids(user.id)  # following it said as much
