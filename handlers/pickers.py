@@ -50,14 +50,15 @@ async def turned_page(ctx: Ctx, prompt: Callable[[Ctx], Awaitable[None]], verb: 
     return False
 
 
-async def locality_name(ctx: Ctx, locality_id: int | None) -> str:
-    """"Thôn Hà Lộc, xã Hải Lăng" — the place as a person would say it."""
+async def locality_name(ctx: Ctx, locality_id: int | None, *, province: bool = False) -> str:
+    """"Thôn Hà Lộc, xã Hải Lăng" — the place as a person would say it; with `province`, its full path
+    ("…, tỉnh Quảng Trị"), as a document read outside the chat needs."""
     if locality_id is None:
         return ctx.t("common.none")
     loc = await ctx.store.localities.get(locality_id)
     if loc is None:
         return ctx.t("common.none")
-    chain = [a for a in await ctx.store.localities.ancestors(loc) if a.level > 0] or [loc]
+    chain = [a for a in await ctx.store.localities.ancestors(loc) if province or a.level > 0] or [loc]
     return join(", ", (ctx.t(f"kind.{a.kind}", name=a.name) for a in reversed(chain)))
 
 

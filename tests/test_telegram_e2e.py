@@ -86,9 +86,9 @@ async def test_export_arrives_as_a_document_and_photos_get_an_answer(tmp_path):
             calls = await api.ask(LAN, "/dulieu")
             assert "không lưu thông tin nào" in calls[0].text  # nothing is kept before a purpose is accepted
             await click(api, await api.ask(LAN, "/start"), "Đồng ý")
-            calls = await api.ask(LAN, "/dulieu")
-            assert calls[0].method == "sendDocument"
-            assert b'"consents"' in api.file_bytes(calls[0].result["document"]["file_id"])
+            calls = await api.ask(LAN, "/dulieu", 2)
+            assert "Dữ liệu bot đang lưu" in calls[0].text and calls[1].method == "sendDocument"
+            assert b'"consents"' in api.file_bytes(calls[1].result["document"]["file_id"])
 
 
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
