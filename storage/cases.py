@@ -130,6 +130,16 @@ def _case(r) -> Case:
                 r["assigned_to"], r["duplicate_of"], r["rating"], r["hidden_reason"], r["shown_locality_id"])
 
 
+def through_villages(paths: tuple[str, ...] | list[str]) -> tuple[str, list] | None:
+    """A condition leaving out the anonymous opinions seen only through a village among `paths` (a view of one
+    village would name their village); None when no path is a village's ("/province/commune/village/")."""
+    if not any(p.count("/") > 3 for p in paths):
+        return None
+    wider = [p for p in paths if p.count("/") <= 3]
+    inside = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in wider) or "0"
+    return f"NOT ({ANONYMOUS_OPINION} AND NOT ({inside}))", [v for p in wider for v in (p, subtree_end(p))]
+
+
 def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, list]:
     """The WHERE clause of a scoped, filtered case list (shared by lists, counts and exports)."""
     where, params = [], []
@@ -138,6 +148,9 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
         if query.topics:
             scope = f"({scope}) AND topic_id IN ({','.join('?' * len(query.topics))})"
         params += [v for p in query.paths for v in (p, subtree_end(p))] + sorted(query.topics)
+        if hidden := through_villages(query.paths):
+            scope = f"({scope}) AND {hidden[0]}"
+            params += hidden[1]
         if query.assignee is not None:
             scope = f"({scope}) OR assigned_to = ?"
             params.append(query.assignee)
@@ -160,8 +173,9 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
     if query.locality_path is not None:
         where.append("locality_path >= ? AND locality_path < ?")
         params += [query.locality_path, subtree_end(query.locality_path)]
-        if query.locality_path.count("/") > 3:  # a village: its anonymous opinions are known by their commune only
-            where.append(f"NOT {ANONYMOUS_OPINION}")
+        if hidden := through_villages([query.locality_path]):
+            where.append(hidden[0])
+            params += hidden[1]
     return " AND ".join(where), params
 
 

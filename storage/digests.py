@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.campaigns import Campaign
-from storage.cases import OPEN, SHOWN_LOCALITY
+from storage.cases import OPEN, SHOWN_LOCALITY, through_villages
 from storage.clock import iso
 from storage.db import Database
 from storage.localities import Locality, subtree_end
@@ -121,6 +121,9 @@ def _in_scope(scope: CaseScope) -> tuple[str, list]:
     if scope.topics:
         where += f" AND topic_id IN ({','.join('?' * len(scope.topics))})"
         values += sorted(scope.topics)
+    if hidden := through_villages(scope.roots):
+        where += f" AND {hidden[0]}"
+        values += hidden[1]
     return where, values
 
 

@@ -97,7 +97,7 @@ async def test_digests_charts_and_reminders_show_an_anonymous_opinion_by_its_com
 
 async def test_exports_show_an_anonymous_opinion_by_its_commune(store, clock):
     now = clock()
-    _, village, opinion, report = await _anonymous_pair(store, now)
+    hai_lang, village, opinion, report = await _anonymous_pair(store, now)
     rows = {r["code"]: r for r in csv.DictReader(io.StringIO(await cases_csv(store, now)))}
     assert rows[opinion.code]["commune"] == "Hải Lăng" and rows[opinion.code]["locality"] == "Hải Lăng"
     assert rows[report.code]["locality"] == village.name
@@ -107,6 +107,11 @@ async def test_exports_show_an_anonymous_opinion_by_its_commune(store, clock):
     cells = {r[0]: dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=2, values_only=True)}
     assert cells[opinion.code]["Xã, phường"] == "xã Hải Lăng" and cells[opinion.code]["Thôn, tổ dân phố"] is None
     assert cells[report.code]["Thôn, tổ dân phố"] == village.name
+    # An export of one village would name the opinion's village: it is left out (the commune's has it).
+    by_village = list(csv.DictReader(io.StringIO(await cases_csv(store, now, locality=village.code))))
+    assert [r["code"] for r in by_village] == [report.code]
+    assert (await cases_xlsx(store, now, locality=village.code))[1] == 1
+    assert (await cases_xlsx(store, now, locality=hai_lang.code))[1] == 2
 
 
 async def test_the_urgent_notice_of_an_anonymous_report_names_its_village(harness, store):
