@@ -44,7 +44,7 @@ async def cases_csv(store: Store, now: datetime, *, status: str | None = None, t
         return parse(text).astimezone(tz).strftime("%d/%m/%Y %H:%M") if text else ""
 
     for case in cases:
-        place = await store.localities.get(case.locality_id)
+        place = await store.localities.get(case.shown_locality_id)
         chain = await store.localities.ancestors(place)
         commune = next((a.name for a in chain if a.level == 1), "")
         sender = ""

@@ -27,6 +27,7 @@ class User:
     reachable: bool
     created_at: str
     linked_to: int | None = None  # the account that holds this person's data (storage/links.py)
+    consented: bool = True  # accepted a purpose once: until then neither their name nor their language is kept
 
     @property
     def is_staff(self) -> bool:
@@ -42,13 +43,13 @@ class Consent:
 
 
 _COLUMNS = ("id, channel, external_id, chat_id, display_name, language, role, unit_name, locality_id,"
-            " onboarded, news_enabled, reachable, created_at, linked_to")
+            " onboarded, news_enabled, reachable, created_at, linked_to, consented")
 
 
 def _row(r) -> User:
     return User(r["id"], r["channel"], r["external_id"], r["chat_id"], r["display_name"], r["language"],
                 r["role"], r["unit_name"], r["locality_id"], bool(r["onboarded"]), bool(r["news_enabled"]),
-                bool(r["reachable"]), r["created_at"], r["linked_to"])
+                bool(r["reachable"]), r["created_at"], r["linked_to"], bool(r["consented"]))
 
 
 class UserRepo:
@@ -65,9 +66,10 @@ class UserRepo:
         return _row(r) if r else None
 
     async def ensure(self, channel: str, external_id: str, chat_id: str, display_name: str | None,
-                     language: str, now: datetime) -> User:
+                     language: str | None, now: datetime) -> User:
         """The person behind a platform account, created on first contact; an account linked to another
-        (storage/links.py) is the person of that other account."""
+        (storage/links.py) is the person of that other account. Without a `language` (someone who just wrote)
+        the row holds nothing but the chat to answer, news off, until `identify`."""
         user = await self.find(channel, external_id)
         if user is not None:
             if user.chat_id != chat_id:
@@ -76,11 +78,18 @@ class UserRepo:
                 user = await self.get(user.id)
             return await self.get(user.linked_to) if user.linked_to is not None else user
         await self.db.execute(
-            "INSERT INTO users (channel, external_id, chat_id, display_name, language, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
-            (channel, external_id, chat_id, display_name, language, iso(now), iso(now)),
+            "INSERT INTO users (channel, external_id, chat_id, display_name, language, news_enabled, consented,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
+            (channel, external_id, chat_id, display_name, language or "vi", int(language is not None),
+             int(language is not None), iso(now), iso(now)),
         )
         return await self.find(channel, external_id)
+
+    async def identify(self, user_id: int, display_name: str | None, language: str, now: datetime) -> User:
+        """Keep the person's platform name and language: they accepted a purpose, or became staff."""
+        await self.db.execute("UPDATE users SET display_name = ?, language = ?, consented = 1, updated_at = ?"
+                              " WHERE id = ?", (display_name, language, iso(now), user_id))
+        return await self.get(user_id)
 
     async def update(self, user_id: int, now: datetime, **fields) -> User:
         allowed = {"language", "role", "unit_name", "locality_id", "onboarded", "news_enabled", "reachable",
