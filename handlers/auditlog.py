@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from handlers.base import ADMIN, Ctx, Document, Option, allowed, cb, registry, step_key
 from handlers.export import parse_range, plain, text_cell
 from handlers.reports import number
-from messages import Texts
+from messages import Texts, join
 from storage.audit import SYSTEM, AuditQuery, LogLine
 from storage.clock import parse
 from storage.text import fold
@@ -117,7 +117,7 @@ async def _list_prompt(ctx: Ctx) -> None:
     elif q.actor is not None:
         actor = await ctx.store.users.get(q.actor)
         who = _who(t, actor.display_name if actor else None, actor.role if actor else None, q.actor)
-    body = "\n".join(_line(t, line, tz) for line in lines) or t("auditlog.empty")
+    body = join("\n", (_line(t, line, tz) for line in lines)) or t("auditlog.empty")
     text = t("auditlog.header", total=number(total, t.language), page=page, pages=pages, who=who,
              action=group_label(t, q.action) if q.action else t("auditlog.every_action"),
              period=_period_name(t, ctx.data, q), lines=body)

@@ -16,7 +16,8 @@ async def _staff(harness, store, user_id: str, name: str, role: str = "cadre"):
     person = harness.person(user_id, name=name)
     await person.say("/huongdan")
     user = await store.users.find("test", user_id)
-    await store.users.update(user.id, harness.clock(), role=role, unit_name="Ban Dân vận xã Hải Lăng")
+    await store.users.update(user.id, harness.clock(), role=role, unit_name="Ban Dân vận xã Hải Lăng",
+                             display_name=name)
     return person, user.id
 
 
@@ -38,7 +39,7 @@ async def test_admin_reads_filters_and_pages_the_log(harness, store):
     admin = await make_admin(harness, store)
     await turns(admin, [
         ("/nhatky", ["Nhật ký thao tác", "23 mục", "Trang 1/3", "Mọi người", "Mọi thao tác", "tất cả",
-                     "case:PA-26-000777", "25/11/2026 07:30", "Trần Văn Bình", "Tải tệp CSV", "!Bỏ lọc"]),
+                     "case:PA-26-000777", "25/11/2026 07:30", "Trần Văn Bình", "Tải tệp CSV", "!Bỏ lọc", "!&lt;"]),
         ("[Sau »]", ["Trang 2/3", "Lê Thị Mai", "!PA-26-000777"]),
         ("[Người thực hiện]", ["Xem thao tác của ai", "Trần Văn Bình", "Lê Thị Mai", "Hệ thống"]),
         ("nobody", ["Không có ai tên"]),
