@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +19,7 @@ from tests.bot_process import bot_env, danvan, start_bot, stop_bot, until
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.zalo_api import FakeZaloAPI
 from tests.images import jpeg, opened
+from tests.people import make_people
 from tests.test_telegram_e2e import button
 from tests.test_zalo import AN, choose, number, onboard
 
@@ -188,3 +191,49 @@ async def test_webhook_mode_handles_a_redelivered_update_once(tmp_path):
             assert [case.code for case in cases] == [code] and count == 1
         finally:
             await store.close()
+
+
+async def test_a_broadcast_reaches_telegram_and_zalo_once_each_and_marks_who_blocked_the_bot(tmp_path):
+    """`danvan broadcast send` while the bot runs: a photo (Zalo fetches it from the bot's signed link) to three
+    people on each platform and to one on both (linked: once, where their account is kept); the Zalo user who
+    blocked the bot is refused by the platform and marked unreachable."""
+    mark = "Ngày thứ Bảy xanh"
+    async with platforms() as (zalo, telegram):
+        bot = Bot(tmp_path, **both(zalo, telegram))
+        store = await Store.open(bot.db)
+        try:
+            await make_people(store, 3, first_chat=5_000_000)
+            await make_people(store, 3, channel="zalo", first_chat=7_000_000)
+            [kept] = await make_people(store, 1, first_chat=5_100_000)
+            [linked] = await make_people(store, 1, channel="zalo", first_chat=7_100_000)
+            now, ttl = datetime.now(UTC), timedelta(minutes=15)
+            await store.links.redeem(await store.links.new_code(kept, now, ttl), linked, "zalo", now, ttl)
+        finally:
+            await store.close()
+        for user in ("7000000", "7000001", "7000002", "7100000"):
+            zalo.add_user(user)
+        zalo.blocked_users.add("7000002")
+        (tmp_path / "poster.jpg").write_bytes(jpeg(320, 240))
+        (tmp_path / "news.yaml").write_text(f"text_vi: <b>{mark}</b> — mời bà con ra quân dọn vệ sinh đường làng.\n"
+                                            "photo: poster.jpg\n", encoding="utf-8")
+        async with running(bot):
+            said = await danvan(bot.env, tmp_path, "broadcast", "send", str(tmp_path / "news.yaml"))
+            broadcast_id = int(re.search(r"#(\d+): 7 người nhận", said).group(1))
+            store = await Store.open(bot.db)
+            try:
+                async def done() -> bool:
+                    return (await store.broadcasts.get(broadcast_id)).status == "done"
+
+                await until(done, 30, "the broadcast done")
+                rows = await store.broadcasts.recipients(broadcast_id)
+                blocked = await store.users.find("zalo", "7000002")
+            finally:
+                await store.close()
+    on_telegram = Counter(c.chat_id for c in telegram.sent() if mark in (c.text or ""))
+    on_zalo = Counter(c.chat_id for c in zalo.sent() if mark in (c.text or ""))
+    assert on_telegram == {5_000_000: 1, 5_000_001: 1, 5_000_002: 1, 5_100_000: 1}
+    assert on_zalo == {"7000000": 1, "7000001": 1}
+    assert all(c.method == "sendPhoto" and opened(c.photo).size == (320, 240) and "<b>" not in c.text
+               for c in zalo.sent() if mark in (c.text or ""))
+    assert [c.status for c in zalo.calls_of("sendPhoto", "7000002")] == [403] and not zalo.sent("7000002")
+    assert Counter(status for status, _, _ in rows.values()) == {"sent": 6, "blocked": 1} and not blocked.reachable
