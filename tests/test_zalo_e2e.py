@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from storage import Store
-from tests.bot_process import bot_env, danvan, start_bot, stop_bot, until
+from tests.bot_process import bot_env, danvan, kill_bot, start_bot, stop_bot, until
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.fakes.zalo_api import FakeZaloAPI
 from tests.images import jpeg, opened
@@ -237,3 +237,59 @@ async def test_a_broadcast_reaches_telegram_and_zalo_once_each_and_marks_who_blo
                for c in zalo.sent() if mark in (c.text or ""))
     assert [c.status for c in zalo.calls_of("sendPhoto", "7000002")] == [403] and not zalo.sent("7000002")
     assert Counter(status for status, _, _ in rows.values()) == {"sent": 6, "blocked": 1} and not blocked.reachable
+
+
+async def test_after_a_sigkill_mid_flow_the_person_carries_on_and_nothing_is_doubled(tmp_path):
+    """Killed between two onboarding steps, then while a report's text is being answered (the text saved, the
+    answer held up at the platform): each time the person carries on where they were, with the numbers they saw;
+    the text is in the report once, the greeting and the consents once."""
+    async with FakeZaloAPI() as zalo:
+        bot = Bot(tmp_path, ZALO_BOT_TOKEN=zalo.token, ZALO_API_URL=zalo.base_url)
+        await bot.start()
+        store = await Store.open(bot.db)
+        try:
+            calls = await zalo.ask(AN, "/start", display_name="Lan")
+            for label in ("Đồng ý", "Đồng ý", "Không đồng ý"):
+                calls = await choose(zalo, calls, label)
+            calls = await zalo.ask(AN, "hai lang")
+            await kill_bot(bot.process)
+            await bot.start()
+            calls = await choose(zalo, calls, "xã Hải Lăng")
+            assert "thôn, tổ dân phố nào của xã Hải Lăng" in calls[-1].text
+            for label in ("Bỏ qua", "Xây dựng nông thôn mới", "Xong"):
+                calls = await choose(zalo, calls, label)
+            calls = await zalo.ask(AN, "/phananh")
+            calls = await choose(zalo, calls, "Xây dựng nông thôn mới")
+            await choose(zalo, calls, "Đúng")
+
+            zalo.hang("sendMessage", chat_id=AN, seconds=60)
+            zalo.push_text(AN, REPORT)
+
+            async def saved_not_answered() -> bool:
+                return any(entry.applied and REPORT in entry.event for entry in await store.journal.pending())
+
+            await until(saved_not_answered, 15, "the report's text saved, its answer not sent")
+            await kill_bot(bot.process)
+            zalo.clear_faults()
+            mark = zalo.mark()
+            await bot.start()
+            calls = await zalo.ask(AN, REPORT)  # no answer came: the person sends it again
+            assert zalo.sent(AN, since=mark) == calls and calls[-1].text.count(REPORT) == 1
+            for label in ("Tiếp tục", "Gửi kèm tên", "Không khẩn cấp", "Gửi"):
+                calls = await choose(zalo, calls, label)
+            code = re.search(r"PA-\d\d-\d{6}", calls[-1].text).group(0)
+            citizen = await store.users.find("zalo", AN)
+            (case,), _ = await store.cases.of_user(citizen.id)
+            assert case.code == code and case.content == REPORT
+            assert sorted(c.purpose for c in await store.users.consent_history(citizen.id)) == sorted(
+                c.purpose for c in (await store.users.consents(citizen.id)).values())
+
+            async def all_done() -> bool:  # marked so just after the answer went out
+                return not await store.journal.pending()
+
+            await until(all_done, 15, "every update handled")
+        finally:
+            await store.close()
+            await stop_bot(bot.process)
+        assert sum("Kính chào" in (c.text or "") for c in zalo.sent(AN)) == 1
+    assert "Traceback" not in bot.output()
