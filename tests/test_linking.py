@@ -49,7 +49,8 @@ async def test_a_telegram_and_a_zalo_account_become_one_person(store, clock):
     assert any(e.action == "account.linked" for e in await store.audit.by_actor(person.id))
     await lan_zl.say("/dulieu")
     export = json.loads(lan_zl.last[-1].document.content)
-    assert export["linked_accounts"] == [{"channel": "zalo", "account_id": "z-77"}]
+    [linked] = export["linked_accounts"]
+    assert (linked["channel"], linked["account_id"], linked["consents"]) == ("zalo", "z-77", [])
     await turns(lan_zl, [("/xoadulieu", ["có chắc muốn xóa"]), ("[Xóa dữ liệu]", ["cả tài khoản đã liên kết"])])
     assert await store.users.find("telegram", "1001") is None and await store.users.find("zalo", "z-77") is None
 
@@ -140,6 +141,10 @@ async def test_what_linking_moves_and_what_stays_and_both_sides_are_told(store, 
     assert export["topics"] == ["Xây dựng nông thôn mới", "Đô thị văn minh"]
     assert {c["purpose"]: c["granted"] for c in export["consents"]} == {"news": True, "opinions": True,
                                                                           "sensitive": False}
+    [zalo] = export["linked_accounts"]  # what the Zalo account still holds of its own is exported too
+    assert zalo["account_id"] == "z-77" and zalo["locality"]["name"] == "Đông Hà"
+    assert {c["purpose"]: c["granted"] for c in zalo["consents"]} == {"news": True, "opinions": True,
+                                                                        "sensitive": True}
 
 
 async def test_a_cadre_account_that_never_started_takes_the_citizen_accounts_profile_and_consents(store, clock):
