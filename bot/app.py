@@ -149,7 +149,7 @@ class App:
         gc.set_threshold(20_000, 20, 20)
 
     async def stop(self) -> None:
-        self.scheduler.stop()
+        await self.scheduler.stop()
         if self.telegram is not None:
             await self.telegram.stop_receiving()
         if self.zalo is not None:

@@ -43,13 +43,9 @@ async def export_data(ctx: Ctx) -> None:
             "receives_news": user.news_enabled,
             "joined_at": user.created_at,
         },
-        "linked_accounts": [{"channel": channel, "account_id": account}
-                            for _, channel, account in await store.links.linked(user.id)],
+        "linked_accounts": [await _linked(ctx, other_id) for other_id, _, _ in await store.links.linked(user.id)],
         "topics": [topics[i].name_vi for i in sorted(await store.users.topic_ids(user.id)) if i in topics],
-        "consents": [
-            {"purpose": c.purpose, "granted": c.granted, "text_version": c.text_version, "at": c.at}
-            for c in await store.users.consent_history(user.id)
-        ],
+        "consents": await _consents(ctx, user.id),
         "conversation": (
             {"flow": ctx.conversation.flow, "step": ctx.conversation.step, "draft": ctx.conversation.data}
             if ctx.conversation else None
@@ -114,6 +110,21 @@ async def _holds_nothing(ctx: Ctx) -> bool:
     store, user = ctx.store, ctx.user
     return (not user.consented and user.role == "citizen" and not await store.users.consent_history(user.id)
             and not (await store.cases.of_user(user.id, 0, 1))[0] and await store.cases.draft(user.id) is None)
+
+
+async def _consents(ctx: Ctx, user_id: int) -> list[dict]:
+    return [{"purpose": c.purpose, "granted": c.granted, "text_version": c.text_version, "at": c.at}
+            for c in await ctx.store.users.consent_history(user_id)]
+
+
+async def _linked(ctx: Ctx, user_id: int) -> dict:
+    """An account on another channel linked to this one: what it still holds from before the link (its name, its
+    locality, its consents where the account kept had its own) is the person's too."""
+    other = await ctx.store.users.get(user_id)
+    locality = await ctx.store.localities.get(other.locality_id) if other.locality_id else None
+    return {"channel": other.channel, "account_id": other.external_id, "display_name": other.display_name,
+            "locality": {"code": locality.code, "name": await _place(ctx, locality.id)} if locality else None,
+            "joined_at": other.created_at, "consents": await _consents(ctx, user_id)}
 
 
 async def _cases(ctx: Ctx, topics: dict) -> list[dict]:

@@ -258,7 +258,8 @@ class DigestRepo:
     async def audience(self, topic_ids: set[int | None]) -> dict[tuple[int, int | None], int]:
         """How many people receive news, per (locality, topic followed); topic None: whatever they follow. One
         pass over the people, once per tick: each digest then adds up the localities of its scope."""
-        people = "u.role = 'citizen' AND u.news_enabled = 1 AND u.deleted_at IS NULL AND u.locality_id IS NOT NULL"
+        people = ("u.role = 'citizen' AND u.news_enabled = 1 AND u.deleted_at IS NULL AND u.locality_id IS NOT NULL"
+                  " AND u.linked_to IS NULL")  # a person on two linked channels is counted where their account is kept
         reach: dict[tuple[int, int | None], int] = {}
         topics = sorted(t for t in topic_ids if t is not None)
         if topics:
