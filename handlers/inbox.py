@@ -191,6 +191,7 @@ ACTIONS = {
     "resolved": ("note",),
     "declined": ("note",),
     "duplicate": ("note",),
+    "withdrawn": ("note",),
 }
 
 

@@ -6,6 +6,9 @@ import json
 
 from handlers.base import Ctx, Document, Option, cb, registry, step_key
 from handlers.consent import consent_version
+from handlers.inbox import responsible_cadres
+from messages import Texts
+from storage.users import Erasure
 
 FLOW = "del"
 registry.flow(FLOW)
@@ -103,9 +106,15 @@ async def delete_data(ctx: Ctx) -> None:
 
 async def _confirm_prompt(ctx: Ctx) -> None:
     key = step_key(FLOW, "confirm")
-    ctx.say(ctx.t("privacy.delete_confirm"), [
-        (Option(ctx.t("privacy.delete_yes"), cb(key, "yes")), Option(ctx.t("privacy.delete_no"), cb(key, "no"))),
-    ])
+    cases, total = await ctx.store.cases.of_user(ctx.user.id, 0, 1_000_000)
+    text = ctx.t("privacy.delete_confirm")
+    options = [(Option(ctx.t("privacy.delete_yes"), cb(key, "yes")),)]
+    if total:
+        text += "\n\n" + ctx.t("privacy.delete_cases", count=total, open=sum(c.is_open for c in cases),
+                                marker=ctx.t("privacy.erased_marker"))
+        options.append((Option(ctx.t("privacy.delete_keep_content"), cb(key, "keep")),))
+    options.append((Option(ctx.t("privacy.delete_no"), cb(key, "no")),))
+    ctx.say(text + "\n\n" + ctx.t("privacy.delete_final"), options)
 
 
 @registry.step(FLOW, "confirm", _confirm_prompt)
@@ -115,13 +124,36 @@ async def _confirm_handle(ctx: Ctx) -> None:
         ctx.finish()
         ctx.say(ctx.t("privacy.delete_kept"), edit=True)
         return
-    if choice != ("yes",):
+    if choice not in (("yes",), ("keep",)):
         await ctx.wrong()
         return
+    content = choice == ("yes",)
+    # The cadres who would have answered, found while the case still names its village.
+    cases, _total = await ctx.store.cases.of_user(ctx.user.id, 0, 1_000_000)
+    told = {c.id: (c.code, await responsible_cadres(ctx, c)) for c in cases if c.is_open} if content else {}
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
-    if ctx.user.role != "citizen":
-        await ctx.audit("user.erased_self", f"user:{ctx.user.id}", role=ctx.user.role)
-    await ctx.store.users.erase(ctx.user.id, version, ctx.now)
+    # The marker is read by cadres, in the province's language.
+    erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
+                                         marker=Texts("vi")("privacy.erased_marker"))
     ctx.conversation = None
     ctx.dirty = False  # erase() already removed the conversation row
-    ctx.say(ctx.t("privacy.deleted"), edit=True)
+    for case_id in erased.withdrawn:
+        code, cadres = told.get(case_id, (None, []))
+        for cadre_id in cadres:
+            if cadre_id != ctx.user.id:
+                ctx.notify(cadre_id, "inbox.withdrawn", code=code)
+    ctx.say(_erased(ctx, erased), edit=True)
+
+
+def _erased(ctx: Ctx, erased: Erasure) -> str:
+    """Exactly what went and what stays."""
+    parts = [ctx.t("privacy.deleted", accounts=erased.accounts, sessions=erased.sessions, consents=erased.consents)]
+    if erased.cases and erased.content:
+        parts.append(ctx.t("privacy.deleted_content", cases=erased.cases, files=erased.files,
+                           locations=erased.locations, marker=ctx.t("privacy.erased_marker")))
+        if erased.withdrawn:
+            parts.append(ctx.t("privacy.deleted_withdrawn", count=len(erased.withdrawn)))
+    elif erased.cases:
+        parts.append(ctx.t("privacy.deleted_unlinked", cases=erased.cases))
+    parts.append(ctx.t("privacy.deleted_remains_cases" if erased.cases else "privacy.deleted_remains"))
+    return "\n\n".join(parts)

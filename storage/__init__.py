@@ -57,9 +57,10 @@ class Store:
         try:
             if migrate:
                 await db.migrate()
-            store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
+            files = FileStore(_files_dir(path))
+            store = cls(db, UserRepo(db, files), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
-                        FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
+                        files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
                         JournalRepo(db), NoticeRepo(db), LinkRepo(db))
             if seed:
                 await store.topics.seed()

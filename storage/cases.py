@@ -13,7 +13,7 @@ from storage.db import Database
 from storage.localities import subtree_end
 
 OPEN = ("new", "acknowledged", "in_progress")
-CLOSED = ("resolved", "declined", "duplicate")
+CLOSED = ("resolved", "declined", "duplicate", "withdrawn")  # withdrawn: the sender erased it
 PREFIX = {"gopy": "GY", "phananh": "PA"}
 
 
