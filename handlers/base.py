@@ -157,6 +157,7 @@ class Settings:
     case_window: timedelta = timedelta(hours=1)
     quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
     web_chat: str | None = None  # the web chat's public https address, offered where a message cannot be read
+    retention_months: int = 24  # the privacy notice states it; bot/retention.py applies it
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]
