@@ -16,7 +16,7 @@ registry.flow(FLOW)
 
 @registry.command("quyenriengtu", "privacy")
 async def privacy_notice(ctx: Ctx) -> None:
-    ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+    ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name, months=ctx.settings.retention_months))
 
 
 @registry.command("dulieu", "mydata")

@@ -4,11 +4,12 @@ locations, files on disk), open cases closed as withdrawn with their cadres told
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 from handlers.base import Media
 from storage.cases import Attachment, InboxQuery, NewCase
-from tests.dialog import ONBOARD, turns
+from tests.dialog import ONBOARD, Harness, RecordingChannel, turns
 from tests.images import jpeg
 from tests.schedule_kit import add_case, citizen, staff
 
@@ -123,3 +124,12 @@ async def test_erasing_a_case_already_closed_keeps_its_status(store, clock):
     assert erased.withdrawn == () and erased.texts == 1
     after = await store.cases.get(case.id)
     assert after.status == "resolved" and after.content == MARKER
+
+
+async def test_the_privacy_notice_states_the_retention_periods(store, clock):
+    harness = Harness(store, clock, RecordingChannel())
+    harness.router.settings = replace(harness.router.settings, retention_months=18)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await turns(p, [("/quyenriengtu", ["18 tháng sau khi được giải quyết xong", "không còn gắn với người gửi",
+                                      "trong vòng 4 ngày", "trong vòng 30 ngày"])])
