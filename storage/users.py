@@ -148,8 +148,8 @@ class UserRepo:
             f"SELECT {_COLUMNS} FROM users WHERE role <> 'citizen' AND deleted_at IS NULL ORDER BY role, id")
         return [_row(r) for r in rows]
 
-    async def erase(self, user_id: int, text_version: str, now: datetime, *, content: bool = True,
-                    marker: str = "") -> Erasure:
+    async def erase(self, user_id: int, text_version: str, now: datetime, *, marker: str,
+                    content: bool = True) -> Erasure:
         """Delete what identifies the person, in one transaction; keep an anonymous row for statistics.
 
         Always: the name, accounts and chat ids, settings, followed topics, consents (kept only as a count in
