@@ -4,10 +4,15 @@ locations, files on disk), open cases closed as withdrawn with their cadres told
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
+import storage.db
 from handlers.base import Media
+from storage import Store
 from storage.cases import Attachment, InboxQuery, NewCase
 from tests.dialog import ONBOARD, Harness, RecordingChannel, turns
 from tests.images import jpeg
@@ -133,3 +138,34 @@ async def test_the_privacy_notice_states_the_retention_periods(store, clock):
     await turns(p, ONBOARD)
     await turns(p, [("/quyenriengtu", ["18 tháng sau khi được giải quyết xong", "không còn gắn với người gửi",
                                       "trong vòng 4 ngày", "trong vòng 30 ngày"])])
+
+
+async def test_the_rebuilt_cases_table_keeps_every_case_and_reference(tmp_path, monkeypatch, clock):
+    """Migration 0019 rebuilds `cases` (for the status 'withdrawn'): a database with cases, attachments, history
+    and a duplicate made before it keeps them all, with foreign keys still enforced afterwards."""
+    before = [(n, sql) for n, sql in storage.db._migrations() if n < 19]
+    with monkeypatch.context() as patched:
+        patched.setattr(storage.db, "_migrations", lambda: before)
+        store = await Store.open(tmp_path / "old.db")
+    now = clock()
+    lan = await citizen(store, now)
+    commune = (await store.localities.search("Hải Lăng", level=1))[0]
+    first = await add_case(store, now, lan, commune.id)
+    second = await add_case(store, now, lan, commune.id, content="Trùng nội dung với ý kiến trước")
+    await store.cases.record(second.id, None, "duplicate", now, expect="new", status="duplicate",
+                             duplicate_of=first.id)
+    await store.db.execute("INSERT INTO case_attachments (case_id, kind, latitude, longitude)"
+                           " VALUES (?, 'location', 16.8, 107.1)", (first.id,))
+    await store.close()
+    store = await Store.open(tmp_path / "old.db")
+    try:
+        assert await store.db.version() >= 19
+        assert (await store.cases.get(second.id)).duplicate_of == first.id
+        assert [a.kind for a in await store.cases.attachments(first.id)] == ["location"]
+        assert [e.kind for e in await store.cases.events(second.id, internal=True)] == ["created", "duplicate"]
+        with pytest.raises(sqlite3.IntegrityError):
+            await store.db.execute("INSERT INTO case_attachments (case_id, kind) VALUES (999, 'photo')")
+        erased = await store.users.erase(lan, "v1", now, marker=MARKER)
+        assert erased.withdrawn == (first.id,) and (await store.cases.get(first.id)).status == "withdrawn"
+    finally:
+        await store.close()
