@@ -12,6 +12,8 @@ from storage.db import Database
 from storage.files import FileStore, unreferenced
 from storage.users import drop_attachments
 
+BATCH = 200  # cases per transaction
+
 
 class RetentionRepo:
     def __init__(self, db: Database, files: FileStore) -> None:
@@ -20,30 +22,19 @@ class RetentionRepo:
 
     async def sweep(self, *, cases_closed_before: datetime, journal_before: datetime, stale_before: datetime,
                     now: datetime) -> dict[str, int]:
-        """End what has been kept long enough, in one transaction; returns the counts (also in the audit log,
-        when there were any). Running it again finds nothing more to do.
+        """End what has been kept long enough; returns the counts (also in the audit log, when there were any).
+        Running it again finds nothing more to do.
 
         A case closed (or answered and left) before `cases_closed_before` no longer names its sender, and its
         files and precise locations go (topic, place, text, dates and status stay). Handled updates in the
         journal before `journal_before` go, so do notices and numbered options older than `stale_before` and
-        expired web chat sessions. Files nothing refers to any more are deleted from disk after the commit."""
+        expired web chat sessions. Files nothing refers to any more are deleted from disk after each commit.
+        Cases go in batches, each its own short transaction, so that the first run on years of cases never holds
+        the write lock for long."""
         counts: dict[str, int] = defaultdict(int)
-        digests: set[str] = set()
+        while await self._cases(cases_closed_before, counts) == BATCH:
+            pass
         async with self.db.tx() as conn:
-            async with conn.execute(
-                f"SELECT id FROM cases WHERE status NOT IN {OPEN} AND COALESCE(closed_at, answered_at) < ?"
-                " AND (user_id IS NOT NULL OR EXISTS (SELECT 1 FROM case_attachments a WHERE a.case_id = cases.id))",
-                (iso(cases_closed_before),),
-            ) as cur:
-                cases = [r[0] for r in await cur.fetchall()]
-            if cases:
-                ids = ",".join("?" * len(cases))
-                await drop_attachments(conn, cases, counts, digests)
-                await conn.execute(f"UPDATE case_events SET actor_id = NULL WHERE case_id IN ({ids}) AND actor_id ="
-                                   " (SELECT user_id FROM cases c WHERE c.id = case_events.case_id)", cases)
-                cur = await conn.execute(f"UPDATE cases SET user_id = NULL WHERE id IN ({ids}) AND user_id IS NOT NULL",
-                                         cases)
-                counts["senders"] = cur.rowcount
             for name, statement, before in (
                 ("journal", "DELETE FROM inbound_journal WHERE done_at IS NOT NULL AND done_at < ?", journal_before),
                 ("notices", "DELETE FROM notice_outbox WHERE created_at < ?", stale_before),
@@ -52,9 +43,30 @@ class RetentionRepo:
             ):
                 cur = await conn.execute(statement, (iso(before),))
                 counts[name] = cur.rowcount
-            free = await unreferenced(conn, digests)
-            counts["files_deleted"] = len(free)
             if any(counts.values()):
                 await audit.write(conn, None, "retention.swept", None, now, **counts)
-        await self.files.delete(free)
         return dict(counts)
+
+    async def _cases(self, closed_before: datetime, counts: dict[str, int]) -> int:
+        """One batch of old cases: unlinked, files and locations dropped; returns how many were in it."""
+        digests: set[str] = set()
+        async with self.db.tx() as conn:
+            async with conn.execute(
+                f"SELECT id FROM cases WHERE status NOT IN {OPEN} AND COALESCE(closed_at, answered_at) < ?"
+                " AND (user_id IS NOT NULL OR EXISTS (SELECT 1 FROM case_attachments a WHERE a.case_id = cases.id))"
+                " ORDER BY id LIMIT ?",
+                (iso(closed_before), BATCH),
+            ) as cur:
+                cases = [r[0] for r in await cur.fetchall()]
+            if not cases:
+                return 0
+            ids = ",".join("?" * len(cases))
+            await drop_attachments(conn, cases, counts, digests)
+            await conn.execute(f"UPDATE case_events SET actor_id = NULL WHERE case_id IN ({ids}) AND actor_id ="
+                               " (SELECT user_id FROM cases c WHERE c.id = case_events.case_id)", cases)
+            cur = await conn.execute(f"UPDATE cases SET user_id = NULL WHERE id IN ({ids}) AND user_id IS NOT NULL",
+                                     cases)
+            counts["senders"] += cur.rowcount
+            free = await unreferenced(conn, digests)
+        counts["files_deleted"] += await self.files.delete(free)
+        return len(cases)

@@ -112,3 +112,15 @@ def test_retention_months_is_checked(monkeypatch, tmp_path):
         load()
     monkeypatch.setenv("DANVAN_RETENTION_MONTHS", "36")
     assert load().handler_settings().retention_months == 36
+
+
+async def test_many_old_cases_go_in_several_short_transactions(store, clock, monkeypatch):
+    monkeypatch.setattr("storage.retention.BATCH", 2)
+    start = clock()
+    lan = await citizen(store, start)
+    cases = [await closed_case(store, start, lan, f"Ý kiến số {n} về đường làng") for n in range(5)]
+    counts = await store.retention.sweep(cases_closed_before=start + timedelta(days=1), journal_before=start,
+                                         stale_before=start, now=start + timedelta(days=1))
+    assert counts["senders"] == 5 and counts["locations"] == 5
+    assert all([(await store.cases.get(c.id)).user_id is None for c in cases])
+    assert len([e for e in await store.audit.recent() if e.action == "retention.swept"]) == 1
