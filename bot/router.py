@@ -150,6 +150,10 @@ class Router:
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        for channel_name, chat_id in ctx.forget:  # before the replies: the confirmation is all the chat keeps
+            forget = getattr(self.outbound.channels.get(channel_name), "forget", None)
+            if forget is not None:
+                await forget(chat_id)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:

@@ -137,6 +137,7 @@ async def _confirm_handle(ctx: Ctx) -> None:
                                          marker=Texts("vi")("privacy.erased_marker"))
     ctx.conversation = None
     ctx.dirty = False  # erase() already removed the conversation row
+    ctx.forget.extend(erased.chats)
     for case_id in erased.withdrawn:
         code, cadres = told.get(case_id, (None, []))
         for cadre_id in cadres:

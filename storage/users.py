@@ -167,14 +167,13 @@ class UserRepo:
             counts: dict[str, int] = defaultdict(int)
             digests: set[str] = set()
             withdrawn = await _unlink_cases(conn, list(accounts), content, marker, now, counts, digests)
-            for account in accounts:
-                await _erase_identity(conn, account, now, counts, digests)
+            chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
             free = await unreferenced(conn, digests)
             counts["files_deleted"] = len(free)
             await audit.write(conn, user_id, "user.erased", f"user:{user_id}", now, role=accounts[user_id],
                               content=content, text_version=text_version, **counts)
         await self.files.delete(free)
-        return Erasure(content=content, withdrawn=tuple(withdrawn), **counts)
+        return Erasure(content=content, withdrawn=tuple(withdrawn), chats=tuple(c for c in chats if c), **counts)
 
 
 @dataclass(frozen=True)
@@ -183,6 +182,7 @@ class Erasure:
 
     content: bool  # the cases' content was erased too, not only unlinked
     withdrawn: tuple[int, ...] = ()  # open cases closed as withdrawn (their cadres are to be told)
+    chats: tuple[tuple[str, str], ...] = ()  # (channel, chat id) of the accounts: what a transport keeps of them goes
     accounts: int = 0
     consents: int = 0  # consent decisions now only counted
     sessions: int = 0  # web chat sessions ended
@@ -214,7 +214,8 @@ _USER_ROWS = (
 
 
 async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetime, counts: dict[str, int],
-                          digests: set[str]) -> None:
+                          digests: set[str]) -> tuple[str, str] | None:
+    """Erase one account; its (channel, chat id), if it had one."""
     async with conn.execute("SELECT channel, chat_id, locality_id FROM users WHERE id = ?", (user_id,)) as cur:
         row = await cur.fetchone()
     commune = None
@@ -251,6 +252,7 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
         (commune, iso(now), iso(now), user_id),
     )
     counts["accounts"] += 1
+    return (row["channel"], row["chat_id"]) if row["chat_id"] is not None else None
 
 
 async def _unlink_cases(conn: aiosqlite.Connection, accounts: list[int], content: bool, marker: str,

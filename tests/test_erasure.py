@@ -17,6 +17,7 @@ from storage.cases import Attachment, InboxQuery, NewCase
 from tests.dialog import ONBOARD, Harness, RecordingChannel, turns
 from tests.images import jpeg
 from tests.schedule_kit import add_case, citizen, staff
+from tests.test_web_api import build_app, client, onboard, png, text_of
 
 PHOTO = jpeg()
 VOICE = b"OggS voice note of the sender"
@@ -169,3 +170,34 @@ async def test_the_rebuilt_cases_table_keeps_every_case_and_reference(tmp_path, 
         assert erased.withdrawn == (first.id,) and (await store.cases.get(first.id)).status == "withdrawn"
     finally:
         await store.close()
+
+
+async def test_on_the_web_chat_the_history_uploads_and_session_go(tmp_path, clock):
+    app = await build_app(tmp_path, clock, demo=False)
+    try:
+        async with client(app) as web:
+            await web.open()
+            await onboard(web)
+            await web.say("/phananh")
+            await web.click("An sinh xã hội")
+            await web.click("Đúng", exact=True)
+            answer = await web.http.post("/api/upload", content=png(), headers={"X-CSRF-Token": web.csrf,
+                                                                                 "Content-Type": "image/png"})
+            photo = answer.json()["messages"][0]["photo"]["url"]
+            await web.say(CONTENT)
+            await web.click("Tiếp tục")
+            await web.click("Gửi kèm tên")
+            await web.click("Không khẩn cấp")
+            await web.click("✅ Gửi", exact=True)
+            case = await app.store.cases.by_code("PA-26-000001")
+            [digest] = [a.sha256 for a in await app.store.cases.attachments(case.id)]
+            await web.say("/xoadulieu")
+            said = text_of(await web.click("Xóa dữ liệu của tôi"))
+            assert "Đã xóa dữ liệu" in said and "đã xóa 1 tệp" in said
+            # The chat keeps only the confirmation; the photo is gone from the chat's uploads and the file store.
+            assert [m["from"] for m in await web.history()] == ["bot"] and CONTENT not in text_of(await web.history())
+            assert (await web.http.get(photo)).status_code == 404 and list(app.web.files_dir.iterdir()) == []
+            assert await app.store.files.get(digest) is None
+            assert await app.store.db.fetchone("SELECT 1 FROM web_sessions") is None  # the cookie opens nothing
+    finally:
+        await app.stop()
