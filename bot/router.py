@@ -161,7 +161,9 @@ class Router:
         # Kept until delivered: a crash before they go out sends them at the next start (resend_notices).
         notice_ids = await self.store.notices.add([(n.user_id, n.dump()) for n in ctx.notices], now) \
             if ctx.notices else []
-        return Handled(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
+        notices = ctx.notices + [n for n, _ in ctx.kept_notices]  # kept by the handler's own write
+        notice_ids += [i for _, i in ctx.kept_notices]
+        return Handled(ctx.replies, notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation

@@ -184,6 +184,7 @@ class Ctx:
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change
     notices: list[Notice] = field(default_factory=list)
+    kept_notices: list[tuple[Notice, int]] = field(default_factory=list)  # already in the outbox, with their ids
     forget: list[tuple[str, str]] = field(default_factory=list)  # (channel, chat): its person erased their data
     replies: list[Reply] = field(default_factory=list)
     dirty: bool = False  # the conversation changed and must be saved

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from handlers.base import Ctx, Document, Option, cb, registry, step_key
+from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.inbox import responsible_cadres
 from messages import Texts
@@ -128,21 +128,20 @@ async def _confirm_handle(ctx: Ctx) -> None:
         await ctx.wrong()
         return
     content = choice == ("yes",)
-    # The cadres who would have answered, found while the case still names its village.
+    # What the cadres of each open case are told if it is withdrawn: found while the case still names its village,
+    # kept in the outbox by the erasure's own transaction.
     cases, _total = await ctx.store.cases.of_user(ctx.user.id, 0, 1_000_000)
-    told = {c.id: (c.code, await responsible_cadres(ctx, c)) for c in cases if c.is_open} if content else {}
+    notices = {c.id: [(cadre, Notice(cadre, "inbox.withdrawn", {"code": c.code}).dump())
+                      for cadre in await responsible_cadres(ctx, c) if cadre != ctx.user.id]
+               for c in cases if c.is_open and content}
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
     # The marker is read by cadres, in the province's language.
     erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
-                                         marker=Texts("vi")("privacy.erased_marker"))
+                                         marker=Texts("vi")("privacy.erased_marker"), notices=notices)
     ctx.conversation = None
     ctx.dirty = False  # erase() already removed the conversation row
     ctx.forget.extend(erased.chats)
-    for case_id in erased.withdrawn:
-        code, cadres = told.get(case_id, (None, []))
-        for cadre_id in cadres:
-            if cadre_id != ctx.user.id:
-                ctx.notify(cadre_id, "inbox.withdrawn", code=code)
+    ctx.kept_notices.extend((Notice.load(user, text), notice_id) for notice_id, user, text in erased.notices)
     ctx.say(_erased(ctx, erased), edit=True)
 
 

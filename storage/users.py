@@ -13,6 +13,7 @@ from storage.cases import OPEN
 from storage.clock import iso
 from storage.db import Database
 from storage.files import FileStore, digests_in, unreferenced
+from storage.notices import keep
 
 PURPOSES = ("news", "opinions", "sensitive")
 
@@ -148,8 +149,8 @@ class UserRepo:
             f"SELECT {_COLUMNS} FROM users WHERE role <> 'citizen' AND deleted_at IS NULL ORDER BY role, id")
         return [_row(r) for r in rows]
 
-    async def erase(self, user_id: int, text_version: str, now: datetime, *, marker: str,
-                    content: bool = True) -> Erasure:
+    async def erase(self, user_id: int, text_version: str, now: datetime, *, marker: str, content: bool = True,
+                    notices: dict[int, list[tuple[int, str]]] | None = None) -> Erasure:
         """Delete what identifies the person, in one transaction; keep an anonymous row for statistics.
 
         Always: the name, accounts and chat ids, settings, followed topics, consents (kept only as a count in
@@ -157,8 +158,10 @@ class UserRepo:
         (not the village) and the join date stay. An account linked to this one (the same person on another
         channel) is erased with it. Their cases are unlinked from them; with `content`, each case's text, files,
         voice notes and locations are replaced by `marker` and its place coarsened to the commune, and an open
-        case is closed as withdrawn. Topic, commune, dates and status stay for statistics. Files nothing else
-        refers to are deleted from disk once the transaction has committed. The audit log gets the counts.
+        case is closed as withdrawn, and `notices` of that case ((recipient, notice JSON) by case id) are kept in
+        the notice outbox by the same transaction. Topic, commune, dates and status stay for statistics. Files
+        nothing else refers to are deleted from disk once the transaction has committed. The audit log gets the
+        counts.
         """
         async with self.db.tx() as conn:
             async with conn.execute("SELECT id, role FROM users WHERE id = ? OR linked_to = ? ORDER BY id",
@@ -168,12 +171,15 @@ class UserRepo:
             digests: set[str] = set()
             withdrawn = await _unlink_cases(conn, list(accounts), content, marker, now, counts, digests)
             chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
+            told = [n for case_id in withdrawn for n in (notices or {}).get(case_id, [])]
+            kept = tuple(zip(await keep(conn, told, now), told, strict=True))
             free = await unreferenced(conn, digests)
             counts["files_deleted"] = len(free)
             await audit.write(conn, user_id, "user.erased", f"user:{user_id}", now, role=accounts[user_id],
                               content=content, text_version=text_version, **counts)
         await self.files.delete(free)
-        return Erasure(content=content, withdrawn=tuple(withdrawn), chats=tuple(c for c in chats if c), **counts)
+        return Erasure(content=content, withdrawn=tuple(withdrawn), chats=tuple(c for c in chats if c),
+                       notices=tuple((i, user, text) for i, (user, text) in kept), **counts)
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,7 @@ class Erasure:
     content: bool  # the cases' content was erased too, not only unlinked
     withdrawn: tuple[int, ...] = ()  # open cases closed as withdrawn (their cadres are to be told)
     chats: tuple[tuple[str, str], ...] = ()  # (channel, chat id) of the accounts: what a transport keeps of them goes
+    notices: tuple[tuple[int, int, str], ...] = ()  # (outbox id, recipient, notice JSON) kept for withdrawn cases
     accounts: int = 0
     consents: int = 0  # consent decisions now only counted
     sessions: int = 0  # web chat sessions ended

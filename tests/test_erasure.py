@@ -201,3 +201,18 @@ async def test_on_the_web_chat_the_history_uploads_and_session_go(tmp_path, cloc
             assert await app.store.db.fetchone("SELECT 1 FROM web_sessions") is None  # the cookie opens nothing
     finally:
         await app.stop()
+
+
+async def test_the_cadres_notice_is_kept_by_the_erasure_itself(store, clock):
+    """A crash right after the erasure still tells the cadres: the notice is in the outbox with the withdrawal."""
+    now = clock()
+    lan = await citizen(store, now)
+    cadre = await staff(store, now, "8001", "cadre", communes=("Hải Lăng",))
+    commune = (await store.localities.search("Hải Lăng", level=1))[0]
+    open_case, closed = await add_case(store, now, lan, commune.id), await add_case(store, now, lan, commune.id)
+    await store.cases.record(closed.id, None, "resolved", now, expect="new", status="resolved", closed_at=now)
+    erased = await store.users.erase(lan, "v1", now, marker=MARKER, notices={
+        open_case.id: [(cadre, '{"open": 1}')], closed.id: [(cadre, '{"closed": 1}')]})
+    assert erased.withdrawn == (open_case.id,)
+    assert [(user, text) for _, user, text in await store.notices.pending()] == [(cadre, '{"open": 1}')]
+    assert [i for i, _, _ in erased.notices] == [i for i, _, _ in await store.notices.pending()]
