@@ -6,11 +6,10 @@ from collections import defaultdict
 from datetime import datetime
 
 from storage import audit
-from storage.cases import OPEN
+from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
 from storage.db import Database
 from storage.files import FileStore, unreferenced
-from storage.users import drop_attachments
 
 BATCH = 200  # cases per transaction
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import aiosqlite
 
 from storage import audit
-from storage.cases import OPEN
+from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
 from storage.db import Database
 from storage.files import FileStore, digests_in, unreferenced
@@ -297,16 +297,3 @@ async def _unlink_cases(conn: aiosqlite.Connection, accounts: list[int], content
     await conn.execute(f"UPDATE cases SET user_id = NULL WHERE id IN ({ids})", list(cases))
     return withdrawn
 
-
-async def drop_attachments(conn: aiosqlite.Connection, case_ids: list[int], counts: dict[str, int],
-                           digests: set[str]) -> None:
-    """Take the files and locations off these cases, counting them; their digests join `digests` (the caller
-    deletes those nothing else refers to)."""
-    ids = ",".join("?" * len(case_ids))
-    async with conn.execute(f"SELECT sha256, latitude FROM case_attachments WHERE case_id IN ({ids})",
-                            case_ids) as cur:
-        rows = await cur.fetchall()
-    counts["files"] += sum(1 for r in rows if r[0] is not None)
-    counts["locations"] += sum(1 for r in rows if r[1] is not None)
-    digests.update(r[0] for r in rows if r[0] is not None)
-    await conn.execute(f"DELETE FROM case_attachments WHERE case_id IN ({ids})", case_ids)
