@@ -200,24 +200,35 @@ class Erasure:
     files_deleted: int = 0  # files removed from disk (those no other record referred to)
 
 
-# What identifies a person beyond the users row, in one list (the features will declare their part, DESIGN.md
-# §3). Rows of a chat are keyed by (channel, chat id); a handled update leaves the journal at once, the erasure's
-# own click once it is handled. A web session's chat id is a random token, never a Telegram or Zalo id.
-_CHAT_ROWS = (
-    "DELETE FROM conversations WHERE channel = ? AND chat_id = ?",
-    "DELETE FROM inbound_journal WHERE channel = ? AND chat_id = ? AND done_at IS NOT NULL",
-    "DELETE FROM chat_options WHERE channel = ? AND chat_id = ?",
+# What an erasure deletes beyond the users row and the cases, in one list (the features will declare their part,
+# DESIGN.md §3): (table, what finds the rows: the account's "user" id, its "chat" (channel, chat id), its bare
+# "chat_id" or its "handled chat" (the erasure's own update stays in the journal until it is handled), the count it
+# adds to, if any). A web session's chat id is a random token, never a Telegram or Zalo id.
+ERASED = (
+    ("conversations", "chat", None),
+    ("inbound_journal", "handled chat", None),
+    ("chat_options", "chat", None),
+    ("web_sessions", "chat_id", "sessions"),
+    ("user_topics", "user", None),
+    ("case_drafts", "user", None),
+    ("link_codes", "user", None),
+    ("cadre_localities", "user", None),
+    ("cadre_topics", "user", None),
+    ("digest_settings", "user", None),
+    ("notice_outbox", "user", None),
+    ("consents", "user", "consents"),  # counted in consent_tallies first
 )
-_USER_ROWS = (
-    "DELETE FROM user_topics WHERE user_id = ?",
-    "DELETE FROM case_drafts WHERE user_id = ?",
-    "DELETE FROM link_codes WHERE user_id = ?",
-    "DELETE FROM cadre_localities WHERE user_id = ?",
-    "DELETE FROM cadre_topics WHERE user_id = ?",
-    "DELETE FROM digest_settings WHERE user_id = ?",
-    "DELETE FROM notice_outbox WHERE user_id = ?",
-    "DELETE FROM consents WHERE user_id = ?",
-)
+_WHERE = {"user": "user_id = ?", "chat": "channel = ? AND chat_id = ?", "chat_id": "chat_id = ?",
+          "handled chat": "channel = ? AND chat_id = ? AND done_at IS NOT NULL"}
+# Tables naming a person that an erasure keeps, and why (tests/test_erasure.py checks every such table is in one of
+# the two lists).
+KEPT = {
+    "users": "the anonymous row itself: commune and join date",
+    "cases": "unlinked, their content erased by default (_unlink_cases)",
+    "campaign_opens": "a campaign's reach; the anonymous row's id names nobody",
+    "broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
+    "task_reports": "a cadre's report is the unit's work record",
+}
 
 
 async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetime, counts: dict[str, int],
@@ -232,15 +243,10 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
             (row["locality_id"],),
         ) as cur:
             commune = (await cur.fetchone())[0]
-    if row["chat_id"] is not None:
-        async with conn.execute("SELECT data FROM conversations WHERE channel = ? AND chat_id = ?",
-                                (row["channel"], row["chat_id"])) as cur:
-            digests.update(*[digests_in(r[0]) for r in await cur.fetchall()])
-        for statement in _CHAT_ROWS:
-            await conn.execute(statement, (row["channel"], row["chat_id"]))
-        cur = await conn.execute("DELETE FROM web_sessions WHERE chat_id = ?", (row["chat_id"],))
-        counts["sessions"] += cur.rowcount
-    async with conn.execute("SELECT data FROM case_drafts WHERE user_id = ?", (user_id,)) as cur:
+    # Files a half-written case or a broadcast being composed holds.
+    async with conn.execute("SELECT data FROM conversations WHERE channel = ? AND chat_id = ? UNION ALL"
+                            " SELECT data FROM case_drafts WHERE user_id = ?",
+                            (row["channel"], row["chat_id"], user_id)) as cur:
         digests.update(*[digests_in(r[0]) for r in await cur.fetchall()])
     await conn.execute(
         "INSERT INTO consent_tallies (purpose, granted, text_version, count)"
@@ -248,10 +254,14 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
         " GROUP BY purpose, granted, text_version"
         " ON CONFLICT (purpose, granted, text_version) DO UPDATE SET count = consent_tallies.count + excluded.count",
         (user_id,))
-    async with conn.execute("SELECT count(*) FROM consents WHERE user_id = ?", (user_id,)) as cur:
-        counts["consents"] += (await cur.fetchone())[0]
-    for statement in _USER_ROWS:
-        await conn.execute(statement, (user_id,))
+    chat = (row["channel"], row["chat_id"])
+    keys = {"user": (user_id,), "chat": chat, "handled chat": chat, "chat_id": (row["chat_id"],)}
+    for table, key, counted in ERASED:
+        if row["chat_id"] is None and key != "user":
+            continue
+        cur = await conn.execute(f"DELETE FROM {table} WHERE {_WHERE[key]}", keys[key])
+        if counted:
+            counts[counted] += cur.rowcount
     await conn.execute(
         "UPDATE users SET external_id = 'deleted:' || id, chat_id = NULL, display_name = NULL, language = 'vi',"
         " role = 'citizen', unit_name = NULL, locality_id = ?, news_enabled = 0, onboarded = 0,"

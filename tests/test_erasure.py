@@ -14,6 +14,7 @@ import storage.db
 from handlers.base import Media
 from storage import Store
 from storage.cases import Attachment, InboxQuery, NewCase
+from storage.users import ERASED, KEPT
 from tests.dialog import ONBOARD, Harness, RecordingChannel, turns
 from tests.images import jpeg
 from tests.schedule_kit import add_case, citizen, staff
@@ -216,3 +217,15 @@ async def test_the_cadres_notice_is_kept_by_the_erasure_itself(store, clock):
     assert erased.withdrawn == (open_case.id,)
     assert [(user, text) for _, user, text in await store.notices.pending()] == [(cadre, '{"open": 1}')]
     assert [i for i, _, _ in erased.notices] == [i for i, _, _ in await store.notices.pending()]
+
+
+async def test_every_table_naming_a_person_is_erased_or_kept_for_a_reason(store):
+    tables = [r[0] for r in await store.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    personal = set()
+    for table in tables:
+        columns = {r[1] for r in await store.db.fetchall(f"PRAGMA table_info({table})")}
+        if columns & {"user_id", "chat_id"}:
+            personal.add(table)
+    erased = {table for table, _, _ in ERASED}
+    assert not erased & set(KEPT)
+    assert personal <= erased | set(KEPT), "a new table names people: erase it (ERASED) or say why not (KEPT)"
