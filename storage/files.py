@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -58,23 +59,29 @@ class FileStore:
 
 # Every place that may name a file by its digest: a column, or a JSON draft that mentions it (a half-written case,
 # a broadcast being composed).
-_REFERENCES = (
-    "SELECT 1 FROM case_attachments WHERE sha256 = ?",
-    "SELECT 1 FROM task_reports WHERE sha256 = ?",
-    "SELECT 1 FROM broadcasts WHERE photo_sha256 = ?",
-    "SELECT 1 FROM case_drafts WHERE data LIKE '%' || ? || '%'",
-    "SELECT 1 FROM conversations WHERE data LIKE '%' || ? || '%'",
-)
+_COLUMNS = (("case_attachments", "sha256"), ("task_reports", "sha256"), ("broadcasts", "photo_sha256"))
+_DRAFTS = ("case_drafts", "conversations")
+_CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
+_HEX = re.compile(r"[0-9a-f]{64}")  # what may be a digest in a draft: a false match only keeps a file
 
 
 async def unreferenced(conn: aiosqlite.Connection, digests: Iterable[str]) -> set[str]:
     """Those of `digests` nothing in the database refers to any more: their files can go. Asked inside the
-    transaction that dropped the references, so it sees them gone."""
-    free = set()
-    for digest in set(digests):
-        async with conn.execute(" UNION ALL ".join(_REFERENCES), (digest,) * len(_REFERENCES)) as cur:
-            if await cur.fetchone() is None:
-                free.add(digest)
+    transaction that dropped the references, so it sees them gone; the drafts are read once, not once a file."""
+    free = set(digests)
+    for table, column in _COLUMNS:
+        wanted = sorted(free)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            async with conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))})",
+                                    chunk) as cur:
+                free -= {r[0] for r in await cur.fetchall()}
+    for table in _DRAFTS:
+        if not free:
+            break
+        async with conn.execute(f"SELECT data FROM {table}") as cur:
+            async for (data,) in cur:
+                free.difference_update(_HEX.findall(data))
     return free
 
 

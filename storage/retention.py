@@ -31,7 +31,8 @@ class RetentionRepo:
         Cases go in batches, each its own short transaction, so that the first run on years of cases never holds
         the write lock for long."""
         counts: dict[str, int] = defaultdict(int)
-        while await self._cases(cases_closed_before, counts) == BATCH:
+        after = 0
+        while (after := await self._cases(cases_closed_before, after, counts)) is not None:
             pass
         async with self.db.tx() as conn:
             for name, statement, before in (
@@ -46,19 +47,20 @@ class RetentionRepo:
                 await audit.write(conn, None, "retention.swept", None, now, **counts)
         return dict(counts)
 
-    async def _cases(self, closed_before: datetime, counts: dict[str, int]) -> int:
-        """One batch of old cases: unlinked, files and locations dropped; returns how many were in it."""
+    async def _cases(self, closed_before: datetime, after: int, counts: dict[str, int]) -> int | None:
+        """One batch of old cases with ids above `after`: unlinked, files and locations dropped; returns the last
+        id done, None once there are no more."""
         digests: set[str] = set()
         async with self.db.tx() as conn:
             async with conn.execute(
                 f"SELECT id FROM cases WHERE status NOT IN {OPEN} AND COALESCE(closed_at, answered_at) < ?"
                 " AND (user_id IS NOT NULL OR EXISTS (SELECT 1 FROM case_attachments a WHERE a.case_id = cases.id))"
-                " ORDER BY id LIMIT ?",
-                (iso(closed_before), BATCH),
+                " AND id > ? ORDER BY id LIMIT ?",
+                (iso(closed_before), after, BATCH),
             ) as cur:
                 cases = [r[0] for r in await cur.fetchall()]
             if not cases:
-                return 0
+                return None
             ids = ",".join("?" * len(cases))
             await drop_attachments(conn, cases, counts, digests)
             await conn.execute(f"UPDATE case_events SET actor_id = NULL WHERE case_id IN ({ids}) AND actor_id ="
@@ -68,4 +70,4 @@ class RetentionRepo:
             counts["senders"] += cur.rowcount
             free = await unreferenced(conn, digests)
         counts["files_deleted"] += await self.files.delete(free)
-        return len(cases)
+        return cases[-1]

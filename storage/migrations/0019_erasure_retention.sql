@@ -43,8 +43,9 @@ CREATE INDEX cases_answered ON cases(locality_path, answered_at) WHERE answered_
 CREATE INDEX cases_rated ON cases(locality_path, rated_at, rating) WHERE rated_at IS NOT NULL;
 CREATE INDEX cases_assigned ON cases(assigned_to, created_at) WHERE assigned_to IS NOT NULL;
 CREATE UNIQUE INDEX cases_submit_key ON cases(submit_key);
--- The retention job's question: cases closed before a date that still name a sender or hold files.
-CREATE INDEX cases_closed ON cases(closed_at) WHERE closed_at IS NOT NULL;
+
+-- Whether anything else still refers to a file, asked for every file an erasure or the retention job drops.
+CREATE INDEX case_attachments_sha256 ON case_attachments(sha256) WHERE sha256 IS NOT NULL;
 
 -- An erased person's consents, kept only as a count: how many decisions per purpose, answer and text version.
 CREATE TABLE consent_tallies (
