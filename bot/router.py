@@ -22,6 +22,7 @@ from handlers.base import (
     Settings,
     allowed,
     parse_cb,
+    speaks,
     step_key,
 )
 from handlers.menu import commands_for, show_menu
@@ -119,9 +120,8 @@ class Router:
         if len(inbound.text) > MAX_TEXT:
             inbound = _truncated(inbound)
         inbound = render.parse(inbound)
-        language = inbound.language if inbound.language in LANGUAGES else "vi"
-        user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id,
-                                             inbound.display_name, language, now)
+        # Only the chat to answer is kept of someone who has not accepted a purpose (handlers/consent.py).
+        user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id, None, None, now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
         before = (user.role, user.language)
@@ -146,7 +146,7 @@ class Router:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            t = Texts(user.language)
+            t = Texts(speaks(user, inbound))
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)

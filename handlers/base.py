@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from handlers import images
-from messages import Key, Safe, Texts
+from messages import LANGUAGES, Key, Safe, Texts
 from storage.conversations import Conversation
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ class Ctx:
 
     @property
     def t(self) -> Texts:
-        return Texts(self.user.language)
+        return Texts(speaks(self.user, self.inbound))
 
     @property
     def data(self) -> dict[str, Any]:
@@ -287,6 +287,14 @@ class Ctx:
 
     def local(self, moment: datetime) -> str:
         return moment.astimezone(self.settings.tz).strftime("%d/%m/%Y %H:%M")
+
+
+def speaks(user: User, inbound: Inbound) -> str:
+    """The person's language: the one kept once they accepted a purpose (or became staff); before that, the
+    one their app reports, kept nowhere."""
+    if user.consented or user.is_staff:
+        return user.language
+    return inbound.language if inbound.language in LANGUAGES else "vi"
 
 
 # ---- the registry -----------------------------------------------------------------------------------

@@ -49,6 +49,11 @@ def plain(text: str) -> str:
     return html.unescape(str(text))
 
 
+def text_cell(text: str) -> str:
+    """What a person wrote, for a CSV cell: never read as a formula by a spreadsheet ("=HYPERLINK(…)")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 # ---- the workbook -------------------------------------------------------------------------------------
 
 
@@ -217,7 +222,8 @@ async def _download(ctx: Ctx) -> None:
         ctx.store, ctx.t, scope, filters, tz, ctx.now, show_hidden=ctx.user.role == "admin", scope_name=scope_name,
         period_name=_period_name(ctx.t, ctx.data, filters, tz))
     await ctx.audit("cases.exported", None, via="chat", format="xlsx", rows=rows, status=filters.status,
-                    topic=filters.topic_id, period=ctx.data.get("period"))
+                    topic=filters.topic_id, period=ctx.data.get("period"), since=ctx.data.get("since"),
+                    until=ctx.data.get("until"))
     ctx.finish()
     name = f"y-kien-{ctx.now.astimezone(tz).strftime('%Y%m%d-%H%M')}.xlsx"
     ctx.say(ctx.t("xlsx.ready_cut" if cut else "xlsx.ready", rows=number(rows, ctx.t.language),

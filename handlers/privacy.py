@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import json
 
 from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.inbox import responsible_cadres
-from messages import Texts
+from handlers.pickers import locality_name
+from messages import Key, Texts, join
+from storage.clock import parse
 from storage.users import Erasure
 
 FLOW = "del"
@@ -22,8 +25,12 @@ async def privacy_notice(ctx: Ctx) -> None:
 @registry.command("dulieu", "mydata")
 async def export_data(ctx: Ctx) -> None:
     user, store = ctx.user, ctx.store
+    if await _holds_nothing(ctx):
+        ctx.say(ctx.t("privacy.export_nothing"))
+        return
     locality = await store.localities.get(user.locality_id) if user.locality_id else None
     topics = {t.id: t for t in await store.topics.all()}
+    cases = await _cases(ctx, topics)
     export = {
         "exported_at": ctx.now.isoformat(timespec="seconds"),
         "controller": ctx.settings.operator_name,
@@ -34,7 +41,7 @@ async def export_data(ctx: Ctx) -> None:
             "language": user.language,
             "role": user.role,
             "unit": user.unit_name,
-            "locality": {"code": locality.code, "name": locality.name} if locality else None,
+            "locality": {"code": locality.code, "name": await _place(ctx, locality.id)} if locality else None,
             "receives_news": user.news_enabled,
             "joined_at": user.created_at,
         },
@@ -50,7 +57,7 @@ async def export_data(ctx: Ctx) -> None:
             if ctx.conversation else None
         ),
         "case_draft": await store.cases.draft(user.id),
-        "cases": await _cases(ctx, topics),
+        "cases": cases,
         "announcements": [{"broadcast": b, "scheduled_at": at, "status": status}
                           for b, at, status in await store.broadcasts.of_user(user.id)],
         "campaigns_opened": [{"campaign": code, "at": at} for code, at in await store.campaigns.opened_by(user.id)],
@@ -61,7 +68,7 @@ async def export_data(ctx: Ctx) -> None:
     if user.role != "citizen":
         scope = await store.roles.scope(user.id)
         export["scope"] = {
-            "localities": [(await store.localities.get(i)).name for i in sorted(scope.locality_ids)],
+            "localities": [await _place(ctx, i) for i in sorted(scope.locality_ids)],
             "topics": [topics[i].name_vi for i in sorted(scope.topic_ids) if i in topics],
         }
         digest = await store.digests.get(user.id, ctx.now)
@@ -72,9 +79,43 @@ async def export_data(ctx: Ctx) -> None:
             {"task": tasks.get(r.task_id), "done_at": r.done_at, "note": r.note, "file": r.filename or r.sha256}
             for r in (await store.tasks.reports_of(user.id)).values()
         ]
+    await _summary(ctx, export)
     content = json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
     ctx.say(ctx.t("privacy.export_caption"),
             document=Document("du-lieu-cua-toi.json", content, "application/json"))
+
+
+SUMMARY_CASES = 20  # the chat lists this many cases; the document holds them all
+
+
+async def _summary(ctx: Ctx, export: dict) -> None:
+    """The export as a person reads it in the chat: who, where, topics, consents with dates, cases."""
+    t, profile = ctx.t, export["profile"]
+    consents = [t("privacy.summary_consent", purpose=Key(f"purpose.{c['purpose']}"),
+                  answer=Key("privacy.summary_yes" if c["granted"] else "privacy.summary_no"),
+                  at=ctx.local(parse(c["at"]))) for c in export["consents"]]
+    cases = [t("privacy.summary_case", code=c["code"], kind=Key(f"case.kind_{c['kind']}"),
+               status=Key(f"status.{c['status']}"), place=c["locality"] or t("common.none"))
+             for c in export["cases"][:SUMMARY_CASES]]
+    if len(export["cases"]) > SUMMARY_CASES:
+        cases.append(t("privacy.summary_more_cases", count=len(export["cases"]) - SUMMARY_CASES))
+    none = t("common.none")
+    ctx.say(t("privacy.summary", name=profile["display_name"] or none, channel=profile["channel"],
+              place=profile["locality"]["name"] if profile["locality"] else none,
+              topics=", ".join(export["topics"]) or none, consents=join("\n", consents) or none,
+              cases=join("\n", cases) or none))
+
+
+async def _place(ctx: Ctx, locality_id: int | None) -> str | None:
+    """A locality's full path in plain text ("Thôn Long Hưng, xã Hải Lăng, tỉnh Quảng Trị")."""
+    return html.unescape(await locality_name(ctx, locality_id, province=True)) if locality_id else None
+
+
+async def _holds_nothing(ctx: Ctx) -> bool:
+    """Someone who never accepted a purpose, sent nothing and answered nothing: only their chat id is kept."""
+    store, user = ctx.store, ctx.user
+    return (not user.consented and user.role == "citizen" and not await store.users.consent_history(user.id)
+            and not (await store.cases.of_user(user.id, 0, 1))[0] and await store.cases.draft(user.id) is None)
 
 
 async def _cases(ctx: Ctx, topics: dict) -> list[dict]:
@@ -84,10 +125,9 @@ async def _cases(ctx: Ctx, topics: dict) -> list[dict]:
     cases, _total = await store.cases.of_user(ctx.user.id, 0, 1_000_000)
     out = []
     for case in reversed(cases):
-        place = await store.localities.get(case.locality_id)
         out.append({
             "code": case.code, "kind": case.kind, "topic": topics[case.topic_id].name_vi if case.topic_id in topics
-            else None, "locality": place.name if place else None, "anonymous": case.anonymous,
+            else None, "locality": await _place(ctx, case.locality_id), "anonymous": case.anonymous,
             "urgent": case.urgent, "content": case.content, "status": case.status, "created_at": case.created_at,
             "answered_at": case.answered_at, "closed_at": case.closed_at, "rating": case.rating,
             "files": [{"kind": a.kind, "filename": a.filename, "size": a.size, "sha256": a.sha256,

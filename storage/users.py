@@ -34,6 +34,7 @@ class User:
     reachable: bool
     created_at: str
     linked_to: int | None = None  # the account that holds this person's data (storage/links.py)
+    consented: bool = True  # accepted a purpose once: until then neither their name nor their language is kept
 
     @property
     def is_staff(self) -> bool:
@@ -49,13 +50,13 @@ class Consent:
 
 
 _COLUMNS = ("id, channel, external_id, chat_id, display_name, language, role, unit_name, locality_id,"
-            " onboarded, news_enabled, reachable, created_at, linked_to")
+            " onboarded, news_enabled, reachable, created_at, linked_to, consented")
 
 
 def _row(r) -> User:
     return User(r["id"], r["channel"], r["external_id"], r["chat_id"], r["display_name"], r["language"],
                 r["role"], r["unit_name"], r["locality_id"], bool(r["onboarded"]), bool(r["news_enabled"]),
-                bool(r["reachable"]), r["created_at"], r["linked_to"])
+                bool(r["reachable"]), r["created_at"], r["linked_to"], bool(r["consented"]))
 
 
 class UserRepo:
@@ -73,9 +74,10 @@ class UserRepo:
         return _row(r) if r else None
 
     async def ensure(self, channel: str, external_id: str, chat_id: str, display_name: str | None,
-                     language: str, now: datetime) -> User:
+                     language: str | None, now: datetime) -> User:
         """The person behind a platform account, created on first contact; an account linked to another
-        (storage/links.py) is the person of that other account."""
+        (storage/links.py) is the person of that other account. Without a `language` (someone who just wrote)
+        the row holds nothing but the chat to answer, news off, until `identify`."""
         user = await self.find(channel, external_id)
         if user is not None:
             if user.chat_id != chat_id:
@@ -84,11 +86,18 @@ class UserRepo:
                 user = await self.get(user.id)
             return await self.get(user.linked_to) if user.linked_to is not None else user
         await self.db.execute(
-            "INSERT INTO users (channel, external_id, chat_id, display_name, language, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
-            (channel, external_id, chat_id, display_name, language, iso(now), iso(now)),
+            "INSERT INTO users (channel, external_id, chat_id, display_name, language, news_enabled, consented,"
+            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
+            (channel, external_id, chat_id, display_name, language or "vi", int(language is not None),
+             int(language is not None), iso(now), iso(now)),
         )
         return await self.find(channel, external_id)
+
+    async def identify(self, user_id: int, display_name: str | None, language: str, now: datetime) -> User:
+        """Keep the person's platform name and language: they accepted a purpose, or became staff."""
+        await self.db.execute("UPDATE users SET display_name = ?, language = ?, consented = 1, updated_at = ?"
+                              " WHERE id = ?", (display_name, language, iso(now), user_id))
+        return await self.get(user_id)
 
     async def update(self, user_id: int, now: datetime, **fields) -> User:
         allowed = {"language", "role", "unit_name", "locality_id", "onboarded", "news_enabled", "reachable",
@@ -192,6 +201,7 @@ class Erasure:
     notices: tuple[tuple[int, int, str], ...] = ()  # (outbox id, recipient, notice JSON) kept for withdrawn cases
     accounts: int = 0
     consents: int = 0  # consent decisions now only counted
+    consents_withdrawn: int = 0  # of the consents in force, those that were given (the erasure withdraws them)
     sessions: int = 0  # web chat sessions ended
     cases: int = 0  # cases no longer linked to the person
     texts: int = 0  # of those, texts replaced by the marker
@@ -248,6 +258,9 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
                             " SELECT data FROM case_drafts WHERE user_id = ?",
                             (row["channel"], row["chat_id"], user_id)) as cur:
         digests.update(*[digests_in(r[0]) for r in await cur.fetchall()])
+    async with conn.execute("SELECT count(*) FROM consents WHERE granted = 1 AND id IN"
+                            " (SELECT max(id) FROM consents WHERE user_id = ? GROUP BY purpose)", (user_id,)) as cur:
+        counts["consents_withdrawn"] += (await cur.fetchone())[0]
     await conn.execute(
         "INSERT INTO consent_tallies (purpose, granted, text_version, count)"
         " SELECT purpose, granted, text_version, count(*) FROM consents WHERE user_id = ?"
@@ -264,7 +277,7 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
             counts[counted] += cur.rowcount
     await conn.execute(
         "UPDATE users SET external_id = 'deleted:' || id, chat_id = NULL, display_name = NULL, language = 'vi',"
-        " role = 'citizen', unit_name = NULL, locality_id = ?, news_enabled = 0, onboarded = 0,"
+        " role = 'citizen', unit_name = NULL, locality_id = ?, news_enabled = 0, onboarded = 0, consented = 0,"
         " linked_to = NULL, deleted_at = ?, updated_at = ? WHERE id = ?",
         (commune, iso(now), iso(now), user_id),
     )

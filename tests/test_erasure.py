@@ -49,7 +49,7 @@ async def test_erasure_removes_case_content_files_voice_location_and_web_session
     await turns(p, [
         ("/xoadulieu", ["1 ý kiến (1 đang xử lý)", MARKER, "không hoàn tác",
                         "Xóa, nhưng giữ nội dung ý kiến"]),
-        ("[Xóa dữ liệu của tôi]", ["Đã xóa dữ liệu", "1 tài khoản", "1 phiên web chat", "3 lần ghi nhận sự đồng ý",
+        ("[Xóa dữ liệu của tôi]", ["Đã xóa dữ liệu", "1 tài khoản", "1 phiên web chat", "2 lần ghi nhận sự đồng ý",
                                    f"Nội dung của 1 ý kiến đã được thay bằng «{MARKER}»", "đã xóa 2 tệp", "1 vị trí",
                                    "1 ý kiến đang xử lý đã được đóng", "lĩnh vực, địa bàn, ngày gửi và trạng thái"]),
     ])
@@ -63,7 +63,7 @@ async def test_erasure_removes_case_content_files_voice_location_and_web_session
     assert await store.web_sessions.get("cookie-of-lan", now) is None
     assert await store.users.consent_history(user.id) == []  # consents only as a count
     tallies = await store.db.fetchall("SELECT purpose, granted, count FROM consent_tallies ORDER BY purpose")
-    assert [tuple(r) for r in tallies] == [("news", 1, 1), ("opinions", 1, 1), ("sensitive", 0, 1)]
+    assert [tuple(r) for r in tallies] == [("news", 1, 1), ("opinions", 1, 1)]
     # The cadre is told the case is closed, through the notice outbox (delivered, so no longer pending).
     told = [r.text for chat, r, _ in harness.channel.sent if chat == "8001"]
     assert any("PA-26-000001" in text and "đã được đóng" in text for text in told)
@@ -72,6 +72,7 @@ async def test_erasure_removes_case_content_files_voice_location_and_web_session
     [entry] = [e for e in await store.audit.recent() if e.action == "user.erased"]
     assert entry.detail["texts"] == 1 and entry.detail["files"] == 2 and entry.detail["locations"] == 1
     assert entry.detail["files_deleted"] == 2 and entry.detail["sessions"] == 1 and entry.detail["content"] is True
+    assert entry.detail["consents"] == 2 and entry.detail["consents_withdrawn"] == 2
     logged = json.dumps(entry.detail, ensure_ascii=False)
     assert "Lan" not in logged and "sụt lún" not in logged and "1001" not in logged
 
