@@ -15,7 +15,7 @@ from handlers.base import Media
 from storage import Store
 from storage.cases import Attachment, InboxQuery, NewCase
 from storage.users import ERASED, KEPT
-from tests.dialog import ONBOARD, Harness, RecordingChannel, turns
+from tests.dialog import ONBOARD, Harness, RecordingChannel, render, turns
 from tests.images import jpeg
 from tests.schedule_kit import add_case, citizen, staff
 from tests.test_web_api import build_app, client, onboard, png, text_of
@@ -90,6 +90,9 @@ async def test_erasure_can_keep_case_content_unlinked(harness, store):
     assert kept.content == CONTENT and kept.status == "new" and kept.user_id is None
     assert [a.kind for a in await store.cases.attachments(case.id)] == ["photo", "voice", "location"]
     assert not [r for chat, r, _ in harness.channel.sent if chat == "8001"]
+    # The cadre still has the case to handle, and is not led to think its sender chose anonymity.
+    card = render(await harness.person("8001").choose(f"1:cs:{case.id}"))
+    assert CONTENT in card and "không còn lưu (người gửi đã xóa dữ liệu" in card and "ẩn danh" not in card
     [entry] = [e for e in await store.audit.recent() if e.action == "user.erased"]
     assert entry.detail["content"] is False and entry.detail["cases"] == 1 and entry.detail["files_deleted"] == 0
 
