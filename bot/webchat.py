@@ -221,6 +221,9 @@ class WebChat:
             stored = await self.store.web_sessions.get(token, now)
             if stored is not None:
                 session = self._remember(token, stored.chat_id, stored.expires_at, now)
+                if stored.view in self.channels:  # what the demo's visitor was playing before a restart
+                    session.view = stored.view
+                    session.persona = stored.persona if stored.persona in self.personas else None
         if session is None:
             wait = self._address_bucket(request).take()
             if wait:
@@ -257,7 +260,7 @@ class WebChat:
         t = Texts(session.language)
         commands = [{"command": c, "text": html.unescape(t(f"cmd.{c}"))}
                     for c in commands_for(user.role if user else "citizen")]
-        return JSONResponse({"messages": channel.history(chat_id), "commands": commands,
+        return JSONResponse({"messages": await channel.history(chat_id), "commands": commands,
                              "language": session.language, "persona": session.persona or "me",
                              "view": session.view})
 
@@ -275,13 +278,13 @@ class WebChat:
         data = await self._json(request)
         channel, chat_id, user_id = self._current(session)
         text, choice = data.get("text"), data.get("choice")
-        before = channel.seq(chat_id)
+        before = await channel.seq(chat_id)
         if isinstance(text, str) and choice is None:
             if not text.strip():
                 raise Refused(400, "bad_request")
             if len(text) > MAX_TEXT:
                 raise Refused(413, "too_long", max=MAX_TEXT)
-            channel.record(chat_id, text=text)
+            await channel.record(chat_id, text=text)
             inbound = _text_inbound(channel.name, chat_id, user_id, text)
         elif isinstance(choice, str) and text is None and 0 < len(choice.encode()) <= 64:
             ref = data.get("ref")
@@ -305,8 +308,8 @@ class WebChat:
             raise Refused(422, "bad_image", key=bad.key) from None
         channel, chat_id, user_id = self._current(session)
         ref = await channel.save_upload(chat_id, photo)
-        before = channel.seq(chat_id)
-        channel.record(chat_id, photo=f"/api/files/{ref}")
+        before = await channel.seq(chat_id)
+        await channel.record(chat_id, photo=f"/api/files/{ref}")
         inbound = Inbound(channel.name, chat_id, user_id, "media",
                           media=Media("photo", ref, len(photo), images.MIME, normalised=True))
         return await self._handle(session, inbound, before)
@@ -320,7 +323,7 @@ class WebChat:
                  for chat_id in (session.chat_id, *(p.external_id for p in self.personas.values()))]
         if DOCUMENT_ID.match(name):
             for channel, chat_id in chats:
-                document = channel.document(chat_id, name)
+                document = await channel.document(chat_id, name)
                 if document is not None:
                     disposition = "attachment; filename*=UTF-8''" + quote(document.filename, safe="")
                     return Response(document.content, media_type=document.mime,
@@ -342,6 +345,7 @@ class WebChat:
         if key != "me" and (key not in self.personas or session.view != "web"):
             raise Refused(400, "bad_request")
         session.persona = None if key == "me" else key
+        await self.store.web_sessions.play(session.token, session.persona, session.view)
         await self._refresh_language(session)
         return JSONResponse({"ok": True, "persona": key, "language": session.language})
 
@@ -354,6 +358,7 @@ class WebChat:
         if view not in self.channels:
             raise Refused(400, "bad_request")
         session.view, session.persona = view, None
+        await self.store.web_sessions.play(session.token, None, view)
         await self._refresh_language(session)
         return JSONResponse({"ok": True, "view": view, "persona": "me", "language": session.language})
 
@@ -368,7 +373,7 @@ class WebChat:
             log.exception("a web chat message could not be taken")
         await self._refresh_language(session)
         return JSONResponse({"ok": True, "language": session.language,
-                             "messages": self.channels[inbound.channel].history(inbound.chat_id, before)})
+                             "messages": await self.channels[inbound.channel].history(inbound.chat_id, before)})
 
     async def _auth(self, request: Request, *, csrf: bool = True) -> Session:
         now = self.clock()

@@ -24,6 +24,7 @@ from storage.schedule import ScheduleRepo
 from storage.tasks import TaskRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
+from storage.web_messages import WebMessageRepo
 from storage.web_sessions import WebSessionRepo
 
 
@@ -47,6 +48,7 @@ class Store:
     journal: JournalRepo
     notices: NoticeRepo
     links: LinkRepo
+    web_messages: WebMessageRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -60,7 +62,7 @@ class Store:
             store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db))
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), WebMessageRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

@@ -574,3 +574,50 @@ async def test_a_retried_post_is_handled_once(web):
     assert [m["from"] for m in again.json()["messages"]] == ["me"]  # shown as sent; not answered twice
     other = await web.post("/api/message", {"text": "/huongdan", "id": "f6e5d4c3b2a1"})
     assert [m["from"] for m in other.json()["messages"]] == ["me", "bot"]
+
+
+# ---- a restart ---------------------------------------------------------------------------------------
+
+
+async def test_a_restart_keeps_the_history_files_and_demo_role(tmp_path, clock):
+    app = await build_app(tmp_path, clock, demo=True)
+    try:
+        async with client(app) as web:
+            await web.open()
+            await web.say("/start")
+            mine = await web.history()
+            await web.post("/api/persona", {"persona": "admin"})
+            await web.say("/start")
+            chart = Reply("Biểu đồ", photo=Document("c.png", png(), "image/png"))
+            await app.web.send(demo_persona_chat("admin"), chart)
+            admins = await web.history()
+            cookies = dict(web.http.cookies)
+    finally:
+        await app.stop()
+
+    app = await build_app(tmp_path, clock, demo=True)
+    try:
+        async with client(app) as web:
+            web.http.cookies.update(cookies)
+            assert (await web.open())["persona"] == "admin", "the demo role survives the restart"
+            assert await web.history() == admins
+            assert admins[-1]["at"] == clock().isoformat(timespec="seconds"), "each message carries its time"
+            chart = await web.http.get(admins[-1]["photo"]["url"])
+            assert chart.status_code == 200 and chart.content == png()
+            await web.post("/api/persona", {"persona": "me"})
+            assert await web.history() == mine
+            later = await web.say("/huongdan")
+            assert later[0]["v"] > mine[-1]["v"], "versions go on from where they were"
+    finally:
+        await app.stop()
+
+
+async def test_erasure_deletes_the_web_history(web, prod_app):
+    await onboard(web)
+    await web.say("/xoadulieu")
+    erased = await web.click("Xóa dữ liệu của tôi", exact=True)
+    assert await web.history() == erased, "only the erasure's own answer is left"
+
+
+def demo_persona_chat(key: str) -> str:
+    return next(p.external_id for p in personas() if p.key == key)
