@@ -179,6 +179,8 @@ async def test_whole_onboarding_over_http(web):
     for _ in range(3):
         answer = await web.click("Đồng ý", exact=True)
     assert "xã, phường nào" in text_of(answer)
+    asked = next(m for m in await web.history() if m["id"] == greeting[1]["id"])
+    assert asked["chosen"] == greeting[1]["options"][0][0]["data"], "the page shows the pressed button as used"
 
     found = await web.say("hai lang")
     labels = [o["label"] for m in found for row in m.get("options", []) for o in row]
@@ -193,6 +195,7 @@ async def test_whole_onboarding_over_http(web):
     toggled = await web.click("Xây dựng nông thôn mới")
     assert [m["id"] for m in toggled] == [topics["id"]], "a toggle edits the same message in place"
     assert toggled[0]["v"] > topics["v"]
+    assert "chosen" not in toggled[0], "a keyboard its answer replaced is live again"
     assert any(o["label"] == "✅ Xây dựng nông thôn mới" for row in toggled[0]["options"] for o in row)
 
     done = await web.click("Xong", exact=True)
@@ -560,6 +563,8 @@ async def test_new_messages_are_pushed_to_the_open_page(prod_app):
             assert [m["from"] for m in snapshot] == ["me", "bot"]
             consent = snapshot[-1]
             await web.post("/api/message", {"choice": consent["options"][0][0]["data"], "ref": consent["id"]})
+            pressed = await next_event()
+            assert pressed["id"] == consent["id"] and pressed["chosen"] == consent["options"][0][0]["data"]
             pushed = await next_event()
             assert pushed["type"] == "message" and "Đã ghi nhận sự đồng ý" in pushed["html"]
 

@@ -35,7 +35,8 @@ MAX_CHATS = 2000  # chats whose open pages and version are kept in memory; the i
 STREAMS_PER_CHAT = 8
 STREAM_BACKLOG = 500  # events waiting for a slow page; beyond that it reconnects and gets a fresh copy
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep the stream open
-UPLOAD_REF = re.compile(r"^([a-f0-9]{16})-[a-f0-9]{32}\.jpg$")  # <owner>-<random>.jpg
+# <owner>-<random>.<extension>: a photo (always JPEG once normalised), a voice note or a document
+UPLOAD_REF = re.compile(r"^([a-f0-9]{16})-[a-f0-9]{32}\.(jpg|webm|ogg|m4a|mp3|pdf|docx|xlsx)$")
 DOCUMENT_REF = re.compile(r"^d[a-f0-9]{24}$")  # a file the bot sent, kept beside the chat's uploads
 
 
@@ -98,6 +99,7 @@ class WebChannel:
             message = await self.messages.get(self.name, chat_id, edit_ref)
             if message is not None and message["from"] == "bot" and not message.get("files"):
                 message.update({self._body: pieces[0], "options": options})
+                message.pop("chosen", None)  # a keyboard the answer replaced is live again
                 self._publish(chat, message)
                 await self.messages.update(self.name, chat_id, message)
                 return edit_ref
@@ -141,21 +143,27 @@ class WebChannel:
 
     # -- what the HTTP API uses
 
-    async def record(self, chat_id: str, *, text: str | None = None, photo: str | None = None) -> dict:
-        """What the person sent, kept as plain text (or a link to their photo) in the chat's history."""
-        message: dict[str, Any] = {"from": "me"}
-        if text is not None:
-            message["text"] = text
-        if photo is not None:
-            message["photo"] = {"url": photo}
+    async def record(self, chat_id: str, **sent: Any) -> dict:
+        """What the person sent, kept in the chat's history: `text` (plain text), or a `photo`, `voice` or `document`
+        (its link, and a document its name) or a `location`."""
+        message: dict[str, Any] = {"from": "me", **sent}
         await self._append(chat_id, await self._chat(chat_id), message)
         return message
 
-    async def save_upload(self, chat_id: str, content: bytes) -> str:
-        """Keep a photo a person sent (a normalised JPEG); returns its reference (the Media ref and the file's
-        name)."""
+    async def choose(self, chat_id: str, message_id: str, data: str) -> None:
+        """Mark the button a person pressed, so the page shows it as used (an edit by the answer unmarks it)."""
+        message = await self.messages.get(self.name, chat_id, message_id)
+        if message is None or not any(o.get("data") == data for row in message.get("options", []) for o in row):
+            return
+        message["chosen"] = data
+        self._publish(await self._chat(chat_id), message)
+        await self.messages.update(self.name, chat_id, message)
+
+    async def save_upload(self, chat_id: str, content: bytes, extension: str = "jpg") -> str:
+        """Keep a file a person sent (a photo as a normalised JPEG); returns its reference (the Media ref and the
+        file's name)."""
         owner = _owner_dir(chat_id)
-        ref = f"{owner}-{secrets.token_hex(16)}.jpg"
+        ref = f"{owner}-{secrets.token_hex(16)}.{extension}"
         await asyncio.to_thread(_write, self.files_dir / owner / ref, content)
         return ref
 
