@@ -24,10 +24,11 @@ FLOW = "case"
 registry.flow(FLOW)
 KINDS = ("gopy", "phananh")
 MIN_TEXT, MAX_TEXT = 5, 3000
+MIN_NAME, MAX_NAME = 2, 100  # "Gửi kèm tên" where the channel gives no name: a name, perhaps a phone number
 LIMITS = {"photo": 5, "voice": 1, "audio": 1, "document": 1, "location": 1}
 MAX_BYTES = {"photo": images.MAX_BYTES, "voice": 20 * 1024 * 1024, "audio": 20 * 1024 * 1024,
              "document": 20 * 1024 * 1024}
-STEPS = ("consent", "resume", "topic", "sensitive", "place", "commune", "village", "content", "anon", "urgent",
+STEPS = ("consent", "resume", "topic", "sensitive", "place", "commune", "village", "content", "anon", "name", "urgent",
          "review")
 
 
@@ -342,7 +343,34 @@ async def _anon_handle(ctx: Ctx) -> None:
         await ctx.wrong()
         return
     ctx.data["anonymous"] = choice == ("a",)
+    if not ctx.data["anonymous"] and not ctx.user.display_name:  # the web chat knows no one's name
+        await ctx.goto(FLOW, "name")
+        return
+    await _after_sender(ctx)
+
+
+async def _after_sender(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "urgent" if ctx.data["kind"] == "phananh" else "review")
+
+
+async def _name_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("case.ask_name"), [(Option(ctx.t("case.anonymous"), cb(_key("name"), "a")),)])
+
+
+@case_step("name", _name_prompt)
+async def _name_handle(ctx: Ctx) -> None:
+    """A name (and a phone number, if the person wants a call back) for "Gửi kèm tên" where the channel gives
+    none; kept as the person's name, so the cadre sees it as on any other channel."""
+    if ctx.inbound.kind == "choice" and ctx.choice == ("a",):
+        ctx.data["anonymous"] = True
+        await _after_sender(ctx)
+        return
+    name = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
+    if not MIN_NAME <= len(name) <= MAX_NAME:
+        await ctx.reask("case.name_length", low=MIN_NAME, high=MAX_NAME)
+        return
+    await ctx.store.users.update(ctx.user.id, ctx.now, display_name=name)
+    await _after_sender(ctx)
 
 
 async def _urgent_prompt(ctx: Ctx) -> None:

@@ -626,3 +626,43 @@ async def test_erasure_deletes_the_web_history(web, prod_app):
 
 def demo_persona_chat(key: str) -> str:
     return next(p.external_id for p in personas() if p.key == key)
+
+
+# ---- a report with a voice note, a document, the location and a name ----------------------------------
+
+
+async def test_a_web_report_takes_voice_document_location_and_asks_the_name(prod_app, web):
+    await onboard(web)
+    await web.say("/phananh")
+    await web.click("Đồng ý", exact=True)
+    await web.click("An sinh xã hội")
+    await web.click("Đúng", exact=True)
+    await web.say("Cầu tràn thôn 3 ngập sâu, học sinh không qua được.")
+    headers = {"X-CSRF-Token": web.csrf}
+    voice = await web.http.post("/api/upload", content=b"\x1aE\xdf\xa3 webm voice",
+                                headers={**headers, "Content-Type": "audio/webm;codecs=opus"})
+    assert voice.status_code == 200 and "Đã nhận ghi âm" in text_of(voice.json()["messages"])
+    mine = voice.json()["messages"][0]
+    assert mine["from"] == "me" and mine["voice"]["url"].startswith("/api/files/")
+    played = await web.http.get(mine["voice"]["url"])
+    assert played.headers["content-type"] == "audio/webm" and played.content.endswith(b"webm voice")
+    document = await web.http.post("/api/upload", content=b"%PDF-1.4 minutes", headers={
+        **headers, "Content-Type": "application/pdf", "X-File-Name": "bi%C3%AAn-b%E1%BA%A3n.pdf"})
+    assert "Đã nhận tài liệu" in text_of(document.json()["messages"])
+    assert document.json()["messages"][0]["document"]["name"] == "biên-bản.pdf"
+    place = await web.post("/api/message", {"location": {"latitude": 16.75, "longitude": 107.19}})
+    assert "Đã nhận vị trí" in text_of(place.json()["messages"])
+    assert (await web.post("/api/message", {"location": {"latitude": 91, "longitude": 0}})).status_code == 400
+
+    await web.click("Tiếp tục")
+    asked = text_of(await web.click("Gửi kèm tên", exact=True))
+    assert "họ và tên" in asked, "the web chat knows no name: it asks for one"
+    assert "Họ tên cần dài" in text_of(await web.say("A"))
+    assert "khẩn cấp" in text_of(await web.say("Nguyễn Văn An,  0912 345 678"))
+    await web.click("Không khẩn cấp", exact=True)
+    review = text_of(await web.history())
+    assert "ghi âm ×1" in review and "tài liệu ×1" in review and "vị trí ×1" in review
+    sent = text_of((await web.click("✅ Gửi", exact=True))[-1:])
+    case = await prod_app.store.cases.by_code(sent.split("<b>")[1].split("</b>")[0])
+    assert not case.anonymous and (await prod_app.store.users.get(case.user_id)).display_name == \
+        "Nguyễn Văn An, 0912 345 678"
