@@ -9,6 +9,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     inbox,
     linking,
     menu,
+    offer,
     onboarding,
     privacy,
     profile,

@@ -55,22 +55,25 @@ def case_step(step: str, prompt):
 # ---- starting ---------------------------------------------------------------------------------------
 
 
-async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None) -> None:
+async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None, carried: dict | None = None) -> None:
+    """`carried`: what the person sent before choosing to make it a case (handlers/offer.py), taken in as content
+    once they have consented."""
     if not await has_consent(ctx, "opinions"):
-        await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id)
+        await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id, carried=carried)
         return
     if await _slowed_down(ctx):
         return
     draft = await ctx.store.cases.draft(ctx.user.id)
     if draft and draft.get("kind") in KINDS:
-        await ctx.goto(FLOW, "resume", kind=kind, campaign_id=campaign_id)
+        await ctx.goto(FLOW, "resume", kind=kind, campaign_id=campaign_id, carried=carried)
         return
-    await _fresh(ctx, kind, campaign_id)
+    await _fresh(ctx, kind, campaign_id, carried)
 
 
-async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None) -> None:
+async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None, carried: dict | None = None) -> None:
     ctx.conversation = None
     data = {"kind": kind, "campaign_id": campaign_id, "attachments": [], "key": _new_key()}
+    await _carry(ctx, data, carried)
     if campaign_id:
         campaign = await _campaign(ctx, campaign_id)
         if campaign and campaign.topic_id:
@@ -137,9 +140,9 @@ async def _consent_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("case.no_consent"))
     elif choice == ("y",):
         await record_consent(ctx, "opinions", True)
-        kind, campaign_id = ctx.data["kind"], ctx.data.get("campaign_id")
+        kind, campaign_id, carried = ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("carried")
         ctx.conversation = None
-        await start_case(ctx, kind, campaign_id)
+        await start_case(ctx, kind, campaign_id, carried)
     else:
         await ctx.wrong()
 
@@ -157,13 +160,32 @@ async def _resume_handle(ctx: Ctx) -> None:
     if choice == ("y",):
         draft = await ctx.store.cases.draft(ctx.user.id) or {}
         step = draft.pop("_step", "topic")
+        await _carry(ctx, draft, ctx.data.get("carried"))
         ctx.conversation = None
         await ctx.goto(FLOW, step if step in STEPS and step not in ("resume", "consent") else "topic", **draft)
     elif choice == ("n",):
         await ctx.store.cases.drop_draft(ctx.user.id)
-        await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"))
+        await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("carried"))
     else:
         await ctx.wrong()
+
+
+async def _carry(ctx: Ctx, data: dict, carried: dict | None) -> None:
+    """Take what was carried into a draft: text as (more) content, a file or a location as an attachment."""
+    if not carried:
+        return
+    if carried.get("text"):
+        data["content"] = f"{data['content']}\n{carried['text']}" if data.get("content") else carried["text"]
+    if carried.get("media"):
+        media = Media(**carried["media"])
+        if _count(data, media.kind) < LIMITS[media.kind]:
+            kept = await ctx.keep(media, MAX_BYTES[media.kind], "case.too_large", kind=Key(f"case.att_{media.kind}"),
+                                  mb=MAX_BYTES[media.kind] // (1024 * 1024))
+            if kept is not None:
+                data.setdefault("attachments", []).append(_attachment(media, *kept))
+    if carried.get("location") and _count(data, "location") < LIMITS["location"]:
+        latitude, longitude = carried["location"]
+        data.setdefault("attachments", []).append({"kind": "location", "latitude": latitude, "longitude": longitude})
 
 
 def _excerpt(text: str, size: int = 80) -> str:
@@ -314,16 +336,23 @@ async def _attach_media(ctx: Ctx, media: Media) -> None:
                           mb=MAX_BYTES[kind] // (1024 * 1024))
     if kept is None:
         return
-    digest, size = kept
-    photo = kind == "photo"  # kept as a JPEG of our making: its type is ours and the sender's file name is not
-    ctx.data["attachments"].append({"kind": kind, "sha256": digest, "mime": images.MIME if photo else media.mime,
-                                    "size": size, "filename": None if photo else (media.filename or "")[:120] or None})
+    ctx.data["attachments"].append(_attachment(media, *kept))
     caption = ctx.inbound.text.strip()
     if caption and not ctx.data.get("content") and MIN_TEXT <= len(caption) <= MAX_TEXT:
         ctx.data["content"] = caption
     ctx.dirty = True
     ctx.say(ctx.t("case.attached", kind=Key(f"case.att_{kind}")) if ctx.data.get("content")
             else ctx.t("case.attached_need_text", kind=Key(f"case.att_{kind}")), _next_row(ctx))
+
+
+def _attachment(media: Media, digest: str, size: int) -> dict:
+    photo = media.kind == "photo"  # kept as a JPEG of our making: its type is ours and the sender's file name is not
+    return {"kind": media.kind, "sha256": digest, "mime": images.MIME if photo else media.mime, "size": size,
+            "filename": None if photo else (media.filename or "")[:120] or None}
+
+
+def _count(data: dict, kind: str) -> int:
+    return sum(1 for item in data.get("attachments", []) if item["kind"] == kind)
 
 
 # ---- anonymous, urgent, review ----------------------------------------------------------------------
