@@ -99,7 +99,8 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
         app = await build_app(tmp_path, clock, demo=False)
         try:
             async with server(app, bound(port)) as url:
-                await expect(page.locator("#status")).to_be_hidden()
+                # The page retries every 2 s, then waits 3 s to open a session again: a generous cap, not a measure.
+                await expect(page.locator("#status")).to_be_hidden(timeout=30_000)
                 await expect(page.locator(log_rows)).to_have_count(shown)
                 await expect(page.locator("#log button.option.used")).to_have_count(1)  # the pressed "Đồng ý"
                 await page.reload()
