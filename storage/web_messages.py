@@ -41,6 +41,13 @@ class WebMessageRepo:
             (channel, chat_id, after))
         return [json.loads(r["body"]) for r in rows]
 
+    async def mentions(self, channel: str, chat_id: str, text: str) -> bool:
+        """Whether a message of the chat still holds `text` (a file's name: once erased, it is no longer served)."""
+        row = await self.db.fetchone(
+            "SELECT 1 FROM web_messages WHERE channel = ? AND chat_id = ? AND body LIKE ? LIMIT 1",
+            (channel, chat_id, f"%{text}%"))
+        return row is not None
+
     async def version(self, channel: str, chat_id: str) -> int:
         """The chat's latest version: a restarted server numbers on from it."""
         row = await self.db.fetchone("SELECT max(v) FROM web_messages WHERE channel = ? AND chat_id = ?",

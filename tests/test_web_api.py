@@ -617,11 +617,16 @@ async def test_a_restart_keeps_the_history_files_and_demo_role(tmp_path, clock):
         await app.stop()
 
 
-async def test_erasure_deletes_the_web_history(web, prod_app):
+async def test_erasure_deletes_the_web_history_and_its_files(web, prod_app):
     await onboard(web)
+    sent = await web.http.post("/api/upload", content=png(), headers={"X-CSRF-Token": web.csrf,
+                                                                       "Content-Type": "image/png"})
+    photo = sent.json()["messages"][0]["photo"]["url"]
+    assert (await web.http.get(photo)).status_code == 200
     await web.say("/xoadulieu")
     erased = await web.click("Xóa dữ liệu của tôi", exact=True)
     assert await web.history() == erased, "only the erasure's own answer is left"
+    assert (await web.http.get(photo)).status_code == 404, "nor is the photo served any more"
 
 
 def demo_persona_chat(key: str) -> str:

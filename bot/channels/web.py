@@ -173,9 +173,12 @@ class WebChannel:
         return await asyncio.to_thread(_prune_files, self.files_dir, time.time() - older_than.total_seconds())
 
     async def upload(self, chat_id: str, ref: str) -> bytes | None:
-        """A photo the person of `chat_id` sent, and only theirs."""
+        """A file the person of `chat_id` sent, and only theirs, while their history shows it (not after an
+        erasure)."""
         match = UPLOAD_REF.match(ref)
         if match is None or match.group(1) != _owner_dir(chat_id):
+            return None
+        if not await self.messages.mentions(self.name, chat_id, ref):
             return None
         return await asyncio.to_thread(_read, self.files_dir / match.group(1) / ref)
 
