@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import struct
 import time
 import zlib
@@ -671,3 +672,15 @@ async def test_a_web_report_takes_voice_document_location_and_asks_the_name(prod
     case = await prod_app.store.cases.by_code(sent.split("<b>")[1].split("</b>")[0])
     assert not case.anonymous and (await prod_app.store.users.get(case.user_id)).display_name == \
         "Nguyễn Văn An, 0912 345 678"
+
+
+async def test_a_message_the_database_cannot_keep_still_reaches_the_open_page(prod_app, monkeypatch):
+    async def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(prod_app.store.web_messages, "add", full)
+    stream = prod_app.web.stream("wfull")
+    assert await anext(stream) == "retry: 2000\n\n" and "reset" in await anext(stream)
+    assert await prod_app.web.send("wfull", Reply("Thông báo của xã")) is not None
+    assert "Thông báo của xã" in await anext(stream)
+    await stream.aclose()

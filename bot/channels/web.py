@@ -13,11 +13,13 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +29,8 @@ from bot.channels.base import split_text
 from handlers.base import Capabilities, Document, Media, Reply
 from storage.clock import iso
 from storage.web_messages import WebMessageRepo
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # characters a person may send in one message, and the bot's longest message on the page
 TEXT_ONLY = Capabilities(buttons=False, edits=False, max_text=2000, html=False)  # as on Zalo (DESIGN.md §10)
@@ -101,7 +105,7 @@ class WebChannel:
                 message.update({self._body: pieces[0], "options": options})
                 message.pop("chosen", None)  # a keyboard the answer replaced is live again
                 self._publish(chat, message)
-                await self.messages.update(self.name, chat_id, message)
+                await _kept(self.messages.update(self.name, chat_id, message))
                 return edit_ref
         ref = None
         for index, piece in enumerate(pieces):
@@ -157,7 +161,7 @@ class WebChannel:
             return
         message["chosen"] = data
         self._publish(await self._chat(chat_id), message)
-        await self.messages.update(self.name, chat_id, message)
+        await _kept(self.messages.update(self.name, chat_id, message))
 
     async def save_upload(self, chat_id: str, content: bytes, extension: str = "jpg") -> str:
         """Keep a file a person sent (a photo as a normalised JPEG); returns its reference (the Media ref and the
@@ -274,7 +278,7 @@ class WebChannel:
         now = self.clock()
         message.update({"type": "message", "id": f"{self._boot}-{self._ids}", "at": iso(now)})
         self._publish(chat, message)
-        await self.messages.add(self.name, chat_id, message, now, HISTORY)
+        await _kept(self.messages.add(self.name, chat_id, message, now, HISTORY))
         return message["id"]
 
     def _publish(self, chat: _Chat, message: dict) -> None:
@@ -286,6 +290,15 @@ class WebChannel:
     def _push(chat: _Chat, event: dict) -> None:
         for stream in chat.streams:
             stream.push(event)
+
+
+async def _kept(write: Awaitable[None]) -> None:
+    """Keep a message in the history: its open pages have it already, so a database that cannot take it (full,
+    locked by another process too long) costs only its surviving a restart, never the message itself."""
+    try:
+        await write
+    except (sqlite3.Error, OSError):
+        log.warning("a web chat message could not be kept in the history", exc_info=True)
 
 
 def _option(option) -> dict:
