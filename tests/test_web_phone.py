@@ -141,6 +141,9 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 await expect(page).to_have_title("Trao đổi với Ban Dân vận Tỉnh ủy Quảng Trị")
                 await page.locator("#new-marker").click()
                 await expect(page.locator("#new-marker")).to_be_hidden()
+                # a /command in the bot's text is tappable
+                await page.locator("#log .msg.bot .command", has_text="/caidat").last.click()
+                await expect(page.locator("#log .msg.me .body").last).to_have_text("/caidat")
 
                 # -- a phone's photo is shrunk in the browser before it is sent
                 photo = tmp_path / "IMG_0001.png"
