@@ -176,8 +176,7 @@ async def _carry(ctx: Ctx, data: dict, carried: dict | None) -> None:
         return
     if carried.get("text"):
         data["content"] = f"{data['content']}\n{carried['text']}" if data.get("content") else carried["text"]
-    if carried.get("media"):
-        media = Media(**carried["media"])
+    for media in (Media(**item) for item in carried.get("media", [])):
         if _count(data, media.kind) < LIMITS[media.kind]:
             kept = await ctx.keep(media, MAX_BYTES[media.kind], "case.too_large", kind=Key(f"case.att_{media.kind}"),
                                   mb=MAX_BYTES[media.kind] // (1024 * 1024))

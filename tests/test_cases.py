@@ -487,10 +487,12 @@ async def test_a_photo_sent_outside_a_flow_becomes_a_suggestion_with_it(harness,
     await p.photo(PHOTO)
     assert "Ông/Bà vừa gửi: «ảnh»" in p.text()
     await turns(p, [
+        ("ok", [p.use_options]),  # the offer stays, with what it carries
+        ("Nên làm thêm sân chơi cho trẻ em ở nhà văn hóa thôn.",
+         ["Ông/Bà vừa gửi: «Nên làm thêm sân chơi cho trẻ em ở nhà văn hóa thôn., ảnh»"]),
         ("[Gửi thành góp ý]", ["lĩnh vực nào"]),
         ("[Xây dựng nông thôn mới]", ["về địa bàn xã Hải Lăng"]),
-        ("[Đúng]", ["Mời Ông/Bà viết nội dung góp ý"]),
-        ("Nên làm thêm sân chơi cho trẻ em ở nhà văn hóa thôn.", ["Đã nhận nội dung (ảnh kèm theo: 1)"]),
+        ("[Đúng]", ["Nội dung hiện có", "Nên làm thêm sân chơi", "(ảnh: 1)"]),
     ])
     await p.say("/huy")
     await turns(p, [

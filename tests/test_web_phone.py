@@ -109,6 +109,14 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 await expect(page.locator("#text")).to_have_value("Đường thôn Tân Hiệp bị sạt lở")
                 await button(page, "Đồng ý").click()
                 await expect(page.locator("#log")).to_contain_text("Mục đích 3/3")
+                await button(page, "Đồng ý").click()
+                await expect(page.locator("#log")).to_contain_text("xã, phường nào")
+                await page.locator("#text").fill("hai lang")
+                await page.locator("#text").press("Enter")
+                await button(page, "xã Hải Lăng").click()
+                await button(page, "Bỏ qua").click()
+                await button(page, "Xong").click()
+                await expect(page.locator("#log .msg.bot").last).to_contain_text("Thông tin của Ông/Bà")
                 await page.screenshot(path=str(OUTPUT / "web-phone-after-restart.png"))
 
                 # -- a text over the limit is refused and stays in the composer, whole
@@ -144,6 +152,9 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 # a /command in the bot's text is tappable
                 await page.locator("#log .msg.bot .command", has_text="/caidat").last.click()
                 await expect(page.locator("#log .msg.me .body").last).to_have_text("/caidat")
+                await page.locator("#text").fill("/huy")
+                await page.locator("#text").press("Enter")
+                await expect(page.locator("#log .msg.bot").last).to_contain_text("Đã hủy")
 
                 # -- a phone's photo is shrunk in the browser before it is sent
                 photo = tmp_path / "IMG_0001.png"
@@ -152,6 +163,8 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 await page.locator("#photo").set_input_files(str(photo))
                 await expect(page.locator("#log .msg.me img.photo")).to_be_visible()
                 assert await page.evaluate("window.sentFiles") == [["image/jpeg", 2560, 1920]]
+                # outside a flow, what was sent is offered as a report (handlers/offer.py)
+                await expect(page.locator("#log .msg.bot").last).to_contain_text("Ông/Bà vừa gửi: «ảnh»")
                 await page.locator("#log .msg.me img.photo").last.click()
                 await expect(page.locator("#viewer img")).to_be_visible()
                 await page.screenshot(path=str(OUTPUT / "web-phone-photo-viewer.png"))
@@ -166,8 +179,13 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 response = await answered.value
                 assert response.status == 200 and response.request.headers["content-type"].startswith("audio/")
                 await expect(page.locator("#log .msg.me audio.voice")).to_have_count(1)
+                await expect(page.locator("#log .msg.bot").last).to_contain_text("Ông/Bà vừa gửi: «ảnh, ghi âm»")
                 await page.locator("#locate").click()
                 await expect(page.locator("#log .msg.me").last).to_contain_text("Vị trí hiện tại")
+                offered = page.locator("#log .msg.bot").last
+                await expect(offered).to_contain_text("Ông/Bà vừa gửi: «ảnh, ghi âm, vị trí»")
+                await button(page, "Gửi thành phản ánh").click()
+                await expect(page.locator("#log .msg.bot").last).to_contain_text("lĩnh vực nào")
                 await page.screenshot(path=str(OUTPUT / "web-phone-voice-location.png"))
         finally:
             await app.stop()

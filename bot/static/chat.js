@@ -602,6 +602,7 @@
     counter.hidden = length < max * 0.8;
     counter.textContent = t("web.counter", { length, max });
     counter.classList.toggle("over", length > max);
+    $("composer").classList.toggle("typing", length > 0); // the voice and location buttons give the text room
     autosize();
   }
 
