@@ -280,9 +280,9 @@ def _next_row(ctx: Ctx) -> list[tuple[Option, ...]]:
 async def _content_prompt(ctx: Ctx) -> None:
     if ctx.data.get("content"):
         ctx.say(ctx.t("case.content_have", excerpt=_excerpt(ctx.data["content"]),
-                      photos=_counts(ctx).get("photo", 0)), _next_row(ctx))
+                      photos=_counts(ctx).get("photo", 0)), _next_row(ctx), limit=MAX_TEXT)
     else:
-        ctx.say(ctx.t(f"case.ask_content_{ctx.data['kind']}"))
+        ctx.say(ctx.t(f"case.ask_content_{ctx.data['kind']}"), limit=MAX_TEXT)
 
 
 @case_step("content", _content_prompt)

@@ -643,6 +643,8 @@ async def test_a_web_report_takes_voice_document_location_and_asks_the_name(prod
     await web.click("Đồng ý", exact=True)
     await web.click("An sinh xã hội")
     await web.click("Đúng", exact=True)
+    asked = (await web.history())[-1]
+    assert "mô tả sự việc" in asked["html"] and asked["limit"] == 3000, "the page counts the content against it"
     await web.say("Cầu tràn thôn 3 ngập sâu, học sinh không qua được.")
     headers = {"X-CSRF-Token": web.csrf}
     voice = await web.http.post("/api/upload", content=b"\x1aE\xdf\xa3 webm voice",

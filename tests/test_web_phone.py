@@ -186,6 +186,17 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 await expect(offered).to_contain_text("Ông/Bà vừa gửi: «ảnh, ghi âm, vị trí»")
                 await button(page, "Gửi thành phản ánh").click()
                 await expect(page.locator("#log .msg.bot").last).to_contain_text("lĩnh vực nào")
+                await button(page, "An sinh xã hội – hỗ trợ khó khăn").click()
+                await button(page, "Đúng").click()
+                await expect(page.locator("#log .msg.bot").last).to_contain_text("mô tả sự việc")
+
+                # -- a report's content is counted against its own limit (3,000), and kept when over it
+                report = "Cầu tràn ngập. " * 220  # 3,300 characters
+                await page.locator("#text").fill(report)
+                await expect(page.locator("#counter")).to_have_text(f"{len(report)}/3000 ký tự")
+                await page.locator("#text").press("Enter")
+                await expect(page.locator("#status")).to_contain_text("dài quá 3000 ký tự")
+                await expect(page.locator("#text")).to_have_value(report)
                 await page.screenshot(path=str(OUTPUT / "web-phone-voice-location.png"))
         finally:
             await app.stop()

@@ -111,6 +111,8 @@ class WebChannel:
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             message: dict[str, Any] = {"from": "bot", self._body: piece, "options": options if last else []}
+            if last and reply.limit:
+                message["limit"] = reply.limit  # the page counts the answer against it
             if last:
                 for kind, file in (("photo", reply.photo), ("document", reply.document)):
                     if file is not None:

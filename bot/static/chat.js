@@ -32,6 +32,7 @@
     events: null,
     reconnect: null,
     chat: "", // whose chat the log shows (persona and view): only a switch empties it
+    asked: null, // the longest answer the bot's latest message asks for (a report's content), if it says
     unread: 0,
   };
 
@@ -336,6 +337,10 @@
       log.dataset.day = day;
       log.append(element("div", "day", dayLabel(day)));
     }
+    if (event.from !== "me") {
+      state.asked = event.limit || null;
+      composed();
+    }
     row = element("div", "msg " + (event.from === "me" ? "me" : "bot"));
     row.id = "m-" + event.id;
     row.append(bubble(event));
@@ -596,9 +601,13 @@
   }
 
   // The counter shows once a text nears the limit; a longer text is refused before sending and stays in the box.
+  function limit() {
+    return Math.min(state.limits.text, state.asked || Infinity);
+  }
+
   function composed() {
     const length = input.value.length;
-    const max = state.limits.text;
+    const max = limit();
     counter.hidden = length < max * 0.8;
     counter.textContent = t("web.counter", { length, max });
     counter.classList.toggle("over", length > max);
@@ -610,8 +619,8 @@
     e.preventDefault();
     const text = input.value;
     if (!text.trim()) return;
-    if (text.length > state.limits.text) {
-      showStatus(t("web.too_long", { max: state.limits.text }));
+    if (text.length > limit()) {
+      showStatus(t("web.too_long", { max: limit() }));
       return;
     }
     input.value = "";
