@@ -281,6 +281,9 @@ async def _content_prompt(ctx: Ctx) -> None:
     if ctx.data.get("content"):
         ctx.say(ctx.t("case.content_have", excerpt=_excerpt(ctx.data["content"]),
                       photos=_counts(ctx).get("photo", 0)), _next_row(ctx), limit=MAX_TEXT)
+    elif ctx.data.get("attachments"):  # files without words yet, carried in from outside the flow (handlers/offer.py)
+        kinds = join(", ", (Safe(ctx.t(f"case.att_{kind}")) for kind in _counts(ctx)))
+        ctx.say(ctx.t("case.attached_need_text", kind=kinds), limit=MAX_TEXT)
     else:
         ctx.say(ctx.t(f"case.ask_content_{ctx.data['kind']}"), limit=MAX_TEXT)
 

@@ -500,3 +500,14 @@ async def test_a_photo_sent_outside_a_flow_becomes_a_suggestion_with_it(harness,
         ("Cảm ơn cán bộ xã nhiều.", ["thành phản ánh / góp ý"]),
         ("[Không, mở menu]", ["Ông/Bà có thể chọn", "Theo dõi ý kiến", "!Ông/Bà vừa gửi"]),
     ])
+
+
+async def test_a_location_sent_outside_a_flow_is_carried_and_words_are_asked_for(harness, store):
+    p = await citizen(harness)
+    await p.location(16.75, 107.19)
+    assert "Ông/Bà vừa gửi: «vị trí»" in p.text()
+    await turns(p, [
+        ("[Gửi thành phản ánh]", ["lĩnh vực nào"]),
+        ("[Xây dựng nông thôn mới]", ["về địa bàn xã Hải Lăng"]),
+        ("[Đúng]", ["Đã nhận vị trí. Ông/Bà vui lòng viết thêm vài dòng"]),
+    ])

@@ -188,7 +188,8 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 await expect(page.locator("#log .msg.bot").last).to_contain_text("lĩnh vực nào")
                 await button(page, "An sinh xã hội – hỗ trợ khó khăn").click()
                 await button(page, "Đúng").click()
-                await expect(page.locator("#log .msg.bot").last).to_contain_text("mô tả sự việc")
+                await expect(page.locator("#log .msg.bot").last).to_contain_text(
+                    "Đã nhận ảnh, ghi âm, vị trí. Ông/Bà vui lòng viết thêm vài dòng mô tả nội dung.")
 
                 # -- a report's content is counted against its own limit (3,000), and kept when over it
                 report = "Cầu tràn ngập. " * 220  # 3,300 characters
