@@ -60,7 +60,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+            "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 
 
 # ---- sessions and limits ----------------------------------------------------------------------------

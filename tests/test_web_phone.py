@@ -179,6 +179,9 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 response = await answered.value
                 assert response.status == 200 and response.request.headers["content-type"].startswith("audio/")
                 await expect(page.locator("#log .msg.me audio.voice")).to_have_count(1)
+                loads = ("a => new Promise(done => { if (a.readyState >= 1) done(true); a.onloadedmetadata = () => "
+                         "done(true); a.onerror = () => done(false); setTimeout(() => done(false), 10000); })")
+                assert await page.locator("#log .msg.me audio.voice").evaluate(loads), "the voice note plays back"
                 await expect(page.locator("#log .msg.bot").last).to_contain_text("Ông/Bà vừa gửi: «ảnh, ghi âm»")
                 await page.locator("#locate").click()
                 await expect(page.locator("#log .msg.me").last).to_contain_text("Vị trí hiện tại")
