@@ -54,12 +54,13 @@ class App:
         self.links = FileLinks(store.files, config.web_url, link_secret(secret, config.store_path), clock)
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = Path(config.store_path).parent / "uploads"
-        self.web = WebChannel(config.web_url, uploads / "web", staff=config.demo)
+        self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo)
         self.outbound.add(self.web)
         # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.
         self.webtext: WebChannel | None = None
         if config.demo:
-            self.webtext = WebChannel(config.web_url, uploads / "webtext", staff=True, text_only=True)
+            self.webtext = WebChannel(config.web_url, uploads / "webtext", store.web_messages, clock, staff=True,
+                                      text_only=True)
             self.outbound.add(self.webtext)
         self.scheduler = Scheduler(clock, config.tick_seconds)
         # Digests, case reminders and escalation, task announcements and reminders (bot/jobs.py).

@@ -26,6 +26,7 @@ from handlers.base import (
     step_key,
 )
 from handlers.menu import commands_for, show_menu
+from handlers.offer import offer_case
 from messages import LANGUAGES, Texts
 from storage import Store
 from storage.conversations import Conversation
@@ -214,7 +215,7 @@ class Router:
             # protected users): said plainly, with the web chat's address where there is a public one
             web = ctx.settings.web_chat
             await show_menu(ctx, ctx.t("common.cannot_read_web", url=web) if web else ctx.t("common.cannot_read"))
-        else:
+        elif not await offer_case(ctx):  # text or a file outside a flow: offered as a report or a suggestion
             await show_menu(ctx, ctx.t("common.use_menu"))
 
     async def _command(self, ctx: Ctx) -> None:

@@ -10,6 +10,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     inbox,
     linking,
     menu,
+    offer,
     onboarding,
     privacy,
     profile,

@@ -75,6 +75,7 @@ class Reply:
     edit: bool = False  # replace the message the choice came from, where the channel can
     document: Document | None = None
     photo: Document | None = None  # an image shown in the chat, with `text` as its caption
+    limit: int | None = None  # the longest text this message asks for: counted as it is typed where a page can
 
 
 @dataclass(frozen=True)
@@ -199,9 +200,9 @@ class Ctx:
         return self.conversation.data
 
     def say(self, text: str, options: tuple[tuple[Option, ...], ...] | list = (), *, edit: bool = False,
-            document: Document | None = None) -> None:
+            document: Document | None = None, limit: int | None = None) -> None:
         rows = tuple(tuple(row) for row in options)
-        self.replies.append(Reply(Safe(text), rows, edit, document))
+        self.replies.append(Reply(Safe(text), rows, edit, document, limit=limit))
 
     @property
     def choice(self) -> tuple[str, ...]:

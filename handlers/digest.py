@@ -35,7 +35,6 @@ FLOW = "bt"
 registry.flow(FLOW, roles=STAFF)
 TIMES = ("06:00", "06:30", "07:00", "07:30", "08:00", "11:30", "17:00")
 _TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:hg.]\s*(\d{2})?)?\s*(?:phút)?\s*$", re.IGNORECASE)
-CHART_DAYS = 14
 HIGHLIGHTS = 5
 
 
@@ -179,7 +178,7 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
         rows.append((Option(t("digest.open_tasks"), cb("nv")),))
     replies = [Reply(Safe("\n\n".join(parts)), tuple(rows))]
     if weekly:
-        data = await chart_data(store, t, scope, places, topics, end, now, tz)
+        data = await chart_data(store, t, scope, places, topics, start, end, now, tz)
         try:
             png = await asyncio.to_thread(charts.render, data, t)
         except Exception:  # the digest still goes out, without its picture
@@ -214,15 +213,15 @@ async def _campaign_lines(store: Store, t: Texts, scope: CaseScope, start: datet
 
 
 async def chart_data(store: Store, t: Texts, scope: CaseScope, places: Places, topics: dict[int, Topic],
-                     end: datetime, now: datetime, tz: ZoneInfo) -> charts.ChartData:
-    """Cases per local day and topic over the 14 whole days before `end`'s day; overdue by place now."""
-    last = end.astimezone(tz).date()
-    days = [last - timedelta(days=n) for n in range(CHART_DAYS, 0, -1)]
-    start = datetime.combine(days[0], time(0), tzinfo=tz)
-    stop = datetime.combine(last, time(0), tzinfo=tz)
+                     start: datetime, end: datetime, now: datetime, tz: ZoneInfo) -> charts.ChartData:
+    """The cases of the digest's own period [start, end) per local day and topic, so that the chart counts what
+    the text counts; overdue by place now."""
+    first = start.astimezone(tz).date()
+    last = (end - timedelta(microseconds=1)).astimezone(tz).date()  # a period ending at midnight ends the day before
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     offset = int(end.astimezone(tz).utcoffset().total_seconds() // 60)
     grid: dict[int, dict[date, int]] = {}
-    for local_day, topic_id, count in await store.digests.per_day(scope, start, stop, offset):
+    for local_day, topic_id, count in await store.digests.per_day(scope, start, end, offset):
         grid.setdefault(topic_id, {})[date.fromisoformat(local_day)] = count
     series = tuple((_topic_name(topics, topic_id, t.language), tuple(by_day.get(d, 0) for d in days))
                    for topic_id, by_day in sorted(grid.items(), key=lambda item: -sum(item[1].values())))

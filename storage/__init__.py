@@ -25,6 +25,7 @@ from storage.schedule import ScheduleRepo
 from storage.tasks import TaskRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
+from storage.web_messages import WebMessageRepo
 from storage.web_sessions import WebSessionRepo
 
 
@@ -49,6 +50,7 @@ class Store:
     notices: NoticeRepo
     links: LinkRepo
     retention: RetentionRepo
+    web_messages: WebMessageRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -63,7 +65,7 @@ class Store:
             store = cls(db, UserRepo(db, files), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files))
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files), WebMessageRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

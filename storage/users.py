@@ -218,6 +218,7 @@ ERASED = (
     ("conversations", "chat", None),
     ("inbound_journal", "handled chat", None),
     ("chat_options", "chat", None),
+    ("web_messages", "chat", None),
     ("web_sessions", "chat_id", "sessions"),
     ("user_topics", "user", None),
     ("case_drafts", "user", None),

@@ -461,3 +461,54 @@ def test_deadline_is_counted_in_local_time():
     late = datetime(2026, 11, 26, 23, 30, tzinfo=UTC)
     assert add_working_days(late, 1, TZ).date().isoformat() == "2026-11-30"
     assert add_working_days(late, 10, TZ) - add_working_days(late, 9, TZ) >= timedelta(days=1)
+
+
+# ---- what is sent outside a flow --------------------------------------------------------------------
+
+
+async def test_text_sent_outside_a_flow_is_offered_as_a_report_and_carried_into_it(harness, store):
+    p = await citizen(harness)
+    await turns(p, [
+        ("Đèn đường thôn 2 hỏng cả tuần nay, tối đi lại rất nguy hiểm.",
+         ["Ông/Bà vừa gửi", "Đèn đường thôn 2", "thành phản ánh / góp ý", "Gửi thành phản ánh", "!chọn một mục"]),
+        ("[Gửi thành phản ánh]", ["lĩnh vực nào"]),
+        ("[Xây dựng nông thôn mới]", ["về địa bàn xã Hải Lăng"]),
+        ("[Đúng]", ["Nội dung hiện có", "Đèn đường thôn 2", "Tiếp tục"]),
+        ("[Tiếp tục]", ["gửi kèm tên hay gửi ẩn danh"]),
+        ("[Gửi kèm tên]", ["khẩn cấp"]),
+        ("[Không khẩn cấp]", ["xem lại trước khi gửi", "Đèn đường thôn 2"]),
+        ("[Gửi]", ["đã được tiếp nhận", "PA-26-000001"]),
+    ])
+    case = await store.cases.by_code("PA-26-000001")
+    assert case.content.startswith("Đèn đường thôn 2")
+
+
+async def test_a_photo_sent_outside_a_flow_becomes_a_suggestion_with_it(harness, store):
+    p = await citizen(harness)
+    await p.photo(PHOTO)
+    assert "Ông/Bà vừa gửi: «ảnh»" in p.text()
+    await turns(p, [
+        ("ok", [p.use_options]),  # the offer stays, with what it carries
+        ("Nên làm thêm sân chơi cho trẻ em ở nhà văn hóa thôn.",
+         ["Ông/Bà vừa gửi: «Nên làm thêm sân chơi cho trẻ em ở nhà văn hóa thôn., ảnh»"]),
+        ("[Gửi thành góp ý]", ["lĩnh vực nào"]),
+        ("[Xây dựng nông thôn mới]", ["về địa bàn xã Hải Lăng"]),
+        ("[Đúng]", ["Nội dung hiện có", "Nên làm thêm sân chơi", "(ảnh: 1)"]),
+    ])
+    await p.say("/huy")
+    await turns(p, [
+        ("ok", ["chọn một mục"]),  # too short to be a report: the menu, as before
+        ("Cảm ơn cán bộ xã nhiều.", ["thành phản ánh / góp ý"]),
+        ("[Không, mở menu]", ["Ông/Bà có thể chọn", "Theo dõi ý kiến", "!Ông/Bà vừa gửi"]),
+    ])
+
+
+async def test_a_location_sent_outside_a_flow_is_carried_and_words_are_asked_for(harness, store):
+    p = await citizen(harness)
+    await p.location(16.75, 107.19)
+    assert "Ông/Bà vừa gửi: «vị trí»" in p.text()
+    await turns(p, [
+        ("[Gửi thành phản ánh]", ["lĩnh vực nào"]),
+        ("[Xây dựng nông thôn mới]", ["về địa bàn xã Hải Lăng"]),
+        ("[Đúng]", ["Đã nhận vị trí. Ông/Bà vui lòng viết thêm vài dòng"]),
+    ])

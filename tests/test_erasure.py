@@ -192,6 +192,7 @@ async def test_on_the_web_chat_the_history_uploads_and_session_go(tmp_path, cloc
             await web.say(CONTENT)
             await web.click("Tiếp tục")
             await web.click("Gửi kèm tên")
+            await web.say("Nguyễn Văn An")
             await web.click("Không khẩn cấp")
             await web.click("✅ Gửi", exact=True)
             case = await app.store.cases.by_code("PA-26-000001")
