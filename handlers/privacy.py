@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 
+from handlers import dvk
 from handlers.base import Ctx, Document, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.pickers import locality_name
@@ -59,6 +60,7 @@ async def export_data(ctx: Ctx) -> None:
             {"at": e.at, "action": e.action, "target": e.target} for e in await store.audit.by_actor(user.id)
         ],
     }
+    export["dan_van_kheo"] = await dvk.export(ctx)
     if user.role != "citizen":
         scope = await store.roles.scope(user.id)
         export["scope"] = {

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from storage.clock import iso
 from storage.db import Database
+from storage.dvk import erase_person as erase_dvk
 
 PURPOSES = ("news", "opinions", "sensitive")
 
@@ -188,6 +189,7 @@ class UserRepo:
         await conn.execute("DELETE FROM link_codes WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
+        await erase_dvk(conn, user_id)
         await conn.executemany(
             "INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, 0, ?, ?)",
             [(user_id, purpose, text_version, iso(now)) for purpose in PURPOSES],
