@@ -106,11 +106,18 @@ async def test_the_whole_cycle(harness, store, clock):
         ("31/12/2026 - 01/01/2026", ["ngày đầu không sau ngày cuối"]), ("01/01/2026 - 31/12/2026", ["Tiêu chí"]),
         ("Mô hình vận động được đông đảo người dân tham gia, có kết quả đo đếm được.", ["bình chọn"]),
         ("26/11/2026 - 15/12/2026", ["Đã tạo đợt bình xét", "26/11/2026 – 15/12/2026", "Báo cáo"]),
+        ("[Báo cáo]", ["theo xã và lĩnh vực (Excel)", "tóm tắt"]),
+    ])
+    assert sorted(r.document.filename for r in admin.last if r.document) == ["dan-van-kheo-2026-1.docx",
+                                                                             "dan-van-kheo-2026-1.xlsx"]
+    await turns(admin, [
         ("/dvk", []), ("[Chờ công nhận (1)]", ["MH-26-000001"]),
         ("[MH-26-000001]", ["Công nhận cấp xã", "Công nhận cấp tỉnh", "Ghi chép khảo sát (nội bộ): Đã đến thực địa"]),
         ("[Công nhận cấp tỉnh]", ["Đã ghi", "Đã được công nhận", "Giấy chứng nhận mô hình MH-26-000001"]),
     ])
     assert any(r.photo is not None and r.photo.content.startswith(b"\x89PNG") for r in admin.last)
+    assert [e.action for e in await store.audit.by_actor((await store.users.find("test", "9001")).id)][:3] == [
+        "dvk.recognised", "dvk.report", "dvk.round_added"]
     assert "Đã được công nhận" in last_to(harness, "1001").text
     model = await repo(store).get(1)
     assert (model.status, model.level, model.round_id) == ("recognised", "province", 1)
@@ -133,6 +140,10 @@ async def test_the_whole_cycle(harness, store, clock):
         ("[Gửi ngay]", ["Xem trước", "Hiến đất mở rộng đường liên thôn", "Chi hội Phụ nữ thôn Long Hưng"]),
     ])
     assert any(r.photo is not None for r in admin.last)
+    await turns(admin, [("[Xác nhận gửi]", [])])
+    [broadcast] = await store.broadcasts.recent(5)
+    assert "Hiến đất mở rộng đường liên thôn" in broadcast.text_vi and "1.200 m đường" in broadcast.text_vi
+    assert broadcast.photo_sha256 == (await repo(store).photos(1))[0]
 
 
 async def test_a_cadre_of_another_commune_sees_and_does_nothing(harness, store):

@@ -150,3 +150,19 @@ def test_the_round_report_by_commune_and_field_as_excel_and_docx(db, tmp_path, c
     assert VOTER_NAME not in text + "".join(cells)
     assert main(["dvk", "report", "9", "--out", str(summary)]) == 2
     assert main(["dvk", "report", "1", "--out", str(tmp_path / "x.pdf")]) == 2
+
+
+async def test_the_demo_round_has_nominations_at_every_stage_marked_as_samples(store):
+    from bot.demo import seed_demo
+
+    await seed_demo(store, NOW)
+    await seed_demo(store, NOW + timedelta(hours=1))  # a restart seeds nothing twice
+    dvk = repo(store)
+    [r] = await dvk.rounds()
+    assert r.name.startswith("[Mẫu]") and r.voting_on(date(2026, 11, 26))
+    models, total = await dvk.listing(None, ("nominated", "info_requested", "verified", "declined", "recognised"),
+                                      limit=100)
+    assert total == 6 and all(m.name.startswith("[Mẫu]") and m.round_id == r.id for m in models)
+    assert {m.status for m in models} == {"nominated", "info_requested", "verified", "declined", "recognised"}
+    assert {m.level for m in models if m.status == "recognised"} == {"commune", "province"}
+    assert sum(x.votes for x in await dvk.tally(r.id)) == 4
