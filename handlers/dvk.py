@@ -183,7 +183,7 @@ async def _field_prompt(ctx: Ctx) -> None:
 @registry.step(FLOW, "field", _field_prompt)
 async def _field_handle(ctx: Ctx) -> None:
     if len(ctx.choice) == 1 and ctx.choice[0] in FIELDS:
-        ctx.data["field"] = ctx.choice[0]
+        ctx.data["model_field"] = ctx.choice[0]
         await ctx.goto(FLOW, "deeds")
     else:
         await ctx.wrong()
@@ -250,7 +250,7 @@ async def _photos_handle(ctx: Ctx) -> None:
 async def _review_prompt(ctx: Ctx) -> None:
     data = ctx.data
     ctx.say(ctx.t("dvk.review", name=data["name"], author=data["author"],
-                  place=await locality_name(ctx, data["locality_id"]), field=Key(f"dvk.field_{data['field']}"),
+                  place=await locality_name(ctx, data["locality_id"]), field=Key(f"dvk.field_{data['model_field']}"),
                   deeds=data["deeds"], results=data.get("results") or ctx.t("common.none"),
                   photos=len(data.get("photos", []))), [
         (Option(ctx.t("case.send"), cb(_key("review"), "send", data["key"])),),
@@ -289,7 +289,7 @@ async def _submit(ctx: Ctx) -> None:
     current = await dvk.round_on(ctx.now.astimezone(ctx.settings.tz).date())
     model = await dvk.create(NewModel(
         user_id=ctx.user.id, by_staff=allowed(ctx.user, STAFF), name=data["name"], author=data["author"],
-        locality_id=data["locality_id"], field=data["field"], deeds=data["deeds"], results=data.get("results"),
+        locality_id=data["locality_id"], field=data["model_field"], deeds=data["deeds"], results=data.get("results"),
         photos=tuple((sha, size) for sha, size in data.get("photos", [])), key=data["key"],
     ), current.id if current else None, ctx.now, ends=(ctx.inbound.channel, ctx.inbound.chat_id))
     ctx.ended_in_storage()

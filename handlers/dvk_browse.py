@@ -34,14 +34,15 @@ async def _list_prompt(ctx: Ctx) -> None:
     commune = await ctx.store.localities.get(data["commune_id"]) if data.get("commune_id") else None
     page = int(data.get("page", 0))
     models, total = await repo(ctx.store).listing((commune.path,) if commune else None, ("recognised",),
-                                                  field=data.get("field"), offset=page * PAGE_SIZE, limit=PAGE_SIZE)
+                                                  field=data.get("model_field"), offset=page * PAGE_SIZE,
+                                                  limit=PAGE_SIZE)
     key = _key("list")
     rows = [(Option(ctx.t("dvk.browse_line", name=excerpt(m.name, 40), level=Key(f"dvk.level_{m.level}")),
                     cb(key, "o", m.id)),) for m in models]
     rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
     rows.append(ctx.row(key, ("dvk.filter_field", "ff"), ("dvk.filter_place", "fl"), ("inbox.filter_clear", "fc")))
     ctx.say(ctx.t("dvk.browse_title", total=total,
-                  field=Key(f"dvk.field_{data['field']}") if data.get("field") else ctx.t("inbox.any"),
+                  field=Key(f"dvk.field_{data['model_field']}") if data.get("model_field") else ctx.t("inbox.any"),
                   place=await locality_name(ctx, commune.id) if commune else ctx.t("inbox.any"))
             + ("" if models else "\n" + ctx.t("dvk.browse_empty")), rows,
             edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("p",))
@@ -57,7 +58,7 @@ async def _list_handle(ctx: Ctx) -> None:
     elif args == ("fl",):
         await ctx.goto(FLOW, "commune", page=0)
     elif args == ("fc",):
-        ctx.data.pop("field", None)
+        ctx.data.pop("model_field", None)
         ctx.data.pop("commune_id", None)
         await ctx.goto(FLOW, "list", page=0)
     elif len(args) == 2 and args[0] == "o":
@@ -75,7 +76,7 @@ async def _field_prompt(ctx: Ctx) -> None:
 @registry.step(FLOW, "field", _field_prompt)
 async def _field_handle(ctx: Ctx) -> None:
     if len(ctx.choice) == 1 and ctx.choice[0] in FIELDS:
-        await ctx.goto(FLOW, "list", field=ctx.choice[0], page=0)
+        await ctx.goto(FLOW, "list", model_field=ctx.choice[0], page=0)
     else:
         await ctx.wrong()
 
@@ -103,6 +104,9 @@ async def _voting(ctx: Ctx, model: Model) -> bool:
 async def _model_prompt(ctx: Ctx) -> None:
     dvk = repo(ctx.store)
     model = await dvk.get(int(ctx.data["model_id"]))
+    if model is None or model.status != "recognised":  # no longer shown (declined again, erased)
+        await ctx.goto(FLOW, "list")
+        return
     key = _key("model")
     rows = []
     voting = await _voting(ctx, model)

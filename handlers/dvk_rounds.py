@@ -75,6 +75,9 @@ def describe(ctx: Ctx, r: Round) -> str:
 
 async def _round_prompt(ctx: Ctx) -> None:
     r = await repo(ctx.store).round(int(ctx.data["round_id"]))
+    if r is None:
+        await ctx.goto(FLOW, "list")
+        return
     ctx.say(describe(ctx, r), [ctx.row(_key("round"), ("dvk.report", "rep")),
                                ctx.row(_key("round"), ("common.back", "back"))])
 
@@ -83,8 +86,7 @@ async def _round_prompt(ctx: Ctx) -> None:
 async def _round_handle(ctx: Ctx) -> None:
     if ctx.choice == ("back",):
         await ctx.goto(FLOW, "list")
-    elif ctx.choice == ("rep",):
-        r = await repo(ctx.store).round(int(ctx.data["round_id"]))
+    elif ctx.choice == ("rep",) and (r := await repo(ctx.store).round(int(ctx.data["round_id"]))):
         t = ctx.t
         xlsx = await dvk_report.workbook(ctx.store, t, r)
         docx = await dvk_report.summary(ctx.store, t, r, ctx.settings.operator_name)
