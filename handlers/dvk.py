@@ -17,7 +17,7 @@ from handlers.images import MAX_BYTES
 from handlers.pickers import locality_name, locality_steps
 from messages import Key, join
 from storage.clock import parse
-from storage.dvk import FIELDS, Model, ModelMoved, NewModel, repo
+from storage.dvk import FIELDS, OPEN, Model, ModelMoved, NewModel, repo
 from storage.localities import Locality
 
 FLOW = "dvk"
@@ -397,7 +397,16 @@ def tell_nominator(ctx: Ctx, model: Model, key: str = "dvk.notice_status", **val
                    **values)
 
 
-# ---- /dulieu --------------------------------------------------------------------------------------------------
+# ---- /xoadulieu, /dulieu -------------------------------------------------------------------------------------------
+
+
+async def erasing(ctx: Ctx) -> None:
+    """Before /xoadulieu: the cadres of each nomination still waiting are told it is withdrawn (storage/dvk.py
+    `erase_person` withdraws it and blanks its content)."""
+    for model in await repo(ctx.store).of_user(ctx.user.id):
+        if model.status in OPEN:
+            for cadre_id in await responsible(ctx, model):
+                ctx.notify(cadre_id, "dvk.notice_withdrawn", code=model.code)
 
 
 async def export(ctx: Ctx) -> dict:

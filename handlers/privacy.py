@@ -175,6 +175,7 @@ async def _confirm_handle(ctx: Ctx) -> None:
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
     if ctx.user.role != "citizen":
         await ctx.audit("user.erased_self", f"user:{ctx.user.id}", role=ctx.user.role)
+    await dvk.erasing(ctx)
     await ctx.store.users.erase(ctx.user.id, version, ctx.now)
     ctx.conversation = None
     ctx.dirty = False  # erase() already removed the conversation row

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from bot.render import plain
 from storage.dvk import repo
 from tests.dialog import render, turns
 from tests.images import jpeg
@@ -184,11 +185,98 @@ async def test_dulieu_and_xoadulieu_with_a_nomination(harness, store):
     [nomination] = export["dan_van_kheo"]["nominations"]
     assert nomination["code"] == "MH-26-000001" and nomination["author"] == "Chi hội Phụ nữ thôn Long Hưng"
     assert "xã Hải Lăng, tỉnh Quảng Trị" in nomination["locality"] and len(nomination["photos"]) == 1
+    cadre = await cadre_of(harness, store, "Hải Lăng")
     await turns(p, [("/xoadulieu", []), ("[Xóa]", ["Đã xóa"])])
     model = await repo(store).get(1)
     assert model.user_id is None and model.erased and model.status == "withdrawn"
     assert model.author == "" and model.deeds == "" and model.field == "kinh_te"
     assert await repo(store).photos(1) == []
-    cadre = await cadre_of(harness, store, "Hải Lăng")
+    assert "MH-26-000001 đã được rút" in plain(last_to(harness, "8001").text)
     await turns(cadre, [("/dvk", ["Chưa có đề xuất nào"]), ("[Không đạt, đã rút (1)]", ["MH-26-000001"]),
                         ("[MH-26-000001]", ["đã xóa theo yêu cầu của người gửi", "!Chi hội Phụ nữ"])])
+
+
+async def _recognised(store, clock, user_id, commune_code, field, name, *, vote=True):
+    """A model recognised in a round whose vote is open today (or closed, `vote` False)."""
+    from datetime import date
+
+    from storage.dvk import NewModel
+
+    dvk = repo(store)
+    rounds = await dvk.rounds()
+    r = rounds[0] if rounds else await dvk.add_round(
+        "Bình xét 2026", 2026, date(2026, 1, 1), date(2026, 12, 31), "Tiêu chí",
+        (date(2026, 11, 20), date(2026, 12, 15)) if vote else None, None, clock())
+    place = await store.localities.by_code(commune_code)
+    model = await dvk.create(NewModel(user_id, False, name, "Tập thể", place.id, field, "Vận động người dân cùng làm",
+                                      "100 hộ"), r.id, clock())
+    await dvk.record(model.id, None, "verified", clock(), expect=("nominated",), status="verified")
+    return await dvk.record(model.id, None, "recognised", clock(), expect=("verified",), status="recognised",
+                            level="commune")
+
+
+async def test_residents_browse_by_field_and_commune(harness, store, clock):
+    p = await citizen(harness)
+    user = await store.users.find("test", "1001")
+    await _recognised(store, clock, user.id, "19702", "kinh_te", "Hiến đất làm đường")
+    await _recognised(store, clock, user.id, "19333", "van_hoa_xa_hoi", "Phân loại rác tại nguồn")
+    await turns(p, [
+        ("/mohinhhay", ["(2)", "Hiến đất làm đường", "Phân loại rác"]),
+        ("[Lĩnh vực]", ["lĩnh vực nào"]),
+        ("[Văn hóa – xã hội]", ["(1)", "Phân loại rác", "!Hiến đất"]),
+        ("[Bỏ lọc]", ["(2)"]),
+        ("[Xã, phường]", ["xã, phường nào"]),
+        ("hai lang", ["Tìm thấy"]),
+        ("[xã Hải Lăng]", ["(1)", "Hiến đất làm đường", "!Phân loại rác", "Địa bàn: xã Hải Lăng"]),
+    ])
+
+
+async def test_a_vote_needs_an_open_period_a_place_and_the_consent(harness, store, clock):
+    p = await citizen(harness)
+    user = await store.users.find("test", "1001")
+    await _recognised(store, clock, user.id, "19702", "kinh_te", "Hiến đất làm đường")
+    stranger = harness.person("1003")  # accepted news only, chose no place
+    await turns(stranger, [("/start", []), ("[Đồng ý]", []), ("[Không đồng ý]", [])])
+    await turns(stranger, [("/mohinhhay", []), ("[Hiến đất]", ["Bình chọn (0)"]),
+                           ("[Bình chọn (0)]", ["Chỉ người dân trong tỉnh", "/caidat"])])
+    no_consent = await citizen(harness, "1004")
+    await store.users.record_consent((await store.users.find("test", "1004")).id, "opinions", False, "vi-x", clock())
+    await turns(no_consent, [("/mohinhhay", []), ("[Hiến đất]", []), ("[Bình chọn (0)]", ["cần Ông/Bà đồng ý"])])
+    assert await repo(store).votes(1) == 0
+    clock.advance(days=30)  # the vote closed on 15/12
+    await turns(p, [("/mohinhhay", []), ("[Hiến đất]", ["Tập thể", "!Bình chọn"])])
+
+
+async def test_a_cadre_nominates_without_the_citizens_consent_step_and_at_most_five_photos(harness, store):
+    cadre = await cadre_of(harness, store, "Hải Lăng")
+    await turns(cadre, [("/danvankheo", ["(1/7)"]), ("Tổ tự quản an ninh thôn", []), ("Tổ tự quản thôn Long Hưng", []),
+                        ("hai lang", []), ("[xã Hải Lăng]", ["thôn, tổ dân phố"]), ("[Bỏ qua]", ["(4/7)"]),
+                        ("[Quốc phòng – an ninh]", []),
+                        ("Các hộ luân phiên tuần tra buổi tối, báo tin bất thường cho công an xã.", []),
+                        ("[Không có số liệu]", ["(7/7)"])])
+    for n in range(5):
+        await cadre.photo(jpeg(color=(n, 0, 0)))
+    replies = await cadre.photo(PHOTO)
+    assert "tối đa 5 ảnh" in render(replies)
+    await turns(cadre, [("[Xong, xem lại]", ["Ảnh: 5", "Kết quả: (chưa có)"]), ("[Gửi]", ["MH-26-000001"]),
+                        ("/dvk", []), ("[MH-26-000001]", ["Cán bộ đề xuất", "Ảnh: 5"])])
+
+
+async def test_someone_elses_nomination_cannot_be_followed_or_supplemented(harness, store):
+    p = await citizen(harness)
+    await nominate(p)
+    other = await citizen(harness, "1005", name="Lê Thị Hoa")
+    for forged in ("1:dvkm:1", "1:dvkx:1"):
+        replies = await other.choose(forged)
+        assert "Không tìm thấy đề xuất này trong các đề xuất của Ông/Bà" in render(replies)
+        assert "Hiến đất" not in render(replies)
+
+
+async def test_a_recognised_model_stays_published_after_its_nominator_erases_their_data(harness, store, clock):
+    p = await citizen(harness)
+    user = await store.users.find("test", "1001")
+    await _recognised(store, clock, user.id, "19702", "kinh_te", "Hiến đất làm đường")
+    await turns(p, [("/xoadulieu", []), ("[Xóa]", ["Đã xóa"])])
+    visitor = await citizen(harness, "1006")
+    await turns(visitor, [("/mohinhhay", ["Hiến đất làm đường"]), ("[Hiến đất]", ["Vận động người dân cùng làm"])])
+    assert (await repo(store).get(1)).user_id is None

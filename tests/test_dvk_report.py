@@ -166,3 +166,23 @@ async def test_the_demo_round_has_nominations_at_every_stage_marked_as_samples(s
     assert {m.status for m in models} == {"nominated", "info_requested", "verified", "declined", "recognised"}
     assert {m.level for m in models if m.status == "recognised"} == {"commune", "province"}
     assert sum(x.votes for x in await dvk.tally(r.id)) == 4
+
+
+async def test_every_dvk_table_naming_a_person_is_declared_for_export_and_erasure(store):
+    """A new table or column pointing at users must be added to PERSONAL_TABLES, and so be thought of in /dulieu
+    and /xoadulieu; each declared one is emptied of the person by the erasure."""
+    from storage.dvk import PERSONAL_TABLES
+
+    found = {}
+    for (table,) in await store.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'dvk%'"):
+        for key in await store.db.fetchall(f"PRAGMA foreign_key_list({table})"):
+            if key["table"] == "users" and not (table == "dvk_rounds" and key["from"] == "created_by"):
+                found[table] = key["from"]  # a round's author is staff acting, in the audit log too
+    assert found == PERSONAL_TABLES
+    seeded = await seed(store)
+    person = seeded["people"][1]  # a nominator and a voter
+    await store.db.execute("INSERT INTO dvk_events (model_id, at, actor_id, kind) VALUES (1, '2026', ?, 'visit')",
+                           (person,))
+    await store.users.erase(person, "vi-xoa", NOW)
+    for table, column in PERSONAL_TABLES.items():
+        assert await store.db.fetchone(f"SELECT 1 FROM {table} WHERE {column} = ?", (person,)) is None, table
