@@ -27,6 +27,7 @@ registry.flow(FLOW, roles=STAFF)
 PAGE_SIZE = 6
 VIEWS = {"open": OPEN, "verified": ("verified",), "recognised": ("recognised",), "declined": ("declined", "withdrawn")}
 TEXTS = {"ask": (5, 1000), "visit": (5, 2000), "decline": (5, 1000)}
+NOTICES = {"info_requested": "dvk.notice_asked", "declined": "dvk.notice_declined"}  # the others: the new status
 ACTS = {(a,) for a in ("ask", "visit", "verify", "decline", "rc", "rp", "cert")}  # the card's buttons but «back»
 
 
@@ -183,8 +184,7 @@ async def _change(ctx: Ctx, model: Model, kind: str, *, body: str | None = None,
         return None
     await ctx.audit(f"dvk.{kind}", f"dvk:{model.code}")
     if "status" in changes:
-        tell_nominator(ctx, changed, "dvk.notice_asked" if kind == "info_requested" else "dvk.notice_status",
-                       **({"request": body} if kind == "info_requested" else {}))
+        tell_nominator(ctx, changed, NOTICES.get(kind, "dvk.notice_status"), text=body or "")
     ctx.say(ctx.t("dvk.done", code=model.code, what=Key(f"dvk.event_{kind}")))
     await ctx.goto(FLOW, "model", model_id=model.id)
     return changed

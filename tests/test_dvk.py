@@ -175,6 +175,7 @@ async def test_two_cadres_racing_the_loser_is_told(harness, store):
     await turns(first, [("[Không đạt]", ["Lý do"]), ("Chưa có kết quả cụ thể.", ["Chưa được công nhận"])])
     await turns(second, [("[Xác minh: đạt]", ["vừa được người khác xử lý", "Chưa được công nhận", "chưa được ghi"])])
     assert (await repo(store).get(1)).status == "declined"
+    assert "chưa được công nhận. Lý do: Chưa có kết quả cụ thể." in last_to(harness, "1001").text
 
 
 async def test_dulieu_and_xoadulieu_with_a_nomination(harness, store):
