@@ -28,6 +28,7 @@ class Report:
     totals: dict[str, int]
     by_field: dict[str, dict[str, int]]
     recognised: list[tuple[Model, str, int]]  # (model, its place, votes)
+    votes: list[tuple[str, str, int]]  # (model code, the voters' commune, votes): counts, never who
 
 
 def _plain(text: object) -> str:
@@ -42,7 +43,8 @@ async def gather(store: Store, t: Texts, r: Round) -> Report:
     by_field = {f: {c: sum(getattr(x, c) for x in tallies if x.field == f) for c in COLUMNS} for f in FIELDS}
     recognised = [(m, _plain(places.full_name(t, m.locality_id)), await dvk.votes(m.id))
                   for m in await dvk.recognised_in(r.id)]
-    return Report(r, sorted(rows, key=lambda row: (row[0], row[1])), totals, by_field, recognised)
+    votes = [(code, _plain(places.name(t, commune)), n) for code, commune, n in await dvk.votes_by_commune(r.id)]
+    return Report(r, sorted(rows, key=lambda row: (row[0], row[1])), totals, by_field, recognised, votes)
 
 
 async def workbook(store: Store, t: Texts, r: Round) -> bytes:
@@ -75,7 +77,13 @@ def _workbook(t: Texts, report: Report) -> bytes:
     for m, place, votes in report.recognised:
         models.append([m.code, text_cell(m.name), text_cell(m.author), place, _plain(t(f"dvk.field_{m.field}")),
                        _plain(t(f"dvk.level_{m.level}")), votes])
-    for sheet_ in (sheet, models):
+    voters = book.create_sheet(_plain(t("dvk.xlsx_votes_sheet"))[:31])
+    voters.append([_plain(t(f"dvk.xlsx_{c}")) for c in ("code", "voters", "votes")])
+    for cell in voters[1]:
+        cell.font = Font(bold=True)
+    for row in report.votes:
+        voters.append(list(row))
+    for sheet_ in (sheet, models, voters):
         for column, width in zip("ABCDEFG", (28, 30, 14, 14, 14, 12, 12), strict=True):
             sheet_.column_dimensions[column].width = width
     out = io.BytesIO()

@@ -139,6 +139,8 @@ def test_the_round_report_by_commune_and_field_as_excel_and_docx(db, tmp_path, c
     models = [list(r) for r in book.worksheets[1].iter_rows(min_row=2, values_only=True)]
     assert models == [["MH-26-000001", "Hiến đất làm đường", "Tập thể thôn", "Thôn Long Hưng, xã Hải Lăng", "Kinh tế",
                        "cấp tỉnh", 3]]
+    votes = [list(r) for r in book.worksheets[2].iter_rows(min_row=2, values_only=True)]
+    assert votes == [["MH-26-000001", "xã Hải Lăng", 2], ["MH-26-000001", "phường Đông Hà", 1]]  # where voters live
     summary = tmp_path / "bao-cao.docx"
     assert main(["dvk", "report", "1", "--out", str(summary)]) == 0
     doc = Document(str(summary))
