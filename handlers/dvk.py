@@ -221,14 +221,14 @@ async def _photos_prompt(ctx: Ctx) -> None:
             [ctx.row(_key("photos"), ("dvk.photos_done" if count else "dvk.photos_skip", "done"))])
 
 
-async def add_photo(ctx: Ctx) -> bool:
-    """Keep the photo the person sent in the draft's "photos"; False after saying why not (the step is asked
-    again)."""
+async def add_photo(ctx: Ctx, already: int = 0) -> bool:
+    """Keep the photo the person sent in the draft's "photos" (`already` kept with the nomination count towards the
+    limit); False after saying why not (the step is asked again)."""
     media = ctx.inbound.media
     if ctx.inbound.kind != "media" or media is None or media.kind != "photo" or ctx.fetch is None:
         await ctx.reask("dvk.expect_photo")
         return False
-    if len(ctx.data.get("photos", [])) >= MAX_PHOTOS:
+    if already + len(ctx.data.get("photos", [])) >= MAX_PHOTOS:
         await ctx.reask("dvk.too_many_photos", limit=MAX_PHOTOS)
         return False
     kept = await ctx.keep(media, MAX_BYTES, "case.too_large", kind=Key("case.att_photo"), mb=MAX_BYTES // 2**20)
@@ -352,7 +352,7 @@ async def _more_prompt(ctx: Ctx) -> None:
 @registry.step(FLOW, "more", _more_prompt)
 async def _more_handle(ctx: Ctx) -> None:
     if ctx.inbound.kind == "media":
-        if await add_photo(ctx):
+        if await add_photo(ctx, len(await repo(ctx.store).photos(int(ctx.data["model_id"])))):
             await _more_prompt(ctx)
         return
     if ctx.choice == ("send",) and ctx.data.get("text"):

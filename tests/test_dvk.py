@@ -90,9 +90,15 @@ async def test_the_whole_cycle(harness, store, clock):
     await turns(p, [
         ("[Bổ sung thông tin]", ["bổ sung cho đề xuất", "theo từng đoạn đường"]),
         ("Đoạn 1: 10 hộ; đoạn 2: 15 hộ, tổng 1.500 m².", ["Gửi bổ sung"]),
+    ])
+    for n in range(4):  # the nomination has one photo already
+        assert f"đã gửi {n + 1}" in render(await p.photo(jpeg(color=(0, n, 0))))
+    assert "tối đa 5 ảnh" in render(await p.photo(PHOTO))
+    await turns(p, [
         ("[Gửi bổ sung]", ["Đã nhận nội dung bổ sung", "MH-26-000001"]),
     ])
     assert "đã bổ sung thông tin" in last_to(harness, "8001").text
+    assert len(await repo(store).photos(1)) == 5
     await turns(cadre, [
         ("/dvk", []), ("[MH-26-000001]", ["Người đề xuất đã bổ sung: Đoạn 1: 10 hộ"]),
         ("[Ghi chép khảo sát]", ["chỉ cán bộ xem được"]),
