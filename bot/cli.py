@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     cases.add_argument("--from", dest="since", type=_date, metavar="YYYY-MM-DD", help=_h("cases_from"))
     cases.add_argument("--to", dest="until", type=_date, metavar="YYYY-MM-DD", help=_h("cases_to"))
     cases.add_argument("--status", choices=["new", "acknowledged", "in_progress", "answered", "resolved", "declined",
-                                            "duplicate"])
+                                            "duplicate", "withdrawn"])
     cases.add_argument("--topic", metavar="CODE", help=_h("cases_topic"))
     cases.add_argument("--locality", metavar="CODE", help=_h("cases_locality"))
     cases.add_argument("--out", type=Path, help=_h("cases_out"))

@@ -150,6 +150,10 @@ class Router:
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        for channel_name, chat_id in ctx.forget:  # before the replies: the confirmation is all the chat keeps
+            forget = getattr(self.outbound.channels.get(channel_name), "forget", None)
+            if forget is not None:
+                await forget(chat_id)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
@@ -157,7 +161,9 @@ class Router:
         # Kept until delivered: a crash before they go out sends them at the next start (resend_notices).
         notice_ids = await self.store.notices.add([(n.user_id, n.dump()) for n in ctx.notices], now) \
             if ctx.notices else []
-        return Handled(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
+        notices = ctx.notices + [n for n, _ in ctx.kept_notices]  # kept by the handler's own write
+        notice_ids += [i for _, i in ctx.kept_notices]
+        return Handled(ctx.replies, notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation

@@ -157,6 +157,7 @@ class Settings:
     case_window: timedelta = timedelta(hours=1)
     quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
     web_chat: str | None = None  # the web chat's public https address, offered where a message cannot be read
+    retention_months: int = 24  # the privacy notice states it; bot/retention.py applies it
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]
@@ -183,6 +184,8 @@ class Ctx:
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change
     notices: list[Notice] = field(default_factory=list)
+    kept_notices: list[tuple[Notice, int]] = field(default_factory=list)  # already in the outbox, with their ids
+    forget: list[tuple[str, str]] = field(default_factory=list)  # (channel, chat): its person erased their data
     replies: list[Reply] = field(default_factory=list)
     dirty: bool = False  # the conversation changed and must be saved
 

@@ -191,6 +191,7 @@ ACTIONS = {
     "resolved": ("note",),
     "declined": ("note",),
     "duplicate": ("note",),
+    "withdrawn": ("note",),
 }
 
 
@@ -200,6 +201,8 @@ async def show_case(ctx: Ctx, case: Case) -> None:
     if not case.anonymous and case.user_id:
         person = await ctx.store.users.get(case.user_id)
         sender = person.display_name if person and person.display_name else ctx.t("inbox.sender_unnamed")
+    elif not case.anonymous:  # not a choice of the sender's: they erased their data, or its time was up
+        sender = ctx.t("inbox.sender_unlinked")
     content = case.content
     if case.hidden_reason:
         shown = [ctx.t("inbox.hidden", reason=case.hidden_reason)]

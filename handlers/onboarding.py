@@ -107,7 +107,8 @@ def _consent_step(purpose: str, next_step) -> None:
     async def handle(ctx: Ctx) -> None:
         answer = ctx.args if ctx.inbound.kind == "choice" else ()
         if answer == ("more",):
-            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name,
+                          months=ctx.settings.retention_months))
             await prompt(ctx)
             return
         if answer not in (("y",), ("n",)):

@@ -245,7 +245,8 @@ def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.as
     async def consent_handle(ctx: Ctx) -> None:
         args = ctx.choice
         if args == ("more",):
-            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name,
+                          months=ctx.settings.retention_months))
             await consent_prompt(ctx)
             return
         if args not in (("y",), ("n",)):

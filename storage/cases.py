@@ -22,7 +22,7 @@ ANONYMOUS_OPINION = "(cases.anonymous = 1 AND cases.kind = 'gopy')"
 SHOWN_LOCALITY = (f"CASE WHEN {ANONYMOUS_OPINION} THEN (SELECT CASE WHEN shown.level <= 1"
                   " THEN shown.id ELSE shown.parent_id END FROM localities shown WHERE shown.id = cases.locality_id)"
                   " ELSE cases.locality_id END")
-CLOSED = ("resolved", "declined", "duplicate")
+CLOSED = ("resolved", "declined", "duplicate", "withdrawn")  # withdrawn: the sender erased it
 PREFIX = {"gopy": "GY", "phananh": "PA"}
 
 
@@ -338,3 +338,17 @@ class CaseRepo:
     async def campaign_cases(self, campaign_id: int) -> int:
         r = await self.db.fetchone("SELECT count(*) FROM cases WHERE campaign_id = ?", (campaign_id,))
         return int(r[0])
+
+
+async def drop_attachments(conn: aiosqlite.Connection, case_ids: list[int], counts: dict[str, int],
+                           digests: set[str]) -> None:
+    """Take the files and locations off these cases, counting them; their digests join `digests` (the caller
+    deletes those nothing else refers to)."""
+    ids = ",".join("?" * len(case_ids))
+    async with conn.execute(f"SELECT sha256, latitude FROM case_attachments WHERE case_id IN ({ids})",
+                            case_ids) as cur:
+        rows = await cur.fetchall()
+    counts["files"] += sum(1 for r in rows if r[0] is not None)
+    counts["locations"] += sum(1 for r in rows if r[1] is not None)
+    digests.update(r[0] for r in rows if r[0] is not None)
+    await conn.execute(f"DELETE FROM case_attachments WHERE case_id IN ({ids})", case_ids)

@@ -16,8 +16,13 @@ STATUSES = ("nominated", "info_requested", "verified", "declined", "recognised",
 OPEN = ("nominated", "info_requested")  # waiting for a cadre's verification
 LEVELS = ("commune", "province")
 # Tables holding what a person gave or did here, each with the column naming them: /dulieu exports them
-# (handlers/dvk.py `export`) and /xoadulieu erases them (`erase_person`).
+# (handlers/dvk.py `export`) and /xoadulieu unlinks them (`erase_person`), keeping rows for the reasons in KEPT.
 PERSONAL_TABLES = {"dvk_models": "user_id", "dvk_events": "actor_id", "dvk_votes": "user_id"}
+KEPT = {
+    "dvk_models": "unlinked; content blanked by default unless recognised, i.e. published (erase_person)",
+    "dvk_events": "a nomination's history, unlinked; what the nominator added blanked with the content",
+    "dvk_votes": "a vote still counts, with its commune, linked to nobody",
+}
 
 
 @dataclass(frozen=True)
@@ -322,25 +327,30 @@ def repo(store) -> DvkRepo:
     return DvkRepo(store.db)
 
 
-async def erase_person(conn: aiosqlite.Connection, user_id: int) -> None:
-    """What /xoadulieu does here, inside the erasure's transaction (storage/users.py `erase`).
+async def erase_person(conn: aiosqlite.Connection, user_id: int, content: bool, digests: set[str]) -> None:
+    """What /xoadulieu does here, inside the erasure's transaction (storage/users.py `erase`); the photos taken off
+    are added to `digests`, whose files go from disk when nothing else refers to them.
 
     Following issue 14's rule: the identity always goes — the nominator's link, their name on every history row,
-    their votes' link (the vote still counts, with its commune). The content of a nomination goes by default:
-    name, person or collective, deeds, results and photos blanked (shown as the erasure marker), while field,
-    commune, dates and status stay for the round's statistics; one still waiting for verification is withdrawn.
+    their votes' link (the vote still counts, with its commune). With `content` (the default choice), a
+    nomination's content goes too: name, person or collective, deeds, results and photos blanked (shown as the
+    erasure marker), while field, commune, dates and status stay for the round's statistics; one still waiting for
+    verification is withdrawn.
     A model already recognised keeps its content: it was published — shown to residents under "Xem mô hình hay",
     announced, certified — as the movement's example, no longer a private message of the person who proposed it;
     only the link to them is removed.
     """
-    await conn.execute(
-        "UPDATE dvk_models SET status = CASE WHEN status IN ('nominated', 'info_requested') THEN 'withdrawn'"
-        " ELSE status END, name = '', author = '', deeds = '', results = NULL, erased = 1"
-        " WHERE user_id = ? AND status <> 'recognised'", (user_id,))
-    await conn.execute("DELETE FROM dvk_photos WHERE model_id IN (SELECT id FROM dvk_models WHERE user_id = ?"
-                       " AND erased = 1)", (user_id,))
-    await conn.execute("UPDATE dvk_events SET body = NULL WHERE actor_id = ? AND kind = 'info_added' AND model_id IN"
-                       " (SELECT id FROM dvk_models WHERE user_id = ? AND erased = 1)", (user_id, user_id))
+    if content:
+        await conn.execute(
+            "UPDATE dvk_models SET status = CASE WHEN status IN ('nominated', 'info_requested') THEN 'withdrawn'"
+            " ELSE status END, name = '', author = '', deeds = '', results = NULL, erased = 1"
+            " WHERE user_id = ? AND status <> 'recognised'", (user_id,))
+        mine = "SELECT id FROM dvk_models WHERE user_id = ? AND erased = 1"
+        async with conn.execute(f"SELECT sha256 FROM dvk_photos WHERE model_id IN ({mine})", (user_id,)) as cur:
+            digests.update(r[0] for r in await cur.fetchall())
+        await conn.execute(f"DELETE FROM dvk_photos WHERE model_id IN ({mine})", (user_id,))
+        await conn.execute(f"UPDATE dvk_events SET body = NULL WHERE actor_id = ? AND kind = 'info_added'"
+                           f" AND model_id IN ({mine})", (user_id, user_id))
     await conn.execute("UPDATE dvk_models SET user_id = NULL, submit_key = NULL WHERE user_id = ?", (user_id,))
     await conn.execute("UPDATE dvk_events SET actor_id = NULL WHERE actor_id = ?", (user_id,))
     await conn.execute("UPDATE dvk_votes SET user_id = NULL WHERE user_id = ?", (user_id,))

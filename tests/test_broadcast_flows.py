@@ -270,7 +270,7 @@ async def test_audience_topics_places_roles_and_who_never_receives(store, clock)
     await make_people(store, 2, first_chat=6000, reachable=False)  # blocked the bot
     await make_people(store, 2, first_chat=7000, consent=False)  # withdrew consent for news
     await make_people(store, 2, first_chat=8000, role="cadre", consent=False)  # staff: no consent needed
-    await store.users.erase(a[0], "vi-test", clock())  # deleted their data
+    await store.users.erase(a[0], "vi-test", clock(), marker="đã xóa")  # deleted their data
     await store.users.ensure("telegram", "9999", "9999", "Chưa bắt đầu", "vi", clock())  # never onboarded
     count = store.broadcasts.count_audience
     assert await count(Audience()) == 9 + 5 + 4 + 3 + 2

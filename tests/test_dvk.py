@@ -287,3 +287,14 @@ async def test_a_recognised_model_stays_published_after_its_nominator_erases_the
     visitor = await citizen(harness, "1006")
     await turns(visitor, [("/mohinhhay", ["Hiến đất làm đường"]), ("[Hiến đất]", ["Vận động người dân cùng làm"])])
     assert (await repo(store).get(1)).user_id is None
+
+
+async def test_an_erasure_that_keeps_content_only_unlinks_the_nomination(harness, store):
+    p = await citizen(harness)
+    await nominate(p)
+    # Offered by /xoadulieu to a person who also sent cases («Xóa, nhưng giữ nội dung ý kiến»)
+    await store.users.erase((await store.users.find("test", "1001")).id, "vi-xoa", harness.clock(),
+                            marker="(đã xóa)", content=False)
+    model = await repo(store).get(1)
+    assert model.user_id is None and not model.erased and model.status == "nominated"
+    assert model.author == "Chi hội Phụ nữ thôn Long Hưng" and len(await repo(store).photos(1)) == 1

@@ -78,8 +78,9 @@ async def test_one_vote_per_person_per_model(store):
 async def test_erasing_the_nominator_of_a_recognised_model_keeps_its_content(store):
     seeded = await seed(store)
     dvk = repo(store)
-    await store.users.erase(seeded["people"][0], "vi-xoa", NOW)
-    await store.users.erase(seeded["people"][1], "vi-xoa", NOW)  # a voter, and the nominator of a declined model
+    await store.users.erase(seeded["people"][0], "vi-xoa", NOW, marker="(đã xóa)")
+    # A voter, and the nominator of a declined model
+    await store.users.erase(seeded["people"][1], "vi-xoa", NOW, marker="(đã xóa)")
     good = await dvk.get(seeded["good"].id)
     assert good.user_id is None and not good.erased and good.name == "Hiến đất làm đường"
     assert await dvk.votes(good.id) == 3  # the vote stays counted, linked to nobody
@@ -185,6 +186,6 @@ async def test_every_dvk_table_naming_a_person_is_declared_for_export_and_erasur
     person = seeded["people"][1]  # a nominator and a voter
     await store.db.execute("INSERT INTO dvk_events (model_id, at, actor_id, kind) VALUES (1, '2026', ?, 'visit')",
                            (person,))
-    await store.users.erase(person, "vi-xoa", NOW)
+    await store.users.erase(person, "vi-xoa", NOW, marker="(đã xóa)")
     for table, column in PERSONAL_TABLES.items():
         assert await store.db.fetchone(f"SELECT 1 FROM {table} WHERE {column} = ?", (person,)) is None, table
