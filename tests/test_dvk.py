@@ -198,6 +198,7 @@ async def test_dulieu_and_xoadulieu_with_a_nomination(harness, store):
     assert model.user_id is None and model.erased and model.status == "withdrawn"
     assert model.author == "" and model.deeds == "" and model.field == "kinh_te"
     assert await repo(store).photos(1) == []
+    assert await store.files.get(nomination["photos"][0]) is None  # nothing else referred to the file
     assert "MH-26-000001 đã được rút" in plain(last_to(harness, "8001").text)
     await turns(cadre, [("/dvk", ["Chưa có đề xuất nào"]), ("[Không đạt, đã rút (1)]", ["MH-26-000001"]),
                         ("[MH-26-000001]", ["đã xóa theo yêu cầu của người gửi", "!Chi hội Phụ nữ"])])
