@@ -10,6 +10,7 @@ from functools import cache
 from importlib import resources
 from zoneinfo import ZoneInfo
 
+from bot.dvk_demo import seed_demo_dvk
 from handlers.consent import consent_version
 from handlers.tasks import end_of_day
 from handlers.workdays import add_working_days
@@ -47,6 +48,7 @@ async def seed_demo(store: Store, now: datetime) -> None:
     await seed_demo_cases(store, now)
     await seed_demo_schedule(store, now)
     await seed_demo_broadcasts(store, now)
+    await seed_demo_dvk(store, now)
 
 
 async def _person(store: Store, person: dict, topics: dict[str, int], now: datetime) -> None:

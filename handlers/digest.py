@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import charts
 from handlers.base import STAFF, Ctx, Document, Option, Reply, Settings, cb, registry, step_key
+from handlers.dvk_staff import digest_section as dvk_section
 from handlers.inbox import SOON
 from handlers.reports import Places, case_scope, day, number, when
 from handlers.tasks import digest_lines
@@ -167,6 +168,8 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
                                await shared.task_progress(store) if user.role == "admin" else None)
     if tasks:
         parts.append(Safe("\n".join([t("digest.tasks"), *tasks])))
+    if nominations := await dvk_section(store, t, user, start, end):
+        parts.append(Safe("\n".join(nominations)))
 
     rows = [
         (Option(t("digest.open_new"), cb("ib", "new")),

@@ -30,6 +30,9 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
     ("nhatky", ADMIN),
+    ("danvankheo", frozenset({"citizen", "cadre", "admin"})),
+    ("mohinhhay", frozenset({"citizen", "cadre", "admin"})),
+    ("dvk", STAFF),
 ]
 
 # Main-menu buttons: (command they run, label key).
@@ -50,6 +53,9 @@ MENU: list[tuple[str, str]] = [
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
     ("nhatky", "menu.nhatky"),
+    ("danvankheo", "menu.danvankheo"),
+    ("mohinhhay", "menu.mohinhhay"),
+    ("dvk", "menu.dvk"),
 ]
 
 

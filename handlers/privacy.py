@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 
+from handlers import dvk
 from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.inbox import responsible_cadres
@@ -61,6 +62,7 @@ async def export_data(ctx: Ctx) -> None:
             {"at": e.at, "action": e.action, "target": e.target} for e in await store.audit.by_actor(user.id)
         ],
     }
+    export["dan_van_kheo"] = await dvk.export(ctx)
     if user.role != "citizen":
         scope = await store.roles.scope(user.id)
         export["scope"] = {
@@ -186,6 +188,8 @@ async def _confirm_handle(ctx: Ctx) -> None:
                       for cadre in await responsible_cadres(ctx, c) if cadre != ctx.user.id]
                for c in cases if c.is_open and content}
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
+    if content:
+        await dvk.erasing(ctx)
     # The marker is read by cadres, in the province's language.
     erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
                                          marker=Texts("vi")("privacy.erased_marker"), notices=notices)

@@ -12,6 +12,8 @@ from storage import audit
 from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
 from storage.db import Database
+from storage.dvk import KEPT as DVK_KEPT
+from storage.dvk import erase_person as erase_dvk
 from storage.files import FileStore, digests_in, unreferenced
 from storage.notices import keep
 
@@ -179,6 +181,8 @@ class UserRepo:
             counts: dict[str, int] = defaultdict(int)
             digests: set[str] = set()
             withdrawn = await _unlink_cases(conn, list(accounts), content, marker, now, counts, digests)
+            for account in accounts:
+                await erase_dvk(conn, account, content, digests)
             chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
             told = [n for case_id in withdrawn for n in (notices or {}).get(case_id, [])]
             kept = tuple(zip(await keep(conn, told, now), told, strict=True))
@@ -239,6 +243,7 @@ KEPT = {
     "campaign_opens": "a campaign's reach; the anonymous row's id names nobody",
     "broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
     "task_reports": "a cadre's report is the unit's work record",
+    **DVK_KEPT,
 }
 
 
