@@ -75,6 +75,7 @@ class Reply:
     edit: bool = False  # replace the message the choice came from, where the channel can
     document: Document | None = None
     photo: Document | None = None  # an image shown in the chat, with `text` as its caption
+    target: str | None = None  # with `edit`: replace this message instead (a case's card, from a later step)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from handlers import images
 from handlers.base import ADMIN, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.richtext import HtmlProblem, check
-from messages import Key, Safe, Texts, join
+from messages import Key, Safe, Texts, cut, join
 from storage.broadcasts import ROLES, Audience, Broadcast, NewBroadcast
 from storage.clock import iso, parse
 from storage.localities import Locality
@@ -570,13 +570,8 @@ async def stop_command(ctx: Ctx) -> None:
         ctx.say(ctx.t("broadcast.none_active"))
         return
     rows = [(Option(ctx.t("broadcast.stop_line", id=b.id, status=Key(f"broadcast.status_{b.status}"),
-                          excerpt=_excerpt(check(b.text_vi).plain)), cb("bcstop", b.id)),) for b in active[:20]]
+                          excerpt=cut(check(b.text_vi).plain, 40)), cb("bcstop", b.id)),) for b in active[:20]]
     ctx.say(ctx.t("broadcast.ask_stop"), rows)
-
-
-def _excerpt(text: str, size: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 @registry.action("bcstop", roles=ADMIN)

@@ -15,7 +15,7 @@ from handlers.consent import has_consent, record_consent
 from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name, locality_steps
 from handlers.workdays import add_working_days
-from messages import Key, Safe, join
+from messages import Key, Safe, cut, join
 from storage.cases import Attachment, Case, NewCase
 from storage.clock import parse
 from storage.localities import Locality
@@ -146,7 +146,7 @@ async def _consent_handle(ctx: Ctx) -> None:
 async def _resume_prompt(ctx: Ctx) -> None:
     draft = await ctx.store.cases.draft(ctx.user.id) or {}
     ctx.say(ctx.t("case.resume", kind=Key(f"case.kind_{draft.get('kind', 'gopy')}"),
-                  excerpt=_excerpt(draft.get("content") or "")),
+                  excerpt=cut(draft.get("content") or "", 80)),
             [ctx.row(_key("resume"), ("case.resume_yes", "y"), ("case.resume_no", "n"))])
 
 
@@ -164,9 +164,6 @@ async def _resume_handle(ctx: Ctx) -> None:
     else:
         await ctx.wrong()
 
-
-def _excerpt(text: str, size: int = 80) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 # ---- topic and place --------------------------------------------------------------------------------
@@ -257,7 +254,7 @@ def _next_row(ctx: Ctx) -> list[tuple[Option, ...]]:
 
 async def _content_prompt(ctx: Ctx) -> None:
     if ctx.data.get("content"):
-        ctx.say(ctx.t("case.content_have", excerpt=_excerpt(ctx.data["content"]),
+        ctx.say(ctx.t("case.content_have", excerpt=cut(ctx.data["content"], 80),
                       photos=_counts(ctx).get("photo", 0)), _next_row(ctx))
     else:
         ctx.say(ctx.t(f"case.ask_content_{ctx.data['kind']}"))
@@ -438,7 +435,7 @@ async def _submit(ctx: Ctx) -> None:
     if case.urgent:
         for cadre_id in await responsible_cadres(ctx, case):
             ctx.notify(cadre_id, "inbox.urgent_new", (("inbox.open", cb("cs", case.id)),), code=case.code,
-                       place=await locality_name(ctx, case.locality_id), excerpt=_excerpt(case.content, 200))
+                       place=await locality_name(ctx, case.locality_id), excerpt=cut(case.content, 200))
 
 
 def _received(ctx: Ctx, case: Case) -> None:

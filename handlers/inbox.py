@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
-from messages import Key, join
+from messages import Key, cut, join
 from storage.cases import Case, CaseMoved, InboxQuery
 from storage.clock import parse
+from storage.conversations import Conversation
 from storage.localities import Locality
 
 FLOW = "inb"
@@ -22,6 +23,7 @@ PAGE_SIZE = 6
 VIEWS = ("new", "overdue", "due_soon", "open", "all")
 SOON = timedelta(days=2)
 TEXT_ACTIONS = {"answer": "ans", "decline": "dec", "note": "note", "dup": "dup", "fwdnote": "fwd"}  # hide: admins
+TO_CITIZEN = ("answer", "decline")  # texts the citizen reads: previewed and confirmed before they go
 TEXT_STEPS = {"answer": (2, 3000), "decline": (5, 1000), "note": (2, 2000), "dup": (4, 20), "hide": (5, 500),
               "fwdnote": (0, 1000)}
 
@@ -194,7 +196,8 @@ ACTIONS = {
 }
 
 
-async def show_case(ctx: Ctx, case: Case) -> None:
+async def _card(ctx: Ctx, case: Case) -> tuple[str, list[tuple[Option, ...]]]:
+    """A case's card: what it is about, where it stands, its history, and the actions its status allows."""
     topic = await ctx.store.topics.get(case.topic_id)
     sender = ctx.t("inbox.sender_anonymous")
     if not case.anonymous and case.user_id:
@@ -207,13 +210,13 @@ async def show_case(ctx: Ctx, case: Case) -> None:
             shown.append(ctx.t("inbox.hidden_original", content=case.content))
         content = join("\n", shown)
     attachments = await ctx.store.cases.attachments(case.id)
-    shown_files = attachments if not case.hidden_reason or ctx.user.role == "admin" else []  # hidden is hidden
     history = [ctx.t("inbox.event", at=ctx.local(parse(e.at)), what=Key(f"event.{e.kind}"),
                      body=f": {e.body}" if e.body else "", internal=ctx.t("inbox.internal") if e.internal else "")
                for e in await ctx.store.cases.events(case.id, internal=True)]
     text = ctx.t("inbox.case", code=case.code, kind=Key(f"case.kind_{case.kind}"),
                  urgent=ctx.t("inbox.urgent") if case.urgent else "", status=Key(f"status.{case.status}"),
-                 topic=topic.name(ctx.t.language), place=await locality_name(ctx, case.locality_id), sender=sender,
+                 overdue=_overdue(ctx, case), topic=topic.name(ctx.t.language),
+                 place=await locality_name(ctx, case.locality_id), sender=sender,
                  created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
                  attachments=len(attachments), history=join("\n", history))
@@ -223,6 +226,18 @@ async def show_case(ctx: Ctx, case: Case) -> None:
         buttons += [Option(ctx.t("inbox.do_asg"), cb(key, "asg")), Option(ctx.t("inbox.do_hide"), cb(key, "hide"))]
     rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
     rows.append((Option(ctx.t("inbox.back"), cb(key, "back")),))
+    return text, rows
+
+
+def _overdue(ctx: Ctx, case: Case) -> str:
+    return ctx.t("inbox.overdue") if case.is_open and parse(case.answer_due) < ctx.now else ""
+
+
+async def show_case(ctx: Ctx, case: Case) -> None:
+    """The whole card, its photos and files first: shown once, when the case is opened."""
+    text, rows = await _card(ctx, case)
+    attachments = await ctx.store.cases.attachments(case.id)
+    shown_files = attachments if not case.hidden_reason or ctx.user.role == "admin" else []  # hidden is hidden
     for number, item in enumerate(shown_files, start=1):
         if item.kind == "location":
             ctx.say(ctx.t("inbox.location", lat=f"{item.latitude:.5f}", lon=f"{item.longitude:.5f}"))
@@ -239,6 +254,31 @@ async def show_case(ctx: Ctx, case: Case) -> None:
     ctx.say(text, rows)
 
 
+async def _card_again(ctx: Ctx, case_id: int, line: str = "") -> None:
+    """After an action, the case's one card shows where it stands: edited in place where the channel can edit
+    (the message pressed, a preview or a question, becomes the outcome line), elsewhere a short message with
+    the actions. Never the whole card and its photos again."""
+    case = await ctx.store.cases.get(case_id)
+    draft = {k: v for k, v in ctx.data.items() if k not in ("text", "then")}
+    ctx.conversation = Conversation(FLOW, "case", draft)
+    ctx.dirty = True
+    text, rows = await _card(ctx, case)
+    card = draft.get("card")
+    if not (ctx.capabilities.edits and card):
+        topic = await ctx.store.topics.get(case.topic_id)
+        short = ctx.t("inbox.short", code=case.code, topic=topic.name(ctx.t.language),
+                      status=Key(f"status.{case.status}"), overdue=_overdue(ctx, case),
+                      excerpt=cut(case.content, 80))
+        ctx.say(join("\n", [line, short]) if line else short, rows)
+        return
+    pressed = ctx.inbound.message_ref if ctx.inbound.kind == "choice" else None
+    if pressed != card:
+        line = line or ctx.t("inbox.back_to_card", code=case.code)
+        ctx.replies.append(Reply(line, edit=pressed is not None))
+        line = ""
+    ctx.replies.append(Reply(join("\n\n", [line, text]) if line else text, tuple(rows), edit=True, target=card))
+
+
 def _extension(mime: str | None) -> str:
     return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "audio/ogg": "ogg",
             "application/pdf": "pdf"}.get(mime or "", "bin")
@@ -247,6 +287,7 @@ def _extension(mime: str | None) -> str:
 async def _case_prompt(ctx: Ctx) -> None:
     case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
     if case is not None:
+        ctx.data.pop("card", None)  # a new card: its message is known when one of its buttons is pressed
         await show_case(ctx, case)
 
 
@@ -256,6 +297,8 @@ async def _case_handle(ctx: Ctx) -> None:
     case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
     if case is None:
         return
+    if args and ctx.inbound.message_ref:
+        ctx.data["card"] = ctx.inbound.message_ref  # the card pressed: later steps edit it
     action = args[0] if len(args) == 1 else None
     if action == "back":
         await ctx.goto(FLOW, "list")
@@ -297,8 +340,7 @@ async def _transition(ctx: Ctx, case: Case, status: str, event: str, *, body: st
         ctx.notify(case.user_id, key.get(event, "track.update"), (("track.open", cb("trk", case.id)),),
                    code=case.code, status=Key(f"status.{status}"), body=body or "",
                    unit=ctx.user.unit_name or ctx.settings.operator_name)
-    ctx.say(ctx.t("inbox.done", code=case.code, status=Key(f"status.{status}")))
-    await ctx.goto(FLOW, "case", case_id=case.id)
+    await _card_again(ctx, case.id, ctx.t("inbox.done", code=case.code, status=Key(f"status.{status}")))
 
 
 async def _moved(ctx: Ctx, case: Case, text: str | None) -> None:
@@ -306,10 +348,9 @@ async def _moved(ctx: Ctx, case: Case, text: str | None) -> None:
     as it is now; nothing was stored and nobody else is told."""
     status = Key(f"status.{case.status}")
     if text:
-        ctx.say(ctx.t("inbox.changed_meanwhile", code=case.code, status=status, text=text))
+        await _card_again(ctx, case.id, ctx.t("inbox.changed_meanwhile", code=case.code, status=status, text=text))
     else:
-        ctx.say(ctx.t("inbox.moved_meanwhile", code=case.code, status=status))
-    await ctx.goto(FLOW, "case", case_id=case.id)
+        await _card_again(ctx, case.id, ctx.t("inbox.moved_meanwhile", code=case.code, status=status))
 
 
 # ---- steps that take a text -------------------------------------------------------------------------
@@ -322,14 +363,22 @@ def _text_step(step: str) -> None:
         rows = [(Option(ctx.t("common.back"), cb(_key(step), "back")),)]
         if step == "fwdnote":
             rows.insert(0, (Option(ctx.t("inbox.no_note"), cb(_key(step), "skip")),))
-        ctx.say(ctx.t(f"inbox.ask_{step}"), rows)
+        ask = ctx.t(f"inbox.ask_{step}")
+        pressed = ctx.inbound.message_ref if ctx.inbound.kind == "choice" else None
+        if pressed is None or not ctx.capabilities.edits:
+            ctx.say(ask, rows)
+            return
+        if pressed == ctx.data.get("card"):  # the card keeps showing the case while its answer is written
+            case = await ctx.store.cases.get(int(ctx.data["case_id"]))
+            ask = join("\n\n", [(await _card(ctx, case))[0], ask])
+        ctx.replies.append(Reply(ask, tuple(rows), edit=True))
 
     async def handle(ctx: Ctx) -> None:
         case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
         if case is None:
             return
         if ctx.inbound.kind == "choice" and ctx.args == ("back",):
-            await ctx.goto(FLOW, "case")
+            await _card_again(ctx, case.id)
             return
         skipped = step == "fwdnote" and ctx.inbound.kind == "choice" and ctx.args == ("skip",)
         text = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
@@ -341,9 +390,47 @@ def _text_step(step: str) -> None:
         if action is not None and action not in ACTIONS[case.status]:  # a colleague closed it meanwhile
             await _moved(ctx, case, text)
             return
+        if step in TO_CITIZEN:
+            await ctx.goto(FLOW, "sure", text=text, then=step)
+            return
         await _apply_text(ctx, case, step, text)
 
     registry.step(FLOW, step, prompt)(handle)
+
+
+async def _sure_prompt(ctx: Ctx) -> None:
+    """What the citizen will read, exactly, before it goes."""
+    case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+    if case is None:
+        return
+    if ctx.data.get("then") not in TO_CITIZEN or not ctx.data.get("text"):
+        await _card_again(ctx, case.id)
+        return
+    ctx.say(ctx.t(f"inbox.preview_{ctx.data['then']}", code=case.code, text=ctx.data["text"],
+                  unit=ctx.user.unit_name or ctx.settings.operator_name),
+            [ctx.row(_key("sure"), ("inbox.preview_send", "send"), ("inbox.preview_edit", "edit"),
+                     ("inbox.preview_drop", "drop"))])
+
+
+@registry.step(FLOW, "sure", _sure_prompt)
+async def _sure_handle(ctx: Ctx) -> None:
+    case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+    if case is None:
+        return
+    step, text = ctx.data.get("then"), ctx.data.get("text")
+    if step not in TO_CITIZEN or not text:  # nothing to preview (a draft from before this step)
+        await _card_again(ctx, case.id)
+    elif ctx.choice == ("send",):
+        if TEXT_ACTIONS[step] not in ACTIONS[case.status]:
+            await _moved(ctx, case, text)
+        else:
+            await _apply_text(ctx, case, step, text)
+    elif ctx.choice == ("edit",):
+        await ctx.goto(FLOW, step)
+    elif ctx.choice == ("drop",):
+        await _card_again(ctx, case.id, ctx.t("inbox.preview_dropped"))
+    else:
+        await ctx.wrong()
 
 
 async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
@@ -355,8 +442,7 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
         await ctx.store.cases.record(case.id, ctx.user.id, "note", ctx.now, body=text, internal=True,
                                      unit=ctx.user.unit_name)
         await ctx.audit("case.note", f"case:{case.code}")
-        ctx.say(ctx.t("inbox.noted"))
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, case.id, ctx.t("inbox.noted"))
     elif step == "dup":
         original = await ctx.store.cases.by_code(text)
         if original is None or original.id == case.id or not await can_see(ctx, original):
@@ -372,8 +458,7 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
         await ctx.store.cases.record(case.id, ctx.user.id, "hidden", ctx.now, body=text, internal=True,
                                      hidden_reason=text)
         await ctx.audit("case.hidden", f"case:{case.code}", reason=text)
-        ctx.say(ctx.t("inbox.hidden_done"))
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, case.id, ctx.t("inbox.hidden_done"))
     elif step == "fwdnote":
         target = await ctx.store.localities.get(ctx.data["forward_to"])
         place = await locality_name(ctx, target.id)
@@ -398,10 +483,11 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
             if cadre_id != ctx.user.id:
                 ctx.notify(cadre_id, "inbox.forwarded_in", (("inbox.open", cb("cs", case.id)),), code=case.code,
                            place=place)
-        ctx.say(ctx.t("inbox.forward_done", code=case.code, place=place))
+        done = ctx.t("inbox.forward_done", code=case.code, place=place)
         if await can_see(ctx, moved):
-            await ctx.goto(FLOW, "case")
+            await _card_again(ctx, case.id, done)
         else:
+            ctx.say(done)
             await ctx.goto(FLOW, "list")
 
 
@@ -432,7 +518,7 @@ async def _fwd_handle(ctx: Ctx) -> None:
     elif args == ("com",):
         await ctx.goto(FLOW, "fwdc", page=0)
     elif args == ("back",):
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, int(ctx.data["case_id"]))
     else:
         await ctx.wrong()
 
@@ -461,7 +547,7 @@ async def _assign_handle(ctx: Ctx) -> None:
     if case is None:
         return
     if args == ("back",):
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, case.id)
         return
     cadre = await ctx.store.users.get(int(args[0])) if len(args) == 1 and args[0].isdigit() else None
     if cadre is None or cadre.role != "cadre":
@@ -476,6 +562,5 @@ async def _assign_handle(ctx: Ctx) -> None:
         return
     await ctx.audit("case.reassigned", f"case:{case.code}", to=cadre.id)
     ctx.notify(cadre.id, "inbox.assigned_to_you", (("inbox.open", cb("cs", case.id)),), code=case.code)
-    ctx.say(ctx.t("inbox.assigned", code=case.code))
-    await ctx.goto(FLOW, "case")
+    await _card_again(ctx, case.id, ctx.t("inbox.assigned", code=case.code))
 

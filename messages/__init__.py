@@ -27,6 +27,13 @@ def join(separator: str, parts: Iterable[object]) -> Safe:
     return Safe(separator.join(p if isinstance(p, Safe) else html.escape(str(p), quote=False) for p in parts))
 
 
+def cut(text: str, size: int) -> str:
+    """On one line, at most `size` characters, for a list line or a button; what is cut ends with "…" so it
+    reads as cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1].rstrip() + "…"
+
+
 class Key(str):
     """A catalog key given as a value: translated into the reader's language when rendered."""
 

@@ -290,6 +290,10 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             await api.wait_sent(cadre_id, 1, since=mark)
             mark = api.mark()
             api.push_text(cadre_id, "Điện lực đã cử người đến chằng chống cột điện.")
+            preview = await api.wait_sent(cadre_id, 1, since=mark)
+            assert "Xem trước" in preview[0].text
+            mark = api.mark()
+            api.push_callback(cadre_id, button(preview[0], "Gửi"), message_id=preview[0].message_id)
             answer = await api.wait_sent(LAN, 1, since=mark)
             assert "Điện lực đã cử người" in answer[0].text and "Ban Dân vận xã Hải Lăng" in answer[0].text
             calls = await api.click(LAN, button(answer[0], "Xem"), message_id=answer[0].message_id)

@@ -35,6 +35,7 @@ async def test_case_from_the_web_chat_answered_and_rated(tmp_path, clock):
             assert "Nguyễn Thị Lan" in text_of(shown)
             await web.click("Trả lời", exact=True)
             await web.say("Xã đã cử tổ thanh niên tình nguyện đến lợp lại mái nhà ngay chiều nay.")
+            await web.click("Gửi", exact=True)  # after the preview
 
             await web.post("/api/persona", {"persona": "lan"})
             told = text_of(await web.history())
