@@ -145,11 +145,12 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
         highlights = await store.digests.highlights(scope, start, end, HIGHLIGHTS)
         if highlights:
             lines.append(t("digest.highlights"))
-            for h in highlights:
-                lines.append(t("digest.highlight", mark="🔴" if h.urgent else "•", code=h.code,
+            for h in highlights:  # open cases: past their due date, they are overdue
+                late = parse(h.answer_due) < now
+                lines.append(t("digest.highlight", mark="🔴" if h.urgent else "⏰" if late else "•", code=h.code,
                                place=places.full_name(t, h.locality_id), topic=_topic_name(topics, h.topic_id, lang),
-                               due=day(h.answer_due, tz),
-                               excerpt=t("digest.hidden") if h.hidden else cut(h.content, 90)))
+                               due=day(h.answer_due, tz), overdue=t("inbox.overdue") if late else "",
+                               excerpt=t("digest.hidden") if h.hidden else cut(h.content, 60)))
         parts.append(Safe("\n".join(lines)))
     else:
         parts.append(t("digest.new_none"))

@@ -22,6 +22,7 @@ registry.flow(FLOW, roles=STAFF)
 PAGE_SIZE = 6
 VIEWS = ("new", "overdue", "due_soon", "open", "all")
 SOON = timedelta(days=2)
+LABEL = 40  # characters of a button a phone shows whole
 TEXT_ACTIONS = {"answer": "ans", "decline": "dec", "note": "note", "dup": "dup", "fwdnote": "fwd"}  # hide: admins
 TO_CITIZEN = ("answer", "decline")  # texts the citizen reads: previewed and confirmed before they go
 TEXT_STEPS = {"answer": (2, 3000), "decline": (5, 1000), "note": (2, 2000), "dup": (4, 20), "hide": (5, 500),
@@ -116,8 +117,11 @@ async def _list_prompt(ctx: Ctx) -> None:
                   for v in VIEWS[:2]),
             tuple(Option(ctx.t(f"inbox.view_{v}", count=counts[v]) + (" •" if v == view else ""), cb(key, "v", v))
                   for v in VIEWS[2:4])]
+    items = []
     for case in cases:
-        rows.append((Option(await _line(ctx, case), cb(key, "o", case.id)),))
+        label, item = await _line(ctx, case)
+        rows.append((Option(label, cb(key, "o", case.id)),))
+        items.append(item)
     rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
     rows.append((Option(ctx.t("inbox.filter_topic"), cb(key, "ft")), Option(ctx.t("inbox.filter_place"), cb(key, "fl")),
                  Option(ctx.t("inbox.filter_clear"), cb(key, "fc"))))
@@ -125,16 +129,27 @@ async def _list_prompt(ctx: Ctx) -> None:
     ctx.say(ctx.t("inbox.title", view=Key(f"inbox.name_{view}"), total=total,
                   topic=topic.name(ctx.t.language) if topic else ctx.t("inbox.any"),
                   place=await locality_name(ctx, data["place_id"]) if data.get("place_id") else ctx.t("inbox.any"))
-            + ("" if cases else "\n" + ctx.t("inbox.empty")), rows,
+            + ("\n\n" + join("\n", items) if items else "\n" + ctx.t("inbox.empty")), rows,
             edit=ctx.inbound.kind == "choice" and ctx.args[:1] in (("v",), ("p",)))
 
 
-async def _line(ctx: Ctx, case: Case) -> str:
-    overdue = case.is_open and parse(case.answer_due) < ctx.now
+async def _line(ctx: Ctx, case: Case) -> tuple[str, str]:
+    """A case in the list: its button (short enough for a phone: the code and what it is about) and its lines in
+    the message (topic, place, status, due, overdue). Without buttons the numbered line carries it all."""
+    overdue = bool(_overdue(ctx, case))
     mark = "🔴" if case.urgent else ("⏰" if overdue else "•")
     place = await ctx.store.localities.get(case.locality_id)
-    return ctx.t("inbox.line", mark=mark, code=case.code, place=place.name if place else "",
-                 status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5])
+    topic = await ctx.store.topics.get(case.topic_id)
+    about = ctx.t("inbox.hidden_short") if case.hidden_reason else case.content
+    values = dict(mark=mark, code=case.code, place=place.name if place else "", topic=topic.name(ctx.t.language),
+                  status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5],
+                  overdue=_overdue(ctx, case))
+    if not ctx.capabilities.buttons:  # a label is plain text: the values as they read
+        values.update(status=ctx.t.plain(f"status.{case.status}"),
+                      overdue=ctx.t.plain("inbox.overdue") if overdue else "")
+        return ctx.t.plain("inbox.line_numbered", excerpt=cut(about, 70), **values), ""
+    label = f"{mark} {case.code} · "
+    return label + cut(about, LABEL - len(label)), ctx.t("inbox.item", **values)
 
 
 @registry.step(FLOW, "list", _list_prompt)

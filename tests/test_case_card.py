@@ -3,8 +3,11 @@ cannot; what reaches the citizen is previewed and confirmed first."""
 
 from __future__ import annotations
 
-from tests.dialog import turns
+from datetime import timedelta
+
+from tests.dialog import render, turns
 from tests.images import jpeg
+from tests.schedule_kit import add_case
 from tests.test_cases import REPORT, cadre_of, citizen
 
 ANSWER = "UBND xã sẽ sửa đoạn đường trong tuần tới."
@@ -68,3 +71,50 @@ async def test_a_decline_is_previewed_too(harness, store):
     assert (await store.cases.get(case.id)).status == "new"
     await turns(binh, [("[Gửi]", ["không thuộc thẩm quyền"])])
     assert (await store.cases.get(case.id)).status == "declined"
+
+
+LONG = ("Đường bê tông liên thôn 3 bị sụt lún một đoạn dài sau đợt mưa lũ vừa qua, xe máy và xe đạp của học sinh đi "
+        "lại rất nguy hiểm, đề nghị xã sớm kiểm tra và sửa chữa.")
+
+
+async def test_lists_say_what_a_case_is_about_and_which_are_overdue(harness, store, clock):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    user = await store.users.find("test", lan.id)
+    late = await add_case(store, clock() - timedelta(days=20), user.id, user.locality_id, content=LONG,
+                          due=clock() - timedelta(days=6))
+    await add_case(store, clock(), user.id, user.locality_id, topic="do-thi-van-minh",
+                   content="Đề nghị lắp đèn chiếu sáng ở đường Lê Duẩn")
+    listed = await binh.say("/hopthu")
+    text = render(listed)
+    assert "Xây dựng nông thôn mới" in text and "Đô thị văn minh" in text and "quá hạn" in text
+    assert "Đường bê tông liên" in text and "Đề nghị lắp đèn" in text
+    cases = [label for label in binh.labels() if "-26-" in label]
+    assert len(cases) == 2
+    if binh.buttons:  # a button a phone shows whole; a cut excerpt says it is cut
+        assert all(len(label) <= 40 for label in cases), cases
+        assert any(label.endswith("…") and "Đường bê tông" in label for label in cases), cases
+    else:
+        assert any("quá hạn" in label and "Đường bê tông" in label and "…" in label for label in cases), cases
+    await turns(binh, [(f"[{late.code}]", ["quá hạn"])])
+    await turns(lan, [("/theodoi", ["Xây dựng nông thôn mới", "Đô thị văn minh"])])
+    assert any("Đường bê tông" in label and late.code in label for label in lan.labels())
+
+
+async def test_digest_case_lines_say_topic_excerpt_and_overdue(store, clock):
+    from handlers.base import Settings
+    from handlers.digest import compose
+    from tests.schedule_kit import citizen as a_citizen
+    from tests.schedule_kit import staff
+
+    now = clock()
+    staff_id = await staff(store, now, "8001", unit="Ban Dân vận xã Hải Lăng", communes=("hai lang",))
+    lan = await a_citizen(store, now)
+    hai_lang = (await store.localities.search("hai lang", level=1))[0]
+    await add_case(store, now - timedelta(days=3), lan, hai_lang.id, content=LONG, due=now - timedelta(days=1))
+    digest = await compose(store, Settings(), await store.users.get(staff_id), now - timedelta(days=7), now, now,
+                           weekly=False)
+    text = digest.replies[0].text
+    line = text.split("Cần chú ý:")[1]
+    assert "Xây dựng nông thôn mới" in line and "quá hạn" in line and "«Đường bê tông" in line and "…»" in line
+    assert all(len(piece) <= 70 for piece in line.split("\n")), line

@@ -67,6 +67,7 @@ async def test_demo_cases_are_seeded_once_and_visible_from_both_sides(tmp_path, 
             await web.post("/api/persona", {"persona": "lan"})
             mine = await web.say("/theodoi")
             labels = [o["label"] for m in mine for row in m.get("options", []) for o in row]
-            assert "PA-26-000001 · đã trả lời" in labels
+            assert "PA-26-000001 · Đoạn đường bê tông liên…" in labels  # what it is about; its status in the text
+            assert "PA-26-000001</b> · Xây dựng nông thôn mới · đã trả lời" in text_of(mine)
     finally:
         await app.stop()
