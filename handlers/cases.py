@@ -12,7 +12,7 @@ import secrets
 from handlers import images
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
-from handlers.inbox import responsible_cadres
+from handlers.inbox import urgent_recipients
 from handlers.pickers import locality_name, locality_steps
 from handlers.workdays import add_working_days
 from messages import Key, Safe, cut, join
@@ -24,6 +24,7 @@ FLOW = "case"
 registry.flow(FLOW)
 KINDS = ("gopy", "phananh")
 MIN_TEXT, MAX_TEXT = 5, 3000
+URGENT_DAYS = 1  # working days to answer an urgent report
 LIMITS = {"photo": 5, "voice": 1, "audio": 1, "document": 1, "location": 1}
 MAX_BYTES = {"photo": images.MAX_BYTES, "voice": 20 * 1024 * 1024, "audio": 20 * 1024 * 1024,
              "document": 20 * 1024 * 1024}
@@ -425,7 +426,7 @@ async def _submit(ctx: Ctx) -> None:
         kind=data["kind"], user_id=ctx.user.id, anonymous=bool(data.get("anonymous")), topic_id=topic.id,
         locality_id=data["locality_id"], content=data["content"], urgent=bool(data.get("urgent")),
         campaign_id=data.get("campaign_id"), ack_due=add_working_days(ctx.now, 1, tz),
-        answer_due=add_working_days(ctx.now, topic.answer_days, tz),
+        answer_due=add_working_days(ctx.now, URGENT_DAYS if data.get("urgent") else topic.answer_days, tz),
         attachments=tuple(Attachment(a["kind"], a.get("sha256"), a.get("mime"), a.get("size"), a.get("filename"),
                                      a.get("latitude"), a.get("longitude")) for a in data.get("attachments", [])),
         key=data["key"],
@@ -433,7 +434,7 @@ async def _submit(ctx: Ctx) -> None:
     ctx.ended_in_storage()
     _received(ctx, case)
     if case.urgent:
-        for cadre_id in await responsible_cadres(ctx, case):
+        for cadre_id in await urgent_recipients(ctx, case):
             ctx.notify(cadre_id, "inbox.urgent_new", (("inbox.open", cb("cs", case.id)),), code=case.code,
                        place=await locality_name(ctx, case.locality_id), excerpt=cut(case.content, 200))
 

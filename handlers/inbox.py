@@ -51,7 +51,7 @@ async def can_see(ctx: Ctx, case: Case | None) -> bool:
         return True
     scope = await ctx.store.roles.scope(ctx.user.id)
     in_place = any(case.locality_path.startswith(p) for p in await ctx.store.roles.scope_paths(ctx.user.id))
-    return in_place and (not scope.topic_ids or case.topic_id in scope.topic_ids)
+    return in_place and (not scope.topic_ids or case.topic_id in scope.topic_ids or case.urgent)
 
 
 async def responsible_cadres(ctx: Ctx, case: Case) -> list[int]:
@@ -59,6 +59,18 @@ async def responsible_cadres(ctx: Ctx, case: Case) -> list[int]:
     if case.assigned_to and case.assigned_to not in cadres:
         cadres.append(case.assigned_to)
     return cadres
+
+
+async def urgent_recipients(ctx: Ctx, case: Case) -> list[int]:
+    """Who hears of an urgent report at once, never nobody: the cadres of its place whatever their topics, else
+    those of the level above (up to the province), else the admins."""
+    place = await ctx.store.localities.get(case.locality_id)
+    while place is not None:
+        cadres = await ctx.store.roles.cadres_holding(place.id)
+        if cadres:
+            return cadres
+        place = await ctx.store.localities.get(place.parent_id) if place.parent_id else None
+    return [u.id for u in await ctx.store.users.staff() if u.role == "admin" and u.reachable]
 
 
 async def _case_or_refuse(ctx: Ctx, case_id: object) -> Case | None:
