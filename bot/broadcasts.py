@@ -372,7 +372,7 @@ class Run:
         channel = self.engine.outbound.channels.get(admin.channel) if admin else None
         if channel is None or not admin.chat_id or not admin.reachable:
             return
-        t = Texts(admin.language)
+        t = Texts(admin.language, staff=True)
         text = progress_text(t, self.id, self.total, self.counts, rate, final=final, cancelled=self.cancelled,
                              quiet_until=self.quiet_until, now=self.engine.clock().astimezone(self.engine.settings.tz))
         capabilities, outbound = channel.capabilities, self.engine.outbound

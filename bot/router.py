@@ -146,7 +146,7 @@ class Router:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            t = Texts(user.language)
+            t = Texts(user.language, staff=user.role != "citizen")
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
@@ -255,7 +255,7 @@ class Router:
         channel = self.outbound.channels.get(user.channel) if user else None
         if user is None or channel is None or not user.chat_id or not user.reachable:
             return False
-        t = Texts(user.language)
+        t = Texts(user.language, staff=user.role != "citizen")
         options = tuple((Option(t(label), data),) for label, data in notice.buttons)
         [reply] = await self._render(user.channel, user.chat_id, [Reply(t(notice.key, **notice.values), options)], t)
         return await self.outbound.deliver(channel, user.chat_id, reply)
@@ -266,7 +266,8 @@ class Router:
         channel = self.outbound.channels.get(user.channel)
         if channel is None or not user.chat_id or not user.reachable:
             return False
-        for reply in await self._render(user.channel, user.chat_id, replies, Texts(user.language)):
+        for reply in await self._render(user.channel, user.chat_id, replies,
+                                         Texts(user.language, staff=user.role != "citizen")):
             if not await self.outbound.deliver(channel, user.chat_id, reply, priority=priority):
                 return False
         return True

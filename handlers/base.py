@@ -189,7 +189,7 @@ class Ctx:
 
     @property
     def t(self) -> Texts:
-        return Texts(self.user.language)
+        return Texts(self.user.language, staff=self.user.role != "citizen")
 
     @property
     def data(self) -> dict[str, Any]:

@@ -146,7 +146,8 @@ async def broadcast_for_campaign(ctx: Ctx) -> None:
 
 async def _camp_prompt(ctx: Ctx) -> None:
     key = _key("camp")
-    rows = [(Option(c.title(ctx.t.language)[:60], cb(key, "c", c.id)),) for c in (await ctx.store.campaigns.all())[:20]]
+    rows = [(Option(cut(c.title(ctx.t.language), 60), cb(key, "c", c.id)),)
+            for c in (await ctx.store.campaigns.all())[:20]]
     rows.append((Option(ctx.t("broadcast.no_campaign"), cb(key, "none")),))
     ctx.say(ctx.t("broadcast.ask_campaign"), rows)
 

@@ -10,7 +10,7 @@ from datetime import date
 import segno
 
 from handlers.base import ADMIN, Ctx, Document, Option, allowed, cb, registry, step_key
-from messages import Key
+from messages import Key, cut
 from storage.campaigns import CODE, Campaign
 
 FLOW = "cmp"
@@ -69,7 +69,7 @@ async def campaigns_command(ctx: Ctx) -> None:
 
 async def _list_prompt(ctx: Ctx) -> None:
     key = _key("list")
-    rows = [(Option(f"{c.code} · {c.title(ctx.t.language)}"[:64], cb(key, "o", c.id)),)
+    rows = [(Option(cut(f"{c.code} · {c.title(ctx.t.language)}", 64), cb(key, "o", c.id)),)
             for c in (await ctx.store.campaigns.all())[:30]]
     rows.append((Option(ctx.t("campaign.create"), cb(key, "new")),))
     ctx.say(ctx.t("campaign.list"), rows)

@@ -10,7 +10,7 @@ import html
 from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
-from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
+from handlers.pickers import locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from messages import Key, cut, join
 from storage.cases import Case, CaseMoved, InboxQuery
 from storage.clock import parse
@@ -134,14 +134,16 @@ async def _list_prompt(ctx: Ctx) -> None:
         label, item = await _line(ctx, case)
         rows.append((Option(label, cb(key, "o", case.id)),))
         items.append(item)
-    rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
+    pages = pages_of(total, PAGE_SIZE)
+    rows += page_row(ctx, key, page, pages, "p")
     rows.append((Option(ctx.t("inbox.filter_topic"), cb(key, "ft")), Option(ctx.t("inbox.filter_place"), cb(key, "fl")),
                  Option(ctx.t("inbox.filter_clear"), cb(key, "fc"))))
     topic = await ctx.store.topics.get(data["topic_id"]) if data.get("topic_id") else None
     ctx.say(ctx.t("inbox.title", view=Key(f"inbox.name_{view}"), total=total,
                   topic=topic.name(ctx.t.language) if topic else ctx.t("inbox.any"),
                   place=await locality_name(ctx, data["place_id"]) if data.get("place_id") else ctx.t("inbox.any"))
-            + ("\n\n" + join("\n", items) if items else "\n" + ctx.t("inbox.empty")), rows,
+            + ("\n\n" + join("\n", items) if items else "\n" + ctx.t("inbox.empty")) + page_note(ctx, page, pages),
+            rows,
             edit=ctx.inbound.kind == "choice" and ctx.args[:1] in (("v",), ("p",)))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.base import Ctx, Option, cb, registry, step_key
-from messages import join
+from messages import Safe, join
 from storage.localities import Locality
 
 PAGE_SIZE = 8
@@ -21,17 +21,22 @@ def _grid(buttons: list[Option], per_row: int = 2) -> list[tuple[Option, ...]]:
 
 
 def page_row(ctx: Ctx, key: str, page: int, pages: int, verb: str = "pg") -> list[tuple[Option, ...]]:
-    """[‹ Trước] [Trang 2/5] [Sau ›] under a list of `pages` pages (nothing for one page); each button
-    carries `verb` and a page number (see `turned_page`)."""
+    """[« Trước] [Sau »] under a list of `pages` pages (nothing for one page); each button carries `verb` and a
+    page number (see `turned_page`). Where the list is is said in its text (`page_note`), not on a button that
+    would do nothing."""
     if pages <= 1:
         return []
     row = []
     if page > 0:
         row.append(Option(ctx.t("common.prev"), cb(key, verb, page - 1)))
-    row.append(Option(ctx.t("common.page", page=page + 1, pages=pages), cb(key, verb, page)))
     if page < pages - 1:
         row.append(Option(ctx.t("common.next"), cb(key, verb, page + 1)))
     return [tuple(row)]
+
+
+def page_note(ctx: Ctx, page: int, pages: int) -> Safe:
+    """"\nTrang 2/5" after a list's text, or nothing for one page."""
+    return Safe("\n" + ctx.t("common.page", page=page + 1, pages=pages) if pages > 1 else "")
 
 
 def pages_of(total: int, size: int) -> int:
@@ -80,7 +85,7 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
             nav = [(Option(ctx.t("locality.show_all"), cb(key, "pg", 0)),)]
         else:
             locs = await ctx.store.localities.communes(page * PAGE_SIZE, PAGE_SIZE)
-            text = ctx.t("locality.ask_commune")
+            text = ctx.t("locality.ask_commune") + page_note(ctx, page, pages)
             nav = page_row(ctx, key, page, pages)
         buttons = [Option(ctx.t(f"kind.{loc.kind}", name=loc.name), cb(key, "c", loc.id)) for loc in locs]
         ctx.say(text, [*_grid(buttons), *nav], edit=ctx.inbound.kind == "choice" and "pg" in ctx.args[:1])
@@ -146,7 +151,8 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
         rows = [*_grid(buttons), *page_row(ctx, key, page, pages),
                 (Option(ctx.t("locality.skip_village"), cb(key, "skip")),
                  Option(ctx.t("locality.other_commune"), cb(key, "back")))]
-        ctx.say(ctx.t("locality.ask_village", commune=ctx.t(f"kind.{commune.kind}", name=commune.name)), rows,
+        ctx.say(ctx.t("locality.ask_village", commune=ctx.t(f"kind.{commune.kind}", name=commune.name))
+                + page_note(ctx, page, pages), rows,
                 edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
 
     async def village_handle(ctx: Ctx) -> None:

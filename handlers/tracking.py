@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.inbox import LABEL, responsible_cadres
-from handlers.pickers import locality_name, page_row, pages_of, turned_page
+from handlers.pickers import locality_name, page_note, page_row, pages_of, turned_page
 from handlers.workdays import add_working_days
 from messages import Key, cut, join
 from storage.cases import Case, CaseMoved
@@ -67,9 +67,11 @@ async def _list_prompt(ctx: Ctx) -> None:
             rows.append((Option(ctx.t.plain("track.line", code=c.code, topic=topic.name(ctx.t.language),
                                              status=status, excerpt=cut(c.content, 70)),
                                 cb(key, "o", c.id)),))
-    rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
-    ctx.say(join("\n\n", [ctx.t("track.title", total=total), join("\n", items)]) if items
-            else ctx.t("track.title", total=total), rows,
+    pages = pages_of(total, PAGE_SIZE)
+    rows += page_row(ctx, key, page, pages, "p")
+    title = ctx.t("track.title", total=total)
+    ctx.say(join("", [join("\n\n", [title, join("\n", items)]) if items else title, page_note(ctx, page, pages)]),
+            rows,
             edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("p",))
 
 

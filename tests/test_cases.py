@@ -418,7 +418,7 @@ async def test_inbox_views_and_filters(harness, store, clock):
     await send_report(harness, store, lan)
     await turns(binh, [("/hopthu", ["Quá hạn (1)", "Đang mở (2)"]), ("[Quá hạn (1)]", [old.code, "quá hạn: 1"]),
                        ("[Lọc lĩnh vực]", ["Lọc theo lĩnh vực"]), ("[Khác]", ["Mới (0)"]), ("[Bỏ lọc]", ["Mới (2)"]),
-                       ("[Lọc địa bàn]", ["xã, phường nào"]), ("dong ha", []), ("[phường Đông Hà]", ["Mới (0)"])])
+                       ("[Lọc địa bàn]", ["Chọn địa bàn"]), ("dong ha", []), ("[phường Đông Hà]", ["Mới (0)"])])
 
 
 async def test_admin_sees_everything_reassigns_and_hides(harness, store):

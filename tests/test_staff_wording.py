@@ -1,0 +1,40 @@
+"""Staff are addressed as "đồng chí" wherever the bot speaks to them; lists read well on a phone."""
+
+from __future__ import annotations
+
+from tests.dialog import ONBOARD, turns
+from tests.test_roles import make_admin
+
+
+async def test_staff_are_greeted_and_guided_as_dong_chi(harness, store):
+    admin = await make_admin(harness, store)
+    await turns(admin, [("/start", ["Kính chào đồng chí", "!Kính chào Ông/Bà"])])
+    await turns(admin, [("[Đồng ý]", []), ("[Đồng ý]", []), ("[Không đồng ý]", ["Chọn địa bàn", "!Ông/Bà đang"]),
+                        ("hai", ["Đồng chí chọn địa bàn"]), ("zzzz", ["Đồng chí kiểm tra lại"]),
+                        ("hai lang", []), ("[xã Hải Lăng]", ["Chọn thôn, tổ dân phố"]), ("[Bỏ qua]", []),
+                        ("[Xong]", [])])
+    await turns(admin, [("/start", ["Kính chào đồng chí đã trở lại"]), ("/menu", ["Đồng chí có thể chọn"])])
+    if not admin.buttons:  # the hint under a numbered list
+        assert "Đồng chí trả lời bằng số" in admin.text() and "Ông/Bà" not in admin.text()
+    await turns(admin, [("/hopthu", []), ("nonsense", ["Đồng chí vui lòng"])])
+    lan = harness.person("1001")
+    await turns(lan, ONBOARD)
+    await turns(lan, [("/caidat", [])])
+    if not lan.buttons:
+        assert "Ông/Bà trả lời bằng số" in lan.text()
+
+
+async def test_invite_refusals_speak_to_a_cadre(harness, store):
+    person = harness.person("7001")
+    await turns(person, [("/start i_" + "x" * 20, ["Mã mời không đúng. Đồng chí"])])
+
+
+async def test_page_position_is_text_not_a_button_and_cut_labels_end_with_an_ellipsis(harness, store):
+    admin = await make_admin(harness, store)
+    await turns(admin, [("/hopthu", []), ("[Lọc địa bàn]", ["Chọn địa bàn", "Trang 1/10"])])
+    assert not [label for label in admin.labels() if "Trang" in label], admin.labels()
+    await store.campaigns.upsert("ntm-2026", "Cuộc vận động toàn dân đoàn kết xây dựng nông thôn mới, đô thị văn minh"
+                                 " giai đoạn 2026–2030 trên địa bàn tỉnh", "Mô tả", None)
+    await turns(admin, [("/chiendich", [])])
+    [label] = [label for label in admin.labels() if "ntm-2026" in label]
+    assert label.endswith("…") and len(label) <= 64
