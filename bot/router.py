@@ -25,13 +25,14 @@ from handlers.base import (
     step_key,
 )
 from handlers.menu import commands_for, show_menu
-from messages import LANGUAGES, Texts
+from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.conversations import Conversation
 from storage.users import User
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
+DEFAULT_MENU = f"citizen:{DEFAULT_LANGUAGE}"  # what a chat shows before it is given a menu of its own (App.start)
 
 
 class _ChatLocks:
@@ -124,7 +125,6 @@ class Router:
                                              inbound.display_name, language, now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
-        before = (user.role, user.language)
         conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
         capabilities = channel.capabilities if channel else Capabilities()
@@ -148,8 +148,10 @@ class Router:
                           conversation.flow if conversation else None)
             t = Texts(user.language, staff=user.role != "citizen")
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
-        if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
-            await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        if ctx.user is not None:  # a role given elsewhere (the command line, an invite) shows in this chat's menu now
+            menu = await self.store.conversations.menu(inbound.channel, inbound.chat_id) or DEFAULT_MENU
+            if menu != f"{ctx.user.role}:{ctx.user.language}":
+                await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
@@ -273,14 +275,17 @@ class Router:
         return True
 
     async def refresh_commands(self, channel_name: str, chat_id: str, role: str, language: str) -> None:
+        """Give the chat the menu of `role` in `language`, and remember it was given."""
         channel = self.outbound.channels.get(channel_name)
         if channel is None:
             return
         t = Texts(language)
         try:
             await channel.set_commands(chat_id, language, [(c, t(f"cmd.{c}")) for c in commands_for(role)])
-        except Exception:  # a menu that could not be updated must not break the conversation
+        except Exception:  # a menu that could not be updated must not break the conversation; tried again later
             log.warning("could not update the command menu on %s", channel_name)
+            return
+        await self.store.conversations.set_menu(channel_name, chat_id, f"{role}:{language}", self.clock())
 
 
 def _answers_step(inbound: Inbound, conversation: Conversation) -> bool:

@@ -174,6 +174,8 @@ class UserRepo:
                                " AND done_at IS NOT NULL", (row["channel"], row["chat_id"]))
             await conn.execute("DELETE FROM chat_options WHERE channel = ? AND chat_id = ?",
                                (row["channel"], row["chat_id"]))
+            await conn.execute("DELETE FROM chat_menus WHERE channel = ? AND chat_id = ?",
+                               (row["channel"], row["chat_id"]))
         await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM link_codes WHERE user_id = ?", (user_id,))

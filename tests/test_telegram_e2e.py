@@ -340,3 +340,18 @@ async def test_a_report_is_measured_as_telegram_counts_it(tmp_path):
             assert "3000" in calls[0].text and str(len(text.encode("utf-16-le")) // 2) in calls[0].text
             calls = await api.ask(LAN, text[:1400])  # 1,400 characters, about 2,000 units: fine
             assert "Đã nhận nội dung" in calls[0].text
+
+
+async def test_menus_for_every_language_code_and_a_role_given_from_the_command_line(tmp_path):
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")) as app:
+            anyone = [c["command"] for c in api.get_commands(None, "")]  # a Telegram in French, Thai, …
+            assert anyone[:2] == ["start", "gopy"] and "thongbao" not in anyone
+            await api.ask(LAN, "/huongdan", first_name="Lan", language_code="fr")
+            chat = {"type": "chat", "chat_id": LAN}
+            assert api.get_commands(chat) == []  # a citizen: the default menu serves
+            user = await app.store.users.ensure("telegram", str(LAN), str(LAN), None, "vi", utc_now())
+            await app.store.users.update(user.id, utc_now(), role="admin")  # what `danvan admin add` does
+            await api.ask(LAN, "/huongdan")
+            mine = [c["command"] for c in api.get_commands(chat)]
+            assert {"thongbao", "hopthu", "moicanbo"} <= set(mine)
