@@ -10,7 +10,7 @@ import html
 from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
-from handlers.pickers import locality_name, locality_steps, page_note, page_row, pages_of, turned_page
+from handlers.pickers import cadre_rows, locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from messages import Key, cut, join
 from storage.cases import Case, CaseMoved, InboxQuery
 from storage.clock import parse
@@ -350,7 +350,7 @@ async def _case_handle(ctx: Ctx) -> None:
     elif action == "fwd":
         await ctx.goto(FLOW, "fwd")
     elif action == "asg":
-        await ctx.goto(FLOW, "assign")
+        await ctx.goto(FLOW, "assign", apage=0)
     else:  # answer, decline, note, duplicate, hide: a text comes next
         await ctx.goto(FLOW, {"ans": "answer", "dec": "decline", "note": "note", "dup": "dup", "hide": "hide"}[action])
 
@@ -557,12 +557,10 @@ locality_steps(FLOW, commune_step="fwdc", village_step="fwdv", then=_forward_pla
 
 async def _assign_prompt(ctx: Ctx) -> None:
     case = await ctx.store.cases.get(int(ctx.data["case_id"]))
-    cadres = [u for u in await ctx.store.users.staff() if u.role == "cadre"]
     covering = set(await ctx.store.roles.cadres_covering(case.locality_path, case.topic_id))
-    rows = [(Option(("★ " if u.id in covering else "") + f"{u.unit_name or ''} · {u.display_name or u.id}",
-                    cb(_key("assign"), u.id)),) for u in cadres[:30]]
+    rows, note = await cadre_rows(ctx, _key("assign"), int(ctx.data.get("apage", 0)), covering)
     rows.append((Option(ctx.t("common.back"), cb(_key("assign"), "back")),))
-    ctx.say(ctx.t("inbox.ask_assign"), rows)
+    ctx.say(ctx.t("inbox.ask_assign") + note, rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
 
 
 @registry.step(FLOW, "assign", _assign_prompt)
@@ -573,7 +571,7 @@ async def _assign_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("common.not_allowed"))
         return
     case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
-    if case is None:
+    if case is None or await turned_page(ctx, _assign_prompt, field="apage"):
         return
     if args == ("back",):
         await _card_again(ctx, case.id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.base import Ctx, Option, cb, registry, step_key
-from messages import Safe, join
+from messages import Safe, cut, join
 from storage.localities import Locality
 
 PAGE_SIZE = 8
@@ -43,15 +43,32 @@ def pages_of(total: int, size: int) -> int:
     return max(1, -(-total // size))
 
 
-async def turned_page(ctx: Ctx, prompt: Callable[[Ctx], Awaitable[None]], verb: str = "pg") -> bool:
-    """Whether this was a press on a `page_row` button; if so the list is shown again at that page."""
+async def turned_page(ctx: Ctx, prompt: Callable[[Ctx], Awaitable[None]], verb: str = "pg",
+                      field: str = "page") -> bool:
+    """Whether this was a press on a `page_row` button; if so the list is shown again at that page (kept in
+    data[`field`])."""
     args = ctx.choice
     if len(args) == 2 and args[0] == verb and args[1].isdigit():
-        ctx.data["page"] = int(args[1])
+        ctx.data[field] = int(args[1])
         ctx.dirty = True
         await prompt(ctx)
         return True
     return False
+
+
+CADRES_PAGE = 8
+
+
+async def cadre_rows(ctx: Ctx, key: str, page: int, first: set[int] | frozenset[int] = frozenset()
+                     ) -> tuple[list[tuple[Option, ...]], Safe]:
+    """Every cadre, a page at a time: their buttons (data: the user id; ★ and first: those in `first`), the page
+    buttons (verb "pg") and where the page is (`page_note`)."""
+    cadres = sorted((u for u in await ctx.store.users.staff() if u.role == "cadre"), key=lambda u: u.id not in first)
+    pages = pages_of(len(cadres), CADRES_PAGE)
+    page = min(max(page, 0), pages - 1)
+    rows = [(Option(cut(("★ " if u.id in first else "") + f"{u.unit_name or ''} · {u.display_name or u.id}", 60),
+                    cb(key, u.id)),) for u in cadres[page * CADRES_PAGE:(page + 1) * CADRES_PAGE]]
+    return [*rows, *page_row(ctx, key, page, pages)], page_note(ctx, page, pages)
 
 
 async def locality_name(ctx: Ctx, locality_id: int | None) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from handlers.base import ADMIN, STAFF, Ctx, Option, allowed, cb, registry, step_key
 from handlers.menu import show_menu
-from handlers.pickers import locality_name, locality_steps, topic_steps
+from handlers.pickers import cadre_rows, locality_name, locality_steps, topic_steps, turned_page
 from messages import Safe, join
 from storage.localities import Locality
 
@@ -110,7 +110,7 @@ registry.flow(REVOKE, roles=ADMIN)
 
 @registry.command("thuhoi", "revoke", roles=ADMIN)
 async def revoke_command(ctx: Ctx) -> None:
-    await ctx.goto(REVOKE, "pick")
+    await ctx.goto(REVOKE, "pick", page=0)
 
 
 async def _pick_prompt(ctx: Ctx) -> None:
@@ -120,14 +120,16 @@ async def _pick_prompt(ctx: Ctx) -> None:
         ctx.finish()
         ctx.say(ctx.t("revoke.none"))
         return
-    rows = [(Option(f"{u.unit_name or ''} · {u.display_name or u.id}", cb(key, u.id)),) for u in cadres[:40]]
+    rows, note = await cadre_rows(ctx, key, int(ctx.data.get("page", 0)))
     rows.append((Option(ctx.t("common.back"), cb(key, "back")),))
-    ctx.say(ctx.t("revoke.ask"), rows)
+    ctx.say(ctx.t("revoke.ask") + note, rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
 
 
 @registry.step(REVOKE, "pick", _pick_prompt)
 async def _pick_handle(ctx: Ctx) -> None:
     choice = ctx.choice
+    if await turned_page(ctx, _pick_prompt):
+        return
     if choice == ("back",):
         ctx.finish()
         await show_menu(ctx)
@@ -151,7 +153,7 @@ async def _confirm_prompt(ctx: Ctx) -> None:
 async def _confirm_handle(ctx: Ctx) -> None:
     choice = ctx.choice
     if choice == ("no",):
-        await ctx.goto(REVOKE, "pick")
+        await ctx.goto(REVOKE, "pick", page=0)
         return
     if choice != ("yes",):
         await ctx.wrong()

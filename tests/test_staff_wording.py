@@ -38,3 +38,26 @@ async def test_page_position_is_text_not_a_button_and_cut_labels_end_with_an_ell
     await turns(admin, [("/chiendich", [])])
     [label] = [label for label in admin.labels() if "ntm-2026" in label]
     assert label.endswith("…") and len(label) <= 64
+
+
+async def test_every_cadre_can_be_reached_in_revoke_and_assign(harness, store, clock):
+    from tests.people import make_people
+    from tests.schedule_kit import add_case
+
+    cadres = await make_people(store, 45, channel="test", first_chat=800, role="cadre")
+    admin = await make_admin(harness, store)
+    await turns(admin, [("/thuhoi", ["Trang 1/6", "Người 0", "!Người 8"])])
+    for page in range(2, 7):
+        await turns(admin, [("[Sau »]", [f"Trang {page}/6"])])
+    await turns(admin, [("[Người 44]", ["Thu hồi quyền cán bộ của Người 44"]), ("[Thu hồi]", ["Đã thu hồi"])])
+    assert (await store.users.get(cadres[44])).role == "citizen"
+    user = await store.users.find("test", "1001") or await store.users.ensure("test", "1001", "1001", "Lan", "vi",
+                                                                              clock())
+    hai_lang = (await store.localities.search("hai lang", level=1))[0]
+    case = await add_case(store, clock(), user.id, hai_lang.id)
+    await admin.choose(f"1:cs:{case.id}")
+    await turns(admin, [("[Giao cán bộ]", ["Trang 1/6"])])
+    for page in range(2, 7):
+        await turns(admin, [("[Sau »]", [f"Trang {page}/6"])])
+    await turns(admin, [("[Người 43]", ["Đã giao"])])
+    assert (await store.cases.get(case.id)).assigned_to == cadres[43]
