@@ -26,6 +26,7 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("xuat", STAFF),
     ("moicanbo", ADMIN),
     ("thuhoi", ADMIN),
+    ("canbo", ADMIN),
     ("thongbao", ADMIN),
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
@@ -46,6 +47,7 @@ MENU: list[tuple[str, str]] = [
     ("xuat", "menu.xuat"),
     ("moicanbo", "menu.invite"),
     ("thuhoi", "menu.revoke"),
+    ("canbo", "menu.canbo"),
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
 ]

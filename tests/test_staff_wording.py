@@ -61,3 +61,31 @@ async def test_every_cadre_can_be_reached_in_revoke_and_assign(harness, store, c
         await turns(admin, [("[Sau »]", [f"Trang {page}/6"])])
     await turns(admin, [("[Người 43]", ["Đã giao"])])
     assert (await store.cases.get(case.id)).assigned_to == cadres[43]
+
+
+async def test_an_admin_changes_a_cadres_places_and_topics_in_chat(harness, store, clock):
+    from tests.test_cases import cadre_of
+
+    nong_thon = await store.topics.by_code("nong-thon-moi")
+    binh = await cadre_of(harness, store, "hai lang", topics={nong_thon.id})
+    admin = await make_admin(harness, store)
+    await turns(admin, [
+        ("/canbo", ["Chọn cán bộ"]),
+        ("[Ban Dân vận xã Hải Lăng]", ["Cán bộ Bình", "xã Hải Lăng", "Xây dựng nông thôn mới", "Sửa địa bàn"]),
+        ("[Sửa địa bàn]", ["✖ xã Hải Lăng"]),
+        ("[Thêm xã/phường]", ["Chọn địa bàn"]), ("dong ha", []),
+        ("[phường Đông Hà]", ["✖ xã Hải Lăng", "✖ phường Đông Hà"]),
+        ("[✖ xã Hải Lăng]", ["!✖ xã Hải Lăng", "✖ phường Đông Hà"]),
+        ("[Lưu]", ["Đã lưu phạm vi", "• phường Đông Hà", "!• xã Hải Lăng"]),
+        ("[Sửa lĩnh vực]", ["✅ Xây dựng nông thôn mới"]),
+        ("[Khác]", ["✅ Khác"]), ("[Xong]", ["Đã lưu phạm vi", "Xây dựng nông thôn mới, Khác"]),
+    ])
+    user = await store.users.find("test", binh.id)
+    scope = await store.roles.scope(user.id)
+    dong_ha = (await store.localities.search("dong ha", level=1))[0]
+    khac = await store.topics.by_code("khac")
+    assert scope.locality_ids == {dong_ha.id} and scope.topic_ids == {nong_thon.id, khac.id}
+    assert user.role == "cadre"  # no revoke, no new invite
+    assert any("vừa được quản trị viên cập nhật" in r.text for chat, r, _ in harness.channel.sent if chat == binh.id)
+    await turns(binh, [("/phamvi", ["• phường Đông Hà", "!• xã Hải Lăng"])])
+    assert "cadre.scope" in [a.action for a in await store.audit.recent()]
