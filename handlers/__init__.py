@@ -14,6 +14,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     profile,
     staff,
     tasks,
+    topics,
     tracking,
 )
 from handlers.base import registry

@@ -27,6 +27,7 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("moicanbo", ADMIN),
     ("thuhoi", ADMIN),
     ("canbo", ADMIN),
+    ("linhvuc", ADMIN),
     ("thongbao", ADMIN),
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
@@ -48,6 +49,7 @@ MENU: list[tuple[str, str]] = [
     ("moicanbo", "menu.invite"),
     ("thuhoi", "menu.revoke"),
     ("canbo", "menu.canbo"),
+    ("linhvuc", "menu.linhvuc"),
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
 ]

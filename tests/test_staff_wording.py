@@ -89,3 +89,22 @@ async def test_an_admin_changes_a_cadres_places_and_topics_in_chat(harness, stor
     assert any("vừa được quản trị viên cập nhật" in r.text for chat, r, _ in harness.channel.sent if chat == binh.id)
     await turns(binh, [("/phamvi", ["• phường Đông Hà", "!• xã Hải Lăng"])])
     assert "cadre.scope" in [a.action for a in await store.audit.recent()]
+
+
+async def test_admins_keep_the_topics_in_chat(harness, store):
+    admin = await make_admin(harness, store)
+    await turns(admin, [
+        ("/linhvuc", ["Lĩnh vực", "Xây dựng nông thôn mới", "Thêm lĩnh vực"]),
+        ("[Dân vận khéo]", ["10 ngày làm việc", "đang dùng"]),
+        ("[Đổi tên tiếng Anh]", ["tên tiếng Anh"]), ("Skilful mobilisation", ["Đã lưu", "Skilful mobilisation"]),
+        ("[Thời hạn trả lời]", ["số ngày làm việc"]), ("99", ["từ 1 đến 60"]), ("5", ["5 ngày làm việc"]),
+        ("[Ẩn lĩnh vực]", ["đã ẩn"]),
+        ("[« Quay lại]", ["🚫 Dân vận khéo"]),
+        ("[Thêm lĩnh vực]", ["tên lĩnh vực mới"]), ("Chuyển đổi số", ["Đã thêm lĩnh vực «Chuyển đổi số»"]),
+    ])
+    kheo = await store.topics.by_code("dan-van-kheo")
+    assert (kheo.name_en, kheo.answer_days, kheo.active) == ("Skilful mobilisation", 5, False)
+    assert (await store.topics.by_code("chuyen-doi-so")).name_vi == "Chuyển đổi số"
+    lan = harness.person("1001")
+    await turns(lan, ONBOARD)
+    await turns(lan, [("/gopy", ["Chuyển đổi số", "!Dân vận khéo"])])
