@@ -10,6 +10,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     linking,
     menu,
     onboarding,
+    place_qr,
     privacy,
     profile,
     staff,

@@ -28,6 +28,7 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("thuhoi", ADMIN),
     ("canbo", ADMIN),
     ("linhvuc", ADMIN),
+    ("qrdiaban", ADMIN),
     ("thongbao", ADMIN),
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
@@ -50,6 +51,7 @@ MENU: list[tuple[str, str]] = [
     ("thuhoi", "menu.revoke"),
     ("canbo", "menu.canbo"),
     ("linhvuc", "menu.linhvuc"),
+    ("qrdiaban", "menu.qrdiaban"),
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
 ]
