@@ -150,17 +150,15 @@ async def _list_prompt(ctx: Ctx) -> None:
 async def _line(ctx: Ctx, case: Case) -> tuple[str, str]:
     """A case in the list: its button (short enough for a phone: the code and what it is about) and its lines in
     the message (topic, place, status, due, overdue). Without buttons the numbered line carries it all."""
-    overdue = bool(_overdue(ctx, case))
-    mark = "🔴" if case.urgent else ("⏰" if overdue else "•")
+    late = _overdue(ctx, case)
+    mark = "🔴" if case.urgent else ("⏰" if late else "•")
     place = await ctx.store.localities.get(case.locality_id)
     topic = await ctx.store.topics.get(case.topic_id)
     about = ctx.t("inbox.hidden_short") if case.hidden_reason else case.content
     values = dict(mark=mark, code=case.code, place=place.name if place else "", topic=topic.name(ctx.t.language),
-                  status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5],
-                  overdue=_overdue(ctx, case))
+                  status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5], overdue=late)
     if not ctx.capabilities.buttons:  # a label is plain text: the values as they read
-        values.update(status=ctx.t.plain(f"status.{case.status}"),
-                      overdue=ctx.t.plain("inbox.overdue") if overdue else "")
+        values.update(status=ctx.t.plain(f"status.{case.status}"), overdue=ctx.t.plain("inbox.overdue") if late else "")
         return ctx.t.plain("inbox.line_numbered", excerpt=cut(about, 70), **values), ""
     label = f"{mark} {case.code} · "
     return label + cut(about, LABEL - len(label)), ctx.t("inbox.item", **values)
