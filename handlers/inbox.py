@@ -152,7 +152,7 @@ async def _line(ctx: Ctx, case: Case) -> tuple[str, str]:
     the message (topic, place, status, due, overdue). Without buttons the numbered line carries it all."""
     late = _overdue(ctx, case)
     mark = "🔴" if case.urgent else ("⏰" if late else "•")
-    place = await ctx.store.localities.get(case.locality_id)
+    place = await ctx.store.localities.get(case.shown_locality_id)
     topic = await ctx.store.topics.get(case.topic_id)
     about = ctx.t("inbox.hidden_short") if case.hidden_reason else case.content
     values = dict(mark=mark, code=case.code, place=place.name if place else "", topic=topic.name(ctx.t.language),
@@ -220,6 +220,7 @@ ACTIONS = {
     "resolved": ("note",),
     "declined": ("note",),
     "duplicate": ("note",),
+    "withdrawn": ("note",),
 }
 
 
@@ -230,6 +231,8 @@ async def _card(ctx: Ctx, case: Case) -> tuple[str, list[tuple[Option, ...]]]:
     if not case.anonymous and case.user_id:
         person = await ctx.store.users.get(case.user_id)
         sender = person.display_name if person and person.display_name else ctx.t("inbox.sender_unnamed")
+    elif not case.anonymous:  # not a choice of the sender's: they erased their data, or its time was up
+        sender = ctx.t("inbox.sender_unlinked")
     content = case.content
     if case.hidden_reason:
         shown = [ctx.t("inbox.hidden", reason=case.hidden_reason)]
@@ -243,7 +246,7 @@ async def _card(ctx: Ctx, case: Case) -> tuple[str, list[tuple[Option, ...]]]:
     text = ctx.t("inbox.case", code=case.code, kind=Key(f"case.kind_{case.kind}"),
                  urgent=ctx.t("inbox.urgent") if case.urgent else "", status=Key(f"status.{case.status}"),
                  overdue=_overdue(ctx, case), topic=topic.name(ctx.t.language),
-                 place=await locality_name(ctx, case.locality_id), sender=sender,
+                 place=await locality_name(ctx, case.shown_locality_id), sender=sender,
                  created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
                  attachments=len(attachments), history=join("\n", history))

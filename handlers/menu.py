@@ -32,6 +32,7 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("thongbao", ADMIN),
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
+    ("nhatky", ADMIN),
 ]
 
 # Main-menu buttons: (command they run, label key).
@@ -54,6 +55,7 @@ MENU: list[tuple[str, str]] = [
     ("qrdiaban", "menu.qrdiaban"),
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
+    ("nhatky", "menu.nhatky"),
 ]
 
 

@@ -9,7 +9,7 @@ from tests.test_roles import make_admin
 async def test_staff_are_greeted_and_guided_as_dong_chi(harness, store):
     admin = await make_admin(harness, store)
     await turns(admin, [("/start", ["Kính chào đồng chí", "!Kính chào Ông/Bà"])])
-    await turns(admin, [("[Đồng ý]", []), ("[Đồng ý]", []), ("[Không đồng ý]", ["Chọn địa bàn", "!Ông/Bà đang"]),
+    await turns(admin, [("[Đồng ý]", []), ("[Đồng ý]", ["Chọn địa bàn", "!Ông/Bà đang"]),
                         ("hai", ["Đồng chí chọn địa bàn"]), ("zzzz", ["Đồng chí kiểm tra lại"]),
                         ("hai lang", []), ("[xã Hải Lăng]", ["Chọn thôn, tổ dân phố"]), ("[Bỏ qua]", []),
                         ("[Xong]", [])])
