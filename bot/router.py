@@ -33,6 +33,7 @@ from storage.users import User
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
+MENUS_KEPT = 100_000
 DEFAULT_MENU = f"citizen:{DEFAULT_LANGUAGE}"  # what a chat shows before it is given a menu of its own (App.start)
 
 
@@ -80,6 +81,9 @@ class Router:
         self.clock = clock
         self.wake: Callable[[str], None] = lambda job: None  # App: the scheduler runs that job now
         self._locks = _ChatLocks()
+        # The menu each chat has, as read from or written to chat_menus: read once per chat, not at every message.
+        # Only this process gives menus (another worker giving one too is harmless: the same menu again).
+        self._menus: dict[tuple[str, str], str] = {}
 
     def deep_links(self, payload: str) -> list[str]:
         links = [ch.deep_link(payload) for ch in self.outbound.channels.values()]
@@ -149,7 +153,10 @@ class Router:
             t = Texts(speaks(user, inbound), staff=user.role != "citizen")
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None:  # a role given elsewhere (the command line, an invite) shows in this chat's menu now
-            menu = await self.store.conversations.menu(inbound.channel, inbound.chat_id) or DEFAULT_MENU
+            menu = self._menus.get((inbound.channel, inbound.chat_id))
+            if menu is None:
+                menu = await self.store.conversations.menu(inbound.channel, inbound.chat_id) or DEFAULT_MENU
+                self._remember_menu(inbound.channel, inbound.chat_id, menu)
             if menu != f"{ctx.user.role}:{ctx.user.language}":
                 await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for channel_name, chat_id in ctx.forget:  # before the replies: the confirmation is all the chat keeps
@@ -292,6 +299,12 @@ class Router:
             log.warning("could not update the command menu on %s", channel_name)
             return
         await self.store.conversations.set_menu(channel_name, chat_id, f"{role}:{language}", self.clock())
+        self._remember_menu(channel_name, chat_id, f"{role}:{language}")
+
+    def _remember_menu(self, channel_name: str, chat_id: str, menu: str) -> None:
+        if len(self._menus) >= MENUS_KEPT:  # bounded: forgotten ones are read again
+            self._menus.clear()
+        self._menus[(channel_name, chat_id)] = menu
 
 
 def _answers_step(inbound: Inbound, conversation: Conversation) -> bool:
