@@ -28,7 +28,7 @@ from bot.retention import Retention
 from bot.router import Router
 from bot.scheduler import Scheduler
 from handlers.menu import commands_for
-from messages import LANGUAGES, Texts
+from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.db import DatabaseUnavailable
 
@@ -137,8 +137,10 @@ class App:
         await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
         if self.telegram is not None:
             self.telegram.listen()
-            for language in LANGUAGES:
-                t = Texts(language)
+            # A default for each catalog language, and the default language's for every other language code (a
+            # person whose Telegram speaks French still gets a menu).
+            for language in (*LANGUAGES, None):
+                t = Texts(language or DEFAULT_LANGUAGE)
                 await self.telegram.set_commands(None, language, [(c, t(f"cmd.{c}")) for c in commands_for("citizen")])
             log.info("Telegram bot @%s is running (%s)", self.telegram.username,
                      "webhook" if self.telegram.webhook else "long polling")

@@ -22,6 +22,7 @@ from bot.console import fragment, operator, say, texts
 from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
+from handlers.campaigns import qr_png
 from storage import Store
 from storage.db import DatabaseUnavailable
 from storage.files import files_dir
@@ -64,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     locality = sub.add_parser("locality", help=_h("locality")).add_subparsers(dest="loc_command", required=True)
     imp = locality.add_parser("import", help=_h("locality_import"))
     imp.add_argument("file", type=Path)
+    qr = locality.add_parser("qr", help=_h("locality_qr"))
+    qr.add_argument("code")
+    qr.add_argument("--out", type=Path, required=True, help=_h("qr_out"))
+    qr.add_argument("--web", action="store_true", help=_h("qr_web"))
 
     export = sub.add_parser("export", help=_h("export")).add_subparsers(dest="export_command", required=True)
     cases = export.add_parser("cases", help=_h("export_cases"))
@@ -147,6 +152,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             return await _export(store, config, args, now)
         if args.command == "task":
             return await _load_tasks(store, config, args, now)
+        if args.command == "locality" and args.loc_command == "qr":
+            return await _locality_qr(store, config, args, now)
         if args.command == "locality":
             try:
                 count = await store.localities.import_file(args.file)
@@ -161,6 +168,19 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     finally:
         await store.close()
     return 2
+
+
+async def _locality_qr(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
+    """The poster QR of a commune's or a village's deep link: who scans it starts with that place chosen."""
+    place = await store.localities.by_code(args.code)
+    if place is None or place.level == 0:
+        say("unknown_locality", error=True, code=args.code)
+        return 1
+    link = await campaign_cli.start_link(config, f"l_{place.code}", args.web)
+    await asyncio.to_thread(args.out.write_bytes, qr_png(link))
+    await store.audit.record(None, "locality.qr", f"locality:{place.code}", now, via="cli")
+    print(f"{args.out}: {link}")
+    return 0
 
 
 def _date(text: str) -> date:

@@ -27,13 +27,15 @@ from handlers.base import (
 )
 from handlers.menu import commands_for, show_menu
 from handlers.offer import offer_case
-from messages import LANGUAGES, Texts
+from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.conversations import Conversation
 from storage.users import User
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
+MENUS_KEPT = 100_000
+DEFAULT_MENU = f"citizen:{DEFAULT_LANGUAGE}"  # what a chat shows before it is given a menu of its own (App.start)
 
 
 class _ChatLocks:
@@ -80,6 +82,9 @@ class Router:
         self.clock = clock
         self.wake: Callable[[str], None] = lambda job: None  # App: the scheduler runs that job now
         self._locks = _ChatLocks()
+        # The menu each chat has, as read from or written to chat_menus: read once per chat, not at every message.
+        # Only this process gives menus (another worker giving one too is harmless: the same menu again).
+        self._menus: dict[tuple[str, str], str] = {}
 
     def deep_links(self, payload: str) -> list[str]:
         links = [ch.deep_link(payload) for ch in self.outbound.channels.values()]
@@ -125,7 +130,6 @@ class Router:
         user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id, None, None, now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
-        before = (user.role, user.language)
         conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
         capabilities = channel.capabilities if channel else Capabilities()
@@ -147,10 +151,15 @@ class Router:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            t = Texts(speaks(user, inbound))
+            t = Texts(speaks(user, inbound), staff=user.role != "citizen")
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
-        if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
-            await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        if ctx.user is not None:  # a role given elsewhere (the command line, an invite) shows in this chat's menu now
+            menu = self._menus.get((inbound.channel, inbound.chat_id))
+            if menu is None:
+                menu = await self.store.conversations.menu(inbound.channel, inbound.chat_id) or DEFAULT_MENU
+                self._remember_menu(inbound.channel, inbound.chat_id, menu)
+            if menu != f"{ctx.user.role}:{ctx.user.language}":
+                await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for channel_name, chat_id in ctx.forget:  # before the replies: the confirmation is all the chat keeps
             forget = getattr(self.outbound.channels.get(channel_name), "forget", None)
             if forget is not None:
@@ -262,7 +271,7 @@ class Router:
         channel = self.outbound.channels.get(user.channel) if user else None
         if user is None or channel is None or not user.chat_id or not user.reachable:
             return False
-        t = Texts(user.language)
+        t = Texts(user.language, staff=user.role != "citizen")
         options = tuple((Option(t(label), data),) for label, data in notice.buttons)
         [reply] = await self._render(user.channel, user.chat_id, [Reply(t(notice.key, **notice.values), options)], t)
         return await self.outbound.deliver(channel, user.chat_id, reply)
@@ -273,20 +282,30 @@ class Router:
         channel = self.outbound.channels.get(user.channel)
         if channel is None or not user.chat_id or not user.reachable:
             return False
-        for reply in await self._render(user.channel, user.chat_id, replies, Texts(user.language)):
+        for reply in await self._render(user.channel, user.chat_id, replies,
+                                         Texts(user.language, staff=user.role != "citizen")):
             if not await self.outbound.deliver(channel, user.chat_id, reply, priority=priority):
                 return False
         return True
 
     async def refresh_commands(self, channel_name: str, chat_id: str, role: str, language: str) -> None:
+        """Give the chat the menu of `role` in `language`, and remember it was given."""
         channel = self.outbound.channels.get(channel_name)
         if channel is None:
             return
         t = Texts(language)
         try:
             await channel.set_commands(chat_id, language, [(c, t(f"cmd.{c}")) for c in commands_for(role)])
-        except Exception:  # a menu that could not be updated must not break the conversation
+        except Exception:  # a menu that could not be updated must not break the conversation; tried again later
             log.warning("could not update the command menu on %s", channel_name)
+            return
+        await self.store.conversations.set_menu(channel_name, chat_id, f"{role}:{language}", self.clock())
+        self._remember_menu(channel_name, chat_id, f"{role}:{language}")
+
+    def _remember_menu(self, channel_name: str, chat_id: str, menu: str) -> None:
+        if len(self._menus) >= MENUS_KEPT:  # bounded: forgotten ones are read again
+            self._menus.clear()
+        self._menus[(channel_name, chat_id)] = menu
 
 
 def _answers_step(inbound: Inbound, conversation: Conversation) -> bool:

@@ -16,10 +16,12 @@ from handlers import (  # noqa: F401  (they register themselves)
     menu,
     offer,
     onboarding,
+    place_qr,
     privacy,
     profile,
     staff,
     tasks,
+    topics,
     tracking,
 )
 from handlers.base import registry

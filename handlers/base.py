@@ -76,6 +76,7 @@ class Reply:
     document: Document | None = None
     photo: Document | None = None  # an image shown in the chat, with `text` as its caption
     limit: int | None = None  # the longest text this message asks for: counted as it is typed where a page can
+    target: str | None = None  # with `edit`: replace this message instead (a case's card, from a later step)
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ class Ctx:
 
     @property
     def t(self) -> Texts:
-        return Texts(speaks(self.user, self.inbound))
+        return Texts(speaks(self.user, self.inbound), staff=self.user.role != "citizen")
 
     @property
     def data(self) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import secrets
 from handlers import images
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
-from handlers.inbox import responsible_cadres
+from handlers.inbox import urgent_recipients
 from handlers.pickers import locality_name, locality_steps
 from handlers.workdays import add_working_days
-from messages import Key, Safe, join
+from messages import Key, Safe, cut, join
 from storage.cases import Attachment, Case, NewCase
 from storage.clock import parse
 from storage.localities import Locality
@@ -25,6 +25,7 @@ registry.flow(FLOW)
 KINDS = ("gopy", "phananh")
 MIN_TEXT, MAX_TEXT = 5, 3000
 MIN_NAME, MAX_NAME = 2, 100  # "Gửi kèm tên" where the channel gives no name: a name, perhaps a phone number
+URGENT_DAYS = 1  # working days to answer an urgent report
 LIMITS = {"photo": 5, "voice": 1, "audio": 1, "document": 1, "location": 1}
 MAX_BYTES = {"photo": images.MAX_BYTES, "voice": 20 * 1024 * 1024, "audio": 20 * 1024 * 1024,
              "document": 20 * 1024 * 1024}
@@ -150,7 +151,7 @@ async def _consent_handle(ctx: Ctx) -> None:
 async def _resume_prompt(ctx: Ctx) -> None:
     draft = await ctx.store.cases.draft(ctx.user.id) or {}
     ctx.say(ctx.t("case.resume", kind=Key(f"case.kind_{draft.get('kind', 'gopy')}"),
-                  excerpt=_excerpt(draft.get("content") or "")),
+                  excerpt=cut(draft.get("content") or "", 80)),
             [ctx.row(_key("resume"), ("case.resume_yes", "y"), ("case.resume_no", "n"))])
 
 
@@ -185,10 +186,6 @@ async def _carry(ctx: Ctx, data: dict, carried: dict | None) -> None:
     if carried.get("location") and _count(data, "location") < LIMITS["location"]:
         latitude, longitude = carried["location"]
         data.setdefault("attachments", []).append({"kind": "location", "latitude": latitude, "longitude": longitude})
-
-
-def _excerpt(text: str, size: int = 80) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 # ---- topic and place --------------------------------------------------------------------------------
@@ -279,7 +276,7 @@ def _next_row(ctx: Ctx) -> list[tuple[Option, ...]]:
 
 async def _content_prompt(ctx: Ctx) -> None:
     if ctx.data.get("content"):
-        ctx.say(ctx.t("case.content_have", excerpt=_excerpt(ctx.data["content"]),
+        ctx.say(ctx.t("case.content_have", excerpt=cut(ctx.data["content"], 80),
                       photos=_counts(ctx).get("photo", 0)), _next_row(ctx), limit=MAX_TEXT)
     elif ctx.data.get("attachments"):  # files without words yet, carried in from outside the flow (handlers/offer.py)
         kinds = join(", ", (Safe(ctx.t(f"case.att_{kind}")) for kind in _counts(ctx)))
@@ -491,7 +488,7 @@ async def _submit(ctx: Ctx) -> None:
         kind=data["kind"], user_id=ctx.user.id, anonymous=bool(data.get("anonymous")), topic_id=topic.id,
         locality_id=data["locality_id"], content=data["content"], urgent=bool(data.get("urgent")),
         campaign_id=data.get("campaign_id"), ack_due=add_working_days(ctx.now, 1, tz),
-        answer_due=add_working_days(ctx.now, topic.answer_days, tz),
+        answer_due=add_working_days(ctx.now, URGENT_DAYS if data.get("urgent") else topic.answer_days, tz),
         attachments=tuple(Attachment(a["kind"], a.get("sha256"), a.get("mime"), a.get("size"), a.get("filename"),
                                      a.get("latitude"), a.get("longitude")) for a in data.get("attachments", [])),
         key=data["key"],
@@ -499,9 +496,9 @@ async def _submit(ctx: Ctx) -> None:
     ctx.ended_in_storage()
     _received(ctx, case)
     if case.urgent:
-        for cadre_id in await responsible_cadres(ctx, case):
+        for cadre_id in await urgent_recipients(ctx, case):
             ctx.notify(cadre_id, "inbox.urgent_new", (("inbox.open", cb("cs", case.id)),), code=case.code,
-                       place=await locality_name(ctx, case.shown_locality_id), excerpt=_excerpt(case.content, 200))
+                       place=await locality_name(ctx, case.shown_locality_id), excerpt=cut(case.content, 200))
 
 
 def _received(ctx: Ctx, case: Case) -> None:

@@ -23,7 +23,7 @@ from handlers.dvk_staff import digest_section as dvk_section
 from handlers.inbox import SOON
 from handlers.reports import Places, case_scope, day, number, when
 from handlers.tasks import digest_lines
-from messages import Key, Safe, Texts, join
+from messages import Key, Safe, Texts, cut, join
 from storage import Store
 from storage.campaigns import Campaign
 from storage.clock import parse
@@ -145,11 +145,12 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
         highlights = await store.digests.highlights(scope, start, end, HIGHLIGHTS)
         if highlights:
             lines.append(t("digest.highlights"))
-            for h in highlights:
-                lines.append(t("digest.highlight", mark="🔴" if h.urgent else "•", code=h.code,
+            for h in highlights:  # open cases: past their due date, they are overdue
+                late = parse(h.answer_due) < now
+                lines.append(t("digest.highlight", mark="🔴" if h.urgent else "⏰" if late else "•", code=h.code,
                                place=places.full_name(t, h.locality_id), topic=_topic_name(topics, h.topic_id, lang),
-                               due=day(h.answer_due, tz),
-                               excerpt=t("digest.hidden") if h.hidden else _excerpt(h.content)))
+                               due=day(h.answer_due, tz), overdue=t("inbox.overdue") if late else "",
+                               excerpt=t("digest.hidden") if h.hidden else cut(h.content, 60)))
         parts.append(Safe("\n".join(lines)))
     else:
         parts.append(t("digest.new_none"))
@@ -191,11 +192,6 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
                                  photo=Document(f"ban-tin-{end.astimezone(tz).date().isoformat()}.png", png,
                                                 "image/png")))
     return Digest(replies, empty=total == 0 and answers.answered == 0 and answers.rated == 0)
-
-
-def _excerpt(text: str, size: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 async def _campaign_lines(store: Store, t: Texts, scope: CaseScope, start: datetime, end: datetime,

@@ -7,8 +7,8 @@ from dataclasses import asdict
 
 from handlers.base import Ctx, Inbound, Option, cb, registry, step_key
 from handlers.cases import KINDS, LIMITS, MAX_TEXT, MIN_TEXT, start_case
-from handlers.cases import _excerpt as excerpt
 from handlers.menu import show_menu
+from messages import cut
 
 FLOW = "offer"
 registry.flow(FLOW)
@@ -47,7 +47,7 @@ def _joined(earlier: str | None, text: str) -> str:
 
 async def _ask_prompt(ctx: Ctx) -> None:
     carried = ctx.data["carried"]
-    parts = [excerpt(carried["text"])] if carried.get("text") else []
+    parts = [cut(carried["text"], 80)] if carried.get("text") else []
     parts += [ctx.t(f"case.att_{media['kind']}") for media in carried.get("media", [])]
     parts += [ctx.t("case.att_location")] if carried.get("location") else []
     key = step_key(FLOW, "ask")

@@ -146,7 +146,8 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
     if query.paths is not None:
         scope = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in query.paths) or "0"
         if query.topics:
-            scope = f"({scope}) AND topic_id IN ({','.join('?' * len(query.topics))})"
+            # an urgent case is every cadre's of the place, whatever their topics
+            scope = f"({scope}) AND (topic_id IN ({','.join('?' * len(query.topics))}) OR urgent <> 0)"
         params += [v for p in query.paths for v in (p, subtree_end(p))] + sorted(query.topics)
         if hidden := through_villages(query.paths):
             scope = f"({scope}) AND {hidden[0]}"

@@ -63,6 +63,17 @@ class ConversationRepo:
             " ON CONFLICT(channel, chat_id) DO UPDATE SET options = excluded.options, updated_at = excluded.updated_at",
             (channel, chat_id, json.dumps(options, ensure_ascii=False), iso(now)))
 
+    async def menu(self, channel: str, chat_id: str) -> str | None:
+        """The command menu the chat was given of its own ("role:language"); None: the default one."""
+        r = await self.db.fetchone("SELECT menu FROM chat_menus WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+        return r[0] if r else None
+
+    async def set_menu(self, channel: str, chat_id: str, menu: str, now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO chat_menus (channel, chat_id, menu, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(channel, chat_id) DO UPDATE SET menu = excluded.menu, updated_at = excluded.updated_at",
+            (channel, chat_id, menu, iso(now)))
+
 
 async def _applied(conn, entry_id: int | None, now: datetime | None) -> None:
     if entry_id is not None:

@@ -223,6 +223,7 @@ ERASED = (
     ("inbound_journal", "handled chat", None),
     ("chat_options", "chat", None),
     ("web_messages", "chat", None),
+    ("chat_menus", "chat", None),
     ("web_sessions", "chat_id", "sessions"),
     ("user_topics", "user", None),
     ("case_drafts", "user", None),

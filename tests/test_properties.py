@@ -77,7 +77,8 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
             "task_id": task.id, "title": "Báo cáo sơ kết công tác dân vận", "deadline": "2026-12-15",
             "note": "Đã gửi báo cáo lên Ban Dân vận Tỉnh ủy",
             "text_vi": "<b>Họp dân</b> thôn Hà Lộc tối thứ Bảy", "roles": ["citizen"], "feedback": True,
-            "field": "title_vi", "values": {"code": "ntm-2026"}, "carried": {"text": "Đường liên thôn bị sạt lở"}}
+            "field": "title_vi", "values": {"code": "ntm-2026"}, "carried": {"text": "Đường liên thôn bị sạt lở"},
+            "then": "answer", "text": "Xã sẽ sửa trong tuần"}
     data.update(loop.run_until_complete(_a_nomination(store, commune.id)))
     known = set(handlers.registry.steps)
 

@@ -20,7 +20,7 @@ async def make_admin(harness, store, user_id="9000"):
 async def invite_via_chat(admin) -> str:
     await turns(admin, [
         ("/moicanbo", ["phụ trách địa bàn nào", "(chưa có)"]),
-        ("[Thêm xã/phường]", ["xã, phường nào"]),
+        ("[Thêm xã/phường]", ["Chọn địa bàn"]),
         ("hai lang", []),
         ("[xã Hải Lăng]", ["Đã chọn", "xã Hải Lăng", "Tiếp tục"]),
         ("[Tiếp tục]", ["lĩnh vực nào"]),

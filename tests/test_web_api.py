@@ -365,7 +365,7 @@ async def test_demo_page_personas_and_health(demo_app):
         assert await web.history() == []
         admin = await web.say("/start")
         labels = [o["label"] for m in admin for row in m.get("options", []) for o in row]
-        assert "➕ Mời cán bộ" in labels and "Kính chào Ông/Bà đã trở lại" in text_of(admin)
+        assert "➕ Mời cán bộ" in labels and "Kính chào đồng chí đã trở lại" in text_of(admin)
         assert "moicanbo" in [c["command"] for c in (await web.http.get("/api/history")).json()["commands"]]
 
         await web.post("/api/persona", {"persona": "cadre"})

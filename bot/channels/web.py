@@ -122,7 +122,8 @@ class WebChannel:
             ref = await self._append(chat_id, chat, message)
         return ref
 
-    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
+    async def set_commands(self, chat_id: str | None, language: str | None,
+                           commands: list[tuple[str, str]]) -> None:
         """The page asks for a chat's commands when it opens; a change (a new role, another language)
         is pushed to the chat's open pages."""
         if chat_id is None or chat_id not in self._chats:  # no page open since the server started

@@ -224,7 +224,8 @@ class ZaloChannel(Polling):
         except ZaloError as err:
             raise classify(err) from None
 
-    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
+    async def set_commands(self, chat_id: str | None, language: str | None,
+                           commands: list[tuple[str, str]]) -> None:
         """Zalo has no command menu: the numbered menu is the way in."""
 
     def deep_link(self, payload: str) -> str | None:
