@@ -125,13 +125,16 @@ class Router:
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
         before = (user.role, user.language)
-        conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
         capabilities = channel.capabilities if channel else Capabilities()
         if inbound.kind == "text":  # typed words: a keyword, or on a channel without buttons an option
-            shown = None if capabilities.buttons else await self.store.conversations.shown(inbound.channel,
-                                                                                          inbound.chat_id)
+            if capabilities.buttons:
+                conversation, shown = await self.store.conversations.get(inbound.channel, inbound.chat_id), None
+            else:
+                conversation, shown = await self.store.conversations.get_and_shown(inbound.channel, inbound.chat_id)
             inbound = render.understand(inbound, shown, conversation is not None)
+        else:
+            conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
                   capabilities, getattr(channel, "fetch", None), self.wake)
         try:
