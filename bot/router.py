@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot import render
+from bot.file_links import FileLinks
 from bot.outbound import Outbound, Priority
 from handlers.base import (
     Capabilities,
@@ -77,6 +78,7 @@ class Router:
         self.outbound = outbound
         self.clock = clock
         self.wake: Callable[[str], None] = lambda job: None  # App: the scheduler runs that job now
+        self.links: FileLinks | None = None  # App: download links for documents where a channel takes no files
         self._locks = _ChatLocks()
 
     def deep_links(self, payload: str) -> list[str]:
@@ -237,6 +239,9 @@ class Router:
         channel = self.outbound.channels.get(channel_name)
         if channel is None or not replies:
             return replies
+        if not channel.capabilities.files and self.links is not None:
+            replies = [render.linked(reply, await self.links.document(reply.document), t)
+                       if reply.document is not None else reply for reply in replies]
         shown, options = render.outgoing(replies, channel.capabilities, t, in_flow)
         if not channel.capabilities.buttons and not keep_options:
             await self.store.conversations.show(channel_name, chat_id, options, self.clock())
