@@ -26,7 +26,11 @@ class EnvProxy:
         origin = "/".join(url.split("/", 3)[:3])
         known = self._known.get(origin)
         if known is None:
-            known = self._known[origin] = await asyncio.to_thread(_lookup, URL(url))
+            try:
+                parsed = URL(url)
+            except ValueError:  # aiohttp refuses it with its own error, which the log redacts (the token)
+                return {}
+            known = self._known[origin] = await asyncio.to_thread(_lookup, parsed)
         return known
 
 
