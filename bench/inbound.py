@@ -212,10 +212,9 @@ class Step:
 # tests/dialog.py ONBOARD, with the number of messages the bot answers each step with (a plain text is
 # joined onto the reply that follows it, so each answer is one message).
 ONBOARD = [
-    Step("/start", 1, "Mục đích 1/3"),
-    Step("[Đồng ý]", 1, "Mục đích 2/3"),
-    Step("[Đồng ý]", 1, "Mục đích 3/3"),
-    Step("[Không đồng ý]", 1, "xã, phường nào"),
+    Step("/start", 1, "Mục đích 1/2"),
+    Step("[Đồng ý]", 1, "Mục đích 2/2"),
+    Step("[Đồng ý]", 1, "xã, phường nào"),
     Step("hai lang", 1, "xã Hải Lăng"),
     Step("[xã Hải Lăng]", 1, "thôn, tổ dân phố"),
     Step("[Bỏ qua]", 1, "lĩnh vực nào"),

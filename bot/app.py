@@ -24,6 +24,7 @@ from bot.health import Health
 from bot.intake import Intake
 from bot.jobs import CadreSchedule
 from bot.outbound import Gate, Outbound
+from bot.retention import Retention
 from bot.router import Router
 from bot.scheduler import Scheduler
 from handlers.menu import commands_for
@@ -74,7 +75,10 @@ class App:
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
         # Every update is journalled before the platform is told it arrived (bot/intake.py).
         self.intake = Intake(store, self.router, clock)
-        self.scheduler.every_tick("journal", lambda now: self.intake.prune())
+        # What has been kept long enough goes, once a day: case senders, files and locations, the journal, stale
+        # notices and options, expired web sessions (bot/retention.py).
+        self.retention = Retention(store, config.retention_months, self.router.settings.tz)
+        self.retention.register(self.scheduler)
         self.fatal: str | None = None  # why a channel cannot go on; `halted` is then set
         self.fatal_channel = "telegram"
         self.halted = asyncio.Event()  # the program should stop: a signal, or a fatal channel error
@@ -150,7 +154,7 @@ class App:
         gc.set_threshold(20_000, 20, 20)
 
     async def stop(self) -> None:
-        self.scheduler.stop()
+        await self.scheduler.stop()
         if self.telegram is not None:
             await self.telegram.stop_receiving()
         if self.zalo is not None:

@@ -14,11 +14,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import backup, campaign_cli, logs, task_file, yaml_fields
+from bot import admin_cli, backup, campaign_cli, logs, privacy_report, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
-from bot.console import fragment, say, texts
+from bot.console import fragment, operator, say, texts
 from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     add = admin.add_parser("add", help=_h("admin_add"))
     add.add_argument("--telegram-id", type=int, required=True, help=_h("admin_telegram_id"))
     add.add_argument("--name", help=_h("admin_name"))
+    admin_cli.add_parsers(admin)
 
     invite = sub.add_parser("invite", help=_h("invite")).add_subparsers(dest="invite_command", required=True)
     create = invite.add_parser("create", help=_h("invite_create"))
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     cases.add_argument("--from", dest="since", type=_date, metavar="YYYY-MM-DD", help=_h("cases_from"))
     cases.add_argument("--to", dest="until", type=_date, metavar="YYYY-MM-DD", help=_h("cases_to"))
     cases.add_argument("--status", choices=["new", "acknowledged", "in_progress", "answered", "resolved", "declined",
-                                            "duplicate"])
+                                            "duplicate", "withdrawn"])
     cases.add_argument("--topic", metavar="CODE", help=_h("cases_topic"))
     cases.add_argument("--locality", metavar="CODE", help=_h("cases_locality"))
     cases.add_argument("--out", type=Path, help=_h("cases_out"))
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     task_load.add_argument("file", type=Path)
 
     campaign_cli.add_parsers(sub)
+    privacy_report.add_parsers(sub, _date)
     args = parser.parse_args(argv)
     try:
         config = load()
@@ -120,16 +122,20 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     try:
         now = utc_now()
         handled = await campaign_cli.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await privacy_report.dispatch(args, store, config, now)
         if handled is not None:
             return handled
         if args.command == "db":
             say("db_version", path=config.db, version=await store.db.version())
             return 0
+        if args.command == "admin" and args.admin_command != "add":
+            return await admin_cli.dispatch(args, store, config, now)
         if args.command == "admin":
             user = await store.users.ensure("telegram", str(args.telegram_id), str(args.telegram_id), args.name,
                                             "vi", now)
             await store.users.update(user.id, now, role="admin")
-            await store.audit.record(None, "admin.added", f"user:{user.id}", now, via="cli")
+            await store.audit.record(None, "admin.added", f"user:{user.id}", now, via="cli", os_user=operator())
             say("admin_added", telegram_id=args.telegram_id)
             return 0
         if args.command == "invite":
@@ -177,18 +183,26 @@ async def _export(store: Store, config: Config, args: argparse.Namespace, now: d
             return 2
         content, rows = await cases_xlsx(store, now, status=args.status, topic=args.topic, locality=args.locality,
                                          since=since, until=until, tz=tz)
-        await store.audit.record(None, "cases.exported", None, now, via="cli", format="xlsx", rows=rows)
+        await store.audit.record(None, "cases.exported", None, now, **_export_filter(args, "xlsx"), rows=rows)
         await asyncio.to_thread(args.out.write_bytes, content)
         say("exported", rows=rows, file=args.out)
         return 0
     text = await cases_csv(store, now, status=args.status, topic=args.topic, locality=args.locality, since=since,
                            until=until, tz=tz)
-    await store.audit.record(None, "cases.exported", None, now, via="cli", rows=text.count("\n") - 1)
+    await store.audit.record(None, "cases.exported", None, now, **_export_filter(args, "csv"),
+                             rows=text.count("\n") - 1)
     if args.out:
         await asyncio.to_thread(args.out.write_text, text, encoding="utf-8-sig")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _export_filter(args: argparse.Namespace, file_format: str) -> dict:
+    """What the audit log records of an export from the command line: who ran it, the filter and the file."""
+    return {"via": "cli", "os_user": operator(), "format": file_format, "status": args.status, "topic": args.topic,
+            "locality": args.locality, "since": args.since.isoformat() if args.since else None,
+            "until": args.until.isoformat() if args.until else None, "out": str(args.out) if args.out else None}
 
 
 async def _load_tasks(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:

@@ -4,6 +4,7 @@ In Vietnamese, or in English when the terminal's locale (LANG) is English, as co
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 
@@ -33,3 +34,11 @@ class Problem(Exception):
 
 def say(key: str, *, error: bool = False, **values: object) -> None:
     print(texts().plain(f"cli.{key}", **values), file=sys.stderr if error else sys.stdout, flush=True)
+
+
+def operator() -> str:
+    """Who ran the command, for the audit log: the command line has no chat account, but the machine knows."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return str(os.getuid())

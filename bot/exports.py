@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.export import Filters, export_cases
+from handlers.export import text_cell as _cell
 from messages import Texts
 from storage import Store
 from storage.cases import InboxQuery
@@ -21,11 +22,6 @@ LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 EXCEL_ROWS = 1_000_000  # a worksheet holds 1,048,576 rows
 COLUMNS = ["code", "kind", "status", "urgent", "topic", "commune", "locality", "created_at", "answer_due",
            "answered_at", "rating", "sender", "content", "hidden_reason"]
-
-
-def _cell(text: str) -> str:
-    """What a person wrote, never read as a formula by a spreadsheet ("=HYPERLINK(…)")."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 async def cases_csv(store: Store, now: datetime, *, status: str | None = None, topic: str | None = None,
@@ -48,7 +44,7 @@ async def cases_csv(store: Store, now: datetime, *, status: str | None = None, t
         return parse(text).astimezone(tz).strftime("%d/%m/%Y %H:%M") if text else ""
 
     for case in cases:
-        place = await store.localities.get(case.locality_id)
+        place = await store.localities.get(case.shown_locality_id)
         chain = await store.localities.ancestors(place)
         commune = next((a.name for a in chain if a.level == 1), "")
         sender = ""

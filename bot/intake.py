@@ -76,9 +76,6 @@ class Intake:
             log.info("handling %d update(s) received before the last stop", len(entries))
         return len(entries)
 
-    async def prune(self) -> None:
-        await self.store.journal.prune(self.clock() - KEEP)
-
     async def drain(self, seconds: float) -> None:
         """Let updates being handled finish (at a stop); what does not finish in time stays journalled."""
         if self._tasks:

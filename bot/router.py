@@ -23,6 +23,7 @@ from handlers.base import (
     Settings,
     allowed,
     parse_cb,
+    speaks,
     step_key,
 )
 from handlers.menu import commands_for, show_menu
@@ -121,9 +122,8 @@ class Router:
         if len(inbound.text) > MAX_TEXT:
             inbound = _truncated(inbound)
         inbound = render.parse(inbound)
-        language = inbound.language if inbound.language in LANGUAGES else "vi"
-        user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id,
-                                             inbound.display_name, language, now)
+        # Only the chat to answer is kept of someone who has not accepted a purpose (handlers/consent.py).
+        user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id, None, None, now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
         before = (user.role, user.language)
@@ -151,10 +151,14 @@ class Router:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            t = Texts(user.language)
+            t = Texts(speaks(user, inbound))
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
             await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        for channel_name, chat_id in ctx.forget:  # before the replies: the confirmation is all the chat keeps
+            forget = getattr(self.outbound.channels.get(channel_name), "forget", None)
+            if forget is not None:
+                await forget(chat_id)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
@@ -162,7 +166,9 @@ class Router:
         # Kept until delivered: a crash before they go out sends them at the next start (resend_notices).
         notice_ids = await self.store.notices.add([(n.user_id, n.dump()) for n in ctx.notices], now) \
             if ctx.notices else []
-        return Handled(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
+        notices = ctx.notices + [n for n, _ in ctx.kept_notices]  # kept by the handler's own write
+        notice_ids += [i for _, i in ctx.kept_notices]
+        return Handled(ctx.replies, notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation

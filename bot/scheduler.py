@@ -18,6 +18,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 log = logging.getLogger(__name__)
 Job = Callable[[datetime], Awaitable[None]]
+STOP_SECONDS = 10.0  # at a stop, how long a running tick may take to finish
 
 
 class Scheduler:
@@ -28,6 +29,7 @@ class Scheduler:
         self._aps: AsyncIOScheduler | None = None
         self._woken: set[asyncio.Task] = set()
         self.last_tick: float | None = None  # time.monotonic() when the latest tick began (/healthz)
+        self._ticking: asyncio.Task | None = None
 
     def every_tick(self, name: str, job: Job) -> None:
         self.jobs.append((name, job))
@@ -48,12 +50,16 @@ class Scheduler:
 
     async def tick(self) -> None:
         self.last_tick = time.monotonic()
+        self._ticking = asyncio.current_task()
         now = self.clock()
-        for name, job in self.jobs:
-            try:
-                await job(now)
-            except Exception:  # one failing job must not stop the others, nor the next tick
-                log.exception("scheduled job %s failed", name)
+        try:
+            for name, job in self.jobs:
+                try:
+                    await job(now)
+                except Exception:  # one failing job must not stop the others, nor the next tick
+                    log.exception("scheduled job %s failed", name)
+        finally:
+            self._ticking = None
 
     def start(self) -> None:
         self._aps = AsyncIOScheduler(timezone=UTC)
@@ -61,7 +67,13 @@ class Scheduler:
                           next_run_time=datetime.now(UTC))
         self._aps.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """No tick starts after this, and the jobs running finish first (within STOP_SECONDS): APScheduler's
+        shutdown cancels a running job, which cut a round of digests in the middle and logged it as an error."""
         if self._aps is not None and self._aps.running:
+            self._aps.pause()
+            running = {task for task in (self._ticking, *self._woken) if task is not None}
+            if running:
+                await asyncio.wait(running, timeout=STOP_SECONDS)
             self._aps.shutdown(wait=False)
         self._aps = None

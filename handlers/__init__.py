@@ -1,6 +1,7 @@
 """What the bot says and does, channel-neutral: importing this package registers every feature."""
 
 from handlers import (  # noqa: F401  (they register themselves)
+    auditlog,
     broadcast,
     campaigns,
     cases,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from handlers import images
-from messages import Key, Safe, Texts
+from messages import LANGUAGES, Key, Safe, Texts
 from storage.conversations import Conversation
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ class Settings:
     case_window: timedelta = timedelta(hours=1)
     quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
     web_chat: str | None = None  # the web chat's public https address, offered where a message cannot be read
+    retention_months: int = 24  # the privacy notice states it; bot/retention.py applies it
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]
@@ -184,12 +185,14 @@ class Ctx:
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change
     notices: list[Notice] = field(default_factory=list)
+    kept_notices: list[tuple[Notice, int]] = field(default_factory=list)  # already in the outbox, with their ids
+    forget: list[tuple[str, str]] = field(default_factory=list)  # (channel, chat): its person erased their data
     replies: list[Reply] = field(default_factory=list)
     dirty: bool = False  # the conversation changed and must be saved
 
     @property
     def t(self) -> Texts:
-        return Texts(self.user.language)
+        return Texts(speaks(self.user, self.inbound))
 
     @property
     def data(self) -> dict[str, Any]:
@@ -285,6 +288,14 @@ class Ctx:
 
     def local(self, moment: datetime) -> str:
         return moment.astimezone(self.settings.tz).strftime("%d/%m/%Y %H:%M")
+
+
+def speaks(user: User, inbound: Inbound) -> str:
+    """The person's language: the one kept once they accepted a purpose (or became staff); before that, the
+    one their app reports, kept nowhere."""
+    if user.consented or user.is_staff:
+        return user.language
+    return inbound.language if inbound.language in LANGUAGES else "vi"
 
 
 # ---- the registry -----------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ async def _topic_handle(ctx: Ctx) -> None:
 
 
 async def _sensitive_prompt(ctx: Ctx) -> None:
-    ctx.say(ctx.t("case.needs_sensitive"), [
+    ctx.say(ctx.t("consent.sensitive"), [  # the very text record_consent versions
         (Option(ctx.t("consent.yes"), cb(_key("sensitive"), "y")),),
         (Option(ctx.t("case.other_topic"), cb(_key("sensitive"), "n")),),
     ])
@@ -329,7 +329,11 @@ async def _attach_media(ctx: Ctx, media: Media) -> None:
 
 
 async def _anon_prompt(ctx: Ctx) -> None:
-    ctx.say(ctx.t("case.ask_anonymous"), [
+    """What cadres will see of the place is said before the choice (storage/cases.py SHOWN_LOCALITY)."""
+    place = await ctx.store.localities.get(ctx.data["locality_id"])
+    commune = place.parent_id if place is not None and place.level > 1 else ctx.data["locality_id"]
+    shown = commune if ctx.data["kind"] == "gopy" else ctx.data["locality_id"]
+    ctx.say(ctx.t(f"case.ask_anonymous_{ctx.data['kind']}", place=await locality_name(ctx, shown)), [
         (Option(ctx.t("case.named"), cb(_key("anon"), "n")),),
         (Option(ctx.t("case.anonymous"), cb(_key("anon"), "a")),),
     ])
@@ -438,7 +442,7 @@ async def _submit(ctx: Ctx) -> None:
     if case.urgent:
         for cadre_id in await responsible_cadres(ctx, case):
             ctx.notify(cadre_id, "inbox.urgent_new", (("inbox.open", cb("cs", case.id)),), code=case.code,
-                       place=await locality_name(ctx, case.locality_id), excerpt=_excerpt(case.content, 200))
+                       place=await locality_name(ctx, case.shown_locality_id), excerpt=_excerpt(case.content, 200))
 
 
 def _received(ctx: Ctx, case: Case) -> None:

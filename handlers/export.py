@@ -29,7 +29,8 @@ FLOW = "xuat"
 registry.flow(FLOW, roles=STAFF)
 MAX_ROWS = 50_000
 PERIODS = ("7", "30", "90", "year", "all")
-CASE_STATUSES = ("new", "acknowledged", "in_progress", "answered", "resolved", "declined", "duplicate")
+CASE_STATUSES = ("new", "acknowledged", "in_progress", "answered", "resolved", "declined", "duplicate",
+                 "withdrawn")
 STATUSES = {"all": (), "open": OPEN, "overdue": OPEN, "answered": ("answered",), "resolved": ("resolved",),
             "declined": ("declined",), "duplicate": ("duplicate",)}
 COLUMNS = (("code", 14), ("kind", 16), ("status", 16), ("urgent", 10), ("topic", 26), ("commune", 22),
@@ -46,6 +47,11 @@ def _key(step: str) -> str:
 def plain(text: str) -> str:
     """A catalog text for a cell: no HTML entities."""
     return html.unescape(str(text))
+
+
+def text_cell(text: str) -> str:
+    """What a person wrote, for a CSV cell: never read as a formula by a spreadsheet ("=HYPERLINK(…)")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # ---- the workbook -------------------------------------------------------------------------------------
@@ -216,7 +222,8 @@ async def _download(ctx: Ctx) -> None:
         ctx.store, ctx.t, scope, filters, tz, ctx.now, show_hidden=ctx.user.role == "admin", scope_name=scope_name,
         period_name=_period_name(ctx.t, ctx.data, filters, tz))
     await ctx.audit("cases.exported", None, via="chat", format="xlsx", rows=rows, status=filters.status,
-                    topic=filters.topic_id, period=ctx.data.get("period"))
+                    topic=filters.topic_id, period=ctx.data.get("period"), since=ctx.data.get("since"),
+                    until=ctx.data.get("until"))
     ctx.finish()
     name = f"y-kien-{ctx.now.astimezone(tz).strftime('%Y%m%d-%H%M')}.xlsx"
     ctx.say(ctx.t("xlsx.ready_cut" if cut else "xlsx.ready", rows=number(rows, ctx.t.language),

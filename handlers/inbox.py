@@ -130,7 +130,7 @@ async def _list_prompt(ctx: Ctx) -> None:
 async def _line(ctx: Ctx, case: Case) -> str:
     overdue = case.is_open and parse(case.answer_due) < ctx.now
     mark = "🔴" if case.urgent else ("⏰" if overdue else "•")
-    place = await ctx.store.localities.get(case.locality_id)
+    place = await ctx.store.localities.get(case.shown_locality_id)
     return ctx.t("inbox.line", mark=mark, code=case.code, place=place.name if place else "",
                  status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5])
 
@@ -191,6 +191,7 @@ ACTIONS = {
     "resolved": ("note",),
     "declined": ("note",),
     "duplicate": ("note",),
+    "withdrawn": ("note",),
 }
 
 
@@ -200,6 +201,8 @@ async def show_case(ctx: Ctx, case: Case) -> None:
     if not case.anonymous and case.user_id:
         person = await ctx.store.users.get(case.user_id)
         sender = person.display_name if person and person.display_name else ctx.t("inbox.sender_unnamed")
+    elif not case.anonymous:  # not a choice of the sender's: they erased their data, or its time was up
+        sender = ctx.t("inbox.sender_unlinked")
     content = case.content
     if case.hidden_reason:
         shown = [ctx.t("inbox.hidden", reason=case.hidden_reason)]
@@ -213,8 +216,8 @@ async def show_case(ctx: Ctx, case: Case) -> None:
                for e in await ctx.store.cases.events(case.id, internal=True)]
     text = ctx.t("inbox.case", code=case.code, kind=Key(f"case.kind_{case.kind}"),
                  urgent=ctx.t("inbox.urgent") if case.urgent else "", status=Key(f"status.{case.status}"),
-                 topic=topic.name(ctx.t.language), place=await locality_name(ctx, case.locality_id), sender=sender,
-                 created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
+                 topic=topic.name(ctx.t.language), place=await locality_name(ctx, case.shown_locality_id),
+                 sender=sender, created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
                  attachments=len(attachments), history=join("\n", history))
     key = _key("case")

@@ -29,6 +29,7 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("thongbao", ADMIN),
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
+    ("nhatky", ADMIN),
 ]
 
 # Main-menu buttons: (command they run, label key).
@@ -48,6 +49,7 @@ MENU: list[tuple[str, str]] = [
     ("thuhoi", "menu.revoke"),
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
+    ("nhatky", "menu.nhatky"),
 ]
 
 

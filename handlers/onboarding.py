@@ -1,4 +1,5 @@
-"""/start: greeting, consent per purpose, locality, topics, then the main menu; deep links."""
+"""/start: a short greeting, consent to the two ordinary purposes, locality, topics, then the main menu; deep
+links. The sensitive purpose is asked only of someone who chooses its topic (handlers/pickers.py, cases.py)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
         draft["campaign_id"] = campaign.id
         if campaign.topic_id:
             draft["topics"] = [campaign.topic_id]
-        await ctx.store.campaigns.record_open(campaign.id, ctx.user.id, ctx.now)
+        if ctx.user.onboarded:  # someone new is counted once they accept a purpose (_finish)
+            await ctx.store.campaigns.record_open(campaign.id, ctx.user.id, ctx.now)
         ctx.say(ctx.t("start.campaign", title=campaign.title(ctx.t.language),
                       description=campaign.description(ctx.t.language)),
                 [(Option(ctx.t("broadcast.feedback_button"), cb("new", "gopy", campaign.id)),)])
@@ -68,7 +70,8 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
                 ctx.say(ctx.t("start.greeting", operator=ctx.settings.operator_name))
                 await ctx.goto(FLOW, "news")
             return True
-        await ctx.refresh_user()
+        # Staff are named in what they do (the audit log, answers to citizens): kept from now on.
+        ctx.user = await ctx.store.users.identify(ctx.user.id, ctx.inbound.display_name, ctx.t.language, ctx.now)
         await ctx.audit("invite.accepted", f"invite:{invite.id}", scope=list(invite.locality_codes))
         ctx.say(ctx.t("invite.accepted", unit=invite.unit_name or ctx.t("common.none")))
         await describe_scope(ctx)
@@ -104,7 +107,8 @@ def _consent_step(purpose: str, next_step) -> None:
     async def handle(ctx: Ctx) -> None:
         answer = ctx.args if ctx.inbound.kind == "choice" else ()
         if answer == ("more",):
-            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name,
+                          months=ctx.settings.retention_months))
             await prompt(ctx)
             return
         if answer not in (("y",), ("n",)):
@@ -141,13 +145,8 @@ async def _go_opinions(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "opinions")
 
 
-async def _go_sensitive(ctx: Ctx) -> None:
-    await ctx.goto(FLOW, "sensitive")
-
-
 _consent_step("news", _go_opinions)
-_consent_step("opinions", _go_sensitive)
-_consent_step("sensitive", _after_consents)
+_consent_step("opinions", _after_consents)
 
 
 async def _locality_chosen(ctx: Ctx, loc: Locality | None) -> None:
@@ -164,13 +163,15 @@ async def _topics_chosen(ctx: Ctx, topic_ids: set[int]) -> None:
 
 
 locality_steps(FLOW, then=_locality_chosen)
-topic_steps(FLOW, then=_topics_chosen)
+topic_steps(FLOW, then=_topics_chosen, sensitive_consent=True)
 
 
 async def _finish(ctx: Ctx, locality_id: int | None) -> None:
     granted = ctx.data.get("granted", {})
     ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, onboarded=1, locality_id=locality_id,
                                             news_enabled=int(bool(granted.get("news"))))
+    if ctx.data.get("campaign_id") and (granted.get("news") or granted.get("opinions")):
+        await ctx.store.campaigns.record_open(ctx.data["campaign_id"], ctx.user.id, ctx.now)
     ctx.finish()
     await profile_summary(ctx)
     if not (granted.get("news") or granted.get("opinions")):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from handlers.base import Ctx, Option, cb, registry, step_key
+from handlers.consent import has_consent, record_consent
 from messages import join
 from storage.localities import Locality
 
@@ -49,14 +50,15 @@ async def turned_page(ctx: Ctx, prompt: Callable[[Ctx], Awaitable[None]], verb: 
     return False
 
 
-async def locality_name(ctx: Ctx, locality_id: int | None) -> str:
-    """"Thôn Hà Lộc, xã Hải Lăng" — the place as a person would say it."""
+async def locality_name(ctx: Ctx, locality_id: int | None, *, province: bool = False) -> str:
+    """"Thôn Hà Lộc, xã Hải Lăng" — the place as a person would say it; with `province`, its full path
+    ("…, tỉnh Quảng Trị"), as a document read outside the chat needs."""
     if locality_id is None:
         return ctx.t("common.none")
     loc = await ctx.store.localities.get(locality_id)
     if loc is None:
         return ctx.t("common.none")
-    chain = [a for a in await ctx.store.localities.ancestors(loc) if a.level > 0] or [loc]
+    chain = [a for a in await ctx.store.localities.ancestors(loc) if province or a.level > 0] or [loc]
     return join(", ", (ctx.t(f"kind.{a.kind}", name=a.name) for a in reversed(chain)))
 
 
@@ -186,9 +188,15 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
 TopicsDone = Callable[[Ctx, set[int]], Awaitable[None]]
 
 
-def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.ask", then: TopicsDone) -> None:
-    """Register a step of topic toggles and "Xong"; the selection is kept in data["topics"]."""
+def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.ask", then: TopicsDone,
+                sensitive_consent: bool = False) -> None:
+    """Register a step of topic toggles and "Xong"; the selection is kept in data["topics"].
+
+    `sensitive_consent`: the person chooses topics for themselves, so choosing a sensitive one (political
+    opinions) first asks for its consent, in a step of its own.
+    """
     key = step_key(flow, step)
+    consent_step = f"{step}_sens"
 
     async def prompt(ctx: Ctx) -> None:
         chosen = set(ctx.data.get("topics", []))
@@ -210,6 +218,10 @@ def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.as
                 await ctx.reask(ctx.stale_key)
                 return
             chosen = set(ctx.data.get("topics", []))
+            if (sensitive_consent and topic.sensitive and topic.id not in chosen
+                    and not await has_consent(ctx, "sensitive")):
+                await ctx.goto(flow, consent_step, pending_topic=topic.id)
+                return
             chosen ^= {topic.id}
             ctx.data["topics"] = sorted(chosen)
             ctx.dirty = True
@@ -220,3 +232,34 @@ def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.as
             await ctx.reask("topics.use_buttons")
 
     registry.step(flow, step, prompt)(handle)
+    if not sensitive_consent:
+        return
+
+    async def consent_prompt(ctx: Ctx) -> None:
+        ck = step_key(flow, consent_step)
+        ctx.say(ctx.t("consent.sensitive"), [
+            (Option(ctx.t("consent.yes"), cb(ck, "y")), Option(ctx.t("consent.no"), cb(ck, "n"))),
+            (Option(ctx.t("consent.read_notice"), cb(ck, "more")),),
+        ])
+
+    async def consent_handle(ctx: Ctx) -> None:
+        args = ctx.choice
+        if args == ("more",):
+            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name,
+                          months=ctx.settings.retention_months))
+            await consent_prompt(ctx)
+            return
+        if args not in (("y",), ("n",)):
+            await ctx.wrong()
+            return
+        granted = args == ("y",)
+        await record_consent(ctx, "sensitive", granted)
+        topic = await ctx.store.topics.get(int(ctx.data.pop("pending_topic")))
+        if granted and topic is not None:
+            ctx.data["topics"] = sorted({*ctx.data.get("topics", []), topic.id})
+            ctx.say(ctx.t("consent.recorded_yes"))
+        elif topic is not None:
+            ctx.say(ctx.t("consent.sensitive_declined", topic=topic.name(ctx.t.language)))
+        await ctx.goto(flow, step)
+
+    registry.step(flow, consent_step, consent_prompt)(consent_handle)

@@ -62,7 +62,7 @@ async def _topics_chosen(ctx: Ctx, topic_ids: set[int]) -> None:
 
 
 locality_steps(FLOW, then=_locality_chosen)
-topic_steps(FLOW, then=_topics_chosen)
+topic_steps(FLOW, then=_topics_chosen, sensitive_consent=True)
 
 
 async def _language_prompt(ctx: Ctx) -> None:
@@ -109,6 +109,11 @@ async def _consent_handle(ctx: Ctx) -> None:
     await record_consent(ctx, purpose, granted)
     if purpose == "news":
         ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, news_enabled=int(granted))
+    if purpose == "sensitive" and not granted:  # following the topic says as much as commenting on it
+        sensitive = {t.id for t in await ctx.store.topics.all() if t.sensitive}
+        followed = await ctx.store.users.topic_ids(ctx.user.id)
+        if followed & sensitive:
+            await ctx.store.users.set_topics(ctx.user.id, followed - sensitive)
     ctx.say(ctx.t("consent.recorded_yes" if granted else "consent.withdrawn", purpose=ctx.t(f"purpose.{purpose}")))
     await _consent_prompt(ctx)
 

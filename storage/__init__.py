@@ -19,6 +19,7 @@ from storage.journal import JournalRepo
 from storage.links import LinkRepo
 from storage.localities import LocalityRepo
 from storage.notices import NoticeRepo
+from storage.retention import RetentionRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
 from storage.tasks import TaskRepo
@@ -47,6 +48,7 @@ class Store:
     journal: JournalRepo
     notices: NoticeRepo
     links: LinkRepo
+    retention: RetentionRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -57,10 +59,11 @@ class Store:
         try:
             if migrate:
                 await db.migrate()
-            store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
+            files = FileStore(_files_dir(path))
+            store = cls(db, UserRepo(db, files), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
-                        FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db))
+                        files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

@@ -116,9 +116,11 @@ def _row(r) -> Broadcast:
 
 def _audience_where(audience: Audience) -> tuple[str, list]:
     """Who may receive news at all (onboarded, not opted out, reachable, consent for citizens), then the
-    broadcast's own conditions: any of its topics, inside any of its locality subtrees, any of its roles."""
-    where = ["u.deleted_at IS NULL", "u.onboarded = 1", "u.news_enabled = 1", "u.reachable = 1",
-             "u.chat_id IS NOT NULL",
+    broadcast's own conditions: any of its topics, inside any of its locality subtrees, any of its roles. A
+    person on two linked channels receives it once, where their account is kept: the linked account's own
+    settings are the ones from before the link and no longer say anything."""
+    where = ["u.deleted_at IS NULL", "u.linked_to IS NULL", "u.onboarded = 1", "u.news_enabled = 1",
+             "u.reachable = 1", "u.chat_id IS NOT NULL",
              "(u.role <> 'citizen' OR (SELECT c.granted FROM consents c WHERE c.user_id = u.id"
              " AND c.purpose = 'news' ORDER BY c.id DESC LIMIT 1) = 1)"]
     params: list = []

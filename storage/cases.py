@@ -13,7 +13,16 @@ from storage.db import Database
 from storage.localities import subtree_end
 
 OPEN = ("new", "acknowledged", "in_progress")
-CLOSED = ("resolved", "declined", "duplicate")
+
+# Where a case is from, as staff are shown it (case cards, lists, notices, digests, charts, exports, reminders):
+# an anonymous opinion (góp ý) names its commune only, since in a village of a few hundred people the village
+# could name its sender; an anonymous report (phản ánh) keeps its village, the place to act on (the person is
+# told so before choosing). Routing and scopes use the real place (`locality_path`).
+ANONYMOUS_OPINION = "(cases.anonymous = 1 AND cases.kind = 'gopy')"
+SHOWN_LOCALITY = (f"CASE WHEN {ANONYMOUS_OPINION} THEN (SELECT CASE WHEN shown.level <= 1"
+                  " THEN shown.id ELSE shown.parent_id END FROM localities shown WHERE shown.id = cases.locality_id)"
+                  " ELSE cases.locality_id END")
+CLOSED = ("resolved", "declined", "duplicate", "withdrawn")  # withdrawn: the sender erased it
 PREFIX = {"gopy": "GY", "phananh": "PA"}
 
 
@@ -41,6 +50,7 @@ class Case:
     duplicate_of: int | None
     rating: str | None
     hidden_reason: str | None
+    shown_locality_id: int  # where staff are told it is from (SHOWN_LOCALITY); `locality_id` is the sender's
 
     @property
     def is_open(self) -> bool:
@@ -110,14 +120,24 @@ class InboxQuery:
 
 _COLUMNS = ("id, code, kind, user_id, anonymous, topic_id, locality_id, locality_path, campaign_id, content,"
             " urgent, status, created_at, ack_due, answer_due, acknowledged_at, answered_at, closed_at, assigned_to,"
-            " duplicate_of, rating, hidden_reason")
+            f" duplicate_of, rating, hidden_reason, {SHOWN_LOCALITY} AS shown_locality_id")
 
 
 def _case(r) -> Case:
     return Case(r["id"], r["code"], r["kind"], r["user_id"], bool(r["anonymous"]), r["topic_id"], r["locality_id"],
                 r["locality_path"], r["campaign_id"], r["content"], bool(r["urgent"]), r["status"], r["created_at"],
                 r["ack_due"], r["answer_due"], r["acknowledged_at"], r["answered_at"], r["closed_at"],
-                r["assigned_to"], r["duplicate_of"], r["rating"], r["hidden_reason"])
+                r["assigned_to"], r["duplicate_of"], r["rating"], r["hidden_reason"], r["shown_locality_id"])
+
+
+def through_villages(paths: tuple[str, ...] | list[str]) -> tuple[str, list] | None:
+    """A condition leaving out the anonymous opinions seen only through a village among `paths` (a view of one
+    village would name their village); None when no path is a village's ("/province/commune/village/")."""
+    if not any(p.count("/") > 3 for p in paths):
+        return None
+    wider = [p for p in paths if p.count("/") <= 3]
+    inside = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in wider) or "0"
+    return f"NOT ({ANONYMOUS_OPINION} AND NOT ({inside}))", [v for p in wider for v in (p, subtree_end(p))]
 
 
 def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, list]:
@@ -128,6 +148,9 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
         if query.topics:
             scope = f"({scope}) AND topic_id IN ({','.join('?' * len(query.topics))})"
         params += [v for p in query.paths for v in (p, subtree_end(p))] + sorted(query.topics)
+        if hidden := through_villages(query.paths):
+            scope = f"({scope}) AND {hidden[0]}"
+            params += hidden[1]
         if query.assignee is not None:
             scope = f"({scope}) OR assigned_to = ?"
             params.append(query.assignee)
@@ -150,6 +173,9 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
     if query.locality_path is not None:
         where.append("locality_path >= ? AND locality_path < ?")
         params += [query.locality_path, subtree_end(query.locality_path)]
+        if hidden := through_villages([query.locality_path]):
+            where.append(hidden[0])
+            params += hidden[1]
     return " AND ".join(where), params
 
 
@@ -312,3 +338,17 @@ class CaseRepo:
     async def campaign_cases(self, campaign_id: int) -> int:
         r = await self.db.fetchone("SELECT count(*) FROM cases WHERE campaign_id = ?", (campaign_id,))
         return int(r[0])
+
+
+async def drop_attachments(conn: aiosqlite.Connection, case_ids: list[int], counts: dict[str, int],
+                           digests: set[str]) -> None:
+    """Take the files and locations off these cases, counting them; their digests join `digests` (the caller
+    deletes those nothing else refers to)."""
+    ids = ",".join("?" * len(case_ids))
+    async with conn.execute(f"SELECT sha256, latitude FROM case_attachments WHERE case_id IN ({ids})",
+                            case_ids) as cur:
+        rows = await cur.fetchall()
+    counts["files"] += sum(1 for r in rows if r[0] is not None)
+    counts["locations"] += sum(1 for r in rows if r[1] is not None)
+    digests.update(r[0] for r in rows if r[0] is not None)
+    await conn.execute(f"DELETE FROM case_attachments WHERE case_id IN ({ids})", case_ids)

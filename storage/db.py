@@ -159,14 +159,23 @@ class Database:
         """Apply the numbered migrations newer than `PRAGMA user_version`; returns what ran."""
         applied = []
         current = await self.version()
-        for number, sql in _migrations():
-            if number <= current:
-                continue
-            async with self.tx() as conn:
-                for statement in _split_sql(sql):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version={number}")
-            applied.append(number)
+        # With foreign keys off a migration can rebuild a table that others refer to (SQLite's documented way
+        # to change a constraint); they are checked before it commits, so none is left dangling.
+        await self.conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for number, sql in _migrations():
+                if number <= current:
+                    continue
+                async with self.tx() as conn:
+                    for statement in _split_sql(sql):
+                        await conn.execute(statement)
+                    async with conn.execute("PRAGMA foreign_key_check") as cur:
+                        if broken := await cur.fetchall():
+                            raise sqlite3.IntegrityError(f"migration {number} breaks foreign keys: {broken[:5]}")
+                    await conn.execute(f"PRAGMA user_version={number}")
+                applied.append(number)
+        finally:
+            await self.conn.execute("PRAGMA foreign_keys=ON")
         return applied
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.campaigns import Campaign
-from storage.cases import OPEN
+from storage.cases import OPEN, SHOWN_LOCALITY, through_villages
 from storage.clock import iso
 from storage.db import Database
 from storage.localities import Locality, subtree_end
@@ -47,7 +47,7 @@ class CaseScope:
 @dataclass(frozen=True)
 class Count:
     topic_id: int
-    locality_id: int
+    locality_id: int  # as staff are shown it (SHOWN_LOCALITY)
     count: int
     urgent: int
 
@@ -57,7 +57,7 @@ class Highlight:
     id: int
     code: str
     topic_id: int
-    locality_id: int
+    locality_id: int  # as staff are shown it (SHOWN_LOCALITY)
     urgent: bool
     answer_due: str
     content: str
@@ -90,7 +90,7 @@ class DueCase:
     id: int
     code: str
     topic_id: int
-    locality_id: int
+    locality_id: int  # as staff are shown it (SHOWN_LOCALITY)
     locality_path: str
     assigned_to: int | None
     answer_due: str
@@ -103,7 +103,7 @@ class ExportRow:
     status: str
     urgent: bool
     topic_id: int
-    locality_id: int
+    locality_id: int  # as staff are shown it (SHOWN_LOCALITY)
     created_at: str
     answer_due: str
     answered_at: str | None
@@ -121,6 +121,9 @@ def _in_scope(scope: CaseScope) -> tuple[str, list]:
     if scope.topics:
         where += f" AND topic_id IN ({','.join('?' * len(scope.topics))})"
         values += sorted(scope.topics)
+    if hidden := through_villages(scope.roots):
+        where += f" AND {hidden[0]}"
+        values += hidden[1]
     return where, values
 
 
@@ -203,8 +206,8 @@ class DigestRepo:
 
     async def new_counts(self, scope: CaseScope, start: datetime, end: datetime) -> list[Count]:
         counts = await self._grouped(
-            "SELECT topic_id, locality_id, urgent, count(*) FROM cases WHERE {where} GROUP BY topic_id, locality_id,"
-            " urgent", scope, "created_at >= ? AND created_at < ?", [iso(start), iso(end)])
+            f"SELECT topic_id, {SHOWN_LOCALITY} AS shown, urgent, count(*) FROM cases WHERE {{where}}"
+            " GROUP BY topic_id, shown, urgent", scope, "created_at >= ? AND created_at < ?", [iso(start), iso(end)])
         merged: dict[tuple[int, int], list[int]] = {}
         for (topic_id, locality_id, urgent), n in counts.items():
             entry = merged.setdefault((topic_id, locality_id), [0, 0])
@@ -215,7 +218,7 @@ class DigestRepo:
     async def highlights(self, scope: CaseScope, start: datetime, end: datetime, limit: int = 5) -> list[Highlight]:
         """The period's new cases still open, the most important first: urgent, then the nearest deadline."""
         rows = await self._rows(
-            "SELECT id, code, topic_id, locality_id, urgent, answer_due, substr(content, 1, 200),"
+            f"SELECT id, code, topic_id, {SHOWN_LOCALITY}, urgent, answer_due, substr(content, 1, 200),"
             " hidden_reason IS NOT NULL FROM cases WHERE {where} ORDER BY urgent DESC, answer_due, id LIMIT ?",
             scope, f"created_at >= ? AND created_at < ? AND {_OPEN}", [iso(start), iso(end)], after=(limit,))
         rows = sorted(rows, key=lambda r: (-r[4], r[5], r[0]))[:limit]
@@ -228,8 +231,8 @@ class DigestRepo:
         return OpenCounts(*(sum(int(r[i]) for r in rows) for i in range(3)))
 
     async def overdue_by_locality(self, scope: CaseScope, now: datetime) -> dict[int, int]:
-        return dict(await self._grouped("SELECT locality_id, count(*) FROM cases WHERE {where} GROUP BY locality_id",
-                                        scope, f"{_OPEN} AND answer_due < ?", [iso(now)]))
+        return dict(await self._grouped(f"SELECT {SHOWN_LOCALITY} AS shown, count(*) FROM cases WHERE {{where}}"
+                                        " GROUP BY shown", scope, f"{_OPEN} AND answer_due < ?", [iso(now)]))
 
     async def answers(self, scope: CaseScope, start: datetime, end: datetime) -> Answers:
         """Cases answered in the period, and the ratings people gave in it."""
@@ -255,7 +258,8 @@ class DigestRepo:
     async def audience(self, topic_ids: set[int | None]) -> dict[tuple[int, int | None], int]:
         """How many people receive news, per (locality, topic followed); topic None: whatever they follow. One
         pass over the people, once per tick: each digest then adds up the localities of its scope."""
-        people = "u.role = 'citizen' AND u.news_enabled = 1 AND u.deleted_at IS NULL AND u.locality_id IS NOT NULL"
+        people = ("u.role = 'citizen' AND u.news_enabled = 1 AND u.deleted_at IS NULL AND u.locality_id IS NOT NULL"
+                  " AND u.linked_to IS NULL")  # a person on two linked channels is counted where their account is kept
         reach: dict[tuple[int, int | None], int] = {}
         topics = sorted(t for t in topic_ids if t is not None)
         if topics:
@@ -305,7 +309,7 @@ class DigestRepo:
         rows = []
         for where, values in scope_parts(scope, " AND ".join(conditions), params):
             rows += await self.db.fetchall(
-                "SELECT code, kind, status, urgent, topic_id, locality_id, created_at, answer_due, answered_at,"
+                f"SELECT code, kind, status, urgent, topic_id, {SHOWN_LOCALITY}, created_at, answer_due, answered_at,"
                 " closed_at, rating, (SELECT u.display_name FROM users u WHERE u.id = cases.user_id"
                 f" AND cases.anonymous = 0), content, hidden_reason, id FROM cases WHERE {where}"
                 " ORDER BY created_at DESC, id DESC LIMIT ?", (*values, limit))
@@ -317,14 +321,14 @@ class DigestRepo:
     async def open_due_between(self, start: datetime, end: datetime) -> list[DueCase]:
         """Open cases whose deadline falls in [start, end)."""
         rows = await self.db.fetchall(
-            "SELECT id, code, topic_id, locality_id, locality_path, assigned_to, answer_due FROM cases"
+            f"SELECT id, code, topic_id, {SHOWN_LOCALITY}, locality_path, assigned_to, answer_due FROM cases"
             f" WHERE {_OPEN} AND answer_due >= ? AND answer_due < ? ORDER BY answer_due, id", (iso(start), iso(end)))
         return [DueCase(*r) for r in rows]
 
     async def overdue_not_escalated(self, now: datetime) -> list[DueCase]:
         """Open cases past their deadline whose escalation ("escalate:<id>:<deadline>") is not done."""
         rows = await self.db.fetchall(
-            "SELECT id, code, topic_id, locality_id, locality_path, assigned_to, answer_due FROM cases"
+            f"SELECT id, code, topic_id, {SHOWN_LOCALITY}, locality_path, assigned_to, answer_due FROM cases"
             f" WHERE {_OPEN} AND answer_due < ? AND NOT EXISTS (SELECT 1 FROM scheduled_runs r"
             " WHERE r.key = 'escalate:' || cases.id || ':' || cases.answer_due AND r.done_at IS NOT NULL)"
             " ORDER BY answer_due, id", (iso(now),))

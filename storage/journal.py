@@ -46,10 +46,3 @@ class JournalRepo:
         rows = await self.db.fetchall("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied"
                                       " FROM inbound_journal WHERE done_at IS NULL ORDER BY id")
         return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]
-
-    async def prune(self, before: datetime) -> int:
-        """Forget handled updates older than `before`; returns how many."""
-        async with self.db.tx() as conn:
-            cur = await conn.execute("DELETE FROM inbound_journal WHERE done_at IS NOT NULL AND done_at < ?",
-                                     (iso(before),))
-            return cur.rowcount

@@ -52,7 +52,8 @@ class LinkRepo:
 
         The staff account keeps the data if there is one (its role and scope stay where they were given), else
         the account that asked for the code, whose settings are in force. The other account's cases and topics
-        move over; if the keeping account never finished /start, the other's profile and consents do too."""
+        move over (a sensitive topic only where the kept account consented to it); if the keeping account never
+        finished /start, the other's profile and consents do too."""
         async with self.db.tx() as conn:
             async with conn.execute(
                 "SELECT count(*) FROM audit_log WHERE actor_id = ? AND action = 'link.refused' AND at > ?",
@@ -99,6 +100,11 @@ class LinkRepo:
                     " (SELECT onboarded, locality_id, news_enabled, language FROM users WHERE id = ?) WHERE id = ?",
                     (move, keep))
                 await conn.execute("UPDATE consents SET user_id = ? WHERE user_id = ?", (keep, move))
+            # A sensitive topic is followed only with the sensitive consent of the account kept (Decree 13).
+            await conn.execute(
+                "DELETE FROM user_topics WHERE user_id = ? AND topic_id IN (SELECT id FROM topics WHERE sensitive = 1)"
+                " AND COALESCE((SELECT granted FROM consents WHERE user_id = ? AND purpose = 'sensitive'"
+                " ORDER BY id DESC LIMIT 1), 0) = 0", (keep, keep))
             await conn.execute("UPDATE users SET linked_to = ?, updated_at = ? WHERE id = ?", (keep, iso(now), move))
         return Link(keep, move, other["channel"])
 

@@ -40,6 +40,10 @@ class InviteError(Exception):
         self.reason = reason
 
 
+class LastAdmin(Exception):
+    """Removing this admin would leave the bot with none: nobody could invite cadres or read the audit log."""
+
+
 class RoleRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -136,3 +140,21 @@ class RoleRepo:
             "SELECT l.path FROM cadre_localities cl JOIN localities l ON l.id = cl.locality_id WHERE cl.user_id = ?"
             " ORDER BY l.path", (user_id,))
         return tuple(r[0] for r in rows)
+
+    async def remove_admin(self, user_id: int, now: datetime, *, force: bool = False) -> str | None:
+        """Take an admin's rights away: they stay a cadre where they have a scope, else become a citizen. Returns
+        the new role; None when they were not an admin. The last admin stays one unless `force` (LastAdmin)."""
+        async with self.db.tx() as conn:
+            async with conn.execute("SELECT role FROM users WHERE id = ? AND deleted_at IS NULL", (user_id,)) as cur:
+                row = await cur.fetchone()
+            if row is None or row[0] != "admin":
+                return None
+            async with conn.execute("SELECT count(*) FROM users WHERE role = 'admin' AND deleted_at IS NULL") as cur:
+                admins = (await cur.fetchone())[0]
+            if admins <= 1 and not force:
+                raise LastAdmin
+            async with conn.execute("SELECT count(*) FROM cadre_localities WHERE user_id = ?", (user_id,)) as cur:
+                role = "cadre" if (await cur.fetchone())[0] else "citizen"
+            await conn.execute("UPDATE users SET role = ?, updated_at = ? WHERE id = ? AND role = 'admin'",
+                               (role, iso(now), user_id))
+        return role

@@ -214,10 +214,9 @@ async def turns(person: Person, table: list[tuple[str, list[str]]]) -> None:
 
 
 ONBOARD = [
-    ("/start", ["Kính chào", "Mục đích 1/3"]),
-    ("[Đồng ý]", ["Đã ghi nhận", "Mục đích 2/3"]),
-    ("[Đồng ý]", ["Mục đích 3/3"]),
-    ("[Không đồng ý]", ["xã, phường nào"]),
+    ("/start", ["Kính chào", "Mục đích 1/2"]),
+    ("[Đồng ý]", ["Đã ghi nhận", "Mục đích 2/2"]),
+    ("[Đồng ý]", ["xã, phường nào"]),
     ("hải lăng", ["Tìm thấy"]),
     ("[xã Hải Lăng]", ["thôn, tổ dân phố nào của xã Hải Lăng"]),
     ("[Bỏ qua]", ["lĩnh vực nào"]),

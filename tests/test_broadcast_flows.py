@@ -270,7 +270,7 @@ async def test_audience_topics_places_roles_and_who_never_receives(store, clock)
     await make_people(store, 2, first_chat=6000, reachable=False)  # blocked the bot
     await make_people(store, 2, first_chat=7000, consent=False)  # withdrew consent for news
     await make_people(store, 2, first_chat=8000, role="cadre", consent=False)  # staff: no consent needed
-    await store.users.erase(a[0], "vi-test", clock())  # deleted their data
+    await store.users.erase(a[0], "vi-test", clock(), marker="đã xóa")  # deleted their data
     await store.users.ensure("telegram", "9999", "9999", "Chưa bắt đầu", "vi", clock())  # never onboarded
     count = store.broadcasts.count_audience
     assert await count(Audience()) == 9 + 5 + 4 + 3 + 2
@@ -285,6 +285,18 @@ async def test_audience_topics_places_roles_and_who_never_receives(store, clock)
     assert await store.broadcasts.resolve(created.id, batch=7) == 16
     assert await store.broadcasts.resolve(created.id, batch=7) == 16
     assert set(b) <= set(await store.broadcasts.recipients(created.id))
+
+
+async def test_a_person_on_two_linked_channels_is_one_recipient(store, clock):
+    """Where their account is kept; the linked account's settings are those from before the link (news on, here)."""
+    [kept] = await make_people(store, 1, first_chat=1000)
+    [linked] = await make_people(store, 1, channel="zalo", first_chat=1000)
+    ttl = timedelta(minutes=15)
+    await store.links.redeem(await store.links.new_code(kept, clock(), ttl), linked, "zalo", clock(), ttl)
+    assert await store.broadcasts.count_audience(Audience()) == 1
+    created = await store.broadcasts.create(NewBroadcast(text_vi="x", scheduled_at=clock()), clock())
+    assert await store.broadcasts.resolve(created.id) == 1
+    assert set(await store.broadcasts.recipients(created.id)) == {kept}
 
 
 # ---- the admin's HTML ----------------------------------------------------------------------------------------

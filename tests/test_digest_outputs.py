@@ -18,6 +18,7 @@ from handlers.reports import number
 from storage import Store
 from storage.digests import DigestSettings
 from tests.dialog import turns
+from tests.people import make_people
 from tests.schedule_kit import TZ, add_case, citizen, local, staff
 
 
@@ -240,3 +241,12 @@ async def test_a_chart_that_cannot_be_drawn_does_not_stop_the_digest(store, monk
     digest = await compose(store, Settings(), await store.users.get(user_id), now - timedelta(days=7), now, now,
                            weekly=True)
     assert len(digest.replies) == 1 and "Bản tin tổng hợp" in digest.replies[0].text
+
+
+async def test_a_person_on_two_linked_channels_is_counted_once_in_a_campaigns_reach(store, clock):
+    [kept] = await make_people(store, 1, first_chat=1000)
+    [linked] = await make_people(store, 1, channel="zalo", first_chat=1000, locality="19333")
+    ttl = timedelta(minutes=15)
+    await store.links.redeem(await store.links.new_code(kept, clock(), ttl), linked, "zalo", clock(), ttl)
+    hai_lang = (await store.localities.by_code("19702")).id
+    assert await store.digests.audience({None}) == {(hai_lang, None): 1}

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from bot.intake import KEEP, Intake, decode, encode
+from bot.intake import KEEP, decode, encode
+from bot.retention import Retention
 from handlers.base import Inbound, Media
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_telegram_e2e import LAN, button, click, config_for, eventually, running, to_topics
@@ -125,11 +127,10 @@ async def test_a_batch_is_journalled_once_each_in_order(store, clock):
 
 
 async def test_handled_updates_are_pruned_after_a_few_days(store, clock):
-    intake = Intake(store, router=None, clock=clock)
     [handled, waiting] = await store.journal.accept("web", [("a", "c1", "{}"), ("b", "c1", "{}")], clock())
     await store.journal.done(handled.id, clock())
-    clock.advance(seconds=(KEEP + timedelta(hours=1)).total_seconds())
-    await intake.prune()
+    clock.advance(seconds=(KEEP + timedelta(days=1)).total_seconds())
+    await Retention(store, 24, ZoneInfo("Asia/Ho_Chi_Minh")).tick(clock())
     assert [e.id for e in await store.journal.pending()] == [waiting.id]
     assert await store.journal.accept("web", [("a", "c1", "{}")], clock())  # forgotten, so new again
 

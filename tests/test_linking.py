@@ -49,7 +49,8 @@ async def test_a_telegram_and_a_zalo_account_become_one_person(store, clock):
     assert any(e.action == "account.linked" for e in await store.audit.by_actor(person.id))
     await lan_zl.say("/dulieu")
     export = json.loads(lan_zl.last[-1].document.content)
-    assert export["linked_accounts"] == [{"channel": "zalo", "account_id": "z-77"}]
+    [linked] = export["linked_accounts"]
+    assert (linked["channel"], linked["account_id"], linked["consents"]) == ("zalo", "z-77", [])
     await turns(lan_zl, [("/xoadulieu", ["có chắc muốn xóa"]), ("[Xóa dữ liệu]", ["cả tài khoản đã liên kết"])])
     assert await store.users.find("telegram", "1001") is None and await store.users.find("zalo", "z-77") is None
 
@@ -96,3 +97,75 @@ async def test_a_cadre_joins_on_zalo_by_typing_the_invite_and_answers_a_case(sto
     assert (await store.users.find("zalo", "z-5")).role == "cadre"
     told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
     assert any("UBND xã sẽ sửa" in n for n in told)
+
+
+ZALO_ONBOARD = [  # the same person, started on Zalo too: elsewhere, another topic, all three consents
+    ("/start", ["Mục đích 1/2"]), ("[Đồng ý]", ["Mục đích 2/2"]),
+    ("[Đồng ý]", ["xã, phường nào"]), ("dong ha", ["Tìm thấy"]), ("[phường Đông Hà]", ["thôn, tổ dân phố"]),
+    ("[Bỏ qua]", ["lĩnh vực nào"]), ("[Đô thị văn minh]", []),
+    ("[Góp ý văn kiện Đại hội]", ["dữ liệu cá nhân nhạy cảm"]), ("[Đồng ý]", ["✅ Góp ý văn kiện Đại hội"]),
+    ("[Xong]", ["phường Đông Hà", "Góp ý văn kiện: có"]),
+]
+SUGGESTION = [("/gopy", []), ("[Đô thị văn minh]", []), ("[Đúng]", []),
+              ("Đề nghị lắp thêm đèn chiếu sáng ở đường Lê Duẩn", []), ("[Tiếp tục]", []), ("[Gửi kèm tên]", []),
+              ("[Gửi]", ["GY-26-000001"])]
+
+
+async def test_what_linking_moves_and_what_stays_and_both_sides_are_told(store, clock):
+    """The account that typed the code brings its cases and topics; the one that gave it keeps its locality and
+    consents, which are then in force on both channels. The link is recorded and each side is told."""
+    tg, zl = two_channels(store, clock, first="test")  # "test": tests/test_cases.py finds the reporter there
+    lan_tg, lan_zl = tg.person("1001"), zl.person("z-77")
+    await turns(lan_tg, ONBOARD)
+    report = await send_report(tg, store, lan_tg)
+    await turns(lan_zl, ZALO_ONBOARD + SUGGESTION)
+    on_zalo = await store.users.find("zalo", "z-77")
+    await turns(lan_tg, [("/lienket", ["Mã liên kết"])])
+    await turns(lan_zl, [(f"liên kết {code_in(lan_tg)}", ["Đã liên kết hai tài khoản"])])
+    told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
+    assert "vừa được liên kết" in told[-1] and "zalo" in told[-1]
+
+    kept = await store.users.find("test", "1001")
+    assert (await store.users.get(on_zalo.id)).linked_to == kept.id
+    [linked] = [e for e in await store.audit.by_actor(kept.id) if e.action == "account.linked"]
+    assert linked.target == f"user:{on_zalo.id}" and linked.detail == {"channel": "zalo"}
+    both_cases = [report.code, "GY-26-000001"]
+    for person in (lan_zl, lan_tg):
+        await turns(person, [("/theodoi", ["(2). Chọn một ý kiến", *both_cases])])
+        await turns(person, [("/caidat", ["Địa bàn: xã Hải Lăng", "Xây dựng nông thôn mới, Đô thị văn minh",
+                                          "Góp ý văn kiện: không", "!Đông Hà"])])
+    await turns(lan_zl, [("/theodoi", []), (f"[{report.code}]", ["Đường bê tông", "xã Hải Lăng"])])
+    assert (await store.cases.get(report.id)).user_id == kept.id
+    await lan_zl.say("/dulieu")
+    export = json.loads(lan_zl.last[-1].document.content)
+    assert sorted(c["code"] for c in export["cases"]) == sorted(both_cases)
+    assert export["profile"]["locality"]["name"] == "xã Hải Lăng, tỉnh Quảng Trị"
+    # The Zalo account's sensitive topic did not come along: the kept account never consented to it.
+    assert export["topics"] == ["Xây dựng nông thôn mới", "Đô thị văn minh"]
+    assert {c["purpose"]: c["granted"] for c in export["consents"]} == {"news": True, "opinions": True}
+    [zalo] = export["linked_accounts"]  # what the Zalo account still holds of its own is exported too
+    assert zalo["account_id"] == "z-77" and zalo["locality"]["name"] == "phường Đông Hà, tỉnh Quảng Trị"
+    assert {c["purpose"]: c["granted"] for c in zalo["consents"]} == {"news": True, "opinions": True,
+                                                                        "sensitive": True}
+
+
+async def test_a_cadre_account_that_never_started_takes_the_citizen_accounts_profile_and_consents(store, clock):
+    """Staff keep the data (their role and scope stay where they were given); a cadre who joined by invite never
+    answered /start's questions, so the citizen account's locality, topics and consents move over with its case."""
+    tg, zl = two_channels(store, clock, first="test")
+    binh_zl, binh_tg = zl.person("z-5", name="Bình"), tg.person("8001", name="Cán bộ Bình")
+    await turns(binh_zl, ZALO_ONBOARD + SUGGESTION + [("/lienket", ["Mã liên kết"])])
+    commune = (await store.localities.search("hai lang", level=1))[0]
+    token, _ = await store.roles.create_invite([commune.code], [], "Ban Dân vận xã Hải Lăng", None, clock(),
+                                               timedelta(days=7))
+    await turns(binh_tg, [(f"/start i_{token}", ["Ban Dân vận xã Hải Lăng"]),
+                          (f"/lienket {code_in(binh_zl)}", ["Đã liên kết hai tài khoản"]),
+                          ("/theodoi", ["GY-26-000001"]),
+                          ("/caidat", ["Địa bàn: phường Đông Hà", "Đô thị văn minh", "Góp ý văn kiện: có"])])
+    assert "vừa được liên kết" in binh_zl.h.channel.sent[-1][1].text
+    cadre = await store.users.find("test", "8001")
+    assert cadre.role == "cadre" and cadre.onboarded and (await store.roles.scope(cadre.id)).locality_ids == {
+        commune.id}
+    assert {p: c.granted for p, c in (await store.users.consents(cadre.id)).items()} == {
+        "news": True, "opinions": True, "sensitive": True}
+    assert (await store.users.find("zalo", "z-5")).linked_to == cadre.id

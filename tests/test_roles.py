@@ -50,7 +50,7 @@ async def test_admin_invites_cadre_who_accepts_once(harness, store):
     await turns(cadre, [("/phamvi", ["xã Hải Lăng", "cán bộ"])])
     # One time only.
     other = harness.person("7002")
-    await turns(other, [(f"/start {payload}", ["đã được sử dụng", "Mục đích 1/3"])])
+    await turns(other, [(f"/start {payload}", ["đã được sử dụng", "Mục đích 1/2"])])
     assert (await store.users.find("test", "7002")).role == "citizen"
     actions = [e.action for e in await store.audit.recent()]
     assert {"invite.created", "invite.accepted", "invite.refused"} <= set(actions)

@@ -60,8 +60,8 @@ async def test_opt_out_and_in(harness, store):
 
 async def test_resume_without_news_consent_asks_for_it(harness, store):
     p = harness.person()
-    await turns(p, [("/start", []), ("[Không đồng ý]", []), ("[Không đồng ý]", []), ("[Không đồng ý]", [])])
-    await turns(p, [("/nhantin", ["cần đồng ý", "Mục đích 1/3"]), ("[Không đồng ý]", ["vẫn chưa nhận"])])
+    await turns(p, [("/start", []), ("[Không đồng ý]", []), ("[Không đồng ý]", [])])
+    await turns(p, [("/nhantin", ["cần đồng ý", "Mục đích 1/2"]), ("[Không đồng ý]", ["vẫn chưa nhận"])])
     assert not (await store.users.find("test", "1001")).news_enabled
     await turns(p, [("/nhantin", []), ("[Đồng ý]", ["nhận lại thông báo"])])
     user = await store.users.find("test", "1001")
@@ -79,13 +79,13 @@ async def test_privacy_notice_and_help(harness):
 async def test_export_contains_everything_held(harness):
     p = await onboarded(harness)
     replies = await p.say("/dulieu")
-    document = replies[0].document
+    document = replies[-1].document
     assert document.filename.endswith(".json")
     data = json.loads(document.content)
     assert data["profile"]["display_name"] == "Nguyễn Thị Lan"
-    assert data["profile"]["locality"]["name"] == "Hải Lăng"
+    assert data["profile"]["locality"]["name"] == "xã Hải Lăng, tỉnh Quảng Trị"
     assert data["topics"] == ["Xây dựng nông thôn mới"]
-    assert [c["purpose"] for c in data["consents"]] == ["news", "opinions", "sensitive"]
+    assert [c["purpose"] for c in data["consents"]] == ["news", "opinions"]
 
 
 REPORT = [("/phananh", []), ("[Khác]", []), ("[Đúng]", []), ("Đèn đường thôn Hà Lộc bị hỏng từ tuần trước.", []),
@@ -114,7 +114,7 @@ async def test_export_of_a_cadre_includes_digest_settings_and_task_reports(harne
     await store.tasks.report(task.id, user_id, "Đã gửi báo cáo", now)
     await store.digests.update(user_id, now, mode="weekly", weekday=0)
     data = json.loads((await harness.person("8001").say("/dulieu"))[-1].document.content)
-    assert data["scope"]["localities"] == ["Hải Lăng"]
+    assert data["scope"]["localities"] == ["xã Hải Lăng, tỉnh Quảng Trị"]
     assert data["digest_settings"]["mode"] == "weekly" and data["digest_settings"]["weekday"] == 0
     [report] = data["task_reports"]
     assert report["task"] == "Báo cáo sơ kết" and report["note"] == "Đã gửi báo cáo" and report["file"] is None
@@ -151,14 +151,14 @@ async def test_delete_after_confirmation(harness, store):
     commune = await store.localities.get(erased.locality_id)
     assert commune.level == 1  # kept for statistics, no finer than the commune
     assert await store.users.topic_ids(user.id) == set()
-    assert all(not c.granted for c in (await store.users.consents(user.id)).values())
+    assert await store.users.consent_history(user.id) == []  # kept only as anonymous counts (consent_tallies)
     # Coming back is a fresh start.
-    await turns(p, [("/start", ["Mục đích 1/3"])])
+    await turns(p, [("/start", ["Mục đích 1/2"])])
 
 
 async def test_delete_keeps_village_out_of_statistics(harness, store):
     p = harness.person()
-    await turns(p, ONBOARD[:6])
+    await turns(p, ONBOARD[:5])
     await p.click(p.labels()[0])  # the first village
     await turns(p, [("[Xong]", [])])
     user = await store.users.find("test", "1001")
@@ -176,3 +176,43 @@ async def test_blocked_and_unblocked_mark_reachability(harness, store):
     await harness.router.handle(Inbound("test", "1001", "1001", "unblocked"))
     assert (await store.users.find("test", "1001")).reachable
     del p
+
+
+async def test_sensitive_consent_is_asked_in_settings_topics_and_withdrawn_there(harness, store):
+    p = await onboarded(harness)
+    await turns(p, [
+        ("/caidat", []),
+        ("[Lĩnh vực]", ["▫️ Góp ý văn kiện Đại hội"]),
+        ("[Góp ý văn kiện Đại hội]", ["dữ liệu cá nhân nhạy cảm"]),
+        ("[Đồng ý]", ["✅ Góp ý văn kiện Đại hội"]),
+        ("[Xong]", ["Đã lưu", "Góp ý văn kiện Đại hội", "Góp ý văn kiện: có"]),
+        ("[Sự đồng ý]", ["✅ Góp ý văn kiện"]),
+        ("[Góp ý văn kiện]", ["Đã rút lại", "▫️ Góp ý văn kiện"]),
+    ])
+    user = await store.users.find("test", "1001")
+    assert not (await store.users.consents(user.id))["sensitive"].granted
+    sensitive = await store.topics.by_code("gop-y-van-kien")
+    assert sensitive.id not in await store.users.topic_ids(user.id)  # following it said as much
+
+
+async def test_export_is_summarised_in_the_chat_with_every_place_in_full(harness, store):
+    p = harness.person()
+    await turns(p, ONBOARD[:5])
+    village = (await store.localities.children((await store.localities.search("hai lang", level=1))[0].id))[0]
+    await p.click(village.name)
+    await turns(p, [("[Xong]", [])])
+    await turns(p, REPORT)
+    full = f"{village.name}, xã Hải Lăng, tỉnh Quảng Trị"
+    await turns(p, [("/dulieu", [
+        "Dữ liệu bot đang lưu về Ông/Bà", "Tên: Nguyễn Thị Lan", f"Địa bàn: {full}",
+        "Nhận tin: đồng ý lúc 26/11/2026 07:30", "Gửi góp ý, phản ánh: đồng ý lúc 26/11/2026 07:30",
+        f"PA-26-000001 — phản ánh, kiến nghị · mới tiếp nhận · {full}", "tệp JSON"])])
+    data = json.loads(p.last[-1].document.content)
+    assert data["profile"]["locality"] == {"code": village.code, "name": full}
+    assert [c["locality"] for c in data["cases"]] == [full]
+
+
+async def test_export_of_someone_who_declined_everything_lists_their_answers(harness):
+    p = harness.person()
+    await turns(p, [("/start", []), ("[Không đồng ý]", []), ("[Không đồng ý]", [])])
+    await turns(p, [("/dulieu", ["Tên: (chưa có)", "Nhận tin: không đồng ý lúc", "Ý kiến đã gửi</b>\n(chưa có)"])])

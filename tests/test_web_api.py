@@ -173,10 +173,10 @@ async def test_whole_onboarding_over_http(web):
     greeting = await web.say("/start")
     assert [m["from"] for m in greeting] == ["me", "bot"], "the greeting and the question come as one message"
     assert greeting[0]["text"] == "/start"
-    assert "Kính chào Ông/Bà" in greeting[1]["html"] and "Mục đích 1/3" in greeting[1]["html"]
+    assert "Kính chào Ông/Bà" in greeting[1]["html"] and "Mục đích 1/2" in greeting[1]["html"]
     assert [o["label"] for o in greeting[1]["options"][0]] == ["Đồng ý", "Không đồng ý"]
 
-    for _ in range(3):
+    for _ in range(2):
         answer = await web.click("Đồng ý", exact=True)
     assert "xã, phường nào" in text_of(answer)
 
@@ -355,7 +355,7 @@ async def test_demo_page_personas_and_health(demo_app):
         assert (await web.http.get("/healthz")).json()["mode"] == "demo"
 
         mine = await web.say("/start")
-        assert "Mục đích 1/3" in text_of(mine)
+        assert "Mục đích 1/2" in text_of(mine)
         assert (await web.post("/api/persona", {"persona": "root"})).status_code == 400
         assert (await web.post("/api/persona", {"persona": "admin"})).json()["persona"] == "admin"
         assert await web.history() == []
@@ -369,7 +369,7 @@ async def test_demo_page_personas_and_health(demo_app):
         assert "Ban Dân vận Đảng ủy xã Hải Lăng" in scope and "xã Hải Lăng" in scope
 
         await web.post("/api/persona", {"persona": "me"})
-        assert "Mục đích 1/3" in text_of(await web.history()), "each persona keeps its own chat"
+        assert "Mục đích 1/2" in text_of(await web.history()), "each persona keeps its own chat"
 
 
 async def test_demo_invite_link_opens_in_the_web_chat(demo_app):

@@ -58,9 +58,9 @@ async def test_a_citizen_onboards_by_buttons_then_plays_admin_and_back(tmp_path,
             await page.goto(url + "/")
             await expect(page.locator(".demo .banner")).to_have_text("Chế độ thử nghiệm (demo) — dữ liệu không thật")
             log = page.locator("#log")
-            await expect(log).to_contain_text("Mục đích 1/3 — Nhận tin")  # /start is sent on a first visit
+            await expect(log).to_contain_text("Mục đích 1/2 — Nhận tin")  # /start is sent on a first visit
 
-            for purpose in ("Mục đích 2/3", "Mục đích 3/3", "xã, phường nào"):
+            for purpose in ("Mục đích 2/2", "xã, phường nào"):
                 await button(page, "Đồng ý").click()
                 await expect(log).to_contain_text(purpose)
 
@@ -119,7 +119,7 @@ async def test_pushed_messages_reach_the_open_page(tmp_path, clock):
     try:
         async with served(app) as url, phone_page() as page:
             await page.goto(url + "/?start=c_nothing")
-            await expect(page.locator("#log")).to_contain_text("Mục đích 1/3")
+            await expect(page.locator("#log")).to_contain_text("Mục đích 1/2")
             assert "start=" not in page.url, "a reload must not repeat the deep link"
             await expect(page.locator(".demo")).to_have_count(0)
             chat_id = next(iter(app.web._chats))

@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import secrets
+import shutil
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -156,6 +157,15 @@ class WebChannel:
         ref = f"{owner}-{secrets.token_hex(16)}.jpg"
         await asyncio.to_thread(_write, self.files_dir / owner / ref, content)
         return ref
+
+    async def forget(self, chat_id: str) -> None:
+        """Drop the chat's history and the photos its person uploaded: they erased their data. Open pages stay
+        connected; what is sent next starts a new history."""
+        chat = self._chats.get(chat_id)
+        if chat is not None:
+            chat.messages.clear()
+            chat.documents.clear()
+        await asyncio.to_thread(shutil.rmtree, self.files_dir / _owner_dir(chat_id), True)
 
     async def prune_uploads(self, older_than: timedelta) -> int:
         """Delete the photos people uploaded longer ago than `older_than`: the handlers kept what they took
