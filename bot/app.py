@@ -52,6 +52,7 @@ class App:
         # Files sent where a channel takes only URLs, served at /f/<token> (bot/server.py).
         secret = config.file_secret.get_secret_value() if config.file_secret else None
         self.links = FileLinks(store.files, config.web_url, link_secret(secret, config.store_path), clock)
+        self.router.links = self.links
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = Path(config.store_path).parent / "uploads"
         self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot import render
+from bot.file_links import FileLinks
 from bot.outbound import Outbound, Priority
 from handlers.base import (
     Capabilities,
@@ -81,6 +82,7 @@ class Router:
         self.outbound = outbound
         self.clock = clock
         self.wake: Callable[[str], None] = lambda job: None  # App: the scheduler runs that job now
+        self.links: FileLinks | None = None  # App: download links for documents where a channel takes no files
         self._locks = _ChatLocks()
         # The menu each chat has, as read from or written to chat_menus: read once per chat, not at every message.
         # Only this process gives menus (another worker giving one too is harmless: the same menu again).
@@ -130,13 +132,16 @@ class Router:
         user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id, None, None, now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
-        conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
         capabilities = channel.capabilities if channel else Capabilities()
         if inbound.kind == "text":  # typed words: a keyword, or on a channel without buttons an option
-            shown = None if capabilities.buttons else await self.store.conversations.shown(inbound.channel,
-                                                                                          inbound.chat_id)
+            if capabilities.buttons:
+                conversation, shown = await self.store.conversations.get(inbound.channel, inbound.chat_id), None
+            else:
+                conversation, shown = await self.store.conversations.get_and_shown(inbound.channel, inbound.chat_id)
             inbound = render.understand(inbound, shown, conversation is not None)
+        else:
+            conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
                   capabilities, getattr(channel, "fetch", None), self.wake)
         try:
@@ -250,6 +255,9 @@ class Router:
         channel = self.outbound.channels.get(channel_name)
         if channel is None or not replies:
             return replies
+        if not channel.capabilities.files and self.links is not None:
+            replies = [render.linked(reply, await self.links.document(reply.document), t)
+                       if reply.document is not None else reply for reply in replies]
         shown, options = render.outgoing(replies, channel.capabilities, t, in_flow)
         if not channel.capabilities.buttons and not keep_options:
             await self.store.conversations.show(channel_name, chat_id, options, self.clock())

@@ -111,6 +111,7 @@ class Capabilities:
     max_text: int = 4096
     html: bool = True
     staff: bool = True  # may a cadre or admin act through this channel (not the public web chat)
+    files: bool = True  # documents as files; without: as a download link in the text (bot/render.py `linked`)
     unit: str = "char"  # what `max_text` counts: "char", or "utf16" code units (Telegram: an emoji is 2)
 
 

@@ -181,7 +181,8 @@ async def _finish(ctx: Ctx, locality_id: int | None) -> None:
 
 async def profile_summary(ctx: Ctx) -> None:
     consents = await ctx.store.users.consents(ctx.user.id)
-    topics = [t for t in await ctx.store.topics.all() if t.id in await ctx.store.users.topic_ids(ctx.user.id)]
+    chosen = await ctx.store.users.topic_ids(ctx.user.id)
+    topics = [t for t in await ctx.store.topics.all() if t.id in chosen]
     yes, no = ctx.t("profile.yes"), ctx.t("profile.no")
     ctx.say(ctx.t(
         "profile.summary",

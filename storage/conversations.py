@@ -27,6 +27,16 @@ class ConversationRepo:
                                    " WHERE channel = ? AND chat_id = ?", (channel, chat_id))
         return Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) if r else None
 
+    async def get_and_shown(self, channel: str, chat_id: str) -> tuple[Conversation | None, list[tuple[str, str]]]:
+        """`get` and `shown` in one read: on a channel without buttons, every typed text needs both."""
+        r = await self.db.fetchone(
+            "SELECT c.flow, c.step, c.data, c.unasked, o.options FROM (SELECT ? AS channel, ? AS chat_id) AS k"
+            " LEFT JOIN conversations AS c ON c.channel = k.channel AND c.chat_id = k.chat_id"
+            " LEFT JOIN chat_options AS o ON o.channel = k.channel AND o.chat_id = k.chat_id", (channel, chat_id))
+        conversation = Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) \
+            if r["flow"] is not None else None
+        return conversation, [tuple(pair) for pair in json.loads(r["options"])] if r["options"] else []
+
     async def save(self, channel: str, chat_id: str, conversation: Conversation, now: datetime,
                    applied: int | None = None) -> None:
         """`applied`: the inbound journal entry that moved the conversation, marked so in the same transaction

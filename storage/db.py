@@ -114,6 +114,17 @@ class Database:
             self.write_failure = None
         return int(row[0]) if row else 0
 
+    async def returning(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
+        """A single-statement write that returns rows (`INSERT … RETURNING`): its own transaction, one trip."""
+        async with self._lock:
+            try:
+                rows = await self.conn.execute_fetchall(sql, params)
+            except sqlite3.Error as err:
+                self._failed(err)
+                raise
+            self.write_failure = None
+        return list(rows)
+
     def _failed(self, err: sqlite3.Error) -> None:
         if getattr(err, "sqlite_errorcode", 0) & 0xFF in WRITE_FAILURES:  # the primary code, without extensions
             self.write_failure = (time.monotonic(), str(err))

@@ -115,6 +115,17 @@ async def test_other_polling_failures_are_retried(tmp_path, monkeypatch):
             assert "Kính chào" in calls[0].text and not app.halted.is_set()
 
 
+async def test_a_batch_is_journalled_once_each_in_order(store, clock):
+    """A batch holding a redelivered update (and one update twice) gives each new update once, in its order."""
+    [first] = await store.journal.accept("telegram", [("7", "c1", '"seen"')], clock())
+    fresh = await store.journal.accept("telegram", [("9", "c2", '"a"'), ("7", "c1", '"again"'), ("8", "c1", '"b"'),
+                                                    ("9", "c2", '"a"')], clock())
+    assert [(e.chat_id, e.event) for e in fresh] == [("c2", '"a"'), ("c1", '"b"')]
+    assert first.id < fresh[0].id < fresh[1].id
+    assert [e.id for e in await store.journal.pending()] == [first.id, fresh[0].id, fresh[1].id]
+    assert await store.journal.accept("zalo", [("7", "c1", "{}")], clock())  # another channel's update 7
+
+
 async def test_handled_updates_are_pruned_after_a_few_days(store, clock):
     [handled, waiting] = await store.journal.accept("web", [("a", "c1", "{}"), ("b", "c1", "{}")], clock())
     await store.journal.done(handled.id, clock())

@@ -93,6 +93,8 @@ def split_text(text: str, limit: int, unit: str = "char") -> list[str]:
     """Cut HTML into pieces whose visible text is at most `limit` long in the platform's `unit`. A cut falls
     at a line break where one is in the second half of the piece, else after a sentence, else at a space, and
     never inside a tag or an entity; tags open at a cut are closed before it and opened again after it."""
+    if units(text, unit) <= limit:  # the visible text is never longer than the HTML: no need to read it
+        return [text]
     pieces: list[str] = []
     rest = text
     while True:
