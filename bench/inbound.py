@@ -221,10 +221,11 @@ ONBOARD = [
     Step("[Xây dựng nông thôn mới]", 1, "✅ Xây dựng nông thôn mới"),
     Step("[Xong]", 1, "Hướng dẫn"),  # the profile summary with the main menu
 ]
-# An onboarded person: asks for help, writes something (the bot shows the menu), presses [Hướng dẫn].
+# An onboarded person: asks for help, writes a greeting (the bot shows the menu; three words or more would be
+# offered as a report, handlers/offer.py), presses [Hướng dẫn].
 REGULAR = [
     Step("/huongdan", 1, "Hướng dẫn sử dụng"),
-    Step("cho tôi hỏi", 1, "Hướng dẫn"),
+    Step("xin chào", 1, "Hướng dẫn"),
     Step("[Hướng dẫn]", 1, "Hướng dẫn sử dụng"),
 ]
 
