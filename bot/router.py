@@ -71,6 +71,7 @@ class Handled:
     in_flow: bool = False  # inside a flow after the event: what they type next is its answer
     failed: bool = False  # nothing was saved: the options shown before still mean what they showed
     notice_ids: list[int] = field(default_factory=list)  # the notices' rows in the outbox, in order
+    rendered: list[Reply] | None = None  # the replies as the channel shows them, their options already kept
 
 
 class Router:
@@ -106,8 +107,9 @@ class Router:
                 t = Texts(inbound.language if inbound.language in LANGUAGES else "vi")
                 handled = Handled([Reply(t("common.error"))], [], t, failed=True)
             t = handled.t
-            shown = await self._render(inbound.channel, inbound.chat_id, handled.replies, t, handled.in_flow,
-                                       keep_options=handled.failed)
+            shown = handled.rendered
+            if shown is None:  # it failed: the options shown before still mean what they showed
+                shown, _ = await self._render(inbound.channel, handled.replies, t, handled.in_flow)
             if not await self.outbound.replies(inbound.channel, inbound.chat_id, shown, inbound.message_ref, t):
                 # The step's question may be among what was lost: it is asked again at their next message.
                 await self.store.conversations.mark_unasked(inbound.channel, inbound.chat_id)
@@ -129,29 +131,25 @@ class Router:
             inbound = _truncated(inbound)
         inbound = render.parse(inbound)
         # Only the chat to answer is kept of someone who has not accepted a purpose (handlers/consent.py).
-        user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id, None, None, now)
+        user, conversation, shown = await self.store.users.arrive(inbound.channel, inbound.user_id, inbound.chat_id,
+                                                                  now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
         channel = self.outbound.channels.get(inbound.channel)
         capabilities = channel.capabilities if channel else Capabilities()
-        if inbound.kind == "text":  # typed words: a keyword, or on a channel without buttons an option
-            if capabilities.buttons:
-                conversation, shown = await self.store.conversations.get(inbound.channel, inbound.chat_id), None
-            else:
-                conversation, shown = await self.store.conversations.get_and_shown(inbound.channel, inbound.chat_id)
-            inbound = render.understand(inbound, shown, conversation is not None)
-        else:
-            conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
+        # Typed words: a keyword, or on a channel without buttons an option shown.
+        inbound = render.understand(inbound, None if capabilities.buttons else shown, conversation is not None)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
                   capabilities, getattr(channel, "fetch", None), self.wake)
         try:
             await self._dispatch(ctx)
+            # Rendered before the save, so that the options it shows as numbers are kept by the same transaction.
+            rendered, options = await self._render(inbound.channel, ctx.replies, ctx.t, ctx.conversation is not None)
             if ctx.dirty:
-                if ctx.conversation is None:
-                    await self.store.conversations.clear(inbound.channel, inbound.chat_id, now, entry_id)
-                else:
-                    await self.store.conversations.save(inbound.channel, inbound.chat_id, ctx.conversation, now,
-                                                        entry_id)
+                await self.store.conversations.save(inbound.channel, inbound.chat_id, ctx.conversation, now, entry_id,
+                                                    options)
+            elif options is not None:
+                await self.store.conversations.show(inbound.channel, inbound.chat_id, options, now)
         except Exception:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
@@ -178,7 +176,8 @@ class Router:
             if ctx.notices else []
         notices = ctx.notices + [n for n, _ in ctx.kept_notices]  # kept by the handler's own write
         notice_ids += [i for _, i in ctx.kept_notices]
-        return Handled(ctx.replies, notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
+        return Handled(ctx.replies, notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids,
+                       rendered=rendered)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation
@@ -247,19 +246,24 @@ class Router:
             return
         await guarded.handler(ctx)
 
-    async def _render(self, channel_name: str, chat_id: str, replies: list[Reply], t: Texts, in_flow: bool = False,
-                      keep_options: bool = False) -> list[Reply]:
-        """The replies as the channel can show them (bot/render.py); on a channel without buttons the options
-        shown as numbers are kept, so that the number typed next means what it showed (unless `keep_options`: an
-        event that failed leaves the person where they were, the numbers they saw included)."""
+    async def _render(self, channel_name: str, replies: list[Reply], t: Texts, in_flow: bool = False
+                      ) -> tuple[list[Reply], list[tuple[str, str]] | None]:
+        """The replies as the channel can show them (bot/render.py), and on a channel without buttons the options
+        they show as numbers (None on other channels or without replies): kept for the chat (`_show`), so that the
+        number typed next means what it showed."""
         channel = self.outbound.channels.get(channel_name)
         if channel is None or not replies:
-            return replies
+            return replies, None
         if not channel.capabilities.files and self.links is not None:
             replies = [render.linked(reply, await self.links.document(reply.document), t)
                        if reply.document is not None else reply for reply in replies]
         shown, options = render.outgoing(replies, channel.capabilities, t, in_flow)
-        if not channel.capabilities.buttons and not keep_options:
+        return shown, None if channel.capabilities.buttons else options
+
+    async def _show(self, channel_name: str, chat_id: str, replies: list[Reply], t: Texts) -> list[Reply]:
+        """`_render` for someone who did not just write, the options shown as numbers kept."""
+        shown, options = await self._render(channel_name, replies, t)
+        if options is not None:
             await self.store.conversations.show(channel_name, chat_id, options, self.clock())
         return shown
 
@@ -281,7 +285,7 @@ class Router:
             return False
         t = Texts(user.language, staff=user.role != "citizen")
         options = tuple((Option(t(label), data),) for label, data in notice.buttons)
-        [reply] = await self._render(user.channel, user.chat_id, [Reply(t(notice.key, **notice.values), options)], t)
+        [reply] = await self._show(user.channel, user.chat_id, [Reply(t(notice.key, **notice.values), options)], t)
         return await self.outbound.deliver(channel, user.chat_id, reply)
 
     async def deliver_to(self, user: User, replies: list[Reply], priority: Priority = Priority.SCHEDULED) -> bool:
@@ -290,8 +294,8 @@ class Router:
         channel = self.outbound.channels.get(user.channel)
         if channel is None or not user.chat_id or not user.reachable:
             return False
-        for reply in await self._render(user.channel, user.chat_id, replies,
-                                         Texts(user.language, staff=user.role != "citizen")):
+        for reply in await self._show(user.channel, user.chat_id, replies,
+                                       Texts(user.language, staff=user.role != "citizen")):
             if not await self.outbound.deliver(channel, user.chat_id, reply, priority=priority):
                 return False
         return True

@@ -25,37 +25,33 @@ class ConversationRepo:
     async def get(self, channel: str, chat_id: str) -> Conversation | None:
         r = await self.db.fetchone("SELECT flow, step, data, unasked FROM conversations"
                                    " WHERE channel = ? AND chat_id = ?", (channel, chat_id))
-        return Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) if r else None
+        return conversation_of(r) if r else None
 
-    async def get_and_shown(self, channel: str, chat_id: str) -> tuple[Conversation | None, list[tuple[str, str]]]:
-        """`get` and `shown` in one read: on a channel without buttons, every typed text needs both."""
-        r = await self.db.fetchone(
-            "SELECT c.flow, c.step, c.data, c.unasked, o.options FROM (SELECT ? AS channel, ? AS chat_id) AS k"
-            " LEFT JOIN conversations AS c ON c.channel = k.channel AND c.chat_id = k.chat_id"
-            " LEFT JOIN chat_options AS o ON o.channel = k.channel AND o.chat_id = k.chat_id", (channel, chat_id))
-        conversation = Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) \
-            if r["flow"] is not None else None
-        return conversation, [tuple(pair) for pair in json.loads(r["options"])] if r["options"] else []
-
-    async def save(self, channel: str, chat_id: str, conversation: Conversation, now: datetime,
-                   applied: int | None = None) -> None:
-        """`applied`: the inbound journal entry that moved the conversation, marked so in the same transaction
-        (replaying it after a crash would apply it twice: a toggle would flip back)."""
-        async with self.db.tx() as conn:
-            await conn.execute(
+    async def save(self, channel: str, chat_id: str, conversation: Conversation | None, now: datetime,
+                   applied: int | None = None, options: list[tuple[str, str]] | None = None) -> None:
+        """The conversation as it now is (None: ended), in one transaction (and one trip to the database) with
+        `applied`, the inbound journal entry that moved it, marked so (replaying it after a crash would apply it
+        twice: a toggle would flip back), and with `options`, the options its answer shows as numbers (`show`)."""
+        if conversation is None:
+            statement = "DELETE FROM conversations WHERE channel = ? AND chat_id = ?"
+            params: tuple = (channel, chat_id)
+        else:
+            statement = (
                 "INSERT INTO conversations (channel, chat_id, flow, step, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(channel, chat_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
-                " data = excluded.data, updated_at = excluded.updated_at, unasked = 0",
-                (channel, chat_id, conversation.flow, conversation.step,
-                 json.dumps(conversation.data, ensure_ascii=False), iso(now)),
-            )
-            await _applied(conn, applied, now)
+                " data = excluded.data, updated_at = excluded.updated_at, unasked = 0")
+            params = (channel, chat_id, conversation.flow, conversation.step,
+                      json.dumps(conversation.data, ensure_ascii=False), iso(now))
+        shown = None if options is None else _show_params(channel, chat_id, options, now)
 
-    async def clear(self, channel: str, chat_id: str, now: datetime | None = None,
-                    applied: int | None = None) -> None:
-        async with self.db.tx() as conn:
-            await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?", (channel, chat_id))
-            await _applied(conn, applied, now)
+        def work(conn) -> None:
+            conn.execute(statement, params)
+            if applied is not None:
+                conn.execute(APPLIED, (iso(now), applied))
+            if shown is not None:
+                conn.execute(SHOW, shown)
+
+        await self.db.atomic(work)
 
     async def mark_unasked(self, channel: str, chat_id: str) -> None:
         await self.db.execute("UPDATE conversations SET unasked = 1 WHERE channel = ? AND chat_id = ?",
@@ -65,13 +61,12 @@ class ConversationRepo:
         """The options last shown to a chat as numbers (label, data)."""
         r = await self.db.fetchone("SELECT options FROM chat_options WHERE channel = ? AND chat_id = ?",
                                    (channel, chat_id))
-        return [tuple(pair) for pair in json.loads(r[0])] if r else []
+        return shown_of(r[0] if r else None)
 
     async def show(self, channel: str, chat_id: str, options: list[tuple[str, str]], now: datetime) -> None:
-        await self.db.execute(
-            "INSERT INTO chat_options (channel, chat_id, options, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(channel, chat_id) DO UPDATE SET options = excluded.options, updated_at = excluded.updated_at",
-            (channel, chat_id, json.dumps(options, ensure_ascii=False), iso(now)))
+        """Keep the options shown to a chat as numbers (label, data), so that the number typed next means what it
+        showed."""
+        await self.db.execute(SHOW, _show_params(channel, chat_id, options, now))
 
     async def menu(self, channel: str, chat_id: str) -> str | None:
         """The command menu the chat was given of its own ("role:language"); None: the default one."""
@@ -85,6 +80,20 @@ class ConversationRepo:
             (channel, chat_id, menu, iso(now)))
 
 
-async def _applied(conn, entry_id: int | None, now: datetime | None) -> None:
-    if entry_id is not None:
-        await conn.execute("UPDATE inbound_journal SET applied_at = ? WHERE id = ?", (iso(now), entry_id))
+APPLIED = "UPDATE inbound_journal SET applied_at = ? WHERE id = ?"
+SHOW = ("INSERT INTO chat_options (channel, chat_id, options, updated_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT(channel, chat_id) DO UPDATE SET options = excluded.options, updated_at = excluded.updated_at")
+
+
+def _show_params(channel: str, chat_id: str, options: list[tuple[str, str]], now: datetime) -> tuple:
+    return channel, chat_id, json.dumps(options, ensure_ascii=False), iso(now)
+
+
+def conversation_of(r) -> Conversation:
+    """A row's flow, step, data and unasked as a Conversation."""
+    return Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"]))
+
+
+def shown_of(options: str | None) -> list[tuple[str, str]]:
+    """chat_options.options as (label, data) pairs; none kept: none shown."""
+    return [tuple(pair) for pair in json.loads(options)] if options else []

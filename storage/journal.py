@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +22,10 @@ class Entry:
 class JournalRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # Done marks not yet on their way to the database, and what their write will come to; see `done`.
+        self._marks: list[int] = []
+        self._written: asyncio.Future | None = None
+        self._writing = asyncio.Lock()
 
     async def accept(self, channel: str, items: list[tuple[str, str, str]], now: datetime) -> list[Entry]:
         """Journal (update id, chat id, event) items in one statement, so in one transaction and one trip to the
@@ -40,9 +45,30 @@ class JournalRepo:
         return sorted(fresh, key=lambda entry: entry.id)
 
     async def done(self, entry_id: int, now: datetime) -> None:
-        await self.db.execute("UPDATE inbound_journal SET done_at = ? WHERE id = ?", (iso(now), entry_id))
+        """Mark an entry done; returns once the mark is committed. Marks that come while another is being written
+        go together in the next statement (group commit): under load one trip to the database serves many."""
+        if self._written is None:
+            self._written = asyncio.get_running_loop().create_future()
+        written = self._written
+        self._marks.append(entry_id)
+        async with self._writing:
+            if written is self._written:  # nobody took this batch yet: write it, for everyone in it
+                marks, self._marks, self._written = self._marks, [], None
+                try:
+                    await self.db.execute(f"UPDATE inbound_journal SET done_at = ? WHERE id IN ({_params(marks)})",
+                                          (iso(now), *marks))
+                except BaseException as err:
+                    written.set_exception(err)
+                    written.exception()  # retrieved: the others in the batch raise it, or nobody is left to
+                    raise
+                written.set_result(None)
+        await written
 
     async def pending(self) -> list[Entry]:
         rows = await self.db.fetchall("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied"
                                       " FROM inbound_journal WHERE done_at IS NULL ORDER BY id")
         return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]
+
+
+def _params(values: list) -> str:
+    return ", ".join("?" * len(values))

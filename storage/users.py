@@ -11,6 +11,7 @@ import aiosqlite
 from storage import audit
 from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
+from storage.conversations import Conversation, conversation_of, shown_of
 from storage.db import Database
 from storage.dvk import KEPT as DVK_KEPT
 from storage.dvk import erase_person as erase_dvk
@@ -53,6 +54,7 @@ class Consent:
 
 _COLUMNS = ("id, channel, external_id, chat_id, display_name, language, role, unit_name, locality_id,"
             " onboarded, news_enabled, reachable, created_at, linked_to, consented")
+_COLUMNS_OF_U = ", ".join(f"u.{name.strip()}" for name in _COLUMNS.split(","))
 
 
 def _row(r) -> User:
@@ -80,26 +82,50 @@ class UserRepo:
         """The person behind a platform account, created on first contact; an account linked to another
         (storage/links.py) is the person of that other account. Without a `language` (someone who just wrote)
         the row holds nothing but the chat to answer, news off, until `identify`."""
-        user = await self.find(channel, external_id)
+        return await self._ensure(await self.find(channel, external_id), channel, external_id, chat_id, display_name,
+                                  language, now)
+
+    async def arrive(self, channel: str, external_id: str, chat_id: str, now: datetime
+                     ) -> tuple[User, Conversation | None, list[tuple[str, str]]]:
+        """`ensure` for someone who just wrote, with their chat's conversation and the options last shown to it as
+        numbers (storage/conversations.py): the router needs all three at every event, read in one query."""
+        r = await self.db.fetchone(
+            f"SELECT {_COLUMNS_OF_U}, c.flow, c.step, c.data, c.unasked, o.options"
+            " FROM (SELECT ? AS channel, ? AS external_id, ? AS chat_id) AS k"
+            " LEFT JOIN users AS u ON u.channel = k.channel AND u.external_id = k.external_id"
+            " LEFT JOIN conversations AS c ON c.channel = k.channel AND c.chat_id = k.chat_id"
+            " LEFT JOIN chat_options AS o ON o.channel = k.channel AND o.chat_id = k.chat_id",
+            (channel, external_id, chat_id))
+        user = await self._ensure(_row(r) if r["id"] is not None else None, channel, external_id, chat_id, None, None,
+                                  now)
+        return user, conversation_of(r) if r["flow"] is not None else None, shown_of(r["options"])
+
+    async def _ensure(self, user: User | None, channel: str, external_id: str, chat_id: str,
+                      display_name: str | None, language: str | None, now: datetime) -> User:
+        """`ensure`, given what `find` found."""
         if user is not None:
             if user.chat_id != chat_id:
-                await self.db.execute("UPDATE users SET chat_id = ?, updated_at = ? WHERE id = ?",
-                                      (chat_id, iso(now), user.id))
-                user = await self.get(user.id)
+                user = await self._returning("UPDATE users SET chat_id = ?, updated_at = ? WHERE id = ?",
+                                             (chat_id, iso(now), user.id))
             return await self.get(user.linked_to) if user.linked_to is not None else user
-        await self.db.execute(
+        created = await self._returning(
             "INSERT INTO users (channel, external_id, chat_id, display_name, language, news_enabled, consented,"
             " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel, external_id) DO NOTHING",
             (channel, external_id, chat_id, display_name, language or "vi", int(language is not None),
              int(language is not None), iso(now), iso(now)),
         )
-        return await self.find(channel, external_id)
+        # Nothing returned: the same account's other event created it first.
+        return created or await self.ensure(channel, external_id, chat_id, display_name, language, now)
+
+    async def _returning(self, statement: str, params: tuple) -> User | None:
+        """A write of one person's row, and the row as it then is, in one trip."""
+        rows = await self.db.returning(f"{statement} RETURNING {_COLUMNS}", params)
+        return _row(rows[0]) if rows else None
 
     async def identify(self, user_id: int, display_name: str | None, language: str, now: datetime) -> User:
         """Keep the person's platform name and language: they accepted a purpose, or became staff."""
-        await self.db.execute("UPDATE users SET display_name = ?, language = ?, consented = 1, updated_at = ?"
-                              " WHERE id = ?", (display_name, language, iso(now), user_id))
-        return await self.get(user_id)
+        return await self._returning("UPDATE users SET display_name = ?, language = ?, consented = 1, updated_at = ?"
+                                     " WHERE id = ?", (display_name, language, iso(now), user_id))
 
     async def update(self, user_id: int, now: datetime, **fields) -> User:
         allowed = {"language", "role", "unit_name", "locality_id", "onboarded", "news_enabled", "reachable",
@@ -108,9 +134,8 @@ class UserRepo:
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        await self.db.execute(f"UPDATE users SET {assignments}, updated_at = ? WHERE id = ?",
-                              (*fields.values(), iso(now), user_id))
-        return await self.get(user_id)
+        return await self._returning(f"UPDATE users SET {assignments}, updated_at = ? WHERE id = ?",
+                                     (*fields.values(), iso(now), user_id))
 
     async def set_reachable(self, channel: str, chat_id: str, reachable: bool, now: datetime) -> None:
         await self.db.execute("UPDATE users SET reachable = ?, updated_at = ? WHERE channel = ? AND chat_id = ?",

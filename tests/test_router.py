@@ -36,7 +36,7 @@ async def test_a_first_message_that_cannot_be_stored_gets_an_apology(harness, st
     async def full(*args, **kwargs):
         raise OSError("database or disk is full")
 
-    monkeypatch.setattr(store.users, "ensure", full)
+    monkeypatch.setattr(store.users, "arrive", full)
     replies = await harness.person().say("/start")
     assert len(replies) == 1 and "hệ thống gặp sự cố" in replies[0].text
     assert harness.channel.sent[-1][1] == replies[0]  # delivered, not only produced

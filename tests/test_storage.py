@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from datetime import UTC, datetime
 
+import aiosqlite
 import pytest
 
 from storage import Store
@@ -201,18 +203,114 @@ async def test_an_in_memory_database_reads_what_it_wrote():
         await db.close()
 
 
-async def test_a_conversation_and_the_options_shown_are_read_together(store):
+def trips(monkeypatch) -> list[str]:
+    """Every trip to a database connection's thread from now on: aiosqlite runs each call as a function there."""
+    seen: list[str] = []
+    original = aiosqlite.Connection._execute
+
+    async def counted(self, fn, *args, **kwargs):
+        seen.append(getattr(fn, "__name__", "?"))
+        return await original(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    return seen
+
+
+async def test_a_unit_of_work_runs_on_the_connections_own_thread_in_one_trip(store, monkeypatch):
+    """`atomic` relies on aiosqlite's private `_execute` (storage/db.py `on_thread`): checked on the installed
+    aiosqlite. The thread is the one aiosqlite runs SQL on, as a function of the connection (public API) sees."""
+    db, threads = store.db, set()
+    await db.conn.create_function("thread", 0, lambda: threads.add(threading.get_ident()) or 1)
+    await db.conn.execute("SELECT thread()")
+
+    def work(conn: sqlite3.Connection) -> int:
+        threads.add(threading.get_ident())
+        assert conn.in_transaction
+        conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('a', 'A', 'A')")
+        return conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('b', 'B', 'B') RETURNING id"
+                            ).fetchone()[0]
+
+    seen = trips(monkeypatch)
+    topic_id = await db.atomic(work)
+    assert len(seen) == 1 and len(threads) == 1 and threading.get_ident() not in threads
+    assert (await store.topics.by_code("b")).id == topic_id and await store.topics.by_code("a")
+
+
+async def test_a_unit_of_work_that_fails_leaves_nothing(store):
+    def work(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('half', 'H', 'H')")
+        raise ValueError("half-way")
+
+    with pytest.raises(ValueError):
+        await store.db.atomic(work)
+    with pytest.raises(sqlite3.IntegrityError):  # a code taken: the statement itself fails
+        await store.db.atomic(lambda conn: conn.execute("INSERT INTO topics (code, name_vi, name_en)"
+                                                        " SELECT code, 'X', 'X' FROM topics LIMIT 1"))
+    assert await store.topics.by_code("half") is None
+    assert not store.db.conn.in_transaction
+    await store.db.atomic(lambda conn: conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('c', 'C', 'C')"
+                                                    ))
+    assert await store.topics.by_code("c")
+
+
+async def test_a_conversation_its_journal_mark_and_its_options_are_saved_in_one_trip(store, monkeypatch):
     from storage.conversations import Conversation
 
     now = datetime(2026, 11, 28, tzinfo=UTC)
-    conversations = store.conversations
-    assert await conversations.get_and_shown("zalo", "1") == (None, [])
-    await conversations.show("zalo", "1", [("Đồng ý", "1:ob.consent:y")], now)
-    assert await conversations.get_and_shown("zalo", "1") == (None, [("Đồng ý", "1:ob.consent:y")])
-    await conversations.save("zalo", "2", Conversation("report", "text", {"a": 1}), now)
-    assert await conversations.get_and_shown("zalo", "2") == (Conversation("report", "text", {"a": 1}), [])
-    await conversations.save("zalo", "1", Conversation("onboarding", "consent"), now)
-    await conversations.mark_unasked("zalo", "1")
-    assert await conversations.get_and_shown("zalo", "1") == (Conversation("onboarding", "consent", {}, True),
-                                                               [("Đồng ý", "1:ob.consent:y")])
-    assert await conversations.get_and_shown("web", "1") == (None, [])
+    [entry] = await store.journal.accept("zalo", [("u1", "1", "{}")], now)
+    seen = trips(monkeypatch)
+    await store.conversations.save("zalo", "1", Conversation("onb", "news", {"a": 1}), now, entry.id,
+                                   [("Đồng ý", "1:onb.news:y")])
+    assert len(seen) == 1
+    assert await store.conversations.get("zalo", "1") == Conversation("onb", "news", {"a": 1})
+    assert [e.applied for e in await store.journal.pending()] == [True]
+    user, _, shown = await store.users.arrive("zalo", "u1", "1", now)
+    assert shown == [("Đồng ý", "1:onb.news:y")]
+    await store.conversations.save("zalo", "1", None, now, options=[])
+    assert await store.users.arrive("zalo", "u1", "1", now) == (user, None, [])
+
+
+async def test_done_marks_that_come_together_are_written_together(store, monkeypatch):
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    entries = await store.journal.accept("zalo", [(f"u{i}", str(i), "{}") for i in range(20)], now)
+    seen = trips(monkeypatch)
+    await asyncio.gather(*(store.journal.done(entry.id, now) for entry in entries))
+    assert len(seen) == 2  # the first mark alone; the others came while it was being written
+    assert await store.journal.pending() == []
+
+
+async def test_a_done_mark_that_could_not_be_written_fails_for_each_of_its_callers(store, monkeypatch):
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    entries = await store.journal.accept("zalo", [(f"u{i}", str(i), "{}") for i in range(5)], now)
+
+    async def full(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store.db, "execute", full)
+    results = await asyncio.gather(*(store.journal.done(entry.id, now) for entry in entries), return_exceptions=True)
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+    assert len(await store.journal.pending()) == 5
+    monkeypatch.undo()
+    await store.journal.done(entries[0].id, now)
+    assert len(await store.journal.pending()) == 4
+
+
+async def test_the_person_their_conversation_and_the_options_shown_are_read_together(store, monkeypatch):
+    from storage.conversations import Conversation
+
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    users = store.users
+    seen = trips(monkeypatch)
+    first, conversation, shown = await users.arrive("zalo", "u1", "1", now)  # created: one read, one write
+    assert (conversation, shown, len(seen)) == (None, [], 2)
+    assert first == await users.find("zalo", "u1") and not first.consented and first.chat_id == "1"
+    await store.conversations.show("zalo", "1", [("Đồng ý", "1:ob.consent:y")], now)
+    await store.conversations.save("zalo", "1", Conversation("onboarding", "consent"), now)
+    await store.conversations.mark_unasked("zalo", "1")
+    seen.clear()
+    assert await users.arrive("zalo", "u1", "1", now) == (first, Conversation("onboarding", "consent", {}, True),
+                                                          [("Đồng ý", "1:ob.consent:y")])
+    assert len(seen) == 1
+    moved, _, _ = await users.arrive("zalo", "u1", "2", now)  # the same account in another chat
+    assert moved.id == first.id and moved.chat_id == "2"
+    assert (await users.arrive("web", "u1", "1", now))[1:] == (None, [])
