@@ -18,10 +18,12 @@ def consent_version(text: str, language: str) -> str:
 async def record_consent(ctx: Ctx, purpose: str, granted: bool) -> None:
     """Record the answer; the first purpose accepted is when the person's platform name and language start
     being kept (before, nothing about them is)."""
-    text = ctx.t(f"consent.{purpose}")
-    await ctx.store.users.record_consent(ctx.user.id, purpose, granted, consent_version(text, ctx.t.language), ctx.now)
-    if granted and not ctx.user.consented:
-        ctx.user = await ctx.store.users.identify(ctx.user.id, ctx.inbound.display_name, ctx.t.language, ctx.now)
+    t = ctx.t
+    identify = (ctx.inbound.display_name, t.language) if granted and not ctx.user.consented else None
+    user = await ctx.store.users.record_consent(ctx.user.id, purpose, granted,
+                                                consent_version(t(f"consent.{purpose}"), t.language), ctx.now, identify)
+    if user is not None:
+        ctx.user = user
 
 
 async def has_consent(ctx: Ctx, purpose: str) -> bool:

@@ -77,10 +77,10 @@ async def locality_name(ctx: Ctx, locality_id: int | None, *, province: bool = F
     ("…, tỉnh Quảng Trị"), as a document read outside the chat needs."""
     if locality_id is None:
         return ctx.t("common.none")
-    loc = await ctx.store.localities.get(locality_id)
-    if loc is None:
+    chain = await ctx.store.localities.chain(locality_id)
+    if not chain:
         return ctx.t("common.none")
-    chain = [a for a in await ctx.store.localities.ancestors(loc) if province or a.level > 0] or [loc]
+    chain = [a for a in chain if province or a.level > 0] or chain[-1:]
     return join(", ", (ctx.t(f"kind.{a.kind}", name=a.name) for a in reversed(chain)))
 
 
@@ -93,17 +93,13 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
 
     async def commune_prompt(ctx: Ctx) -> None:
         key = step_key(flow, commune_step)
-        page = int(ctx.data.get("page", 0))
-        total = await ctx.store.localities.count_communes()
-        pages = pages_of(total, PAGE_SIZE)
-        page = min(max(page, 0), pages - 1)
         found = ctx.data.get("found")
         if found:
-            locs = [loc for loc in [await ctx.store.localities.get(i) for i in found] if loc]
+            locs = await ctx.store.localities.get_many(found)
             text = ctx.t("locality.search_results", count=len(locs))
             nav = [(Option(ctx.t("locality.show_all"), cb(key, "pg", 0)),)]
         else:
-            locs = await ctx.store.localities.communes(page * PAGE_SIZE, PAGE_SIZE)
+            locs, page, pages = await ctx.store.localities.page(int(ctx.data.get("page", 0)), PAGE_SIZE)
             text = ctx.t("locality.ask_commune") + page_note(ctx, page, pages)
             nav = page_row(ctx, key, page, pages)
         buttons = [Option(ctx.t(f"kind.{loc.kind}", name=loc.name), cb(key, "c", loc.id)) for loc in locs]
@@ -161,11 +157,7 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
         key = step_key(flow, village_step)
         commune_id = int(ctx.data["commune_id"])
         commune = await ctx.store.localities.get(commune_id)
-        page = int(ctx.data.get("vpage", 0))
-        total = await ctx.store.localities.count_children(commune_id)
-        pages = pages_of(total, PAGE_SIZE)
-        page = min(max(page, 0), pages - 1)
-        villages = await ctx.store.localities.children(commune_id, page * PAGE_SIZE, PAGE_SIZE)
+        villages, page, pages = await ctx.store.localities.page(int(ctx.data.get("vpage", 0)), PAGE_SIZE, commune_id)
         buttons = [Option(ctx.t(f"kind.{v.kind}", name=v.name), cb(key, "v", v.id)) for v in villages]
         rows = [*_grid(buttons), *page_row(ctx, key, page, pages),
                 (Option(ctx.t("locality.skip_village"), cb(key, "skip")),

@@ -66,9 +66,26 @@ class LocalityRepo:
         )
         return [_row(r) for r in rows]
 
-    async def count_communes(self) -> int:
-        r = await self.db.fetchone("SELECT count(*) FROM localities WHERE level = 1")
-        return int(r[0])
+    async def page(self, page: int, size: int, parent_id: int | None = None) -> tuple[list[Locality], int, int]:
+        """A page of the communes (of `parent_id`'s children, when given) by name, and the number of pages, in one
+        query: (the page's localities, the page, how many pages). A page past the end is the last one."""
+        where, params = ("parent_id = ?", (parent_id,)) if parent_id is not None else ("level = 1", ())
+        page = max(page, 0)
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS}, count(*) OVER () AS total FROM localities WHERE {where}"
+            " ORDER BY name_folded LIMIT ? OFFSET ?", (*params, size, page * size))
+        if not rows and page > 0:  # past the end (the list got shorter): the last page
+            total = (await self.db.fetchone(f"SELECT count(*) FROM localities WHERE {where}", params))[0]
+            return await self.page(min(page - 1, (total - 1) // size), size, parent_id)
+        pages = max(1, -(-rows[0]["total"] // size)) if rows else 1
+        return [_row(r) for r in rows], page, pages
+
+    async def get_many(self, ids: list[int]) -> list[Locality]:
+        """Those of `ids` that exist, in that order."""
+        rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM localities WHERE id IN ({','.join('?' * len(ids))})",
+                                      ids)
+        found = {r["id"]: _row(r) for r in rows}
+        return [found[i] for i in ids if i in found]
 
     async def search(self, query: str, level: int | None = None, parent_id: int | None = None,
                      limit: int = 8) -> list[Locality]:
@@ -89,6 +106,14 @@ class LocalityRepo:
             "ORDER BY name_folded <> ?, name_folded NOT LIKE ? ESCAPE '\\', level, name_folded LIMIT ?",
             (*params, needle, f"{escaped}%", limit),
         )
+        return [_row(r) for r in rows]
+
+    async def chain(self, locality_id: int) -> list[Locality]:
+        """From the province down to the locality itself, in one query (empty when there is no such locality)."""
+        rows = await self.db.fetchall(
+            f"WITH RECURSIVE up(id) AS (SELECT ? UNION ALL SELECT l.parent_id FROM localities AS l JOIN up"
+            f" ON l.id = up.id WHERE l.parent_id IS NOT NULL)"
+            f" SELECT {_COLUMNS} FROM localities WHERE id IN (SELECT id FROM up) ORDER BY level", (locality_id,))
         return [_row(r) for r in rows]
 
     async def ancestors(self, locality: Locality) -> list[Locality]:

@@ -39,51 +39,71 @@ def _row(r) -> Topic:
 
 
 class TopicRepo:
+    """Topics are read at almost every step of a flow and change rarely, only here (handlers/topics.py, the seed at
+    start): they are kept in memory once read and read again after each change made here. Another process that
+    changed them (none does) would have to be followed by a restart."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._every: list[Topic] | None = None  # every topic, in order; None: read them at the next use
+        self._changes = 0  # a read that a change overtook is not kept
+
+    async def _topics(self) -> list[Topic]:
+        if self._every is None:
+            changes = self._changes
+            rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM topics ORDER BY position, id")
+            if changes != self._changes:
+                return [_row(r) for r in rows]
+            self._every = [_row(r) for r in rows]
+        return self._every
+
+    def _changed(self) -> None:
+        self._changes += 1
+        self._every = None
 
     async def all(self) -> list[Topic]:
-        rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM topics WHERE active = 1 ORDER BY position, id"
-        )
-        return [_row(r) for r in rows]
+        return [topic for topic in await self._topics() if topic.active]
 
     async def every(self) -> list[Topic]:
         """Hidden ones too, for the admins who edit them."""
-        rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM topics ORDER BY position, id")
-        return [_row(r) for r in rows]
+        return list(await self._topics())
 
     async def update(self, topic_id: int, **fields: object) -> Topic | None:
         unknown = set(fields) - {"name_vi", "name_en", "answer_days", "active"}
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        await self.db.execute(f"UPDATE topics SET {assignments} WHERE id = ?", (*fields.values(), topic_id))
+        try:
+            await self.db.execute(f"UPDATE topics SET {assignments} WHERE id = ?", (*fields.values(), topic_id))
+        finally:
+            self._changed()
         return await self.get(topic_id)
 
     async def create(self, code: str, name_vi: str, name_en: str) -> Topic | None:
         """A new topic, last in the lists; None when the code is taken."""
         if await self.by_code(code) is not None:
             return None
-        await self.db.execute(
-            "INSERT INTO topics (code, name_vi, name_en, position)"
-            " SELECT ?, ?, ?, coalesce(max(position), 0) + 1 FROM topics WHERE true ON CONFLICT(code) DO NOTHING",
-            (code, name_vi, name_en))
+        try:
+            await self.db.execute(
+                "INSERT INTO topics (code, name_vi, name_en, position)"
+                " SELECT ?, ?, ?, coalesce(max(position), 0) + 1 FROM topics WHERE true ON CONFLICT(code) DO NOTHING",
+                (code, name_vi, name_en))
+        finally:
+            self._changed()
         return await self.by_code(code)
 
     async def get(self, topic_id: int) -> Topic | None:
-        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM topics WHERE id = ?",
-                                   (topic_id,))
-        return _row(r) if r else None
+        return next((topic for topic in await self._topics() if topic.id == topic_id), None)
 
     async def by_code(self, code: str) -> Topic | None:
-        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM topics WHERE code = ?",
-                                   (code,))
-        return _row(r) if r else None
+        return next((topic for topic in await self._topics() if topic.code == code), None)
 
     async def seed(self) -> int:
-        await self.db.executemany(
-            "INSERT OR IGNORE INTO topics (code, name_vi, name_en, sensitive, position) VALUES (?, ?, ?, ?, ?)",
-            [(code, vi, en, int(sensitive), pos) for pos, (code, vi, en, sensitive) in enumerate(DEFAULT_TOPICS)],
-        )
+        try:
+            await self.db.executemany(
+                "INSERT OR IGNORE INTO topics (code, name_vi, name_en, sensitive, position) VALUES (?, ?, ?, ?, ?)",
+                [(code, vi, en, int(sensitive), pos) for pos, (code, vi, en, sensitive) in enumerate(DEFAULT_TOPICS)],
+            )
+        finally:
+            self._changed()
         return len(DEFAULT_TOPICS)

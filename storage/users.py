@@ -54,6 +54,7 @@ class Consent:
 
 _COLUMNS = ("id, channel, external_id, chat_id, display_name, language, role, unit_name, locality_id,"
             " onboarded, news_enabled, reachable, created_at, linked_to, consented")
+IDENTIFY = "UPDATE users SET display_name = ?, language = ?, consented = 1, updated_at = ? WHERE id = ?"
 _COLUMNS_OF_U = ", ".join(f"u.{name.strip()}" for name in _COLUMNS.split(","))
 
 
@@ -124,8 +125,7 @@ class UserRepo:
 
     async def identify(self, user_id: int, display_name: str | None, language: str, now: datetime) -> User:
         """Keep the person's platform name and language: they accepted a purpose, or became staff."""
-        return await self._returning("UPDATE users SET display_name = ?, language = ?, consented = 1, updated_at = ?"
-                                     " WHERE id = ?", (display_name, language, iso(now), user_id))
+        return await self._returning(IDENTIFY, (display_name, language, iso(now), user_id))
 
     async def update(self, user_id: int, now: datetime, **fields) -> User:
         allowed = {"language", "role", "unit_name", "locality_id", "onboarded", "news_enabled", "reachable",
@@ -146,24 +146,34 @@ class UserRepo:
         return {r[0] for r in rows}
 
     async def set_topics(self, user_id: int, topic_ids: set[int]) -> None:
-        async with self.db.tx() as conn:
-            await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
-            await conn.execute("DELETE FROM notice_outbox WHERE user_id = ?", (user_id,))
-            await conn.executemany("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?)",
-                                   [(user_id, t) for t in sorted(topic_ids)])
+        def work(conn) -> None:
+            conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM notice_outbox WHERE user_id = ?", (user_id,))
+            conn.executemany("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?)",
+                             [(user_id, t) for t in sorted(topic_ids)])
+
+        await self.db.atomic(work)
 
     async def add_topic(self, user_id: int, topic_id: int) -> None:
         await self.db.execute("INSERT OR IGNORE INTO user_topics (user_id, topic_id) VALUES (?, ?)",
                               (user_id, topic_id))
 
-    async def record_consent(self, user_id: int, purpose: str, granted: bool, text_version: str,
-                             now: datetime) -> None:
+    async def record_consent(self, user_id: int, purpose: str, granted: bool, text_version: str, now: datetime,
+                             identify: tuple[str | None, str] | None = None) -> User | None:
+        """With `identify` (display name, language), `identify` the person in the same transaction, and return
+        them as they then are."""
         if purpose not in PURPOSES:
             raise ValueError(purpose)
-        await self.db.execute(
-            "INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, ?, ?, ?)",
-            (user_id, purpose, int(granted), text_version, iso(now)),
-        )
+
+        def work(conn) -> User | None:
+            conn.execute("INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, ?, ?, ?)",
+                         (user_id, purpose, int(granted), text_version, iso(now)))
+            if identify is None:
+                return None
+            row = conn.execute(f"{IDENTIFY} RETURNING {_COLUMNS}", (*identify, iso(now), user_id)).fetchone()
+            return _row(row) if row else None
+
+        return await self.db.atomic(work)
 
     async def consents(self, user_id: int) -> dict[str, Consent]:
         """The consent in force per purpose (absent: never asked)."""

@@ -81,6 +81,38 @@ async def test_subtree_paths(store):
         assert village.path.startswith(hai_lang.path) and village.level == 2
         chain = await store.localities.ancestors(village)
         assert [c.level for c in chain] == [0, 1, 2]
+        assert await store.localities.chain(village.id) == chain  # the same, in one query
+    assert await store.localities.chain(hai_lang.id) == await store.localities.ancestors(hai_lang)
+    assert await store.localities.chain(-1) == []
+
+
+async def test_a_page_of_localities_comes_with_the_number_of_pages(store):
+    communes = await store.localities.communes()
+    assert await store.localities.page(0, 8) == (communes[:8], 0, 10)  # 78 communes
+    assert await store.localities.page(9, 8) == (communes[72:], 9, 10)
+    assert await store.localities.page(12, 8) == (communes[72:], 9, 10)  # past the end: the last page
+    assert await store.localities.page(-1, 8) == (communes[:8], 0, 10)
+    hai_lang = (await store.localities.search("hai lang", level=1))[0]
+    villages = await store.localities.children(hai_lang.id)
+    assert await store.localities.page(0, 100, hai_lang.id) == (villages, 0, 1)
+    assert await store.localities.page(0, 8, villages[0].id) == ([], 0, 1)
+    ids = [communes[5].id, -1, communes[2].id]
+    assert await store.localities.get_many(ids) == [communes[5], communes[2]]
+
+
+async def test_topics_are_read_once_and_again_after_each_change(store, monkeypatch):
+    topics = await store.topics.all()
+    seen = trips(monkeypatch)
+    assert await store.topics.all() == topics and await store.topics.get(topics[0].id) == topics[0]
+    assert await store.topics.by_code("khac") == topics[-1]
+    assert seen == []
+    renamed = await store.topics.update(topics[-1].id, name_vi="Việc khác")
+    assert renamed.name_vi == "Việc khác" and (await store.topics.all())[-1] == renamed
+    await store.topics.update(topics[0].id, active=False)
+    assert topics[0].id not in [t.id for t in await store.topics.all()]
+    assert (await store.topics.every())[0].id == topics[0].id
+    created = await store.topics.create("moi", "Mới", "New")
+    assert (await store.topics.all())[-1] == created == await store.topics.by_code("moi")
 
 
 async def test_import_csv_adds_and_updates_and_rejects_bad_rows(store):
@@ -233,7 +265,7 @@ async def test_a_unit_of_work_runs_on_the_connections_own_thread_in_one_trip(sto
     seen = trips(monkeypatch)
     topic_id = await db.atomic(work)
     assert len(seen) == 1 and len(threads) == 1 and threading.get_ident() not in threads
-    assert (await store.topics.by_code("b")).id == topic_id and await store.topics.by_code("a")
+    assert await _codes(store, "a", "b") == {"a": topic_id - 1, "b": topic_id}
 
 
 async def test_a_unit_of_work_that_fails_leaves_nothing(store):
@@ -246,11 +278,17 @@ async def test_a_unit_of_work_that_fails_leaves_nothing(store):
     with pytest.raises(sqlite3.IntegrityError):  # a code taken: the statement itself fails
         await store.db.atomic(lambda conn: conn.execute("INSERT INTO topics (code, name_vi, name_en)"
                                                         " SELECT code, 'X', 'X' FROM topics LIMIT 1"))
-    assert await store.topics.by_code("half") is None
+    assert await _codes(store, "half") == {}
     assert not store.db.conn.in_transaction
     await store.db.atomic(lambda conn: conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('c', 'C', 'C')"
                                                     ))
-    assert await store.topics.by_code("c")
+    assert list(await _codes(store, "c")) == ["c"]
+
+
+async def _codes(store, *codes: str) -> dict[str, int]:
+    rows = await store.db.fetchall(f"SELECT code, id FROM topics WHERE code IN ({', '.join('?' * len(codes))})",
+                                   codes)
+    return {r[0]: r[1] for r in rows}
 
 
 async def test_a_conversation_its_journal_mark_and_its_options_are_saved_in_one_trip(store, monkeypatch):
