@@ -42,16 +42,12 @@ class ConversationRepo:
                 " data = excluded.data, updated_at = excluded.updated_at, unasked = 0")
             params = (channel, chat_id, conversation.flow, conversation.step,
                       json.dumps(conversation.data, ensure_ascii=False), iso(now))
-        shown = None if options is None else _show_params(channel, chat_id, options, now)
-
-        def work(conn) -> None:
-            conn.execute(statement, params)
-            if applied is not None:
-                conn.execute(APPLIED, (iso(now), applied))
-            if shown is not None:
-                conn.execute(SHOW, shown)
-
-        await self.db.atomic(work)
+        statements = [(statement, params)]
+        if applied is not None:
+            statements.append((APPLIED, (iso(now), applied)))
+        if options is not None:
+            statements.append((SHOW, _show_params(channel, chat_id, options, now)))
+        await self.db.atomic(statements)
 
     async def mark_unasked(self, channel: str, chat_id: str) -> None:
         await self.db.execute("UPDATE conversations SET unasked = 1 WHERE channel = ? AND chat_id = ?",

@@ -14,7 +14,7 @@ connection refuses. An in-memory database is private to its connection, so there
 
 Every aiosqlite call is a trip to the connection's thread and back (~20 µs of CPU on both sides, more on a busy
 machine), so a short unit of work on the hot path (a conversation's save) takes `Database.atomic()`: the whole
-transaction, BEGIN to COMMIT, as one function run on that thread in one trip.
+transaction, BEGIN to COMMIT, run on that thread in one trip.
 """
 
 from __future__ import annotations
@@ -100,13 +100,12 @@ class Database:
                 raise
             self.write_failure = None
 
-    async def atomic(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """`work(connection)` as one transaction (BEGIN IMMEDIATE … COMMIT; rolled back if it raises), in one trip
-        to the write connection's thread, under the lock; returns what `work` returns. `work` runs on that
-        thread with plain sqlite3 calls: nothing to await, and nothing slow (every other write waits for it)."""
+    async def atomic(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[aiosqlite.Row]]:
+        """The statements as one transaction (BEGIN IMMEDIATE … COMMIT; rolled back if one fails), in one trip to
+        the write connection's thread, under the lock; returns the rows each returned (`… RETURNING`)."""
         async with self._lock:
             try:
-                result = await on_thread(self.conn, _transaction, work)
+                result = await on_thread(self.conn, _transaction, statements)
             except sqlite3.Error as err:
                 self._failed(err)
                 raise
@@ -206,16 +205,16 @@ def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> A
     return conn._execute(lambda: fn(conn._conn, *args))
 
 
-def _transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+def _transaction(conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = work(conn)
+        rows = [conn.execute(sql, params).fetchall() for sql, params in statements]
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:  # as in tx(): a failed COMMIT leaves it open
             conn.execute("ROLLBACK")
         raise
-    return result
+    return rows
 
 
 async def _connect(path: str, *pragmas: str) -> aiosqlite.Connection:

@@ -146,13 +146,10 @@ class UserRepo:
         return {r[0] for r in rows}
 
     async def set_topics(self, user_id: int, topic_ids: set[int]) -> None:
-        def work(conn) -> None:
-            conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
-            conn.execute("DELETE FROM notice_outbox WHERE user_id = ?", (user_id,))
-            conn.executemany("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?)",
-                             [(user_id, t) for t in sorted(topic_ids)])
-
-        await self.db.atomic(work)
+        await self.db.atomic([("DELETE FROM user_topics WHERE user_id = ?", (user_id,)),
+                              ("DELETE FROM notice_outbox WHERE user_id = ?", (user_id,)),
+                              *[("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?)", (user_id, t))
+                                for t in sorted(topic_ids)]])
 
     async def add_topic(self, user_id: int, topic_id: int) -> None:
         await self.db.execute("INSERT OR IGNORE INTO user_topics (user_id, topic_id) VALUES (?, ?)",
@@ -165,15 +162,12 @@ class UserRepo:
         if purpose not in PURPOSES:
             raise ValueError(purpose)
 
-        def work(conn) -> User | None:
-            conn.execute("INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, ?, ?, ?)",
-                         (user_id, purpose, int(granted), text_version, iso(now)))
-            if identify is None:
-                return None
-            row = conn.execute(f"{IDENTIFY} RETURNING {_COLUMNS}", (*identify, iso(now), user_id)).fetchone()
-            return _row(row) if row else None
-
-        return await self.db.atomic(work)
+        statements = [("INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, ?, ?, ?)",
+                       (user_id, purpose, int(granted), text_version, iso(now)))]
+        if identify is not None:
+            statements.append((f"{IDENTIFY} RETURNING {_COLUMNS}", (*identify, iso(now), user_id)))
+        rows = (await self.db.atomic(statements))[-1]
+        return _row(rows[0]) if identify is not None and rows else None
 
     async def consents(self, user_id: int) -> dict[str, Consent]:
         """The consent in force per purpose (absent: never asked)."""

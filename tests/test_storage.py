@@ -254,34 +254,20 @@ async def test_a_unit_of_work_runs_on_the_connections_own_thread_in_one_trip(sto
     db, threads = store.db, set()
     await db.conn.create_function("thread", 0, lambda: threads.add(threading.get_ident()) or 1)
     await db.conn.execute("SELECT thread()")
-
-    def work(conn: sqlite3.Connection) -> int:
-        threads.add(threading.get_ident())
-        assert conn.in_transaction
-        conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('a', 'A', 'A')")
-        return conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('b', 'B', 'B') RETURNING id"
-                            ).fetchone()[0]
-
     seen = trips(monkeypatch)
-    topic_id = await db.atomic(work)
+    rows = await db.atomic([("INSERT INTO topics (code, name_vi, name_en) VALUES ('a', 'A', thread())", ()),
+                            ("INSERT INTO topics (code, name_vi, name_en) VALUES ('b', 'B', 'B') RETURNING id", ())])
     assert len(seen) == 1 and len(threads) == 1 and threading.get_ident() not in threads
-    assert await _codes(store, "a", "b") == {"a": topic_id - 1, "b": topic_id}
+    assert rows[0] == [] and await _codes(store, "a", "b") == {"a": rows[1][0][0] - 1, "b": rows[1][0][0]}
 
 
 async def test_a_unit_of_work_that_fails_leaves_nothing(store):
-    def work(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('half', 'H', 'H')")
-        raise ValueError("half-way")
-
-    with pytest.raises(ValueError):
-        await store.db.atomic(work)
-    with pytest.raises(sqlite3.IntegrityError):  # a code taken: the statement itself fails
-        await store.db.atomic(lambda conn: conn.execute("INSERT INTO topics (code, name_vi, name_en)"
-                                                        " SELECT code, 'X', 'X' FROM topics LIMIT 1"))
+    with pytest.raises(sqlite3.IntegrityError):  # a code taken: the second statement fails
+        await store.db.atomic([("INSERT INTO topics (code, name_vi, name_en) VALUES ('half', 'H', 'H')", ()),
+                               ("INSERT INTO topics (code, name_vi, name_en) SELECT code, 'X', 'X' FROM topics", ())])
     assert await _codes(store, "half") == {}
     assert not store.db.conn.in_transaction
-    await store.db.atomic(lambda conn: conn.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('c', 'C', 'C')"
-                                                    ))
+    await store.db.atomic([("INSERT INTO topics (code, name_vi, name_en) VALUES ('c', 'C', 'C')", ())])
     assert list(await _codes(store, "c")) == ["c"]
 
 
