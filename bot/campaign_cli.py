@@ -116,14 +116,15 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
     return 0
 
 
-async def campaign_link(config: Config, code: str, web: bool) -> str:
-    """The deep link a QR code opens: the Telegram bot's (asks Telegram for its name) or the web chat's."""
+async def campaign_link(config: Config, code: str, web: bool, prefix: str = "c") -> str:
+    """The deep link a QR code opens: the Telegram bot's (asks Telegram for its name) or the web chat's; `prefix`
+    says what it opens (c_ a campaign, v_ a consultation)."""
     if config.telegram_token is None or web:
-        return f"{config.web_url}/?start=c_{code}"
+        return f"{config.web_url}/?start={prefix}_{code}"
     from telegram import Bot
 
     async with Bot(config.telegram_token.get_secret_value(), base_url=config.telegram_api_url) as bot:
-        return f"https://t.me/{bot.username}?start=c_{code}"
+        return f"https://t.me/{bot.username}?start={prefix}_{code}"
 
 
 async def _qr(store: Store, config: Config, args: argparse.Namespace, now) -> int:

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import admin_cli, backup, campaign_cli, logs, privacy_report, task_file, yaml_fields
+from bot import admin_cli, backup, campaign_cli, consultation_cli, logs, privacy_report, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
 
     campaign_cli.add_parsers(sub)
     privacy_report.add_parsers(sub, _date)
+    consultation_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         config = load()
@@ -124,6 +125,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         handled = await campaign_cli.dispatch(args, store, config, now)
         if handled is None:
             handled = await privacy_report.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await consultation_cli.dispatch(args, store, config, now)
         if handled is not None:
             return handled
         if args.command == "db":

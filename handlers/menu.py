@@ -19,6 +19,8 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("huongdan", frozenset({"citizen", "cadre", "admin"})),
     ("huy", frozenset({"citizen", "cadre", "admin"})),
     ("lienket", frozenset({"citizen", "cadre", "admin"})),
+    ("gopyvankien", frozenset({"citizen", "cadre", "admin"})),
+    ("vankien", STAFF),
     ("hopthu", STAFF),
     ("phamvi", STAFF),
     ("bantin", STAFF),
@@ -50,6 +52,8 @@ MENU: list[tuple[str, str]] = [
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
     ("nhatky", "menu.nhatky"),
+    ("gopyvankien", "consultation.menu"),
+    ("vankien", "consultation.menu_staff"),
 ]
 
 

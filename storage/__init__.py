@@ -11,6 +11,7 @@ from storage.audit import AuditRepo
 from storage.broadcasts import BroadcastRepo
 from storage.campaigns import CampaignRepo
 from storage.cases import CaseRepo
+from storage.consultations import ConsultationRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, DatabaseUnavailable
 from storage.digests import DigestRepo
@@ -47,6 +48,7 @@ class Store:
     journal: JournalRepo
     notices: NoticeRepo
     links: LinkRepo
+    consultations: ConsultationRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -60,7 +62,7 @@ class Store:
             store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db))
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), ConsultationRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

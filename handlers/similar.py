@@ -1,0 +1,59 @@
+"""Near-duplicate texts grouped: comments on a section that say nearly the same thing, a new case like an open
+one. Texts are compared without diacritics, case or word order (storage/text.py `fold`, words sorted), by
+rapidfuzz's normalised Indel similarity.
+
+Grouping is a leader scheme: each text joins the first group whose leader (its earliest text) is at least
+`threshold` similar, or leads a new group. Each text is compared with the leaders only, and only with those of
+a length the threshold allows, so a section of n comments costs n × groups comparisons, not n².
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from rapidfuzz import fuzz
+
+from storage.text import fold
+
+THRESHOLD = 85  # percent; 100 groups only identical texts (after folding)
+
+
+def key(text: str) -> str:
+    """What is compared: folded, words in order of the alphabet."""
+    return " ".join(sorted(fold(text).split()))
+
+
+def group(texts: Sequence[str], threshold: int = THRESHOLD) -> list[list[int]]:
+    """Indices of `texts` in groups, largest first; a group's first index is its representative (its leader)."""
+    groups: list[list[int]] = []
+    lengths: list[int] = []  # the leaders' key lengths, sorted, with their keys and groups alongside
+    leaders: list[tuple[str, int]] = []
+    share = threshold / (200 - threshold)  # ratio ≥ t needs min/max length ≥ t / (200 − t)
+    for index, text in enumerate(texts):
+        k = key(text)
+        low, high = bisect.bisect_left(lengths, len(k) * share), bisect.bisect_right(lengths, len(k) / share)
+        best, best_score = None, threshold
+        for leader_key, group_index in leaders[low:high]:
+            score = fuzz.ratio(k, leader_key, score_cutoff=best_score)
+            if score and (best is None or score > best_score):
+                best, best_score = group_index, score
+        if best is None:
+            at = bisect.bisect_right(lengths, len(k))
+            lengths.insert(at, len(k))
+            leaders.insert(at, (k, len(groups)))
+            groups.append([index])
+        else:
+            groups[best].append(index)
+    return sorted(groups, key=lambda g: (-len(g), g[0]))
+
+
+def most_similar(text: str, others: Sequence[str], threshold: int = THRESHOLD) -> int | None:
+    """The index of the text among `others` most like `text`, if any is at least `threshold` similar."""
+    k = key(text)
+    best, best_score = None, threshold
+    for index, other in enumerate(others):
+        score = fuzz.ratio(k, key(other), score_cutoff=best_score)
+        if score and (best is None or score > best_score):
+            best, best_score = index, score
+    return best
