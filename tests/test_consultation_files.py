@@ -39,7 +39,8 @@ def _read(path, work):
 def test_markdown_sections_keep_their_paragraph_numbers(tmp_path):
     draft = read(SAMPLE)
     assert draft.title == "Dự thảo Quy ước thôn Long Hưng (sửa đổi năm 2026)"
-    assert [title for title, _ in draft.sections][:2] == ["Những quy định chung", "Giữ gìn vệ sinh môi trường, cảnh quan"]
+    assert [title for title, _ in draft.sections][:2] == ["Những quy định chung",
+                                                          "Giữ gìn vệ sinh môi trường, cảnh quan"]
     assert [p.number for p in draft.sections[1][1]] == [1, 2, 3, 4]
     assert draft.sections[1][1][3].text.startswith("Hộ nào vi phạm lần đầu")
     assert draft.intro.startswith("Dự thảo viết làm mẫu")
@@ -89,7 +90,8 @@ def test_load_shows_the_contents_saves_with_yes_then_publish_invites_through_the
     args = ["consultation", "load", str(SAMPLE), "--code", "QU-LH", "--closes", "10/12/2026", "--locality", "19702"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "QU-LH: Dự thảo Quy ước thôn Long Hưng" in out and "Mục 2. Giữ gìn vệ sinh môi trường, cảnh quan (4 đoạn)" in out
+    assert "QU-LH: Dự thảo Quy ước thôn Long Hưng" in out
+    assert "Mục 2. Giữ gìn vệ sinh môi trường, cảnh quan (4 đoạn)" in out
     assert "--yes" in out
     assert _read(env, lambda s: s.consultations.by_code("QU-LH")) is None  # shown, not saved
     assert main([*args, "--yes"]) == 0
