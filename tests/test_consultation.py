@@ -207,3 +207,19 @@ async def test_a_long_section_is_shown_whole_in_parts_at_the_channel_limit(harne
     assert len(parts) >= 2 and all(len(part) <= limit for part in parts)
     assert "HẾT2" in parts[-1]
     await turns(p, [("[Đồng ý]", ["đọc đến mục cuối"])])
+
+
+async def test_the_demo_shows_the_sample_open_with_comments(harness, store, clock):
+    from bot.demo import seed_demo
+
+    await seed_demo(store, clock())
+    await seed_demo(store, clock())  # idempotent
+    demo = await store.consultations.by_code("QU-LONGHUNG")
+    assert demo.accepts(clock()) and len(await store.consultations.sections(demo.id)) == 5
+    comments = await store.consultations.comments(demo.id)
+    assert len(comments) == 4 and sum(c.anonymous for c in comments) == 1
+    for comment in comments:  # each commenter accepted the sensitive purpose
+        assert (await store.users.consents(comment.user_id))["sensitive"].granted
+    assert (await store.consultations.stances(demo.id))[1]["agree"] == 2
+    p = harness.person()
+    await turns(p, [("/gopyvankien", ["Dự thảo Quy ước thôn Long Hưng", "Mục 5."])])
