@@ -1,5 +1,5 @@
 """Near-duplicate texts grouped: comments on a section that say nearly the same thing, a new case like an open
-one. Texts are compared without diacritics, case or word order (storage/text.py `fold`, words sorted), by
+one. Texts are compared without diacritics, case, punctuation or word order (storage/text.py `fold`, words sorted), by
 rapidfuzz's normalised Indel similarity.
 
 Grouping is a leader scheme: each text joins the first group whose leader (its earliest text) is at least
@@ -10,18 +10,25 @@ a length the threshold allows, so a section of n comments costs n × groups comp
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rapidfuzz import fuzz
 
 from storage.text import fold
 
+if TYPE_CHECKING:
+    from storage import Store
+    from storage.cases import Case
+
+WORD = re.compile(r"\w+")
 THRESHOLD = 85  # percent; 100 groups only identical texts (after folding)
 
 
 def key(text: str) -> str:
-    """What is compared: folded, words in order of the alphabet."""
-    return " ".join(sorted(fold(text).split()))
+    """What is compared: folded, without punctuation, words in order of the alphabet."""
+    return " ".join(sorted(WORD.findall(fold(text))))
 
 
 def group(texts: Sequence[str], threshold: int = THRESHOLD) -> list[list[int]]:
@@ -57,3 +64,12 @@ def most_similar(text: str, others: Sequence[str], threshold: int = THRESHOLD) -
         if score and (best is None or score > best_score):
             best, best_score = index, score
     return best
+
+
+async def similar_open_case(store: Store, case: Case, threshold: int = THRESHOLD) -> str | None:
+    """The code of an open case in the same commune that an open `case` may repeat, for the cadre's card."""
+    if not case.is_open:
+        return None
+    nearby = await store.cases.open_nearby(case)
+    best = most_similar(case.content, [content for _, content in nearby], threshold)
+    return nearby[best][0] if best is not None else None
