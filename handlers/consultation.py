@@ -1,8 +1,9 @@
 """/gopyvankien: reading a draft document section by section and commenting on it; /vankien: staff handle the
 comments, admins close the consultation and get the summary report.
 
-Reading asks nothing; the first comment asks the consent to send opinions and the sensitive one (a comment on
-a Party document may reveal a political opinion), in that order, never before. A person comes back where they
+Reading asks nothing; the first answer to a section («Đồng ý», «Có ý kiến», «Bỏ qua») asks the consent to send
+opinions and the sensitive one (what a person says of a Party document may reveal a political opinion), in that
+order, never before. A person comes back where they
 stopped, and reads, changes or deletes their comments until the consultation closes. Staff see comments of
 communes in their scope only, checked on every action; an anonymous commenter is never shown.
 """
@@ -152,7 +153,8 @@ async def _sec_prompt(ctx: Ctx) -> None:
         ctx.finish()
         ctx.say(ctx.t(ctx.stale_key))
         return
-    await ctx.store.consultations.set_progress(consultation.id, ctx.user.id, section.position, ctx.now)
+    if ctx.user.consented:  # before a purpose is accepted nothing but the chat is kept, not where they read
+        await ctx.store.consultations.set_progress(consultation.id, ctx.user.id, section.position, ctx.now)
     paragraphs = join("\n\n", (ctx.t("consultation.paragraph", number=p.number, text=p.text)
                                for p in section.paragraphs))
     stance = (await ctx.store.consultations.answers_of(consultation.id, ctx.user.id)).get(section.position)
@@ -194,13 +196,8 @@ async def _navigate(ctx: Ctx) -> None:
         await _next(ctx, position, total)
     elif choice in (("a",), ("b",), ("k",)) and not consultation.accepts(ctx.now):
         await ctx.reask("consultation.closed")
-    elif choice in (("a",), ("b",)):
-        stance = "agree" if choice == ("a",) else "skip"
-        await ctx.store.consultations.answer(section.id, ctx.user.id, stance, ctx.now)
-        ctx.say(ctx.t(f"consultation.answered_{stance}", position=position))
-        await _next(ctx, position, total)
-    elif choice == ("k",):
-        await _comment(ctx)
+    elif choice in (("a",), ("b",), ("k",)):
+        await _answer(ctx, {"a": "agree", "b": "skip", "k": "comment"}[choice[0]])
     else:
         await ctx.wrong()
 
@@ -216,12 +213,21 @@ async def _next(ctx: Ctx, position: int, total: int) -> None:
 # ---- consent, then the comment -------------------------------------------------------------------------
 
 
-async def _comment(ctx: Ctx, **data: object) -> None:
+async def _answer(ctx: Ctx, stance: str) -> None:
+    """Whatever a person says of a section is kept only with their consent to send opinions and the sensitive
+    one (agreeing with a Party document says as much as commenting on it), asked the first time."""
     for purpose in ("opinions", "sensitive"):
         if not await has_consent(ctx, purpose):
-            await ctx.goto(FLOW, "consent", purpose=purpose, **data)
+            await ctx.goto(FLOW, "consent", purpose=purpose, stance=stance)
             return
-    await ctx.goto(FLOW, "write", **data)
+    if stance == "comment":
+        await ctx.goto(FLOW, "write")
+        return
+    position = int(ctx.data["pos"])
+    section, total = await _section(ctx, position)
+    await ctx.store.consultations.answer(section.id, ctx.user.id, stance, ctx.now)
+    ctx.say(ctx.t(f"consultation.answered_{stance}", position=position))
+    await _next(ctx, position, total)
 
 
 async def _consent_prompt(ctx: Ctx) -> None:
@@ -237,9 +243,10 @@ async def _consent_handle(ctx: Ctx) -> None:
     choice = ctx.choice
     if choice == ("y",):
         await record_consent(ctx, ctx.data.pop("purpose"), True)
-        await _comment(ctx)
+        await _answer(ctx, ctx.data.pop("stance"))
     elif choice == ("n",):
         ctx.data.pop("purpose")
+        ctx.data.pop("stance")
         ctx.say(ctx.t("consultation.no_consent"))
         await ctx.goto(FLOW, "sec")
     else:

@@ -25,6 +25,7 @@ from storage.clock import parse
 from storage.consultations import OUTCOMES, STANCES, Comment, Consultation
 
 QUOTE = 400  # characters of a representative quote
+SINGLES = 20  # comments like no other quoted per section; the rest are counted (every one is in the workbook)
 EXPLANATIONS = 3  # distinct explanations quoted per group
 
 
@@ -101,7 +102,14 @@ async def _audience(store: Store, consultation: Consultation, t: Texts) -> str:
 
 async def report_docx(store: Store, consultation: Consultation, t: Texts, tz: ZoneInfo,
                       threshold: int = similar.THRESHOLD) -> bytes:
+    organised, rows = await organisation(store, consultation, t, tz)
     sections = await sections_summary(store, consultation, threshold)
+    return await asyncio.to_thread(write_docx, consultation, t, organised, rows, sections)
+
+
+async def organisation(store: Store, consultation: Consultation, t: Texts,
+                       tz: ZoneInfo) -> tuple[dict[str, str], list[tuple]]:
+    """The report's first part: period, audience, participants; and its table by commune and channel."""
     participation = await store.consultations.participation(consultation.id)
     communes = await _communes(store, {commune for commune, _, _, _ in participation})
     organised = {
@@ -115,10 +123,10 @@ async def report_docx(store: Store, consultation: Consultation, t: Texts, tz: Zo
     }
     rows = [(communes[commune] or t.plain("consultation.report_no_commune"), channel, people, count)
             for commune, channel, people, count in participation]
-    return await asyncio.to_thread(_docx, consultation, t, organised, rows, sections)
+    return organised, rows
 
 
-def _docx(consultation: Consultation, t: Texts, organised: dict[str, str], rows: list[tuple],
+def write_docx(consultation: Consultation, t: Texts, organised: dict[str, str], rows: list[tuple],
           sections: list[SectionSummary]) -> bytes:
     import docx  # python-docx: only a report pays for its import
 
@@ -140,20 +148,28 @@ def _docx(consultation: Consultation, t: Texts, organised: dict[str, str], rows:
                              level=2)
         document.add_paragraph(t.plain("consultation.report_stances", comments=section.comments,
                                        **section.stances))
-        for group in section.groups:
+        singles = [g for g in section.groups if g.count == 1]
+        for group in [g for g in section.groups if g.count > 1] + singles[:SINGLES]:
             where = t.plain("consultation.report_paragraphs", numbers=", ".join(map(str, group.paragraphs))) \
                 if group.paragraphs else ""
             key = "consultation.report_group" if group.count > 1 else "consultation.report_single"
             document.add_paragraph(t.plain(key, count=group.count, where=where, quote=group.quote),
                                    style="List Bullet")
-            handled = ", ".join(t.plain(f"consultation.outcome_count_{o}", count=group.outcomes[o])
-                                for o in (*OUTCOMES, "pending") if group.outcomes[o])
-            document.add_paragraph(t.plain("consultation.report_handled", handled=handled))
+            document.add_paragraph(t.plain("consultation.report_handled", handled=_handled(t, group.outcomes)))
             for explanation in group.explanations:
                 document.add_paragraph(t.plain("consultation.report_explanation", text=explanation))
+        if len(singles) > SINGLES:
+            rest = sum((g.outcomes for g in singles[SINGLES:]), Counter())
+            document.add_paragraph(t.plain("consultation.report_more_singles", count=len(singles) - SINGLES,
+                                           handled=_handled(t, rest)), style="List Bullet")
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def _handled(t: Texts, outcomes: Counter) -> str:
+    return ", ".join(t.plain(f"consultation.outcome_count_{o}", count=outcomes[o])
+                     for o in (*OUTCOMES, "pending") if outcomes[o])
 
 
 def _local(moment: str, tz: ZoneInfo) -> str:

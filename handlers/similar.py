@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from storage.text import fold
 
@@ -34,36 +34,29 @@ def key(text: str) -> str:
 def group(texts: Sequence[str], threshold: int = THRESHOLD) -> list[list[int]]:
     """Indices of `texts` in groups, largest first; a group's first index is its representative (its leader)."""
     groups: list[list[int]] = []
-    lengths: list[int] = []  # the leaders' key lengths, sorted, with their keys and groups alongside
-    leaders: list[tuple[str, int]] = []
-    share = threshold / (200 - threshold)  # ratio ≥ t needs min/max length ≥ t / (200 − t)
+    lengths: list[int] = []  # the leaders' key lengths, sorted; their keys and groups in the same order
+    keys: list[str] = []
+    owners: list[int] = []
+    share = threshold / (200 - threshold)  # a ratio ≥ t needs shorter/longer ≥ t / (200 − t)
     for index, text in enumerate(texts):
         k = key(text)
         low, high = bisect.bisect_left(lengths, len(k) * share), bisect.bisect_right(lengths, len(k) / share)
-        best, best_score = None, threshold
-        for leader_key, group_index in leaders[low:high]:
-            score = fuzz.ratio(k, leader_key, score_cutoff=best_score)
-            if score and (best is None or score > best_score):
-                best, best_score = group_index, score
+        best = process.extractOne(k, keys[low:high], scorer=fuzz.ratio, score_cutoff=threshold) if high > low else None
         if best is None:
             at = bisect.bisect_right(lengths, len(k))
             lengths.insert(at, len(k))
-            leaders.insert(at, (k, len(groups)))
+            keys.insert(at, k)
+            owners.insert(at, len(groups))
             groups.append([index])
         else:
-            groups[best].append(index)
+            groups[owners[low + best[2]]].append(index)
     return sorted(groups, key=lambda g: (-len(g), g[0]))
 
 
 def most_similar(text: str, others: Sequence[str], threshold: int = THRESHOLD) -> int | None:
     """The index of the text among `others` most like `text`, if any is at least `threshold` similar."""
-    k = key(text)
-    best, best_score = None, threshold
-    for index, other in enumerate(others):
-        score = fuzz.ratio(k, key(other), score_cutoff=best_score)
-        if score and (best is None or score > best_score):
-            best, best_score = index, score
-    return best
+    best = process.extractOne(key(text), [key(other) for other in others], scorer=fuzz.ratio, score_cutoff=threshold)
+    return best[2] if best is not None else None
 
 
 async def similar_open_case(store: Store, case: Case, threshold: int = THRESHOLD) -> str | None:

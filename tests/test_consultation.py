@@ -40,9 +40,9 @@ READ_AND_COMMENT = [
                       "!nhạy cảm"]),
     ("[Mục 1.]", ["Mục 1/5. Những quy định chung", "<b>(1)</b> Quy ước này áp dụng", "<b>(3)</b>", "Đồng ý",
                   "Có ý kiến", "Bỏ qua", "Mục sau", "!nhạy cảm"]),
+    ("[Đồng ý]", ["dữ liệu cá nhân nhạy cảm", "Không, tôi chỉ đọc"]),  # agreeing is an opinion too
     ("[Đồng ý]", ["đồng ý với mục 1", "Mục 2/5. Giữ gìn vệ sinh", "<b>(4)</b> Hộ nào vi phạm"]),
-    ("[Có ý kiến]", ["dữ liệu cá nhân nhạy cảm", "Không, tôi chỉ đọc"]),
-    ("[Đồng ý]", ["viết ý kiến về <b>Mục 2. Giữ gìn vệ sinh môi trường, cảnh quan</b>", "4 đoạn"]),
+    ("[Có ý kiến]", ["viết ý kiến về <b>Mục 2. Giữ gìn vệ sinh môi trường, cảnh quan</b>", "4 đoạn"]),
     ("đoạn 9: đề nghị bỏ", ["không có đoạn 9", "1, 2, 3, 4"]),
     ("đoạn 4: Đề nghị không nêu tên hộ vi phạm trên loa, chỉ nhắc nhở riêng.", ["kèm tên hay ẩn danh"]),
     ("[Ẩn danh]", ["đã góp ý cho mục 2 (Ẩn danh)", "Thêm ý kiến", "Mục sau"]),
@@ -74,12 +74,18 @@ async def test_reading_asks_no_consent_and_declining_keeps_reading(harness, stor
         ("[Mục sau]", ["Mục 4/5"]),
         ("[Có ý kiến]", ["cần đồng ý cho bot lưu nội dung", "Gửi góp ý, phản ánh"]),
         ("[Không, tôi chỉ đọc]", ["vẫn đọc được toàn bộ dự thảo", "Mục 4/5"]),
-        ("[Có ý kiến]", ["cần đồng ý cho bot lưu nội dung"]),
-        ("[Đồng ý]", ["dữ liệu cá nhân nhạy cảm"]),
-        ("[Đồng ý]", ["viết ý kiến về <b>Mục 4."]),
-        ("Đề nghị cấm karaoke sau 22 giờ tối", ["kèm tên hay ẩn danh"]),
-        ("[Gửi kèm tên]", ["đã góp ý cho mục 4 (Gửi kèm tên)"]),
     ])
+    user = await store.users.find("test", "1001")
+    assert await store.consultations.progress(1, user.id) is None  # nothing kept before a purpose is accepted
+    await turns(p, [
+        ("[Đồng ý]", ["cần đồng ý cho bot lưu nội dung"]),
+        ("[Đồng ý]", ["dữ liệu cá nhân nhạy cảm"]),
+        ("[Đồng ý]", ["đồng ý với mục 4", "Mục 5/5"]),
+        ("[Có ý kiến]", ["viết ý kiến về <b>Mục 5."]),
+        ("Đề nghị cấm karaoke sau 22 giờ tối", ["kèm tên hay ẩn danh"]),
+        ("[Gửi kèm tên]", ["đã góp ý cho mục 5 (Gửi kèm tên)"]),
+    ])
+    assert await store.consultations.progress(1, user.id) == 5
     user = await store.users.find("test", "1001")
     consents = await store.users.consents(user.id)
     assert consents["opinions"].granted and consents["sensitive"].granted and "news" not in consents
@@ -206,7 +212,7 @@ async def test_a_long_section_is_shown_whole_in_parts_at_the_channel_limit(harne
     parts = split_text(section, limit)
     assert len(parts) >= 2 and all(len(part) <= limit for part in parts)
     assert "HẾT2" in parts[-1]
-    await turns(p, [("[Đồng ý]", ["đọc đến mục cuối"])])
+    await turns(p, [("[Đồng ý]", ["nhạy cảm"]), ("[Đồng ý]", ["đọc đến mục cuối"])])
 
 
 async def test_the_demo_shows_the_sample_open_with_comments(harness, store, clock):
