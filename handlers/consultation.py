@@ -573,6 +573,11 @@ async def _list_handle(ctx: Ctx) -> None:
 async def _cmt_prompt(ctx: Ctx) -> None:
     comment = await ctx.store.consultations.comment(int(ctx.data["cmt"]))
     consultation = await _consultation(ctx)
+    if comment is None:  # its author deleted it
+        ctx.say(ctx.t("consultation.comment_gone"))
+        await ctx.goto(STAFF_FLOW, "list")
+        return
+    ctx.data["seen"] = [comment.outcome, comment.updated_at]  # what a mark expects to find (storage handle)
     key = _skey("cmt")
     rows = [ctx.row(key, ("consultation.outcome_accepted", "accepted"),
                     ("consultation.outcome_explained", "explained")),
@@ -589,6 +594,8 @@ async def _cmt_handle(ctx: Ctx) -> None:
     comment = await ctx.store.consultations.comment(int(ctx.data["cmt"]))
     if choice == ("b",):
         await ctx.goto(STAFF_FLOW, "list")
+    elif comment is None:
+        await _cmt_prompt(ctx)
     elif not await _in_scope(ctx, comment):  # checked again on every action: a forged button included
         await ctx.audit("denied", f"consultation_comment:{ctx.data['cmt']}")
         ctx.finish()
@@ -602,9 +609,12 @@ async def _cmt_handle(ctx: Ctx) -> None:
 
 
 async def _mark(ctx: Ctx, comment: Comment, outcome: str, explanation: str | None) -> None:
-    if not await ctx.store.consultations.handle(comment.id, outcome, explanation, ctx.user.id, ctx.now):
-        ctx.say(ctx.t("consultation.closed"))
-        await ctx.goto(STAFF_FLOW, "list")
+    seen = tuple(ctx.data.get("seen") or (None, ""))
+    if not await ctx.store.consultations.handle(comment.id, outcome, explanation, ctx.user.id, ctx.now, seen):
+        consultation = await _consultation(ctx)
+        ctx.say(ctx.t("consultation.closed" if consultation.status != "open" else "consultation.changed_meanwhile",
+                      id=comment.id))
+        await ctx.goto(STAFF_FLOW, "cmt")
         return
     await ctx.audit("consultation.handled", f"consultation_comment:{comment.id}", outcome=outcome)
     ctx.say(ctx.t("consultation.marked", id=comment.id, outcome=Key(f"consultation.outcome_{outcome}")))
@@ -625,11 +635,13 @@ async def _why_handle(ctx: Ctx) -> None:
         await ctx.reask("consultation.why_length", low=MIN_WHY, high=MAX_WHY)
         return
     comment = await ctx.store.consultations.comment(int(ctx.data["cmt"]))
-    if not await _in_scope(ctx, comment):
+    if comment is None:
+        await ctx.goto(STAFF_FLOW, "cmt")
+    elif not await _in_scope(ctx, comment):
         ctx.finish()
         ctx.say(ctx.t("common.not_allowed"))
-        return
-    await _mark(ctx, comment, "explained", text)
+    else:
+        await _mark(ctx, comment, "explained", text)
 
 
 async def _close_prompt(ctx: Ctx) -> None:

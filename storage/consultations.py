@@ -307,16 +307,20 @@ class ConsultationRepo:
             out.setdefault(position, dict.fromkeys(STANCES, 0))[stance] = count
         return out
 
-    async def handle(self, comment_id: int, outcome: str, explanation: str | None, by: int, now: datetime) -> bool:
-        """Mark a comment «Tiếp thu», «Giải trình» or «Không tiếp thu»; only while its consultation is open."""
+    async def handle(self, comment_id: int, outcome: str, explanation: str | None, by: int, now: datetime,
+                     seen: tuple[str | None, str]) -> bool:
+        """Mark a comment «Tiếp thu», «Giải trình» or «Không tiếp thu», while its consultation is open and the
+        comment is as the staff member saw it: `seen` is its (outcome, updated_at) then. False otherwise (another
+        cadre handled it, its author changed it, the consultation closed)."""
         if outcome not in OUTCOMES:
             raise ValueError(outcome)
         async with self.db.tx() as conn:
             cur = await conn.execute(
                 "UPDATE consultation_comments SET outcome = ?, explanation = ?, handled_by = ?, handled_at = ?"
-                " WHERE id = ? AND section_id IN (SELECT s.id FROM consultation_sections s JOIN consultations k"
-                " ON k.id = s.consultation_id WHERE k.status = 'open')",
-                (outcome, explanation, by, iso(now), comment_id))
+                " WHERE id = ? AND coalesce(outcome, '') = ? AND updated_at = ? AND section_id IN"
+                " (SELECT s.id FROM consultation_sections s JOIN consultations k ON k.id = s.consultation_id"
+                " WHERE k.status = 'open')",
+                (outcome, explanation, by, iso(now), comment_id, seen[0] or "", seen[1]))
             return cur.rowcount == 1
 
     async def participation(self, consultation_id: int) -> list[tuple[int | None, str, int, int]]:

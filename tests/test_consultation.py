@@ -229,3 +229,28 @@ async def test_the_demo_shows_the_sample_open_with_comments(harness, store, cloc
     assert (await store.consultations.stances(demo.id))[1]["agree"] == 2
     p = harness.person()
     await turns(p, [("/gopyvankien", ["Dự thảo Quy ước thôn Long Hưng", "Mục 5."])])
+
+
+async def test_two_cadres_marking_one_comment_the_second_is_told_and_a_changed_comment_is_not_marked(harness, store,
+                                                                                                      clock):
+    await consultation(store, clock)
+    citizen = harness.person()
+    await turns(citizen, ONBOARD)
+    await turns(citizen, READ_AND_COMMENT[:8])
+    first = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    second = await staff(harness, store, "9000", "admin", name="Quản trị")
+    for cadre in (first, second):
+        await turns(cadre, [("/vankien", []), ("[Mục 2.]", []), ("[Xử lý ý kiến #1]", ["Tiếp thu"])])
+    await turns(first, [("[Tiếp thu]", ["#1: Tiếp thu"])])
+    await turns(second, [("[Không tiếp thu]", ["vừa được đồng chí khác xử lý", "Tiếp thu"])])  # shown as it is now
+    assert (await store.consultations.comment(1)).outcome == "accepted"
+    # The author rewrites it while a cadre has it open: the mark of the old text is refused.
+    await turns(second, [("[Không tiếp thu]", [])])
+    assert (await store.consultations.comment(1)).outcome == "rejected"
+    await turns(first, [("[Xử lý ý kiến #1]", ["Không tiếp thu"])])
+    clock.advance(minutes=5)
+    await turns(citizen, [("/gopyvankien", []), ("[Ý kiến của tôi]", []), ("[Xem, sửa ý kiến 1]", []), ("[Sửa]", []),
+                          ("đoạn 4: Đề nghị chỉ nêu tên khi tái phạm lần thứ ba.", []), ("[Ẩn danh]", [])])
+    assert (await store.consultations.comment(1)).outcome is None  # a handling of the earlier text is void
+    await turns(first, [("[Tiếp thu]", ["hoặc người góp ý vừa sửa", "tái phạm lần thứ ba"])])
+    assert (await store.consultations.comment(1)).outcome is None

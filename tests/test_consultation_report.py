@@ -17,6 +17,7 @@ from bot.consultation_file import read
 from handlers.similar import group, most_similar
 from storage import Store
 from storage.broadcasts import Audience
+from storage.clock import iso
 
 SAMPLE = Path(__file__).parent.parent / "docs" / "consultations" / "quy-uoc-thon-long-hung.md"
 NOW = datetime(2026, 11, 26, 1, tzinfo=UTC)
@@ -66,10 +67,11 @@ async def _seed(path: Path) -> None:
         ids.append(await store.consultations.add_comment(sections[4].id, people[5].id, None,
                                                          "Đề nghị cho hát karaoke đến 22 giờ 30 ngày cuối tuần.", False,
                                                          "zalo", dong_ha.id, NOW))
-        await store.consultations.handle(ids[0], "accepted", None, people[0].id, NOW)
-        await store.consultations.handle(ids[1], "accepted", None, people[0].id, NOW)
+        unhandled = (None, iso(NOW))
+        await store.consultations.handle(ids[0], "accepted", None, people[0].id, NOW, unhandled)
+        await store.consultations.handle(ids[1], "accepted", None, people[0].id, NOW, unhandled)
         await store.consultations.handle(ids[3], "explained", "Giữ 22 giờ theo quy định chung về tiếng ồn.",
-                                         people[0].id, NOW)
+                                         people[0].id, NOW, unhandled)
     finally:
         await store.close()
 
