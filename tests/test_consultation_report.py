@@ -130,3 +130,23 @@ async def test_a_case_like_an_open_one_in_the_same_commune_shows_cadres_the_like
     await store.cases.record(first.id, None, "resolved", clock(), expect="new", status="resolved", closed_at=clock())
     await admin.choose(f"1:cs:{twin.id}")  # what is closed is not offered
     assert "Có thể trùng" not in admin.text()
+
+
+def test_the_report_quotes_twenty_single_comments_a_section_and_counts_the_rest():
+    from collections import Counter
+    from io import BytesIO
+    from types import SimpleNamespace
+
+    from handlers.consultation_report import GroupSummary, SectionSummary, write_docx
+    from messages import Texts
+
+    singles = [GroupSummary(1, f"Ý kiến riêng số {n}", [], Counter({"rejected" if n % 2 else "pending": 1}))
+               for n in range(25)]
+    section = SectionSummary(1, "Mục thử", {"agree": 0, "comment": 25, "skip": 0}, 25,
+                             [GroupSummary(2, "Ý kiến chung", [1], Counter(accepted=2)), *singles])
+    document = docx.Document(BytesIO(write_docx(SimpleNamespace(title="Dự thảo"), Texts("vi"), {}, [], [section])))
+    text = "\n".join(p.text for p in document.paragraphs)
+    assert "2 ý kiến cùng đề nghị (đoạn 1): «Ý kiến chung»" in text
+    assert "Ý kiến riêng số 19" in text and "Ý kiến riêng số 20" not in text
+    assert "Và 5 ý kiến riêng lẻ khác (toàn văn trong tệp Excel kèm theo); xử lý: không tiếp thu 2, chưa xử lý 3." \
+        in text
