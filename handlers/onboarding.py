@@ -21,9 +21,10 @@ async def start(ctx: Ctx) -> None:
     payload = ctx.inbound.text.strip()
     draft: dict = {}
     if payload:
-        if not await _apply_payload(ctx, payload, draft):
+        applied = await _apply_payload(ctx, payload, draft)
+        if not applied:
             ctx.say(ctx.t("start.bad_link"))
-        if payload.startswith(("i_", "v_")):  # an invite answers itself; a consultation opens at its contents
+        if payload.startswith("i_") or (applied and payload.startswith("v_")):  # a consultation opens at its contents
             return
     if ctx.user.onboarded:
         await _welcome_back(ctx, draft)

@@ -254,3 +254,13 @@ async def test_two_cadres_marking_one_comment_the_second_is_told_and_a_changed_c
     assert (await store.consultations.comment(1)).outcome is None  # a handling of the earlier text is void
     await turns(first, [("[Tiếp thu]", ["hoặc người góp ý vừa sửa", "tái phạm lần thứ ba"])])
     assert (await store.consultations.comment(1)).outcome is None
+
+
+async def test_a_link_to_no_consultation_says_so_and_starts_as_usual(harness, store, clock):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, [("/start v_KHONG-CO", ["không hợp lệ", "Kính chào", "Mục đích 1/2"])])
+    draft = await store.consultations.save("NHAP", read(SAMPLE), clock(), clock() + timedelta(days=3), Audience(),
+                                           clock())
+    assert draft.status == "draft"  # not published: not readable
+    await turns(p, [("/start v_NHAP", ["không hợp lệ", "!Dự thảo Quy ước"])])
