@@ -44,13 +44,25 @@ def _short(text: str, size: int = 60) -> str:
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
+def _num(ctx: Ctx, name: str) -> int:
+    """A number of the draft; 0 (nothing has it) where the draft lacks it or holds something else."""
+    value = ctx.data.get(name)
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _lost(ctx: Ctx) -> None:
+    """The consultation, section or comment the conversation was about is not there (any more)."""
+    ctx.finish()
+    ctx.say(ctx.t("consultation.lost"))
+
+
 async def _consultation(ctx: Ctx) -> Consultation | None:
-    consultation = await ctx.store.consultations.get(int(ctx.data["cid"]))
+    consultation = await ctx.store.consultations.get(_num(ctx, "cid"))
     return consultation if consultation is not None and consultation.status != "draft" else None
 
 
 async def _section(ctx: Ctx, position: int) -> tuple[Section | None, int]:
-    sections = await ctx.store.consultations.sections(int(ctx.data["cid"]))
+    sections = await ctx.store.consultations.sections(_num(ctx, "cid"))
     return next((s for s in sections if s.position == position), None), len(sections)
 
 
@@ -97,8 +109,7 @@ async def from_link(ctx: Ctx, code: str) -> bool:
 async def _toc_prompt(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
     if consultation is None:
-        ctx.finish()
-        ctx.say(ctx.t(ctx.stale_key))
+        _lost(ctx)
         return
     store = ctx.store
     sections = await store.consultations.sections(consultation.id)
@@ -148,10 +159,9 @@ async def _show_section(ctx: Ctx, position: int) -> None:
 
 async def _sec_prompt(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
-    section, total = await _section(ctx, int(ctx.data["pos"]))
+    section, total = await _section(ctx, _num(ctx, "pos"))
     if consultation is None or section is None:
-        ctx.finish()
-        ctx.say(ctx.t(ctx.stale_key))
+        _lost(ctx)
         return
     if ctx.user.consented:  # before a purpose is accepted nothing but the chat is kept, not where they read
         await ctx.store.consultations.set_progress(consultation.id, ctx.user.id, section.position, ctx.now)
@@ -184,11 +194,10 @@ async def _navigate(ctx: Ctx) -> None:
     """The buttons under a section, and under a comment just saved."""
     choice = ctx.choice
     consultation = await _consultation(ctx)
-    position = int(ctx.data["pos"])
+    position = _num(ctx, "pos")
     section, total = await _section(ctx, position)
     if consultation is None or section is None:
-        ctx.finish()
-        ctx.say(ctx.t(ctx.stale_key))
+        _lost(ctx)
         return
     if choice == ("t",):
         await ctx.goto(FLOW, "toc")
@@ -223,7 +232,7 @@ async def _answer(ctx: Ctx, stance: str) -> None:
     if stance == "comment":
         await ctx.goto(FLOW, "write")
         return
-    position = int(ctx.data["pos"])
+    position = _num(ctx, "pos")
     section, total = await _section(ctx, position)
     await ctx.store.consultations.answer(section.id, ctx.user.id, stance, ctx.now)
     ctx.say(ctx.t(f"consultation.answered_{stance}", position=position))
@@ -231,7 +240,10 @@ async def _answer(ctx: Ctx, stance: str) -> None:
 
 
 async def _consent_prompt(ctx: Ctx) -> None:
-    purpose = ctx.data["purpose"]
+    purpose = ctx.data.get("purpose")
+    if purpose not in ("opinions", "sensitive") or ctx.data.get("stance") not in ("agree", "skip", "comment"):
+        _lost(ctx)
+        return
     key = _key("consent")
     intro = [ctx.t("consultation.needs_opinions")] if purpose == "opinions" else []
     ctx.say("\n\n".join([*intro, ctx.t(f"consent.{purpose}")]), [  # the very text record_consent versions
@@ -241,12 +253,15 @@ async def _consent_prompt(ctx: Ctx) -> None:
 @registry.step(FLOW, "consent", _consent_prompt)
 async def _consent_handle(ctx: Ctx) -> None:
     choice = ctx.choice
-    if choice == ("y",):
+    section, _ = await _section(ctx, _num(ctx, "pos"))
+    if await _consultation(ctx) is None or section is None or ctx.data.get("purpose") not in ("opinions", "sensitive"):
+        _lost(ctx)
+    elif choice == ("y",):
         await record_consent(ctx, ctx.data.pop("purpose"), True)
-        await _answer(ctx, ctx.data.pop("stance"))
+        await _answer(ctx, ctx.data.pop("stance", "comment"))
     elif choice == ("n",):
         ctx.data.pop("purpose")
-        ctx.data.pop("stance")
+        ctx.data.pop("stance", None)
         ctx.say(ctx.t("consultation.no_consent"))
         await ctx.goto(FLOW, "sec")
     else:
@@ -254,7 +269,10 @@ async def _consent_handle(ctx: Ctx) -> None:
 
 
 async def _write_prompt(ctx: Ctx) -> None:
-    section, _ = await _section(ctx, int(ctx.data["pos"]))
+    section, _ = await _section(ctx, _num(ctx, "pos"))
+    if section is None:
+        _lost(ctx)
+        return
     earlier = ctx.data.get("earlier")
     ctx.say(ctx.t("consultation.ask_comment", position=section.position, title=section.title,
                   count=len(section.paragraphs))
@@ -264,6 +282,10 @@ async def _write_prompt(ctx: Ctx) -> None:
 
 @registry.step(FLOW, "write", _write_prompt)
 async def _write_handle(ctx: Ctx) -> None:
+    section, _ = await _section(ctx, _num(ctx, "pos"))
+    if section is None:
+        _lost(ctx)
+        return
     if ctx.choice == ("b",):
         for name in ("cmt", "earlier"):
             ctx.data.pop(name, None)
@@ -276,7 +298,6 @@ async def _write_handle(ctx: Ctx) -> None:
     paragraph = None
     named = PARAGRAPH.match(text)
     if named:
-        section, _ = await _section(ctx, int(ctx.data["pos"]))
         paragraph, text = int(named.group(1)), named.group(2).strip()
         if paragraph not in {p.number for p in section.paragraphs}:
             await ctx.reask("consultation.no_such_paragraph", number=paragraph,
@@ -303,22 +324,26 @@ async def _anon_handle(ctx: Ctx) -> None:
         await ctx.wrong()
         return
     consultation = await _consultation(ctx)
-    section, _ = await _section(ctx, int(ctx.data["pos"]))
-    if consultation is None or section is None or not consultation.accepts(ctx.now):
+    section, _ = await _section(ctx, _num(ctx, "pos"))
+    if consultation is None or section is None or not isinstance(ctx.data.get("text"), str):
+        _lost(ctx)
+        return
+    if not consultation.accepts(ctx.now):
         ctx.finish()
         ctx.say(ctx.t("consultation.closed"))
         return
     data, store = ctx.data, ctx.store
     anonymous = choice == ("a",)
+    paragraph = data.get("paragraph") if isinstance(data.get("paragraph"), int) else None
     if data.get("cmt"):
-        saved = await store.consultations.change_comment(int(data["cmt"]), ctx.user.id, data["paragraph"],
+        saved = await store.consultations.change_comment(_num(ctx, "cmt"), ctx.user.id, paragraph,
                                                          data["text"], anonymous, ctx.now)
         if not saved:
             ctx.finish()
             ctx.say(ctx.t(ctx.stale_key))
             return
     else:
-        await store.consultations.add_comment(section.id, ctx.user.id, data["paragraph"], data["text"], anonymous,
+        await store.consultations.add_comment(section.id, ctx.user.id, paragraph, data["text"], anonymous,
                                               ctx.inbound.channel, await _commune(ctx), ctx.now)
     for name in ("cmt", "earlier", "text", "paragraph"):
         data.pop(name, None)
@@ -336,7 +361,7 @@ async def _commune(ctx: Ctx) -> int | None:
 async def _saved_prompt(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
     key = _key("saved")
-    ctx.say(ctx.t("consultation.saved", position=ctx.data["pos"],
+    ctx.say(ctx.t("consultation.saved", position=_num(ctx, "pos"),
                   sender=Key("consultation.anonymous" if ctx.data.get("anonymous") else "consultation.named")), [
         ctx.row(key, ("consultation.comment_more", "k")),
         ctx.row(key, ("consultation.next", "n"), ("consultation.toc_button", "t")),
@@ -362,8 +387,7 @@ def _comment_line(ctx: Ctx, number: int, comment: Comment) -> str:
 async def _mine_prompt(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
     if consultation is None:
-        ctx.finish()
-        ctx.say(ctx.t(ctx.stale_key))
+        _lost(ctx)
         return
     mine = await ctx.store.consultations.comments_of(consultation.id, ctx.user.id)
     key = _key("mine")
@@ -391,7 +415,7 @@ async def _own(ctx: Ctx, comment_id: int) -> Comment | None:
 
 
 async def _one_prompt(ctx: Ctx) -> None:
-    comment = await _own(ctx, int(ctx.data["cmt"]))
+    comment = await _own(ctx, _num(ctx, "cmt"))
     consultation = await _consultation(ctx)
     if comment is None or consultation is None:
         await ctx.goto(FLOW, "mine")
@@ -408,7 +432,7 @@ async def _one_prompt(ctx: Ctx) -> None:
 @registry.step(FLOW, "one", _one_prompt)
 async def _one_handle(ctx: Ctx) -> None:
     choice = ctx.choice
-    comment = await _own(ctx, int(ctx.data["cmt"]))
+    comment = await _own(ctx, _num(ctx, "cmt"))
     consultation = await _consultation(ctx)
     if choice == ("b",) or comment is None or consultation is None:
         ctx.data.pop("cmt", None)
@@ -470,8 +494,7 @@ async def staff_open_button(ctx: Ctx) -> None:
 async def _over_prompt(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
     if consultation is None:
-        ctx.finish()
-        ctx.say(ctx.t(ctx.stale_key))
+        _lost(ctx)
         return
     paths = await _paths(ctx)
     stances = await ctx.store.consultations.stances(consultation.id, paths)
@@ -498,7 +521,9 @@ async def _over_prompt(ctx: Ctx) -> None:
 @registry.step(STAFF_FLOW, "over", _over_prompt)
 async def _over_handle(ctx: Ctx) -> None:
     choice = ctx.choice
-    if len(choice) == 2 and choice[0] == "s" and choice[1].isdigit():
+    if await _consultation(ctx) is None:
+        _lost(ctx)
+    elif len(choice) == 2 and choice[0] == "s" and choice[1].isdigit():
         await ctx.goto(STAFF_FLOW, "list", pos=int(choice[1]), page=0)
     elif choice == ("r",) and allowed(ctx.user, ADMIN):
         await _report(ctx)
@@ -526,7 +551,7 @@ async def _report(ctx: Ctx) -> None:
 
 async def _list_prompt(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
-    position, page = int(ctx.data["pos"]), int(ctx.data.get("page", 0))
+    position, page = _num(ctx, "pos"), int(ctx.data.get("page", 0))
     section, _ = await _section(ctx, position)
     if consultation is None or section is None:
         await ctx.goto(STAFF_FLOW, "over")
@@ -571,8 +596,11 @@ async def _list_handle(ctx: Ctx) -> None:
 
 
 async def _cmt_prompt(ctx: Ctx) -> None:
-    comment = await ctx.store.consultations.comment(int(ctx.data["cmt"]))
+    comment = await ctx.store.consultations.comment(_num(ctx, "cmt"))
     consultation = await _consultation(ctx)
+    if consultation is None:
+        _lost(ctx)
+        return
     if comment is None:  # its author deleted it
         ctx.say(ctx.t("consultation.comment_gone"))
         await ctx.goto(STAFF_FLOW, "list")
@@ -591,7 +619,7 @@ async def _cmt_prompt(ctx: Ctx) -> None:
 @registry.step(STAFF_FLOW, "cmt", _cmt_prompt)
 async def _cmt_handle(ctx: Ctx) -> None:
     choice = ctx.choice
-    comment = await ctx.store.consultations.comment(int(ctx.data["cmt"]))
+    comment = await ctx.store.consultations.comment(_num(ctx, "cmt"))
     if choice == ("b",):
         await ctx.goto(STAFF_FLOW, "list")
     elif comment is None:
@@ -634,7 +662,7 @@ async def _why_handle(ctx: Ctx) -> None:
     if not MIN_WHY <= len(text) <= MAX_WHY:
         await ctx.reask("consultation.why_length", low=MIN_WHY, high=MAX_WHY)
         return
-    comment = await ctx.store.consultations.comment(int(ctx.data["cmt"]))
+    comment = await ctx.store.consultations.comment(_num(ctx, "cmt"))
     if comment is None:
         await ctx.goto(STAFF_FLOW, "cmt")
     elif not await _in_scope(ctx, comment):
@@ -646,6 +674,9 @@ async def _why_handle(ctx: Ctx) -> None:
 
 async def _close_prompt(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
+    if consultation is None:
+        _lost(ctx)
+        return
     pending = sum(1 for c in await ctx.store.consultations.comments(consultation.id) if not c.outcome)
     ctx.say(ctx.t("consultation.close_confirm", title=consultation.title, pending=pending),
             [ctx.row(_skey("close"), ("consultation.close_yes", "y"), ("common.back", "b"))])
@@ -656,6 +687,8 @@ async def _close_handle(ctx: Ctx) -> None:
     choice = ctx.choice
     if choice == ("b",):
         await ctx.goto(STAFF_FLOW, "over")
+    elif await _consultation(ctx) is None:
+        _lost(ctx)
     elif choice == ("y",) and allowed(ctx.user, ADMIN):
         await _close(ctx)
     else:

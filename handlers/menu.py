@@ -19,8 +19,6 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("huongdan", frozenset({"citizen", "cadre", "admin"})),
     ("huy", frozenset({"citizen", "cadre", "admin"})),
     ("lienket", frozenset({"citizen", "cadre", "admin"})),
-    ("gopyvankien", frozenset({"citizen", "cadre", "admin"})),
-    ("vankien", STAFF),
     ("hopthu", STAFF),
     ("phamvi", STAFF),
     ("bantin", STAFF),
@@ -32,6 +30,8 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
     ("nhatky", ADMIN),
+    ("gopyvankien", frozenset({"citizen", "cadre", "admin"})),
+    ("vankien", STAFF),
 ]
 
 # Main-menu buttons: (command they run, label key).

@@ -46,7 +46,8 @@ async def test_admin_invites_cadre_who_accepts_once(harness, store):
     assert scope.locality_ids == {hai_lang.id}
     assert harness.channel.commands["7001"] == ["start", "gopy", "phananh", "theodoi", "caidat", "nhantin", "dunggui",
                                                 "quyenriengtu", "dulieu", "xoadulieu", "huongdan", "huy", "lienket",
-                                                "hopthu", "phamvi", "bantin", "nhiemvu", "xuat"]
+                                                "hopthu", "phamvi", "bantin", "nhiemvu", "xuat", "gopyvankien",
+                                                "vankien"]
     await turns(cadre, [("/phamvi", ["xã Hải Lăng", "cán bộ"])])
     # One time only.
     other = harness.person("7002")
