@@ -376,11 +376,14 @@ async def _saved_handle(ctx: Ctx) -> None:
 # ---- my comments ----------------------------------------------------------------------------------------
 
 
-def _comment_line(ctx: Ctx, number: int, comment: Comment) -> str:
-    where = ctx.t("consultation.where_paragraph", position=comment.position, paragraph=comment.paragraph) \
+def _where(ctx: Ctx, comment: Comment) -> str:
+    return ctx.t("consultation.where_paragraph", position=comment.position, paragraph=comment.paragraph) \
         if comment.paragraph else ctx.t("consultation.where_section", position=comment.position)
+
+
+def _comment_line(ctx: Ctx, number: int, comment: Comment) -> str:
     outcome = ctx.t(f"consultation.outcome_{comment.outcome}") if comment.outcome else ""
-    return ctx.t("consultation.mine_line", number=number, where=where, text=_short(comment.text, 120),
+    return ctx.t("consultation.mine_line", number=number, where=_where(ctx, comment), text=_short(comment.text, 120),
                  sender=Key("consultation.anonymous" if comment.anonymous else "consultation.named"), outcome=outcome)
 
 
@@ -425,8 +428,10 @@ async def _one_prompt(ctx: Ctx) -> None:
         if consultation.accepts(ctx.now) else []
     rows.append(ctx.row(key, ("common.back", "b")))
     explanation = ctx.t("consultation.explained_as", text=comment.explanation) if comment.explanation else ""
-    ctx.say(_comment_line(ctx, 1, comment).split(" ", 1)[1] + "\n\n" + ctx.t("consultation.full_text",
-                                                                           text=comment.text) + explanation, rows)
+    outcome = f"consultation.outcome_{comment.outcome}" if comment.outcome else "consultation.pending"
+    ctx.say(ctx.t("consultation.one", where=_where(ctx, comment), text=comment.text, explanation=explanation,
+                  sender=Key("consultation.anonymous" if comment.anonymous else "consultation.named"),
+                  outcome=Key(outcome)), rows)
 
 
 @registry.step(FLOW, "one", _one_prompt)
@@ -568,12 +573,10 @@ async def _list_prompt(ctx: Ctx) -> None:
 
 
 async def _staff_line(ctx: Ctx, comment: Comment) -> str:
-    where = ctx.t("consultation.where_paragraph", position=comment.position, paragraph=comment.paragraph) \
-        if comment.paragraph else ctx.t("consultation.where_section", position=comment.position)
     sender = ctx.t("consultation.anonymous") if comment.anonymous else (comment.sender or ctx.t("common.none"))
     place = await locality_name(ctx, comment.commune_id) if comment.commune_id else ctx.t("common.none")
     outcome = ctx.t(f"consultation.outcome_{comment.outcome}") if comment.outcome else ctx.t("consultation.pending")
-    return ctx.t("consultation.staff_line", id=comment.id, where=where, text=_short(comment.text, 300),
+    return ctx.t("consultation.staff_line", id=comment.id, where=_where(ctx, comment), text=_short(comment.text, 300),
                  sender=sender, place=place, outcome=outcome)
 
 
