@@ -18,7 +18,6 @@ from bot.console import texts
 from handlers.broadcast import parse_when, plan_start
 from handlers.campaigns import qr_png
 from handlers.consultation_report import report_docx, report_xlsx
-from handlers.similar import THRESHOLD
 from messages import Texts
 from storage import Store
 from storage.broadcasts import ROLES, Audience, NewBroadcast
@@ -55,7 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     report = consultation.add_parser("report", help=_h("report"))
     report.add_argument("code")
     report.add_argument("--out", type=Path, required=True, metavar="FILE.docx", help=_h("out"))
-    report.add_argument("--threshold", type=int, default=THRESHOLD, metavar="0-100", help=_h("threshold"))
+    report.add_argument("--threshold", type=int, choices=range(50, 101), metavar="50-100", help=_h("threshold"))
 
 
 async def dispatch(args: argparse.Namespace, store: Store, config: Config, now: datetime) -> int | None:
@@ -166,7 +165,7 @@ async def _report(store: Store, config: Config, args: argparse.Namespace, now: d
     if consultation is None:
         raise ConsultationError("unknown", code=args.code)
     tz = ZoneInfo(config.tz)
-    report = await report_docx(store, consultation, Texts("vi"), tz, threshold=args.threshold)
+    report = await report_docx(store, consultation, Texts("vi"), tz, args.threshold or config.similarity)
     workbook = await report_xlsx(store, consultation, Texts("vi"), tz)
     xlsx = args.out.with_suffix(".xlsx")
     await asyncio.to_thread(args.out.write_bytes, report)

@@ -543,7 +543,7 @@ async def _over_handle(ctx: Ctx) -> None:
 
 async def _report(ctx: Ctx) -> None:
     consultation = await _consultation(ctx)
-    report = await report_docx(ctx.store, consultation, ctx.t, ctx.settings.tz)
+    report = await report_docx(ctx.store, consultation, ctx.t, ctx.settings.tz, ctx.settings.similarity)
     workbook = await report_xlsx(ctx.store, consultation, ctx.t, ctx.settings.tz)
     await ctx.audit("consultation.report", f"consultation:{consultation.code}")
     ctx.say(ctx.t("consultation.report_caption", title=consultation.title),

@@ -100,8 +100,7 @@ async def _audience(store: Store, consultation: Consultation, t: Texts) -> str:
     return ", ".join(parts) or t.plain("consultation.report_everyone")
 
 
-async def report_docx(store: Store, consultation: Consultation, t: Texts, tz: ZoneInfo,
-                      threshold: int = similar.THRESHOLD) -> bytes:
+async def report_docx(store: Store, consultation: Consultation, t: Texts, tz: ZoneInfo, threshold: int) -> bytes:
     organised, rows = await organisation(store, consultation, t, tz)
     sections = await sections_summary(store, consultation, threshold)
     return await asyncio.to_thread(write_docx, consultation, t, organised, rows, sections)

@@ -218,7 +218,7 @@ async def show_case(ctx: Ctx, case: Case) -> None:
                  sender=sender, created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
                  attachments=len(attachments), history=join("\n", history))
-    if (twin := await similar_open_case(ctx.store, case)) is not None:
+    if (twin := await similar_open_case(ctx.store, case, ctx.settings.similarity)) is not None:
         text += "\n" + ctx.t("similar.case", code=twin)
     key = _key("case")
     buttons = [Option(ctx.t(f"inbox.do_{a}"), cb(key, a)) for a in ACTIONS[case.status]]

@@ -59,7 +59,7 @@ def most_similar(text: str, others: Sequence[str], threshold: int = THRESHOLD) -
     return best[2] if best is not None else None
 
 
-async def similar_open_case(store: Store, case: Case, threshold: int = THRESHOLD) -> str | None:
+async def similar_open_case(store: Store, case: Case, threshold: int) -> str | None:
     """The code of an open case in the same commune that an open `case` may repeat, for the cadre's card."""
     if not case.is_open:
         return None

@@ -150,3 +150,17 @@ def test_the_report_quotes_twenty_single_comments_a_section_and_counts_the_rest(
     assert "Ý kiến riêng số 19" in text and "Ý kiến riêng số 20" not in text
     assert "Và 5 ý kiến riêng lẻ khác (toàn văn trong tệp Excel kèm theo); xử lý: không tiếp thu 2, chưa xử lý 3." \
         in text
+
+
+def test_the_grouping_threshold_is_configured_and_given_per_report(env, tmp_path, monkeypatch):
+    asyncio.run(_seed(env))
+
+    def groups(*args):
+        out = tmp_path / "r.docx"
+        assert main(["consultation", "report", "QU-LH", "--out", str(out), *args]) == 0
+        return [p.text for p in docx.Document(str(out)).paragraphs if "ý kiến" in p.text and "«" in p.text]
+
+    assert any(g.startswith("3 ý kiến cùng đề nghị") for g in groups())
+    monkeypatch.setenv("DANVAN_SIMILARITY", "100")  # identical once folded, only
+    assert any(g.startswith("2 ý kiến cùng đề nghị") for g in groups())
+    assert any(g.startswith("3 ý kiến cùng đề nghị") for g in groups("--threshold", "85"))
