@@ -503,16 +503,14 @@ async def _over_prompt(ctx: Ctx) -> None:
         return
     paths = await _paths(ctx)
     stances = await ctx.store.consultations.stances(consultation.id, paths)
-    comments = await ctx.store.consultations.comments(consultation.id, paths)
-    counts: dict[int, int] = {}
-    for comment in comments:
-        counts[comment.position] = counts.get(comment.position, 0) + 1
+    counts = await ctx.store.consultations.counts(consultation.id, paths)
     key = _skey("over")
     lines, rows = [], []
     for section in await ctx.store.consultations.sections(consultation.id):
         s = stances.get(section.position, {})
+        comments, pending = counts.get(section.position, (0, 0))
         lines.append(ctx.t("consultation.over_line", position=section.position, title=_short(section.title, 50),
-                           agree=s.get("agree", 0), comments=counts.get(section.position, 0), skip=s.get("skip", 0)))
+                           agree=s.get("agree", 0), comments=comments, pending=pending, skip=s.get("skip", 0)))
         rows.append((Option(ctx.t("consultation.section_button", position=section.position,
                                   title=_short(section.title, 30)), cb(key, "s", section.position)),))
     if ctx.user.role == "admin":
@@ -680,7 +678,7 @@ async def _close_prompt(ctx: Ctx) -> None:
     if consultation is None:
         _lost(ctx)
         return
-    pending = sum(1 for c in await ctx.store.consultations.comments(consultation.id) if not c.outcome)
+    pending = sum(p for _, p in (await ctx.store.consultations.counts(consultation.id)).values())
     ctx.say(ctx.t("consultation.close_confirm", title=consultation.title, pending=pending),
             [ctx.row(_skey("close"), ("consultation.close_yes", "y"), ("common.back", "b"))])
 

@@ -283,6 +283,15 @@ class ConsultationRepo:
             [consultation_id, *([position] if position is not None else []), *params])
         return [_comment(r) for r in rows]
 
+    async def counts(self, consultation_id: int, paths: tuple[str, ...] | None = None) -> dict[int, tuple[int, int]]:
+        """Per section position: (comments, of them not handled yet), within `paths` (a cadre's scope)."""
+        where, params = _in_paths(paths)
+        rows = await self.db.fetchall(
+            "SELECT s.position, count(*), sum(CASE WHEN c.outcome IS NULL THEN 1 ELSE 0 END)"
+            f" FROM consultation_comments c JOIN consultation_sections s ON s.id = c.section_id"
+            f" WHERE s.consultation_id = ? AND {where} GROUP BY s.position", [consultation_id, *params])
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     async def iter_comments(self, consultation_id: int, batch: int = 5000) -> AsyncIterator[list[Comment]]:
         """Every comment, a section at a time in batches: the report holds one section in memory."""
         last = 0

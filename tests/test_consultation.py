@@ -138,14 +138,15 @@ async def test_staff_see_their_scope_mark_outcomes_and_commenters_are_told_on_cl
     await turns(citizen, ONBOARD)
     await turns(citizen, READ_AND_COMMENT[:8])
     elsewhere = await staff(harness, store, "8002", "cadre", commune="Đông Hà")
-    await turns(elsewhere, [("/vankien", ["Mục 2. Giữ gìn vệ sinh", "👍 0 · ✍️ 0"]),
+    await turns(elsewhere, [("/vankien", ["Mục 2. Giữ gìn vệ sinh", "👍 0 · ✍️ 0 (0 chưa xử lý)"]),
                             ("[Mục 2.]", ["0 ý kiến", "!không nêu tên"])])
     # A forged button for the comment is refused and audited.
     await elsewhere.choose("1:vks.list:o:1")
     assert "chỉ dành cho cán bộ" in elsewhere.text()
     cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
     await turns(cadre, [
-        ("/vankien", ["Mục 1. Những quy định chung: 👍 1", "Mục 2. Giữ gìn vệ sinh môi trường, cảnh quan: 👍 0 · ✍️ 1",
+        ("/vankien", ["Mục 1. Những quy định chung: 👍 1",
+                      "Mục 2. Giữ gìn vệ sinh môi trường, cảnh quan: 👍 0 · ✍️ 1 (1 chưa xử lý)",
                       "!Báo cáo tổng hợp", "!Kết thúc"]),
         ("[Mục 2.]", ["1 ý kiến", "Mục 2, đoạn 4", "xã Hải Lăng", "Ẩn danh", "Chưa xử lý", "!Nguyễn Thị Lan"]),
         ("[Xử lý ý kiến #1]", ["Tiếp thu", "Giải trình", "Không tiếp thu"]),
