@@ -78,21 +78,19 @@ async def sections_summary(store: Store, consultation: Consultation, threshold: 
     return out
 
 
-async def _communes(store: Store, ids: set[int | None]) -> dict[int | None, str]:
+async def _communes(store: Store, ids: set[int | None], t: Texts) -> dict[int | None, str]:
+    """Places as they are said ("xã Hải Lăng", "phường Đông Hà")."""
     names: dict[int | None, str] = {None: ""}
     for locality_id in ids - {None}:
         place = await store.localities.get(locality_id)
-        names[locality_id] = place.name if place else ""
+        names[locality_id] = t.plain(f"kind.{place.kind}", name=place.name) if place else ""
     return names
 
 
 async def _audience(store: Store, consultation: Consultation, t: Texts) -> str:
     audience = consultation.audience
-    parts = []
-    for locality_id in audience.localities:
-        place = await store.localities.get(locality_id)
-        if place:
-            parts.append(place.name)
+    names = await _communes(store, set(audience.localities), t)
+    parts = [names[i] for i in audience.localities if names[i]]
     for topic_id in audience.topics:
         topic = await store.topics.get(topic_id)
         if topic:
@@ -110,7 +108,7 @@ async def organisation(store: Store, consultation: Consultation, t: Texts,
                        tz: ZoneInfo) -> tuple[dict[str, str], list[tuple]]:
     """The report's first part: period, audience, participants; and its table by commune and channel."""
     participation = await store.consultations.participation(consultation.id)
-    communes = await _communes(store, {commune for commune, _, _, _ in participation})
+    communes = await _communes(store, {commune for commune, _, _, _ in participation}, t)
     organised = {
         "period": t.plain("consultation.report_period", opens=_local(consultation.opens_at, tz),
                           closes=_local(consultation.closes_at, tz)),
@@ -135,7 +133,7 @@ def write_docx(consultation: Consultation, t: Texts, organised: dict[str, str], 
     document.add_heading(t.plain("consultation.report_organised"), level=1)
     for text in organised.values():
         document.add_paragraph(text)
-    table = document.add_table(rows=1, cols=4)
+    table = document.add_table(rows=1, cols=4, style="Table Grid")
     for cell, key in zip(table.rows[0].cells, ("commune", "channel", "people", "comments"), strict=True):
         cell.text = t.plain(f"consultation.report_col_{key}")
     for row in rows:
@@ -190,7 +188,7 @@ async def report_xlsx(store: Store, consultation: Consultation, t: Texts, tz: Zo
     labels = {o: t.plain(f"consultation.outcome_{o}") for o in OUTCOMES}
     async for batch in store.consultations.iter_comments(consultation.id):
         missing = {c.commune_id for c in batch} - set(names)
-        names.update(await _communes(store, missing))
+        names.update(await _communes(store, missing, t))
         for c in batch:
             sheet.append([c.position, c.paragraph or "", text_cell(c.text), names[c.commune_id], c.channel,
                           anonymous if c.anonymous else text_cell(c.sender or ""), _local(c.updated_at, tz),

@@ -86,6 +86,8 @@ def test_the_report_read_back_has_sections_counts_groups_and_handling(env, tmp_p
     assert headings[:2] == ["BÁO CÁO TỔNG HỢP Ý KIẾN GÓP Ý", "I. Tổ chức lấy ý kiến"]
     assert headings[3:] == [f"Mục {n}. {title}" for n, (title, _) in enumerate(read(SAMPLE).sections, start=1)]
     text = "\n".join(p.text for p in document.paragraphs)
+    assert "Thời gian lấy ý kiến: từ 26/11/2026 08:00 đến 10/12/2026 08:00." in text
+    assert "Đối tượng được mời góp ý: toàn thể người dân nhận tin qua kênh." in text
     assert "6 người trả lời ít nhất một mục, 4 người có ý kiến, tổng số 4 ý kiến" in text
     assert "Đồng ý: 5; có ý kiến: 0 (0 ý kiến); bỏ qua: 1." in text
     assert "Đồng ý: 0; có ý kiến: 3 (3 ý kiến); bỏ qua: 0." in text
@@ -96,7 +98,7 @@ def test_the_report_read_back_has_sections_counts_groups_and_handling(env, tmp_p
     [table] = document.tables
     rows = [[cell.text for cell in row.cells] for row in table.rows]
     assert rows[0] == ["Xã, phường", "Kênh", "Số người góp ý", "Số ý kiến"]
-    assert ["Hải Lăng", "telegram", "3", "3"] in rows and ["Đông Hà", "zalo", "1", "1"] in rows
+    assert ["xã Hải Lăng", "telegram", "3", "3"] in rows and ["phường Đông Hà", "zalo", "1", "1"] in rows
     sheet = load_workbook(tmp_path / "bao-cao.xlsx").active
     values = list(sheet.values)
     assert values[0][:3] == ("Mục", "Đoạn", "Nội dung") and len(values) == 5
