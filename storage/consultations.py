@@ -20,6 +20,26 @@ OUTCOMES = ("accepted", "explained", "rejected")
 PERSONAL_TABLES = ("consultation_comments", "consultation_answers", "consultation_progress")
 
 
+async def move_person(conn, move: int, keep: int) -> None:
+    """Two accounts linked (storage/links.py, inside its transaction): what the moved account said in consultations
+    goes to the kept one where that account holds the sensitive consent (Decree 13), after any consents moved; else
+    it stays with the moved account, which is erased with the person all the same."""
+    async with conn.execute("SELECT granted FROM consents WHERE user_id = ? AND purpose = 'sensitive'"
+                            " ORDER BY id DESC LIMIT 1", (keep,)) as cur:
+        consent = await cur.fetchone()
+    if consent is None or not consent[0]:
+        return
+    await conn.execute("UPDATE consultation_comments SET user_id = ? WHERE user_id = ?", (keep, move))
+    # A section both accounts answered keeps the kept account's answer, as its settings are the ones in force.
+    await conn.execute("INSERT INTO consultation_answers (section_id, user_id, stance, at) SELECT section_id, ?,"
+                       " stance, at FROM consultation_answers WHERE user_id = ? ON CONFLICT DO NOTHING", (keep, move))
+    await conn.execute("INSERT INTO consultation_progress (consultation_id, user_id, position, at) SELECT"
+                       " consultation_id, ?, position, at FROM consultation_progress WHERE user_id = ?"
+                       " ON CONFLICT DO NOTHING", (keep, move))
+    for table in ("consultation_answers", "consultation_progress"):
+        await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (move,))
+
+
 class ConsultationError(Exception):
     """A consultation that cannot be saved or changed as asked; `key` names the reason in cli.file / consult."""
 

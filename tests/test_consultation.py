@@ -265,3 +265,38 @@ async def test_a_link_to_no_consultation_says_so_and_starts_as_usual(harness, st
                                            clock())
     assert draft.status == "draft"  # not published: not readable
     await turns(p, [("/start v_NHAP", ["không hợp lệ", "!Dự thảo Quy ước"])])
+
+
+async def test_linking_accounts_moves_what_was_said_only_to_an_account_with_the_sensitive_consent(store, clock):
+    saved = await consultation(store, clock)
+    sections = {s.position: s.id for s in await store.consultations.sections(saved.id)}
+
+    async def person(channel, external_id, sensitive):
+        user = await store.users.ensure(channel, external_id, external_id, "Lan", "vi", clock())
+        await store.users.update(user.id, clock(), onboarded=1)
+        if sensitive:
+            await store.users.record_consent(user.id, "sensitive", True, "vi-test", clock())
+        return user.id
+
+    async def link(keep, move, channel):
+        code = await store.links.new_code(keep, clock(), timedelta(minutes=10))
+        await store.links.redeem(code, move, channel, clock(), timedelta(hours=1))
+
+    kept, moved = await person("telegram", "t1", True), await person("zalo", "z1", True)
+    await store.consultations.answer(sections[1], kept, "agree", clock())
+    await store.consultations.answer(sections[1], moved, "skip", clock())
+    await store.consultations.answer(sections[2], moved, "agree", clock())
+    await store.consultations.add_comment(sections[3], moved, 1, "Đề nghị tổ chức lễ hội gọn nhẹ", False, "zalo", None,
+                                          clock())
+    await store.consultations.set_progress(saved.id, moved, 3, clock())
+    await link(kept, moved, "zalo")
+    assert [c.text for c in await store.consultations.comments_of(saved.id, kept)] == ["Đề nghị tổ chức lễ hội gọn nhẹ"]
+    assert await store.consultations.answers_of(saved.id, kept) == {1: "agree", 2: "agree", 3: "comment"}
+    assert await store.consultations.progress(saved.id, kept) == 3
+    assert await store.consultations.answers_of(saved.id, moved) == {}
+
+    without, other = await person("telegram", "t2", False), await person("zalo", "z2", True)
+    await store.consultations.add_comment(sections[4], other, None, "Đề nghị giữ 22 giờ", True, "zalo", None, clock())
+    await link(without, other, "zalo")
+    assert await store.consultations.comments_of(saved.id, without) == []
+    assert len(await store.consultations.comments_of(saved.id, other)) == 1
