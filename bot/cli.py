@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import admin_cli, backup, campaign_cli, dvk_cli, logs, privacy_report, task_file, yaml_fields
+from bot import admin_cli, backup, campaign_cli, consultation_cli, dvk_cli, logs, privacy_report, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     campaign_cli.add_parsers(sub)
     privacy_report.add_parsers(sub, _date)
     dvk_cli.add_parsers(sub)
+    consultation_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         config = load()
@@ -132,6 +133,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             handled = await privacy_report.dispatch(args, store, config, now)
         if handled is None:
             handled = await dvk_cli.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await consultation_cli.dispatch(args, store, config, now)
         if handled is not None:
             return handled
         if args.command == "db":

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.base import Settings as HandlerSettings
+from handlers.similar import THRESHOLD
 
 
 class ConfigError(Exception):
@@ -56,6 +57,7 @@ class Config(BaseSettings):
     web_burst: int = Field(10, alias="DANVAN_WEB_BURST", ge=1, le=1000)
     web_rate: float = Field(1.0, alias="DANVAN_WEB_RATE", gt=0, le=100)
     case_limit: int = Field(5, alias="DANVAN_CASE_LIMIT", ge=1, le=10_000)
+    similarity: int = Field(THRESHOLD, alias="DANVAN_SIMILARITY", ge=50, le=100)
     tick_seconds: float = Field(30.0, alias="DANVAN_TICK_SECONDS", gt=0, le=3600)
     escalate_days: int = Field(3, alias="DANVAN_ESCALATE_DAYS", ge=1, le=60)  # working days overdue
     # Months after a case is closed until it no longer names its sender and its files and locations go.
@@ -197,6 +199,7 @@ class Config(BaseSettings):
         return HandlerSettings(operator_name=self.operator_name, tz=ZoneInfo(self.tz),
                                invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet,
                                case_limit=self.case_limit, retention_months=self.retention_months,
+                               similarity=self.similarity,
                                web_chat=self.web_url if self.web_url.startswith("https://") else None)
 
 

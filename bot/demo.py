@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot import consultation_file
 from bot.dvk_demo import seed_demo_dvk
 from handlers.consent import consent_version
 from handlers.tasks import end_of_day
@@ -18,6 +20,8 @@ from messages import Texts
 from storage import Store
 from storage.broadcasts import Audience, NewBroadcast, Outcome
 from storage.cases import NewCase
+
+SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "consultations"
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ async def seed_demo(store: Store, now: datetime) -> None:
     await seed_demo_schedule(store, now)
     await seed_demo_broadcasts(store, now)
     await seed_demo_dvk(store, now)
+    await seed_demo_consultation(store, now)
 
 
 async def _person(store: Store, person: dict, topics: dict[str, int], now: datetime) -> None:
@@ -142,3 +147,32 @@ async def seed_demo_broadcasts(store: Store, now: datetime) -> None:
             targets = await store.broadcasts.claim(broadcast.id, 1000, at)
             await store.broadcasts.settle(broadcast.id, [Outcome(t.user_id, "sent") for t in targets], at)
             await store.broadcasts.finish(broadcast.id, at + timedelta(minutes=1))
+
+
+async def seed_demo_consultation(store: Store, now: datetime) -> None:
+    """The sample draft of docs/consultations/ open for comments, with the villagers' answers and comments; each
+    commenter accepted the sensitive purpose first, as the chat asks. Once: what the demo adds to it stays."""
+    item = content()["consultation"]
+    if await store.consultations.by_code(item["code"]) is not None:
+        return
+    places = [await store.localities.by_code(code) for code in item["localities"]]
+    opened = now - timedelta(days=item["opened_days_ago"])
+    saved = await store.consultations.save(item["code"], consultation_file.read(SAMPLES / item["file"]), opened,
+                                           opened + timedelta(days=item["open_days"]),
+                                           Audience(localities=tuple(p.id for p in places if p)), opened)
+    await store.consultations.publish(saved.id, None, opened)
+    sections = {s.position: s for s in await store.consultations.sections(saved.id)}
+    for answer in item["answers"]:
+        person = await store.users.find("web", answer["person"])
+        for position in answer["agree"]:
+            await store.consultations.answer(sections[position].id, person.id, "agree", opened)
+    sensitive = consent_version(Texts("vi")("consent.sensitive"), "vi")
+    for comment in item["comments"]:
+        person = await store.users.find("web", comment["person"])
+        consent = (await store.users.consents(person.id)).get("sensitive")
+        if consent is None or not consent.granted:
+            await store.users.record_consent(person.id, "sensitive", True, sensitive, opened)
+        place = await store.localities.get(person.locality_id)
+        commune = place.id if place.level == 1 else place.parent_id
+        await store.consultations.add_comment(sections[comment["section"]].id, person.id, comment.get("paragraph"),
+                                              comment["text"], comment["anonymous"], "web", commune, opened)

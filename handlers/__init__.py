@@ -5,6 +5,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     broadcast,
     campaigns,
     cases,
+    consultation,
     digest,
     dvk,
     dvk_browse,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from handlers import images
+from handlers.similar import THRESHOLD
 from messages import LANGUAGES, Key, Safe, Texts
 from storage.conversations import Conversation
 
@@ -161,6 +162,7 @@ class Settings:
     quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
     web_chat: str | None = None  # the web chat's public https address, offered where a message cannot be read
     retention_months: int = 24  # the privacy notice states it; bot/retention.py applies it
+    similarity: int = THRESHOLD  # 0–100: comments grouped and cases flagged as near-duplicates (handlers/similar.py)
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import cadre_rows, locality_name, locality_steps, page_note, page_row, pages_of, turned_page
+from handlers.similar import similar_open_case
 from messages import Key, cut, join
 from storage.cases import Case, CaseMoved, InboxQuery
 from storage.clock import parse
@@ -250,6 +251,8 @@ async def _card(ctx: Ctx, case: Case) -> tuple[str, list[tuple[Option, ...]]]:
                  created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
                  attachments=len(attachments), history=join("\n", history))
+    if (twin := await similar_open_case(ctx.store, case, ctx.settings.similarity)) is not None:
+        text += "\n" + ctx.t("similar.case", code=twin)
     key = _key("case")
     buttons = [Option(ctx.t(f"inbox.do_{a}"), cb(key, a)) for a in ACTIONS[case.status]]
     if ctx.user.role == "admin":

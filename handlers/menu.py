@@ -36,6 +36,8 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("danvankheo", frozenset({"citizen", "cadre", "admin"})),
     ("mohinhhay", frozenset({"citizen", "cadre", "admin"})),
     ("dvk", STAFF),
+    ("gopyvankien", frozenset({"citizen", "cadre", "admin"})),
+    ("vankien", STAFF),
 ]
 
 # Main-menu buttons: (command they run, label key).
@@ -62,6 +64,8 @@ MENU: list[tuple[str, str]] = [
     ("danvankheo", "menu.danvankheo"),
     ("mohinhhay", "menu.mohinhhay"),
     ("dvk", "menu.dvk"),
+    ("gopyvankien", "consultation.menu"),
+    ("vankien", "consultation.menu_staff"),
 ]
 
 

@@ -3,6 +3,7 @@ links. The sensitive purpose is asked only of someone who chooses its topic (han
 
 from __future__ import annotations
 
+from handlers import consultation
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.consent import record_consent
 from handlers.menu import show_menu
@@ -20,9 +21,10 @@ async def start(ctx: Ctx) -> None:
     payload = ctx.inbound.text.strip()
     draft: dict = {}
     if payload:
-        if not await _apply_payload(ctx, payload, draft):
+        applied = await _apply_payload(ctx, payload, draft)
+        if not applied:
             ctx.say(ctx.t("start.bad_link"))
-        if payload.startswith("i_"):
+        if payload.startswith("i_") or (applied and payload.startswith("v_")):  # a consultation opens at its contents
             return
     if ctx.user.onboarded:
         await _welcome_back(ctx, draft)
@@ -32,7 +34,7 @@ async def start(ctx: Ctx) -> None:
 
 
 async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
-    """Deep links: l_<locality>, c_<campaign>, i_<invite>. False when the payload is not valid."""
+    """Deep links: l_<locality>, c_<campaign>, i_<invite>, v_<consultation>. False when the payload is not valid."""
     prefix, _, value = payload.partition("_")
     if not value or len(payload) > 64:
         return False
@@ -55,6 +57,8 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
                       description=campaign.description(ctx.t.language)),
                 [(Option(ctx.t("broadcast.feedback_button"), cb("new", "gopy", campaign.id)),)])
         return True
+    if prefix == "v":
+        return await consultation.from_link(ctx, value)
     if prefix == "i":
         if not ctx.capabilities.staff:
             ctx.say(ctx.t("invite.wrong_channel"))

@@ -11,6 +11,7 @@ from storage.audit import AuditRepo
 from storage.broadcasts import BroadcastRepo
 from storage.campaigns import CampaignRepo
 from storage.cases import CaseRepo
+from storage.consultations import ConsultationRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, DatabaseUnavailable
 from storage.digests import DigestRepo
@@ -51,6 +52,7 @@ class Store:
     links: LinkRepo
     retention: RetentionRepo
     web_messages: WebMessageRepo
+    consultations: ConsultationRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -65,7 +67,8 @@ class Store:
             store = cls(db, UserRepo(db, files), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files), WebMessageRepo(db))
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files), WebMessageRepo(db),
+                        ConsultationRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

@@ -336,6 +336,16 @@ class CaseRepo:
     async def drop_draft(self, user_id: int) -> None:
         await self.db.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
 
+    async def open_nearby(self, case: Case, limit: int = 500) -> list[tuple[str, str]]:
+        """(code, content) of the open cases sent before `case` in its commune, newest first, those hidden as
+        abusive left out: the cases it may repeat."""
+        commune = "/" + "/".join(case.locality_path.strip("/").split("/")[:2]) + "/"  # the province and commune ids
+        rows = await self.db.fetchall(
+            f"SELECT code, content FROM cases WHERE id < ? AND status IN ({','.join('?' * len(OPEN))})"
+            " AND hidden_reason IS NULL AND locality_path >= ? AND locality_path < ? ORDER BY id DESC LIMIT ?",
+            (case.id, *OPEN, commune, subtree_end(commune), limit))
+        return [(r[0], r[1]) for r in rows]
+
     async def campaign_cases(self, campaign_id: int) -> int:
         r = await self.db.fetchone("SELECT count(*) FROM cases WHERE campaign_id = ?", (campaign_id,))
         return int(r[0])

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from storage import consultations
 from storage.clock import iso, parse
 from storage.db import Database
 from storage.roles import hash_token
@@ -100,6 +101,7 @@ class LinkRepo:
                     " (SELECT onboarded, locality_id, news_enabled, language FROM users WHERE id = ?) WHERE id = ?",
                     (move, keep))
                 await conn.execute("UPDATE consents SET user_id = ? WHERE user_id = ?", (keep, move))
+            await consultations.move_person(conn, move, keep)
             # A sensitive topic is followed only with the sensitive consent of the account kept (Decree 13).
             await conn.execute(
                 "DELETE FROM user_topics WHERE user_id = ? AND topic_id IN (SELECT id FROM topics WHERE sensitive = 1)"

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage import audit
+from storage import audit, consultations
 from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
 from storage.db import Database
@@ -233,6 +233,7 @@ ERASED = (
     ("digest_settings", "user", None),
     ("notice_outbox", "user", None),
     ("consents", "user", "consents"),  # counted in consent_tallies first
+    *((table, "user", None) for table in consultations.PERSONAL_TABLES),  # comments on drafts: political opinion
 )
 _WHERE = {"user": "user_id = ?", "chat": "channel = ? AND chat_id = ?", "chat_id": "chat_id = ?",
           "handled chat": "channel = ? AND chat_id = ? AND done_at IS NOT NULL"}
