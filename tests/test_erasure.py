@@ -143,7 +143,8 @@ async def test_the_privacy_notice_states_the_retention_periods(store, clock):
     p = harness.person()
     await turns(p, ONBOARD)
     await turns(p, [("/quyenriengtu", ["18 tháng sau khi được giải quyết xong", "không còn gắn với người gửi",
-                                      "trong vòng 4 ngày", "trong vòng 30 ngày"])])
+                                      "trong vòng 4 ngày", "trong vòng 30 ngày",
+                                      "trang web được xóa khi đã 18 tháng không có tin nhắn mới"])])
 
 
 async def test_the_rebuilt_cases_table_keeps_every_case_and_reference(tmp_path, monkeypatch, clock):
