@@ -120,6 +120,9 @@ class _Report:
                  ("opinions", "consent_opinions", lambda h: h.consents.get("opinions", 0)),
                  ("opinions", "cases", lambda h: h.cases), ("opinions", "anonymous", lambda h: h.anonymous),
                  ("opinions", "files", lambda h: h.files), ("opinions", "locations", lambda h: h.locations),
+                 ("opinions", "nominations", lambda h: h.nominations),
+                 ("opinions", "nomination_photos", lambda h: h.nomination_photos),
+                 ("opinions", "votes", lambda h: h.votes),
                  ("sensitive", "consent_sensitive", lambda h: h.consents.get("sensitive", 0)),
                  ("sensitive", "sensitive_cases", lambda h: h.sensitive),
                  ("service", "named", lambda h: h.named), ("service", "drafts", lambda h: h.drafts)]

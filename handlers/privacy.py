@@ -87,7 +87,8 @@ SUMMARY_CASES = 20  # the chat lists this many cases; the document holds them al
 
 
 async def _summary(ctx: Ctx, export: dict) -> None:
-    """The export as a person reads it in the chat: who, where, topics, consents with dates, cases."""
+    """The export as a person reads it in the chat: who, where, topics, consents with dates, cases, and their
+    "Dân vận khéo" nominations and votes if any."""
     t, profile = ctx.t, export["profile"]
     consents = [t("privacy.summary_consent", purpose=Key(f"purpose.{c['purpose']}"),
                   answer=Key("privacy.summary_yes" if c["granted"] else "privacy.summary_no"),
@@ -98,10 +99,18 @@ async def _summary(ctx: Ctx, export: dict) -> None:
     if len(export["cases"]) > SUMMARY_CASES:
         cases.append(t("privacy.summary_more_cases", count=len(export["cases"]) - SUMMARY_CASES))
     none = t("common.none")
-    ctx.say(t("privacy.summary", name=profile["display_name"] or none, channel=profile["channel"],
-              place=profile["locality"]["name"] if profile["locality"] else none,
-              topics=", ".join(export["topics"]) or none, consents=join("\n", consents) or none,
-              cases=join("\n", cases) or none))
+    text = t("privacy.summary", name=profile["display_name"] or none, channel=profile["channel"],
+             place=profile["locality"]["name"] if profile["locality"] else none,
+             topics=", ".join(export["topics"]) or none, consents=join("\n", consents) or none,
+             cases=join("\n", cases) or none)
+    dvk_held = export["dan_van_kheo"]
+    if dvk_held["nominations"] or dvk_held["votes_for"]:  # most people have none: no empty heading for them
+        lines = [t("privacy.summary_nomination", code=m["code"], name=m["name"],
+                   status=Key(f"dvk.status_{m['status']}"), place=m["locality"]) for m in dvk_held["nominations"]]
+        if dvk_held["votes_for"]:
+            lines.append(t("privacy.summary_votes", codes=", ".join(dvk_held["votes_for"])))
+        text += "\n\n" + t("privacy.summary_nominations", nominations=join("\n", lines))
+    ctx.say(text)
 
 
 async def _place(ctx: Ctx, locality_id: int | None) -> str | None:
