@@ -197,11 +197,11 @@ async def _confirm_handle(ctx: Ctx) -> None:
                       for cadre in await responsible_cadres(ctx, c) if cadre != ctx.user.id]
                for c in cases if c.is_open and content}
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
-    if content:
-        await dvk.erasing(ctx)
+    nominations = await dvk.withdrawal_notices(ctx) if content else None
     # The marker is read by cadres, in the province's language.
     erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
-                                         marker=Texts("vi")("privacy.erased_marker"), notices=notices)
+                                         marker=Texts("vi")("privacy.erased_marker"), notices=notices,
+                                         nomination_notices=nominations)
     ctx.conversation = None
     ctx.dirty = False  # erase() already removed the conversation row
     ctx.forget.extend(erased.chats)
