@@ -360,3 +360,12 @@ async def erase_person(conn: aiosqlite.Connection, user_id: int, content: bool, 
     await conn.execute("UPDATE dvk_events SET actor_id = NULL WHERE actor_id = ?", (user_id,))
     await conn.execute("UPDATE dvk_votes SET user_id = NULL WHERE user_id = ?", (user_id,))
     return withdrawn
+
+
+async def move_person(conn: aiosqlite.Connection, from_id: int, to_id: int) -> None:
+    """Two accounts of one person linked (storage/links.py `redeem`, in its transaction): the nominations and votes
+    of `from_id` become `to_id`'s; a model both had voted for keeps one vote (one per person)."""
+    await conn.execute("UPDATE dvk_models SET user_id = ? WHERE user_id = ?", (to_id, from_id))
+    await conn.execute("UPDATE dvk_votes SET user_id = ? WHERE user_id = ? AND model_id NOT IN"
+                       " (SELECT model_id FROM dvk_votes WHERE user_id = ?)", (to_id, from_id, to_id))
+    await conn.execute("DELETE FROM dvk_votes WHERE user_id = ?", (from_id,))
