@@ -10,7 +10,7 @@ from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name
-from messages import Key, Texts, join
+from messages import Key, Texts, channel_key, join
 from storage.clock import parse
 from storage.users import Erasure
 
@@ -99,7 +99,7 @@ async def _summary(ctx: Ctx, export: dict) -> None:
     if len(export["cases"]) > SUMMARY_CASES:
         cases.append(t("privacy.summary_more_cases", count=len(export["cases"]) - SUMMARY_CASES))
     none = t("common.none")
-    text = t("privacy.summary", name=profile["display_name"] or none, channel=profile["channel"],
+    text = t("privacy.summary", name=profile["display_name"] or none, channel=channel_key(profile["channel"]),
              place=profile["locality"]["name"] if profile["locality"] else none,
              topics=", ".join(export["topics"]) or none, consents=join("\n", consents) or none,
              cases=join("\n", cases) or none)

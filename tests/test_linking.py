@@ -44,11 +44,11 @@ async def test_a_telegram_and_a_zalo_account_become_one_person(store, clock):
         ("/lienket", ["đã được liên kết"]),
     ])
     told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
-    assert "vừa được liên kết" in told[-1] and "zalo" in told[-1]
+    assert "vừa được liên kết với tài khoản của Ông/Bà trên Zalo." in told[-1]
     person = await store.users.find("telegram", "1001")
     assert (await store.users.ensure("zalo", "z-77", "z-77", None, "vi", clock())).id == person.id
     assert any(e.action == "account.linked" for e in await store.audit.by_actor(person.id))
-    await lan_zl.say("/dulieu")
+    await turns(lan_zl, [("/dulieu", ["(trên Telegram)"])])  # the account kept, named as people name it
     export = json.loads(lan_zl.last[-1].document.content)
     [linked] = export["linked_accounts"]
     assert (linked["channel"], linked["account_id"], linked["consents"]) == ("zalo", "z-77", [])
@@ -125,7 +125,7 @@ async def test_what_linking_moves_and_what_stays_and_both_sides_are_told(store, 
     await turns(lan_tg, [("/lienket", ["Mã liên kết"])])
     await turns(lan_zl, [(f"liên kết {code_in(lan_tg)}", ["Đã liên kết hai tài khoản"])])
     told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
-    assert "vừa được liên kết" in told[-1] and "zalo" in told[-1]
+    assert "vừa được liên kết với tài khoản của Ông/Bà trên Zalo." in told[-1]
 
     kept = await store.users.find("test", "1001")
     assert (await store.users.get(on_zalo.id)).linked_to == kept.id
