@@ -29,6 +29,7 @@ async def export_data(ctx: Ctx) -> None:
     if await _holds_nothing(ctx):
         ctx.say(ctx.t("privacy.export_nothing"))
         return
+    await ctx.typing()
     locality = await store.localities.get(user.locality_id) if user.locality_id else None
     topics = {t.id: t for t in await store.topics.all()}
     cases = await _cases(ctx, topics)
