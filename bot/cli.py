@@ -23,6 +23,7 @@ from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from handlers.campaigns import qr_png
+from messages import channel_key
 from storage import Store
 from storage.db import DatabaseUnavailable
 from storage.files import files_dir
@@ -382,7 +383,7 @@ async def run(config: Config) -> int:
         try:
             await app.start()
         except ChannelFatal as err:
-            say("channel_fatal", error=True, channel=err.channel, reason=err.reason)
+            say("channel_fatal", error=True, channel=channel_key(err.channel), reason=err.reason)
             return 1
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         listening = asyncio.create_task(server.listening.wait())
@@ -406,7 +407,7 @@ async def run(config: Config) -> int:
     finally:
         await app.stop()
     if app.fatal is not None:
-        say("channel_fatal", error=True, channel=app.fatal_channel, reason=app.fatal)
+        say("channel_fatal", error=True, channel=channel_key(app.fatal_channel), reason=app.fatal)
         return 1
     return 0
 

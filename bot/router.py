@@ -143,7 +143,8 @@ class Router:
         else:
             conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
-                  capabilities, getattr(channel, "fetch", None), self.wake)
+                  capabilities, getattr(channel, "fetch", None), self.wake,
+                  typing=lambda: self.outbound.typing(inbound.channel, inbound.chat_id))
         try:
             await self._dispatch(ctx)
             if ctx.dirty:

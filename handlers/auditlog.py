@@ -167,6 +167,7 @@ async def _list_handle(ctx: Ctx) -> None:
 async def _csv(ctx: Ctx) -> None:
     if not await _may_read(ctx):
         return
+    await ctx.typing()
     tz = ctx.settings.tz
     q = query(ctx.data, ctx.now, tz)
     lines, total = await ctx.store.audit.search(q, 0, CSV_ROWS)

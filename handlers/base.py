@@ -172,6 +172,10 @@ def _no_wake(job: str) -> None:
     pass
 
 
+async def _no_typing() -> None:
+    pass
+
+
 @dataclass
 class Ctx:
     store: Store
@@ -185,6 +189,8 @@ class Ctx:
     capabilities: Capabilities = field(default_factory=Capabilities)
     fetch: Callable[[Media], Awaitable[bytes]] | None = None  # the bytes of a file the person sent
     wake: Callable[[str], None] = _no_wake  # run a scheduled job now: what the handler wrote is due
+    # Show "typing…" while something slow (a chart, an export) is built, where the channel can (bot/outbound.py).
+    typing: Callable[[], Awaitable[None]] = _no_typing
     args: tuple[str, ...] = ()
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change

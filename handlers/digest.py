@@ -297,7 +297,8 @@ async def _set(ctx: Ctx, **fields: object) -> None:
 
 
 async def _preview(ctx: Ctx) -> None:
-    """What the next digest would say if it were sent now (it still comes at its time)."""
+    """What the next digest would say if it were sent now (it still comes at its time), with its chart."""
+    await ctx.typing()
     s = await ctx.store.digests.get(ctx.user.id, ctx.now)
     start = min(parse(s.last_end), ctx.now - timedelta(days=7 if s.mode == "weekly" else 1))
     digest = await compose(ctx.store, ctx.settings, ctx.user, start, ctx.now, ctx.now, weekly=s.mode == "weekly")

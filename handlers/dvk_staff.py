@@ -205,6 +205,7 @@ async def _recognise(ctx: Ctx, model: Model, level: str) -> None:
 
 async def send_certificate(ctx: Ctx, model: Model) -> None:
     """The certificate card of a recognised model, as a picture to send on or print."""
+    await ctx.typing()
     current = await repo(ctx.store).round(model.round_id) if model.round_id else None
     card = dvk_card.Card(
         title=ctx.t("dvk.cert_title"), level=ctx.t(f"dvk.cert_level_{model.level or 'commune'}"),

@@ -213,6 +213,7 @@ async def _menu_handle(ctx: Ctx) -> None:
 
 
 async def _download(ctx: Ctx) -> None:
+    await ctx.typing()
     tz = ctx.settings.tz
     filters = _filters(ctx.data, ctx.now, tz)
     scope = await case_scope(ctx.store, ctx.user)

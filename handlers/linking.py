@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.base import Ctx, registry
+from messages import channel_key
 from storage.links import LinkError
 
 CODE_TTL = timedelta(minutes=15)
@@ -33,6 +34,6 @@ async def link_command(ctx: Ctx) -> None:
     await ctx.store.audit.record(link.person_id, "account.linked", f"user:{link.other_id}", ctx.now,
                                  channel=link.other_channel)
     gave_code = link.other_id if link.person_id == ctx.user.id else link.person_id
-    ctx.notify(gave_code, "link.done_other", channel=ctx.inbound.channel)
+    ctx.notify(gave_code, "link.done_other", channel=channel_key(ctx.inbound.channel))
     ctx.user = await ctx.store.users.get(link.person_id)
     ctx.say(ctx.t("link.done"))

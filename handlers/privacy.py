@@ -10,7 +10,7 @@ from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name
-from messages import Key, Texts, join
+from messages import Key, Texts, channel_key, join
 from storage.clock import parse
 from storage.users import Erasure
 
@@ -29,6 +29,7 @@ async def export_data(ctx: Ctx) -> None:
     if await _holds_nothing(ctx):
         ctx.say(ctx.t("privacy.export_nothing"))
         return
+    await ctx.typing()
     locality = await store.localities.get(user.locality_id) if user.locality_id else None
     topics = {t.id: t for t in await store.topics.all()}
     cases = await _cases(ctx, topics)
@@ -88,7 +89,8 @@ SUMMARY_CASES = 20  # the chat lists this many cases; the document holds them al
 
 
 async def _summary(ctx: Ctx, export: dict) -> None:
-    """The export as a person reads it in the chat: who, where, topics, consents with dates, cases."""
+    """The export as a person reads it in the chat: who, where, topics, consents with dates, cases, and their
+    "Dân vận khéo" nominations and votes if any."""
     t, profile = ctx.t, export["profile"]
     consents = [t("privacy.summary_consent", purpose=Key(f"purpose.{c['purpose']}"),
                   answer=Key("privacy.summary_yes" if c["granted"] else "privacy.summary_no"),
@@ -99,10 +101,18 @@ async def _summary(ctx: Ctx, export: dict) -> None:
     if len(export["cases"]) > SUMMARY_CASES:
         cases.append(t("privacy.summary_more_cases", count=len(export["cases"]) - SUMMARY_CASES))
     none = t("common.none")
-    ctx.say(t("privacy.summary", name=profile["display_name"] or none, channel=profile["channel"],
-              place=profile["locality"]["name"] if profile["locality"] else none,
-              topics=", ".join(export["topics"]) or none, consents=join("\n", consents) or none,
-              cases=join("\n", cases) or none))
+    text = t("privacy.summary", name=profile["display_name"] or none, channel=channel_key(profile["channel"]),
+             place=profile["locality"]["name"] if profile["locality"] else none,
+             topics=", ".join(export["topics"]) or none, consents=join("\n", consents) or none,
+             cases=join("\n", cases) or none)
+    dvk_held = export["dan_van_kheo"]
+    if dvk_held["nominations"] or dvk_held["votes_for"]:  # most people have none: no empty heading for them
+        lines = [t("privacy.summary_nomination", code=m["code"], name=m["name"],
+                   status=Key(f"dvk.status_{m['status']}"), place=m["locality"]) for m in dvk_held["nominations"]]
+        if dvk_held["votes_for"]:
+            lines.append(t("privacy.summary_votes", codes=", ".join(dvk_held["votes_for"])))
+        text += "\n\n" + t("privacy.summary_nominations", nominations=join("\n", lines))
+    ctx.say(text)
 
 
 async def _place(ctx: Ctx, locality_id: int | None) -> str | None:
@@ -189,11 +199,11 @@ async def _confirm_handle(ctx: Ctx) -> None:
                       for cadre in await responsible_cadres(ctx, c) if cadre != ctx.user.id]
                for c in cases if c.is_open and content}
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
-    if content:
-        await dvk.erasing(ctx)
+    nominations = await dvk.withdrawal_notices(ctx) if content else None
     # The marker is read by cadres, in the province's language.
     erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
-                                         marker=Texts("vi")("privacy.erased_marker"), notices=notices)
+                                         marker=Texts("vi")("privacy.erased_marker"), notices=notices,
+                                         nomination_notices=nominations)
     ctx.conversation = None
     ctx.dirty = False  # erase() already removed the conversation row
     ctx.forget.extend(erased.chats)

@@ -161,7 +161,8 @@ class UserRepo:
         return [_row(r) for r in rows]
 
     async def erase(self, user_id: int, text_version: str, now: datetime, *, marker: str, content: bool = True,
-                    notices: dict[int, list[tuple[int, str]]] | None = None) -> Erasure:
+                    notices: dict[int, list[tuple[int, str]]] | None = None,
+                    nomination_notices: dict[int, list[tuple[int, str]]] | None = None) -> Erasure:
         """Delete what identifies the person, in one transaction; keep an anonymous row for statistics.
 
         Always: the name, accounts and chat ids, settings, followed topics, consents (kept only as a count in
@@ -170,7 +171,8 @@ class UserRepo:
         channel) is erased with it. Their cases are unlinked from them; with `content`, each case's text, files,
         voice notes and locations are replaced by `marker` and its place coarsened to the commune, and an open
         case is closed as withdrawn, and `notices` of that case ((recipient, notice JSON) by case id) are kept in
-        the notice outbox by the same transaction. Topic, commune, dates and status stay for statistics. Files
+        the notice outbox by the same transaction, as are `nomination_notices` (by model id) of each "Dân vận khéo"
+        nomination it withdraws. Topic, commune, dates and status stay for statistics. Files
         nothing else refers to are deleted from disk once the transaction has committed. The audit log gets the
         counts.
         """
@@ -181,10 +183,10 @@ class UserRepo:
             counts: dict[str, int] = defaultdict(int)
             digests: set[str] = set()
             withdrawn = await _unlink_cases(conn, list(accounts), content, marker, now, counts, digests)
-            for account in accounts:
-                await erase_dvk(conn, account, content, digests)
+            models = [m for account in accounts for m in await erase_dvk(conn, account, content, digests)]
             chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
             told = [n for case_id in withdrawn for n in (notices or {}).get(case_id, [])]
+            told += [n for model_id in models for n in (nomination_notices or {}).get(model_id, [])]
             kept = tuple(zip(await keep(conn, told, now), told, strict=True))
             free = await unreferenced(conn, digests)
             counts["files_deleted"] = len(free)

@@ -76,7 +76,7 @@ def test_a_crash_is_told_without_the_token(env, capsys):
     env.setenv("DANVAN_PORT", str(port))
     assert main(["run"]) == 1
     err = capsys.readouterr().err
-    assert "Bot dừng: kênh telegram" in err and "Traceback" in err and TOKEN not in err and "[redacted]" in err
+    assert "Bot dừng: kênh Telegram" in err and "Traceback" in err and TOKEN not in err and "[redacted]" in err
 
 
 def test_token_never_reaches_the_log(capsys):

@@ -88,6 +88,25 @@ async def test_erasing_the_nominator_of_a_recognised_model_keeps_its_content(sto
     assert declined.erased and declined.name == "" and declined.user_id is None and declined.field == "van_hoa_xa_hoi"
 
 
+async def test_the_cadres_withdrawal_notices_are_kept_by_the_erasure_itself(store):
+    """A crash right after the erasure still tells the cadres, and a nomination verified meanwhile (no longer
+    withdrawn by it) tells no one."""
+    dvk = repo(store)
+    [lan] = await make_people(store, 1)
+    [cadre] = await make_people(store, 1, first_chat=8_000_000, role="cadre", topics=())
+    place = (await store.localities.by_code("19702")).id
+    waiting, verified = [await dvk.create(NewModel(lan, False, name, "Tập thể thôn", place, "kinh_te",
+                                                   "Vận động người dân cùng làm", None), None, NOW)
+                         for name in ("Hiến đất làm đường", "Thắp sáng đường quê")]
+    notices = {m.id: [(cadre, f'{{"withdrawn": "{m.code}"}}')] for m in (waiting, verified)}  # listed as waiting
+    await dvk.record(verified.id, None, "verified", NOW, expect=("nominated",), status="verified")
+    erased = await store.users.erase(lan, "vi-xoa", NOW, marker="(đã xóa)", nomination_notices=notices)
+    assert [(user, text) for _, user, text in await store.notices.pending()] == [
+        (cadre, f'{{"withdrawn": "{waiting.code}"}}')]
+    assert [i for i, _, _ in erased.notices] == [i for i, _, _ in await store.notices.pending()]
+    assert (await dvk.get(waiting.id)).status == "withdrawn" and (await dvk.get(verified.id)).status == "verified"
+
+
 async def test_the_digest_lists_new_nominations_in_scope_only(store):
     await seed(store)
     [hai_lang_cadre] = await make_people(store, 1, first_chat=8_000_000, role="cadre", topics=())

@@ -142,8 +142,13 @@ async def test_the_privacy_notice_states_the_retention_periods(store, clock):
     harness.router.settings = replace(harness.router.settings, retention_months=18)
     p = harness.person()
     await turns(p, ONBOARD)
-    await turns(p, [("/quyenriengtu", ["18 tháng sau khi được giải quyết xong", "không còn gắn với người gửi",
-                                      "trong vòng 4 ngày", "trong vòng 30 ngày"])])
+    # What the code does: answered cases age too (storage/retention.py), a recognised model keeps its content
+    # (storage/dvk.py erase_person), a name typed for «Gửi kèm tên» may carry a phone number (handlers/cases.py).
+    await turns(p, [("/quyenriengtu", ["18 tháng sau khi được trả lời, giải quyết xong", "không còn gắn với người gửi",
+                                      "mô hình đã được công nhận đã được công bố nên giữ nội dung",
+                                      "số điện thoại chỉ có khi Ông/Bà tự ghi kèm tên", "!không hỏi số điện thoại",
+                                      "trong vòng 4 ngày", "trong vòng 30 ngày",
+                                      "trang web được xóa khi đã 18 tháng không có tin nhắn mới"])])
 
 
 async def test_the_rebuilt_cases_table_keeps_every_case_and_reference(tmp_path, monkeypatch, clock):

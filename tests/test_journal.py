@@ -159,7 +159,7 @@ async def test_the_bot_process_exits_when_its_token_is_revoked(tmp_path):
                 bot.kill()
                 await bot.wait()
         assert bot.returncode == 1
-        assert "Bot dừng: kênh telegram" in err.decode() and api.token not in err.decode()
+        assert "Bot dừng: kênh Telegram" in err.decode() and api.token not in err.decode()
 
 
 async def test_a_click_applied_but_not_answered_before_a_crash_is_not_applied_again(tmp_path, monkeypatch):

@@ -88,6 +88,8 @@ async def test_export_arrives_as_a_document_and_photos_get_an_answer(tmp_path):
             await click(api, await api.ask(LAN, "/start"), "Đồng ý")
             calls = await api.ask(LAN, "/dulieu", 2)
             assert "Dữ liệu bot đang lưu" in calls[0].text and calls[1].method == "sendDocument"
+            [typing] = api.calls_of("sendChatAction", LAN)  # while the export was built
+            assert typing.params["action"] == "typing" and typing.seq < calls[0].seq
             assert b'"consents"' in api.file_bytes(calls[1].result["document"]["file_id"])
 
 
