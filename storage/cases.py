@@ -205,7 +205,7 @@ class CaseRepo:
         prefix = f"{PREFIX[new.kind]}-{now.strftime('%y')}"
         await conn.execute(
             "INSERT INTO case_counters (prefix, last) VALUES (?, 1)"
-            " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
+            " ON CONFLICT(prefix) DO UPDATE SET last = case_counters.last + 1", (prefix,))
         async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM case_counters"
                                 " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
             number, path = await cur.fetchone()

@@ -11,6 +11,7 @@ never sees another coroutine's uncommitted rows, only what was committed before 
 transaction's decision depends on (or that must see the transaction's own writes) goes through the `conn`
 that `tx()` yields; so does a write that returns rows (`INSERT … RETURNING`), which the query-only
 connection refuses. An in-memory database is private to its connection, so there both are one connection.
+A `postgresql://` URL opens the same interface on PostgreSQL (storage/pg.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from storage import dialect
 
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # What says the database itself cannot take writes: not a write breaking a rule (a UNIQUE key), nor one that
@@ -44,6 +47,8 @@ class DatabaseUnavailable(Exception):
 
 
 class Database:
+    dialect: dialect.Sqlite | dialect.Postgres = dialect.SQLITE
+
     def __init__(self, conn: aiosqlite.Connection, path: str, reader: aiosqlite.Connection | None = None) -> None:
         self.conn = conn
         self.reader = reader or conn
@@ -56,6 +61,10 @@ class Database:
     @classmethod
     async def open(cls, path: str | Path) -> Database:
         path = str(path)
+        if dialect.is_url(path):
+            from storage.pg import PostgresDatabase  # psycopg is loaded only where PostgreSQL is used
+
+            return await PostgresDatabase.connect(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             # When aiosqlite cannot open a file it stops its thread without waiting for it, and the thread may
@@ -152,7 +161,7 @@ class Database:
         # to change a constraint); they are checked before it commits, so none is left dangling.
         await self.conn.execute("PRAGMA foreign_keys=OFF")
         try:
-            for number, sql in _migrations():
+            for number, _, sql in _migrations():
                 if number <= current:
                     continue
                 async with self.tx() as conn:
@@ -180,12 +189,13 @@ async def _connect(path: str, *pragmas: str) -> aiosqlite.Connection:
     return conn
 
 
-def _migrations() -> list[tuple[int, str]]:
+def _migrations() -> list[tuple[int, str, str]]:
+    """(number, file name, SQL) of each migration, in order."""
     found = []
     for entry in resources.files("storage.migrations").iterdir():
         match = MIGRATION_NAME.match(entry.name)
         if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
     return sorted(found)
 
 
