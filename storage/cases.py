@@ -136,7 +136,7 @@ def through_villages(paths: tuple[str, ...] | list[str]) -> tuple[str, list] | N
     if not any(p.count("/") > 3 for p in paths):
         return None
     wider = [p for p in paths if p.count("/") <= 3]
-    inside = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in wider) or "0"
+    inside = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in wider) or "false"
     return f"NOT ({ANONYMOUS_OPINION} AND NOT ({inside}))", [v for p in wider for v in (p, subtree_end(p))]
 
 
@@ -144,7 +144,7 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
     """The WHERE clause of a scoped, filtered case list (shared by lists, counts and exports)."""
     where, params = [], []
     if query.paths is not None:
-        scope = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in query.paths) or "0"
+        scope = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in query.paths) or "false"
         if query.topics:
             scope = f"({scope}) AND topic_id IN ({','.join('?' * len(query.topics))})"
         params += [v for p in query.paths for v in (p, subtree_end(p))] + sorted(query.topics)
@@ -160,7 +160,7 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
         "new": "status = 'new'",
         "overdue": f"status IN {OPEN} AND answer_due < ?",
         "due_soon": f"status IN {OPEN} AND answer_due >= ? AND answer_due < ?",
-        "all": "1",
+        "all": "true",
     }
     where.append(views[query.view])
     if query.view == "overdue":

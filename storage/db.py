@@ -161,7 +161,7 @@ class Database:
         # to change a constraint); they are checked before it commits, so none is left dangling.
         await self.conn.execute("PRAGMA foreign_keys=OFF")
         try:
-            for number, _, sql in _migrations():
+            for number, sql in _migrations():
                 if number <= current:
                     continue
                 async with self.tx() as conn:
@@ -189,13 +189,13 @@ async def _connect(path: str, *pragmas: str) -> aiosqlite.Connection:
     return conn
 
 
-def _migrations() -> list[tuple[int, str, str]]:
-    """(number, file name, SQL) of each migration, in order."""
+def _migrations(folder: str = "") -> list[tuple[int, str]]:
+    """(number, SQL) of each migration in order; from `pg/`, PostgreSQL's own versions of some."""
     found = []
-    for entry in resources.files("storage.migrations").iterdir():
+    for entry in resources.files("storage.migrations").joinpath(folder).iterdir():
         match = MIGRATION_NAME.match(entry.name)
         if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
     return sorted(found)
 
 

@@ -55,6 +55,8 @@ _SCHEMA = (
 )
 _STATEMENT = (
     (re.compile(r"\bBEGIN\s+IMMEDIATE\b", re.I), "BEGIN"),
+    # SQLite's way to fix the order of a join; PostgreSQL's planner takes no such hint, nor CROSS JOIN with ON.
+    (re.compile(r"\bCROSS\s+JOIN\s+(\w+(?:\s+(?!ON\b)\w+)?)\s+ON\b", re.I), r"JOIN \1 ON"),
     (re.compile(r"\bPRAGMA\s+defer_foreign_keys\s*=\s*(?:ON|1|true)\b", re.I), "SET CONSTRAINTS ALL DEFERRED"),
     # An index is made in its table's schema and names none.
     (re.compile(r"\b(CREATE\s+(?:UNIQUE\s+)?INDEX\s+)temp\.", re.I), r"\1"),

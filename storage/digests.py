@@ -132,7 +132,7 @@ def scope_parts(scope: CaseScope, condition: str, params: list) -> list[tuple[st
     the ones assigned to the cadre outside it. The parts never overlap, so their counts add up; apart, each
     uses its own index (one query with OR would read every row from the table)."""
     parts = []
-    in_scope, values = _in_scope(scope) if scope.roots else ("0", [])
+    in_scope, values = _in_scope(scope) if scope.roots else ("false", [])
     if scope.roots:
         parts.append((f"{in_scope} AND {condition}", [*values, *params]))
     if scope.assignee is not None:
@@ -292,7 +292,7 @@ class DigestRepo:
                      statuses: tuple[str, ...] = (), due_before: datetime | None = None,
                      topic_id: int | None = None, limit: int = 100_000) -> list[ExportRow]:
         """The scope's cases, newest first; the sender's name only when they did not choose anonymity."""
-        conditions, params = ["1"], []
+        conditions, params = ["true"], []
         if since is not None:
             conditions.append("created_at >= ?")
             params.append(iso(since))

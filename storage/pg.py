@@ -17,7 +17,6 @@ import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
-from importlib import resources
 from typing import Any
 
 import psycopg
@@ -32,6 +31,13 @@ MIGRATION_LOCK = 0x64616E76  # "danv"
 # SQLSTATE classes that say the database cannot take writes (read-only, disk full, I/O, gone), as opposed to a
 # write that broke a rule.
 WRITE_FAILURES = ("25006", "53", "58", "08", "57P")
+# What only PostgreSQL has: the record of migrations applied, and the files people sent (storage/files.py), which
+# SQLite keeps on disk beside its file.
+OWN_TABLES = """
+CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,
+                                              applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, content BYTEA NOT NULL);
+"""
 _INSERT_VALUES = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\([^)]*\)\s*VALUES\b", re.I)
 
 
@@ -131,8 +137,11 @@ class Connection:
 
     @classmethod
     async def open(cls, url: str, *settings: str) -> Connection:
-        conn = await psycopg.AsyncConnection.connect(url, autocommit=True, cursor_factory=psycopg.AsyncClientCursor,
-                                                     row_factory=_row_factory)
+        try:
+            conn = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=_row_factory,
+                                                         cursor_factory=psycopg.AsyncClientCursor)
+        except psycopg.Error as err:
+            raise _sqlite_error(err) from err
         for kind in (int, bool, float):
             conn.adapters.register_dumper(kind, _Literal)
         try:
@@ -233,14 +242,13 @@ class PostgresDatabase(Database):
         applied = []
         async with self.tx() as conn:
             await conn.execute(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
-            await conn.script("CREATE TABLE IF NOT EXISTS schema_migrations"
-                              " (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            await conn.script(OWN_TABLES)
             done = {r[0] for r in await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()}
-            own = {entry.name: entry for entry in resources.files("storage.migrations").joinpath("pg").iterdir()}
-            for number, name, sql in _migrations():
+            own = dict(_migrations("pg"))
+            for number, sql in _migrations():
                 if number in done:
                     continue
-                await conn.script(own[name].read_text(encoding="utf-8") if name in own else dialect.schema(sql))
+                await conn.script(own.get(number) or dialect.schema(sql))
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (number,))
                 applied.append(number)
         await self._numbered()

@@ -13,9 +13,10 @@ BACKENDS = ["sqlite", "postgresql"]
 
 
 def pytest_generate_tests(metafunc):
-    """Tests marked `backends` (a module's `pytestmark`) run on SQLite and again on PostgreSQL."""
-    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("backends"):
-        metafunc.parametrize("backend", BACKENDS)
+    """Tests marked `backends` (a module's `pytestmark`) run on SQLite and again on PostgreSQL; a test that
+    checks what only one engine has says which: `@pytest.mark.backends("sqlite")`."""
+    if "backend" in metafunc.fixturenames and (marker := metafunc.definition.get_closest_marker("backends")):
+        metafunc.parametrize("backend", marker.args or BACKENDS)
 
 
 @pytest.fixture(autouse=True)

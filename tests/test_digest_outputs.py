@@ -8,6 +8,7 @@ import io
 import json
 from datetime import datetime, timedelta
 
+import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
@@ -20,6 +21,8 @@ from storage.digests import DigestSettings
 from tests.dialog import turns
 from tests.people import make_people
 from tests.schedule_kit import TZ, add_case, citizen, local, staff
+
+pytestmark = pytest.mark.backends
 
 
 async def _cadre(harness, store):

@@ -7,8 +7,12 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
+
 from tests.dialog import BUTTONS, ONBOARD, TEXT_ONLY, Harness, RecordingChannel, turns
 from tests.test_cases import send_report
+
+pytestmark = pytest.mark.backends
 
 
 def two_channels(store, clock, first: str = "telegram") -> tuple[Harness, Harness]:

@@ -21,7 +21,7 @@ async def test_migrations_apply_to_empty_database_and_rerun_changes_nothing(tmp_
     db = await Database.open(tmp_path / "m.db")
     try:
         applied = await db.migrate()
-        assert applied == [n for n, _, _ in _migrations()]
+        assert applied == [n for n, _ in _migrations()]
         assert await db.version() == applied[-1]
         tables = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"users", "localities", "consents", "conversations", "invites", "audit_log"} <= tables
@@ -39,7 +39,7 @@ async def test_migrations_on_postgresql_apply_once_and_say_so(postgres_cluster):
     db = await Database.open(url)
     try:
         applied = await db.migrate()
-        assert applied == [n for n, _, _ in _migrations()]
+        assert applied == [n for n, _ in _migrations()]
         assert await db.version() == applied[-1]
         tables = {r[0] for r in await db.fetchall("SELECT table_name FROM information_schema.tables"
                                                   " WHERE table_schema = 'public'")}
