@@ -24,6 +24,7 @@ from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
 from storage.db import DatabaseUnavailable
+from storage.dialect import is_url
 from storage.files import files_dir
 from storage.locality_import import LocalityError
 
@@ -233,6 +234,9 @@ async def _invite(store: Store, config: Config, args: argparse.Namespace, now) -
 async def _backups(args: argparse.Namespace, config: Config) -> int:
     """Not through the Store: a database is checked before anything opens (and migrates) it, and the one a
     restore replaces is not opened at all."""
+    if is_url(config.db):  # one dump holds the database and the files in it
+        say("backup_postgresql", error=True)
+        return 1
     db, files, now = config.db, files_dir(config.db), utc_now()
     try:
         if args.db_command == "backup":

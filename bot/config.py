@@ -170,6 +170,8 @@ class Config(BaseSettings):
         if self.zalo_token is not None and not self.demo and not _fetchable(self.public_url, self.host):
             raise ValueError("DANVAN_PUBLIC_URL must be set to an https:// address when ZALO_BOT_TOKEN is set: Zalo "
                              "fetches photos from it (http:// only on 127.0.0.1, localhost or ::1, for testing)")
+        if is_url(self.db) and self.backup_dir:
+            raise ValueError("DANVAN_BACKUP_DIR backs up an SQLite database; back PostgreSQL up with pg_dump")
         if not is_url(self.db) and self.demo_db.resolve() == self.db.resolve():
             raise ValueError("DANVAN_DEMO_DB must be a different file from DANVAN_DB (demo data is not real)")
         return self
