@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Generator, Iterable, Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -57,7 +57,7 @@ class Row:
         self._values = tuple(values)
         self._index = index
 
-    def __getitem__(self, key):  # noqa: ANN001 (an int, a slice or a name)
+    def __getitem__(self, key: int | slice | str) -> Any:
         return self._values[self._index[key.lower()] if isinstance(key, str) else key]
 
     def __iter__(self) -> Iterator[Any]:
@@ -112,11 +112,11 @@ class Cursor:
 class _Pending:
     """What `execute` returns: awaited, the cursor; with `async with`, the cursor, closed at the end."""
 
-    def __init__(self, cursor) -> None:  # noqa: ANN001 (a coroutine)
+    def __init__(self, cursor: Awaitable[Cursor]) -> None:
         self._pending = cursor
         self._cursor: Cursor | None = None
 
-    def __await__(self):  # noqa: ANN204
+    def __await__(self) -> Generator[Any, None, Cursor]:
         return self._pending.__await__()
 
     async def __aenter__(self) -> Cursor:

@@ -60,10 +60,12 @@ def postgres_cluster():
 @pytest.fixture
 def database(request, backend, tmp_path):
     """The test's own database, as `DANVAN_DB` names it: an SQLite file's path, or the URL of a fresh PostgreSQL
-    database (already migrated and seeded), dropped after the test."""
+    database (already migrated and seeded), dropped after the test. Beside PostgreSQL a process keeps its own
+    few files in ./data (storage.files.local_dir): the test runs in its temporary folder."""
     if backend == "sqlite":
         yield tmp_path / "test.db"
         return
+    request.getfixturevalue("monkeypatch").chdir(tmp_path)
     cluster = request.getfixturevalue("postgres_cluster")
     url = cluster.database()
     yield url
