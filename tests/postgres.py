@@ -35,9 +35,7 @@ def binaries() -> Path | None:
 class Cluster:
     def __init__(self, bin_dir: Path) -> None:
         self.bin = bin_dir
-        # In memory where there is a tmpfs: a new database per test then takes milliseconds, not half a second.
-        shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-        self.dir = Path(tempfile.mkdtemp(prefix="danvan-pg-", dir=shm))
+        self.dir = Path(tempfile.mkdtemp(prefix="danvan-pg-", dir=_memory()))
         # initdb refuses to run as root: the cluster then belongs to nobody, and root reaches it by the socket.
         self.user = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else None
         if self.user is not None:
@@ -78,6 +76,17 @@ class Cluster:
         if (self.dir / "data" / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self.dir / "data"), "-m", "immediate", "stop")
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _memory() -> str | None:
+    """A tmpfs with room (a container's /dev/shm may have 64 MB): there a new database per test takes milliseconds,
+    on disk half a second."""
+    shm = "/dev/shm"
+    if os.access(shm, os.W_OK):
+        stats = os.statvfs(shm)
+        if stats.f_bavail * stats.f_frsize > 1 << 30:
+            return shm
+    return None
 
 
 async def _migrate_and_seed(url: str) -> None:
