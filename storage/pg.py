@@ -129,32 +129,45 @@ class _Pending:
 
 
 class Connection:
-    def __init__(self, conn: psycopg.AsyncConnection) -> None:
-        self._conn = conn
+    """One connection to the server, made again on the next call after it was lost (PostgreSQL restarted, a
+    network cut): the call that found it lost fails, as a write to a full disk does, and the next one goes on."""
+
+    def __init__(self, url: str, settings: tuple[str, ...]) -> None:
+        self._url, self._settings = url, settings
+        self._conn: psycopg.AsyncConnection | None = None
         # Tables whose `id` the database numbers: an INSERT … VALUES into one returns it, as SQLite's lastrowid.
         self.numbered: frozenset[str] = frozenset()
         self._statements: dict[str, tuple[str, bool]] = {}
 
     @classmethod
     async def open(cls, url: str, *settings: str) -> Connection:
+        connection = cls(url, settings)
+        await connection._ready()
+        return connection
+
+    async def _ready(self) -> psycopg.AsyncConnection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
         try:
-            conn = await psycopg.AsyncConnection.connect(url, autocommit=True, row_factory=_row_factory,
+            conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True, row_factory=_row_factory,
                                                          cursor_factory=psycopg.AsyncClientCursor)
         except psycopg.Error as err:
             raise _sqlite_error(err) from err
         for kind in (int, bool, float):
             conn.adapters.register_dumper(kind, _Literal)
         try:
-            for setting in settings:
+            for setting in self._settings:
                 await conn.execute(setting)
-        except BaseException:
+        except psycopg.Error as err:
             await conn.close()
-            raise
-        return cls(conn)
+            raise _sqlite_error(err) from err
+        self._conn = conn
+        return conn
 
     @property
     def in_transaction(self) -> bool:
-        return self._conn.info.transaction_status != TransactionStatus.IDLE
+        return self._conn is not None and self._conn.info.transaction_status in (TransactionStatus.INTRANS,
+                                                                                   TransactionStatus.INERROR)
 
     def _statement(self, sql: str) -> tuple[str, bool]:
         found = self._statements.get(sql)
@@ -168,7 +181,7 @@ class Connection:
 
     async def _run(self, sql: str, params: Sequence[Any] | dict) -> Cursor:
         statement, returning = self._statement(sql)
-        cursor = self._conn.cursor()
+        cursor = (await self._ready()).cursor()
         try:
             await cursor.execute(statement, params if params is not None else ())
             lastrowid = None
@@ -185,7 +198,7 @@ class Connection:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
-            async with self._conn.cursor() as cursor:
+            async with (await self._ready()).cursor() as cursor:
                 await cursor.executemany(dialect.postgres(sql), list(rows))
         except psycopg.Error as err:
             raise _sqlite_error(err) from err
@@ -201,12 +214,13 @@ class Connection:
     async def script(self, sql: str) -> None:
         """Several statements at once, no parameters (a migration)."""
         try:
-            await self._conn.execute(sql.replace("%", "%%"), ())
+            await (await self._ready()).execute(sql.replace("%", "%%"), ())
         except psycopg.Error as err:
             raise _sqlite_error(err) from err
 
     async def close(self) -> None:
-        await self._conn.close()
+        if self._conn is not None:
+            await self._conn.close()
 
 
 class PostgresDatabase(Database):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -72,6 +73,21 @@ async def test_on_postgresql_the_files_are_in_the_database_for_every_process(sto
     finally:
         await other.close()
     assert list(tmp_path.iterdir()) == []  # nothing on disk
+
+
+@pytest.mark.backends("postgresql")
+async def test_on_postgresql_a_lost_connection_fails_one_call_and_the_next_connects_again(store, postgres_cluster):
+    postgres_cluster.admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                                   " WHERE datname = %s", (urlsplit(store.db.path).path.lstrip("/"),))
+    insert = "INSERT INTO topics (code, name_vi, name_en) VALUES (?, 'R', 'R')"
+    with pytest.raises(sqlite3.OperationalError):
+        await store.db.execute(insert, ("lost",))
+    assert store.db.write_failure is not None  # /healthz says so meanwhile
+    await store.db.execute(insert, ("again",))
+    assert store.db.write_failure is None
+    with pytest.raises(sqlite3.OperationalError):
+        await store.db.fetchall("SELECT code FROM topics")
+    assert "again" in {r[0] for r in await store.db.fetchall("SELECT code FROM topics")}
 
 
 async def test_seed_is_idempotent(database):
