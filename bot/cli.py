@@ -24,7 +24,7 @@ from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from storage import Store
 from storage.db import DatabaseUnavailable
-from storage.dialect import is_url
+from storage.dialect import is_url, shown
 from storage.files import files_dir
 from storage.locality_import import LocalityError
 
@@ -128,7 +128,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if handled is not None:
             return handled
         if args.command == "db":
-            say("db_version", path=config.db, version=await store.db.version())
+            say("db_version", path=shown(config.db), version=await store.db.version())
             return 0
         if args.command == "admin" and args.admin_command != "add":
             return await admin_cli.dispatch(args, store, config, now)

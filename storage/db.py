@@ -41,6 +41,7 @@ class DatabaseUnavailable(Exception):
     """The database cannot be opened, migrated or written at start (not a database, read-only, disk full)."""
 
     def __init__(self, path: str, reason: str) -> None:
+        path = dialect.shown(path)
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason

@@ -22,6 +22,11 @@ def is_url(target: str | Path) -> bool:
     return str(target).startswith(URL_SCHEMES)
 
 
+def shown(target: str | Path) -> str:
+    """The database as a message or a log may name it: a URL without its password."""
+    return re.sub(r"^(\w+://[^:/@]*):[^@/]*@", r"\1:***@", str(target))
+
+
 class Sqlite:
     name = "sqlite"
 
