@@ -72,6 +72,11 @@ _STATEMENT = (
 )
 
 
+# SQLite's INSERT OR IGNORE, PostgreSQL's ON CONFLICT DO NOTHING (new SQL should write the latter, which both read).
+_OR_IGNORE = re.compile(r"^\s*INSERT\s+OR\s+IGNORE\s+INTO", re.I)
+_RETURNING = re.compile(r"\s+RETURNING\s+[^']*$", re.I)
+
+
 def schema(script: str) -> str:
     """A migration written for SQLite, as PostgreSQL's DDL."""
     return _outside_quotes(script, _SCHEMA)
@@ -80,6 +85,11 @@ def schema(script: str) -> str:
 @lru_cache(maxsize=4096)
 def postgres(sql: str) -> str:
     """One statement as psycopg takes it: `%s` and `%(name)s` placeholders, a literal `%` doubled."""
+    if _OR_IGNORE.match(sql):
+        sql = _OR_IGNORE.sub("INSERT INTO", sql)
+        returning = _RETURNING.search(sql)
+        at = returning.start() if returning else len(sql)
+        sql = f"{sql[:at]} ON CONFLICT DO NOTHING{sql[at:]}"
     sql = _outside_quotes(sql, _SCHEMA + _STATEMENT)
     return _QUOTED.sub(lambda m: m.group().replace("%", "%%"), sql)
 
