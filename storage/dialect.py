@@ -1,11 +1,11 @@
 """What differs between SQLite and PostgreSQL, in one place (DESIGN.md §4b).
 
 The repositories write one SQL. Where the two engines differ only in spelling, it is SQLite's (`?` and `:name`
-placeholders, `temp.` tables, `INTEGER PRIMARY KEY`, `BEGIN IMMEDIATE`) and `postgres()` respells a statement for
-PostgreSQL, once per distinct statement. Where they differ in meaning, each dialect has a method that writes the
-fragment (`day()`), reached as `db.dialect`. Everything else is written so that both read it the same way:
-`ON CONFLICT … DO NOTHING` rather than `INSERT OR IGNORE`, `sum(CASE WHEN … THEN 1 ELSE 0 END)` rather than a
-sum of comparisons, `IS DISTINCT FROM` rather than `IS NOT` between values.
+placeholders, `temp.` tables, `INTEGER PRIMARY KEY`, `BEGIN IMMEDIATE`, `INSERT OR IGNORE`) and `postgres()`
+respells a statement for PostgreSQL, once per distinct statement. Where they differ in meaning, each dialect has a
+method that writes the fragment (`day()`), reached as `db.dialect`. Everything else is written so that both read
+it the same way: `true`/`false` conditions rather than 1/0, `sum(CASE WHEN … THEN 1 ELSE 0 END)` rather than a sum
+of comparisons, `IS [NOT] DISTINCT FROM` rather than `IS [NOT]` between values, no SQLite-only functions.
 """
 
 from __future__ import annotations
