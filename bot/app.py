@@ -9,7 +9,6 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import handlers
 from bot.backup import DailyBackup
@@ -31,6 +30,7 @@ from handlers.menu import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.db import DatabaseUnavailable
+from storage.files import local_dir
 
 log = logging.getLogger(__name__)
 DRAIN_SECONDS = 5.0  # at a stop, how long updates being handled may take to finish
@@ -54,7 +54,7 @@ class App:
         self.links = FileLinks(store.files, config.web_url, link_secret(secret, config.store_path), clock)
         self.router.links = self.links
         # The web chat is always on; only in demo mode may staff act through it.
-        uploads = Path(config.store_path).parent / "uploads"
+        uploads = local_dir(config.store_path) / "uploads"
         self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo)
         self.outbound.add(self.web)
         # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.

@@ -26,6 +26,7 @@ from handlers.campaigns import qr_png
 from messages import channel_key
 from storage import Store
 from storage.db import DatabaseUnavailable
+from storage.dialect import is_url, shown
 from storage.files import files_dir
 from storage.locality_import import LocalityError
 
@@ -139,7 +140,7 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if handled is not None:
             return handled
         if args.command == "db":
-            say("db_version", path=config.db, version=await store.db.version())
+            say("db_version", path=shown(config.db), version=await store.db.version())
             return 0
         if args.command == "admin" and args.admin_command != "add":
             return await admin_cli.dispatch(args, store, config, now)
@@ -260,6 +261,9 @@ async def _invite(store: Store, config: Config, args: argparse.Namespace, now) -
 async def _backups(args: argparse.Namespace, config: Config) -> int:
     """Not through the Store: a database is checked before anything opens (and migrates) it, and the one a
     restore replaces is not opened at all."""
+    if is_url(config.db):  # one dump holds the database and the files in it
+        say("backup_postgresql", error=True)
+        return 1
     db, files, now = config.db, files_dir(config.db), utc_now()
     try:
         if args.db_command == "backup":

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.base import Settings as HandlerSettings
 from handlers.similar import THRESHOLD
+from storage.dialect import is_url
 
 
 class ConfigError(Exception):
@@ -37,7 +38,7 @@ class Config(BaseSettings):
     model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
                                       populate_by_name=True)
 
-    db: Path = Field(Path("data/danvan.db"), alias="DANVAN_DB")
+    db: Path | str = Field(Path("data/danvan.db"), alias="DANVAN_DB")  # a postgresql:// URL: PostgreSQL
     demo_db: Path = Field(Path("data/demo.db"), alias="DANVAN_DEMO_DB")
     demo: bool = Field(False, alias="DANVAN_DEMO")  # also forced by `danvan run --demo` or the lack of a token
     tz: str = Field("Asia/Ho_Chi_Minh", alias="DANVAN_TZ")
@@ -107,6 +108,12 @@ class Config(BaseSettings):
             raise ValueError("start and end are the same; use off for no quiet hours")
         return f"{start:%H:%M}-{end:%H:%M}"
 
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        """A URL stays as written (as a path its "//" would fold)."""
+        return value if is_url(str(value)) else Path(str(value))
+
     @field_validator("backup_dir", mode="before")
     @classmethod
     def _backup_dir(cls, value: object) -> object:
@@ -165,12 +172,14 @@ class Config(BaseSettings):
         if self.zalo_token is not None and not self.demo and not _fetchable(self.public_url, self.host):
             raise ValueError("DANVAN_PUBLIC_URL must be set to an https:// address when ZALO_BOT_TOKEN is set: Zalo "
                              "fetches photos from it (http:// only on 127.0.0.1, localhost or ::1, for testing)")
-        if self.demo_db.resolve() == self.db.resolve():
+        if is_url(self.db) and self.backup_dir:
+            raise ValueError("DANVAN_BACKUP_DIR backs up an SQLite database; back PostgreSQL up with pg_dump")
+        if not is_url(self.db) and self.demo_db.resolve() == self.db.resolve():
             raise ValueError("DANVAN_DEMO_DB must be a different file from DANVAN_DB (demo data is not real)")
         return self
 
     @property
-    def store_path(self) -> Path:
+    def store_path(self) -> Path | str:
         """Demo mode has its own database and never opens the production one."""
         return self.demo_db if self.demo else self.db
 

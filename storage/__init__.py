@@ -1,4 +1,5 @@
-"""SQLite storage: the only place with SQL. `Store` holds the connection and one repository per aggregate."""
+"""Storage, SQLite or PostgreSQL: the only place with SQL. `Store` holds the connection and one repository per
+aggregate."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from storage.cases import CaseRepo
 from storage.consultations import ConsultationRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, DatabaseUnavailable
+from storage.dialect import POSTGRES
 from storage.digests import DigestRepo
-from storage.files import FileStore, files_dir
+from storage.files import DatabaseFileStore, FileStore, files_dir
 from storage.journal import JournalRepo
 from storage.links import LinkRepo
 from storage.localities import LocalityRepo
@@ -42,7 +44,7 @@ class Store:
     campaigns: CampaignRepo
     web_sessions: WebSessionRepo
     cases: CaseRepo
-    files: FileStore
+    files: FileStore | DatabaseFileStore
     schedule: ScheduleRepo
     digests: DigestRepo
     tasks: TaskRepo
@@ -63,7 +65,7 @@ class Store:
         try:
             if migrate:
                 await db.migrate()
-            files = FileStore(_files_dir(path))
+            files = DatabaseFileStore(db) if db.dialect is POSTGRES else FileStore(_files_dir(path))
             store = cls(db, UserRepo(db, files), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),

@@ -228,8 +228,8 @@ class BroadcastRepo:
             upto = min(done + batch, top)
             async with self.db.tx() as conn:
                 await conn.execute(
-                    "INSERT OR IGNORE INTO broadcast_recipients (broadcast_id, user_id)"
-                    f" SELECT ?, u.id FROM users u WHERE u.id > ? AND u.id <= ? AND {where}",
+                    "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
+                    f" SELECT ?, u.id FROM users u WHERE u.id > ? AND u.id <= ? AND {where} ON CONFLICT DO NOTHING",
                     (broadcast_id, done, upto, *params))
                 await conn.execute("UPDATE broadcasts SET resolved_upto = ? WHERE id = ?", (upto, broadcast_id))
             done = upto
@@ -298,7 +298,7 @@ class BroadcastRepo:
     async def pending(self, broadcast_id: int) -> tuple[int, datetime | None]:
         """(recipients still queued, when the earliest retry is due: None if one is due now)."""
         r = await self.db.fetchone(
-            "SELECT count(*), max(next_at IS NULL), min(next_at) FROM broadcast_recipients"
+            "SELECT count(*), max(CASE WHEN next_at IS NULL THEN 1 ELSE 0 END), min(next_at) FROM broadcast_recipients"
             " WHERE broadcast_id = ? AND status = 'queued'", (broadcast_id,))
         if not r[0]:
             return 0, None

@@ -123,8 +123,8 @@ def _round(r) -> Round:
 def _within(paths: tuple[str, ...] | None) -> tuple[str, list]:
     """A condition on `locality_path` for these subtrees; every place for None (admins)."""
     if paths is None:
-        return "1", []
-    return (" OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in paths) or "0",
+        return "true", []
+    return (" OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in paths) or "false",
             [v for p in paths for v in (p, subtree_end(p))])
 
 
@@ -179,7 +179,7 @@ class DvkRepo:
     async def _insert(self, conn: aiosqlite.Connection, new: NewModel, round_id: int | None, now: datetime) -> int:
         prefix = f"MH-{now.strftime('%y')}"
         await conn.execute("INSERT INTO dvk_counters (prefix, last) VALUES (?, 1)"
-                           " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
+                           " ON CONFLICT(prefix) DO UPDATE SET last = dvk_counters.last + 1", (prefix,))
         async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM dvk_counters"
                                 " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
             number, path = await cur.fetchone()

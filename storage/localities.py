@@ -50,13 +50,15 @@ class LocalityRepo:
 
     async def children(self, parent_id: int | None, offset: int = 0, limit: int = 1000) -> list[Locality]:
         rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM localities WHERE parent_id IS ? ORDER BY name_folded LIMIT ? OFFSET ?",
+            f"SELECT {_COLUMNS} FROM localities WHERE parent_id IS NOT DISTINCT FROM ?"
+            " ORDER BY name_folded LIMIT ? OFFSET ?",
             (parent_id, limit, offset),
         )
         return [_row(r) for r in rows]
 
     async def count_children(self, parent_id: int | None) -> int:
-        r = await self.db.fetchone("SELECT count(*) FROM localities WHERE parent_id IS ?", (parent_id,))
+        r = await self.db.fetchone("SELECT count(*) FROM localities WHERE parent_id IS NOT DISTINCT FROM ?",
+                                   (parent_id,))
         return int(r[0])
 
     async def communes(self, offset: int = 0, limit: int = 1000) -> list[Locality]:

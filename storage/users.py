@@ -128,7 +128,7 @@ class UserRepo:
                                    [(user_id, t) for t in sorted(topic_ids)])
 
     async def add_topic(self, user_id: int, topic_id: int) -> None:
-        await self.db.execute("INSERT OR IGNORE INTO user_topics (user_id, topic_id) VALUES (?, ?)",
+        await self.db.execute("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                               (user_id, topic_id))
 
     async def record_consent(self, user_id: int, purpose: str, granted: bool, text_version: str,

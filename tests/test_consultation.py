@@ -8,11 +8,15 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.channels.base import split_text
 from bot.consultation_file import read
 from storage.broadcasts import Audience
 from storage.consultations import Draft, Paragraph
 from tests.dialog import ONBOARD, turns
+
+pytestmark = pytest.mark.backends
 
 SAMPLE = Path(__file__).parent.parent / "docs" / "consultations" / "quy-uoc-thon-long-hung.md"
 

@@ -19,6 +19,8 @@ from storage import Store
 from storage.broadcasts import Audience
 from storage.clock import iso
 
+pytestmark = pytest.mark.backends
+
 SAMPLE = Path(__file__).parent.parent / "docs" / "consultations" / "quy-uoc-thon-long-hung.md"
 NOW = datetime(2026, 11, 26, 1, tzinfo=UTC)
 SAME = [

@@ -8,6 +8,7 @@ import io
 import json
 from datetime import datetime, timedelta
 
+import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
@@ -22,6 +23,8 @@ from tests.dialog import turns
 from tests.people import make_people
 from tests.schedule_kit import TZ, add_case, citizen, local, staff
 from tests.test_web_browser import OUTPUT
+
+pytestmark = pytest.mark.backends
 
 
 async def _cadre(harness, store):

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.render import plain
 from storage.dvk import repo
 from tests.dialog import render, turns
 from tests.images import jpeg
 from tests.test_broadcast_flows import admin_of, sent_to
 from tests.test_cases import cadre_of, citizen
+
+pytestmark = pytest.mark.backends
 
 PHOTO = jpeg()
 

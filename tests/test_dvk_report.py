@@ -17,6 +17,8 @@ from storage import Store
 from storage.dvk import ModelMoved, NewModel, repo
 from tests.people import make_people
 
+pytestmark = pytest.mark.backends
+
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 VOTER_NAME = "Người 0"  # make_people's names: never in a report
 
@@ -190,6 +192,7 @@ async def test_the_demo_round_has_nominations_at_every_stage_marked_as_samples(s
     assert sum(x.votes for x in await dvk.tally(r.id)) == 4
 
 
+@pytest.mark.backends("sqlite")  # reads SQLite's catalogue; the schema is the same
 async def test_every_dvk_table_naming_a_person_is_declared_for_export_and_erasure(store):
     """A new table or column pointing at users must be added to PERSONAL_TABLES, and so be thought of in /dulieu
     and /xoadulieu; each declared one is emptied of the person by the erasure."""

@@ -9,12 +9,15 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from bot.intake import KEEP, decode, encode
 from bot.retention import Retention
 from handlers.base import Inbound, Media
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_telegram_e2e import LAN, button, click, config_for, eventually, running, to_topics
+
+pytestmark = pytest.mark.backends
 
 SECRET = "s3cret-Value_1"
 

@@ -7,9 +7,13 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
+
 from storage.dvk import NewModel, repo
 from tests.dialog import BUTTONS, ONBOARD, TEXT_ONLY, Harness, RecordingChannel, turns
 from tests.test_cases import send_report
+
+pytestmark = pytest.mark.backends
 
 
 def two_channels(store, clock, first: str = "telegram") -> tuple[Harness, Harness]:

@@ -15,6 +15,8 @@ from storage.cases import Attachment, NewCase
 from tests.images import jpeg
 from tests.schedule_kit import TZ, citizen, local, run
 
+pytestmark = pytest.mark.backends
+
 PHOTO = jpeg()
 MONTHS = 24
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from storage.clock import iso
 from tests.dialog import ONBOARD, turns
+
+pytestmark = pytest.mark.backends
 
 
 async def make_admin(harness, store, user_id="9000"):
