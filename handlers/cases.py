@@ -12,6 +12,7 @@ import secrets
 from handlers import images
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
+from handlers.features import Command, Feature
 from handlers.inbox import urgent_recipients
 from handlers.pickers import locality_name, locality_steps
 from handlers.workdays import add_working_days
@@ -504,3 +505,7 @@ async def _submit(ctx: Ctx) -> None:
 def _received(ctx: Ctx, case: Case) -> None:
     ctx.say(ctx.t("case.received", code=case.code, due=ctx.local(parse(case.answer_due)).split(" ")[0]),
             [(Option(ctx.t("case.track"), cb("trk", case.id)),)])
+
+
+FEATURE = Feature("cases", commands=(Command("gopy", menu="menu.gopy", place=10),
+                                     Command("phananh", menu="menu.phananh", place=20)))

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from handlers import charts
 from handlers.base import STAFF, Ctx, Document, Option, Reply, Settings, cb, registry, step_key
 from handlers.dvk_staff import digest_section as dvk_section
+from handlers.features import Command, Feature
 from handlers.inbox import SOON
 from handlers.reports import Places, case_scope, day, number, when
 from handlers.tasks import digest_lines
@@ -237,7 +238,7 @@ async def chart_data(store: Store, t: Texts, scope: CaseScope, places: Places, t
 # ---- /bantin ------------------------------------------------------------------------------------------
 
 
-@registry.command("bantin", "digest", roles=STAFF)
+@registry.command("bantin", "digest")
 async def digest_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "menu")
 
@@ -364,3 +365,6 @@ async def _time_handle(ctx: Ctx) -> None:
     await _set(ctx, at_minute=minute)
     ctx.say(ctx.t("digest.saved"))
     await ctx.goto(FLOW, "menu")
+
+
+FEATURE = Feature("digest", commands=(Command("bantin", STAFF, menu="menu.bantin", place=90),))

@@ -15,6 +15,7 @@ from datetime import datetime
 from handlers import dvk_card
 from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry, step_key
 from handlers.dvk import TOPIC, excerpt, history, shown, tell_nominator
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from messages import Key, Texts
 from storage import Store
@@ -68,7 +69,7 @@ async def in_scope(ctx: Ctx, model_id: object) -> Model | None:
 # ---- the list -------------------------------------------------------------------------------------------------
 
 
-@registry.command("dvk", roles=STAFF)
+@registry.command("dvk")
 async def staff_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list", view="open", page=0)
 
@@ -264,3 +265,9 @@ async def digest_section(store: Store, t: Texts, user: User, start: datetime, en
         lines.append(t("dvk.digest_line", code=m.code, name=excerpt(m.name or t("dvk.erased"), 60),
                        place=place.name if place else "", field=Key(f"dvk.field_{m.field}")))
     return lines
+
+
+# "Dân vận khéo" as one feature, declared here where its parts (handlers/dvk.py, dvk_browse.py, this module) meet.
+FEATURE = Feature("dvk", commands=(Command("danvankheo", menu="menu.danvankheo", place=200),
+                                   Command("mohinhhay", menu="menu.mohinhhay", place=210),
+                                   Command("dvk", STAFF, menu="menu.dvk", place=220)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.base import Ctx, registry
+from handlers.features import Command, Feature
 from storage.links import LinkError
 
 CODE_TTL = timedelta(minutes=15)
@@ -36,3 +37,6 @@ async def link_command(ctx: Ctx) -> None:
     ctx.notify(gave_code, "link.done_other", channel=ctx.inbound.channel)
     ctx.user = await ctx.store.users.get(link.person_id)
     ctx.say(ctx.t("link.done"))
+
+
+FEATURE = Feature("linking", commands=(Command("lienket"),))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.consent import record_consent
+from handlers.features import Command, Feature
 from handlers.menu import show_menu
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.staff import describe_scope
@@ -193,3 +194,6 @@ async def profile_summary(ctx: Ctx) -> None:
         opinions=yes if consents.get("opinions") and consents["opinions"].granted else no,
         sensitive=yes if consents.get("sensitive") and consents["sensitive"].granted else no,
     ))
+
+
+FEATURE = Feature("onboarding", commands=(Command("start"),))

@@ -8,6 +8,7 @@ import json
 from handlers import dvk
 from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
+from handlers.features import Command, Feature
 from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name
 from messages import Key, Texts, join
@@ -212,3 +213,7 @@ def _erased(ctx: Ctx, erased: Erasure) -> str:
         parts.append(ctx.t("privacy.deleted_unlinked", cases=erased.cases))
     parts.append(ctx.t("privacy.deleted_remains_cases" if erased.cases else "privacy.deleted_remains"))
     return "\n\n".join(parts)
+
+
+FEATURE = Feature("privacy", commands=(Command("quyenriengtu", menu="menu.privacy", place=70), Command("dulieu"),
+                                       Command("xoadulieu")))

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import images
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from handlers.reports import Places, day, number, when
 from handlers.workdays import working_days_between
@@ -109,7 +110,7 @@ async def _visible(ctx: Ctx, task_id: object) -> Task | None:
     return None
 
 
-@registry.command("nhiemvu", "tasks", roles=STAFF)
+@registry.command("nhiemvu", "tasks")
 async def tasks_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list", page=0)
 
@@ -507,3 +508,5 @@ async def _review_handle(ctx: Ctx) -> None:
     else:
         await ctx.wrong()
 
+
+FEATURE = Feature("tasks", commands=(Command("nhiemvu", STAFF, menu="menu.nhiemvu", place=100),))

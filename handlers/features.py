@@ -1,0 +1,52 @@
+"""Each feature's one declaration (DESIGN.md §3): its commands, what it adds to a person's /dulieu and /xoadulieu,
+its digest section. The menus, /huongdan, the platform's command menus, /dulieu, /xoadulieu and the digest are
+derived from `features`; docs/architecture.md "Adding a feature" is the recipe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from handlers.base import ALL_ROLES, registry
+
+if TYPE_CHECKING:
+    pass
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command: who may run it (the router refuses the others), and its main-menu button, if it has one."""
+
+    name: str  # its Vietnamese name; the handler is `@registry.command(name, *english_aliases)`
+    roles: frozenset[str] = ALL_ROLES
+    menu: str | None = None  # the main-menu button's label key; None: typed only
+    place: int = 0  # the button's place in the main menu, smallest first (tens: a new one fits between two)
+    listed: bool = True  # in /huongdan and the platform's command menu of those roles
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    commands: tuple[Command, ...] = ()
+
+    def command(self, name: str) -> Command:
+        return next(c for c in self.commands if c.name == name)
+
+
+features: list[Feature] = []  # in the order of /huongdan and the command menus, /dulieu's sections, the digest's
+
+
+def declare(*declared: Feature) -> None:
+    """Register the features in this order (handlers/__init__.py, once all their modules are imported)."""
+    features.extend(declared)
+    registry.declare({c.name: c.roles for f in declared for c in f.commands})
+
+
+def commands_for(role: str) -> list[str]:
+    """The commands listed to a role, in order: /huongdan and the platform's command menu."""
+    return [c.name for f in features for c in f.commands if c.listed and role in c.roles]
+
+
+def menu_buttons() -> list[Command]:
+    """The main menu's buttons, in order, before they are filtered by role."""
+    return sorted((c for f in features for c in f.commands if c.menu), key=lambda c: c.place)

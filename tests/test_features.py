@@ -1,0 +1,63 @@
+"""Features are declared once (handlers/features.py): what each role is offered follows from what it may do, and
+every table that names a person is in /dulieu and in /xoadulieu, or kept for a stated reason."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+import handlers
+from messages import LANGUAGES, catalog
+from tests.dialog import ONBOARD, turns
+from tests.schedule_kit import staff
+
+ROLES = ("citizen", "cadre", "admin")
+REFUSED = "chức năng này chỉ dành cho cán bộ"
+
+
+async def person_of(harness, store, role: str):
+    if role == "citizen":
+        p = harness.person("1001")
+        await turns(p, ONBOARD)
+        return p
+    await staff(store, harness.clock(), "7001", role, communes=("Hải Lăng",))
+    return harness.person("7001")
+
+
+def handler_groups() -> list[tuple[str, ...]]:
+    """The registry's commands, a name with its aliases: the names that run one handler."""
+    groups: dict[object, list[str]] = {}
+    for name, guarded in handlers.registry.commands.items():
+        groups.setdefault(guarded.handler, []).append(name)
+    return [tuple(names) for names in groups.values()]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_help_and_menu_offer_exactly_what_the_role_check_lets_the_role_run(harness, store, role):
+    p = await person_of(harness, store, role)
+    await p.say("/huongdan")
+    listed = set(re.findall(r"/(\w+)", p.text()))
+    await p.say("/menu")
+    offered = [o.data for r in p.last for row in r.options for o in row if o.data] if p.buttons else \
+        [data for _, data in p.shown]
+    buttons = {data.split(":")[2] for data in offered}
+    may = set()
+    for name in handlers.registry.commands:  # what the router's role check says, by trying every command
+        if REFUSED not in " ".join(r.text for r in await p.say(f"/{name}")):
+            may.add(name)
+        await p.say("/huy")
+    for names in handler_groups():
+        if names == ("menu",):  # typing "menu" or "0" shows the menu itself, to everyone
+            assert "menu" in may
+            continue
+        shown = [n for n in names if n in listed]
+        assert len(shown) == (1 if set(names) <= may else 0) and (set(names) <= may or not set(names) & may), names
+    assert buttons <= may
+    assert buttons == {c.name for c in handlers.features.menu_buttons() if c.name in may}
+
+
+def test_every_keyword_runs_a_declared_command():
+    for language in LANGUAGES:
+        words = [k.removeprefix("keywords.") for k in catalog(language) if k.startswith("keywords.")]
+        assert words and set(words) <= set(handlers.registry.commands), language
