@@ -292,4 +292,11 @@ async def _when_handle(ctx: Ctx) -> None:
             await ctx.wrong()
 
 
-FEATURE = Feature("auditlog", commands=(Command("nhatky", ADMIN, menu="menu.nhatky", place=190),))
+async def export(ctx: Ctx) -> dict:
+    """What the person did as staff, as the audit log keeps it."""
+    return {"actions_as_staff": [{"at": e.at, "action": e.action, "target": e.target}
+                                 for e in await ctx.store.audit.by_actor(ctx.user.id)]}
+
+
+FEATURE = Feature("auditlog", commands=(Command("nhatky", ADMIN, menu="menu.nhatky", place=190),),
+                  export=export, exported=("audit_log",))

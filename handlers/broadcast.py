@@ -601,5 +601,14 @@ async def stop_button(ctx: Ctx) -> None:
         ctx.say(ctx.t("broadcast.not_active", id=broadcast.id, status=Key("broadcast.status_done")))
 
 
-FEATURE = Feature("broadcast", commands=(Command("thongbao", ADMIN, menu="menu.thongbao", place=170),
-                                         Command("huythongbao", ADMIN)))
+async def export(ctx: Ctx) -> dict:
+    """The announcements the person was sent, and when."""
+    return {"announcements": [{"broadcast": b, "scheduled_at": at, "status": status}
+                              for b, at, status in await ctx.store.broadcasts.of_user(ctx.user.id)]}
+
+
+FEATURE = Feature(
+    "broadcast", commands=(Command("thongbao", ADMIN, menu="menu.thongbao", place=170), Command("huythongbao", ADMIN)),
+    export=export, exported=("broadcast_recipients",),
+    unexported={"broadcasts": "an announcement is the unit's; the admin who wrote it is in the audit log"},
+)

@@ -296,4 +296,11 @@ async def _create(ctx: Ctx, values: dict) -> None:
     await ctx.goto(FLOW, "show", campaign_id=campaign_id)
 
 
-FEATURE = Feature("campaigns", commands=(Command("chiendich", ADMIN, menu="menu.chiendich", place=180),))
+async def export(ctx: Ctx) -> dict:
+    """The campaigns whose link or QR code the person opened."""
+    return {"campaigns_opened": [{"campaign": code, "at": at}
+                                 for code, at in await ctx.store.campaigns.opened_by(ctx.user.id)]}
+
+
+FEATURE = Feature("campaigns", commands=(Command("chiendich", ADMIN, menu="menu.chiendich", place=180),),
+                  export=export, exported=("campaign_opens",))

@@ -367,4 +367,13 @@ async def _time_handle(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "menu")
 
 
-FEATURE = Feature("digest", commands=(Command("bantin", STAFF, menu="menu.bantin", place=90),))
+async def export(ctx: Ctx) -> dict | None:
+    if ctx.user.role == "citizen":
+        return None
+    digest = await ctx.store.digests.get(ctx.user.id, ctx.now)
+    return {"digest_settings": {"mode": digest.mode, "at_minute": digest.at_minute, "weekday": digest.weekday,
+                                "skip_empty": digest.skip_empty}}
+
+
+FEATURE = Feature("digest", commands=(Command("bantin", STAFF, menu="menu.bantin", place=90),),
+                  export=export, exported=("digest_settings",))

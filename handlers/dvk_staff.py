@@ -14,13 +14,13 @@ from datetime import datetime
 
 from handlers import dvk_card
 from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry, step_key
-from handlers.dvk import TOPIC, excerpt, history, shown, tell_nominator
+from handlers.dvk import TOPIC, excerpt, export, history, shown, tell_nominator
 from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from messages import Key, Texts
 from storage import Store
 from storage.clock import parse
-from storage.dvk import LEVELS, OPEN, Model, ModelMoved, repo
+from storage.dvk import LEVELS, OPEN, PERSONAL_TABLES, Model, ModelMoved, repo
 from storage.users import User
 
 FLOW = "dvkc"
@@ -268,6 +268,10 @@ async def digest_section(store: Store, t: Texts, user: User, start: datetime, en
 
 
 # "Dân vận khéo" as one feature, declared here where its parts (handlers/dvk.py, dvk_browse.py, this module) meet.
-FEATURE = Feature("dvk", commands=(Command("danvankheo", menu="menu.danvankheo", place=200),
-                                   Command("mohinhhay", menu="menu.mohinhhay", place=210),
-                                   Command("dvk", STAFF, menu="menu.dvk", place=220)))
+FEATURE = Feature(
+    "dvk", commands=(Command("danvankheo", menu="menu.danvankheo", place=200),
+                     Command("mohinhhay", menu="menu.mohinhhay", place=210),
+                     Command("dvk", STAFF, menu="menu.dvk", place=220)),
+    export=export, exported=tuple(PERSONAL_TABLES),
+    unexported={"dvk_rounds": "a round is the movement's; the admin who opened it is in the audit log"},
+)

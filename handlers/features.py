@@ -4,13 +4,11 @@ derived from `features`; docs/architecture.md "Adding a feature" is the recipe."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from handlers.base import ALL_ROLES, registry
-
-if TYPE_CHECKING:
-    pass
+from handlers.base import ALL_ROLES, Ctx, registry
 
 
 @dataclass(frozen=True)
@@ -28,6 +26,11 @@ class Command:
 class Feature:
     name: str
     commands: tuple[Command, ...] = ()
+    # /dulieu: the sections it adds to the JSON, by name (None or {}: nothing for this person), the tables naming a
+    # person it reads them from, and such tables it leaves out, with why.
+    export: Callable[[Ctx], Awaitable[dict | None]] | None = None
+    exported: tuple[str, ...] = ()
+    unexported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def command(self, name: str) -> Command:
         return next(c for c in self.commands if c.name == name)

@@ -8,7 +8,7 @@ from datetime import datetime
 from handlers.base import ADMIN, STAFF, Ctx, Option, allowed, cb, registry, step_key
 from handlers.features import Command, Feature
 from handlers.menu import show_menu
-from handlers.pickers import cadre_rows, locality_name, locality_steps, topic_steps, turned_page
+from handlers.pickers import cadre_rows, locality_name, locality_steps, place_path, topic_steps, turned_page
 from messages import Safe, cut, join
 from storage.localities import Locality
 from storage.users import User
@@ -304,7 +304,19 @@ async def _save_scope(ctx: Ctx, *, places: set[int] | None = None, topics: set[i
 
 
 # Two features: a cadre's own scope sits with the other staff tools in the menus, managing cadres with the admin's.
-SCOPE_FEATURE = Feature("scope", commands=(Command("phamvi", STAFF, menu="menu.scope", place=80),))
+async def export_scope(ctx: Ctx) -> dict | None:
+    """A cadre's or admin's scope: where and what they answer for."""
+    if ctx.user.role == "citizen":
+        return None
+    scope = await ctx.store.roles.scope(ctx.user.id)
+    topics = {t.id: t for t in await ctx.store.topics.all()}
+    return {"scope": {"localities": [await place_path(ctx, i) for i in sorted(scope.locality_ids)],
+                      "topics": [topics[i].name_vi for i in sorted(scope.topic_ids) if i in topics]}}
+
+
+SCOPE_FEATURE = Feature("scope", commands=(Command("phamvi", STAFF, menu="menu.scope", place=80),),
+                        export=export_scope, exported=("cadre_localities", "cadre_topics"))
 CADRES_FEATURE = Feature("cadres", commands=(Command("moicanbo", ADMIN, menu="menu.invite", place=120),
                                              Command("thuhoi", ADMIN, menu="menu.revoke", place=130),
-                                             Command("canbo", ADMIN, menu="menu.canbo", place=140)))
+                                             Command("canbo", ADMIN, menu="menu.canbo", place=140)),
+                         unexported={"invites": "who invited whom, the unit's record (the role is in profile)"})

@@ -509,4 +509,16 @@ async def _review_handle(ctx: Ctx) -> None:
         await ctx.wrong()
 
 
-FEATURE = Feature("tasks", commands=(Command("nhiemvu", STAFF, menu="menu.nhiemvu", place=100),))
+async def export(ctx: Ctx) -> dict | None:
+    """A cadre's reports on their tasks."""
+    if ctx.user.role == "citizen":
+        return None
+    tasks = {t.id: t.title for t in await ctx.store.tasks.all()}
+    return {"task_reports": [
+        {"task": tasks.get(r.task_id), "done_at": r.done_at, "note": r.note, "file": r.filename or r.sha256}
+        for r in (await ctx.store.tasks.reports_of(ctx.user.id)).values()]}
+
+
+FEATURE = Feature("tasks", commands=(Command("nhiemvu", STAFF, menu="menu.nhiemvu", place=100),),
+                  export=export, exported=("task_reports",),
+                  unexported={"tasks": "the work plan an admin wrote is the unit's, not a person's"})

@@ -3,6 +3,7 @@ every table that names a person is in /dulieu and in /xoadulieu, or kept for a s
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -61,3 +62,33 @@ def test_every_keyword_runs_a_declared_command():
     for language in LANGUAGES:
         words = [k.removeprefix("keywords.") for k in catalog(language) if k.startswith("keywords.")]
         assert words and set(words) <= set(handlers.registry.commands), language
+
+
+# Columns that name a person, wherever they are: their account, their chat, what they did, wrote or were given.
+PERSON_COLUMNS = {"user_id", "chat_id", "actor_id", "created_by", "used_by", "assigned_to", "linked_to"}
+
+
+async def personal_tables(store) -> set[str]:
+    """From the live schema, every migration applied: the tables with a column naming a person."""
+    tables = [r[0] for r in await store.db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {table for table in tables
+            if {r[1] for r in await store.db.fetchall(f"PRAGMA table_info({table})")} & PERSON_COLUMNS}
+
+
+async def test_every_table_naming_a_person_is_in_dulieu_or_left_out_for_a_reason(store):
+    personal = await personal_tables(store)
+    assert {"users", "cases", "consents", "audit_log"} <= personal
+    exported = {t for f in handlers.features.features for t in f.exported}
+    left_out = {t: why for f in handlers.features.features for t, why in f.unexported.items()}
+    assert not exported & set(left_out) and all(left_out.values())
+    assert personal <= exported | set(left_out), "a table names people: export it (Feature.exported) or say why not"
+    assert (exported | set(left_out)) <= personal  # no stale names
+
+
+async def test_dulieu_sections_come_from_the_features_each_once(harness, store):
+    p = await person_of(harness, store, "cadre")
+    [*_, document] = await p.say("/dulieu")
+    export = json.loads(document.document.content)
+    assert list(export)[:2] == ["exported_at", "controller"]
+    assert {"profile", "cases", "linked_accounts", "scope", "digest_settings", "task_reports", "announcements",
+            "campaigns_opened", "actions_as_staff", "dan_van_kheo"} <= set(export)
