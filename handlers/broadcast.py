@@ -611,4 +611,6 @@ FEATURE = Feature(
     "broadcast", commands=(Command("thongbao", ADMIN, menu="menu.thongbao", place=170), Command("huythongbao", ADMIN)),
     export=export, exported=("broadcast_recipients",),
     unexported={"broadcasts": "an announcement is the unit's; the admin who wrote it is in the audit log"},
+    kept={"broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
+          "broadcasts": "an announcement is the unit's; the anonymous row's id names nobody"},
 )

@@ -535,4 +535,8 @@ async def export(ctx: Ctx) -> dict:
 FEATURE = Feature(
     "cases", commands=(Command("gopy", menu="menu.gopy", place=10), Command("phananh", menu="menu.phananh", place=20)),
     export=export, exported=("cases", "case_events", "case_drafts"),
+    erased=(("case_drafts", "user", None),),
+    # Unlinked by the erasure itself (storage/users.py `_unlink_cases`): the withdrawn ones' cadres are told.
+    kept={"cases": "unlinked, their content erased by default",
+          "case_events": "a case's history: the person's own unlinked; a cadre's answers are the unit's record"},
 )

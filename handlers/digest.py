@@ -376,4 +376,4 @@ async def export(ctx: Ctx) -> dict | None:
 
 
 FEATURE = Feature("digest", commands=(Command("bantin", STAFF, menu="menu.bantin", place=90),),
-                  export=export, exported=("digest_settings",))
+                  export=export, exported=("digest_settings",), erased=(("digest_settings", "user", None),))

@@ -14,13 +14,13 @@ from datetime import datetime
 
 from handlers import dvk_card
 from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry, step_key
-from handlers.dvk import TOPIC, excerpt, export, history, shown, tell_nominator
+from handlers.dvk import TOPIC, erasing, excerpt, export, history, shown, tell_nominator
 from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from messages import Key, Texts
 from storage import Store
 from storage.clock import parse
-from storage.dvk import LEVELS, OPEN, PERSONAL_TABLES, Model, ModelMoved, repo
+from storage.dvk import KEPT, LEVELS, OPEN, PERSONAL_TABLES, Model, ModelMoved, erase_person, repo
 from storage.users import User
 
 FLOW = "dvkc"
@@ -274,4 +274,6 @@ FEATURE = Feature(
                      Command("dvk", STAFF, menu="menu.dvk", place=220)),
     export=export, exported=tuple(PERSONAL_TABLES),
     unexported={"dvk_rounds": "a round is the movement's; the admin who opened it is in the audit log"},
+    kept={**KEPT, "dvk_rounds": "a round is the movement's; the anonymous row's id names nobody"},
+    erase=erase_person, erasing=erasing,
 )

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from handlers.base import ALL_ROLES, Ctx, registry
+from storage import erasure
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class Feature:
     export: Callable[[Ctx], Awaitable[dict | None]] | None = None
     exported: tuple[str, ...] = ()
     unexported: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # /xoadulieu, at storage level (storage/erasure.py): the rows deleted, tables naming a person kept with why, and a
+    # hook run inside the erasure's transaction for each of the person's accounts; `erasing` runs before, when the
+    # content goes too, to tell whoever must know (the notices leave once the erasure is done).
+    erased: tuple[erasure.Erased, ...] = ()
+    kept: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    erase: erasure.Hook | None = None
+    erasing: Callable[[Ctx], Awaitable[None]] | None = None
 
     def command(self, name: str) -> Command:
         return next(c for c in self.commands if c.name == name)
@@ -43,6 +51,8 @@ def declare(*declared: Feature) -> None:
     """Register the features in this order (handlers/__init__.py, once all their modules are imported)."""
     features.extend(declared)
     registry.declare({c.name: c.roles for f in declared for c in f.commands})
+    for f in declared:
+        erasure.declare(erasure.Part(f.name, f.erased, f.kept, f.erase))
 
 
 def commands_for(role: str) -> list[str]:

@@ -55,4 +55,5 @@ async def export(ctx: Ctx) -> dict:
 
 
 FEATURE = Feature("linking", commands=(Command("lienket"),), export=export, exported=("users",),
-                  unexported={"link_codes": "a code's hash, for the minutes until it is typed on the other channel"})
+                  unexported={"link_codes": "a code's hash, for the minutes until it is typed on the other channel"},
+                  erased=(("link_codes", "user", None),))

@@ -11,6 +11,7 @@ from handlers.pickers import locality_name, locality_steps, place_path, topic_st
 from handlers.staff import describe_scope
 from storage.localities import Locality
 from storage.roles import InviteError
+from storage.users import IDENTITY
 
 FLOW = "onb"
 registry.flow(FLOW)
@@ -234,4 +235,5 @@ FEATURE = Feature(
                 "web_messages": "the web chat's page history, shown on the page itself",
                 "web_sessions": "a web chat cookie's hash",
                 "notice_outbox": "messages to the person waiting to be delivered"},
+    erased=IDENTITY, kept={"users": "the anonymous row itself: commune and join date"},
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-from handlers import dvk
 from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.features import Command, Feature, features
@@ -102,7 +101,9 @@ async def _confirm_handle(ctx: Ctx) -> None:
                for c in cases if c.is_open and content}
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
     if content:
-        await dvk.erasing(ctx)
+        for feature in features:
+            if feature.erasing:
+                await feature.erasing(ctx)
     # The marker is read by cadres, in the province's language.
     erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
                                          marker=Texts("vi")("privacy.erased_marker"), notices=notices)

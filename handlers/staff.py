@@ -315,8 +315,10 @@ async def export_scope(ctx: Ctx) -> dict | None:
 
 
 SCOPE_FEATURE = Feature("scope", commands=(Command("phamvi", STAFF, menu="menu.scope", place=80),),
-                        export=export_scope, exported=("cadre_localities", "cadre_topics"))
+                        export=export_scope, exported=("cadre_localities", "cadre_topics"),
+                        erased=(("cadre_localities", "user", None), ("cadre_topics", "user", None)))
 CADRES_FEATURE = Feature("cadres", commands=(Command("moicanbo", ADMIN, menu="menu.invite", place=120),
                                              Command("thuhoi", ADMIN, menu="menu.revoke", place=130),
                                              Command("canbo", ADMIN, menu="menu.canbo", place=140)),
-                         unexported={"invites": "who invited whom, the unit's record (the role is in profile)"})
+                         unexported={"invites": "who invited whom, the unit's record (the role is in profile)"},
+                         kept={"invites": "who invited whom, the unit's record; the anonymous row names nobody"})

@@ -521,4 +521,6 @@ async def export(ctx: Ctx) -> dict | None:
 
 FEATURE = Feature("tasks", commands=(Command("nhiemvu", STAFF, menu="menu.nhiemvu", place=100),),
                   export=export, exported=("task_reports",),
-                  unexported={"tasks": "the work plan an admin wrote is the unit's, not a person's"})
+                  unexported={"tasks": "the work plan an admin wrote is the unit's, not a person's"},
+                  kept={"task_reports": "a cadre's report is the unit's work record",
+                        "tasks": "the work plan is the unit's; the anonymous row names nobody"})

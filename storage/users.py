@@ -8,12 +8,10 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage import audit
+from storage import audit, erasure
 from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
 from storage.db import Database
-from storage.dvk import KEPT as DVK_KEPT
-from storage.dvk import erase_person as erase_dvk
 from storage.files import FileStore, digests_in, unreferenced
 from storage.notices import keep
 
@@ -172,8 +170,9 @@ class UserRepo:
         case is closed as withdrawn, and `notices` of that case ((recipient, notice JSON) by case id) are kept in
         the notice outbox by the same transaction. Topic, commune, dates and status stay for statistics. Files
         nothing else refers to are deleted from disk once the transaction has committed. The audit log gets the
-        counts.
+        counts. Beyond the account row and the cases, what goes is what the features declare (storage/erasure.py).
         """
+        assert erasure.parts, "the features declare what an erasure removes (handlers/features.py): import handlers"
         async with self.db.tx() as conn:
             async with conn.execute("SELECT id, role FROM users WHERE id = ? OR linked_to = ? ORDER BY id",
                                     (user_id, user_id)) as cur:
@@ -181,8 +180,9 @@ class UserRepo:
             counts: dict[str, int] = defaultdict(int)
             digests: set[str] = set()
             withdrawn = await _unlink_cases(conn, list(accounts), content, marker, now, counts, digests)
-            for account in accounts:
-                await erase_dvk(conn, account, content, digests)
+            for hook in (part.hook for part in erasure.parts if part.hook):
+                for account in accounts:
+                    await hook(conn, account, content, digests)
             chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
             told = [n for case_id in withdrawn for n in (notices or {}).get(case_id, [])]
             kept = tuple(zip(await keep(conn, told, now), told, strict=True))
@@ -214,11 +214,8 @@ class Erasure:
     files_deleted: int = 0  # files removed from disk (those no other record referred to)
 
 
-# What an erasure deletes beyond the users row and the cases, in one list (the features will declare their part,
-# DESIGN.md §3): (table, what finds the rows: the account's "user" id, its "chat" (channel, chat id), its bare
-# "chat_id" or its "handled chat" (the erasure's own update stays in the journal until it is handled), the count it
-# adds to, if any). A web session's chat id is a random token, never a Telegram or Zalo id.
-ERASED = (
+# The rows of the account and its chat themselves (handlers/onboarding.py declares them, storage/erasure.py).
+IDENTITY = (
     ("conversations", "chat", None),
     ("inbound_journal", "handled chat", None),
     ("chat_options", "chat", None),
@@ -226,26 +223,9 @@ ERASED = (
     ("chat_menus", "chat", None),
     ("web_sessions", "chat_id", "sessions"),
     ("user_topics", "user", None),
-    ("case_drafts", "user", None),
-    ("link_codes", "user", None),
-    ("cadre_localities", "user", None),
-    ("cadre_topics", "user", None),
-    ("digest_settings", "user", None),
     ("notice_outbox", "user", None),
     ("consents", "user", "consents"),  # counted in consent_tallies first
 )
-_WHERE = {"user": "user_id = ?", "chat": "channel = ? AND chat_id = ?", "chat_id": "chat_id = ?",
-          "handled chat": "channel = ? AND chat_id = ? AND done_at IS NOT NULL"}
-# Tables naming a person that an erasure keeps, and why (tests/test_erasure.py checks every such table is in one of
-# the two lists).
-KEPT = {
-    "users": "the anonymous row itself: commune and join date",
-    "cases": "unlinked, their content erased by default (_unlink_cases)",
-    "campaign_opens": "a campaign's reach; the anonymous row's id names nobody",
-    "broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
-    "task_reports": "a cadre's report is the unit's work record",
-    **DVK_KEPT,
-}
 
 
 async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetime, counts: dict[str, int],
@@ -276,10 +256,10 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
         (user_id,))
     chat = (row["channel"], row["chat_id"])
     keys = {"user": (user_id,), "chat": chat, "handled chat": chat, "chat_id": (row["chat_id"],)}
-    for table, key, counted in ERASED:
+    for table, key, counted in erasure.erased():
         if row["chat_id"] is None and key != "user":
             continue
-        cur = await conn.execute(f"DELETE FROM {table} WHERE {_WHERE[key]}", keys[key])
+        cur = await conn.execute(f"DELETE FROM {table} WHERE {erasure.WHERE[key]}", keys[key])
         if counted:
             counts[counted] += cur.rowcount
     await conn.execute(

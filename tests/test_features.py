@@ -10,6 +10,7 @@ import pytest
 
 import handlers
 from messages import LANGUAGES, catalog
+from storage import erasure
 from tests.dialog import ONBOARD, turns
 from tests.schedule_kit import staff
 
@@ -92,3 +93,15 @@ async def test_dulieu_sections_come_from_the_features_each_once(harness, store):
     assert list(export)[:2] == ["exported_at", "controller"]
     assert {"profile", "cases", "linked_accounts", "scope", "digest_settings", "task_reports", "announcements",
             "campaigns_opened", "actions_as_staff", "dan_van_kheo"} <= set(export)
+
+
+async def test_every_table_naming_a_person_is_erased_or_kept_for_a_reason(store):
+    personal = await personal_tables(store)
+    erased = {table for f in handlers.features.features for table, _, _ in f.erased}
+    kept = {t: why for f in handlers.features.features for t, why in f.kept.items()}
+    assert not erased & set(kept) and all(kept.values())
+    assert personal <= erased | set(kept), "a table names people: erase it (Feature.erased) or say why not (kept)"
+    assert (erased | set(kept)) <= personal
+    # What storage/users.py `erase` goes through is exactly what the features declare.
+    assert erasure.erased() == [e for f in handlers.features.features for e in f.erased]
+    assert [p.hook for p in erasure.parts if p.hook] == [f.erase for f in handlers.features.features if f.erase]
