@@ -10,14 +10,14 @@ loser of a race is told what happened instead.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 from handlers import dvk_card
 from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry, step_key
+from handlers.digest import Period, Section
 from handlers.dvk import TOPIC, erasing, excerpt, export, history, shown, tell_nominator
 from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
-from messages import Key, Texts
+from messages import Key
 from storage import Store
 from storage.clock import parse
 from storage.dvk import KEPT, LEVELS, OPEN, PERSONAL_TABLES, Model, ModelMoved, erase_person, repo
@@ -253,18 +253,19 @@ for _step in TEXTS:
     _text_step(_step)
 
 
-async def digest_section(store: Store, t: Texts, user: User, start: datetime, end: datetime) -> list[str]:
-    """The lines a staff member's digest adds for nominations made in [start, end) in their scope (none: [])."""
-    paths = await paths_for(store, user)
-    models = await repo(store).nominated_between(paths, start, end) if paths != () else []
+async def digest_section(period: Period) -> Section | None:
+    """What a staff member's digest adds for nominations made in the period in their scope."""
+    store, t = period.store, period.t
+    paths = await paths_for(store, period.user)
+    models = await repo(store).nominated_between(paths, period.start, period.end) if paths != () else []
     if not models:
-        return []
+        return None
     lines = [t("dvk.digest_title", count=len(models))]
     for m in models[:10]:
         place = await store.localities.get(m.locality_id)
         lines.append(t("dvk.digest_line", code=m.code, name=excerpt(m.name or t("dvk.erased"), 60),
                        place=place.name if place else "", field=Key(f"dvk.field_{m.field}")))
-    return lines
+    return Section(lines)
 
 
 # "Dân vận khéo" as one feature, declared here where its parts (handlers/dvk.py, dvk_browse.py, this module) meet.
@@ -275,5 +276,5 @@ FEATURE = Feature(
     export=export, exported=tuple(PERSONAL_TABLES),
     unexported={"dvk_rounds": "a round is the movement's; the admin who opened it is in the audit log"},
     kept={**KEPT, "dvk_rounds": "a round is the movement's; the anonymous row's id names nobody"},
-    erase=erase_person, erasing=erasing,
+    erase=erase_person, erasing=erasing, digest=digest_section,
 )

@@ -7,9 +7,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from handlers.base import ALL_ROLES, Ctx, registry
 from storage import erasure
+
+if TYPE_CHECKING:
+    from handlers.digest import Period, Section
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Feature:
     kept: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     erase: erasure.Hook | None = None
     erasing: Callable[[Ctx], Awaitable[None]] | None = None
+    digest: Callable[[Period], Awaitable[Section | None]] | None = None  # its part of a cadre's digest, if any
 
     def command(self, name: str) -> Command:
         return next(c for c in self.commands if c.name == name)

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import images
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.digest import Period, Section
 from handlers.features import Command, Feature
 from handlers.pickers import locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from handlers.reports import Places, day, number, when
@@ -71,6 +72,14 @@ def reminder(t: Texts, kind: str, tasks: list[Task], now: datetime, tz: ZoneInfo
     buttons = tuple((Option(cut(task.title, 48), cb("nv", task.id)),) for task in tasks[:5])
     return Reply(Safe("\n".join(lines)), buttons)
 
+
+
+async def digest_section(period: Period) -> Section | None:
+    """In a digest: tasks due within a week or overdue, with a button to the task list."""
+    t, user = period.t, period.user
+    progress = await period.shared.task_progress(period.store) if user.role == "admin" else None
+    lines = await digest_lines(period.store, t, user, period.now, period.tz, progress)
+    return Section([t("digest.tasks"), *lines], (Option(t("digest.open_tasks"), cb("nv")),)) if lines else None
 
 
 async def digest_lines(store: Store, t: Texts, user: User, now: datetime, tz: ZoneInfo,
@@ -520,7 +529,7 @@ async def export(ctx: Ctx) -> dict | None:
 
 
 FEATURE = Feature("tasks", commands=(Command("nhiemvu", STAFF, menu="menu.nhiemvu", place=100),),
-                  export=export, exported=("task_reports",),
+                  export=export, exported=("task_reports",), digest=digest_section,
                   unexported={"tasks": "the work plan an admin wrote is the unit's, not a person's"},
                   kept={"task_reports": "a cadre's report is the unit's work record",
                         "tasks": "the work plan is the unit's; the anonymous row names nobody"})

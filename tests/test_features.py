@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
 import handlers
+from handlers.base import Option, Settings, cb
+from handlers.digest import Period, Section, compose
+from handlers.features import Feature
 from messages import LANGUAGES, catalog
 from storage import erasure
 from tests.dialog import ONBOARD, turns
@@ -105,3 +109,21 @@ async def test_every_table_naming_a_person_is_erased_or_kept_for_a_reason(store)
     # What storage/users.py `erase` goes through is exactly what the features declare.
     assert erasure.erased() == [e for f in handlers.features.features for e in f.erased]
     assert [p.hook for p in erasure.parts if p.hook] == [f.erase for f in handlers.features.features if f.erase]
+
+
+async def test_a_declared_digest_section_joins_every_digest_with_its_buttons(store, clock):
+    async def section(period: Period) -> Section | None:
+        return Section([f"Khảo sát: {period.user.unit_name}"], (Option("Xem kết quả", cb("sv")),))
+
+    now = clock()
+    cadre = await store.users.get(await staff(store, now, "7001", unit="Ban Dân vận xã Hải Lăng",
+                                              communes=("Hải Lăng",)))
+    extra = Feature("survey", digest=section)
+    handlers.features.features.append(extra)
+    try:
+        digest = await compose(store, Settings(), cadre, now - timedelta(days=1), now, now, weekly=False)
+    finally:
+        handlers.features.features.remove(extra)
+    [reply] = digest.replies
+    assert "Khảo sát: Ban Dân vận xã Hải Lăng" in reply.text
+    assert [o.label for o in reply.options[-1]] == ["Xem kết quả"]
