@@ -45,10 +45,6 @@ class Feature:
     erasing: Callable[[Ctx], Awaitable[None]] | None = None
     digest: Callable[[Period], Awaitable[Section | None]] | None = None  # its part of a cadre's digest, if any
 
-    def command(self, name: str) -> Command:
-        return next(c for c in self.commands if c.name == name)
-
-
 features: list[Feature] = []  # in the order of /huongdan and the command menus, /dulieu's sections, the digest's
 
 
