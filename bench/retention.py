@@ -19,6 +19,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
+import handlers  # noqa: F401  (the features declare what an erasure removes)
 import storage.retention
 from storage import Store
 from storage.clock import iso

@@ -26,7 +26,7 @@ from bot.outbound import Gate, Outbound
 from bot.retention import Retention
 from bot.router import Router
 from bot.scheduler import Scheduler
-from handlers.menu import commands_for
+from handlers.features import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.db import DatabaseUnavailable

@@ -26,7 +26,8 @@ from handlers.base import (
     speaks,
     step_key,
 )
-from handlers.menu import commands_for, show_menu
+from handlers.features import commands_for
+from handlers.menu import show_menu
 from handlers.offer import offer_case
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store

@@ -330,19 +330,32 @@ ADMIN = frozenset({"admin"})
 
 class Registry:
     def __init__(self) -> None:
-        self.commands: dict[str, Guarded] = {}
+        self.commands: dict[str, Guarded] = {}  # every name and alias, once the features are declared
         self.actions: dict[str, Guarded] = {}
         self.steps: dict[tuple[str, str], Step] = {}
         self.flow_roles: dict[str, frozenset[str]] = {}
+        self._handlers: dict[str, tuple[tuple[str, ...], Handler]] = {}
 
-    def command(self, *names: str, roles: frozenset[str] = ALL_ROLES) -> Callable[[Handler], Handler]:
+    def command(self, name: str, *aliases: str) -> Callable[[Handler], Handler]:
+        """The handler of a command its feature declares (handlers/features.py), with who may run it."""
+
         def register(fn: Handler) -> Handler:
-            for name in names:
-                assert name not in self.commands, name
-                self.commands[name] = Guarded(fn, roles)
+            assert name not in self._handlers, name
+            self._handlers[name] = ((name, *aliases), fn)
             return fn
 
         return register
+
+    def declare(self, roles: dict[str, frozenset[str]]) -> None:
+        """Give each declared command its roles; a command without a handler, or a handler without a declaration,
+        is a mistake caught at import."""
+        missing, undeclared = set(roles) - set(self._handlers), set(self._handlers) - set(roles) - set(self.commands)
+        assert not missing and not undeclared, f"declared without a handler: {missing}; undeclared: {undeclared}"
+        for name, allowed_roles in roles.items():
+            names, fn = self._handlers[name]
+            for each in names:
+                assert each not in self.commands, each
+                self.commands[each] = Guarded(fn, allowed_roles)
 
     def action(self, key: str, roles: frozenset[str] = ALL_ROLES) -> Callable[[Handler], Handler]:
         """A button that works at any time, not only inside a flow (menus, toggles)."""

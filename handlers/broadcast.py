@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import images
 from handlers.base import ADMIN, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.richtext import HtmlProblem, check, marked
 from messages import Key, Safe, Texts, cut, join
@@ -126,7 +127,7 @@ async def describe_audience(ctx: Ctx, audience: Audience) -> str:
 # ---- starting: /thongbao ---------------------------------------------------------------------------------
 
 
-@registry.command("thongbao", "broadcast", roles=ADMIN)
+@registry.command("thongbao", "broadcast")
 async def broadcast_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "camp", roles=["citizen"], topics=[], places=[], feedback=False)
 
@@ -560,7 +561,7 @@ async def _create(ctx: Ctx) -> None:
 # ---- stopping: /huythongbao -----------------------------------------------------------------------------------
 
 
-@registry.command("huythongbao", "stopbroadcast", roles=ADMIN)
+@registry.command("huythongbao", "stopbroadcast")
 async def stop_command(ctx: Ctx) -> None:
     active = await ctx.store.broadcasts.active()
     if not active:
@@ -598,3 +599,18 @@ async def stop_button(ctx: Ctx) -> None:
         ctx.wake("broadcasts")
     else:
         ctx.say(ctx.t("broadcast.not_active", id=broadcast.id, status=Key("broadcast.status_done")))
+
+
+async def export(ctx: Ctx) -> dict:
+    """The announcements the person was sent, and when."""
+    return {"announcements": [{"broadcast": b, "scheduled_at": at, "status": status}
+                              for b, at, status in await ctx.store.broadcasts.of_user(ctx.user.id)]}
+
+
+FEATURE = Feature(
+    "broadcast", commands=(Command("thongbao", ADMIN, menu="menu.thongbao", place=170), Command("huythongbao", ADMIN)),
+    export=export, exported=("broadcast_recipients",),
+    unexported={"broadcasts": "an announcement is the unit's; the admin who wrote it is in the audit log"},
+    kept={"broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
+          "broadcasts": "an announcement is the unit's; the anonymous row's id names nobody"},
+)

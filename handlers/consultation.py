@@ -16,10 +16,11 @@ import unicodedata
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, allowed, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
 from handlers.consultation_report import report_docx, report_xlsx
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from messages import Key, join
 from storage.clock import parse
-from storage.consultations import OUTCOMES, Comment, Consultation, Section
+from storage.consultations import OUTCOMES, PERSONAL_TABLES, Comment, Consultation, Section
 
 FLOW = "vk"
 registry.flow(FLOW)
@@ -473,7 +474,7 @@ async def _in_scope(ctx: Ctx, comment: Comment | None) -> bool:
     return place is not None and any(place.path.startswith(p) for p in paths)
 
 
-@registry.command("vankien", "drafts", roles=STAFF)
+@registry.command("vankien", "drafts")
 async def drafts_command(ctx: Ctx) -> None:
     published = await ctx.store.consultations.published()
     if not published:
@@ -725,12 +726,20 @@ async def export(ctx: Ctx) -> dict:
     """What /dulieu adds: every comment the person wrote (anonymous ones too: they are the person's) and each
     section they answered."""
     store = ctx.store
-    return {
+    return {"consultations": {
         "comments": [{"consultation": code, "section": c.position, "paragraph": c.paragraph, "text": c.text,
                       "anonymous": c.anonymous, "written_at": c.created_at, "changed_at": c.updated_at,
                       "outcome": c.outcome, "explanation": c.explanation}
                      for code, c in await store.consultations.comments_by_user(ctx.user.id)],
         "answers": [{"consultation": code, "section": position, "answer": stance, "at": at}
                     for code, position, stance, at in await store.consultations.answers_by_user(ctx.user.id)],
-    }
+    }}
+
+
+# Comments on drafts are political opinion (sensitive data): an erasure deletes them with the person.
+FEATURE = Feature(
+    "consultation", commands=(Command("gopyvankien", menu="consultation.menu", place=230),
+                              Command("vankien", STAFF, menu="consultation.menu_staff", place=240)),
+    export=export, exported=PERSONAL_TABLES, erased=tuple((table, "user", None) for table in PERSONAL_TABLES),
+)
 

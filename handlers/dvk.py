@@ -421,5 +421,5 @@ async def export(ctx: Ctx) -> dict:
                     "photos": await dvk.photos(model.id),
                     "history": [{"at": e.at, "event": e.kind, "text": e.body}
                                 for e in await dvk.events(model.id, internal=False)]})
-    return {"nominations": out, "votes_for": await dvk.voted_by(ctx.user.id)}
+    return {"dan_van_kheo": {"nominations": out, "votes_for": await dvk.voted_by(ctx.user.id)}}
 

@@ -10,6 +10,7 @@ import html
 from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.pickers import cadre_rows, locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from handlers.similar import similar_open_case
 from messages import Key, cut, join
@@ -87,7 +88,7 @@ async def _case_or_refuse(ctx: Ctx, case_id: object) -> Case | None:
 # ---- the list ---------------------------------------------------------------------------------------
 
 
-@registry.command("hopthu", "inbox", roles=STAFF)
+@registry.command("hopthu", "inbox")
 async def inbox_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list", view="open", page=0)
 
@@ -595,3 +596,5 @@ async def _assign_handle(ctx: Ctx) -> None:
     ctx.notify(cadre.id, "inbox.assigned_to_you", (("inbox.open", cb("cs", case.id)),), code=case.code)
     await _card_again(ctx, case.id, ctx.t("inbox.assigned", code=case.code))
 
+
+FEATURE = Feature("inbox", commands=(Command("hopthu", STAFF, menu="menu.hopthu", place=40),))

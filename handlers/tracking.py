@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.base import Ctx, Option, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.inbox import LABEL, responsible_cadres
 from handlers.pickers import locality_name, page_note, page_row, pages_of, turned_page
 from handlers.workdays import add_working_days
@@ -172,3 +173,6 @@ async def _reopen_handle(ctx: Ctx) -> None:
         ctx.notify(cadre_id, "inbox.reopened", (("inbox.open", cb("cs", case.id)),), code=case.code)
     ctx.say(ctx.t("track.reopened", code=case.code))
     await ctx.goto(FLOW, "case")
+
+
+FEATURE = Feature("tracking", commands=(Command("theodoi", menu="menu.theodoi", place=30),))

@@ -102,7 +102,8 @@ async def test_the_cadres_withdrawal_notices_are_kept_by_the_erasure_itself(stor
                          for name in ("Hiến đất làm đường", "Thắp sáng đường quê")]
     notices = {m.id: [(cadre, f'{{"withdrawn": "{m.code}"}}')] for m in (waiting, verified)}  # listed as waiting
     await dvk.record(verified.id, None, "verified", NOW, expect=("nominated",), status="verified")
-    erased = await store.users.erase(lan, "vi-xoa", NOW, marker="(đã xóa)", nomination_notices=notices)
+    erased = await store.users.erase(lan, "vi-xoa", NOW, marker="(đã xóa)",
+                                     withdrawn_notices={"dvk": notices})
     assert [(user, text) for _, user, text in await store.notices.pending()] == [
         (cadre, f'{{"withdrawn": "{waiting.code}"}}')]
     assert [i for i, _, _ in erased.notices] == [i for i, _, _ in await store.notices.pending()]

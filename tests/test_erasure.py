@@ -12,9 +12,8 @@ import pytest
 
 import storage.db
 from handlers.base import Media
-from storage import Store
+from storage import Store, erasure
 from storage.cases import Attachment, InboxQuery, NewCase
-from storage.users import ERASED, KEPT
 from tests.dialog import ONBOARD, Harness, RecordingChannel, render, turns
 from tests.images import jpeg
 from tests.schedule_kit import add_case, citizen, staff
@@ -239,6 +238,6 @@ async def test_every_table_naming_a_person_is_erased_or_kept_for_a_reason(store)
         columns = {r[1] for r in await store.db.fetchall(f"PRAGMA table_info({table})")}
         if columns & {"user_id", "chat_id"}:
             personal.add(table)
-    erased = {table for table, _, _ in ERASED}
-    assert not erased & set(KEPT)
-    assert personal <= erased | set(KEPT), "a new table names people: erase it (ERASED) or say why not (KEPT)"
+    erased = {table for table, _, _ in erasure.erased()}
+    assert not erased & set(erasure.kept())
+    assert personal <= erased | set(erasure.kept()), "a table names people: erase it (Feature.erased) or say why not"
