@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import admin_cli, backup, campaign_cli, logs, privacy_report, task_file, yaml_fields
+from bot import admin_cli, backup, campaign_cli, logs, privacy_report, survey_cli, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     task_load.add_argument("file", type=Path)
 
     campaign_cli.add_parsers(sub)
+    survey_cli.add_parsers(sub)
     privacy_report.add_parsers(sub, _date)
     args = parser.parse_args(argv)
     try:
@@ -124,6 +125,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         handled = await campaign_cli.dispatch(args, store, config, now)
         if handled is None:
             handled = await privacy_report.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await survey_cli.dispatch(args, store, config, now)
         if handled is not None:
             return handled
         if args.command == "db":

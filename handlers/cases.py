@@ -54,22 +54,28 @@ def case_step(step: str, prompt):
 # ---- starting ---------------------------------------------------------------------------------------
 
 
-async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None) -> None:
+async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None, prefill: dict | None = None) -> None:
+    """`prefill`: a case begun elsewhere (a survey's answer): its "content" and "topic_id"."""
     if not await has_consent(ctx, "opinions"):
-        await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id)
+        await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id, prefill=prefill)
         return
     if await _slowed_down(ctx):
         return
     draft = await ctx.store.cases.draft(ctx.user.id)
     if draft and draft.get("kind") in KINDS:
-        await ctx.goto(FLOW, "resume", kind=kind, campaign_id=campaign_id)
+        await ctx.goto(FLOW, "resume", kind=kind, campaign_id=campaign_id, prefill=prefill)
         return
-    await _fresh(ctx, kind, campaign_id)
+    await _fresh(ctx, kind, campaign_id, prefill)
 
 
-async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None) -> None:
+async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None, prefill: dict | None = None) -> None:
     ctx.conversation = None
     data = {"kind": kind, "campaign_id": campaign_id, "attachments": [], "key": _new_key()}
+    if prefill:
+        data["content"] = prefill["content"]
+        if prefill.get("topic_id"):
+            await ctx.goto(FLOW, "place", topic_id=prefill["topic_id"], **data)
+            return
     if campaign_id:
         campaign = await _campaign(ctx, campaign_id)
         if campaign and campaign.topic_id:
@@ -136,9 +142,9 @@ async def _consent_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("case.no_consent"))
     elif choice == ("y",):
         await record_consent(ctx, "opinions", True)
-        kind, campaign_id = ctx.data["kind"], ctx.data.get("campaign_id")
+        kind, campaign_id, prefill = ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("prefill")
         ctx.conversation = None
-        await start_case(ctx, kind, campaign_id)
+        await start_case(ctx, kind, campaign_id, prefill)
     else:
         await ctx.wrong()
 
@@ -160,7 +166,7 @@ async def _resume_handle(ctx: Ctx) -> None:
         await ctx.goto(FLOW, step if step in STEPS and step not in ("resume", "consent") else "topic", **draft)
     elif choice == ("n",):
         await ctx.store.cases.drop_draft(ctx.user.id)
-        await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"))
+        await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("prefill"))
     else:
         await ctx.wrong()
 

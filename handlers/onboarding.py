@@ -3,6 +3,7 @@ links. The sensitive purpose is asked only of someone who chooses its topic (han
 
 from __future__ import annotations
 
+from handlers import surveys
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.consent import record_consent
 from handlers.menu import show_menu
@@ -32,7 +33,7 @@ async def start(ctx: Ctx) -> None:
 
 
 async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
-    """Deep links: l_<locality>, c_<campaign>, i_<invite>. False when the payload is not valid."""
+    """Deep links: l_<locality>, c_<campaign>, s_<survey>, i_<invite>. False when the payload is not valid."""
     prefix, _, value = payload.partition("_")
     if not value or len(payload) > 64:
         return False
@@ -55,6 +56,8 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
                       description=campaign.description(ctx.t.language)),
                 [(Option(ctx.t("broadcast.feedback_button"), cb("new", "gopy", campaign.id)),)])
         return True
+    if prefix == "s":
+        return await surveys.deep_link(ctx, value)
     if prefix == "i":
         if not ctx.capabilities.staff:
             ctx.say(ctx.t("invite.wrong_channel"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 
+from handlers import surveys
 from handlers.base import Ctx, Document, Option, cb, registry, step_key
 from handlers.consent import consent_version
 from handlers.pickers import locality_name
@@ -54,6 +55,7 @@ async def export_data(ctx: Ctx) -> None:
         "cases": cases,
         "announcements": [{"broadcast": b, "scheduled_at": at, "status": status}
                           for b, at, status in await store.broadcasts.of_user(user.id)],
+        "surveys": await surveys.export(ctx),
         "campaigns_opened": [{"campaign": code, "at": at} for code, at in await store.campaigns.opened_by(user.id)],
         "actions_as_staff": [
             {"at": e.at, "action": e.action, "target": e.target} for e in await store.audit.by_actor(user.id)

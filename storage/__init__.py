@@ -21,6 +21,7 @@ from storage.localities import LocalityRepo
 from storage.notices import NoticeRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
+from storage.surveys import SurveyRepo
 from storage.tasks import TaskRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
@@ -47,6 +48,7 @@ class Store:
     journal: JournalRepo
     notices: NoticeRepo
     links: LinkRepo
+    surveys: SurveyRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -60,7 +62,7 @@ class Store:
             store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db))
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), SurveyRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

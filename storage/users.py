@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from storage import surveys
 from storage.clock import iso
 from storage.db import Database
 
@@ -188,6 +189,7 @@ class UserRepo:
         await conn.execute("DELETE FROM link_codes WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
         await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
+        await surveys.erase(conn, user_id)
         await conn.executemany(
             "INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, 0, ?, ?)",
             [(user_id, purpose, text_version, iso(now)) for purpose in PURPOSES],
