@@ -22,6 +22,7 @@ from bot.console import help_text as _h
 from bot.console import say
 from bot.yaml_fields import FileProblem, flag, text
 from handlers.broadcast import parse_when
+from handlers.survey_results import workbook
 from storage import Store
 from storage.broadcasts import Audience
 from storage.campaigns import CODE
@@ -332,13 +333,11 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now: dat
 
 
 async def _results(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
-    from bot.survey_workbook import workbook
-
     survey = await store.surveys.by_code(args.code)
     if survey is None:
         say("survey.unknown", error=True, code=args.code)
         return 1
-    content = await workbook(store, survey, None, ZoneInfo(config.tz))
+    content = await workbook(store, survey, None, ZoneInfo(config.tz), console.texts())
     await asyncio.to_thread(args.out.write_bytes, content)
     await store.audit.record(None, "survey.exported", f"survey:{survey.code}", now, via="cli", by=console.operator())
     print(args.out)

@@ -304,14 +304,15 @@ class SurveyRepo:
             (survey_id, question, *params, limit))
         return [(r[0], r[1]) for r in rows]
 
-    async def rows(self, survey_id: int, after: int = 0, limit: int = 5000) -> list[tuple]:
-        """Answers for a workbook, a batch at a time by response id: (response, user, commune, village,
-        finished_at, question, value)."""
+    async def rows(self, survey_id: int, after: int, limit: int, places: tuple[int, ...] | None = None) -> list[tuple]:
+        """Answers for a workbook, the responses with ids in (after, after + limit]: (response, user, commune,
+        village, finished_at, question, value)."""
+        where, params = _places(places)
         return [tuple(r) for r in await self.db.fetchall(
             "SELECT r.id, r.user_id, r.commune_id, r.village_id, r.finished_at, a.question, a.value"
             " FROM survey_responses r JOIN survey_answers a ON a.response_id = r.id"
-            " WHERE r.survey_id = ? AND r.id > ? AND r.id <= ? ORDER BY r.id",
-            (survey_id, after, after + limit))]
+            f" WHERE r.survey_id = ? AND r.id > ? AND r.id <= ?{where} ORDER BY r.id",
+            (survey_id, after, after + limit, *params))]
 
     async def last_response_id(self, survey_id: int) -> int:
         r = await self.db.fetchone("SELECT coalesce(max(id), 0) FROM survey_responses WHERE survey_id = ?",

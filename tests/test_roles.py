@@ -45,8 +45,8 @@ async def test_admin_invites_cadre_who_accepts_once(harness, store):
     hai_lang = (await store.localities.search("hai lang", level=1))[0]
     assert scope.locality_ids == {hai_lang.id}
     assert harness.channel.commands["7001"] == ["start", "gopy", "phananh", "theodoi", "caidat", "nhantin", "dunggui",
-                                                "quyenriengtu", "dulieu", "xoadulieu", "huongdan", "huy", "lienket", "khaosat",
-                                                "hopthu", "phamvi", "bantin", "nhiemvu", "xuat"]
+                                                "quyenriengtu", "dulieu", "xoadulieu", "huongdan", "huy", "lienket",
+                                                "khaosat", "hopthu", "phamvi", "bantin", "nhiemvu", "xuat"]
     await turns(cadre, [("/phamvi", ["xã Hải Lăng", "cán bộ"])])
     # One time only.
     other = harness.person("7002")
