@@ -20,12 +20,14 @@ from bot.campaign_cli import _audience
 from bot.config import Config
 from bot.console import help_text as _h
 from bot.console import say
+from bot.survey_invites import invite
 from bot.yaml_fields import FileProblem, flag, text
 from handlers.broadcast import parse_when
 from handlers.survey_results import workbook
 from storage import Store
 from storage.broadcasts import Audience
 from storage.campaigns import CODE
+from storage.clock import parse
 from storage.surveys import CHOICE_KINDS, KINDS, Choice, NewSurvey, Question
 
 SURVEY_KEYS = {"code", "title_vi", "title_en", "intro_vi", "intro_en", "opens", "closes", "anonymous", "political",
@@ -43,6 +45,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     survey = sub.add_parser("survey", help=_h("survey.group")).add_subparsers(dest="survey_command", required=True)
     load = survey.add_parser("load", help=_h("survey.load"))
     load.add_argument("file", type=Path)
+    survey.add_parser("invite", help=_h("survey.invite")).add_argument("code")
     results = survey.add_parser("results", help=_h("survey.results"))
     results.add_argument("code")
     results.add_argument("--out", type=Path, required=True, help=_h("survey.out"))
@@ -54,6 +57,8 @@ async def dispatch(args: argparse.Namespace, store: Store, config: Config, now: 
     try:
         if args.survey_command == "load":
             return await _load(store, config, args, now)
+        if args.survey_command == "invite":
+            return await _invite(store, config, args, now)
         return await _results(store, config, args, now)
     except FileProblem as problem:
         print(f"{getattr(args, 'file', '')}: {problem}", file=sys.stderr)
@@ -329,6 +334,21 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now: dat
     await store.audit.record(None, "survey.loaded", None, now, via="cli", by=console.operator(),
                              codes=[s.code for s in surveys])
     say("survey.loaded", count=len(surveys), codes=", ".join(s.code for s in surveys))
+    return 0
+
+
+async def _invite(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
+    survey = await store.surveys.by_code(args.code)
+    if survey is None:
+        say("survey.unknown", error=True, code=args.code)
+        return 1
+    tz = ZoneInfo(config.tz)
+    broadcast = await invite(store, survey, now, config.quiet, tz)
+    count = await store.broadcasts.count_audience(survey.audience)
+    await store.audit.record(None, "survey.invited", f"survey:{survey.code}", now, via="cli", by=console.operator(),
+                             broadcast=broadcast.id)
+    say("survey.invited", id=broadcast.id, count=count,
+        when=parse(broadcast.scheduled_at).astimezone(tz).strftime("%d/%m/%Y %H:%M"))
     return 0
 
 
