@@ -58,8 +58,8 @@ async def test_admin_reads_results_by_commune_with_a_chart_and_a_workbook(harnes
     assert "• Tiền mặt: 5 (100%)" in text and "• Gạo, lương thực: 3 (60%)" in text
     replies = await admin.click("Câu 1")
     text = admin.text()
-    assert "xã Hải Lăng</b> (6)" in harness.seen(text) or "xã Hải Lăng (6)" in text
-    assert "Thôn Thượng Xá (6)" in text
+    assert harness.seen("<b>xã Hải Lăng</b> (6 người): • Đã nhận được: 3 (50%)") in text
+    assert "↳ Thôn Thượng Xá (6 người)" in text
     assert "Nam Hải Lăng" not in text  # 2 answers: inside the province's total only
     assert "dưới 5 người trả lời" in text
     photo = next(r.photo for r in replies if r.photo)
