@@ -227,3 +227,16 @@ async def test_export_holds_the_answers_and_erasure_unlinks_anonymous_ones(harne
     assert await store.surveys.respondents(named.id) == (0, 0)
     assert await store.surveys.respondents(anonymous.id) == (1, 0)  # kept, linked to no one
     assert await store.surveys.response(anonymous.id, user.id) is None
+
+
+async def test_the_demo_shows_the_hardship_check_half_answered(store, clock):
+    from bot.demo import seed_demo
+
+    await seed_demo(store, clock())
+    survey = await store.surveys.by_code("ra-soat-ho-tro")
+    assert survey.is_open(clock()) and survey.anonymous
+    assert await store.surveys.respondents(survey.id) == (15, 15)  # of 31 residents
+    clock.advance(days=1)
+    await seed_demo(store, clock())  # again at the next start: brought up to date, nothing answered twice
+    assert await store.surveys.respondents(survey.id) == (15, 15)
+    assert (await store.surveys.get(survey.id)).closes_at > survey.closes_at
