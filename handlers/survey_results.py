@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry
-from handlers.export import text_cell
+from handlers.export import plain
+from handlers.xlsx_stream import StreamedWorkbook
 from messages import Texts
 from storage import Store
 from storage.clock import parse
@@ -233,55 +234,58 @@ def chart(title: str, bars: list[tuple[str, int]], respondents: int, t: Texts) -
 
 
 async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None, tz: ZoneInfo, t: Texts) -> bytes:
-    """A summary sheet per question (by commune) and the responses sheet, written row by row (write-only) so
-    that memory stays flat however many answered."""
-    from openpyxl import Workbook
-
-    book = Workbook(write_only=True)
+    """A summary sheet per question (by commune) and the responses sheet, streamed a batch of responses at a
+    time (handlers/xlsx_stream.py), the writing in a thread: flat memory, and the bot keeps answering."""
+    book = StreamedWorkbook()
     names: dict = {}
+
+    async def place(locality_id: int | None) -> str:
+        return plain(await _name(store, names, locality_id, t))
+
+    shown: dict[str, dict[str, str]] = {}  # question → value → what the sheet shows
     for number, q in enumerate(survey.questions, start=1):
-        sheet = book.create_sheet(f"{number}. {q.key}"[:31])
-        sheet.append([text_cell(q.text_vi)])
+        sheet = book.sheet(f"{number}. {q.key}")
+        sheet([q.text_vi])
         if q.kind == "text":
-            sheet.append([t("survey_results.col_commune"), t("survey_results.col_answer")])
+            sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_answer"))])
             for commune, value in await store.surveys.texts(survey.id, q.key, places):
-                sheet.append([await _name(store, names, commune, t), text_cell(value)])
+                sheet([await place(commune), value])
             continue
         total, rows = by_place(await store.surveys.tallies(survey.id, q.key, places), survey.anonymous)
-        labels = labels_of(t, q) if q.kind in CHOICE_KINDS else sorted((v, v) for v in total.counts)
-        sheet.append([t("survey_results.col_commune"), t("survey_results.col_respondents"),
-                      *(text_cell(label) for _, label in labels), *(f"% {text_cell(label)}" for _, label in labels)])
+        labels = [(v, plain(label)) for v, label in labels_of(t, q)] if q.kind in CHOICE_KINDS \
+            else [(v, await place(int(v)) if q.kind == "locality" else v) for v in sorted(total.counts)]
+        shown[q.key] = dict(labels)
+        sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_respondents")),
+               *(label for _, label in labels), *(f"% {label}" for _, label in labels)])
         for row in [*(r for r in rows if r.village_id is None), total]:
-            place = t("survey_results.total") if row is total else await _name(store, names, row.commune_id, t)
             counts = [row.counts.get(v, 0) for v, _ in labels]
-            sheet.append([place, row.respondents, *counts,
-                          *(round(c / row.respondents, 4) if row.respondents else 0 for c in counts)])
-    responses = book.create_sheet(t("survey_results.sheet_responses"))
+            sheet([plain(t("survey_results.total")) if row is total else await place(row.commune_id),
+                   row.respondents, *counts, *(round(c / row.respondents, 4) if row.respondents else 0
+                                               for c in counts)])
+    responses = book.sheet(plain(t("survey_results.sheet_responses")))
     keys = [q.key for q in survey.questions]
     head = [t("survey_results.col_response"), t("survey_results.col_commune")]
     if not survey.anonymous:
         head += [t("survey_results.col_village"), t("survey_results.col_name")]
-    responses.append([*head, t("survey_results.col_finished"), *keys])
+    responses([*map(plain, head), plain(t("survey_results.col_finished")), *keys])
     after, last, counted = 0, await store.surveys.last_response_id(survey.id), 0
-    people: dict[int, str] = {}
+    people: dict[int | None, str] = {}
     while after < last:
-        batch = await store.surveys.rows(survey.id, after, BATCH, places)
         grouped: dict[int, list] = {}
-        for response_id, user_id, commune, village, finished, question, value in batch:
+        for response_id, user_id, commune, village, finished, question, value in await store.surveys.rows(
+                survey.id, after, BATCH, places):
             entry = grouped.setdefault(response_id, [user_id, commune, village, finished, {}])
-            entry[4].setdefault(question, []).append(value)
+            entry[4].setdefault(question, []).append(shown.get(question, {}).get(value, value))
+        lines = []
         for response_id, (user_id, commune, village, finished, answers) in sorted(grouped.items()):
             counted += 1
-            line = [f"#{counted}" if survey.anonymous else response_id,
-                    await _name(store, names, commune, t)]
+            line = [f"#{counted}" if survey.anonymous else response_id, await place(commune)]
             if not survey.anonymous:
                 if user_id not in people:
                     user = await store.users.get(user_id) if user_id else None
                     people[user_id] = (user.display_name or "") if user else ""
-                line += [await _name(store, names, village, t) if village else "", text_cell(people[user_id])]
-            line.append("x" if finished else "")
-            responses.append([*line, *(text_cell(", ".join(answers.get(k, ()))) for k in keys)])
+                line += [await place(village) if village else "", people[user_id]]
+            lines.append([*line, "x" if finished else "", *(", ".join(answers.get(k, ())) for k in keys)])
+        await asyncio.to_thread(lambda batch=lines: [responses(line) for line in batch])
         after += BATCH
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return await asyncio.to_thread(book.content)
