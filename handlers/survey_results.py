@@ -65,6 +65,11 @@ def by_place(tallies: list[Tally], anonymous: bool) -> tuple[Row, list[Row]]:
     return Row(None, None, total.get("n", 0), total.get("c", {})), rows
 
 
+async def results_of(store: Store, survey: Survey, q: Question, places) -> tuple[Row, list[Row]]:
+    tallies = await store.surveys.tallies(survey.id, q.key, places, several=q.kind == "multiple")
+    return by_place(tallies, survey.anonymous)
+
+
 def percent(count: int, of: int) -> str:
     return f"{round(100 * count / of)}%" if of else "–"
 
@@ -127,8 +132,7 @@ async def results_button(ctx: Ctx) -> None:
 
 
 async def _question_total(ctx: Ctx, survey: Survey, q: Question, number: int, places) -> str:
-    tallies = await ctx.store.surveys.tallies(survey.id, q.key, places)
-    total, _ = by_place(tallies, survey.anonymous)
+    total, _ = await results_of(ctx.store, survey, q, places)
     head = ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language), respondents=total.respondents)
     return "\n".join([head, *_figures(ctx.t, q, total)])
 
@@ -162,7 +166,7 @@ async def question_button(ctx: Ctx) -> None:
         ctx.say("\n".join([ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language),
                                  respondents=len(answers)), *lines]))
         return
-    total, rows = by_place(await ctx.store.surveys.tallies(survey.id, q.key, places), survey.anonymous)
+    total, rows = await results_of(ctx.store, survey, q, places)
     lines = [ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language), respondents=total.respondents)]
     for row in rows:
         place = await _name(ctx.store, names, row.village_id or row.commune_id, ctx.t)
@@ -251,7 +255,7 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
             for commune, value in await store.surveys.texts(survey.id, q.key, places):
                 sheet([await place(commune), value])
             continue
-        total, rows = by_place(await store.surveys.tallies(survey.id, q.key, places), survey.anonymous)
+        total, rows = await results_of(store, survey, q, places)
         labels = [(v, plain(label)) for v, label in labels_of(t, q)] if q.kind in CHOICE_KINDS \
             else [(v, await place(int(v)) if q.kind == "locality" else v) for v in sorted(total.counts)]
         shown[q.key] = dict(labels)

@@ -8,7 +8,7 @@ question's results are one indexed range grouped by the respondent's commune and
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
 from storage.broadcasts import Audience
@@ -271,21 +271,26 @@ class SurveyRepo:
 
     # -- results
 
-    async def tallies(self, survey_id: int, question: str, places: tuple[int, ...] | None = None) -> list[Tally]:
-        """One question's answers by commune and village: respondents and counts per value."""
+    async def tallies(self, survey_id: int, question: str, places: tuple[int, ...] | None = None, *,
+                      several: bool = False) -> list[Tally]:
+        """One question's answers by commune and village: respondents and counts per value. `several`: a
+        respondent may have more than one value (multiple choice), so respondents are counted on their own."""
         where, params = _places(places)
         counts = await self.db.fetchall(
             "SELECT r.commune_id, r.village_id, a.value, count(*) FROM survey_answers a"
             " JOIN survey_responses r ON r.id = a.response_id WHERE a.survey_id = ? AND a.question = ?"
             f"{where} GROUP BY r.commune_id, r.village_id, a.value", (survey_id, question, *params))
+        tallies: dict[tuple, Tally] = {}
+        for commune, village, value, count in counts:
+            tally = tallies.setdefault((commune, village), Tally(commune, village, 0, {}))
+            tally.counts[value] = count
+        if not several:
+            return [replace(t, respondents=sum(t.counts.values())) for t in tallies.values()]
         people = await self.db.fetchall(
             "SELECT r.commune_id, r.village_id, count(DISTINCT a.response_id) FROM survey_answers a"
             " JOIN survey_responses r ON r.id = a.response_id WHERE a.survey_id = ? AND a.question = ?"
             f"{where} GROUP BY r.commune_id, r.village_id", (survey_id, question, *params))
-        tallies = {(r[0], r[1]): Tally(r[0], r[1], r[2], {}) for r in people}
-        for commune, village, value, count in counts:
-            tallies[(commune, village)].counts[value] = count
-        return list(tallies.values())
+        return [replace(tallies[(r[0], r[1])], respondents=r[2]) for r in people]
 
     async def respondents(self, survey_id: int, places: tuple[int, ...] | None = None) -> tuple[int, int]:
         """(responses begun, responses finished)."""

@@ -105,3 +105,17 @@ async def test_a_citizen_cannot_read_results(harness, store):
     p = harness.person()
     await p.choose(f"1:svr:{survey.id}")
     assert "chỉ dành cho cán bộ" in p.text()
+
+
+def test_the_streamed_workbook_reads_back_in_excel_terms():
+    from handlers.xlsx_stream import StreamedWorkbook
+
+    book = StreamedWorkbook()
+    first = book.sheet("1. received")
+    first(["=HYPERLINK(\"http://x\")", 3, 0.25, None, "a\x01b <&>"])
+    book.sheet("1. received")([1])  # the same name again: made unique
+    read = load_workbook(io.BytesIO(book.content()))
+    assert read.sheetnames[0] == "1. received" and len(read.sheetnames) == 2
+    assert next(read["1. received"].iter_rows(values_only=True)) == ('=HYPERLINK("http://x")', 3, 0.25, None,
+                                                                     "ab <&>")
+    assert read["1. received"]["A1"].data_type == "s"  # text, never a formula
