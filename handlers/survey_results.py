@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry
+from handlers.campaigns import qr_png
 from handlers.export import plain
 from handlers.xlsx_stream import StreamedWorkbook
 from messages import Texts
@@ -126,7 +127,8 @@ async def results_button(ctx: Ctx) -> None:
         lines.append(await _question_total(ctx, survey, q, number, places))
         rows.append(Option(ctx.t("survey_results.detail", n=number), cb("svq", survey.id, number)))
     grid = [tuple(rows[i:i + 4]) for i in range(0, len(rows), 4)]
-    grid.append((Option(ctx.t("survey_results.excel"), cb("svx", survey.id)),))
+    grid.append((Option(ctx.t("survey_results.excel"), cb("svx", survey.id)),
+                 Option(ctx.t("survey_results.qr"), cb("svqr", survey.id))))
     await ctx.audit("survey.results", f"survey:{survey.code}")
     ctx.say("\n\n".join(lines), grid)
 
@@ -197,6 +199,21 @@ async def excel_button(ctx: Ctx) -> None:
     await ctx.audit("survey.exported", f"survey:{survey.code}")
     ctx.say(ctx.t("survey_results.excel_caption", title=survey.title(ctx.t.language)),
             document=Document(f"khao-sat-{survey.code}.xlsx", content, XLSX))
+
+
+@registry.action("svqr", roles=STAFF)
+async def qr_button(ctx: Ctx) -> None:
+    """The survey's deep link (/start s_<code>) and its QR code, for posters in the village."""
+    survey = await _allowed_survey(ctx)
+    if survey is None:
+        return
+    links = ctx.deep_links(f"s_{survey.code}")
+    if not links:
+        ctx.say(ctx.t("campaign.no_links"))
+    for link in links:
+        ctx.say(ctx.t("survey_results.qr_caption", title=survey.title(ctx.t.language), link=link),
+                document=Document(f"qr-{survey.code}.png", qr_png(link), "image/png"))
+    await ctx.audit("survey.qr", f"survey:{survey.code}")
 
 
 # ---- the chart -------------------------------------------------------------------------------------------

@@ -119,3 +119,14 @@ def test_the_streamed_workbook_reads_back_in_excel_terms():
     assert next(read["1. received"].iter_rows(values_only=True)) == ('=HYPERLINK("http://x")', 3, 0.25, None,
                                                                      "ab <&>")
     assert read["1. received"]["A1"].data_type == "s"  # text, never a formula
+
+
+async def test_admin_gets_the_survey_link_and_its_qr_for_posters(harness, store):
+    await load(store)
+    admin = await make_admin(harness, store)
+    await admin.say("/khaosat")
+    await admin.click("Kết quả: Rà soát")
+    replies = await admin.click("Mã QR")
+    [poster] = [r for r in replies if r.document]
+    assert "https://t.me/danvan_test_bot?start=s_ra-soat-ho-tro" in poster.text
+    assert poster.document.content.startswith(b"\x89PNG")
