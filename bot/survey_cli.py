@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import re
 import sys
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,10 @@ from bot.campaign_cli import _audience
 from bot.config import Config
 from bot.console import help_text as _h
 from bot.console import say
-from bot.survey_invites import invite
 from bot.yaml_fields import FileProblem, flag, text
 from handlers.broadcast import parse_when
 from handlers.survey_results import workbook
+from handlers.surveys import invite
 from storage import Store
 from storage.broadcasts import Audience
 from storage.campaigns import CODE
@@ -31,13 +31,14 @@ from storage.clock import parse
 from storage.surveys import CHOICE_KINDS, KINDS, Choice, NewSurvey, Question
 
 SURVEY_KEYS = {"code", "title_vi", "title_en", "intro_vi", "intro_en", "opens", "closes", "anonymous", "political",
-               "remind_days_before", "audience", "questions"}
+               "remind_days_before", "audience", "questions", "poll"}
 QUESTION_KEYS = {"key", "kind", "text_vi", "text_en", "required", "choices", "labels_vi", "labels_en", "min", "max",
                  "show_if"}
 CHOICE_KEYS = {"key", "vi", "en", "offer_report"}
 KEY = re.compile(r"^[a-z0-9_]{1,12}$")  # short: it travels in button data
 TITLE, INTRO, QUESTION, LABEL = 120, 1000, 300, 60
 MAX_QUESTIONS, MAX_CHOICES = 40, 10
+POLL_CHOICES = 5  # a quick poll's choices are the announcement's buttons
 NUMBER = re.compile(r"^-?\d{1,9}$")
 
 
@@ -148,7 +149,7 @@ def _text(reader: Reader, item: dict, path: tuple, key: str, limit: int, *, requ
 
 
 def _moment(reader: Reader, item: dict, path: tuple, key: str, tz: ZoneInfo, *, end: bool) -> datetime:
-    """A local "dd/mm/yyyy hh:mm", or a day: from its start (opens) or to its end (closes)."""
+    """A local "dd/mm/yyyy hh:mm", or a day: from its start (opens) or to 23:59 (closes)."""
     with reader.at((*path, key)):
         value = text(item.get(key), _where((*path, key)), required=True)
         moment = parse_when(value, tz)
@@ -157,8 +158,7 @@ def _moment(reader: Reader, item: dict, path: tuple, key: str, tz: ZoneInfo, *, 
                 day = yaml_fields.day(value, _where((*path, key)))
             except FileProblem:
                 raise FileProblem("survey.bad_moment", where=_where((*path, key)), value=repr(value)) from None
-            start = datetime.combine(day + timedelta(days=1) if end else day, time(), tzinfo=tz)
-            moment = start.astimezone(UTC)
+            moment = datetime.combine(day, time(23, 59) if end else time(), tzinfo=tz).astimezone(UTC)
     return moment
 
 
@@ -319,8 +319,13 @@ async def check_surveys(store: Store, source: str, tz: ZoneInfo) -> list[NewSurv
         for index, q in enumerate(questions):
             question = _question(reader, (*path, "questions", index), q, earlier)
             earlier[question.key] = question
+        with reader.at((*path, "poll")):
+            poll = flag(s.get("poll"), "poll")
+            only = next(iter(earlier.values()))
+            if poll and (len(earlier) != 1 or only.kind != "single" or len(only.choices) > POLL_CHOICES):
+                raise FileProblem("survey.poll", where="poll", high=POLL_CHOICES)
         out.append(NewSurvey(code, title_vi, intro_vi, opens, closes, tuple(earlier.values()), title_en, intro_en,
-                             audience, anonymous, political, remind))
+                             audience, anonymous, political, remind, poll))
     return out
 
 

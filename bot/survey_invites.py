@@ -6,34 +6,14 @@ its idempotency key makes a restart neither skip nor repeat it."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.broadcast import plan_start
-from messages import Texts
+from handlers.surveys import Quiet, invitation_texts
 from storage import Store
-from storage.broadcasts import Broadcast, NewBroadcast
+from storage.broadcasts import NewBroadcast
 from storage.clock import parse
-from storage.surveys import Survey
-
-Quiet = tuple[time, time] | None
-
-
-def _texts(survey: Survey, key: str, tz: ZoneInfo) -> tuple[str, str]:
-    closes = parse(survey.closes_at).astimezone(tz).strftime("%d/%m/%Y %H:%M")
-    vi, en = (Texts(language)(key, title=survey.title(language), intro=survey.intro(language), closes=closes)
-              for language in ("vi", "en"))
-    return vi, en
-
-
-async def invite(store: Store, survey: Survey, now: datetime, quiet: Quiet, tz: ZoneInfo) -> Broadcast:
-    """The invitation: a broadcast to the survey's audience, from when it opens (after quiet hours)."""
-    text_vi, text_en = _texts(survey, "survey.invitation", tz)
-    start = plan_start(max(now, parse(survey.opens_at)), quiet, tz, False)
-    broadcast = await store.broadcasts.create(NewBroadcast(text_vi=text_vi, text_en=text_en, scheduled_at=start,
-                                                           audience=survey.audience), now)
-    await store.surveys.invite(broadcast.id, survey.id)
-    return await store.broadcasts.get(broadcast.id)
 
 
 class SurveyReminders:
@@ -55,7 +35,7 @@ class SurveyReminders:
             if await self.store.schedule.done(key) or not await self.store.schedule.claim(key, now):
                 continue
             if await self.store.surveys.invited_unfinished(survey.id):
-                text_vi, text_en = _texts(survey, "survey.reminder", self.tz)
+                text_vi, text_en = invitation_texts(survey, "survey.reminder", self.tz)
                 broadcast = await self.store.broadcasts.create(NewBroadcast(
                     text_vi=text_vi, text_en=text_en, scheduled_at=plan_start(now, self.quiet, self.tz, False)), now)
                 await self.store.surveys.remind(broadcast.id, survey.id)

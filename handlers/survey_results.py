@@ -14,9 +14,10 @@ import json
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry
+from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, cb, registry
 from handlers.campaigns import qr_png
 from handlers.export import plain
+from handlers.surveys import invite
 from handlers.xlsx_stream import StreamedWorkbook
 from messages import Texts
 from storage import Store
@@ -129,6 +130,8 @@ async def results_button(ctx: Ctx) -> None:
     grid = [tuple(rows[i:i + 4]) for i in range(0, len(rows), 4)]
     grid.append((Option(ctx.t("survey_results.excel"), cb("svx", survey.id)),
                  Option(ctx.t("survey_results.qr"), cb("svqr", survey.id))))
+    if ctx.user.role == "admin":
+        grid.append((Option(ctx.t("survey_results.invite"), cb("svinv", survey.id)),))
     await ctx.audit("survey.results", f"survey:{survey.code}")
     ctx.say("\n\n".join(lines), grid)
 
@@ -201,6 +204,25 @@ async def excel_button(ctx: Ctx) -> None:
             document=Document(f"khao-sat-{survey.code}.xlsx", content, XLSX))
 
 
+@registry.action("svinv", roles=ADMIN)
+async def invite_button(ctx: Ctx) -> None:
+    """The invitation (a quick poll: its question and choices) to the survey's audience; once from the chat, so
+    that a double tap does not send thousands of messages twice. The report comes back to this admin."""
+    survey = await _allowed_survey(ctx)
+    if survey is None:
+        return
+    earlier = await ctx.store.surveys.broadcasts_for(survey.id)
+    if earlier:
+        ctx.say(ctx.t("survey_results.invited_before", id=earlier[0]))
+        return
+    broadcast = await invite(ctx.store, survey, ctx.now, ctx.settings.quiet_hours, ctx.settings.tz, by=ctx.user.id)
+    count = await ctx.store.broadcasts.count_audience(survey.audience)
+    await ctx.audit("survey.invited", f"survey:{survey.code}", broadcast=broadcast.id)
+    ctx.wake("broadcasts")
+    ctx.say(ctx.t("survey_results.invited", id=broadcast.id, count=count,
+                  when=ctx.local(parse(broadcast.scheduled_at))))
+
+
 @registry.action("svqr", roles=STAFF)
 async def qr_button(ctx: Ctx) -> None:
     """The survey's deep link (/start s_<code>) and its QR code, for posters in the village."""
@@ -214,6 +236,17 @@ async def qr_button(ctx: Ctx) -> None:
         ctx.say(ctx.t("survey_results.qr_caption", title=survey.title(ctx.t.language), link=link),
                 document=Document(f"qr-{survey.code}.png", qr_png(link), "image/png"))
     await ctx.audit("survey.qr", f"survey:{survey.code}")
+
+
+async def poll_results(store: Store, survey_id: int, t: Texts) -> str:
+    """A quick poll's answers so far, for its announcement's report (bot/broadcasts.py); empty for a survey."""
+    survey = await store.surveys.get(survey_id)
+    if survey is None or not survey.poll:
+        return ""
+    q = survey.questions[0]
+    total, _ = await results_of(store, survey, q, None)
+    return "\n\n" + "\n".join([t("survey_results.poll", question=q.text(t.language), respondents=total.respondents),
+                                *_figures(t, q, total)])
 
 
 # ---- the chart -------------------------------------------------------------------------------------------

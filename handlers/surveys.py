@@ -9,12 +9,17 @@ there, a phản ánh pre-filled with the survey and the answer (the case flow, h
 from __future__ import annotations
 
 import re
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from handlers import cases
 from handlers.base import Ctx, Option, cb, registry, step_key
+from handlers.broadcast import plan_start
 from handlers.consent import has_consent, record_consent
 from handlers.pickers import locality_name, locality_steps
-from messages import Key, Safe, join
+from messages import Key, Safe, Texts, join
+from storage import Store
+from storage.broadcasts import Broadcast, NewBroadcast
 from storage.clock import parse
 from storage.localities import Locality
 from storage.surveys import CHOICE_KINDS, Question, Response, Survey
@@ -461,6 +466,71 @@ async def report_button(ctx: Ctx) -> None:
     ctx.conversation = None
     ctx.dirty = True
     await cases.start_case(ctx, "phananh", prefill={"content": str(Safe(content)), "topic_id": topic_id})
+
+
+# ---- invitations (the reminder: bot/survey_invites.py) ---------------------------------------------------
+
+Quiet = tuple[time, time] | None
+
+
+def invitation_texts(survey: Survey, key: str, tz: ZoneInfo) -> tuple[str, str]:
+    closes = parse(survey.closes_at).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    vi, en = (Texts(language)(key, title=survey.title(language), intro=survey.intro(language), closes=closes,
+                              question=survey.questions[0].text(language)) for language in ("vi", "en"))
+    return vi, en
+
+
+async def invite(store: Store, survey: Survey, now: datetime, quiet: Quiet, tz: ZoneInfo,
+                 by: int | None = None) -> Broadcast:
+    """The invitation: a broadcast to the survey's audience, from when it opens (after quiet hours). A quick poll's
+    announcement carries its question and choices; `by`, an admin in the chat, gets the report (with the
+    poll's answers)."""
+    text_vi, text_en = invitation_texts(survey, "survey.poll_invitation" if survey.poll else "survey.invitation", tz)
+    start = plan_start(max(now, parse(survey.opens_at)), quiet, tz, False)
+    broadcast = await store.broadcasts.create(NewBroadcast(text_vi=text_vi, text_en=text_en, scheduled_at=start,
+                                                           audience=survey.audience, created_by=by), now)
+    await store.surveys.invite(broadcast.id, survey.id)
+    return await store.broadcasts.get(broadcast.id)
+
+
+# ---- quick polls: one question, its choices the announcement's buttons --------------------------------------
+
+
+async def poll_options(store, survey_id: int, language: str) -> tuple[Option, ...]:
+    """The buttons a quick poll's announcement carries (bot/broadcasts.py); none for another survey."""
+    survey = await store.surveys.get(survey_id)
+    if survey is None or not survey.poll:
+        return ()
+    return tuple(Option(c.label(language), cb("svp", survey.id, c.key)) for c in survey.questions[0].choices)
+
+
+@registry.action("svp")
+async def poll_button(ctx: Ctx) -> None:
+    """A quick poll's choice pressed under the announcement: kept at once (changed by pressing another while it
+    is open); the consent, if not given yet, is asked first, and the question then asked again."""
+    args = ctx.args
+    survey = await ctx.store.surveys.get(int(args[0])) if len(args) == 2 and args[0].isdigit() else None
+    q = survey.questions[0] if survey and survey.poll else None
+    choice = q.choice(args[1]) if q else None
+    if choice is None:
+        ctx.say(ctx.t(ctx.stale_key))
+        return
+    ready = survey.is_open(ctx.now) and await has_consent(ctx, "opinions") \
+        and (not survey.political or await has_consent(ctx, "sensitive"))
+    if not ready:
+        ctx.conversation = None
+        ctx.dirty = True
+        await start_survey(ctx, survey)
+        return
+    if await ctx.store.surveys.response(survey.id, ctx.user.id) is None:
+        place = await ctx.store.localities.get(ctx.user.locality_id) if ctx.user.locality_id else None
+        commune, village = ((place.parent_id, place.id) if place.level >= 2 else (place.id, None)) if place \
+            else (None, None)
+        await ctx.store.surveys.start(survey.id, ctx.user.id, commune, village, q.key, ctx.now)
+    response = await ctx.store.surveys.response(survey.id, ctx.user.id)
+    await ctx.store.surveys.answer(response.id, survey.id, q.key, (choice.key,), (), None, ctx.now)
+    ctx.say(ctx.t("survey.poll_thanks", answer=choice.label(ctx.t.language),
+                  closes=ctx.local(parse(survey.closes_at))))
 
 
 # ---- what a person's export holds ----------------------------------------------------------------------

@@ -66,6 +66,7 @@ class Survey:
     political: bool
     remind_days: int | None
     questions: tuple[Question, ...]
+    poll: bool = False
 
     def title(self, language: str) -> str:
         return self.title_en if language == "en" and self.title_en else self.title_vi
@@ -94,6 +95,7 @@ class NewSurvey:
     anonymous: bool = False
     political: bool = False
     remind_days: int | None = None
+    poll: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,13 @@ def _load_questions(text: str) -> tuple[Question, ...]:
 
 
 _COLUMNS = ("id, code, title_vi, title_en, intro_vi, intro_en, opens_at, closes_at, audience, anonymous, political,"
-            " remind_days, questions")
+            " remind_days, questions, poll")
 
 
 def _survey(r) -> Survey:
     return Survey(r["id"], r["code"], r["title_vi"], r["title_en"], r["intro_vi"], r["intro_en"], r["opens_at"],
                   r["closes_at"], Audience.from_json(r["audience"]), bool(r["anonymous"]), bool(r["political"]),
-                  r["remind_days"], _load_questions(r["questions"]))
+                  r["remind_days"], _load_questions(r["questions"]), bool(r["poll"]))
 
 
 def _audience_of(audience: Audience) -> tuple[str, list]:
@@ -181,15 +183,16 @@ class SurveyRepo:
             for s in surveys:
                 async with conn.execute(
                     "INSERT INTO surveys (code, title_vi, title_en, intro_vi, intro_en, opens_at, closes_at, audience,"
-                    " anonymous, political, remind_days, questions, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET"
+                    " anonymous, political, remind_days, questions, poll, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET"
                     " title_vi = excluded.title_vi, title_en = excluded.title_en, intro_vi = excluded.intro_vi,"
                     " intro_en = excluded.intro_en, opens_at = excluded.opens_at, closes_at = excluded.closes_at,"
                     " audience = excluded.audience, anonymous = excluded.anonymous, political = excluded.political,"
-                    " remind_days = excluded.remind_days, questions = excluded.questions RETURNING id",
+                    " remind_days = excluded.remind_days, questions = excluded.questions, poll = excluded.poll"
+                    " RETURNING id",
                     (s.code, s.title_vi, s.title_en, s.intro_vi, s.intro_en, iso(s.opens_at), iso(s.closes_at),
                      s.audience.to_json(), int(s.anonymous), int(s.political), s.remind_days,
-                     _dump_questions(s.questions), iso(now))) as cur:
+                     _dump_questions(s.questions), int(s.poll), iso(now))) as cur:
                     ids.append((await cur.fetchone())[0])
         return ids
 
@@ -346,9 +349,11 @@ class SurveyRepo:
     async def invite(self, broadcast_id: int, survey_id: int) -> None:
         await self.db.execute("UPDATE broadcasts SET survey_id = ? WHERE id = ?", (survey_id, broadcast_id))
 
-    async def survey_of_broadcast(self, broadcast_id: int) -> int | None:
-        r = await self.db.fetchone("SELECT survey_id FROM broadcasts WHERE id = ?", (broadcast_id,))
-        return r[0] if r else None
+    async def broadcasts_for(self, survey_id: int) -> list[int]:
+        """The announcements of the survey (its invitations, its reminder), cancelled ones aside."""
+        rows = await self.db.fetchall("SELECT id FROM broadcasts WHERE survey_id = ? AND status <> 'cancelled'"
+                                      " ORDER BY id", (survey_id,))
+        return [r[0] for r in rows]
 
 
 _UNFINISHED = ("SELECT DISTINCT rc.user_id FROM broadcast_recipients rc JOIN broadcasts b ON b.id = rc.broadcast_id"

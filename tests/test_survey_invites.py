@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from bot.survey_invites import SurveyReminders, invite
+from bot.survey_invites import SurveyReminders
+from handlers.surveys import invite
 from tests.dialog import render, turns
 from tests.test_broadcast_flows import deliver, engine_for, sent_to
-from tests.test_surveys import load, resident
+from tests.test_surveys import POLL, load, resident
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -46,3 +47,30 @@ async def test_invitation_then_one_reminder_to_the_unfinished(harness, store, cl
     assert [("Nhắc: khảo sát" in text) for text in got["1002"]] == [True]
     assert got["1001"] == got["1003"] == got["1004"] == []
     assert (await store.broadcasts.get(reminder)).survey_id == survey.id
+
+
+async def test_a_quick_poll_is_answered_from_the_announcement_and_its_report_shows_results(harness, store):
+    from tests.test_roles import make_admin
+
+    poll = await load(store, POLL)
+    first = await resident(harness, user_id="1001")
+    second = await resident(harness, user_id="1002")
+    admin = await make_admin(harness, store)
+    await store.users.update((await store.users.find("test", "9000")).id, harness.clock(), onboarded=1)
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Giờ ra quân]", ["0 người đã bắt đầu", "06/12/2026 23:59"]),
+                        ("[Gửi lời mời]", ["Đã lên lịch thông báo mời #1 (2 người nhận)"])])
+    await deliver(engine_for(harness), 1)
+    for person, label in ((first, "Sáng sớm"), (second, "Chiều")):
+        [announcement] = [r for r in sent_to(harness, person.id) if "Giờ ra quân Chủ nhật xanh" in r.text]
+        assert "Ông/Bà tham gia được vào giờ nào?" in announcement.text
+        person.last = [announcement]
+        if not harness.channel.capabilities.buttons:
+            person.shown = await store.conversations.shown("test", person.id)
+        await turns(person, [(f"[{label}]", ["đã ghi nhận: «" + label])])
+    report = [r for r in sent_to(harness, "9000") if "Thăm dò: Ông/Bà tham gia được" in r.text]
+    assert report and "0 người đã trả lời" in report[-1].text  # when delivery ended; the answers came after
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Giờ ra quân]", ["• Sáng sớm: 1 (50%)", "• Chiều: 1 (50%)"]),
+                        ("[Gửi lời mời]", ["đã có thông báo mời #1"])])
+    await turns(first, [("/khaosat", []), ("[Giờ ra quân]", ["đã trả lời", "Sáng sớm"])])
+    assert (await store.surveys.response(poll.id, (await store.users.find("test", "1001")).id)).finished_at
+

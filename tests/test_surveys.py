@@ -18,6 +18,25 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = (ROOT / "docs/surveys/ra-soat-ho-tro.yaml").read_text(encoding="utf-8")
 GREEN = (ROOT / "docs/surveys/chu-nhat-xanh.yaml").read_text(encoding="utf-8")
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+POLL = """\
+code: cnx-gio
+title_vi: Giờ ra quân Chủ nhật xanh
+intro_vi: Tổ dân phố chọn giờ ra quân theo ý kiến đông nhất.
+opens: 26/11/2026 07:00
+closes: 06/12/2026
+poll: yes
+audience:
+  topics: [an-sinh]
+questions:
+  - key: gio
+    kind: single
+    text_vi: Ông/Bà tham gia được vào giờ nào?
+    choices:
+      - {key: sang, vi: Sáng sớm}
+      - {key: chieu, vi: Chiều}
+      - {key: khong, vi: Không tham gia được}
+"""
+
 
 
 async def load(store, source: str = SAMPLE, now=datetime(2026, 11, 26, 0, 0, tzinfo=UTC)):
@@ -240,3 +259,10 @@ async def test_the_demo_shows_the_hardship_check_half_answered(store, clock):
     await seed_demo(store, clock())  # again at the next start: brought up to date, nothing answered twice
     assert await store.surveys.respondents(survey.id) == (15, 15)
     assert (await store.surveys.get(survey.id)).closes_at > survey.closes_at
+
+
+def test_a_quick_poll_has_one_question_of_at_most_five_choices(cli, capsys):
+    bad = cli / "poll.yaml"
+    bad.write_text(POLL.replace("kind: single", "kind: multiple"), encoding="utf-8")
+    assert main(["survey", "load", str(bad)]) == 1
+    assert "dòng 6: poll: một cuộc thăm dò nhanh chỉ có một câu hỏi loại single" in capsys.readouterr().err

@@ -14,6 +14,7 @@ CREATE TABLE surveys (
     anonymous   INTEGER NOT NULL DEFAULT 0,  -- staff never see who answered; erasure keeps the answers unlinked
     political   INTEGER NOT NULL DEFAULT 0,  -- asks for political opinions: the sensitive consent is needed
     remind_days INTEGER,                     -- one reminder this many days before closing, to the invited unfinished
+    poll        INTEGER NOT NULL DEFAULT 0,  -- a quick poll: one question whose choices are the announcement's buttons
     questions   TEXT NOT NULL,               -- JSON list of questions (storage/surveys.py Question)
     created_at  TEXT NOT NULL
 );
