@@ -361,6 +361,14 @@ _UNFINISHED = ("SELECT DISTINCT rc.user_id FROM broadcast_recipients rc JOIN bro
                " WHERE sr.survey_id = ? AND sr.user_id = rc.user_id AND sr.finished_at IS NOT NULL)")
 
 
+async def move(conn, from_user: int, to_user: int) -> None:
+    """Inside a link of two accounts (storage/links.py): the responses move to the account kept, one per survey
+    (where both answered, the kept account's response stays and the other's goes)."""
+    await conn.execute("DELETE FROM survey_responses WHERE user_id = ? AND survey_id IN"
+                       " (SELECT survey_id FROM survey_responses WHERE user_id = ?)", (from_user, to_user))
+    await conn.execute("UPDATE survey_responses SET user_id = ? WHERE user_id = ?", (to_user, from_user))
+
+
 async def erase(conn, user_id: int) -> None:
     """Inside the person's erasure (storage/users.py): answers to named surveys go; answers to anonymous ones
     stay, no longer linked to anyone (they were never shown with a name)."""

@@ -266,3 +266,22 @@ def test_a_quick_poll_has_one_question_of_at_most_five_choices(cli, capsys):
     bad.write_text(POLL.replace("kind: single", "kind: multiple"), encoding="utf-8")
     assert main(["survey", "load", str(bad)]) == 1
     assert "dòng 6: poll: một cuộc thăm dò nhanh chỉ có một câu hỏi loại single" in capsys.readouterr().err
+
+
+async def test_linking_two_accounts_keeps_one_response_per_survey(store, clock):
+    from tests.test_linking import code_in, two_channels
+
+    support = await load(store)
+    green = await load(store, GREEN.replace("topics: [do-thi-van-minh]", "topics: [an-sinh]"))
+    tg, zl = two_channels(store, clock)
+    lan_tg = await resident(tg, user_id="1001")
+    lan_zl = await resident(zl, user_id="z-77")
+    await turns(lan_tg, [("/khaosat", []), ("[Rà soát việc tiếp cận]", []), ("[Đã nhận được]", ["Câu 2/7"])])
+    await turns(lan_zl, [("/khaosat", []), ("[Rà soát việc tiếp cận]", []), ("[Chưa nhận được]", ["Câu 2/3"]),
+                         ("/khaosat", []), ("[Thăm dò trước]", []), ("[Không]", ["Câu 2/2"])])
+    await turns(lan_tg, [("/lienket", ["Mã liên kết"])])
+    await turns(lan_zl, [("/huy", []), (f"liên kết {code_in(lan_tg)}", ["Đã liên kết hai tài khoản"])])
+    kept = await store.users.find("telegram", "1001")
+    assert (await store.surveys.response(support.id, kept.id)).answers == {"received": ("yes",)}
+    assert (await store.surveys.response(green.id, kept.id)).answers == {"join": ("no",)}
+    assert await store.surveys.respondents(support.id) == (1, 0)
