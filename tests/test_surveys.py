@@ -285,3 +285,26 @@ async def test_linking_two_accounts_keeps_one_response_per_survey(store, clock):
     assert (await store.surveys.response(support.id, kept.id)).answers == {"received": ("yes",)}
     assert (await store.surveys.response(green.id, kept.id)).answers == {"join": ("no",)}
     assert await store.surveys.respondents(support.id) == (1, 0)
+
+
+async def test_a_named_poll_with_a_place_question_and_typed_numbers(harness, store):
+    survey = await load(store, GREEN.replace("topics: [do-thi-van-minh]", "topics: [an-sinh]"))
+    p = await resident(harness)
+    await turns(p, [("/khaosat", []), ("[Thăm dò trước]", ["Gồm 2 câu hỏi", "Cán bộ phụ trách địa bàn sẽ xem"]),
+                    ("[Có]", ["Câu 2/5", "▫️ Quét dọn đường phố"])])
+    if p.buttons:
+        await turns(p, [("[Xong]", ["chọn ít nhất một ý"]), ("[Trồng và chăm cây xanh]", ["✅ Trồng"]),
+                        ("[Góp dụng cụ, nước uống]", []), ("[Xong]", ["Câu 3/5"])])
+    else:
+        await turns(p, [("2, 9", ["Có số không nằm trong danh sách", "Câu 2/5"]), ("2, 4", ["Câu 3/5"])])
+    await turns(p, [
+        ("[8h00 – 10h00]", ["Câu 4/5", "xã Hải Lăng"]),
+        ("long hung", ["Thôn Long Hưng, xã Hải Lăng"]),
+        ("[Thôn Long Hưng]", ["Câu 5/5", "«bỏ qua»" if not p.buttons else "Bỏ qua"]),
+        ("Nên chuẩn bị thêm bao tải đựng rác", ["Cảm ơn Ông/Bà"]),
+    ])
+    user = await store.users.find("test", "1001")
+    answers = (await store.surveys.response(survey.id, user.id)).answers
+    place = await store.localities.by_code("19702-02")
+    assert answers == {"join": ("yes",), "tasks": ("tools", "trees"), "time": ("morning",), "where": (str(place.id),),
+                       "idea": ("Nên chuẩn bị thêm bao tải đựng rác",)}
