@@ -20,7 +20,7 @@ from handlers.pickers import locality_name, locality_steps
 from messages import Key, Safe, Texts, join
 from storage import Store
 from storage.broadcasts import Broadcast, NewBroadcast
-from storage.clock import parse
+from storage.clock import iso, parse
 from storage.localities import Locality
 from storage.surveys import CHOICE_KINDS, Question, Response, Survey
 from storage.text import fold
@@ -114,9 +114,10 @@ async def deep_link(ctx: Ctx, code: str) -> bool:
 async def start_survey(ctx: Ctx, survey: Survey) -> None:
     if not survey.is_open(ctx.now):
         ctx.finish()
-        ctx.say(ctx.t("survey.closed" if survey.closes_at <= ctx.now.isoformat() else "survey.not_yet",
+        ctx.say(ctx.t("survey.closed" if survey.closes_at <= iso(ctx.now) else "survey.not_yet",
                       title=survey.title(ctx.t.language)))
         return
+    # Someone who has not onboarded yet (a poster's QR code) has no topics to be in an audience by: they may answer.
     if not await ctx.store.surveys.in_audience(survey, ctx.user.id) and ctx.user.onboarded:
         ctx.finish()
         ctx.say(ctx.t("survey.not_for_you", title=survey.title(ctx.t.language)))

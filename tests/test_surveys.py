@@ -308,3 +308,14 @@ async def test_a_named_poll_with_a_place_question_and_typed_numbers(harness, sto
     place = await store.localities.by_code("19702-02")
     assert answers == {"join": ("yes",), "tasks": ("tools", "trees"), "time": ("morning",), "where": (str(place.id),),
                        "idea": ("Nên chuẩn bị thêm bao tải đựng rác",)}
+
+
+async def test_a_survey_not_yet_open_or_closed_says_so(harness, store, clock):
+    survey = await load(store)
+    p = await resident(harness)
+    clock.now = clock.now.replace(year=2026, month=11, day=25)
+    await p.choose(f"1:sv:{survey.id}")
+    assert "chưa bắt đầu" in p.text()
+    clock.now = clock.now.replace(month=12, day=11)
+    await p.choose(f"1:sv:{survey.id}")
+    assert "đã kết thúc" in p.text()
