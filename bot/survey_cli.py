@@ -28,7 +28,19 @@ from storage import Store
 from storage.broadcasts import Audience
 from storage.campaigns import CODE
 from storage.clock import parse
-from storage.surveys import CHOICE_KINDS, KINDS, Choice, NewSurvey, Question
+from storage.surveys import (
+    CHOICE_KINDS,
+    INTRO,
+    KINDS,
+    LABEL,
+    MAX_CHOICES,
+    MAX_QUESTIONS,
+    QUESTION,
+    TITLE,
+    Choice,
+    NewSurvey,
+    Question,
+)
 
 SURVEY_KEYS = {"code", "title_vi", "title_en", "intro_vi", "intro_en", "opens", "closes", "anonymous", "political",
                "remind_days_before", "audience", "questions", "poll"}
@@ -36,8 +48,6 @@ QUESTION_KEYS = {"key", "kind", "text_vi", "text_en", "required", "choices", "la
                  "show_if"}
 CHOICE_KEYS = {"key", "vi", "en", "offer_report"}
 KEY = re.compile(r"^[a-z0-9_]{1,12}$")  # short: it travels in button data
-TITLE, INTRO, QUESTION, LABEL = 120, 1000, 300, 60
-MAX_QUESTIONS, MAX_CHOICES = 40, 10
 POLL_CHOICES = 5  # a quick poll's choices are the announcement's buttons
 NUMBER = re.compile(r"^-?\d{1,9}$")
 

@@ -14,6 +14,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     privacy,
     profile,
     staff,
+    survey_builder,
     survey_results,
     surveys,
     tasks,

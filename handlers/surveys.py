@@ -85,6 +85,8 @@ async def surveys_command(ctx: Ctx) -> None:
     if ctx.user.is_staff:
         rows += [(Option(ctx.t("survey.results_button", title=s.title(ctx.t.language)[:50]), cb("svr", s.id)),)
                  for s in (await ctx.store.surveys.all())[:20]]
+    if ctx.user.role == "admin":
+        rows.append((Option(ctx.t("survey_builder.create"), cb("svb")),))  # handlers/survey_builder.py
     ctx.say(ctx.t("survey.list" if rows else "survey.none_open"), rows)
 
 

@@ -17,6 +17,8 @@ from storage.db import Database
 
 KINDS = ("single", "multiple", "scale", "number", "yesno", "text", "locality")
 CHOICE_KINDS = ("single", "multiple", "scale", "yesno")  # answered with one of a fixed list of values
+TITLE, INTRO, QUESTION, LABEL = 120, 1000, 300, 60  # longest texts (characters)
+MAX_QUESTIONS, MAX_CHOICES = 40, 10
 # Tables holding what a person answered: their export and erasure (handlers/surveys.py export, erase below).
 PERSONAL_TABLES = ("survey_responses", "survey_answers")
 
