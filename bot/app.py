@@ -24,11 +24,12 @@ from bot.health import Health
 from bot.intake import Intake
 from bot.jobs import CadreSchedule
 from bot.outbound import Gate, Outbound
+from bot.retention import Retention
 from bot.router import Router
 from bot.scheduler import Scheduler
 from bot.survey_invites import SurveyReminders
 from handlers.menu import commands_for
-from messages import LANGUAGES, Texts
+from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.db import DatabaseUnavailable
 
@@ -52,14 +53,16 @@ class App:
         # Files sent where a channel takes only URLs, served at /f/<token> (bot/server.py).
         secret = config.file_secret.get_secret_value() if config.file_secret else None
         self.links = FileLinks(store.files, config.web_url, link_secret(secret, config.store_path), clock)
+        self.router.links = self.links
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = Path(config.store_path).parent / "uploads"
-        self.web = WebChannel(config.web_url, uploads / "web", staff=config.demo)
+        self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo)
         self.outbound.add(self.web)
         # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.
         self.webtext: WebChannel | None = None
         if config.demo:
-            self.webtext = WebChannel(config.web_url, uploads / "webtext", staff=True, text_only=True)
+            self.webtext = WebChannel(config.web_url, uploads / "webtext", store.web_messages, clock, staff=True,
+                                      text_only=True)
             self.outbound.add(self.webtext)
         self.scheduler = Scheduler(clock, config.tick_seconds)
         # Digests, case reminders and escalation, task announcements and reminders (bot/jobs.py).
@@ -75,7 +78,10 @@ class App:
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
         # Every update is journalled before the platform is told it arrived (bot/intake.py).
         self.intake = Intake(store, self.router, clock)
-        self.scheduler.every_tick("journal", lambda now: self.intake.prune())
+        # What has been kept long enough goes, once a day: case senders, files and locations, the journal, stale
+        # notices and options, expired web sessions (bot/retention.py).
+        self.retention = Retention(store, config.retention_months, self.router.settings.tz)
+        self.retention.register(self.scheduler)
         self.fatal: str | None = None  # why a channel cannot go on; `halted` is then set
         self.fatal_channel = "telegram"
         self.halted = asyncio.Event()  # the program should stop: a signal, or a fatal channel error
@@ -134,8 +140,10 @@ class App:
         await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
         if self.telegram is not None:
             self.telegram.listen()
-            for language in LANGUAGES:
-                t = Texts(language)
+            # A default for each catalog language, and the default language's for every other language code (a
+            # person whose Telegram speaks French still gets a menu).
+            for language in (*LANGUAGES, None):
+                t = Texts(language or DEFAULT_LANGUAGE)
                 await self.telegram.set_commands(None, language, [(c, t(f"cmd.{c}")) for c in commands_for("citizen")])
             log.info("Telegram bot @%s is running (%s)", self.telegram.username,
                      "webhook" if self.telegram.webhook else "long polling")

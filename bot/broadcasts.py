@@ -187,6 +187,7 @@ class Run:
         await self._prepare(broadcast)
         log.info("broadcast %s: %d recipients, %d to go", self.id, self.total, self.counts["queued"])
         reporter = asyncio.create_task(self._report_progress(broadcast))
+        began, sent_before = time.monotonic(), self.counts.get("sent", 0)
         try:
             await self._pump(broadcast)
         finally:
@@ -203,7 +204,9 @@ class Run:
             await store.broadcasts.finish(self.id, now)
         await store.schedule.complete(f"broadcast:{self.id}", now)
         self.counts = await store.broadcasts.counts(self.id)
-        await self._report(broadcast, final=True)
+        # The run's average; a run shorter than a second counts as one, not as thousands of messages a second.
+        rate = (self.counts.get("sent", 0) - sent_before) / max(time.monotonic() - began, 1.0)
+        await self._report(broadcast, final=True, rate=rate)
         log.info("broadcast %s %s: %s", self.id, "cancelled" if self.cancelled else "done", self.counts)
 
     async def _prepare(self, broadcast: Broadcast) -> None:
@@ -375,7 +378,7 @@ class Run:
         channel = self.engine.outbound.channels.get(admin.channel) if admin else None
         if channel is None or not admin.chat_id or not admin.reachable:
             return
-        t = Texts(admin.language)
+        t = Texts(admin.language, staff=True)
         text = progress_text(t, self.id, self.total, self.counts, rate, final=final, cancelled=self.cancelled,
                              quiet_until=self.quiet_until, now=self.engine.clock().astimezone(self.engine.settings.tz))
         if final and broadcast.survey_id:  # a quick poll's answers so far
@@ -397,11 +400,14 @@ class Run:
                 await outbound.send(channel, admin.chat_id, reply, None, Priority.SCHEDULED)
                 return
             ref = (await self.store.broadcasts.get(self.id)).report_ref
-            if ref is not None or not final:  # the status message: edited in place
+            if not final:  # the status message: edited in place
                 sent = await outbound.send(channel, admin.chat_id, reply, ref, Priority.SCHEDULED)
                 if ref is None and sent:
                     await self.store.broadcasts.set_report(self.id, admin.channel, admin.chat_id, sent)
-            if final:  # and a new message, so the admin is notified
+            elif ref is not None:  # it points to the report below, and its stop button goes
+                over = t("broadcast.progress_over", id=self.id)
+                await outbound.send(channel, admin.chat_id, Reply(over), ref, Priority.SCHEDULED)
+            if final:  # the report itself, once, as a new message: the admin is notified
                 await outbound.send(channel, admin.chat_id, reply, None, Priority.SCHEDULED)
         except Exception:  # the report must never stop the broadcast
             log.warning("broadcast %s: progress message not delivered", self.id, exc_info=True)

@@ -116,14 +116,14 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now) -> 
     return 0
 
 
-async def campaign_link(config: Config, code: str, web: bool) -> str:
+async def start_link(config: Config, payload: str, web: bool) -> str:
     """The deep link a QR code opens: the Telegram bot's (asks Telegram for its name) or the web chat's."""
     if config.telegram_token is None or web:
-        return f"{config.web_url}/?start=c_{code}"
+        return f"{config.web_url}/?start={payload}"
     from telegram import Bot
 
     async with Bot(config.telegram_token.get_secret_value(), base_url=config.telegram_api_url) as bot:
-        return f"https://t.me/{bot.username}?start=c_{code}"
+        return f"https://t.me/{bot.username}?start={payload}"
 
 
 async def _qr(store: Store, config: Config, args: argparse.Namespace, now) -> int:
@@ -131,7 +131,7 @@ async def _qr(store: Store, config: Config, args: argparse.Namespace, now) -> in
     if campaign is None:
         say("unknown_campaign", error=True, code=args.code)
         return 1
-    link = await campaign_link(config, campaign.code, args.web)
+    link = await start_link(config, f"c_{campaign.code}", args.web)
     await asyncio.to_thread(args.out.write_bytes, qr_png(link))
     await store.audit.record(None, "campaign.qr", f"campaign:{campaign.code}", now, via="cli")
     print(f"{args.out}: {link}")

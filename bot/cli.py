@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import admin_cli, backup, campaign_cli, logs, privacy_report, survey_cli, task_file, yaml_fields
+from bot import admin_cli, backup, campaign_cli, dvk_cli, logs, privacy_report, survey_cli, task_file, yaml_fields
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
@@ -22,6 +22,7 @@ from bot.console import fragment, operator, say, texts
 from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
+from handlers.campaigns import qr_png
 from storage import Store
 from storage.db import DatabaseUnavailable
 from storage.files import files_dir
@@ -64,13 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     locality = sub.add_parser("locality", help=_h("locality")).add_subparsers(dest="loc_command", required=True)
     imp = locality.add_parser("import", help=_h("locality_import"))
     imp.add_argument("file", type=Path)
+    qr = locality.add_parser("qr", help=_h("locality_qr"))
+    qr.add_argument("code")
+    qr.add_argument("--out", type=Path, required=True, help=_h("qr_out"))
+    qr.add_argument("--web", action="store_true", help=_h("qr_web"))
 
     export = sub.add_parser("export", help=_h("export")).add_subparsers(dest="export_command", required=True)
     cases = export.add_parser("cases", help=_h("export_cases"))
     cases.add_argument("--from", dest="since", type=_date, metavar="YYYY-MM-DD", help=_h("cases_from"))
     cases.add_argument("--to", dest="until", type=_date, metavar="YYYY-MM-DD", help=_h("cases_to"))
     cases.add_argument("--status", choices=["new", "acknowledged", "in_progress", "answered", "resolved", "declined",
-                                            "duplicate"])
+                                            "duplicate", "withdrawn"])
     cases.add_argument("--topic", metavar="CODE", help=_h("cases_topic"))
     cases.add_argument("--locality", metavar="CODE", help=_h("cases_locality"))
     cases.add_argument("--out", type=Path, help=_h("cases_out"))
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     campaign_cli.add_parsers(sub)
     survey_cli.add_parsers(sub)
     privacy_report.add_parsers(sub, _date)
+    dvk_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         config = load()
@@ -126,6 +132,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         if handled is None:
             handled = await privacy_report.dispatch(args, store, config, now)
         if handled is None:
+            handled = await dvk_cli.dispatch(args, store, config, now)
+        if handled is None:
             handled = await survey_cli.dispatch(args, store, config, now)
         if handled is not None:
             return handled
@@ -147,6 +155,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             return await _export(store, config, args, now)
         if args.command == "task":
             return await _load_tasks(store, config, args, now)
+        if args.command == "locality" and args.loc_command == "qr":
+            return await _locality_qr(store, config, args, now)
         if args.command == "locality":
             try:
                 count = await store.localities.import_file(args.file)
@@ -161,6 +171,19 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
     finally:
         await store.close()
     return 2
+
+
+async def _locality_qr(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
+    """The poster QR of a commune's or a village's deep link: who scans it starts with that place chosen."""
+    place = await store.localities.by_code(args.code)
+    if place is None or place.level == 0:
+        say("unknown_locality", error=True, code=args.code)
+        return 1
+    link = await campaign_cli.start_link(config, f"l_{place.code}", args.web)
+    await asyncio.to_thread(args.out.write_bytes, qr_png(link))
+    await store.audit.record(None, "locality.qr", f"locality:{place.code}", now, via="cli")
+    print(f"{args.out}: {link}")
+    return 0
 
 
 def _date(text: str) -> date:

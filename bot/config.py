@@ -58,6 +58,8 @@ class Config(BaseSettings):
     case_limit: int = Field(5, alias="DANVAN_CASE_LIMIT", ge=1, le=10_000)
     tick_seconds: float = Field(30.0, alias="DANVAN_TICK_SECONDS", gt=0, le=3600)
     escalate_days: int = Field(3, alias="DANVAN_ESCALATE_DAYS", ge=1, le=60)  # working days overdue
+    # Months after a case is closed until it no longer names its sender and its files and locations go.
+    retention_months: int = Field(24, alias="DANVAN_RETENTION_MONTHS", ge=1, le=240)
     log_level: str = Field("INFO", alias="DANVAN_LOG_LEVEL", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     telegram_token: SecretStr | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_api_url: str = Field("https://api.telegram.org/bot", alias="TELEGRAM_API_URL")
@@ -194,7 +196,7 @@ class Config(BaseSettings):
     def handler_settings(self) -> HandlerSettings:
         return HandlerSettings(operator_name=self.operator_name, tz=ZoneInfo(self.tz),
                                invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet,
-                               case_limit=self.case_limit,
+                               case_limit=self.case_limit, retention_months=self.retention_months,
                                web_chat=self.web_url if self.web_url.startswith("https://") else None)
 
 

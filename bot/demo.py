@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.dvk_demo import seed_demo_dvk
 from handlers.consent import consent_version
 from handlers.tasks import end_of_day
 from handlers.workdays import add_working_days
@@ -49,6 +50,7 @@ async def seed_demo(store: Store, now: datetime) -> None:
     await seed_demo_cases(store, now)
     await seed_demo_schedule(store, now)
     await seed_demo_broadcasts(store, now)
+    await seed_demo_dvk(store, now)
     await seed_demo_survey(store, now)
 
 

@@ -148,7 +148,7 @@ class CadreSchedule:
                 user = await self.store.users.get(user_id)
                 if user is None:
                     continue
-                t = Texts(user.language)
+                t = Texts(user.language, staff=True)  # reminders go to cadres
                 messages.append((user_id, [reminders.render(t, kind, cases, places, topics, now, tz, after)
                                            for kind, cases in kinds.items()]))
         except Exception:
@@ -198,7 +198,7 @@ class CadreSchedule:
             user = await self.store.users.get(user_id)
             if user is None:
                 continue
-            t = Texts(user.language)
+            t = Texts(user.language, staff=True)  # task reminders go to cadres
             await self._deliver(user_id, [reminder(t, kind, tasks, now, tz) for kind, tasks in kinds.items()])
         for key in claimed:
             await self.store.schedule.complete(key, now)

@@ -192,7 +192,7 @@ class Outbound:
         channel = self.channels[channel_name]
         delivered = True
         for reply in joined(replies, channel.capabilities.max_text):
-            ref = edit_ref if reply.edit and channel.capabilities.edits else None
+            ref = (reply.target or edit_ref) if reply.edit and channel.capabilities.edits else None
             failure = await self._send(channel, chat_id, reply, ref, Priority.REPLY)
             if isinstance(failure, DeliveryError) and failure.kind == "permanent" and t is not None and (
                     reply.photo is not None or reply.document is not None):

@@ -5,8 +5,9 @@ Coming in: a typed "/command args" becomes a command; typed keywords ("góp ý",
 commands; on a channel without buttons, a typed number or an option's label becomes the option chosen.
 Going out: on a channel without buttons, options become a numbered list in the text (links as "label: URL"),
 kept per chat so that the number typed next means what it showed; on a channel without HTML, HTML becomes
-plain text. Splitting at the limit is the channel's `send` (bot/channels/base.py `split_text`), counted in its
-unit; an edit where a channel cannot edit is sent as a new message (bot/outbound.py).
+plain text; on a channel that takes no files, a document becomes a download link in the text (`linked`, the
+link made by the router). Splitting at the limit is the channel's `send` (bot/channels/base.py `split_text`),
+counted in its unit; an edit where a channel cannot edit is sent as a new message (bot/outbound.py).
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ def outgoing(replies: list[Reply], capabilities: Capabilities, t: Texts,
         else:
             out[-1] = replace(last, text=Safe(f"{last.text}\n{t('render.in_flow')}"))
     return out, shown
+
+
+def linked(reply: Reply, url: str, t: Texts) -> Reply:
+    """A document where the channel takes no files: a download link under the text, in the reader's language."""
+    line = t("zalo.document_link", filename=reply.document.filename, url=url)
+    return replace(reply, text=Safe(f"{reply.text}\n\n{line}" if reply.text else line), document=None)
 
 
 def plain(text: str) -> str:

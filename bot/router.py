@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot import render
+from bot.file_links import FileLinks
 from bot.outbound import Outbound, Priority
 from handlers.base import (
     Capabilities,
@@ -26,13 +27,16 @@ from handlers.base import (
     step_key,
 )
 from handlers.menu import commands_for, show_menu
-from messages import LANGUAGES, Texts
+from handlers.offer import offer_case
+from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.conversations import Conversation
 from storage.users import User
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
+MENUS_KEPT = 100_000
+DEFAULT_MENU = f"citizen:{DEFAULT_LANGUAGE}"  # what a chat shows before it is given a menu of its own (App.start)
 
 
 class _ChatLocks:
@@ -78,7 +82,11 @@ class Router:
         self.outbound = outbound
         self.clock = clock
         self.wake: Callable[[str], None] = lambda job: None  # App: the scheduler runs that job now
+        self.links: FileLinks | None = None  # App: download links for documents where a channel takes no files
         self._locks = _ChatLocks()
+        # The menu each chat has, as read from or written to chat_menus: read once per chat, not at every message.
+        # Only this process gives menus (another worker giving one too is harmless: the same menu again).
+        self._menus: dict[tuple[str, str], str] = {}
 
     def deep_links(self, payload: str) -> list[str]:
         links = [ch.deep_link(payload) for ch in self.outbound.channels.values()]
@@ -124,14 +132,16 @@ class Router:
         user = await self.store.users.ensure(inbound.channel, inbound.user_id, inbound.chat_id, None, None, now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
-        before = (user.role, user.language)
-        conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         channel = self.outbound.channels.get(inbound.channel)
         capabilities = channel.capabilities if channel else Capabilities()
         if inbound.kind == "text":  # typed words: a keyword, or on a channel without buttons an option
-            shown = None if capabilities.buttons else await self.store.conversations.shown(inbound.channel,
-                                                                                          inbound.chat_id)
+            if capabilities.buttons:
+                conversation, shown = await self.store.conversations.get(inbound.channel, inbound.chat_id), None
+            else:
+                conversation, shown = await self.store.conversations.get_and_shown(inbound.channel, inbound.chat_id)
             inbound = render.understand(inbound, shown, conversation is not None)
+        else:
+            conversation = await self.store.conversations.get(inbound.channel, inbound.chat_id)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
                   capabilities, getattr(channel, "fetch", None), self.wake)
         try:
@@ -146,10 +156,19 @@ class Router:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
                           conversation.flow if conversation else None)
-            t = Texts(speaks(user, inbound))
+            t = Texts(speaks(user, inbound), staff=user.role != "citizen")
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
-        if ctx.user is not None and (ctx.user.role, ctx.user.language) != before:
-            await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        if ctx.user is not None:  # a role given elsewhere (the command line, an invite) shows in this chat's menu now
+            menu = self._menus.get((inbound.channel, inbound.chat_id))
+            if menu is None:
+                menu = await self.store.conversations.menu(inbound.channel, inbound.chat_id) or DEFAULT_MENU
+                self._remember_menu(inbound.channel, inbound.chat_id, menu)
+            if menu != f"{ctx.user.role}:{ctx.user.language}":
+                await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
+        for channel_name, chat_id in ctx.forget:  # before the replies: the confirmation is all the chat keeps
+            forget = getattr(self.outbound.channels.get(channel_name), "forget", None)
+            if forget is not None:
+                await forget(chat_id)
         for user_id in ctx.role_changed:
             target = await self.store.users.get(user_id)
             if target and target.chat_id:
@@ -157,7 +176,9 @@ class Router:
         # Kept until delivered: a crash before they go out sends them at the next start (resend_notices).
         notice_ids = await self.store.notices.add([(n.user_id, n.dump()) for n in ctx.notices], now) \
             if ctx.notices else []
-        return Handled(ctx.replies, ctx.notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
+        notices = ctx.notices + [n for n, _ in ctx.kept_notices]  # kept by the handler's own write
+        notice_ids += [i for _, i in ctx.kept_notices]
+        return Handled(ctx.replies, notices, ctx.t, ctx.conversation is not None, notice_ids=notice_ids)
 
     async def _dispatch(self, ctx: Ctx) -> None:
         inbound, conversation = ctx.inbound, ctx.conversation
@@ -208,7 +229,7 @@ class Router:
             # protected users): said plainly, with the web chat's address where there is a public one
             web = ctx.settings.web_chat
             await show_menu(ctx, ctx.t("common.cannot_read_web", url=web) if web else ctx.t("common.cannot_read"))
-        else:
+        elif not await offer_case(ctx):  # text or a file outside a flow: offered as a report or a suggestion
             await show_menu(ctx, ctx.t("common.use_menu"))
 
     async def _command(self, ctx: Ctx) -> None:
@@ -234,6 +255,9 @@ class Router:
         channel = self.outbound.channels.get(channel_name)
         if channel is None or not replies:
             return replies
+        if not channel.capabilities.files and self.links is not None:
+            replies = [render.linked(reply, await self.links.document(reply.document), t)
+                       if reply.document is not None else reply for reply in replies]
         shown, options = render.outgoing(replies, channel.capabilities, t, in_flow)
         if not channel.capabilities.buttons and not keep_options:
             await self.store.conversations.show(channel_name, chat_id, options, self.clock())
@@ -255,7 +279,7 @@ class Router:
         channel = self.outbound.channels.get(user.channel) if user else None
         if user is None or channel is None or not user.chat_id or not user.reachable:
             return False
-        t = Texts(user.language)
+        t = Texts(user.language, staff=user.role != "citizen")
         options = tuple((Option(t(label), data),) for label, data in notice.buttons)
         [reply] = await self._render(user.channel, user.chat_id, [Reply(t(notice.key, **notice.values), options)], t)
         return await self.outbound.deliver(channel, user.chat_id, reply)
@@ -266,20 +290,30 @@ class Router:
         channel = self.outbound.channels.get(user.channel)
         if channel is None or not user.chat_id or not user.reachable:
             return False
-        for reply in await self._render(user.channel, user.chat_id, replies, Texts(user.language)):
+        for reply in await self._render(user.channel, user.chat_id, replies,
+                                         Texts(user.language, staff=user.role != "citizen")):
             if not await self.outbound.deliver(channel, user.chat_id, reply, priority=priority):
                 return False
         return True
 
     async def refresh_commands(self, channel_name: str, chat_id: str, role: str, language: str) -> None:
+        """Give the chat the menu of `role` in `language`, and remember it was given."""
         channel = self.outbound.channels.get(channel_name)
         if channel is None:
             return
         t = Texts(language)
         try:
             await channel.set_commands(chat_id, language, [(c, t(f"cmd.{c}")) for c in commands_for(role)])
-        except Exception:  # a menu that could not be updated must not break the conversation
+        except Exception:  # a menu that could not be updated must not break the conversation; tried again later
             log.warning("could not update the command menu on %s", channel_name)
+            return
+        await self.store.conversations.set_menu(channel_name, chat_id, f"{role}:{language}", self.clock())
+        self._remember_menu(channel_name, chat_id, f"{role}:{language}")
+
+    def _remember_menu(self, channel_name: str, chat_id: str, menu: str) -> None:
+        if len(self._menus) >= MENUS_KEPT:  # bounded: forgotten ones are read again
+            self._menus.clear()
+        self._menus[(channel_name, chat_id)] = menu
 
 
 def _answers_step(inbound: Inbound, conversation: Conversation) -> bool:

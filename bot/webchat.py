@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -37,6 +37,15 @@ log = logging.getLogger(__name__)
 MAX_JSON = 16 * 1024  # bytes of a JSON request body
 MAX_DEPTH = 20  # nesting of a JSON request body; the page sends flat objects
 MAX_UPLOAD = images.MAX_BYTES  # bytes of a photo as sent: a phone's 8–12 MB photo is taken, and shrunk
+# What the page may send besides photos, as the case flow takes them on Telegram: a voice note recorded in the
+# browser (MediaRecorder) or a document; each up to MAX_UPLOAD, as the flow's own caps.
+ATTACHMENTS = {
+    "audio/webm": ("voice", "webm"), "audio/ogg": ("voice", "ogg"), "audio/mp4": ("voice", "m4a"),
+    "audio/mpeg": ("voice", "mp3"), "application/pdf": ("document", "pdf"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ("document", "docx"),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("document", "xlsx"),
+}
+MIME_OF = {extension: mime for mime, (_, extension) in ATTACHMENTS.items()} | {"jpg": images.MIME}
 UPLOADS_KEPT = timedelta(days=7)  # a photo sent in the web chat: handlers copied what they took
 MAX_SESSIONS = 20000  # sessions kept in memory; an evicted one is reloaded from the database
 SESSION_BURST, SESSION_RATE = 30, 0.2  # new sessions per client address
@@ -51,7 +60,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-            "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+            "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 
 
 # ---- sessions and limits ----------------------------------------------------------------------------
@@ -221,6 +230,9 @@ class WebChat:
             stored = await self.store.web_sessions.get(token, now)
             if stored is not None:
                 session = self._remember(token, stored.chat_id, stored.expires_at, now)
+                if stored.view in self.channels:  # what the demo's visitor was playing before a restart
+                    session.view = stored.view
+                    session.persona = stored.persona if stored.persona in self.personas else None
         if session is None:
             wait = self._address_bucket(request).take()
             if wait:
@@ -257,7 +269,7 @@ class WebChat:
         t = Texts(session.language)
         commands = [{"command": c, "text": html.unescape(t(f"cmd.{c}"))}
                     for c in commands_for(user.role if user else "citizen")]
-        return JSONResponse({"messages": channel.history(chat_id), "commands": commands,
+        return JSONResponse({"messages": await channel.history(chat_id), "commands": commands,
                              "language": session.language, "persona": session.persona or "me",
                              "view": session.view})
 
@@ -275,18 +287,23 @@ class WebChat:
         data = await self._json(request)
         channel, chat_id, user_id = self._current(session)
         text, choice = data.get("text"), data.get("choice")
-        before = channel.seq(chat_id)
+        before = await channel.seq(chat_id)
         if isinstance(text, str) and choice is None:
             if not text.strip():
                 raise Refused(400, "bad_request")
             if len(text) > MAX_TEXT:
                 raise Refused(413, "too_long", max=MAX_TEXT)
-            channel.record(chat_id, text=text)
+            await channel.record(chat_id, text=text)
             inbound = _text_inbound(channel.name, chat_id, user_id, text)
+        elif _is_location(data.get("location")) and text is None and choice is None:
+            latitude, longitude = data["location"]["latitude"], data["location"]["longitude"]
+            await channel.record(chat_id, location={"latitude": latitude, "longitude": longitude})
+            inbound = Inbound(channel.name, chat_id, user_id, "location", location=(latitude, longitude))
         elif isinstance(choice, str) and text is None and 0 < len(choice.encode()) <= 64:
-            ref = data.get("ref")
-            inbound = Inbound(channel.name, chat_id, user_id, "choice", payload=choice,
-                              message_ref=ref if isinstance(ref, str) and REF.match(ref) else None)
+            ref = data.get("ref") if isinstance(data.get("ref"), str) and REF.match(data["ref"]) else None
+            if ref is not None:
+                await channel.choose(chat_id, ref, choice)
+            inbound = Inbound(channel.name, chat_id, user_id, "choice", payload=choice, message_ref=ref)
         else:
             raise Refused(400, "bad_request")
         given = data.get("id")
@@ -295,18 +312,21 @@ class WebChat:
 
     async def upload(self, request: Request) -> Response:
         """A photo, as the raw body (JPEG, PNG or WebP), kept only as `images.normalise` makes it: even the
-        copy shown back in the chat has no GPS in it."""
+        copy shown back in the chat has no GPS in it. Or a voice note or a document (ATTACHMENTS), kept as sent."""
         session = await self._auth(request)
         self._limit(session)
         body = await self._body(request, MAX_UPLOAD, "photo_too_large", max=MAX_UPLOAD // (1024 * 1024))
+        mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if mime in ATTACHMENTS:
+            return await self._attachment(session, request, body, mime)
         try:
             photo = await images.normalised(body)
         except images.BadImage as bad:
             raise Refused(422, "bad_image", key=bad.key) from None
         channel, chat_id, user_id = self._current(session)
         ref = await channel.save_upload(chat_id, photo)
-        before = channel.seq(chat_id)
-        channel.record(chat_id, photo=f"/api/files/{ref}")
+        before = await channel.seq(chat_id)
+        await channel.record(chat_id, photo={"url": f"/api/files/{ref}"})
         inbound = Inbound(channel.name, chat_id, user_id, "media",
                           media=Media("photo", ref, len(photo), images.MIME, normalised=True))
         return await self._handle(session, inbound, before)
@@ -320,7 +340,7 @@ class WebChat:
                  for chat_id in (session.chat_id, *(p.external_id for p in self.personas.values()))]
         if DOCUMENT_ID.match(name):
             for channel, chat_id in chats:
-                document = channel.document(chat_id, name)
+                document = await channel.document(chat_id, name)
                 if document is not None:
                     disposition = "attachment; filename*=UTF-8''" + quote(document.filename, safe="")
                     return Response(document.content, media_type=document.mime,
@@ -329,9 +349,22 @@ class WebChat:
             for channel, chat_id in chats:
                 content = await channel.upload(chat_id, name)
                 if content is not None:
-                    return Response(content, media_type=images.MIME,
+                    return Response(content, media_type=MIME_OF[name.rsplit(".", 1)[1]],
                                     headers={"Cache-Control": "private, max-age=86400"})
         raise Refused(404, "not_found")
+
+    async def _attachment(self, session: Session, request: Request, body: bytes, mime: str) -> Response:
+        if not body:
+            raise Refused(400, "bad_request")
+        kind, extension = ATTACHMENTS[mime]
+        channel, chat_id, user_id = self._current(session)
+        ref = await channel.save_upload(chat_id, body, extension)
+        name = unquote(request.headers.get("x-file-name", ""))[:100].strip() or f"{kind}.{extension}"
+        before = await channel.seq(chat_id)
+        await channel.record(chat_id, **{kind: {"url": f"/api/files/{ref}", "name": name}})
+        inbound = Inbound(channel.name, chat_id, user_id, "media",
+                          media=Media(kind, ref, len(body), mime, filename=name))
+        return await self._handle(session, inbound, before)
 
     async def persona(self, request: Request) -> Response:
         """Demo only: play another persona (or yourself again); each has its own chat."""
@@ -342,6 +375,7 @@ class WebChat:
         if key != "me" and (key not in self.personas or session.view != "web"):
             raise Refused(400, "bad_request")
         session.persona = None if key == "me" else key
+        await self.store.web_sessions.play(session.token, session.persona, session.view)
         await self._refresh_language(session)
         return JSONResponse({"ok": True, "persona": key, "language": session.language})
 
@@ -354,6 +388,7 @@ class WebChat:
         if view not in self.channels:
             raise Refused(400, "bad_request")
         session.view, session.persona = view, None
+        await self.store.web_sessions.play(session.token, None, view)
         await self._refresh_language(session)
         return JSONResponse({"ok": True, "view": view, "persona": "me", "language": session.language})
 
@@ -368,7 +403,7 @@ class WebChat:
             log.exception("a web chat message could not be taken")
         await self._refresh_language(session)
         return JSONResponse({"ok": True, "language": session.language,
-                             "messages": self.channels[inbound.channel].history(inbound.chat_id, before)})
+                             "messages": await self.channels[inbound.channel].history(inbound.chat_id, before)})
 
     async def _auth(self, request: Request, *, csrf: bool = True) -> Session:
         now = self.clock()
@@ -447,6 +482,15 @@ class WebChat:
 
 def _text_inbound(channel: str, chat_id: str, user_id: str, text: str) -> Inbound:
     return Inbound(channel, chat_id, user_id, "text", text=text)  # a "/command" is parsed by bot/render.py
+
+
+def _is_location(value: object) -> bool:
+    """The page's current location: {"latitude", "longitude"} in degrees."""
+    if not isinstance(value, dict) or set(value) != {"latitude", "longitude"}:
+        return False
+    latitude, longitude = value["latitude"], value["longitude"]
+    return (all(isinstance(v, int | float) and not isinstance(v, bool) for v in (latitude, longitude))
+            and -90 <= latitude <= 90 and -180 <= longitude <= 180)
 
 
 def _demo_campaigns() -> list[dict]:

@@ -75,6 +75,8 @@ class Reply:
     edit: bool = False  # replace the message the choice came from, where the channel can
     document: Document | None = None
     photo: Document | None = None  # an image shown in the chat, with `text` as its caption
+    limit: int | None = None  # the longest text this message asks for: counted as it is typed where a page can
+    target: str | None = None  # with `edit`: replace this message instead (a case's card, from a later step)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class Capabilities:
     max_text: int = 4096
     html: bool = True
     staff: bool = True  # may a cadre or admin act through this channel (not the public web chat)
+    files: bool = True  # documents as files; without: as a download link in the text (bot/render.py `linked`)
     unit: str = "char"  # what `max_text` counts: "char", or "utf16" code units (Telegram: an emoji is 2)
 
 
@@ -157,6 +160,7 @@ class Settings:
     case_window: timedelta = timedelta(hours=1)
     quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
     web_chat: str | None = None  # the web chat's public https address, offered where a message cannot be read
+    retention_months: int = 24  # the privacy notice states it; bot/retention.py applies it
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]
@@ -183,12 +187,14 @@ class Ctx:
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change
     notices: list[Notice] = field(default_factory=list)
+    kept_notices: list[tuple[Notice, int]] = field(default_factory=list)  # already in the outbox, with their ids
+    forget: list[tuple[str, str]] = field(default_factory=list)  # (channel, chat): its person erased their data
     replies: list[Reply] = field(default_factory=list)
     dirty: bool = False  # the conversation changed and must be saved
 
     @property
     def t(self) -> Texts:
-        return Texts(speaks(self.user, self.inbound))
+        return Texts(speaks(self.user, self.inbound), staff=self.user.role != "citizen")
 
     @property
     def data(self) -> dict[str, Any]:
@@ -196,9 +202,9 @@ class Ctx:
         return self.conversation.data
 
     def say(self, text: str, options: tuple[tuple[Option, ...], ...] | list = (), *, edit: bool = False,
-            document: Document | None = None) -> None:
+            document: Document | None = None, limit: int | None = None) -> None:
         rows = tuple(tuple(row) for row in options)
-        self.replies.append(Reply(Safe(text), rows, edit, document))
+        self.replies.append(Reply(Safe(text), rows, edit, document, limit=limit))
 
     @property
     def choice(self) -> tuple[str, ...]:

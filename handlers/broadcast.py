@@ -1,7 +1,7 @@
 """/thongbao: an admin composes a broadcast; /huythongbao stops one. Also what a broadcast looks like
 to the person who receives it, and quiet hours.
 
-campaign → text (Telegram HTML, checked) → photo → buttons (a link, "Góp ý ngay") → English version →
+campaign → text (plain, with *đậm* and _nghiêng_ marks) → photo → buttons (a link, "Góp ý ngay") → English version →
 audience (topics × locality subtrees × roles, with the number of people) → when (now or a local date
 and time; quiet hours postpone to their end unless overridden) → preview exactly as a citizen sees it →
 confirm. The role is checked again where the broadcast is created and where it is stopped. Sending is
@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 from handlers import images
 from handlers.base import ADMIN, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
 from handlers.pickers import locality_name, locality_steps, topic_steps
-from handlers.richtext import HtmlProblem, check
-from messages import Key, Safe, Texts, join
+from handlers.richtext import HtmlProblem, check, marked
+from messages import Key, Safe, Texts, cut, join
 from storage.broadcasts import ROLES, Audience, Broadcast, NewBroadcast
 from storage.clock import iso, parse
 from storage.localities import Locality
@@ -151,7 +151,8 @@ async def broadcast_for_campaign(ctx: Ctx) -> None:
 
 async def _camp_prompt(ctx: Ctx) -> None:
     key = _key("camp")
-    rows = [(Option(c.title(ctx.t.language)[:60], cb(key, "c", c.id)),) for c in (await ctx.store.campaigns.all())[:20]]
+    rows = [(Option(cut(c.title(ctx.t.language), 60), cb(key, "c", c.id)),)
+            for c in (await ctx.store.campaigns.all())[:20]]
     rows.append((Option(ctx.t("broadcast.no_campaign"), cb(key, "none")),))
     ctx.say(ctx.t("broadcast.ask_campaign"), rows)
 
@@ -181,15 +182,11 @@ def _limit(ctx: Ctx) -> int:
 
 
 async def _checked(ctx: Ctx, text: str, limit: int) -> str | None:
-    """The admin's HTML, normalised; None after telling them precisely what is wrong."""
+    """The admin's text with its marks as HTML; None after telling them what is wrong (empty, too long)."""
     if not text.strip():
         await ctx.reask("broadcast.text_empty")
         return None
-    try:
-        checked = check(text.strip())
-    except HtmlProblem as problem:
-        await ctx.reask(problem.key, **problem.values)
-        return None
+    checked = marked(text.strip())
     if not checked.plain.strip():
         await ctx.reask("broadcast.text_empty")
         return None
@@ -575,13 +572,8 @@ async def stop_command(ctx: Ctx) -> None:
         ctx.say(ctx.t("broadcast.none_active"))
         return
     rows = [(Option(ctx.t("broadcast.stop_line", id=b.id, status=Key(f"broadcast.status_{b.status}"),
-                          excerpt=_excerpt(check(b.text_vi).plain)), cb("bcstop", b.id)),) for b in active[:20]]
+                          excerpt=cut(check(b.text_vi).plain, 40)), cb("bcstop", b.id)),) for b in active[:20]]
     ctx.say(ctx.t("broadcast.ask_stop"), rows)
-
-
-def _excerpt(text: str, size: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 @registry.action("bcstop", roles=ADMIN)

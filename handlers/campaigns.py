@@ -10,7 +10,7 @@ from datetime import date
 import segno
 
 from handlers.base import ADMIN, Ctx, Document, Option, allowed, cb, registry, step_key
-from messages import Key
+from messages import Key, cut
 from storage.campaigns import CODE, Campaign
 
 FLOW = "cmp"
@@ -69,7 +69,7 @@ async def campaigns_command(ctx: Ctx) -> None:
 
 async def _list_prompt(ctx: Ctx) -> None:
     key = _key("list")
-    rows = [(Option(f"{c.code} · {c.title(ctx.t.language)}"[:64], cb(key, "o", c.id)),)
+    rows = [(Option(cut(f"{c.code} · {c.title(ctx.t.language)}", 64), cb(key, "o", c.id)),)
             for c in (await ctx.store.campaigns.all())[:30]]
     rows.append((Option(ctx.t("campaign.create"), cb(key, "new")),))
     ctx.say(ctx.t("campaign.list"), rows)
@@ -138,16 +138,23 @@ async def _show_handle(ctx: Ctx) -> None:
         await ctx.wrong()
 
 
-async def send_qr(ctx: Ctx, campaign: Campaign) -> None:
-    links = ctx.deep_links(f"c_{campaign.code}")
+def say_qr(ctx: Ctx, payload: str, name: str, caption: str, **values: object) -> bool:
+    """The poster QR code of each channel's deep link with `payload` (a file named after `name`), with the catalog
+    text `caption` (its `link` filled in); False, after saying so, when no channel has deep links."""
+    links = ctx.deep_links(payload)
     if not links:
         ctx.say(ctx.t("campaign.no_links"))
-        return
+        return False
     for link in links:
-        ctx.say(ctx.t("campaign.qr_caption", title=campaign.title_vi, link=link),
-                document=Document(f"qr-{campaign.code}-{'telegram' if 't.me/' in link else 'web'}.png", qr_png(link),
+        ctx.say(ctx.t(caption, link=link, **values),
+                document=Document(f"qr-{name}-{'telegram' if 't.me/' in link else 'web'}.png", qr_png(link),
                                   "image/png"))
-    await ctx.audit("campaign.qr", f"campaign:{campaign.code}")
+    return True
+
+
+async def send_qr(ctx: Ctx, campaign: Campaign) -> None:
+    if say_qr(ctx, f"c_{campaign.code}", campaign.code, "campaign.qr_caption", title=campaign.title_vi):
+        await ctx.audit("campaign.qr", f"campaign:{campaign.code}")
 
 
 # ---- creating and editing ------------------------------------------------------------------------------

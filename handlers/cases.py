@@ -12,10 +12,10 @@ import secrets
 from handlers import images
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
-from handlers.inbox import responsible_cadres
+from handlers.inbox import urgent_recipients
 from handlers.pickers import locality_name, locality_steps
 from handlers.workdays import add_working_days
-from messages import Key, Safe, join
+from messages import Key, Safe, cut, join
 from storage.cases import Attachment, Case, NewCase
 from storage.clock import parse
 from storage.localities import Locality
@@ -24,10 +24,12 @@ FLOW = "case"
 registry.flow(FLOW)
 KINDS = ("gopy", "phananh")
 MIN_TEXT, MAX_TEXT = 5, 3000
+MIN_NAME, MAX_NAME = 2, 100  # "Gửi kèm tên" where the channel gives no name: a name, perhaps a phone number
+URGENT_DAYS = 1  # working days to answer an urgent report
 LIMITS = {"photo": 5, "voice": 1, "audio": 1, "document": 1, "location": 1}
 MAX_BYTES = {"photo": images.MAX_BYTES, "voice": 20 * 1024 * 1024, "audio": 20 * 1024 * 1024,
              "document": 20 * 1024 * 1024}
-STEPS = ("consent", "resume", "topic", "sensitive", "place", "commune", "village", "content", "anon", "urgent",
+STEPS = ("consent", "resume", "topic", "sensitive", "place", "commune", "village", "content", "anon", "name", "urgent",
          "review")
 
 
@@ -54,28 +56,28 @@ def case_step(step: str, prompt):
 # ---- starting ---------------------------------------------------------------------------------------
 
 
-async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None, prefill: dict | None = None) -> None:
-    """`prefill`: a case begun elsewhere (a survey's answer): its "content" and "topic_id"."""
+async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None, carried: dict | None = None) -> None:
+    """`carried`: what the person sent before choosing to make it a case (handlers/offer.py), or a survey's answer
+    and its topic (handlers/surveys.py), taken in as content once they have consented."""
     if not await has_consent(ctx, "opinions"):
-        await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id, prefill=prefill)
+        await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id, carried=carried)
         return
     if await _slowed_down(ctx):
         return
     draft = await ctx.store.cases.draft(ctx.user.id)
     if draft and draft.get("kind") in KINDS:
-        await ctx.goto(FLOW, "resume", kind=kind, campaign_id=campaign_id, prefill=prefill)
+        await ctx.goto(FLOW, "resume", kind=kind, campaign_id=campaign_id, carried=carried)
         return
-    await _fresh(ctx, kind, campaign_id, prefill)
+    await _fresh(ctx, kind, campaign_id, carried)
 
 
-async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None, prefill: dict | None = None) -> None:
+async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None, carried: dict | None = None) -> None:
     ctx.conversation = None
     data = {"kind": kind, "campaign_id": campaign_id, "attachments": [], "key": _new_key()}
-    if prefill:
-        data["content"] = prefill["content"]
-        if prefill.get("topic_id"):
-            await ctx.goto(FLOW, "place", topic_id=prefill["topic_id"], **data)
-            return
+    await _carry(ctx, data, carried)
+    if carried and carried.get("topic_id"):  # a survey's answer knows its topic (handlers/surveys.py)
+        await ctx.goto(FLOW, "place", topic_id=carried["topic_id"], **data)
+        return
     if campaign_id:
         campaign = await _campaign(ctx, campaign_id)
         if campaign and campaign.topic_id:
@@ -142,9 +144,9 @@ async def _consent_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("case.no_consent"))
     elif choice == ("y",):
         await record_consent(ctx, "opinions", True)
-        kind, campaign_id, prefill = ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("prefill")
+        kind, campaign_id, carried = ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("carried")
         ctx.conversation = None
-        await start_case(ctx, kind, campaign_id, prefill)
+        await start_case(ctx, kind, campaign_id, carried)
     else:
         await ctx.wrong()
 
@@ -152,7 +154,7 @@ async def _consent_handle(ctx: Ctx) -> None:
 async def _resume_prompt(ctx: Ctx) -> None:
     draft = await ctx.store.cases.draft(ctx.user.id) or {}
     ctx.say(ctx.t("case.resume", kind=Key(f"case.kind_{draft.get('kind', 'gopy')}"),
-                  excerpt=_excerpt(draft.get("content") or "")),
+                  excerpt=cut(draft.get("content") or "", 80)),
             [ctx.row(_key("resume"), ("case.resume_yes", "y"), ("case.resume_no", "n"))])
 
 
@@ -162,17 +164,31 @@ async def _resume_handle(ctx: Ctx) -> None:
     if choice == ("y",):
         draft = await ctx.store.cases.draft(ctx.user.id) or {}
         step = draft.pop("_step", "topic")
+        await _carry(ctx, draft, ctx.data.get("carried"))
         ctx.conversation = None
         await ctx.goto(FLOW, step if step in STEPS and step not in ("resume", "consent") else "topic", **draft)
     elif choice == ("n",):
         await ctx.store.cases.drop_draft(ctx.user.id)
-        await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("prefill"))
+        await _fresh(ctx, ctx.data["kind"], ctx.data.get("campaign_id"), ctx.data.get("carried"))
     else:
         await ctx.wrong()
 
 
-def _excerpt(text: str, size: int = 80) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
+async def _carry(ctx: Ctx, data: dict, carried: dict | None) -> None:
+    """Take what was carried into a draft: text as (more) content, a file or a location as an attachment."""
+    if not carried:
+        return
+    if carried.get("text"):
+        data["content"] = f"{data['content']}\n{carried['text']}" if data.get("content") else carried["text"]
+    for media in (Media(**item) for item in carried.get("media", [])):
+        if _count(data, media.kind) < LIMITS[media.kind]:
+            kept = await ctx.keep(media, MAX_BYTES[media.kind], "case.too_large", kind=Key(f"case.att_{media.kind}"),
+                                  mb=MAX_BYTES[media.kind] // (1024 * 1024))
+            if kept is not None:
+                data.setdefault("attachments", []).append(_attachment(media, *kept))
+    if carried.get("location") and _count(data, "location") < LIMITS["location"]:
+        latitude, longitude = carried["location"]
+        data.setdefault("attachments", []).append({"kind": "location", "latitude": latitude, "longitude": longitude})
 
 
 # ---- topic and place --------------------------------------------------------------------------------
@@ -263,10 +279,13 @@ def _next_row(ctx: Ctx) -> list[tuple[Option, ...]]:
 
 async def _content_prompt(ctx: Ctx) -> None:
     if ctx.data.get("content"):
-        ctx.say(ctx.t("case.content_have", excerpt=_excerpt(ctx.data["content"]),
-                      photos=_counts(ctx).get("photo", 0)), _next_row(ctx))
+        ctx.say(ctx.t("case.content_have", excerpt=cut(ctx.data["content"], 80),
+                      photos=_counts(ctx).get("photo", 0)), _next_row(ctx), limit=MAX_TEXT)
+    elif ctx.data.get("attachments"):  # files without words yet, carried in from outside the flow (handlers/offer.py)
+        kinds = join(", ", (Safe(ctx.t(f"case.att_{kind}")) for kind in _counts(ctx)))
+        ctx.say(ctx.t("case.attached_need_text", kind=kinds), limit=MAX_TEXT)
     else:
-        ctx.say(ctx.t(f"case.ask_content_{ctx.data['kind']}"))
+        ctx.say(ctx.t(f"case.ask_content_{ctx.data['kind']}"), limit=MAX_TEXT)
 
 
 @case_step("content", _content_prompt)
@@ -319,16 +338,23 @@ async def _attach_media(ctx: Ctx, media: Media) -> None:
                           mb=MAX_BYTES[kind] // (1024 * 1024))
     if kept is None:
         return
-    digest, size = kept
-    photo = kind == "photo"  # kept as a JPEG of our making: its type is ours and the sender's file name is not
-    ctx.data["attachments"].append({"kind": kind, "sha256": digest, "mime": images.MIME if photo else media.mime,
-                                    "size": size, "filename": None if photo else (media.filename or "")[:120] or None})
+    ctx.data["attachments"].append(_attachment(media, *kept))
     caption = ctx.inbound.text.strip()
     if caption and not ctx.data.get("content") and MIN_TEXT <= len(caption) <= MAX_TEXT:
         ctx.data["content"] = caption
     ctx.dirty = True
     ctx.say(ctx.t("case.attached", kind=Key(f"case.att_{kind}")) if ctx.data.get("content")
             else ctx.t("case.attached_need_text", kind=Key(f"case.att_{kind}")), _next_row(ctx))
+
+
+def _attachment(media: Media, digest: str, size: int) -> dict:
+    photo = media.kind == "photo"  # kept as a JPEG of our making: its type is ours and the sender's file name is not
+    return {"kind": media.kind, "sha256": digest, "mime": images.MIME if photo else media.mime, "size": size,
+            "filename": None if photo else (media.filename or "")[:120] or None}
+
+
+def _count(data: dict, kind: str) -> int:
+    return sum(1 for item in data.get("attachments", []) if item["kind"] == kind)
 
 
 # ---- anonymous, urgent, review ----------------------------------------------------------------------
@@ -352,7 +378,34 @@ async def _anon_handle(ctx: Ctx) -> None:
         await ctx.wrong()
         return
     ctx.data["anonymous"] = choice == ("a",)
+    if not ctx.data["anonymous"] and not ctx.user.display_name:  # the web chat knows no one's name
+        await ctx.goto(FLOW, "name")
+        return
+    await _after_sender(ctx)
+
+
+async def _after_sender(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "urgent" if ctx.data["kind"] == "phananh" else "review")
+
+
+async def _name_prompt(ctx: Ctx) -> None:
+    ctx.say(ctx.t("case.ask_name"), [(Option(ctx.t("case.anonymous"), cb(_key("name"), "a")),)])
+
+
+@case_step("name", _name_prompt)
+async def _name_handle(ctx: Ctx) -> None:
+    """A name (and a phone number, if the person wants a call back) for "Gửi kèm tên" where the channel gives
+    none; kept as the person's name, so the cadre sees it as on any other channel."""
+    if ctx.inbound.kind == "choice" and ctx.choice == ("a",):
+        ctx.data["anonymous"] = True
+        await _after_sender(ctx)
+        return
+    name = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
+    if not MIN_NAME <= len(name) <= MAX_NAME:
+        await ctx.reask("case.name_length", low=MIN_NAME, high=MAX_NAME)
+        return
+    await ctx.store.users.update(ctx.user.id, ctx.now, display_name=name)
+    await _after_sender(ctx)
 
 
 async def _urgent_prompt(ctx: Ctx) -> None:
@@ -438,7 +491,7 @@ async def _submit(ctx: Ctx) -> None:
         kind=data["kind"], user_id=ctx.user.id, anonymous=bool(data.get("anonymous")), topic_id=topic.id,
         locality_id=data["locality_id"], content=data["content"], urgent=bool(data.get("urgent")),
         campaign_id=data.get("campaign_id"), ack_due=add_working_days(ctx.now, 1, tz),
-        answer_due=add_working_days(ctx.now, topic.answer_days, tz),
+        answer_due=add_working_days(ctx.now, URGENT_DAYS if data.get("urgent") else topic.answer_days, tz),
         attachments=tuple(Attachment(a["kind"], a.get("sha256"), a.get("mime"), a.get("size"), a.get("filename"),
                                      a.get("latitude"), a.get("longitude")) for a in data.get("attachments", [])),
         key=data["key"],
@@ -446,9 +499,9 @@ async def _submit(ctx: Ctx) -> None:
     ctx.ended_in_storage()
     _received(ctx, case)
     if case.urgent:
-        for cadre_id in await responsible_cadres(ctx, case):
+        for cadre_id in await urgent_recipients(ctx, case):
             ctx.notify(cadre_id, "inbox.urgent_new", (("inbox.open", cb("cs", case.id)),), code=case.code,
-                       place=await locality_name(ctx, case.shown_locality_id), excerpt=_excerpt(case.content, 200))
+                       place=await locality_name(ctx, case.shown_locality_id), excerpt=cut(case.content, 200))
 
 
 def _received(ctx: Ctx, case: Case) -> None:

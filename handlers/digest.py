@@ -19,10 +19,11 @@ from zoneinfo import ZoneInfo
 
 from handlers import charts
 from handlers.base import STAFF, Ctx, Document, Option, Reply, Settings, cb, registry, step_key
+from handlers.dvk_staff import digest_section as dvk_section
 from handlers.inbox import SOON
 from handlers.reports import Places, case_scope, day, number, when
 from handlers.tasks import digest_lines
-from messages import Key, Safe, Texts, join
+from messages import Key, Safe, Texts, cut, join
 from storage import Store
 from storage.campaigns import Campaign
 from storage.clock import parse
@@ -35,7 +36,6 @@ FLOW = "bt"
 registry.flow(FLOW, roles=STAFF)
 TIMES = ("06:00", "06:30", "07:00", "07:30", "08:00", "11:30", "17:00")
 _TIME = re.compile(r"^\s*(\d{1,2})\s*(?:[:hg.]\s*(\d{2})?)?\s*(?:phút)?\s*$", re.IGNORECASE)
-CHART_DAYS = 14
 HIGHLIGHTS = 5
 
 
@@ -145,11 +145,12 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
         highlights = await store.digests.highlights(scope, start, end, HIGHLIGHTS)
         if highlights:
             lines.append(t("digest.highlights"))
-            for h in highlights:
-                lines.append(t("digest.highlight", mark="🔴" if h.urgent else "•", code=h.code,
+            for h in highlights:  # open cases: past their due date, they are overdue
+                late = parse(h.answer_due) < now
+                lines.append(t("digest.highlight", mark="🔴" if h.urgent else "⏰" if late else "•", code=h.code,
                                place=places.full_name(t, h.locality_id), topic=_topic_name(topics, h.topic_id, lang),
-                               due=day(h.answer_due, tz),
-                               excerpt=t("digest.hidden") if h.hidden else _excerpt(h.content)))
+                               due=day(h.answer_due, tz), overdue=t("inbox.overdue") if late else "",
+                               excerpt=t("digest.hidden") if h.hidden else cut(h.content, 60)))
         parts.append(Safe("\n".join(lines)))
     else:
         parts.append(t("digest.new_none"))
@@ -168,6 +169,8 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
                                await shared.task_progress(store) if user.role == "admin" else None)
     if tasks:
         parts.append(Safe("\n".join([t("digest.tasks"), *tasks])))
+    if nominations := await dvk_section(store, t, user, start, end):
+        parts.append(Safe("\n".join(nominations)))
 
     rows = [
         (Option(t("digest.open_new"), cb("ib", "new")),
@@ -179,7 +182,7 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
         rows.append((Option(t("digest.open_tasks"), cb("nv")),))
     replies = [Reply(Safe("\n\n".join(parts)), tuple(rows))]
     if weekly:
-        data = await chart_data(store, t, scope, places, topics, end, now, tz)
+        data = await chart_data(store, t, scope, places, topics, start, end, now, tz)
         try:
             png = await asyncio.to_thread(charts.render, data, t)
         except Exception:  # the digest still goes out, without its picture
@@ -189,11 +192,6 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
                                  photo=Document(f"ban-tin-{end.astimezone(tz).date().isoformat()}.png", png,
                                                 "image/png")))
     return Digest(replies, empty=total == 0 and answers.answered == 0 and answers.rated == 0)
-
-
-def _excerpt(text: str, size: int = 90) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 async def _campaign_lines(store: Store, t: Texts, scope: CaseScope, start: datetime, end: datetime,
@@ -214,15 +212,15 @@ async def _campaign_lines(store: Store, t: Texts, scope: CaseScope, start: datet
 
 
 async def chart_data(store: Store, t: Texts, scope: CaseScope, places: Places, topics: dict[int, Topic],
-                     end: datetime, now: datetime, tz: ZoneInfo) -> charts.ChartData:
-    """Cases per local day and topic over the 14 whole days before `end`'s day; overdue by place now."""
-    last = end.astimezone(tz).date()
-    days = [last - timedelta(days=n) for n in range(CHART_DAYS, 0, -1)]
-    start = datetime.combine(days[0], time(0), tzinfo=tz)
-    stop = datetime.combine(last, time(0), tzinfo=tz)
+                     start: datetime, end: datetime, now: datetime, tz: ZoneInfo) -> charts.ChartData:
+    """The cases of the digest's own period [start, end) per local day and topic, so that the chart counts what
+    the text counts; overdue by place now."""
+    first = start.astimezone(tz).date()
+    last = (end - timedelta(microseconds=1)).astimezone(tz).date()  # a period ending at midnight ends the day before
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     offset = int(end.astimezone(tz).utcoffset().total_seconds() // 60)
     grid: dict[int, dict[date, int]] = {}
-    for local_day, topic_id, count in await store.digests.per_day(scope, start, stop, offset):
+    for local_day, topic_id, count in await store.digests.per_day(scope, start, end, offset):
         grid.setdefault(topic_id, {})[date.fromisoformat(local_day)] = count
     series = tuple((_topic_name(topics, topic_id, t.language), tuple(by_day.get(d, 0) for d in days))
                    for topic_id, by_day in sorted(grid.items(), key=lambda item: -sum(item[1].values())))

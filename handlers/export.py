@@ -29,7 +29,8 @@ FLOW = "xuat"
 registry.flow(FLOW, roles=STAFF)
 MAX_ROWS = 50_000
 PERIODS = ("7", "30", "90", "year", "all")
-CASE_STATUSES = ("new", "acknowledged", "in_progress", "answered", "resolved", "declined", "duplicate")
+CASE_STATUSES = ("new", "acknowledged", "in_progress", "answered", "resolved", "declined", "duplicate",
+                 "withdrawn")
 STATUSES = {"all": (), "open": OPEN, "overdue": OPEN, "answered": ("answered",), "resolved": ("resolved",),
             "declined": ("declined",), "duplicate": ("duplicate",)}
 COLUMNS = (("code", 14), ("kind", 16), ("status", 16), ("urgent", 10), ("topic", 26), ("commune", 22),

@@ -10,10 +10,11 @@ import html
 from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
-from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
-from messages import Key, join
+from handlers.pickers import cadre_rows, locality_name, locality_steps, page_note, page_row, pages_of, turned_page
+from messages import Key, cut, join
 from storage.cases import Case, CaseMoved, InboxQuery
 from storage.clock import parse
+from storage.conversations import Conversation
 from storage.localities import Locality
 
 FLOW = "inb"
@@ -21,7 +22,9 @@ registry.flow(FLOW, roles=STAFF)
 PAGE_SIZE = 6
 VIEWS = ("new", "overdue", "due_soon", "open", "all")
 SOON = timedelta(days=2)
+LABEL = 40  # characters of a button a phone shows whole
 TEXT_ACTIONS = {"answer": "ans", "decline": "dec", "note": "note", "dup": "dup", "fwdnote": "fwd"}  # hide: admins
+TO_CITIZEN = ("answer", "decline")  # texts the citizen reads: previewed and confirmed before they go
 TEXT_STEPS = {"answer": (2, 3000), "decline": (5, 1000), "note": (2, 2000), "dup": (4, 20), "hide": (5, 500),
               "fwdnote": (0, 1000)}
 
@@ -48,7 +51,7 @@ async def can_see(ctx: Ctx, case: Case | None) -> bool:
         return True
     scope = await ctx.store.roles.scope(ctx.user.id)
     in_place = any(case.locality_path.startswith(p) for p in await ctx.store.roles.scope_paths(ctx.user.id))
-    return in_place and (not scope.topic_ids or case.topic_id in scope.topic_ids)
+    return in_place and (not scope.topic_ids or case.topic_id in scope.topic_ids or case.urgent)
 
 
 async def responsible_cadres(ctx: Ctx, case: Case) -> list[int]:
@@ -56,6 +59,18 @@ async def responsible_cadres(ctx: Ctx, case: Case) -> list[int]:
     if case.assigned_to and case.assigned_to not in cadres:
         cadres.append(case.assigned_to)
     return cadres
+
+
+async def urgent_recipients(ctx: Ctx, case: Case) -> list[int]:
+    """Who hears of an urgent report at once, never nobody: the cadres of its place whatever their topics, else
+    those of the level above (up to the province), else the admins."""
+    place = await ctx.store.localities.get(case.locality_id)
+    while place is not None:
+        cadres = await ctx.store.roles.cadres_holding(place.id)
+        if cadres:
+            return cadres
+        place = await ctx.store.localities.get(place.parent_id) if place.parent_id else None
+    return [u.id for u in await ctx.store.users.staff() if u.role == "admin" and u.reachable]
 
 
 async def _case_or_refuse(ctx: Ctx, case_id: object) -> Case | None:
@@ -114,25 +129,39 @@ async def _list_prompt(ctx: Ctx) -> None:
                   for v in VIEWS[:2]),
             tuple(Option(ctx.t(f"inbox.view_{v}", count=counts[v]) + (" •" if v == view else ""), cb(key, "v", v))
                   for v in VIEWS[2:4])]
+    items = []
     for case in cases:
-        rows.append((Option(await _line(ctx, case), cb(key, "o", case.id)),))
-    rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
+        label, item = await _line(ctx, case)
+        rows.append((Option(label, cb(key, "o", case.id)),))
+        items.append(item)
+    pages = pages_of(total, PAGE_SIZE)
+    rows += page_row(ctx, key, page, pages, "p")
     rows.append((Option(ctx.t("inbox.filter_topic"), cb(key, "ft")), Option(ctx.t("inbox.filter_place"), cb(key, "fl")),
                  Option(ctx.t("inbox.filter_clear"), cb(key, "fc"))))
     topic = await ctx.store.topics.get(data["topic_id"]) if data.get("topic_id") else None
     ctx.say(ctx.t("inbox.title", view=Key(f"inbox.name_{view}"), total=total,
                   topic=topic.name(ctx.t.language) if topic else ctx.t("inbox.any"),
                   place=await locality_name(ctx, data["place_id"]) if data.get("place_id") else ctx.t("inbox.any"))
-            + ("" if cases else "\n" + ctx.t("inbox.empty")), rows,
+            + ("\n\n" + join("\n", items) if items else "\n" + ctx.t("inbox.empty")) + page_note(ctx, page, pages),
+            rows,
             edit=ctx.inbound.kind == "choice" and ctx.args[:1] in (("v",), ("p",)))
 
 
-async def _line(ctx: Ctx, case: Case) -> str:
-    overdue = case.is_open and parse(case.answer_due) < ctx.now
-    mark = "🔴" if case.urgent else ("⏰" if overdue else "•")
+async def _line(ctx: Ctx, case: Case) -> tuple[str, str]:
+    """A case in the list: its button (short enough for a phone: the code and what it is about) and its lines in
+    the message (topic, place, status, due, overdue). Without buttons the numbered line carries it all."""
+    late = _overdue(ctx, case)
+    mark = "🔴" if case.urgent else ("⏰" if late else "•")
     place = await ctx.store.localities.get(case.shown_locality_id)
-    return ctx.t("inbox.line", mark=mark, code=case.code, place=place.name if place else "",
-                 status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5])
+    topic = await ctx.store.topics.get(case.topic_id)
+    about = ctx.t("inbox.hidden_short") if case.hidden_reason else case.content
+    values = dict(mark=mark, code=case.code, place=place.name if place else "", topic=topic.name(ctx.t.language),
+                  status=Key(f"status.{case.status}"), due=ctx.local(parse(case.answer_due))[:5], overdue=late)
+    if not ctx.capabilities.buttons:  # a label is plain text: the values as they read
+        values.update(status=ctx.t.plain(f"status.{case.status}"), overdue=ctx.t.plain("inbox.overdue") if late else "")
+        return ctx.t.plain("inbox.line_numbered", excerpt=cut(about, 70), **values), ""
+    label = f"{mark} {case.code} · "
+    return label + cut(about, LABEL - len(label)), ctx.t("inbox.item", **values)
 
 
 @registry.step(FLOW, "list", _list_prompt)
@@ -191,15 +220,19 @@ ACTIONS = {
     "resolved": ("note",),
     "declined": ("note",),
     "duplicate": ("note",),
+    "withdrawn": ("note",),
 }
 
 
-async def show_case(ctx: Ctx, case: Case) -> None:
+async def _card(ctx: Ctx, case: Case) -> tuple[str, list[tuple[Option, ...]]]:
+    """A case's card: what it is about, where it stands, its history, and the actions its status allows."""
     topic = await ctx.store.topics.get(case.topic_id)
     sender = ctx.t("inbox.sender_anonymous")
     if not case.anonymous and case.user_id:
         person = await ctx.store.users.get(case.user_id)
         sender = person.display_name if person and person.display_name else ctx.t("inbox.sender_unnamed")
+    elif not case.anonymous:  # not a choice of the sender's: they erased their data, or its time was up
+        sender = ctx.t("inbox.sender_unlinked")
     content = case.content
     if case.hidden_reason:
         shown = [ctx.t("inbox.hidden", reason=case.hidden_reason)]
@@ -207,14 +240,14 @@ async def show_case(ctx: Ctx, case: Case) -> None:
             shown.append(ctx.t("inbox.hidden_original", content=case.content))
         content = join("\n", shown)
     attachments = await ctx.store.cases.attachments(case.id)
-    shown_files = attachments if not case.hidden_reason or ctx.user.role == "admin" else []  # hidden is hidden
     history = [ctx.t("inbox.event", at=ctx.local(parse(e.at)), what=Key(f"event.{e.kind}"),
                      body=f": {e.body}" if e.body else "", internal=ctx.t("inbox.internal") if e.internal else "")
                for e in await ctx.store.cases.events(case.id, internal=True)]
     text = ctx.t("inbox.case", code=case.code, kind=Key(f"case.kind_{case.kind}"),
                  urgent=ctx.t("inbox.urgent") if case.urgent else "", status=Key(f"status.{case.status}"),
-                 topic=topic.name(ctx.t.language), place=await locality_name(ctx, case.shown_locality_id),
-                 sender=sender, created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
+                 overdue=_overdue(ctx, case), topic=topic.name(ctx.t.language),
+                 place=await locality_name(ctx, case.shown_locality_id), sender=sender,
+                 created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
                  attachments=len(attachments), history=join("\n", history))
     key = _key("case")
@@ -223,6 +256,18 @@ async def show_case(ctx: Ctx, case: Case) -> None:
         buttons += [Option(ctx.t("inbox.do_asg"), cb(key, "asg")), Option(ctx.t("inbox.do_hide"), cb(key, "hide"))]
     rows = [tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2)]
     rows.append((Option(ctx.t("inbox.back"), cb(key, "back")),))
+    return text, rows
+
+
+def _overdue(ctx: Ctx, case: Case) -> str:
+    return ctx.t("inbox.overdue") if case.is_open and parse(case.answer_due) < ctx.now else ""
+
+
+async def show_case(ctx: Ctx, case: Case) -> None:
+    """The whole card, its photos and files first: shown once, when the case is opened."""
+    text, rows = await _card(ctx, case)
+    attachments = await ctx.store.cases.attachments(case.id)
+    shown_files = attachments if not case.hidden_reason or ctx.user.role == "admin" else []  # hidden is hidden
     for number, item in enumerate(shown_files, start=1):
         if item.kind == "location":
             ctx.say(ctx.t("inbox.location", lat=f"{item.latitude:.5f}", lon=f"{item.longitude:.5f}"))
@@ -239,6 +284,31 @@ async def show_case(ctx: Ctx, case: Case) -> None:
     ctx.say(text, rows)
 
 
+async def _card_again(ctx: Ctx, case_id: int, line: str = "") -> None:
+    """After an action, the case's one card shows where it stands: edited in place where the channel can edit
+    (the message pressed, a preview or a question, becomes the outcome line), elsewhere a short message with
+    the actions. Never the whole card and its photos again."""
+    case = await ctx.store.cases.get(case_id)
+    draft = {k: v for k, v in ctx.data.items() if k not in ("text", "then")}
+    ctx.conversation = Conversation(FLOW, "case", draft)
+    ctx.dirty = True
+    text, rows = await _card(ctx, case)
+    card = draft.get("card")
+    if not (ctx.capabilities.edits and card):
+        topic = await ctx.store.topics.get(case.topic_id)
+        short = ctx.t("inbox.short", code=case.code, topic=topic.name(ctx.t.language),
+                      status=Key(f"status.{case.status}"), overdue=_overdue(ctx, case),
+                      excerpt=cut(case.content, 80))
+        ctx.say(join("\n", [line, short]) if line else short, rows)
+        return
+    pressed = ctx.inbound.message_ref if ctx.inbound.kind == "choice" else None
+    if pressed != card:
+        line = line or ctx.t("inbox.back_to_card", code=case.code)
+        ctx.replies.append(Reply(line, edit=pressed is not None))
+        line = ""
+    ctx.replies.append(Reply(join("\n\n", [line, text]) if line else text, tuple(rows), edit=True, target=card))
+
+
 def _extension(mime: str | None) -> str:
     return {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "audio/ogg": "ogg",
             "application/pdf": "pdf"}.get(mime or "", "bin")
@@ -247,6 +317,7 @@ def _extension(mime: str | None) -> str:
 async def _case_prompt(ctx: Ctx) -> None:
     case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
     if case is not None:
+        ctx.data.pop("card", None)  # a new card: its message is known when one of its buttons is pressed
         await show_case(ctx, case)
 
 
@@ -256,6 +327,8 @@ async def _case_handle(ctx: Ctx) -> None:
     case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
     if case is None:
         return
+    if args and ctx.inbound.message_ref:
+        ctx.data["card"] = ctx.inbound.message_ref  # the card pressed: later steps edit it
     action = args[0] if len(args) == 1 else None
     if action == "back":
         await ctx.goto(FLOW, "list")
@@ -278,7 +351,7 @@ async def _case_handle(ctx: Ctx) -> None:
     elif action == "fwd":
         await ctx.goto(FLOW, "fwd")
     elif action == "asg":
-        await ctx.goto(FLOW, "assign")
+        await ctx.goto(FLOW, "assign", apage=0)
     else:  # answer, decline, note, duplicate, hide: a text comes next
         await ctx.goto(FLOW, {"ans": "answer", "dec": "decline", "note": "note", "dup": "dup", "hide": "hide"}[action])
 
@@ -297,8 +370,7 @@ async def _transition(ctx: Ctx, case: Case, status: str, event: str, *, body: st
         ctx.notify(case.user_id, key.get(event, "track.update"), (("track.open", cb("trk", case.id)),),
                    code=case.code, status=Key(f"status.{status}"), body=body or "",
                    unit=ctx.user.unit_name or ctx.settings.operator_name)
-    ctx.say(ctx.t("inbox.done", code=case.code, status=Key(f"status.{status}")))
-    await ctx.goto(FLOW, "case", case_id=case.id)
+    await _card_again(ctx, case.id, ctx.t("inbox.done", code=case.code, status=Key(f"status.{status}")))
 
 
 async def _moved(ctx: Ctx, case: Case, text: str | None) -> None:
@@ -306,10 +378,9 @@ async def _moved(ctx: Ctx, case: Case, text: str | None) -> None:
     as it is now; nothing was stored and nobody else is told."""
     status = Key(f"status.{case.status}")
     if text:
-        ctx.say(ctx.t("inbox.changed_meanwhile", code=case.code, status=status, text=text))
+        await _card_again(ctx, case.id, ctx.t("inbox.changed_meanwhile", code=case.code, status=status, text=text))
     else:
-        ctx.say(ctx.t("inbox.moved_meanwhile", code=case.code, status=status))
-    await ctx.goto(FLOW, "case", case_id=case.id)
+        await _card_again(ctx, case.id, ctx.t("inbox.moved_meanwhile", code=case.code, status=status))
 
 
 # ---- steps that take a text -------------------------------------------------------------------------
@@ -322,14 +393,22 @@ def _text_step(step: str) -> None:
         rows = [(Option(ctx.t("common.back"), cb(_key(step), "back")),)]
         if step == "fwdnote":
             rows.insert(0, (Option(ctx.t("inbox.no_note"), cb(_key(step), "skip")),))
-        ctx.say(ctx.t(f"inbox.ask_{step}"), rows)
+        ask = ctx.t(f"inbox.ask_{step}")
+        pressed = ctx.inbound.message_ref if ctx.inbound.kind == "choice" else None
+        if pressed is None or not ctx.capabilities.edits:
+            ctx.say(ask, rows)
+            return
+        if pressed == ctx.data.get("card"):  # the card keeps showing the case while its answer is written
+            case = await ctx.store.cases.get(int(ctx.data["case_id"]))
+            ask = join("\n\n", [(await _card(ctx, case))[0], ask])
+        ctx.replies.append(Reply(ask, tuple(rows), edit=True))
 
     async def handle(ctx: Ctx) -> None:
         case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
         if case is None:
             return
         if ctx.inbound.kind == "choice" and ctx.args == ("back",):
-            await ctx.goto(FLOW, "case")
+            await _card_again(ctx, case.id)
             return
         skipped = step == "fwdnote" and ctx.inbound.kind == "choice" and ctx.args == ("skip",)
         text = " ".join(ctx.inbound.text.split()) if ctx.inbound.kind == "text" else ""
@@ -341,9 +420,47 @@ def _text_step(step: str) -> None:
         if action is not None and action not in ACTIONS[case.status]:  # a colleague closed it meanwhile
             await _moved(ctx, case, text)
             return
+        if step in TO_CITIZEN:
+            await ctx.goto(FLOW, "sure", text=text, then=step)
+            return
         await _apply_text(ctx, case, step, text)
 
     registry.step(FLOW, step, prompt)(handle)
+
+
+async def _sure_prompt(ctx: Ctx) -> None:
+    """What the citizen will read, exactly, before it goes."""
+    case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+    if case is None:
+        return
+    if ctx.data.get("then") not in TO_CITIZEN or not ctx.data.get("text"):
+        await _card_again(ctx, case.id)
+        return
+    ctx.say(ctx.t(f"inbox.preview_{ctx.data['then']}", code=case.code, text=ctx.data["text"],
+                  unit=ctx.user.unit_name or ctx.settings.operator_name),
+            [ctx.row(_key("sure"), ("inbox.preview_send", "send"), ("inbox.preview_edit", "edit"),
+                     ("inbox.preview_drop", "drop"))])
+
+
+@registry.step(FLOW, "sure", _sure_prompt)
+async def _sure_handle(ctx: Ctx) -> None:
+    case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
+    if case is None:
+        return
+    step, text = ctx.data.get("then"), ctx.data.get("text")
+    if step not in TO_CITIZEN or not text:  # nothing to preview (a draft from before this step)
+        await _card_again(ctx, case.id)
+    elif ctx.choice == ("send",):
+        if TEXT_ACTIONS[step] not in ACTIONS[case.status]:
+            await _moved(ctx, case, text)
+        else:
+            await _apply_text(ctx, case, step, text)
+    elif ctx.choice == ("edit",):
+        await ctx.goto(FLOW, step)
+    elif ctx.choice == ("drop",):
+        await _card_again(ctx, case.id, ctx.t("inbox.preview_dropped"))
+    else:
+        await ctx.wrong()
 
 
 async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
@@ -355,8 +472,7 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
         await ctx.store.cases.record(case.id, ctx.user.id, "note", ctx.now, body=text, internal=True,
                                      unit=ctx.user.unit_name)
         await ctx.audit("case.note", f"case:{case.code}")
-        ctx.say(ctx.t("inbox.noted"))
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, case.id, ctx.t("inbox.noted"))
     elif step == "dup":
         original = await ctx.store.cases.by_code(text)
         if original is None or original.id == case.id or not await can_see(ctx, original):
@@ -372,8 +488,7 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
         await ctx.store.cases.record(case.id, ctx.user.id, "hidden", ctx.now, body=text, internal=True,
                                      hidden_reason=text)
         await ctx.audit("case.hidden", f"case:{case.code}", reason=text)
-        ctx.say(ctx.t("inbox.hidden_done"))
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, case.id, ctx.t("inbox.hidden_done"))
     elif step == "fwdnote":
         target = await ctx.store.localities.get(ctx.data["forward_to"])
         place = await locality_name(ctx, target.id)
@@ -398,10 +513,11 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
             if cadre_id != ctx.user.id:
                 ctx.notify(cadre_id, "inbox.forwarded_in", (("inbox.open", cb("cs", case.id)),), code=case.code,
                            place=place)
-        ctx.say(ctx.t("inbox.forward_done", code=case.code, place=place))
+        done = ctx.t("inbox.forward_done", code=case.code, place=place)
         if await can_see(ctx, moved):
-            await ctx.goto(FLOW, "case")
+            await _card_again(ctx, case.id, done)
         else:
+            ctx.say(done)
             await ctx.goto(FLOW, "list")
 
 
@@ -432,7 +548,7 @@ async def _fwd_handle(ctx: Ctx) -> None:
     elif args == ("com",):
         await ctx.goto(FLOW, "fwdc", page=0)
     elif args == ("back",):
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, int(ctx.data["case_id"]))
     else:
         await ctx.wrong()
 
@@ -442,12 +558,10 @@ locality_steps(FLOW, commune_step="fwdc", village_step="fwdv", then=_forward_pla
 
 async def _assign_prompt(ctx: Ctx) -> None:
     case = await ctx.store.cases.get(int(ctx.data["case_id"]))
-    cadres = [u for u in await ctx.store.users.staff() if u.role == "cadre"]
     covering = set(await ctx.store.roles.cadres_covering(case.locality_path, case.topic_id))
-    rows = [(Option(("★ " if u.id in covering else "") + f"{u.unit_name or ''} · {u.display_name or u.id}",
-                    cb(_key("assign"), u.id)),) for u in cadres[:30]]
+    rows, note = await cadre_rows(ctx, _key("assign"), int(ctx.data.get("apage", 0)), covering)
     rows.append((Option(ctx.t("common.back"), cb(_key("assign"), "back")),))
-    ctx.say(ctx.t("inbox.ask_assign"), rows)
+    ctx.say(ctx.t("inbox.ask_assign") + note, rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
 
 
 @registry.step(FLOW, "assign", _assign_prompt)
@@ -458,10 +572,10 @@ async def _assign_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("common.not_allowed"))
         return
     case = await _case_or_refuse(ctx, ctx.data.get("case_id"))
-    if case is None:
+    if case is None or await turned_page(ctx, _assign_prompt, field="apage"):
         return
     if args == ("back",):
-        await ctx.goto(FLOW, "case")
+        await _card_again(ctx, case.id)
         return
     cadre = await ctx.store.users.get(int(args[0])) if len(args) == 1 and args[0].isdigit() else None
     if cadre is None or cadre.role != "cadre":
@@ -476,6 +590,5 @@ async def _assign_handle(ctx: Ctx) -> None:
         return
     await ctx.audit("case.reassigned", f"case:{case.code}", to=cadre.id)
     ctx.notify(cadre.id, "inbox.assigned_to_you", (("inbox.open", cb("cs", case.id)),), code=case.code)
-    ctx.say(ctx.t("inbox.assigned", code=case.code))
-    await ctx.goto(FLOW, "case")
+    await _card_again(ctx, case.id, ctx.t("inbox.assigned", code=case.code))
 

@@ -27,10 +27,16 @@ COMMANDS: list[tuple[str, frozenset[str]]] = [
     ("xuat", STAFF),
     ("moicanbo", ADMIN),
     ("thuhoi", ADMIN),
+    ("canbo", ADMIN),
+    ("linhvuc", ADMIN),
+    ("qrdiaban", ADMIN),
     ("thongbao", ADMIN),
     ("huythongbao", ADMIN),
     ("chiendich", ADMIN),
     ("nhatky", ADMIN),
+    ("danvankheo", frozenset({"citizen", "cadre", "admin"})),
+    ("mohinhhay", frozenset({"citizen", "cadre", "admin"})),
+    ("dvk", STAFF),
 ]
 
 # Main-menu buttons: (command they run, label key).
@@ -49,9 +55,15 @@ MENU: list[tuple[str, str]] = [
     ("xuat", "menu.xuat"),
     ("moicanbo", "menu.invite"),
     ("thuhoi", "menu.revoke"),
+    ("canbo", "menu.canbo"),
+    ("linhvuc", "menu.linhvuc"),
+    ("qrdiaban", "menu.qrdiaban"),
     ("thongbao", "menu.thongbao"),
     ("chiendich", "menu.chiendich"),
     ("nhatky", "menu.nhatky"),
+    ("danvankheo", "menu.danvankheo"),
+    ("mohinhhay", "menu.mohinhhay"),
+    ("dvk", "menu.dvk"),
 ]
 
 

@@ -110,7 +110,8 @@ def _consent_step(purpose: str, next_step) -> None:
     async def handle(ctx: Ctx) -> None:
         answer = ctx.args if ctx.inbound.kind == "choice" else ()
         if answer == ("more",):
-            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name,
+                          months=ctx.settings.retention_months))
             await prompt(ctx)
             return
         if answer not in (("y",), ("n",)):
@@ -183,7 +184,8 @@ async def _finish(ctx: Ctx, locality_id: int | None) -> None:
 
 async def profile_summary(ctx: Ctx) -> None:
     consents = await ctx.store.users.consents(ctx.user.id)
-    topics = [t for t in await ctx.store.topics.all() if t.id in await ctx.store.users.topic_ids(ctx.user.id)]
+    chosen = await ctx.store.users.topic_ids(ctx.user.id)
+    topics = [t for t in await ctx.store.topics.all() if t.id in chosen]
     yes, no = ctx.t("profile.yes"), ctx.t("profile.no")
     ctx.say(ctx.t(
         "profile.summary",

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
-from messages import join
+from messages import Safe, cut, join
 from storage.localities import Locality
 
 PAGE_SIZE = 8
@@ -22,32 +22,54 @@ def _grid(buttons: list[Option], per_row: int = 2) -> list[tuple[Option, ...]]:
 
 
 def page_row(ctx: Ctx, key: str, page: int, pages: int, verb: str = "pg") -> list[tuple[Option, ...]]:
-    """[‹ Trước] [Trang 2/5] [Sau ›] under a list of `pages` pages (nothing for one page); each button
-    carries `verb` and a page number (see `turned_page`)."""
+    """[« Trước] [Sau »] under a list of `pages` pages (nothing for one page); each button carries `verb` and a
+    page number (see `turned_page`). Where the list is is said in its text (`page_note`), not on a button that
+    would do nothing."""
     if pages <= 1:
         return []
     row = []
     if page > 0:
         row.append(Option(ctx.t("common.prev"), cb(key, verb, page - 1)))
-    row.append(Option(ctx.t("common.page", page=page + 1, pages=pages), cb(key, verb, page)))
     if page < pages - 1:
         row.append(Option(ctx.t("common.next"), cb(key, verb, page + 1)))
     return [tuple(row)]
+
+
+def page_note(ctx: Ctx, page: int, pages: int) -> Safe:
+    """"\nTrang 2/5" after a list's text, or nothing for one page."""
+    return Safe("\n" + ctx.t("common.page", page=page + 1, pages=pages) if pages > 1 else "")
 
 
 def pages_of(total: int, size: int) -> int:
     return max(1, -(-total // size))
 
 
-async def turned_page(ctx: Ctx, prompt: Callable[[Ctx], Awaitable[None]], verb: str = "pg") -> bool:
-    """Whether this was a press on a `page_row` button; if so the list is shown again at that page."""
+async def turned_page(ctx: Ctx, prompt: Callable[[Ctx], Awaitable[None]], verb: str = "pg",
+                      field: str = "page") -> bool:
+    """Whether this was a press on a `page_row` button; if so the list is shown again at that page (kept in
+    data[`field`])."""
     args = ctx.choice
     if len(args) == 2 and args[0] == verb and args[1].isdigit():
-        ctx.data["page"] = int(args[1])
+        ctx.data[field] = int(args[1])
         ctx.dirty = True
         await prompt(ctx)
         return True
     return False
+
+
+CADRES_PAGE = 8
+
+
+async def cadre_rows(ctx: Ctx, key: str, page: int, first: set[int] | frozenset[int] = frozenset()
+                     ) -> tuple[list[tuple[Option, ...]], Safe]:
+    """Every cadre, a page at a time: their buttons (data: the user id; ★ and first: those in `first`), the page
+    buttons (verb "pg") and where the page is (`page_note`)."""
+    cadres = sorted((u for u in await ctx.store.users.staff() if u.role == "cadre"), key=lambda u: u.id not in first)
+    pages = pages_of(len(cadres), CADRES_PAGE)
+    page = min(max(page, 0), pages - 1)
+    rows = [(Option(cut(("★ " if u.id in first else "") + f"{u.unit_name or ''} · {u.display_name or u.id}", 60),
+                    cb(key, u.id)),) for u in cadres[page * CADRES_PAGE:(page + 1) * CADRES_PAGE]]
+    return [*rows, *page_row(ctx, key, page, pages)], page_note(ctx, page, pages)
 
 
 async def locality_name(ctx: Ctx, locality_id: int | None, *, province: bool = False) -> str:
@@ -82,7 +104,7 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
             nav = [(Option(ctx.t("locality.show_all"), cb(key, "pg", 0)),)]
         else:
             locs = await ctx.store.localities.communes(page * PAGE_SIZE, PAGE_SIZE)
-            text = ctx.t("locality.ask_commune")
+            text = ctx.t("locality.ask_commune") + page_note(ctx, page, pages)
             nav = page_row(ctx, key, page, pages)
         buttons = [Option(ctx.t(f"kind.{loc.kind}", name=loc.name), cb(key, "c", loc.id)) for loc in locs]
         ctx.say(text, [*_grid(buttons), *nav], edit=ctx.inbound.kind == "choice" and "pg" in ctx.args[:1])
@@ -148,7 +170,8 @@ def locality_steps(flow: str, *, commune_step: str = "commune", village_step: st
         rows = [*_grid(buttons), *page_row(ctx, key, page, pages),
                 (Option(ctx.t("locality.skip_village"), cb(key, "skip")),
                  Option(ctx.t("locality.other_commune"), cb(key, "back")))]
-        ctx.say(ctx.t("locality.ask_village", commune=ctx.t(f"kind.{commune.kind}", name=commune.name)), rows,
+        ctx.say(ctx.t("locality.ask_village", commune=ctx.t(f"kind.{commune.kind}", name=commune.name))
+                + page_note(ctx, page, pages), rows,
                 edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
 
     async def village_handle(ctx: Ctx) -> None:
@@ -245,7 +268,8 @@ def topic_steps(flow: str, *, step: str = "topics", prompt_key: str = "topics.as
     async def consent_handle(ctx: Ctx) -> None:
         args = ctx.choice
         if args == ("more",):
-            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+            ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name,
+                          months=ctx.settings.retention_months))
             await consent_prompt(ctx)
             return
         if args not in (("y",), ("n",)):

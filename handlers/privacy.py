@@ -5,12 +5,14 @@ from __future__ import annotations
 import html
 import json
 
-from handlers import surveys
-from handlers.base import Ctx, Document, Option, cb, registry, step_key
+from handlers import dvk, surveys
+from handlers.base import Ctx, Document, Notice, Option, cb, registry, step_key
 from handlers.consent import consent_version
+from handlers.inbox import responsible_cadres
 from handlers.pickers import locality_name
-from messages import Key, join
+from messages import Key, Texts, join
 from storage.clock import parse
+from storage.users import Erasure
 
 FLOW = "del"
 registry.flow(FLOW)
@@ -18,7 +20,7 @@ registry.flow(FLOW)
 
 @registry.command("quyenriengtu", "privacy")
 async def privacy_notice(ctx: Ctx) -> None:
-    ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name))
+    ctx.say(ctx.t("privacy.notice", operator=ctx.settings.operator_name, months=ctx.settings.retention_months))
 
 
 @registry.command("dulieu", "mydata")
@@ -61,6 +63,7 @@ async def export_data(ctx: Ctx) -> None:
             {"at": e.at, "action": e.action, "target": e.target} for e in await store.audit.by_actor(user.id)
         ],
     }
+    export["dan_van_kheo"] = await dvk.export(ctx)
     if user.role != "citizen":
         scope = await store.roles.scope(user.id)
         export["scope"] = {
@@ -157,9 +160,15 @@ async def delete_data(ctx: Ctx) -> None:
 
 async def _confirm_prompt(ctx: Ctx) -> None:
     key = step_key(FLOW, "confirm")
-    ctx.say(ctx.t("privacy.delete_confirm"), [
-        (Option(ctx.t("privacy.delete_yes"), cb(key, "yes")), Option(ctx.t("privacy.delete_no"), cb(key, "no"))),
-    ])
+    cases, total = await ctx.store.cases.of_user(ctx.user.id, 0, 1_000_000)
+    text = ctx.t("privacy.delete_confirm")
+    options = [(Option(ctx.t("privacy.delete_yes"), cb(key, "yes")),)]
+    if total:
+        text += "\n\n" + ctx.t("privacy.delete_cases", count=total, open=sum(c.is_open for c in cases),
+                                marker=ctx.t("privacy.erased_marker"))
+        options.append((Option(ctx.t("privacy.delete_keep_content"), cb(key, "keep")),))
+    options.append((Option(ctx.t("privacy.delete_no"), cb(key, "no")),))
+    ctx.say(text + "\n\n" + ctx.t("privacy.delete_final"), options)
 
 
 @registry.step(FLOW, "confirm", _confirm_prompt)
@@ -169,13 +178,38 @@ async def _confirm_handle(ctx: Ctx) -> None:
         ctx.finish()
         ctx.say(ctx.t("privacy.delete_kept"), edit=True)
         return
-    if choice != ("yes",):
+    if choice not in (("yes",), ("keep",)):
         await ctx.wrong()
         return
+    content = choice == ("yes",)
+    # What the cadres of each open case are told if it is withdrawn: found while the case still names its village,
+    # kept in the outbox by the erasure's own transaction.
+    cases, _total = await ctx.store.cases.of_user(ctx.user.id, 0, 1_000_000)
+    notices = {c.id: [(cadre, Notice(cadre, "inbox.withdrawn", {"code": c.code}).dump())
+                      for cadre in await responsible_cadres(ctx, c) if cadre != ctx.user.id]
+               for c in cases if c.is_open and content}
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
-    if ctx.user.role != "citizen":
-        await ctx.audit("user.erased_self", f"user:{ctx.user.id}", role=ctx.user.role)
-    await ctx.store.users.erase(ctx.user.id, version, ctx.now)
+    if content:
+        await dvk.erasing(ctx)
+    # The marker is read by cadres, in the province's language.
+    erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
+                                         marker=Texts("vi")("privacy.erased_marker"), notices=notices)
     ctx.conversation = None
     ctx.dirty = False  # erase() already removed the conversation row
-    ctx.say(ctx.t("privacy.deleted"), edit=True)
+    ctx.forget.extend(erased.chats)
+    ctx.kept_notices.extend((Notice.load(user, text), notice_id) for notice_id, user, text in erased.notices)
+    ctx.say(_erased(ctx, erased), edit=True)
+
+
+def _erased(ctx: Ctx, erased: Erasure) -> str:
+    """Exactly what went and what stays."""
+    parts = [ctx.t("privacy.deleted", accounts=erased.accounts, sessions=erased.sessions, consents=erased.consents)]
+    if erased.cases and erased.content:
+        parts.append(ctx.t("privacy.deleted_content", cases=erased.cases, files=erased.files,
+                           locations=erased.locations, marker=ctx.t("privacy.erased_marker")))
+        if erased.withdrawn:
+            parts.append(ctx.t("privacy.deleted_withdrawn", count=len(erased.withdrawn)))
+    elif erased.cases:
+        parts.append(ctx.t("privacy.deleted_unlinked", cases=erased.cases))
+    parts.append(ctx.t("privacy.deleted_remains_cases" if erased.cases else "privacy.deleted_remains"))
+    return "\n\n".join(parts)

@@ -1,4 +1,5 @@
-"""Staff: /phamvi (a cadre's scope), /moicanbo (an admin invites a cadre), /thuhoi (revoke a cadre)."""
+"""Staff: /phamvi (a cadre's scope), /moicanbo (an admin invites a cadre), /thuhoi (revoke a cadre), /canbo (an
+admin changes a cadre's places and topics, no revoke-and-reinvite)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,23 @@ from datetime import datetime
 
 from handlers.base import ADMIN, STAFF, Ctx, Option, allowed, cb, registry, step_key
 from handlers.menu import show_menu
-from handlers.pickers import locality_name, locality_steps, topic_steps
-from messages import Safe, join
+from handlers.pickers import cadre_rows, locality_name, locality_steps, topic_steps, turned_page
+from messages import Safe, cut, join
 from storage.localities import Locality
+from storage.users import User
 
 
-async def describe_scope(ctx: Ctx) -> None:
-    scope = await ctx.store.roles.scope(ctx.user.id)
+async def describe_scope(ctx: Ctx, options: list | None = None, *, user: User | None = None,
+                         edit: bool = False) -> None:
+    """The scope of `user` (the person writing by default)."""
+    user = user or ctx.user
+    scope = await ctx.store.roles.scope(user.id)
     places = [await locality_name(ctx, i) for i in sorted(scope.locality_ids)]
     topics = [t.name(ctx.t.language) for t in await ctx.store.topics.all() if t.id in scope.topic_ids]
-    ctx.say(ctx.t("scope.summary", role=ctx.t(f"role.{ctx.user.role}"),
-                  unit=ctx.user.unit_name or ctx.t("common.none"),
+    ctx.say(ctx.t("scope.summary", role=ctx.t(f"role.{user.role}"),
+                  unit=user.unit_name or ctx.t("common.none"),
                   places=join("\n", (Safe(f"• {p}") for p in places)) or ctx.t("scope.everywhere"),
-                  topics=", ".join(topics) or ctx.t("scope.all_topics")))
+                  topics=", ".join(topics) or ctx.t("scope.all_topics")), options or (), edit=edit)
 
 
 @registry.command("phamvi", "scope", roles=STAFF)
@@ -110,7 +115,7 @@ registry.flow(REVOKE, roles=ADMIN)
 
 @registry.command("thuhoi", "revoke", roles=ADMIN)
 async def revoke_command(ctx: Ctx) -> None:
-    await ctx.goto(REVOKE, "pick")
+    await ctx.goto(REVOKE, "pick", page=0)
 
 
 async def _pick_prompt(ctx: Ctx) -> None:
@@ -120,14 +125,16 @@ async def _pick_prompt(ctx: Ctx) -> None:
         ctx.finish()
         ctx.say(ctx.t("revoke.none"))
         return
-    rows = [(Option(f"{u.unit_name or ''} · {u.display_name or u.id}", cb(key, u.id)),) for u in cadres[:40]]
+    rows, note = await cadre_rows(ctx, key, int(ctx.data.get("page", 0)))
     rows.append((Option(ctx.t("common.back"), cb(key, "back")),))
-    ctx.say(ctx.t("revoke.ask"), rows)
+    ctx.say(ctx.t("revoke.ask") + note, rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
 
 
 @registry.step(REVOKE, "pick", _pick_prompt)
 async def _pick_handle(ctx: Ctx) -> None:
     choice = ctx.choice
+    if await turned_page(ctx, _pick_prompt):
+        return
     if choice == ("back",):
         ctx.finish()
         await show_menu(ctx)
@@ -151,7 +158,7 @@ async def _confirm_prompt(ctx: Ctx) -> None:
 async def _confirm_handle(ctx: Ctx) -> None:
     choice = ctx.choice
     if choice == ("no",):
-        await ctx.goto(REVOKE, "pick")
+        await ctx.goto(REVOKE, "pick", page=0)
         return
     if choice != ("yes",):
         await ctx.wrong()
@@ -166,3 +173,130 @@ async def _confirm_handle(ctx: Ctx) -> None:
     ctx.finish()
     ctx.say(ctx.t("revoke.done"))
     ctx.role_changed.add(target_id)
+
+
+# ---- /canbo: a cadre's places and topics, changed in place ---------------------------------------------
+
+CADRES = "cbo"
+registry.flow(CADRES, roles=ADMIN)
+
+
+def _cbo(step: str) -> str:
+    return step_key(CADRES, step)
+
+
+@registry.command("canbo", "cadres", roles=ADMIN)
+async def cadres_command(ctx: Ctx) -> None:
+    await ctx.goto(CADRES, "pick", page=0)
+
+
+async def _cbo_pick_prompt(ctx: Ctx) -> None:
+    rows, note = await cadre_rows(ctx, _cbo("pick"), int(ctx.data.get("page", 0)))
+    if len(rows) == 0:
+        ctx.finish()
+        ctx.say(ctx.t("revoke.none"))
+        return
+    ctx.say(ctx.t("cadres.ask") + note, rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("pg",))
+
+
+@registry.step(CADRES, "pick", _cbo_pick_prompt)
+async def _cbo_pick_handle(ctx: Ctx) -> None:
+    if await turned_page(ctx, _cbo_pick_prompt):
+        return
+    target = await _cadre(ctx, ctx.choice[0] if len(ctx.choice) == 1 else "")
+    if target is None:
+        await ctx.wrong()
+        return
+    await ctx.goto(CADRES, "card", target=target.id)
+
+
+async def _cadre(ctx: Ctx, user_id: object) -> User | None:
+    user = await ctx.store.users.get(int(user_id)) if str(user_id).isdigit() else None
+    return user if user is not None and user.role == "cadre" else None
+
+
+async def _card_prompt(ctx: Ctx) -> None:
+    target = await _cadre(ctx, ctx.data.get("target"))
+    if target is None:
+        await ctx.goto(CADRES, "pick")
+        return
+    ctx.say(ctx.t("cadres.who", name=target.display_name or str(target.id)))
+    await describe_scope(ctx, [ctx.row(_cbo("card"), ("cadres.places", "pl"), ("cadres.topics", "tp")),
+                               ctx.row(_cbo("card"), ("common.back", "back"))], user=target)
+
+
+@registry.step(CADRES, "card", _card_prompt)
+async def _card_handle(ctx: Ctx) -> None:
+    target = await _cadre(ctx, ctx.data.get("target"))
+    if target is None or ctx.choice == ("back",):
+        await ctx.goto(CADRES, "pick")
+        return
+    scope = await ctx.store.roles.scope(target.id)
+    if ctx.choice == ("pl",):
+        await ctx.goto(CADRES, "places", places=sorted(scope.locality_ids))
+    elif ctx.choice == ("tp",):
+        await ctx.goto(CADRES, "topics", topics=sorted(scope.topic_ids))
+    else:
+        await ctx.wrong()
+
+
+async def _places_prompt(ctx: Ctx) -> None:
+    key = _cbo("places")
+    rows = [(Option(cut(ctx.t("cadres.remove", place=await locality_name(ctx, p)), 60), cb(key, "rm", p)),)
+            for p in ctx.data.get("places", [])]
+    rows += [ctx.row(key, ("invite.add_place", "add"), ("invite.whole_province", "all")),
+             ctx.row(key, ("cadres.save", "save"), ("common.back", "back"))]
+    ctx.say(ctx.t("cadres.ask_places"), rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("rm",))
+
+
+@registry.step(CADRES, "places", _places_prompt)
+async def _places_handle(ctx: Ctx) -> None:
+    choice, places = ctx.choice, list(ctx.data.get("places", []))
+    if len(choice) == 2 and choice[0] == "rm" and choice[1].isdigit() and int(choice[1]) in places:
+        ctx.data["places"] = [p for p in places if p != int(choice[1])]
+        ctx.dirty = True
+        await _places_prompt(ctx)
+    elif choice == ("add",):
+        await ctx.goto(CADRES, "commune", page=0)
+    elif choice == ("all",):
+        ctx.data["places"] = [(await ctx.store.localities.children(None))[0].id]
+        await ctx.goto(CADRES, "places")
+    elif choice == ("save",) and not places:
+        await ctx.reask("cadres.no_place")
+    elif choice == ("save",):
+        await _save_scope(ctx, places=set(places))
+    elif choice == ("back",):
+        await ctx.goto(CADRES, "card")
+    else:
+        await ctx.wrong()
+
+
+async def _cbo_place_added(ctx: Ctx, loc: Locality | None) -> None:
+    ctx.data["places"] = [*(p for p in ctx.data.get("places", []) if p != loc.id), loc.id]
+    await ctx.goto(CADRES, "places")
+
+
+async def _cbo_topics(ctx: Ctx, topic_ids: set[int]) -> None:
+    await _save_scope(ctx, topics=topic_ids)
+
+
+locality_steps(CADRES, on_commune=_cbo_place_added, then=_cbo_place_added)
+topic_steps(CADRES, prompt_key="cadres.ask_topics", then=_cbo_topics)
+
+
+async def _save_scope(ctx: Ctx, *, places: set[int] | None = None, topics: set[int] | None = None) -> None:
+    """The cadre's new places or topics, kept with the other half of the scope as it is."""
+    target = await _cadre(ctx, ctx.data.get("target"))
+    if target is None or not allowed(ctx.user, ADMIN):  # checked again where the scope is written
+        ctx.finish()
+        ctx.say(ctx.t("common.not_allowed"))
+        return
+    scope = await ctx.store.roles.scope(target.id)
+    places = scope.locality_ids if places is None else places
+    topics = scope.topic_ids if topics is None else topics
+    await ctx.store.roles.set_scope(target.id, set(places), set(topics))
+    codes = [loc.code for loc in [await ctx.store.localities.get(p) for p in sorted(places)] if loc]
+    await ctx.audit("cadre.scope", f"user:{target.id}", localities=codes, topics=sorted(topics))
+    ctx.notify(target.id, "cadres.changed")
+    ctx.say(ctx.t("cadres.saved"))
+    await ctx.goto(CADRES, "card", target=target.id)

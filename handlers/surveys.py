@@ -468,7 +468,7 @@ async def report_button(ctx: Ctx) -> None:
     content = ctx.t("survey.report_text", title=survey.title_vi, question=q.text_vi, answer=choice.vi)
     ctx.conversation = None
     ctx.dirty = True
-    await cases.start_case(ctx, "phananh", prefill={"content": str(Safe(content)), "topic_id": topic_id})
+    await cases.start_case(ctx, "phananh", carried={"text": str(Safe(content)), "topic_id": topic_id})
 
 
 # ---- invitations (the reminder: bot/survey_invites.py) ---------------------------------------------------

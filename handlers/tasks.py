@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 from handlers import images
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
-from handlers.pickers import locality_name, locality_steps, page_row, pages_of, turned_page
+from handlers.pickers import locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from handlers.reports import Places, day, number, when
 from handlers.workdays import working_days_between
-from messages import Safe, Texts, join
+from messages import Safe, Texts, cut, join
 from storage import Store
 from storage.clock import parse
 from storage.localities import Locality
@@ -67,12 +67,9 @@ def reminder(t: Texts, kind: str, tasks: list[Task], now: datetime, tz: ZoneInfo
                        left=t("task.left_days", days=left) if kind in ("d3", "d1") and left else ""))
     if len(tasks) > 10:
         lines.append(t("task.and_more", count=len(tasks) - 10))
-    buttons = tuple((Option(_short(task.title), cb("nv", task.id)),) for task in tasks[:5])
+    buttons = tuple((Option(cut(task.title, 48), cb("nv", task.id)),) for task in tasks[:5])
     return Reply(Safe("\n".join(lines)), buttons)
 
-
-def _short(text: str, size: int = 48) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 async def digest_lines(store: Store, t: Texts, user: User, now: datetime, tz: ZoneInfo,
@@ -140,14 +137,14 @@ async def _list_prompt(ctx: Ctx) -> None:
     key = _key("list")
     if ctx.user.role == "admin":
         progress = await ctx.store.tasks.progress()
-        entries = [(task, ctx.t("task.line_admin", title=_short(task.title, 40), deadline=day(task.deadline, tz)[:5],
+        entries = [(task, ctx.t("task.line_admin", title=cut(task.title, 40), deadline=day(task.deadline, tz)[:5],
                                 done=progress.get(task.id, (0, 0))[0], total=progress.get(task.id, (0, 0))[1]))
                    for task in await ctx.store.tasks.all()]
     else:
         entries = []
         for task, report in await ctx.store.tasks.of_cadre(ctx.user.id):
             mark = "✅" if report else ("🔴" if parse(task.deadline) < ctx.now else "⏳")
-            entries.append((task, ctx.t("task.line", mark=mark, title=_short(task.title, 40),
+            entries.append((task, ctx.t("task.line", mark=mark, title=cut(task.title, 40),
                                         deadline=day(task.deadline, tz)[:5])))
     pages = pages_of(len(entries), PAGE_SIZE)
     page = min(max(int(ctx.data.get("page", 0) or 0), 0), pages - 1)
@@ -156,7 +153,8 @@ async def _list_prompt(ctx: Ctx) -> None:
     if ctx.user.role == "admin":
         rows.append((Option(ctx.t("task.create"), cb(key, "new")),))
     title = "task.title_admin" if ctx.user.role == "admin" else "task.title_cadre"
-    ctx.say(ctx.t(title, count=len(entries)) + ("" if entries else "\n" + ctx.t("task.none")), rows,
+    ctx.say(ctx.t(title, count=len(entries)) + ("" if entries else "\n" + ctx.t("task.none"))
+            + page_note(ctx, page, pages), rows,
             edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("p",))
 
 
@@ -196,7 +194,7 @@ async def _task_prompt(ctx: Ctx) -> None:
         for user_id, report in sorted(reports.items()):
             if report.sha256:
                 cadre = await ctx.store.users.get(user_id)
-                rows.append((Option(ctx.t("task.see_file", unit=_short(_who(cadre), 40)), cb(key, "f", user_id)),))
+                rows.append((Option(ctx.t("task.see_file", unit=cut(_who(cadre), 40)), cb(key, "f", user_id)),))
     else:
         report = (await ctx.store.tasks.reports(task.id)).get(ctx.user.id)
         if report:
@@ -233,7 +231,7 @@ async def _progress(ctx: Ctx, task: Task) -> str:
         lines.append(ctx.t("task.and_more", count=len(entries) - 40))
     for user_id, report in sorted(reports.items(), key=lambda item: item[1].done_at)[-10:]:
         lines.append(ctx.t("task.report_line", unit=_who(await ctx.store.users.get(user_id)),
-                           at=when(report.done_at, ctx.settings.tz), note=_short(report.note, 120)))
+                           at=when(report.done_at, ctx.settings.tz), note=cut(report.note, 120)))
     return Safe("\n".join(lines))
 
 
@@ -255,7 +253,7 @@ async def _task_handle(ctx: Ctx) -> None:
             return
         document = Document(report.filename or f"nhiem-vu-{task.id}-{args[1]}", content,
                             report.mime or "application/octet-stream")
-        caption = ctx.t("task.file_caption", title=_short(task.title, 100))
+        caption = ctx.t("task.file_caption", title=cut(task.title, 100))
         back = ((Option(ctx.t("task.back"), cb(_key("task"), "back")),),)
         if (report.mime or "").startswith("image/"):
             ctx.replies.append(Reply(caption, back, photo=document))

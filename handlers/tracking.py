@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.base import Ctx, Option, cb, registry, step_key
-from handlers.inbox import responsible_cadres
-from handlers.pickers import locality_name, page_row, pages_of, turned_page
+from handlers.inbox import LABEL, responsible_cadres
+from handlers.pickers import locality_name, page_note, page_row, pages_of, turned_page
 from handlers.workdays import add_working_days
-from messages import Key, join
+from messages import Key, cut, join
 from storage.cases import Case, CaseMoved
 from storage.clock import parse
 
@@ -55,10 +55,24 @@ async def _list_prompt(ctx: Ctx) -> None:
                                        Option(ctx.t("menu.phananh"), cb("new", "phananh")))])
         return
     key = _key("list")
-    rows = [(Option(ctx.t("track.line", code=c.code, status=Key(f"status.{c.status}")), cb(key, "o", c.id)),)
-            for c in cases]
-    rows += page_row(ctx, key, page, pages_of(total, PAGE_SIZE), "p")
-    ctx.say(ctx.t("track.title", total=total), rows, edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("p",))
+    rows, items = [], []
+    for c in cases:  # the button says what the case is about; the message, where it stands
+        topic = await ctx.store.topics.get(c.topic_id)
+        status = ctx.t.plain(f"status.{c.status}")
+        if ctx.capabilities.buttons:
+            label = f"{c.code} · "
+            rows.append((Option(label + cut(c.content, LABEL - len(label)), cb(key, "o", c.id)),))
+            items.append(ctx.t("track.item", code=c.code, topic=topic.name(ctx.t.language), status=status))
+        else:
+            rows.append((Option(ctx.t.plain("track.line", code=c.code, topic=topic.name(ctx.t.language),
+                                             status=status, excerpt=cut(c.content, 70)),
+                                cb(key, "o", c.id)),))
+    pages = pages_of(total, PAGE_SIZE)
+    rows += page_row(ctx, key, page, pages, "p")
+    title = ctx.t("track.title", total=total)
+    ctx.say(join("", [join("\n\n", [title, join("\n", items)]) if items else title, page_note(ctx, page, pages)]),
+            rows,
+            edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("p",))
 
 
 @registry.step(FLOW, "list", _list_prompt)

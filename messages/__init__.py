@@ -27,6 +27,13 @@ def join(separator: str, parts: Iterable[object]) -> Safe:
     return Safe(separator.join(p if isinstance(p, Safe) else html.escape(str(p), quote=False) for p in parts))
 
 
+def cut(text: str, size: int) -> str:
+    """On one line, at most `size` characters, for a list line or a button; what is cut ends with "…" so it
+    reads as cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1].rstrip() + "…"
+
+
 class Key(str):
     """A catalog key given as a value: translated into the reader's language when rendered."""
 
@@ -54,17 +61,26 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-class Texts:
-    """The catalog of one language, bound for a conversation: `t("key", name=value)`."""
+STAFF = "to_staff."  # a key under [to_staff.…] says the same to a cadre or an admin, as "đồng chí"
 
-    def __init__(self, language: str) -> None:
+
+class Texts:
+    """The catalog of one language, bound for a conversation: `t("key", name=value)`. For `staff`, a key's
+    `to_staff.` form is used where there is one."""
+
+    def __init__(self, language: str, staff: bool = False) -> None:
         self.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+        self.staff = staff
         self._catalog = catalog(self.language)
 
-    def __call__(self, key: str, **values: object) -> Safe:
+    def _template(self, key: str) -> str:
+        if self.staff and STAFF + key in self._catalog:
+            return self._catalog[STAFF + key]
         template = self._catalog.get(key)
-        if template is None:
-            template = catalog(DEFAULT_LANGUAGE)[key]
+        return catalog(DEFAULT_LANGUAGE)[key] if template is None else template
+
+    def __call__(self, key: str, **values: object) -> Safe:
+        template = self._template(key)
         escaped = {name: self._value(v) for name, v in values.items()}
         return Safe(template.format_map(escaped))
 
@@ -75,8 +91,7 @@ class Texts:
 
     def plain(self, key: str, **values: object) -> str:
         """The text for a terminal, not a chat: nothing escaped."""
-        template = self._catalog.get(key) or catalog(DEFAULT_LANGUAGE)[key]
-        return template.format_map({name: str(v) for name, v in values.items()})
+        return self._template(key).format_map({name: str(v) for name, v in values.items()})
 
     def has(self, key: str) -> bool:
         return key in self._catalog

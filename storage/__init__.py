@@ -19,12 +19,14 @@ from storage.journal import JournalRepo
 from storage.links import LinkRepo
 from storage.localities import LocalityRepo
 from storage.notices import NoticeRepo
+from storage.retention import RetentionRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
 from storage.surveys import SurveyRepo
 from storage.tasks import TaskRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
+from storage.web_messages import WebMessageRepo
 from storage.web_sessions import WebSessionRepo
 
 
@@ -48,6 +50,8 @@ class Store:
     journal: JournalRepo
     notices: NoticeRepo
     links: LinkRepo
+    retention: RetentionRepo
+    web_messages: WebMessageRepo
     surveys: SurveyRepo
 
     @classmethod
@@ -59,10 +63,12 @@ class Store:
         try:
             if migrate:
                 await db.migrate()
-            store = cls(db, UserRepo(db), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
+            files = FileStore(_files_dir(path))
+            store = cls(db, UserRepo(db, files), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
-                        FileStore(_files_dir(path)), ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), SurveyRepo(db))
+                        files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files), WebMessageRepo(db),
+                        SurveyRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+import aiosqlite
+
 from storage.clock import iso
 from storage.db import Database
 
@@ -19,6 +21,15 @@ class AuditEntry:
     action: str
     target: str | None
     detail: dict
+
+
+_INSERT = "INSERT INTO audit_log (at, actor_id, action, target, detail) VALUES (?, ?, ?, ?, ?)"
+
+
+async def write(conn: aiosqlite.Connection, actor_id: int | None, action: str, target: str | None, now: datetime,
+                **detail) -> None:
+    """Record an action inside the transaction that performs it: both happen, or neither."""
+    await conn.execute(_INSERT, (iso(now), actor_id, action, target, json.dumps(detail, ensure_ascii=False)))
 
 
 @dataclass(frozen=True)
@@ -83,10 +94,7 @@ class AuditRepo:
 
     async def record(self, actor_id: int | None, action: str, target: str | None, now: datetime,
                      **detail) -> None:
-        await self.db.execute(
-            "INSERT INTO audit_log (at, actor_id, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-            (iso(now), actor_id, action, target, json.dumps(detail, ensure_ascii=False)),
-        )
+        await self.db.execute(_INSERT, (iso(now), actor_id, action, target, json.dumps(detail, ensure_ascii=False)))
 
     async def by_actor(self, actor_id: int, limit: int = 1000) -> list[AuditEntry]:
         rows = await self.db.fetchall(

@@ -22,7 +22,7 @@ ANONYMOUS_OPINION = "(cases.anonymous = 1 AND cases.kind = 'gopy')"
 SHOWN_LOCALITY = (f"CASE WHEN {ANONYMOUS_OPINION} THEN (SELECT CASE WHEN shown.level <= 1"
                   " THEN shown.id ELSE shown.parent_id END FROM localities shown WHERE shown.id = cases.locality_id)"
                   " ELSE cases.locality_id END")
-CLOSED = ("resolved", "declined", "duplicate")
+CLOSED = ("resolved", "declined", "duplicate", "withdrawn")  # withdrawn: the sender erased it
 PREFIX = {"gopy": "GY", "phananh": "PA"}
 
 
@@ -146,7 +146,8 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
     if query.paths is not None:
         scope = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in query.paths) or "0"
         if query.topics:
-            scope = f"({scope}) AND topic_id IN ({','.join('?' * len(query.topics))})"
+            # an urgent case is every cadre's of the place, whatever their topics
+            scope = f"({scope}) AND (topic_id IN ({','.join('?' * len(query.topics))}) OR urgent <> 0)"
         params += [v for p in query.paths for v in (p, subtree_end(p))] + sorted(query.topics)
         if hidden := through_villages(query.paths):
             scope = f"({scope}) AND {hidden[0]}"
@@ -338,3 +339,17 @@ class CaseRepo:
     async def campaign_cases(self, campaign_id: int) -> int:
         r = await self.db.fetchone("SELECT count(*) FROM cases WHERE campaign_id = ?", (campaign_id,))
         return int(r[0])
+
+
+async def drop_attachments(conn: aiosqlite.Connection, case_ids: list[int], counts: dict[str, int],
+                           digests: set[str]) -> None:
+    """Take the files and locations off these cases, counting them; their digests join `digests` (the caller
+    deletes those nothing else refers to)."""
+    ids = ",".join("?" * len(case_ids))
+    async with conn.execute(f"SELECT sha256, latitude FROM case_attachments WHERE case_id IN ({ids})",
+                            case_ids) as cur:
+        rows = await cur.fetchall()
+    counts["files"] += sum(1 for r in rows if r[0] is not None)
+    counts["locations"] += sum(1 for r in rows if r[1] is not None)
+    digests.update(r[0] for r in rows if r[0] is not None)
+    await conn.execute(f"DELETE FROM case_attachments WHERE case_id IN ({ids})", case_ids)

@@ -27,6 +27,16 @@ class ConversationRepo:
                                    " WHERE channel = ? AND chat_id = ?", (channel, chat_id))
         return Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) if r else None
 
+    async def get_and_shown(self, channel: str, chat_id: str) -> tuple[Conversation | None, list[tuple[str, str]]]:
+        """`get` and `shown` in one read: on a channel without buttons, every typed text needs both."""
+        r = await self.db.fetchone(
+            "SELECT c.flow, c.step, c.data, c.unasked, o.options FROM (SELECT ? AS channel, ? AS chat_id) AS k"
+            " LEFT JOIN conversations AS c ON c.channel = k.channel AND c.chat_id = k.chat_id"
+            " LEFT JOIN chat_options AS o ON o.channel = k.channel AND o.chat_id = k.chat_id", (channel, chat_id))
+        conversation = Conversation(r["flow"], r["step"], json.loads(r["data"]), bool(r["unasked"])) \
+            if r["flow"] is not None else None
+        return conversation, [tuple(pair) for pair in json.loads(r["options"])] if r["options"] else []
+
     async def save(self, channel: str, chat_id: str, conversation: Conversation, now: datetime,
                    applied: int | None = None) -> None:
         """`applied`: the inbound journal entry that moved the conversation, marked so in the same transaction
@@ -62,6 +72,17 @@ class ConversationRepo:
             "INSERT INTO chat_options (channel, chat_id, options, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(channel, chat_id) DO UPDATE SET options = excluded.options, updated_at = excluded.updated_at",
             (channel, chat_id, json.dumps(options, ensure_ascii=False), iso(now)))
+
+    async def menu(self, channel: str, chat_id: str) -> str | None:
+        """The command menu the chat was given of its own ("role:language"); None: the default one."""
+        r = await self.db.fetchone("SELECT menu FROM chat_menus WHERE channel = ? AND chat_id = ?", (channel, chat_id))
+        return r[0] if r else None
+
+    async def set_menu(self, channel: str, chat_id: str, menu: str, now: datetime) -> None:
+        await self.db.execute(
+            "INSERT INTO chat_menus (channel, chat_id, menu, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(channel, chat_id) DO UPDATE SET menu = excluded.menu, updated_at = excluded.updated_at",
+            (channel, chat_id, menu, iso(now)))
 
 
 async def _applied(conn, entry_id: int | None, now: datetime | None) -> None:

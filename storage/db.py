@@ -114,6 +114,17 @@ class Database:
             self.write_failure = None
         return int(row[0]) if row else 0
 
+    async def returning(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
+        """A single-statement write that returns rows (`INSERT … RETURNING`): its own transaction, one trip."""
+        async with self._lock:
+            try:
+                rows = await self.conn.execute_fetchall(sql, params)
+            except sqlite3.Error as err:
+                self._failed(err)
+                raise
+            self.write_failure = None
+        return list(rows)
+
     def _failed(self, err: sqlite3.Error) -> None:
         if getattr(err, "sqlite_errorcode", 0) & 0xFF in WRITE_FAILURES:  # the primary code, without extensions
             self.write_failure = (time.monotonic(), str(err))
@@ -148,14 +159,23 @@ class Database:
         """Apply the numbered migrations newer than `PRAGMA user_version`; returns what ran."""
         applied = []
         current = await self.version()
-        for number, sql in _migrations():
-            if number <= current:
-                continue
-            async with self.tx() as conn:
-                for statement in _split_sql(sql):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version={number}")
-            applied.append(number)
+        # With foreign keys off a migration can rebuild a table that others refer to (SQLite's documented way
+        # to change a constraint); they are checked before it commits, so none is left dangling.
+        await self.conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for number, sql in _migrations():
+                if number <= current:
+                    continue
+                async with self.tx() as conn:
+                    for statement in _split_sql(sql):
+                        await conn.execute(statement)
+                    async with conn.execute("PRAGMA foreign_key_check") as cur:
+                        if broken := await cur.fetchall():
+                            raise sqlite3.IntegrityError(f"migration {number} breaks foreign keys: {broken[:5]}")
+                    await conn.execute(f"PRAGMA user_version={number}")
+                applied.append(number)
+        finally:
+            await self.conn.execute("PRAGMA foreign_keys=ON")
         return applied
 
 

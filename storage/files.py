@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import re
+from collections.abc import Iterable
 from pathlib import Path
+
+import aiosqlite
 
 
 class FileStore:
@@ -13,7 +18,7 @@ class FileStore:
         self.root = root
 
     def _path(self, digest: str) -> Path:
-        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        if not is_digest(digest):
             raise ValueError("not a sha256 digest")
         return self.root / digest[:2] / digest
 
@@ -34,6 +39,73 @@ class FileStore:
     async def get(self, digest: str) -> bytes | None:
         path = self._path(digest)
         return await asyncio.to_thread(lambda: path.read_bytes() if path.exists() else None)
+
+    async def delete(self, digests: Iterable[str]) -> int:
+        """Remove these files from disk (those already gone are skipped); returns how many were removed."""
+        paths = [self._path(d) for d in digests]
+
+        def remove() -> int:
+            removed = 0
+            for path in paths:
+                try:
+                    path.unlink()
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+            return removed
+
+        return await asyncio.to_thread(remove)
+
+
+# Every place that may name a file by its digest: a column, or a JSON draft that mentions it (a half-written case,
+# a broadcast being composed).
+_COLUMNS = (("case_attachments", "sha256"), ("task_reports", "sha256"), ("broadcasts", "photo_sha256"),
+            ("dvk_photos", "sha256"))
+_DRAFTS = ("case_drafts", "conversations")
+_CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
+_HEX = re.compile(r"[0-9a-f]{64}")  # what may be a digest in a draft: a false match only keeps a file
+
+
+async def unreferenced(conn: aiosqlite.Connection, digests: Iterable[str]) -> set[str]:
+    """Those of `digests` nothing in the database refers to any more: their files can go. Asked inside the
+    transaction that dropped the references, so it sees them gone; the drafts are read once, not once a file."""
+    free = set(digests)
+    for table, column in _COLUMNS:
+        wanted = sorted(free)
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            async with conn.execute(f"SELECT {column} FROM {table} WHERE {column} IN ({','.join('?' * len(chunk))})",
+                                    chunk) as cur:
+                free -= {r[0] for r in await cur.fetchall()}
+    for table in _DRAFTS:
+        if not free:
+            break
+        async with conn.execute(f"SELECT data FROM {table}") as cur:
+            async for (data,) in cur:
+                free.difference_update(_HEX.findall(data))
+    return free
+
+
+def is_digest(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def digests_in(draft: str | None) -> set[str]:
+    """The file digests a JSON draft holds, wherever its flow keeps them (a case's attachments, a broadcast's
+    photo)."""
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif is_digest(value):
+            found.add(value)
+
+    walk(json.loads(draft) if draft else None)
+    return found
 
 
 def files_dir(db_path: str | Path) -> Path:

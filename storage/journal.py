@@ -23,18 +23,21 @@ class JournalRepo:
         self.db = db
 
     async def accept(self, channel: str, items: list[tuple[str, str, str]], now: datetime) -> list[Entry]:
-        """Journal (update id, chat id, event) items in one transaction; returns those not seen before, in
-        order (a redelivered update is already there and is left out)."""
-        fresh = []
-        async with self.db.tx() as conn:
-            for update_id, chat_id, event in items:
-                cur = await conn.execute(
-                    "INSERT INTO inbound_journal (channel, update_id, chat_id, event, received_at)"
-                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel, update_id) DO NOTHING",
-                    (channel, update_id, chat_id, event, iso(now)))
-                if cur.rowcount:
-                    fresh.append(Entry(cur.lastrowid, channel, chat_id, event))
-        return fresh
+        """Journal (update id, chat id, event) items in one statement, so in one transaction and one trip to the
+        database; returns those not seen before, in order (a redelivered update is already there and is left
+        out)."""
+        if not items:
+            return []
+        received = iso(now)
+        rows = await self.db.returning(
+            "INSERT INTO inbound_journal (channel, update_id, chat_id, event, received_at) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?)"] * len(items))
+            + " ON CONFLICT (channel, update_id) DO NOTHING RETURNING id, update_id",
+            [value for update_id, chat_id, event in items for value in (channel, update_id, chat_id, event, received)])
+        new = {r["update_id"]: r["id"] for r in rows}
+        fresh = [Entry(new.pop(update_id), channel, chat_id, event) for update_id, chat_id, event in items
+                 if update_id in new]  # popped: an update twice in one batch was inserted once
+        return sorted(fresh, key=lambda entry: entry.id)
 
     async def done(self, entry_id: int, now: datetime) -> None:
         await self.db.execute("UPDATE inbound_journal SET done_at = ? WHERE id = ?", (iso(now), entry_id))
@@ -43,10 +46,3 @@ class JournalRepo:
         rows = await self.db.fetchall("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied"
                                       " FROM inbound_journal WHERE done_at IS NULL ORDER BY id")
         return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]
-
-    async def prune(self, before: datetime) -> int:
-        """Forget handled updates older than `before`; returns how many."""
-        async with self.db.tx() as conn:
-            cur = await conn.execute("DELETE FROM inbound_journal WHERE done_at IS NOT NULL AND done_at < ?",
-                                     (iso(before),))
-            return cur.rowcount

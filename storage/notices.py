@@ -5,8 +5,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import aiosqlite
+
 from storage.clock import iso
 from storage.db import Database
+
+
+async def keep(conn: aiosqlite.Connection, notices: list[tuple[int, str]], now: datetime) -> list[int]:
+    """Keep (recipient user id, notice JSON) items inside the transaction of the event that causes them; their
+    ids, in order."""
+    ids = []
+    for user_id, notice in notices:
+        cur = await conn.execute("INSERT INTO notice_outbox (user_id, notice, created_at) VALUES (?, ?, ?)",
+                                 (user_id, notice, iso(now)))
+        ids.append(cur.lastrowid)
+    return ids
 
 
 class NoticeRepo:
@@ -15,13 +28,8 @@ class NoticeRepo:
 
     async def add(self, notices: list[tuple[int, str]], now: datetime) -> list[int]:
         """Keep (recipient user id, notice JSON) items; their ids, in order."""
-        ids = []
         async with self.db.tx() as conn:
-            for user_id, notice in notices:
-                cur = await conn.execute("INSERT INTO notice_outbox (user_id, notice, created_at) VALUES (?, ?, ?)",
-                                         (user_id, notice, iso(now)))
-                ids.append(cur.lastrowid)
-        return ids
+            return await keep(conn, notices, now)
 
     async def pending(self) -> list[tuple[int, int, str]]:
         """(id, recipient user id, notice JSON), oldest first."""

@@ -7,6 +7,7 @@ consents in force.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -121,10 +122,13 @@ async def consent_versions(db: Database, since: datetime, until: datetime) -> li
 
 
 async def withdrawals(db: Database, since: datetime, until: datetime) -> int:
-    """Consents refused or withdrawn in the period, erased people's included (their erasure withdraws them all)."""
+    """Consents refused or withdrawn in the period, erased people's included: an erasure withdraws those in force
+    and keeps only a count of them (its audit entry's `consents_withdrawn`)."""
     row = await db.fetchone("SELECT count(*) FROM consents WHERE granted = 0 AND at >= ? AND at < ?",
                             (iso(since), iso(until)))
-    return row[0]
+    erasures = await db.fetchall("SELECT detail FROM audit_log WHERE action = 'user.erased' AND at >= ? AND at < ?",
+                                 (iso(since), iso(until)))
+    return row[0] + sum(json.loads(r[0]).get("consents_withdrawn", 0) for r in erasures)
 
 
 async def activity(db: Database, since: datetime, until: datetime) -> list[Activity]:

@@ -135,6 +135,14 @@ class RoleRepo:
             (locality_path, topic_id))
         return [r[0] for r in rows]
 
+    async def cadres_holding(self, locality_id: int) -> list[int]:
+        """Reachable cadres whose scope is this very place (one of its roots), whatever their topics."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT u.id FROM users u JOIN cadre_localities cl ON cl.user_id = u.id"
+            " WHERE u.role <> 'citizen' AND u.role = 'cadre' AND u.deleted_at IS NULL AND u.reachable <> 0"
+            " AND cl.locality_id = ? ORDER BY u.id", (locality_id,))
+        return [r[0] for r in rows]
+
     async def scope_paths(self, user_id: int) -> tuple[str, ...]:
         rows = await self.db.fetchall(
             "SELECT l.path FROM cadre_localities cl JOIN localities l ON l.id = cl.locality_id WHERE cl.user_id = ?"

@@ -21,6 +21,8 @@ TITLE, INTRO, QUESTION, LABEL = 120, 1000, 300, 60  # longest texts (characters)
 MAX_QUESTIONS, MAX_CHOICES = 40, 10
 # Tables holding what a person answered: their export and erasure (handlers/surveys.py export, erase below).
 PERSONAL_TABLES = ("survey_responses", "survey_answers")
+# What an erasure keeps of them, and why (storage/users.py KEPT).
+KEPT = {"survey_responses": "answers to anonymous surveys stay, linked to nobody; named ones are deleted (erase)"}
 
 
 @dataclass(frozen=True)

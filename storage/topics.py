@@ -24,16 +24,18 @@ class Topic:
     name_en: str
     sensitive: bool
     answer_days: int = 10  # working days to answer a case
+    active: bool = True  # offered to people; a hidden topic keeps its cases
 
     def name(self, language: str) -> str:
         return self.name_en if language == "en" else self.name_vi
 
 
-_COLUMNS = "id, code, name_vi, name_en, sensitive, answer_days"
+_COLUMNS = "id, code, name_vi, name_en, sensitive, answer_days, active"
 
 
 def _row(r) -> Topic:
-    return Topic(r["id"], r["code"], r["name_vi"], r["name_en"], bool(r["sensitive"]), r["answer_days"])
+    return Topic(r["id"], r["code"], r["name_vi"], r["name_en"], bool(r["sensitive"]), r["answer_days"],
+                 bool(r["active"]))
 
 
 class TopicRepo:
@@ -45,6 +47,29 @@ class TopicRepo:
             f"SELECT {_COLUMNS} FROM topics WHERE active = 1 ORDER BY position, id"
         )
         return [_row(r) for r in rows]
+
+    async def every(self) -> list[Topic]:
+        """Hidden ones too, for the admins who edit them."""
+        rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM topics ORDER BY position, id")
+        return [_row(r) for r in rows]
+
+    async def update(self, topic_id: int, **fields: object) -> Topic | None:
+        unknown = set(fields) - {"name_vi", "name_en", "answer_days", "active"}
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self.db.execute(f"UPDATE topics SET {assignments} WHERE id = ?", (*fields.values(), topic_id))
+        return await self.get(topic_id)
+
+    async def create(self, code: str, name_vi: str, name_en: str) -> Topic | None:
+        """A new topic, last in the lists; None when the code is taken."""
+        if await self.by_code(code) is not None:
+            return None
+        await self.db.execute(
+            "INSERT INTO topics (code, name_vi, name_en, position)"
+            " SELECT ?, ?, ?, coalesce(max(position), 0) + 1 FROM topics WHERE true ON CONFLICT(code) DO NOTHING",
+            (code, name_vi, name_en))
+        return await self.by_code(code)
 
     async def get(self, topic_id: int) -> Topic | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM topics WHERE id = ?",

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage import surveys
+import aiosqlite
+
+from storage import audit
+from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
 from storage.db import Database
+from storage.dvk import KEPT as DVK_KEPT
+from storage.dvk import erase_person as erase_dvk
+from storage.files import FileStore, digests_in, unreferenced
+from storage.notices import keep
+from storage.surveys import KEPT as SURVEYS_KEPT
+from storage.surveys import erase as erase_surveys
 
 PURPOSES = ("news", "opinions", "sensitive")
 
@@ -54,8 +64,9 @@ def _row(r) -> User:
 
 
 class UserRepo:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, files: FileStore) -> None:
         self.db = db
+        self.files = files  # erasure deletes the files only its person's records referred to
 
     async def get(self, user_id: int) -> User | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM users WHERE id = ?", (user_id,))
@@ -151,52 +162,172 @@ class UserRepo:
             f"SELECT {_COLUMNS} FROM users WHERE role <> 'citizen' AND deleted_at IS NULL ORDER BY role, id")
         return [_row(r) for r in rows]
 
-    async def erase(self, user_id: int, text_version: str, now: datetime) -> None:
-        """Delete what identifies the person; keep an anonymous row for statistics.
+    async def erase(self, user_id: int, text_version: str, now: datetime, *, marker: str, content: bool = True,
+                    notices: dict[int, list[tuple[int, str]]] | None = None) -> Erasure:
+        """Delete what identifies the person, in one transaction; keep an anonymous row for statistics.
 
-        The commune (not the village) and the join date stay, consent is withdrawn for every purpose,
-        followed topics and any half-finished conversation go. An account linked to this one (the same person
-        on another channel) is erased with it, and the link with them.
+        Always: the name, accounts and chat ids, settings, followed topics, consents (kept only as a count in
+        `consent_tallies`), web sessions, links, journal rows and any half-finished conversation; the commune
+        (not the village) and the join date stay. An account linked to this one (the same person on another
+        channel) is erased with it. Their cases are unlinked from them; with `content`, each case's text, files,
+        voice notes and locations are replaced by `marker` and its place coarsened to the commune, and an open
+        case is closed as withdrawn, and `notices` of that case ((recipient, notice JSON) by case id) are kept in
+        the notice outbox by the same transaction. Topic, commune, dates and status stay for statistics. Files
+        nothing else refers to are deleted from disk once the transaction has committed. The audit log gets the
+        counts.
         """
         async with self.db.tx() as conn:
-            async with conn.execute("SELECT id FROM users WHERE id = ? OR linked_to = ? ORDER BY id",
+            async with conn.execute("SELECT id, role FROM users WHERE id = ? OR linked_to = ? ORDER BY id",
                                     (user_id, user_id)) as cur:
-                accounts = [r[0] for r in await cur.fetchall()]
+                accounts = {r[0]: r[1] for r in await cur.fetchall()}
+            counts: dict[str, int] = defaultdict(int)
+            digests: set[str] = set()
+            withdrawn = await _unlink_cases(conn, list(accounts), content, marker, now, counts, digests)
             for account in accounts:
-                await self._erase(conn, account, text_version, now)
+                await erase_dvk(conn, account, content, digests)
+                await erase_surveys(conn, account)
+            chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
+            told = [n for case_id in withdrawn for n in (notices or {}).get(case_id, [])]
+            kept = tuple(zip(await keep(conn, told, now), told, strict=True))
+            free = await unreferenced(conn, digests)
+            counts["files_deleted"] = len(free)
+            await audit.write(conn, user_id, "user.erased", f"user:{user_id}", now, role=accounts[user_id],
+                              content=content, text_version=text_version, **counts)
+        await self.files.delete(free)
+        return Erasure(content=content, withdrawn=tuple(withdrawn), chats=tuple(c for c in chats if c),
+                       notices=tuple((i, user, text) for i, (user, text) in kept), **counts)
 
-    async def _erase(self, conn, user_id: int, text_version: str, now: datetime) -> None:
-        async with conn.execute("SELECT channel, chat_id, locality_id FROM users WHERE id = ?", (user_id,)) as cur:
-            row = await cur.fetchone()
-        commune = None
-        if row["locality_id"] is not None:
-            async with conn.execute(
-                "SELECT CASE WHEN level <= 1 THEN id ELSE parent_id END FROM localities WHERE id = ?",
-                (row["locality_id"],),
-            ) as cur:
-                commune = (await cur.fetchone())[0]
-        if row["chat_id"] is not None:
-            await conn.execute("DELETE FROM conversations WHERE channel = ? AND chat_id = ?",
-                               (row["channel"], row["chat_id"]))
-            # What they wrote does not wait out the journal's few days (the erasure's own click stays
-            # until handled).
-            await conn.execute("DELETE FROM inbound_journal WHERE channel = ? AND chat_id = ?"
-                               " AND done_at IS NOT NULL", (row["channel"], row["chat_id"]))
-            await conn.execute("DELETE FROM chat_options WHERE channel = ? AND chat_id = ?",
-                               (row["channel"], row["chat_id"]))
-        await conn.execute("DELETE FROM user_topics WHERE user_id = ?", (user_id,))
-        await conn.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
-        await conn.execute("DELETE FROM link_codes WHERE user_id = ?", (user_id,))
-        await conn.execute("DELETE FROM cadre_localities WHERE user_id = ?", (user_id,))
-        await conn.execute("DELETE FROM cadre_topics WHERE user_id = ?", (user_id,))
-        await surveys.erase(conn, user_id)
-        await conn.executemany(
-            "INSERT INTO consents (user_id, purpose, granted, text_version, at) VALUES (?, ?, 0, ?, ?)",
-            [(user_id, purpose, text_version, iso(now)) for purpose in PURPOSES],
-        )
+
+@dataclass(frozen=True)
+class Erasure:
+    """What one erasure did, in counts: what the person is told and the audit log keeps."""
+
+    content: bool  # the cases' content was erased too, not only unlinked
+    withdrawn: tuple[int, ...] = ()  # open cases closed as withdrawn (their cadres are to be told)
+    chats: tuple[tuple[str, str], ...] = ()  # (channel, chat id) of the accounts: what a transport keeps of them goes
+    notices: tuple[tuple[int, int, str], ...] = ()  # (outbox id, recipient, notice JSON) kept for withdrawn cases
+    accounts: int = 0
+    consents: int = 0  # consent decisions now only counted
+    consents_withdrawn: int = 0  # of the consents in force, those that were given (the erasure withdraws them)
+    sessions: int = 0  # web chat sessions ended
+    cases: int = 0  # cases no longer linked to the person
+    texts: int = 0  # of those, texts replaced by the marker
+    files: int = 0  # photos, voice notes and documents taken off the cases
+    locations: int = 0  # GPS points taken off the cases
+    files_deleted: int = 0  # files removed from disk (those no other record referred to)
+
+
+# What an erasure deletes beyond the users row and the cases, in one list (the features will declare their part,
+# DESIGN.md §3): (table, what finds the rows: the account's "user" id, its "chat" (channel, chat id), its bare
+# "chat_id" or its "handled chat" (the erasure's own update stays in the journal until it is handled), the count it
+# adds to, if any). A web session's chat id is a random token, never a Telegram or Zalo id.
+ERASED = (
+    ("conversations", "chat", None),
+    ("inbound_journal", "handled chat", None),
+    ("chat_options", "chat", None),
+    ("web_messages", "chat", None),
+    ("chat_menus", "chat", None),
+    ("web_sessions", "chat_id", "sessions"),
+    ("user_topics", "user", None),
+    ("case_drafts", "user", None),
+    ("link_codes", "user", None),
+    ("cadre_localities", "user", None),
+    ("cadre_topics", "user", None),
+    ("digest_settings", "user", None),
+    ("notice_outbox", "user", None),
+    ("consents", "user", "consents"),  # counted in consent_tallies first
+)
+_WHERE = {"user": "user_id = ?", "chat": "channel = ? AND chat_id = ?", "chat_id": "chat_id = ?",
+          "handled chat": "channel = ? AND chat_id = ? AND done_at IS NOT NULL"}
+# Tables naming a person that an erasure keeps, and why (tests/test_erasure.py checks every such table is in one of
+# the two lists).
+KEPT = {
+    "users": "the anonymous row itself: commune and join date",
+    "cases": "unlinked, their content erased by default (_unlink_cases)",
+    "campaign_opens": "a campaign's reach; the anonymous row's id names nobody",
+    "broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
+    "task_reports": "a cadre's report is the unit's work record",
+    **DVK_KEPT,
+    **SURVEYS_KEPT,
+}
+
+
+async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetime, counts: dict[str, int],
+                          digests: set[str]) -> tuple[str, str] | None:
+    """Erase one account; its (channel, chat id), if it had one."""
+    async with conn.execute("SELECT channel, chat_id, locality_id FROM users WHERE id = ?", (user_id,)) as cur:
+        row = await cur.fetchone()
+    commune = None
+    if row["locality_id"] is not None:
+        async with conn.execute(
+            "SELECT CASE WHEN level <= 1 THEN id ELSE parent_id END FROM localities WHERE id = ?",
+            (row["locality_id"],),
+        ) as cur:
+            commune = (await cur.fetchone())[0]
+    # Files a half-written case or a broadcast being composed holds.
+    async with conn.execute("SELECT data FROM conversations WHERE channel = ? AND chat_id = ? UNION ALL"
+                            " SELECT data FROM case_drafts WHERE user_id = ?",
+                            (row["channel"], row["chat_id"], user_id)) as cur:
+        digests.update(*[digests_in(r[0]) for r in await cur.fetchall()])
+    async with conn.execute("SELECT count(*) FROM consents WHERE granted = 1 AND id IN"
+                            " (SELECT max(id) FROM consents WHERE user_id = ? GROUP BY purpose)", (user_id,)) as cur:
+        counts["consents_withdrawn"] += (await cur.fetchone())[0]
+    await conn.execute(
+        "INSERT INTO consent_tallies (purpose, granted, text_version, count)"
+        " SELECT purpose, granted, text_version, count(*) FROM consents WHERE user_id = ?"
+        " GROUP BY purpose, granted, text_version"
+        " ON CONFLICT (purpose, granted, text_version) DO UPDATE SET count = consent_tallies.count + excluded.count",
+        (user_id,))
+    chat = (row["channel"], row["chat_id"])
+    keys = {"user": (user_id,), "chat": chat, "handled chat": chat, "chat_id": (row["chat_id"],)}
+    for table, key, counted in ERASED:
+        if row["chat_id"] is None and key != "user":
+            continue
+        cur = await conn.execute(f"DELETE FROM {table} WHERE {_WHERE[key]}", keys[key])
+        if counted:
+            counts[counted] += cur.rowcount
+    await conn.execute(
+        "UPDATE users SET external_id = 'deleted:' || id, chat_id = NULL, display_name = NULL, language = 'vi',"
+        " role = 'citizen', unit_name = NULL, locality_id = ?, news_enabled = 0, onboarded = 0, consented = 0,"
+        " linked_to = NULL, deleted_at = ?, updated_at = ? WHERE id = ?",
+        (commune, iso(now), iso(now), user_id),
+    )
+    counts["accounts"] += 1
+    return (row["channel"], row["chat_id"]) if row["chat_id"] is not None else None
+
+
+async def _unlink_cases(conn: aiosqlite.Connection, accounts: list[int], content: bool, marker: str,
+                        now: datetime, counts: dict[str, int], digests: set[str]) -> list[int]:
+    """Unlink the accounts' cases from them (and, with `content`, erase what they wrote and sent); the ids of
+    the open cases this closed as withdrawn."""
+    people = ",".join("?" * len(accounts))
+    async with conn.execute(f"SELECT id, status FROM cases WHERE user_id IN ({people}) ORDER BY id",
+                            accounts) as cur:
+        cases = {r[0]: r[1] for r in await cur.fetchall()}
+    counts["cases"] = len(cases)
+    if not cases:
+        return []
+    ids = ",".join("?" * len(cases))
+    withdrawn = []
+    if content:
+        counts["texts"] = len(cases)
+        await drop_attachments(conn, list(cases), counts, digests)
+        withdrawn = [case_id for case_id, status in cases.items() if status in OPEN]
+        for case_id in withdrawn:
+            await conn.execute("UPDATE cases SET status = 'withdrawn', closed_at = ? WHERE id = ?", (iso(now), case_id))
+            await conn.execute("INSERT INTO case_events (case_id, at, kind) VALUES (?, ?, 'withdrawn')",
+                               (case_id, iso(now)))
+        # The commune stays for statistics; the village could point at the sender.
         await conn.execute(
-            "UPDATE users SET external_id = 'deleted:' || id, chat_id = NULL, display_name = NULL,"
-            " role = 'citizen', unit_name = NULL, locality_id = ?, news_enabled = 0, onboarded = 0,"
-            " linked_to = NULL, deleted_at = ?, updated_at = ? WHERE id = ?",
-            (commune, iso(now), iso(now), user_id),
-        )
+            "UPDATE cases SET content = ?, locality_id = (SELECT CASE WHEN l.level <= 1 THEN l.id ELSE l.parent_id"
+            f" END FROM localities l WHERE l.id = cases.locality_id) WHERE id IN ({ids})", (marker, *cases))
+        await conn.execute("UPDATE cases SET locality_path = (SELECT path FROM localities l"
+                           f" WHERE l.id = cases.locality_id) WHERE id IN ({ids})", list(cases))
+        # What the sender wrote later (a reason to reopen) goes the same way.
+        await conn.execute(f"UPDATE case_events SET body = ? WHERE case_id IN ({ids}) AND actor_id IN ({people})"
+                           " AND body IS NOT NULL", (marker, *cases, *accounts))
+    await conn.execute(f"UPDATE case_events SET actor_id = NULL WHERE case_id IN ({ids}) AND actor_id IN ({people})",
+                       (*cases, *accounts))
+    await conn.execute(f"UPDATE cases SET user_id = NULL WHERE id IN ({ids})", list(cases))
+    return withdrawn
+

@@ -15,6 +15,8 @@ class WebSession:
     chat_id: str
     seen_at: datetime
     expires_at: datetime
+    persona: str | None = None  # demo only: the role being played
+    view: str = "web"  # demo only: the web chat or its text-only view
 
 
 def hash_token(token: str) -> str:
@@ -34,11 +36,17 @@ class WebSessionRepo:
 
     async def get(self, token: str, now: datetime) -> WebSession | None:
         """The session of a cookie, unless it is unknown or expired."""
-        r = await self.db.fetchone("SELECT chat_id, seen_at, expires_at FROM web_sessions WHERE token_hash = ?",
-                                   (hash_token(token),))
+        r = await self.db.fetchone(
+            "SELECT chat_id, seen_at, expires_at, persona, view FROM web_sessions WHERE token_hash = ?",
+            (hash_token(token),))
         if r is None or parse(r["expires_at"]) <= now:
             return None
-        return WebSession(r["chat_id"], parse(r["seen_at"]), parse(r["expires_at"]))
+        return WebSession(r["chat_id"], parse(r["seen_at"]), parse(r["expires_at"]), r["persona"], r["view"])
+
+    async def play(self, token: str, persona: str | None, view: str) -> None:
+        """Demo only: remember the role and view a session switched to, so a restart keeps them."""
+        await self.db.execute("UPDATE web_sessions SET persona = ?, view = ? WHERE token_hash = ?",
+                              (persona, view, hash_token(token)))
 
     async def touch(self, token: str, now: datetime, ttl: timedelta) -> None:
         await self.db.execute("UPDATE web_sessions SET seen_at = ?, expires_at = ? WHERE token_hash = ?",

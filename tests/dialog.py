@@ -32,6 +32,7 @@ class RecordingChannel:
     name: str = "test"
     capabilities: Capabilities = field(default_factory=Capabilities)
     sent: list[tuple[str, Reply, str | None]] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)  # per message sent: the reference it has (an edit: the edited)
     commands: dict[str | None, list[str]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
     numbered: list[list[tuple[str, str]]] = field(default_factory=list)  # per message sent: its options as numbers
@@ -47,7 +48,23 @@ class RecordingChannel:
         numbered = await self.shown(chat_id) if self.shown and not self.capabilities.buttons else []
         self.numbered.append([(label, data) for number, (label, data) in enumerate(numbered, start=1)
                               if f"{number}. {label}" in reply.text])
-        return edit_ref or str(next(self._ids))
+        self.refs.append(edit_ref or str(next(self._ids)))
+        return self.refs[-1]
+
+    def screen(self, chat_id: str) -> list[Reply]:
+        """The chat's messages as the person sees them now, in order: an edited message shows its latest text."""
+        shown: dict[str, Reply] = {}
+        for (chat, reply, _), ref in zip(self.sent, self.refs, strict=True):
+            if chat == chat_id:
+                shown[ref] = reply
+        return list(shown.values())
+
+    def ref_of(self, chat_id: str, data: str) -> str | None:
+        """The message that shows a button with this data now (the latest such), as a press reports it."""
+        for (chat, reply, _), ref in reversed(list(zip(self.sent, self.refs, strict=True))):
+            if chat == chat_id and any(o.data == data for row in reply.options for o in row):
+                return ref
+        return None
 
     def choices(self, reply: Reply) -> list[str]:
         """The data of the options a sent message offers: its buttons, or the options it numbered."""
@@ -104,7 +121,7 @@ class Person:
             for number, (_, option_data) in enumerate(await self._numbered(), start=1):
                 if option_data == data:
                     return await self.say(str(number))
-        return await self.send(self._event("choice", payload=data, message_ref="1"))
+        return await self.send(self._event("choice", payload=data, message_ref=self.h.channel.ref_of(self.id, data)))
 
     def option(self, label: str) -> str:
         """The data of the option whose label contains `label`, among the latest replies: a button, or where the

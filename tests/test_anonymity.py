@@ -88,7 +88,8 @@ async def test_digests_charts_and_reminders_show_an_anonymous_opinion_by_its_com
     assert village.name not in _line_of(digest, opinion.code) and village.name in _line_of(digest, report.code)
     shared = await Shared.load(store, now, TZ)
     t = Texts("vi")
-    chart = await chart_data(store, t, await case_scope(store, user), shared.places, shared.topics, now, now, TZ)
+    chart = await chart_data(store, t, await case_scope(store, user), shared.places, shared.topics,
+                             now - timedelta(days=30), now, now, TZ)
     assert sorted(chart.overdue) == sorted([("xã Hải Lăng", 1), (village.name, 1)])
     due = await store.digests.overdue_not_escalated(now)
     text = reminder(t, "overdue", due, shared.places, shared.topics, now, TZ, 3).text

@@ -30,7 +30,9 @@ async def test_two_cadres_closing_one_case_at_once_exactly_one_wins(harness, sto
         await hoa.choose(f"1:cs:{case.id}")
         await turns(hoa, [("[Không thuộc thẩm quyền]", [])])
         sent = len(harness.channel.sent)
-        answered, declined = await asyncio.gather(binh.say(ANSWER), hoa.say(DECLINE))
+        await binh.say(ANSWER)
+        await hoa.say(DECLINE)
+        answered, declined = await asyncio.gather(binh.click("Gửi"), hoa.click("Gửi"))
         closing = [e.kind for e in await store.cases.events(case.id, internal=True)
                    if e.kind in ("answered", "declined")]
         assert len(closing) == 1, f"round {round_}: {closing}"
@@ -65,7 +67,7 @@ async def test_a_citizen_reopening_while_a_cadre_resolves_one_wins(harness, stor
     for round_ in range(20):
         case = await add_case(store, clock(), user.id, user.locality_id)
         await binh.choose(f"1:cs:{case.id}")
-        await turns(binh, [("[Trả lời]", []), ("Đã sửa xong.", ["đã trả lời"])])
+        await turns(binh, [("[Trả lời]", []), ("Đã sửa xong.", []), ("[Gửi]", ["đã trả lời"])])
         await lan.choose(f"1:trk:{case.id}")
         await turns(lan, [("[Mở lại]", ["vì sao chưa hài lòng"])])
         reopened, resolved = await asyncio.gather(lan.say(reason), binh.click("Giải quyết xong"))

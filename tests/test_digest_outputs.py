@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from bot.cli import main
+from handlers import charts
 from handlers.base import Settings
 from handlers.digest import compose, latest_slot, parse_time
 from handlers.reports import number
@@ -20,6 +21,7 @@ from storage.digests import DigestSettings
 from tests.dialog import turns
 from tests.people import make_people
 from tests.schedule_kit import TZ, add_case, citizen, local, staff
+from tests.test_web_browser import OUTPUT
 
 
 async def _cadre(harness, store):
@@ -115,7 +117,7 @@ async def test_campaign_reach_and_cases_in_the_area(store):
     assert "• Thông báo chung của tỉnh: 3 người dân trên địa bàn nhận tin, 0 ý kiến mới" in text
 
 
-async def test_weekly_chart_opens_and_holds_the_numbers(store):
+async def test_weekly_chart_fits_a_phone_and_counts_what_the_text_counts(store):
     now = local(2026, 11, 30, 7, 30)  # Monday
     user_id = await staff(store, now, "8001", unit="Ban Dân vận xã Hải Lăng", communes=("hai lang",))
     lan = await citizen(store, now)
@@ -136,14 +138,23 @@ async def test_weekly_chart_opens_and_holds_the_numbers(store):
     assert len(digest.replies) == 2 and digest.replies[1].photo.mime == "image/png"
     image = Image.open(io.BytesIO(digest.replies[1].photo.content))
     image.load()
-    assert image.format == "PNG" and image.size == (1080, 1500)
+    assert image.format == "PNG" and image.size == (1050, 1650)
     numbers = json.loads(image.text["danvan"])
-    assert numbers["days"][0] == "16/11" and numbers["days"][-1] == "29/11"
-    totals = [sum(values[i] for values in numbers["series"].values()) for i in range(14)]
-    assert dict(zip(numbers["days"], totals, strict=True)) == expected_per_day
+    # The digest's own period, Monday 23/11 07:30 to Monday 30/11 07:30: the text and the chart count the same.
+    assert numbers["days"] == ["23/11", "24/11", "25/11", "26/11", "27/11", "28/11", "29/11", "30/11"]
+    totals = [sum(values[i] for values in numbers["series"].values()) for i in range(len(numbers["days"]))]
+    in_period = {d: n for d, n in expected_per_day.items() if d >= "23/11"} | {"30/11": 0}
+    assert dict(zip(numbers["days"], totals, strict=True)) == in_period
+    assert f"Ý kiến mới: {sum(totals)}<" in digest.replies[0].text and "23/11/2026 07:30" in digest.replies[0].text
+    assert "23/11–30/11" in digest.replies[1].text
     assert set(numbers["series"]) == {"Xây dựng nông thôn mới", "An sinh xã hội – hỗ trợ khó khăn"}
     assert numbers["overdue"] == {villages[0].name: 3, "xã Hải Lăng": 2, villages[1].name: 1}
-    assert "Bản tin tuần 16/11 – 29/11/2026" in image.text["Title"]
+    assert "Bản tin tuần 23/11 – 30/11/2026" in image.text["Title"]
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "weekly-chart.png").write_bytes(digest.replies[1].photo.content)
+    # On a phone 390 pixels wide, the smallest text (ticks, legend) is still 12 pixels high.
+    shown = 390 / image.size[0]
+    assert charts.SMALLEST / 72 * round(image.info["dpi"][0]) * shown >= 12
     assert "Quá hạn (6)" in " ".join(o.label for row in digest.replies[0].options for o in row)
 
 

@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 
 from bot.app import App
+from bot.channels.base import DeliveryError
 from bot.cli import main
 from bot.config import ConfigError, load
 from bot.server import build_asgi
@@ -22,7 +23,7 @@ from handlers.base import Document, Reply
 from tests.fakes.zalo_api import DEFAULT_TOKEN, FakeZaloAPI
 from tests.images import phone_photo
 from tests.test_web_api import serving
-from tests.test_zalo import AN, config_for, onboard
+from tests.test_zalo import AN, choose, config_for, onboard
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -128,7 +129,7 @@ async def test_a_failed_typing_sign_does_not_stop_the_photo(tmp_path):
 async def test_my_data_on_zalo_comes_as_a_download_link(tmp_path):
     async with FakeZaloAPI() as api, bot_on_zalo(api, tmp_path) as app:
         await onboard(api)
-        calls = await api.ask(AN, "/dulieu", 2)  # the summary, then the document
+        calls = await api.ask(AN, "/dulieu")  # the summary, the document's link joined on: a link is a text
         assert "Dữ liệu bot đang lưu" in calls[0].text
         line = calls[-1].text.splitlines()[-1]
         assert line.startswith("📎 Tải tệp du-lieu-cua-toi.json") and "một ngày" in line
@@ -139,7 +140,30 @@ async def test_my_data_on_zalo_comes_as_a_download_link(tmp_path):
         assert answer.status_code == 200
         export = json.loads(answer.content)
         assert export["cases"] == [] and not api.calls_of("sendPhoto")
-        assert [c.params["action"] for c in api.calls_of("sendChatAction", AN)] == ["typing"]
+        assert not api.calls_of("sendChatAction", AN)  # a link is a text, sent at once
+
+
+async def test_the_zalo_channel_itself_takes_no_file(tmp_path):
+    """A document reaches Zalo only as the rendering step's link; handed the file, the channel refuses it (the
+    outbound path then says so to the person)."""
+    async with FakeZaloAPI() as api, bot_on_zalo(api, tmp_path) as app:
+        with pytest.raises(DeliveryError) as refused:
+            await app.zalo.send(AN, Reply("Tệp", document=Document("a.json", b"{}", "application/json")))
+        assert refused.value.kind == "permanent" and not api.sent(AN)
+
+
+async def test_the_download_link_is_in_the_readers_language(tmp_path):
+    """The rendering step writes the link's line, in the language the person chose, not the channel."""
+    async with FakeZaloAPI() as api, bot_on_zalo(api, tmp_path) as app:
+        await onboard(api)
+        calls = await api.ask(AN, "/caidat")
+        calls = await choose(api, calls, "Ngôn ngữ")
+        calls = await choose(api, calls, "English")
+        calls = await api.ask(AN, "/dulieu")
+        line = calls[-1].text.splitlines()[-1]
+        assert line.startswith("📎 Download du-lieu-cua-toi.json (the link works for one day): ")
+        assert line.split(": ", 1)[1].startswith(app.config.web_url + "/f/")
+        assert "Tải tệp" not in calls[-1].text
 
 
 @pytest.mark.parametrize(("public_url", "host", "ok"), [

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from bot.intake import KEEP, Intake, decode, encode
+from bot.intake import KEEP, decode, encode
+from bot.retention import Retention
 from handlers.base import Inbound, Media
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_telegram_e2e import LAN, button, click, config_for, eventually, running, to_topics
@@ -113,12 +115,22 @@ async def test_other_polling_failures_are_retried(tmp_path, monkeypatch):
             assert "Kính chào" in calls[0].text and not app.halted.is_set()
 
 
+async def test_a_batch_is_journalled_once_each_in_order(store, clock):
+    """A batch holding a redelivered update (and one update twice) gives each new update once, in its order."""
+    [first] = await store.journal.accept("telegram", [("7", "c1", '"seen"')], clock())
+    fresh = await store.journal.accept("telegram", [("9", "c2", '"a"'), ("7", "c1", '"again"'), ("8", "c1", '"b"'),
+                                                    ("9", "c2", '"a"')], clock())
+    assert [(e.chat_id, e.event) for e in fresh] == [("c2", '"a"'), ("c1", '"b"')]
+    assert first.id < fresh[0].id < fresh[1].id
+    assert [e.id for e in await store.journal.pending()] == [first.id, fresh[0].id, fresh[1].id]
+    assert await store.journal.accept("zalo", [("7", "c1", "{}")], clock())  # another channel's update 7
+
+
 async def test_handled_updates_are_pruned_after_a_few_days(store, clock):
-    intake = Intake(store, router=None, clock=clock)
     [handled, waiting] = await store.journal.accept("web", [("a", "c1", "{}"), ("b", "c1", "{}")], clock())
     await store.journal.done(handled.id, clock())
-    clock.advance(seconds=(KEEP + timedelta(hours=1)).total_seconds())
-    await intake.prune()
+    clock.advance(seconds=(KEEP + timedelta(days=1)).total_seconds())
+    await Retention(store, 24, ZoneInfo("Asia/Ho_Chi_Minh")).tick(clock())
     assert [e.id for e in await store.journal.pending()] == [waiting.id]
     assert await store.journal.accept("web", [("a", "c1", "{}")], clock())  # forgotten, so new again
 

@@ -92,7 +92,8 @@ async def test_a_cadre_joins_on_zalo_by_typing_the_invite_and_answers_a_case(sto
         ("/hopthu", ["Mới (1)", case.code]),
         (f"[{case.code}]", ["Đường bê tông"]),
         ("[Trả lời]", ["ký tên đơn vị"]),
-        ("UBND xã sẽ sửa đoạn đường trong tuần tới.", ["đã trả lời"]),
+        ("UBND xã sẽ sửa đoạn đường trong tuần tới.", ["Xem trước"]),
+        ("[Gửi]", ["đã trả lời"]),
     ])
     assert (await store.users.find("zalo", "z-5")).role == "cadre"
     told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]

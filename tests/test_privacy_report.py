@@ -36,7 +36,7 @@ async def _seed(path) -> dict[str, int]:
         [cadre] = await make_people(store, 1, channel="telegram", first_chat=8_000_000, role="cadre", topics=())
         [admin] = await make_people(store, 1, channel="telegram", first_chat=9_000_000, role="admin", topics=())
         [gone] = await make_people(store, 1, channel="telegram", first_chat=6_000_000)
-        await store.users.erase(gone, "vi-xoa000000000", NOW)  # three withdrawals, beside two refusals
+        await store.users.erase(gone, "vi-xoa000000000", NOW, marker="đã xóa")  # withdraws 1, 2 refused
         # One person agreed to an older text of the opinions purpose, then to the current one.
         await store.users.record_consent(telegram[0], "opinions", True, "vi-old000000000", NOW - timedelta(days=90))
         await store.users.record_consent(telegram[0], "opinions", True, "vi-new000000000", NOW)
@@ -58,7 +58,7 @@ async def _seed(path) -> dict[str, int]:
                 (admin, "cases.exported", NOW - timedelta(days=40)),  # before the period: not counted
                 (admin, "auditlog.viewed", NOW), (admin, "auditlog.viewed", NOW), (admin, "auditlog.exported", NOW),
                 (cadre, "case.acknowledged", NOW - timedelta(days=2)), (cadre, "case.answered", NOW),
-                (zalo[1], "denied", NOW), (gone, "user.erased_self", NOW),
+                (zalo[1], "denied", NOW),
                 (None, "retention.purged", NOW), (None, "cases.exported", NOW)):
             await store.audit.record(actor, action, None, when)
         return {"admin": admin, "cadre": cadre, "refused": zalo[1]}
@@ -107,8 +107,8 @@ def test_the_report_counts_what_is_held_consents_erasures_and_access(db, tmp_pat
     }
 
     assert _table(report, "## 4.")[1:] == [["Xóa theo thời hạn lưu trữ", "`retention.purged`", "1"],
-                                           ["Xóa dữ liệu cá nhân", "`user.erased_self`", "1"]]
-    assert "rút lại sự đồng ý trong kỳ (kể cả khi xóa dữ liệu): 5." in report
+                                           ["Xóa dữ liệu cá nhân", "`user.erased`", "1"]]
+    assert "rút lại sự đồng ý trong kỳ (kể cả khi xóa dữ liệu): 3." in report
 
     access = {row[0]: row[1:] for row in _table(report, "## 5.")[1:]}
     # role, exports, case handling, log reads, log downloads, this report, refused, last

@@ -77,7 +77,9 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
             "task_id": task.id, "title": "Báo cáo sơ kết công tác dân vận", "deadline": "2026-12-15",
             "note": "Đã gửi báo cáo lên Ban Dân vận Tỉnh ủy",
             "text_vi": "<b>Họp dân</b> thôn Hà Lộc tối thứ Bảy", "roles": ["citizen"], "feedback": True,
-            "field": "title_vi", "values": {"code": "ntm-2026"}}
+            "field": "title_vi", "values": {"code": "ntm-2026"}, "carried": {"text": "Đường liên thôn bị sạt lở"},
+            "then": "answer", "text": "Xã sẽ sửa trong tuần"}
+    data.update(loop.run_until_complete(_a_nomination(store, commune.id)))
     known = set(handlers.registry.steps)
 
     async def one(event, language):
@@ -164,6 +166,23 @@ async def _a_case(store, commune_id):
     user = await store.users.ensure("test", "42", "42", "Người thử", "vi", now)
     return await store.cases.create(NewCase("phananh", user.id, False, 1, commune_id, "Đèn đường hỏng", False, None,
                                             now + timedelta(days=1), now + timedelta(days=14)), now)
+
+
+async def _a_nomination(store, commune_id) -> dict:
+    """A "Dân vận khéo" nomination of person "42" asked for more, and a nomination's draft, for the dvk steps."""
+    from datetime import UTC, datetime
+
+    from storage.dvk import NewModel, repo
+
+    now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    user = await store.users.ensure("test", "42", "42", "Người thử", "vi", now)
+    model = await repo(store).create(NewModel(user.id, False, "Hiến đất làm đường", "Chi hội Phụ nữ", commune_id,
+                                              "kinh_te", "Vận động các hộ hiến đất làm đường", None), None, now)
+    await repo(store).record(model.id, None, "info_requested", now, body="Số hộ?", expect=("nominated",),
+                             status="info_requested")
+    return {"model_id": model.id, "name": model.name, "author": model.author, "deeds": model.deeds, "key": "k1",
+            "model_field": "kinh_te", "photos": [], "year": 2026, "period": ["2026-01-01", "2026-12-31"],
+            "criteria": "Có kết quả đo đếm được", "round_id": 1}
 
 
 async def _a_task(store, commune_id):

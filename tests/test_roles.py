@@ -20,7 +20,7 @@ async def make_admin(harness, store, user_id="9000"):
 async def invite_via_chat(admin) -> str:
     await turns(admin, [
         ("/moicanbo", ["phụ trách địa bàn nào", "(chưa có)"]),
-        ("[Thêm xã/phường]", ["xã, phường nào"]),
+        ("[Thêm xã/phường]", ["Chọn địa bàn"]),
         ("hai lang", []),
         ("[xã Hải Lăng]", ["Đã chọn", "xã Hải Lăng", "Tiếp tục"]),
         ("[Tiếp tục]", ["lĩnh vực nào"]),
@@ -46,7 +46,8 @@ async def test_admin_invites_cadre_who_accepts_once(harness, store):
     assert scope.locality_ids == {hai_lang.id}
     assert harness.channel.commands["7001"] == ["start", "gopy", "phananh", "theodoi", "caidat", "nhantin", "dunggui",
                                                 "quyenriengtu", "dulieu", "xoadulieu", "huongdan", "huy", "lienket",
-                                                "khaosat", "hopthu", "phamvi", "bantin", "nhiemvu", "xuat"]
+                                                "khaosat", "hopthu", "phamvi", "bantin", "nhiemvu", "xuat",
+                                                "danvankheo", "mohinhhay", "dvk"]
     await turns(cadre, [("/phamvi", ["xã Hải Lăng", "cán bộ"])])
     # One time only.
     other = harness.person("7002")

@@ -119,7 +119,8 @@ async def test_a_notice_kept_from_going_out_by_a_crash_goes_out_at_the_next_star
     user = await store.users.find("test", lan.id)
     case = await add_case(store, clock(), user.id, user.locality_id)
     await binh.choose(f"1:cs:{case.id}")
-    await turns(binh, [("[Trả lời]", ["ký tên đơn vị"])])
+    await turns(binh, [("[Trả lời]", ["ký tên đơn vị"]),
+                       ("UBND xã sẽ cho sửa đoạn đường trong tuần tới.", ["Xem trước"])])
     deliver = harness.router.deliver_notice
 
     async def dies(notice):
@@ -127,7 +128,7 @@ async def test_a_notice_kept_from_going_out_by_a_crash_goes_out_at_the_next_star
 
     harness.router.deliver_notice = dies
     with contextlib.suppress(asyncio.CancelledError):
-        await binh.say("UBND xã sẽ cho sửa đoạn đường trong tuần tới.")
+        await binh.click("Gửi")
     assert (await store.cases.get(case.id)).status == "answered"
     told = [r for chat, r, _ in harness.channel.sent if chat == lan.id]
     harness.router.deliver_notice = deliver

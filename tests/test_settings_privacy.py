@@ -151,7 +151,7 @@ async def test_delete_after_confirmation(harness, store):
     commune = await store.localities.get(erased.locality_id)
     assert commune.level == 1  # kept for statistics, no finer than the commune
     assert await store.users.topic_ids(user.id) == set()
-    assert all(not c.granted for c in (await store.users.consents(user.id)).values())
+    assert await store.users.consent_history(user.id) == []  # kept only as anonymous counts (consent_tallies)
     # Coming back is a fresh start.
     await turns(p, [("/start", ["Mục đích 1/2"])])
 

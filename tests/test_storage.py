@@ -199,3 +199,20 @@ async def test_an_in_memory_database_reads_what_it_wrote():
         assert (await db.fetchone("SELECT name_vi FROM topics WHERE code = 'm'"))[0] == "M"
     finally:
         await db.close()
+
+
+async def test_a_conversation_and_the_options_shown_are_read_together(store):
+    from storage.conversations import Conversation
+
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    conversations = store.conversations
+    assert await conversations.get_and_shown("zalo", "1") == (None, [])
+    await conversations.show("zalo", "1", [("Đồng ý", "1:ob.consent:y")], now)
+    assert await conversations.get_and_shown("zalo", "1") == (None, [("Đồng ý", "1:ob.consent:y")])
+    await conversations.save("zalo", "2", Conversation("report", "text", {"a": 1}), now)
+    assert await conversations.get_and_shown("zalo", "2") == (Conversation("report", "text", {"a": 1}), [])
+    await conversations.save("zalo", "1", Conversation("onboarding", "consent"), now)
+    await conversations.mark_unasked("zalo", "1")
+    assert await conversations.get_and_shown("zalo", "1") == (Conversation("onboarding", "consent", {}, True),
+                                                               [("Đồng ý", "1:ob.consent:y")])
+    assert await conversations.get_and_shown("web", "1") == (None, [])

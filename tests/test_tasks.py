@@ -45,7 +45,7 @@ CREATE = [
     ("31/02/2026", ["Ngày chưa đúng"]),
     ("01/01/2020", ["từ hôm nay (26/11/2026)"]),
     ("7/12/2026", ["những địa bàn nào", "(chưa có)"]),
-    ("[Thêm xã, phường]", ["xã, phường nào"]),
+    ("[Thêm xã, phường]", ["Chọn địa bàn"]),
     ("hai lang", ["Tìm thấy"]),
     ("[xã Hải Lăng]", ["• xã Hải Lăng", "Tiếp tục"]),
     ("[Tiếp tục]", ["Xem lại nhiệm vụ", "Hạn: 07/12/2026", "xã Hải Lăng", "kèm số liệu"]),

@@ -292,6 +292,10 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
             await api.wait_sent(cadre_id, 1, since=mark)
             mark = api.mark()
             api.push_text(cadre_id, "Điện lực đã cử người đến chằng chống cột điện.")
+            preview = await api.wait_sent(cadre_id, 1, since=mark)
+            assert "Xem trước" in preview[0].text
+            mark = api.mark()
+            api.push_callback(cadre_id, button(preview[0], "Gửi"), message_id=preview[0].message_id)
             answer = await api.wait_sent(LAN, 1, since=mark)
             assert "Điện lực đã cử người" in answer[0].text and "Ban Dân vận xã Hải Lăng" in answer[0].text
             calls = await api.click(LAN, button(answer[0], "Xem"), message_id=answer[0].message_id)
@@ -337,3 +341,18 @@ async def test_a_report_is_measured_as_telegram_counts_it(tmp_path):
             assert "3000" in calls[0].text and str(len(text.encode("utf-16-le")) // 2) in calls[0].text
             calls = await api.ask(LAN, text[:1400])  # 1,400 characters, about 2,000 units: fine
             assert "Đã nhận nội dung" in calls[0].text
+
+
+async def test_menus_for_every_language_code_and_a_role_given_from_the_command_line(tmp_path):
+    async with FakeBotAPI() as api:
+        async with running(config_for(api, tmp_path / "tg.db")) as app:
+            anyone = [c["command"] for c in api.get_commands(None, "")]  # a Telegram in French, Thai, …
+            assert anyone[:2] == ["start", "gopy"] and "thongbao" not in anyone
+            await api.ask(LAN, "/huongdan", first_name="Lan", language_code="fr")
+            chat = {"type": "chat", "chat_id": LAN}
+            assert api.get_commands(chat) == []  # a citizen: the default menu serves
+            user = await app.store.users.ensure("telegram", str(LAN), str(LAN), None, "vi", utc_now())
+            await app.store.users.update(user.id, utc_now(), role="admin")  # what `danvan admin add` does
+            await api.ask(LAN, "/huongdan")
+            mine = [c["command"] for c in api.get_commands(chat)]
+            assert {"thongbao", "hopthu", "moicanbo"} <= set(mine)

@@ -56,33 +56,3 @@ async def test_requests_before_initialize_and_after_shutdown_are_refused() -> No
         await request.do_request("http://127.0.0.1:1/", "GET")
     await request.initialize()  # and it can start again, as PTB's transports can
     await request.shutdown()
-
-
-async def test_the_proxy_of_the_environment_is_used(monkeypatch) -> None:
-    """HTTP(S)_PROXY is honoured, as on python-telegram-bot's own transport: a proxy on loopback that
-    records the request line and answers for Telegram."""
-    seen: list[bytes] = []
-
-    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        seen.append(head.split(b"\r\n", 1)[0])
-        body = b'{"ok": true, "result": true}'
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-    request = AiohttpRequest(1)
-    await request.initialize()
-    try:
-        assert await request.post("http://api.telegram.invalid/bot123:abc/close") is True
-    finally:
-        await request.shutdown()
-        server.close()
-    assert seen == [b"POST http://api.telegram.invalid/bot123:abc/close HTTP/1.1"]
-

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import socket
+import sqlite3
 import struct
 import time
 import zlib
@@ -179,6 +180,8 @@ async def test_whole_onboarding_over_http(web):
     for _ in range(2):
         answer = await web.click("Đồng ý", exact=True)
     assert "xã, phường nào" in text_of(answer)
+    asked = next(m for m in await web.history() if m["id"] == greeting[1]["id"])
+    assert asked["chosen"] == greeting[1]["options"][0][0]["data"], "the page shows the pressed button as used"
 
     found = await web.say("hai lang")
     labels = [o["label"] for m in found for row in m.get("options", []) for o in row]
@@ -193,6 +196,7 @@ async def test_whole_onboarding_over_http(web):
     toggled = await web.click("Xây dựng nông thôn mới")
     assert [m["id"] for m in toggled] == [topics["id"]], "a toggle edits the same message in place"
     assert toggled[0]["v"] > topics["v"]
+    assert "chosen" not in toggled[0], "a keyboard its answer replaced is live again"
     assert any(o["label"] == "✅ Xây dựng nông thôn mới" for row in toggled[0]["options"] for o in row)
 
     done = await web.click("Xong", exact=True)
@@ -361,7 +365,7 @@ async def test_demo_page_personas_and_health(demo_app):
         assert await web.history() == []
         admin = await web.say("/start")
         labels = [o["label"] for m in admin for row in m.get("options", []) for o in row]
-        assert "➕ Mời cán bộ" in labels and "Kính chào Ông/Bà đã trở lại" in text_of(admin)
+        assert "➕ Mời cán bộ" in labels and "Kính chào đồng chí đã trở lại" in text_of(admin)
         assert "moicanbo" in [c["command"] for c in (await web.http.get("/api/history")).json()["commands"]]
 
         await web.post("/api/persona", {"persona": "cadre"})
@@ -562,6 +566,8 @@ async def test_new_messages_are_pushed_to_the_open_page(prod_app):
             assert [m["from"] for m in snapshot] == ["me", "bot"]
             consent = snapshot[-1]
             await web.post("/api/message", {"choice": consent["options"][0][0]["data"], "ref": consent["id"]})
+            pressed = await next_event()
+            assert pressed["id"] == consent["id"] and pressed["chosen"] == consent["options"][0][0]["data"]
             pushed = await next_event()
             assert pushed["type"] == "message" and "Đã ghi nhận sự đồng ý" in pushed["html"]
 
@@ -576,3 +582,109 @@ async def test_a_retried_post_is_handled_once(web):
     assert [m["from"] for m in again.json()["messages"]] == ["me"]  # shown as sent; not answered twice
     other = await web.post("/api/message", {"text": "/huongdan", "id": "f6e5d4c3b2a1"})
     assert [m["from"] for m in other.json()["messages"]] == ["me", "bot"]
+
+
+# ---- a restart ---------------------------------------------------------------------------------------
+
+
+async def test_a_restart_keeps_the_history_files_and_demo_role(tmp_path, clock):
+    app = await build_app(tmp_path, clock, demo=True)
+    try:
+        async with client(app) as web:
+            await web.open()
+            await web.say("/start")
+            mine = await web.history()
+            await web.post("/api/persona", {"persona": "admin"})
+            await web.say("/start")
+            chart = Reply("Biểu đồ", photo=Document("c.png", png(), "image/png"))
+            await app.web.send(demo_persona_chat("admin"), chart)
+            admins = await web.history()
+            cookies = dict(web.http.cookies)
+    finally:
+        await app.stop()
+
+    app = await build_app(tmp_path, clock, demo=True)
+    try:
+        async with client(app) as web:
+            web.http.cookies.update(cookies)
+            assert (await web.open())["persona"] == "admin", "the demo role survives the restart"
+            assert await web.history() == admins
+            assert admins[-1]["at"] == clock().isoformat(timespec="seconds"), "each message carries its time"
+            chart = await web.http.get(admins[-1]["photo"]["url"])
+            assert chart.status_code == 200 and chart.content == png()
+            await web.post("/api/persona", {"persona": "me"})
+            assert await web.history() == mine
+            later = await web.say("/huongdan")
+            assert later[0]["v"] > mine[-1]["v"], "versions go on from where they were"
+    finally:
+        await app.stop()
+
+
+async def test_erasure_deletes_the_web_history_and_its_files(web, prod_app):
+    await onboard(web)
+    sent = await web.http.post("/api/upload", content=png(), headers={"X-CSRF-Token": web.csrf,
+                                                                       "Content-Type": "image/png"})
+    photo = sent.json()["messages"][0]["photo"]["url"]
+    assert (await web.http.get(photo)).status_code == 200
+    await web.say("/xoadulieu")
+    erased = await web.click("Xóa dữ liệu của tôi", exact=True)
+    assert await web.history() == erased, "only the erasure's own answer is left"
+    assert (await web.http.get(photo)).status_code == 404, "nor is the photo served any more"
+
+
+def demo_persona_chat(key: str) -> str:
+    return next(p.external_id for p in personas() if p.key == key)
+
+
+# ---- a report with a voice note, a document, the location and a name ----------------------------------
+
+
+async def test_a_web_report_takes_voice_document_location_and_asks_the_name(prod_app, web):
+    await onboard(web)
+    await web.say("/phananh")
+    await web.click("Đồng ý", exact=True)
+    await web.click("An sinh xã hội")
+    await web.click("Đúng", exact=True)
+    asked = (await web.history())[-1]
+    assert "mô tả sự việc" in asked["html"] and asked["limit"] == 3000, "the page counts the content against it"
+    await web.say("Cầu tràn thôn 3 ngập sâu, học sinh không qua được.")
+    headers = {"X-CSRF-Token": web.csrf}
+    voice = await web.http.post("/api/upload", content=b"\x1aE\xdf\xa3 webm voice",
+                                headers={**headers, "Content-Type": "audio/webm;codecs=opus"})
+    assert voice.status_code == 200 and "Đã nhận ghi âm" in text_of(voice.json()["messages"])
+    mine = voice.json()["messages"][0]
+    assert mine["from"] == "me" and mine["voice"]["url"].startswith("/api/files/")
+    played = await web.http.get(mine["voice"]["url"])
+    assert played.headers["content-type"] == "audio/webm" and played.content.endswith(b"webm voice")
+    document = await web.http.post("/api/upload", content=b"%PDF-1.4 minutes", headers={
+        **headers, "Content-Type": "application/pdf", "X-File-Name": "bi%C3%AAn-b%E1%BA%A3n.pdf"})
+    assert "Đã nhận tài liệu" in text_of(document.json()["messages"])
+    assert document.json()["messages"][0]["document"]["name"] == "biên-bản.pdf"
+    place = await web.post("/api/message", {"location": {"latitude": 16.75, "longitude": 107.19}})
+    assert "Đã nhận vị trí" in text_of(place.json()["messages"])
+    assert (await web.post("/api/message", {"location": {"latitude": 91, "longitude": 0}})).status_code == 400
+
+    await web.click("Tiếp tục")
+    asked = text_of(await web.click("Gửi kèm tên", exact=True))
+    assert "họ và tên" in asked, "the web chat knows no name: it asks for one"
+    assert "Họ tên cần dài" in text_of(await web.say("A"))
+    assert "khẩn cấp" in text_of(await web.say("Nguyễn Văn An,  0912 345 678"))
+    await web.click("Không khẩn cấp", exact=True)
+    review = text_of(await web.history())
+    assert "ghi âm ×1" in review and "tài liệu ×1" in review and "vị trí ×1" in review
+    sent = text_of((await web.click("✅ Gửi", exact=True))[-1:])
+    case = await prod_app.store.cases.by_code(sent.split("<b>")[1].split("</b>")[0])
+    assert not case.anonymous and (await prod_app.store.users.get(case.user_id)).display_name == \
+        "Nguyễn Văn An, 0912 345 678"
+
+
+async def test_a_message_the_database_cannot_keep_still_reaches_the_open_page(prod_app, monkeypatch):
+    async def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(prod_app.store.web_messages, "add", full)
+    stream = prod_app.web.stream("wfull")
+    assert await anext(stream) == "retry: 2000\n\n" and "reset" in await anext(stream)
+    assert await prod_app.web.send("wfull", Reply("Thông báo của xã")) is not None
+    assert "Thông báo của xã" in await anext(stream)
+    await stream.aclose()

@@ -86,7 +86,7 @@ async def test_a_citizen_onboards_by_buttons_then_plays_admin_and_back(tmp_path,
             attack = '<img src=x onerror="alert(1)"><b>đậm</b>'
             await page.locator("#text").fill(attack)
             await page.locator("#send").click()
-            await expect(page.locator("#log .msg.me").last).to_have_text(attack)
+            await expect(page.locator("#log .msg.me .body").last).to_have_text(attack)
             assert await page.locator("#log img[src='x'], #log .msg.me b").count() == 0
 
             # a photo upload comes back as a picture in the person's own bubble

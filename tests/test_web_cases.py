@@ -22,7 +22,7 @@ async def test_case_from_the_web_chat_answered_and_rated(tmp_path, clock):
             await web.click("Tiếp tục")
             await web.click("Gửi kèm tên", exact=True)
             await web.click("Khẩn cấp", exact=True)
-            sent = text_of(await web.click("✅ Gửi", exact=True))
+            sent = text_of((await web.click("✅ Gửi", exact=True))[-1:])  # after the review, marked as pressed
             assert "PA-26-" in sent
             code = sent.split("<b>")[1].split("</b>")[0]
 
@@ -35,6 +35,7 @@ async def test_case_from_the_web_chat_answered_and_rated(tmp_path, clock):
             assert "Nguyễn Thị Lan" in text_of(shown)
             await web.click("Trả lời", exact=True)
             await web.say("Xã đã cử tổ thanh niên tình nguyện đến lợp lại mái nhà ngay chiều nay.")
+            await web.click("Gửi", exact=True)  # after the preview
 
             await web.post("/api/persona", {"persona": "lan"})
             told = text_of(await web.history())
@@ -66,6 +67,7 @@ async def test_demo_cases_are_seeded_once_and_visible_from_both_sides(tmp_path, 
             await web.post("/api/persona", {"persona": "lan"})
             mine = await web.say("/theodoi")
             labels = [o["label"] for m in mine for row in m.get("options", []) for o in row]
-            assert "PA-26-000001 · đã trả lời" in labels
+            assert "PA-26-000001 · Đoạn đường bê tông liên…" in labels  # what it is about; its status in the text
+            assert "PA-26-000001</b> · Xây dựng nông thôn mới · đã trả lời" in text_of(mine)
     finally:
         await app.stop()

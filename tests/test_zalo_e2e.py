@@ -120,7 +120,9 @@ async def test_a_citizen_on_zalo_and_a_cadre_on_telegram_through_one_bot_process
             assert "ký tên đơn vị" in calls[-1].text
             mark = zalo.mark()
             calls = await telegram.ask(CADRE, "UBND xã sẽ sửa đoạn đường trong tuần tới.")
-            assert "đã trả lời" in calls[-1].text
+            assert "Xem trước" in calls[-1].text  # sent once confirmed: the preview becomes the outcome, the card
+            calls = await press(telegram, CADRE, calls, "Gửi", count=2)  # is updated
+            assert [c.method for c in calls] == ["editMessageText"] * 2 and "đã trả lời" in calls[-1].text
 
             answered = await zalo.wait_for(lambda c: c.chat_id == AN and "đã được trả lời" in (c.text or ""),
                                            since=mark)

@@ -74,8 +74,10 @@ class Channel(Protocol):
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
         """Deliver one reply; returns a reference to the message sent (for later edits)."""
 
-    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
-        """The command menu for one chat, or the default for a language when chat_id is None."""
+    async def set_commands(self, chat_id: str | None, language: str | None,
+                           commands: list[tuple[str, str]]) -> None:
+        """The command menu for one chat, or the default for a language when chat_id is None (language None:
+        for every language without a default of its own)."""
 
     def deep_link(self, payload: str) -> str | None:
         """A link that opens the bot with /start <payload>, if the channel has one."""
@@ -91,6 +93,8 @@ def split_text(text: str, limit: int, unit: str = "char") -> list[str]:
     """Cut HTML into pieces whose visible text is at most `limit` long in the platform's `unit`. A cut falls
     at a line break where one is in the second half of the piece, else after a sentence, else at a space, and
     never inside a tag or an entity; tags open at a cut are closed before it and opened again after it."""
+    if units(text, unit) <= limit:  # the visible text is never longer than the HTML: no need to read it
+        return [text]
     pieces: list[str] = []
     rest = text
     while True:

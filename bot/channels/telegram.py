@@ -283,7 +283,8 @@ class TelegramChannel(Polling):
         except TelegramError as err:
             raise classify(err) from None
 
-    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
+    async def set_commands(self, chat_id: str | None, language: str | None,
+                           commands: list[tuple[str, str]]) -> None:
         scope = BotCommandScopeChat(int(chat_id)) if chat_id else BotCommandScopeDefault()
         await self.bot.set_my_commands([BotCommand(c, d[:256]) for c, d in commands], scope=scope,
                                            language_code=None if chat_id else language)

@@ -14,6 +14,8 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.channels.env_proxy import EnvProxy
+
 JSON = {"Content-Type": "application/json"}
 
 
@@ -33,6 +35,9 @@ class AiohttpRequest(BaseRequest):
         self._tls = tls
         self._session: aiohttp.ClientSession | None = None
         self._free = asyncio.Semaphore(connections)  # connections not in use
+        # HTTPS_PROXY / NO_PROXY are honoured, as python-telegram-bot's httpx transport does (an office network
+        # may reach Telegram only through a proxy).
+        self._proxy = EnvProxy()
 
     @property
     def read_timeout(self) -> float | None:
@@ -41,11 +46,9 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._connections, ssl=self._tls or True)
-            # trust_env: HTTPS_PROXY / NO_PROXY are honoured, as python-telegram-bot's httpx transport does
-            # (an office network may reach Telegram only through a proxy). No Accept-Encoding: the answers are
-            # small, and decompressing them would cost more CPU than it saves.
+            # No Accept-Encoding: the answers are small, and decompressing them would cost more CPU than it saves.
             self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT},
-                                                  skip_auto_headers=("Accept-Encoding",), trust_env=True)
+                                                  skip_auto_headers=("Accept-Encoding",))
 
     async def shutdown(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -89,7 +92,8 @@ class AiohttpRequest(BaseRequest):
         else:
             await self._free.acquire()  # returns at once
         try:
-            async with session.request(method, url, data=body, headers=headers, timeout=timeout) as response:
+            async with session.request(method, url, data=body, headers=headers, timeout=timeout,
+                                       **await self._proxy(url)) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
             raise TimedOut from err

@@ -1,6 +1,6 @@
-"""The web chat's channel: each chat's recent messages, kept in memory and pushed to its open pages over
-server-sent events, and the photos people uploaded. Transport only, like every channel; the HTTP API a page
-talks to (sessions, CSRF, limits, the page itself) is bot/webchat.py.
+"""The web chat's channel: each chat's recent messages, kept in the database (a restart does not wipe them) and
+pushed to its open pages over server-sent events, and the files people uploaded or the bot sent. Transport only,
+like every channel; the HTTP API a page talks to (sessions, CSRF, limits, the page itself) is bot/webchat.py.
 
 Everything a person typed is stored and sent back as plain text (the page never parses it as HTML). The
 bot's messages are the catalogs' Telegram-style HTML with people's values already escaped, or, on the text-only
@@ -13,27 +13,36 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import re
 import secrets
+import shutil
+import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bot.channels.base import split_text
 from handlers.base import Capabilities, Document, Media, Reply
+from storage.clock import iso
+from storage.web_messages import WebMessageRepo
+
+log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096  # characters a person may send in one message, and the bot's longest message on the page
 TEXT_ONLY = Capabilities(buttons=False, edits=False, max_text=2000, html=False)  # as on Zalo (DESIGN.md §10)
 HISTORY = 200  # messages kept per chat
-MAX_CHATS = 2000  # chats kept in memory; the least recently used without an open page go first
+MAX_CHATS = 2000  # chats whose open pages and version are kept in memory; the idle ones are reloaded
 STREAMS_PER_CHAT = 8
 STREAM_BACKLOG = 500  # events waiting for a slow page; beyond that it reconnects and gets a fresh copy
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep the stream open
-UPLOAD_REF = re.compile(r"^([a-f0-9]{16})-[a-f0-9]{32}\.jpg$")  # <owner>-<random>.jpg
+# <owner>-<random>.<extension>: a photo (always JPEG once normalised), a voice note or a document
+UPLOAD_REF = re.compile(r"^([a-f0-9]{16})-[a-f0-9]{32}\.(jpg|webm|ogg|m4a|mp3|pdf|docx|xlsx)$")
+DOCUMENT_REF = re.compile(r"^d[a-f0-9]{24}$")  # a file the bot sent, kept beside the chat's uploads
 
 
 class _Stream:
@@ -58,10 +67,8 @@ class _Stream:
 
 @dataclass
 class _Chat:
-    messages: OrderedDict[str, dict] = field(default_factory=OrderedDict)
-    documents: dict[str, Document] = field(default_factory=dict)
+    seq: int  # the chat's latest version: each new or edited message takes the next
     streams: list[_Stream] = field(default_factory=list)
-    seq: int = 0
 
 
 def _frame(event: dict) -> str:
@@ -69,17 +76,18 @@ def _frame(event: dict) -> str:
 
 
 class WebChannel:
-    """Keeps each chat's last messages in memory and pushes every new or edited one to the chat's
-    open pages. A restart empties the histories; people, their settings and their conversation
-    state are in the database."""
+    """Keeps each chat's last messages in the database and pushes every new or edited one to the chat's
+    open pages."""
 
-    def __init__(self, base_url: str, files_dir: Path, *, staff: bool, text_only: bool = False) -> None:
+    def __init__(self, base_url: str, files_dir: Path, messages: WebMessageRepo, clock: Callable[[], datetime], *,
+                 staff: bool, text_only: bool = False) -> None:
         # The text-only view ("webtext", demo only) is a channel of its own: its people, their conversations and
         # the options shown to them as numbers are kept apart from the web chat's, as a Zalo chat's would be.
         self.name = "webtext" if text_only else "web"
         self.capabilities = replace(TEXT_ONLY if text_only else Capabilities(max_text=MAX_TEXT), staff=staff)
         self.base_url = base_url
-        self.files_dir = files_dir  # photos people uploaded, one folder per chat
+        self.files_dir = files_dir  # photos people uploaded and files the bot sent, one folder per chat
+        self.messages, self.clock = messages, clock
         self.closed = False
         self._chats: OrderedDict[str, _Chat] = OrderedDict()
         self._boot = secrets.token_hex(3)  # message ids stay unique across restarts
@@ -88,32 +96,37 @@ class WebChannel:
     # -- the Channel protocol
 
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
-        chat = self._chat(chat_id)
+        chat = await self._chat(chat_id)
         pieces = split_text(reply.text, self.capabilities.max_text)
         options = [[_option(o) for o in row] for row in reply.options]
         attached = reply.document is not None or reply.photo is not None
-        if edit_ref in chat.messages and len(pieces) == 1 and not attached:
-            message = chat.messages[edit_ref]
-            if message["from"] == "bot" and not message.get("files"):
+        if edit_ref is not None and len(pieces) == 1 and not attached:
+            message = await self.messages.get(self.name, chat_id, edit_ref)
+            if message is not None and message["from"] == "bot" and not message.get("files"):
                 message.update({self._body: pieces[0], "options": options})
+                message.pop("chosen", None)  # a keyboard the answer replaced is live again
                 self._publish(chat, message)
+                await _kept(self.messages.update(self.name, chat_id, message))
                 return edit_ref
         ref = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             message: dict[str, Any] = {"from": "bot", self._body: piece, "options": options if last else []}
+            if last and reply.limit:
+                message["limit"] = reply.limit  # the page counts the answer against it
             if last:
                 for kind, file in (("photo", reply.photo), ("document", reply.document)):
                     if file is not None:
-                        message[kind] = self._keep(chat, file)
+                        message[kind] = await self._keep(chat_id, file)
                         message.setdefault("files", []).append(message[kind]["id"])
-            ref = self._append(chat, message)
+            ref = await self._append(chat_id, chat, message)
         return ref
 
-    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
+    async def set_commands(self, chat_id: str | None, language: str | None,
+                           commands: list[tuple[str, str]]) -> None:
         """The page asks for a chat's commands when it opens; a change (a new role, another language)
         is pushed to the chat's open pages."""
-        if chat_id is None or chat_id not in self._chats:
+        if chat_id is None or chat_id not in self._chats:  # no page open since the server started
             return
         self._push(self._chats[chat_id], {"type": "commands", "language": language,
                                           "commands": [{"command": c, "text": d} for c, d in commands]})
@@ -138,24 +151,34 @@ class WebChannel:
 
     # -- what the HTTP API uses
 
-    def record(self, chat_id: str, *, text: str | None = None, photo: str | None = None) -> dict:
-        """What the person sent, kept as plain text (or a link to their photo) in the chat's history."""
-        message: dict[str, Any] = {"from": "me"}
-        if text is not None:
-            message["text"] = text
-        if photo is not None:
-            message["photo"] = {"url": photo}
-        chat = self._chat(chat_id)
-        self._append(chat, message)
+    async def record(self, chat_id: str, **sent: Any) -> dict:
+        """What the person sent, kept in the chat's history: `text` (plain text), or a `photo`, `voice` or `document`
+        (its link, and a document its name) or a `location`."""
+        message: dict[str, Any] = {"from": "me", **sent}
+        await self._append(chat_id, await self._chat(chat_id), message)
         return message
 
-    async def save_upload(self, chat_id: str, content: bytes) -> str:
-        """Keep a photo a person sent (a normalised JPEG); returns its reference (the Media ref and the file's
-        name)."""
+    async def choose(self, chat_id: str, message_id: str, data: str) -> None:
+        """Mark the button a person pressed, so the page shows it as used (an edit by the answer unmarks it)."""
+        message = await self.messages.get(self.name, chat_id, message_id)
+        if message is None or not any(o.get("data") == data for row in message.get("options", []) for o in row):
+            return
+        message["chosen"] = data
+        self._publish(await self._chat(chat_id), message)
+        await _kept(self.messages.update(self.name, chat_id, message))
+
+    async def save_upload(self, chat_id: str, content: bytes, extension: str = "jpg") -> str:
+        """Keep a file a person sent (a photo as a normalised JPEG); returns its reference (the Media ref and the
+        file's name)."""
         owner = _owner_dir(chat_id)
-        ref = f"{owner}-{secrets.token_hex(16)}.jpg"
+        ref = f"{owner}-{secrets.token_hex(16)}.{extension}"
         await asyncio.to_thread(_write, self.files_dir / owner / ref, content)
         return ref
+
+    async def forget(self, chat_id: str) -> None:
+        """The person erased their data: the erasure's transaction took their history (`web_messages`); the
+        files they uploaded go now. Open pages stay connected; what is sent next starts a new history."""
+        await asyncio.to_thread(shutil.rmtree, self.files_dir / _owner_dir(chat_id), True)
 
     async def prune_uploads(self, older_than: timedelta) -> int:
         """Delete the photos people uploaded longer ago than `older_than`: the handlers kept what they took
@@ -163,33 +186,46 @@ class WebChannel:
         return await asyncio.to_thread(_prune_files, self.files_dir, time.time() - older_than.total_seconds())
 
     async def upload(self, chat_id: str, ref: str) -> bytes | None:
-        """A photo the person of `chat_id` sent, and only theirs."""
+        """A file the person of `chat_id` sent, and only theirs, while their history shows it (not after an
+        erasure)."""
         match = UPLOAD_REF.match(ref)
         if match is None or match.group(1) != _owner_dir(chat_id):
             return None
+        if not await self.messages.mentions(self.name, chat_id, ref):
+            return None
         return await asyncio.to_thread(_read, self.files_dir / match.group(1) / ref)
 
-    def seq(self, chat_id: str) -> int:
-        chat = self._chats.get(chat_id)
-        return chat.seq if chat else 0
+    async def seq(self, chat_id: str) -> int:
+        return (await self._chat(chat_id)).seq
 
-    def history(self, chat_id: str, after: int = 0) -> list[dict]:
-        chat = self._chats.get(chat_id)
-        return [m for m in chat.messages.values() if m["v"] > after] if chat else []
+    async def history(self, chat_id: str, after: int = 0) -> list[dict]:
+        """The chat's messages added or edited after version `after`."""
+        return await self.messages.since(self.name, chat_id, after)
 
-    def document(self, chat_id: str, file_id: str) -> Document | None:
-        chat = self._chats.get(chat_id)
-        return chat.documents.get(file_id) if chat else None
+    async def document(self, chat_id: str, file_id: str) -> Document | None:
+        """A file the bot sent to `chat_id` (its name and type are in the message that carried it)."""
+        if not DOCUMENT_REF.match(file_id):
+            return None
+        content = await asyncio.to_thread(_read, self.files_dir / _owner_dir(chat_id) / file_id)
+        if content is None:
+            return None
+        for message in reversed(await self.history(chat_id)):
+            for kind in ("photo", "document"):
+                if message.get(kind, {}).get("id") == file_id:
+                    return Document(message[kind]["name"], content, message[kind]["mime"])
+        return None
 
     async def stream(self, chat_id: str) -> AsyncIterator[str]:
         """Server-sent events for one open page: the chat's history first, then every change."""
-        chat = self._chat(chat_id)
+        chat = await self._chat(chat_id)
         stream = _Stream()
         chat.streams.append(stream)
         if len(chat.streams) > STREAMS_PER_CHAT:
             chat.streams.pop(0).end()
-        snapshot = list(chat.messages.values())  # taken with no await since subscribing: nothing is missed
         try:
+            # Read after subscribing, so nothing is missed; a message in both is shown once (the page keeps the
+            # newest version of each).
+            snapshot = await self.history(chat_id)
             yield "retry: 2000\n\n"
             yield _frame({"type": "reset"})
             for message in snapshot:
@@ -222,10 +258,14 @@ class WebChannel:
         without HTML) for it to show as text."""
         return "html" if self.capabilities.html else "text"
 
-    def _chat(self, chat_id: str) -> _Chat:
+    async def _chat(self, chat_id: str) -> _Chat:
         chat = self._chats.get(chat_id)
         if chat is None:
-            chat = self._chats[chat_id] = _Chat()
+            seq = await self.messages.version(self.name, chat_id)
+            chat = self._chats.get(chat_id)  # another coroutine may have loaded it meanwhile
+            if chat is not None:
+                return chat
+            chat = self._chats[chat_id] = _Chat(seq)
             if len(self._chats) > MAX_CHATS:
                 idle = next((key for key, c in self._chats.items() if not c.streams and key != chat_id), None)
                 if idle is not None:
@@ -234,23 +274,20 @@ class WebChannel:
             self._chats.move_to_end(chat_id)
         return chat
 
-    @staticmethod
-    def _keep(chat: _Chat, file: Document) -> dict:
+    async def _keep(self, chat_id: str, file: Document) -> dict:
+        """Keep a file the bot sent on disk, beside the chat's uploads (and pruned with them): the history
+        names it by its id."""
         file_id = "d" + secrets.token_hex(12)
-        chat.documents[file_id] = file
+        await asyncio.to_thread(_write, self.files_dir / _owner_dir(chat_id) / file_id, file.content)
         return {"id": file_id, "name": file.filename, "size": len(file.content), "mime": file.mime,
                 "url": f"/api/files/{file_id}"}
 
-    def _append(self, chat: _Chat, message: dict) -> str:
+    async def _append(self, chat_id: str, chat: _Chat, message: dict) -> str:
         self._ids += 1
-        message["type"] = "message"
-        message["id"] = f"{self._boot}-{self._ids}"
-        chat.messages[message["id"]] = message
-        while len(chat.messages) > HISTORY:
-            _, old = chat.messages.popitem(last=False)
-            for file_id in old.get("files", []):
-                chat.documents.pop(file_id, None)
+        now = self.clock()
+        message.update({"type": "message", "id": f"{self._boot}-{self._ids}", "at": iso(now)})
         self._publish(chat, message)
+        await _kept(self.messages.add(self.name, chat_id, message, now, HISTORY))
         return message["id"]
 
     def _publish(self, chat: _Chat, message: dict) -> None:
@@ -262,6 +299,15 @@ class WebChannel:
     def _push(chat: _Chat, event: dict) -> None:
         for stream in chat.streams:
             stream.push(event)
+
+
+async def _kept(write: Awaitable[None]) -> None:
+    """Keep a message in the history: its open pages have it already, so a database that cannot take it (full,
+    locked by another process too long) costs only its surviving a restart, never the message itself."""
+    try:
+        await write
+    except (sqlite3.Error, OSError):
+        log.warning("a web chat message could not be kept in the history", exc_info=True)
 
 
 def _option(option) -> dict:

@@ -12,7 +12,6 @@ from typing import Protocol
 from bot.channels.base import BadUpdate, ChannelFatal, DeliveryError, Polling, split_text
 from bot.channels.zalo_api import ZaloAPI, ZaloError
 from handlers.base import Capabilities, Document, Inbound, Media, Reply
-from messages import Texts
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 30  # a long poll's wait for an update (the platform's default)
@@ -23,11 +22,9 @@ GONE = ("block", "not found", "not exist", "unfollow", "deactivat", "invalid use
 
 
 class Links(Protocol):
-    """Where the platform (a photo) or the person (a document) can fetch a file: bot/file_links.py."""
+    """Where the platform can fetch a photo: bot/file_links.py."""
 
     async def photo(self, document: Document) -> str: ...
-
-    async def document(self, document: Document) -> str: ...
 
 
 def to_inbound(update: dict) -> tuple[str, Inbound] | None:
@@ -88,7 +85,8 @@ class ZaloChannel(Polling):
     lets the platform move on (the next poll, the webhook's 200) only once `accept` has journalled it."""
 
     name = "zalo"
-    capabilities = Capabilities(buttons=False, edits=False, max_text=2000, html=False, unit="char", staff=True)
+    capabilities = Capabilities(buttons=False, edits=False, max_text=2000, html=False, unit="char", staff=True,
+                                files=False)
 
     def __init__(self, token: str, base_url: str, accept: Callable[[str, list[tuple[str, Inbound]]], Awaitable[None]],
                  webhook: bool = False, *, links: Links, connections: int = 64, timeout: float = 5.0,
@@ -178,16 +176,14 @@ class ZaloChannel(Polling):
 
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str | None:
         """Zalo takes photos only by URL and no files at all: a photo goes as a signed link the platform fetches,
-        with the text as its caption where it fits; a document as a download link under the text."""
+        with the text as its caption where it fits. A document has already become a download link in the text, in
+        the reader's language (the rendering step: `files=False`)."""
         text, limit = reply.text, self.capabilities.max_text
+        if reply.document is not None:
+            raise DeliveryError("permanent", "Zalo takes no files")
         try:
-            if reply.photo is not None or reply.document is not None:
+            if reply.photo is not None:
                 await self._typing(chat_id)
-            if reply.document is not None:
-                url = await self.links.document(reply.document)
-                # In Vietnamese: the channel does not know the reader's language.
-                line = Texts("vi").plain("zalo.document_link", filename=reply.document.filename, url=url)
-                text = f"{text}\n\n{line}" if text else line
             message_id = None
             if reply.photo is not None:
                 caption = text if len(text) <= limit else ""
@@ -224,7 +220,8 @@ class ZaloChannel(Polling):
         except ZaloError as err:
             raise classify(err) from None
 
-    async def set_commands(self, chat_id: str | None, language: str, commands: list[tuple[str, str]]) -> None:
+    async def set_commands(self, chat_id: str | None, language: str | None,
+                           commands: list[tuple[str, str]]) -> None:
         """Zalo has no command menu: the numbered menu is the way in."""
 
     def deep_link(self, payload: str) -> str | None:

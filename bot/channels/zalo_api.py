@@ -11,6 +11,8 @@ import ssl
 
 import aiohttp
 
+from bot.channels.env_proxy import EnvProxy
+
 
 class ZaloError(Exception):
     """A call that failed: `status` is the platform's error code (or the HTTP status), 0 when nothing came back
@@ -30,13 +32,12 @@ class ZaloAPI:
         self._connections = connections
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxy = EnvProxy()  # an office network may reach the platform only through HTTPS_PROXY
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            # trust_env: an office network may reach the platform only through HTTPS_PROXY, as for Telegram.
             connector = aiohttp.TCPConnector(limit=self._connections, ssl=ssl.create_default_context())
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True,
-                                                  skip_auto_headers=("Accept-Encoding",))
+            self._session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("Accept-Encoding",))
         return self._session
 
     async def close(self) -> None:
@@ -48,8 +49,8 @@ class ZaloAPI:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout,
                                         sock_read=read_timeout or self._timeout)
         try:
-            async with self._open().post(f"{self._base}{self._token}/{method}", json=params or {},
-                                         timeout=timeout) as response:
+            async with self._open().post(f"{self._base}{self._token}/{method}", json=params or {}, timeout=timeout,
+                                         **await self._proxy(self._base)) as response:
                 status, body = response.status, await response.read()
                 retry_header = response.headers.get("Retry-After")
         except TimeoutError:
@@ -76,7 +77,7 @@ class ZaloAPI:
         """The bytes at `url` (a photo a person sent), at most `limit` of them; raises ZaloError (413 when over)."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self._timeout, sock_read=self._timeout)
         try:
-            async with self._open().get(url, timeout=timeout) as response:
+            async with self._open().get(url, timeout=timeout, **await self._proxy(url)) as response:
                 if response.status != 200:
                     raise ZaloError(response.status, "the photo could not be downloaded")
                 if (response.content_length or 0) > limit:

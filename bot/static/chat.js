@@ -13,6 +13,8 @@
   const commandsToggle = $("commands-toggle");
   const personaSelect = $("persona");
   const textView = $("text-view");
+  const counter = $("counter");
+  const newMarker = $("new-marker");
 
   const state = {
     csrf: "",
@@ -29,6 +31,9 @@
     versions: new Map(),
     events: null,
     reconnect: null,
+    chat: "", // whose chat the log shows (persona and view): only a switch empties it
+    asked: null, // the longest answer the bot's latest message asks for (a report's content), if it says
+    unread: 0,
   };
 
   // ---- texts --------------------------------------------------------------------------------------
@@ -51,11 +56,24 @@
       el.title = t(el.dataset.tTitle);
       el.setAttribute("aria-label", el.title);
     }
-    document.title = (state.mode === "demo" ? t("demo.tag") + " · " : "") + t("web.title", values);
+    renderTitle();
     renderPersonas();
     renderCampaigns();
     renderView();
   }
+
+  // Messages that came while the tab was hidden are counted in its title, as chat apps do.
+  function renderTitle() {
+    const title = (state.mode === "demo" ? t("demo.tag") + " · " : "") + t("web.title", { operator: state.operator });
+    document.title = (state.unread ? `(${state.unread}) ` : "") + title;
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state.unread) {
+      state.unread = 0;
+      renderTitle();
+    }
+  });
 
   function setLanguage(lang) {
     if (lang && lang !== state.lang) {
@@ -95,10 +113,29 @@
     return out;
   }
 
+  const COMMAND = /(^|[\s(«"])(\/[a-z][a-z0-9_]{0,31})(?![\w/])/g;
+
+  // A "/command" in the bot's text is a button that sends it, as on Telegram.
+  function commandsIn(text) {
+    const out = document.createDocumentFragment();
+    let last = 0;
+    for (const match of text.matchAll(COMMAND)) {
+      const at = match.index + match[1].length;
+      out.append(document.createTextNode(text.slice(last, at)));
+      const link = element("button", "command", match[2]);
+      link.type = "button";
+      link.addEventListener("click", () => sendText(match[2]));
+      out.append(link);
+      last = at + match[2].length;
+    }
+    out.append(document.createTextNode(text.slice(last)));
+    return out;
+  }
+
   function copyNodes(from, to) {
     for (const node of from.childNodes) {
       if (node.nodeType === Node.TEXT_NODE) {
-        to.append(document.createTextNode(node.data));
+        to.append(to.closest && to.closest("a, code, pre") ? document.createTextNode(node.data) : commandsIn(node.data));
       } else if (node.nodeType === Node.ELEMENT_NODE && !DROP.has(node.tagName)) {
         if (!TAGS.has(node.tagName)) {
           copyNodes(node, to); // an unknown tag: keep its text only
@@ -142,23 +179,48 @@
     return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(bytes / 1024)) + " KB";
   }
 
+  // A picture in the chat: tapped, it opens full size; once loaded, the log stays at the bottom if it was there.
+  function picture(url, alt) {
+    const img = element("img", "photo");
+    img.src = url;
+    img.alt = alt;
+    img.addEventListener("load", () => {
+      if (log.dataset.stuck) toBottom();
+    });
+    img.addEventListener("click", () => openViewer(url, alt));
+    return img;
+  }
+
+  const timeFormat = new Intl.DateTimeFormat("vi-VN", { hour: "2-digit", minute: "2-digit" });
+  const dayFormat = new Intl.DateTimeFormat("vi-VN", { day: "2-digit", month: "2-digit", year: "numeric" });
+
+  function stamp(message) {
+    const at = message.at ? new Date(message.at) : null;
+    if (!at || isNaN(at)) return null;
+    const time = element("time", "time", timeFormat.format(at));
+    time.dateTime = message.at;
+    return time;
+  }
+
   function bubble(message) {
     const box = element("div", "bubble");
+    const time = stamp(message);
     if (message.from === "me") {
       if (message.text != null) box.append(element("div", "body", message.text));
-      if (message.photo) {
-        const img = element("img", "photo");
-        img.src = message.photo.url;
-        img.alt = t("web.photo_alt");
-        box.append(img);
+      if (message.photo) box.append(picture(message.photo.url, t("web.photo_alt")));
+      if (message.voice) {
+        const audio = element("audio", "voice");
+        audio.controls = true;
+        audio.src = message.voice.url;
+        box.append(audio);
       }
+      if (message.document) box.append(element("div", "document", "📎 " + message.document.name));
+      if (message.location) box.append(element("div", "document", "📍 " + t("web.location_sent")));
+      if (time) box.append(time);
       return box;
     }
     if (message.photo && /^image\/(jpeg|png|webp|gif)$/.test(message.photo.mime)) {
-      const img = element("img", "photo");
-      img.src = message.photo.url;
-      img.alt = message.photo.name;
-      box.append(img);
+      box.append(picture(message.photo.url, message.photo.name));
     }
     const body = element("div", "body");
     if (message.html != null) body.append(richText(message.html));
@@ -166,12 +228,7 @@
     box.append(body);
     if (message.document) {
       const doc = message.document;
-      if (/^image\/(jpeg|png|webp)$/.test(doc.mime)) {
-        const img = element("img", "photo");
-        img.src = doc.url;
-        img.alt = doc.name;
-        box.append(img);
-      }
+      if (/^image\/(jpeg|png|webp)$/.test(doc.mime)) box.append(picture(doc.url, doc.name));
       const link = element("a", "document");
       link.href = doc.url;
       link.download = doc.name;
@@ -194,6 +251,10 @@
           } else {
             const button = element("button", "option", option.label);
             button.type = "button";
+            if (message.chosen === option.data) {
+              button.classList.add("used"); // pressed already: still usable, as on Telegram, but shown as used
+              button.setAttribute("aria-pressed", "true");
+            }
             button.addEventListener("click", () => choose(option.data, message.id, button));
             line.append(button);
           }
@@ -202,10 +263,60 @@
       }
       box.append(keyboard);
     }
+    if (time) box.append(time);
     return box;
   }
 
-  function show(event) {
+  function dayOf(message) {
+    const at = message.at ? new Date(message.at) : null;
+    return at && !isNaN(at) ? dayFormat.format(at) : "";
+  }
+
+  function dayLabel(day) {
+    const today = dayFormat.format(new Date());
+    const yesterday = dayFormat.format(new Date(Date.now() - 86400000));
+    return day === today ? t("web.today") : day === yesterday ? t("web.yesterday") : day;
+  }
+
+  // ---- scrolling: follow new messages only when the person is at the bottom ---------------------------
+
+  function atBottom() {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  }
+
+  function toBottom() {
+    log.scrollTop = log.scrollHeight;
+    log.dataset.stuck = "1";
+    newMarker.hidden = true;
+  }
+
+  log.addEventListener("scroll", () => {
+    if (atBottom()) {
+      log.dataset.stuck = "1";
+      newMarker.hidden = true;
+    } else {
+      delete log.dataset.stuck;
+    }
+  });
+  newMarker.addEventListener("click", toBottom);
+
+  // ---- a picture full size ----------------------------------------------------------------------------
+
+  function openViewer(url, alt) {
+    const viewer = $("viewer");
+    const img = viewer.querySelector("img");
+    img.src = url;
+    img.alt = alt;
+    viewer.hidden = false;
+    viewer.querySelector("button").focus();
+  }
+
+  $("viewer").addEventListener("click", () => {
+    $("viewer").hidden = true;
+  });
+
+  // `live`: a message that just arrived, not one of the history shown when the chat opens.
+  function show(event, live = true) {
     if (event.type === "commands") {
       renderCommands(event.commands);
       setLanguage(event.language);
@@ -220,11 +331,26 @@
       row.replaceChildren(bubble(event)); // an edit: the same message, in place
       return;
     }
+    const follow = log.dataset.stuck !== undefined || event.from === "me";
+    const day = dayOf(event);
+    if (day && day !== log.dataset.day) {
+      log.dataset.day = day;
+      log.append(element("div", "day", dayLabel(day)));
+    }
+    if (event.from !== "me") {
+      state.asked = event.limit || null;
+      composed();
+    }
     row = element("div", "msg " + (event.from === "me" ? "me" : "bot"));
     row.id = "m-" + event.id;
     row.append(bubble(event));
     log.append(row);
-    log.scrollTop = log.scrollHeight;
+    if (follow) toBottom();
+    else if (live) newMarker.hidden = false; // someone reading older messages is not pulled down
+    if (live && document.hidden && event.from !== "me") {
+      state.unread += 1;
+      renderTitle();
+    }
   }
 
   // ---- talking to the server ------------------------------------------------------------------------
@@ -251,8 +377,8 @@
     hideStatus();
   }
 
-  async function post(path, body, raw = false, retried = false) {
-    const headers = { "X-CSRF-Token": state.csrf };
+  async function post(path, body, raw = false, retried = false, extra = {}) {
+    const headers = { "X-CSRF-Token": state.csrf, ...extra };
     if (raw) headers["Content-Type"] = body.type || "application/octet-stream";
     else headers["Content-Type"] = "application/json";
     let response;
@@ -273,7 +399,7 @@
       } catch {
         return null;
       }
-      return post(path, body, raw, true);
+      return post(path, body, raw, true, extra);
     }
     if (!response.ok) {
       showStatus(data.message || t("web.error"));
@@ -298,9 +424,19 @@
       await startSession();
       history = await loadHistory();
     }
-    log.replaceChildren();
-    state.versions.clear();
-    for (const message of history.messages) show(message);
+    // A reconnect (the server restarted, the network came back) adds what is new and never empties the log;
+    // only another chat (a persona, a view) replaces it.
+    const chat = history.persona + "/" + history.view;
+    if (chat !== state.chat) {
+      state.chat = chat;
+      log.replaceChildren();
+      delete log.dataset.day;
+      state.versions.clear();
+      log.dataset.stuck = "1";
+      input.value = localStorage.getItem(draftKey()) || "";
+      composed();
+    }
+    for (const message of history.messages) show(message, false);
     renderCommands(history.commands);
     setLanguage(history.language);
     if (history.view !== state.view) {
@@ -450,14 +586,51 @@
 
   // ---- the composer ---------------------------------------------------------------------------------
 
+  // What is typed and not sent yet is kept in the browser, per chat, across a reload.
+  function draftKey() {
+    return "danvan.draft." + state.chat;
+  }
+
+  function saveDraft() {
+    try {
+      if (input.value) localStorage.setItem(draftKey(), input.value);
+      else localStorage.removeItem(draftKey());
+    } catch {
+      /* storage full or disabled: the draft is only on the page */
+    }
+  }
+
+  // The counter shows once a text nears the limit; a longer text is refused before sending and stays in the box.
+  function limit() {
+    return Math.min(state.limits.text, state.asked || Infinity);
+  }
+
+  function composed() {
+    const length = input.value.length;
+    const max = limit();
+    counter.hidden = length < max * 0.8;
+    counter.textContent = t("web.counter", { length, max });
+    counter.classList.toggle("over", length > max);
+    $("composer").classList.toggle("typing", length > 0); // the voice and location buttons give the text room
+    autosize();
+  }
+
   $("composer").addEventListener("submit", async (e) => {
     e.preventDefault();
     const text = input.value;
     if (!text.trim()) return;
+    if (text.length > limit()) {
+      showStatus(t("web.too_long", { max: limit() }));
+      return;
+    }
     input.value = "";
-    autosize();
-    if (!(await sendText(text))) input.value = text; // kept, so nothing typed is lost
-    autosize();
+    composed();
+    if (await sendText(text)) {
+      saveDraft();
+    } else if (!input.value) {
+      input.value = text; // refused: kept, so nothing typed is lost
+    }
+    composed();
     input.focus();
   });
 
@@ -472,18 +645,95 @@
     input.style.height = "auto";
     input.style.height = Math.min(input.scrollHeight + 2, 140) + "px";
   }
-  input.addEventListener("input", autosize);
+  input.addEventListener("input", () => {
+    composed();
+    saveDraft();
+  });
 
-  $("photo").addEventListener("change", async (e) => {
-    const file = e.target.files[0];
-    e.target.value = "";
-    if (!file) return;
+  const MAX_SIDE = 2560; // pixels: a phone's 12-megapixel photo is shrunk before it is sent
+
+  // Redrawn on a canvas (which also drops the photo's EXIF, GPS included) and sent as JPEG, when it is larger.
+  async function shrink(file) {
+    let bitmap;
+    try {
+      bitmap = await createImageBitmap(file);
+    } catch {
+      return file; // not an image the browser can read: the server says what is wrong
+    }
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    if (scale === 1 && file.size < 1048576) return file;
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.round(bitmap.width * scale);
+    canvas.height = Math.round(bitmap.height * scale);
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+    return blob || file;
+  }
+
+  async function upload(file, name) {
     if (file.size > state.limits.upload) {
       showStatus(t("web.photo_too_large", { max: Math.round(state.limits.upload / 1048576) }));
       return;
     }
     showStatus(t("web.sending"), "info");
-    if (await post("/api/upload", file, true)) hideStatus();
+    const extra = name ? { "X-File-Name": encodeURIComponent(name) } : {};
+    if (await post("/api/upload", file, true, false, extra)) hideStatus();
+  }
+
+  $("photo").addEventListener("change", async (e) => {
+    const file = e.target.files[0];
+    e.target.value = "";
+    if (!file) return;
+    if (file.type.startsWith("image/")) await upload(await shrink(file));
+    else await upload(file, file.name); // a document
+  });
+
+  // A voice note: the first tap records, the second sends.
+  const recordButton = $("record");
+  let recorder = null;
+
+  recordButton.addEventListener("click", async () => {
+    if (recorder) {
+      recorder.stop();
+      return;
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    } catch {
+      showStatus(t("web.no_microphone"));
+      return;
+    }
+    const type = ["audio/webm", "audio/ogg", "audio/mp4"].find((m) => MediaRecorder.isTypeSupported(m)) || "";
+    const chunks = [];
+    recorder = new MediaRecorder(stream, type ? { mimeType: type } : {});
+    recorder.addEventListener("dataavailable", (e) => chunks.push(e.data));
+    recorder.addEventListener("stop", async () => {
+      stream.getTracks().forEach((track) => track.stop());
+      recorder = null;
+      recordButton.classList.remove("recording");
+      hideStatus();
+      const blob = new Blob(chunks, { type: (type || chunks[0]?.type || "audio/webm").split(";")[0] });
+      if (blob.size) await upload(blob);
+    });
+    recorder.start();
+    recordButton.classList.add("recording");
+    showStatus(t("web.recording"), "info", true);
+  });
+
+  $("locate").addEventListener("click", () => {
+    if (!navigator.geolocation) {
+      showStatus(t("web.no_location"));
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(
+      (position) => post("/api/message", {
+        location: { latitude: position.coords.latitude, longitude: position.coords.longitude }, id: messageId(),
+      }),
+      () => showStatus(t("web.no_location")),
+      { enableHighAccuracy: true, timeout: 15000 },
+    );
   });
 
   commandsToggle.addEventListener("click", () => toggleCommands(commandsBox.hidden));

@@ -1,0 +1,73 @@
+"""Retention: what is kept only for a while, and its end (the scheduled job is bot/retention.py)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from storage import audit
+from storage.cases import OPEN, drop_attachments
+from storage.clock import iso
+from storage.db import Database
+from storage.files import FileStore, unreferenced
+
+BATCH = 200  # cases per transaction
+
+
+class RetentionRepo:
+    def __init__(self, db: Database, files: FileStore) -> None:
+        self.db = db
+        self.files = files
+
+    async def sweep(self, *, cases_closed_before: datetime, journal_before: datetime, stale_before: datetime,
+                    now: datetime) -> dict[str, int]:
+        """End what has been kept long enough; returns the counts (also in the audit log, when there were any).
+        Running it again finds nothing more to do.
+
+        A case closed (or answered and left) before `cases_closed_before` no longer names its sender, and its
+        files and precise locations go (topic, place, text, dates and status stay). Handled updates in the
+        journal before `journal_before` go, so do notices and numbered options older than `stale_before` and
+        expired web chat sessions. Files nothing refers to any more are deleted from disk after each commit.
+        Cases go in batches, each its own short transaction, so that the first run on years of cases never holds
+        the write lock for long."""
+        counts: dict[str, int] = defaultdict(int)
+        after = 0
+        while (after := await self._cases(cases_closed_before, after, counts)) is not None:
+            pass
+        async with self.db.tx() as conn:
+            for name, statement, before in (
+                ("journal", "DELETE FROM inbound_journal WHERE done_at IS NOT NULL AND done_at < ?", journal_before),
+                ("notices", "DELETE FROM notice_outbox WHERE created_at < ?", stale_before),
+                ("options", "DELETE FROM chat_options WHERE updated_at < ?", stale_before),
+                ("sessions", "DELETE FROM web_sessions WHERE expires_at <= ?", now),
+            ):
+                cur = await conn.execute(statement, (iso(before),))
+                counts[name] = cur.rowcount
+            if any(counts.values()):
+                await audit.write(conn, None, "retention.swept", None, now, **counts)
+        return dict(counts)
+
+    async def _cases(self, closed_before: datetime, after: int, counts: dict[str, int]) -> int | None:
+        """One batch of old cases with ids above `after`: unlinked, files and locations dropped; returns the last
+        id done, None once there are no more."""
+        digests: set[str] = set()
+        async with self.db.tx() as conn:
+            async with conn.execute(
+                f"SELECT id FROM cases WHERE status NOT IN {OPEN} AND COALESCE(closed_at, answered_at) < ?"
+                " AND (user_id IS NOT NULL OR EXISTS (SELECT 1 FROM case_attachments a WHERE a.case_id = cases.id))"
+                " AND id > ? ORDER BY id LIMIT ?",
+                (iso(closed_before), after, BATCH),
+            ) as cur:
+                cases = [r[0] for r in await cur.fetchall()]
+            if not cases:
+                return None
+            ids = ",".join("?" * len(cases))
+            await drop_attachments(conn, cases, counts, digests)
+            await conn.execute(f"UPDATE case_events SET actor_id = NULL WHERE case_id IN ({ids}) AND actor_id ="
+                               " (SELECT user_id FROM cases c WHERE c.id = case_events.case_id)", cases)
+            cur = await conn.execute(f"UPDATE cases SET user_id = NULL WHERE id IN ({ids}) AND user_id IS NOT NULL",
+                                     cases)
+            counts["senders"] += cur.rowcount
+            free = await unreferenced(conn, digests)
+        counts["files_deleted"] += await self.files.delete(free)
+        return cases[-1]
