@@ -17,7 +17,7 @@ from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.broadcast import plan_start
 from handlers.consent import has_consent, record_consent
 from handlers.pickers import locality_name, locality_steps
-from messages import Key, Safe, Texts, join
+from messages import Key, Texts, join
 from storage import Store
 from storage.broadcasts import Broadcast, NewBroadcast
 from storage.clock import iso, parse
@@ -465,10 +465,10 @@ async def report_button(ctx: Ctx) -> None:
     if topic_id is None:
         topic = await ctx.store.topics.by_code(REPORT_TOPIC)
         topic_id = topic.id if topic else None
-    content = ctx.t("survey.report_text", title=survey.title_vi, question=q.text_vi, answer=choice.vi)
+    content = ctx.t.plain("survey.report_text", title=survey.title_vi, question=q.text_vi, answer=choice.vi)
     ctx.conversation = None
     ctx.dirty = True
-    await cases.start_case(ctx, "phananh", carried={"text": str(Safe(content)), "topic_id": topic_id})
+    await cases.start_case(ctx, "phananh", carried={"text": content, "topic_id": topic_id})
 
 
 # ---- invitations (the reminder: bot/survey_invites.py) ---------------------------------------------------

@@ -177,7 +177,7 @@ async def test_back_resume_and_change_until_it_closes(harness, store, clock):
 
 
 async def test_a_not_received_answer_opens_a_prefilled_report(harness, store):
-    await load(store)
+    await load(store, SAMPLE.replace("theo chính sách chưa?", "theo chính sách (tiền & hiện vật) chưa?"))
     p = await resident(harness)
     await turns(p, [
         ("/khaosat", []), ("[Rà soát việc tiếp cận]", []),
@@ -192,6 +192,7 @@ async def test_a_not_received_answer_opens_a_prefilled_report(harness, store):
     ])
     case = await store.cases.by_code("PA-26-000001")
     assert case.content.startswith("Khảo sát «Rà soát") and "Lê Văn Ba" in case.content
+    assert "(tiền & hiện vật)" in case.content  # what the person wrote, not HTML
     assert (await store.topics.get(case.topic_id)).code == "an-sinh"
 
 
