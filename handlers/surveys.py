@@ -252,18 +252,19 @@ async def _question_prompt(ctx: Ctx) -> None:
     rows: list[tuple[Option, ...]] = []
     if q.kind == "multiple":
         chosen = set(ctx.data.get("sel", current or ()))
-        rows += [(Option(ctx.t("survey.on" if v in chosen else "survey.off", label=label), cb(key, "t", v)),)
+        rows += [(Option(ctx.t("survey.on" if v in chosen else "survey.off", label=label), cb(key, q.key, "t", v)),)
                  for v, label in choices_of(ctx, q)]
-        rows.append((Option(ctx.t("survey.multiple_done"), cb(key, "d")),))
+        rows.append((Option(ctx.t("survey.multiple_done"), cb(key, q.key, "d")),))
         lines.append(ctx.t("survey.multiple_hint" if ctx.capabilities.buttons else "survey.multiple_hint_numbers"))
     elif q.kind in CHOICE_KINDS:
-        rows += [(Option(label, cb(key, "c", v)),) for v, label in choices_of(ctx, q)]
+        rows += [(Option(label, cb(key, q.key, "c", v)),) for v, label in choices_of(ctx, q)]
     elif q.kind == "locality":
         found = ctx.data.get("found") or []
         places = [p for p in [await ctx.store.localities.get(i) for i in found] if p]
         if ctx.user.locality_id and not places:
-            rows.append((Option(await locality_name(ctx, ctx.user.locality_id), cb(key, "c", ctx.user.locality_id)),))
-        rows += [(Option(await locality_name(ctx, p.id), cb(key, "c", p.id)),) for p in places]
+            mine = await locality_name(ctx, ctx.user.locality_id)
+            rows.append((Option(mine, cb(key, q.key, "c", ctx.user.locality_id)),))
+        rows += [(Option(await locality_name(ctx, p.id), cb(key, q.key, "c", p.id)),) for p in places]
         lines.append(ctx.t("survey.locality_hint"))
     elif q.kind == "number":
         lines.append(ctx.t("survey.number_hint", low=q.low, high=q.high))
@@ -276,13 +277,13 @@ async def _question_prompt(ctx: Ctx) -> None:
         # a number typed here is the answer, not an option: going back or skipping is typed in words
         lines.append(ctx.t("survey.typed_nav" if not q.required else "survey.typed_back"))
     elif shown.index(q) > 0:
-        nav.append(Option(ctx.t("common.back"), cb(key, "b")))
+        nav.append(Option(ctx.t("common.back"), cb(key, q.key, "b")))
     if q.kind in TYPED and not ctx.capabilities.buttons:
         pass
     elif not q.required:
-        nav.append(Option(ctx.t("survey.skip"), cb(key, "s")))
+        nav.append(Option(ctx.t("survey.skip"), cb(key, q.key, "s")))
     elif current is not None and q.kind != "multiple":
-        nav.append(Option(ctx.t("survey.keep"), cb(key, "k")))
+        nav.append(Option(ctx.t("survey.keep"), cb(key, q.key, "k")))
     if nav:
         rows.append(tuple(nav))
     ctx.say("\n".join(lines), rows)
@@ -294,6 +295,11 @@ async def _question_handle(ctx: Ctx) -> None:
     if state is None:
         return
     survey, response, q, shown = state
+    if ctx.inbound.kind == "choice":  # every button names its question: one of an earlier question is stale
+        if ctx.args[:1] != (q.key,):
+            await ctx.reask(ctx.stale_key)
+            return
+        ctx.args = ctx.args[1:]
     choice = ctx.choice
     if q.kind in TYPED and ctx.inbound.kind == "text":
         word = fold(ctx.inbound.text)
@@ -353,7 +359,7 @@ async def _multiple(ctx: Ctx, survey: Survey, response: Response, q: Question) -
         shown = await ctx.store.conversations.shown(ctx.inbound.channel, ctx.inbound.chat_id)
         numbers = [int(n) for n in re.findall(r"\d+", ctx.inbound.text)]
         picked = [shown[n - 1][1] for n in numbers if 1 <= n <= len(shown)]
-        toggles = {p.split(":")[-1] for p in picked if p.startswith(cb(_key("q"), "t", ""))}
+        toggles = {p.split(":")[-1] for p in picked if p.startswith(cb(_key("q"), q.key, "t", ""))}
         if len(toggles) != len(set(numbers)):
             await ctx.reask("survey.bad_numbers")
             return

@@ -320,3 +320,19 @@ async def test_a_survey_not_yet_open_or_closed_says_so(harness, store, clock):
     clock.now = clock.now.replace(month=12, day=11)
     await p.choose(f"1:sv:{survey.id}")
     assert "đã kết thúc" in p.text()
+
+
+async def test_a_button_of_an_earlier_question_is_refused(harness, store):
+    survey = await load(store)
+    p = await resident(harness)
+    await turns(p, [("/khaosat", []), ("[Rà soát việc tiếp cận]", ["Câu 1/3"])])
+    received = p.option("Đã nhận được")  # its value is "yes", as a yes/no question's is
+    await turns(p, [("[Đã nhận được]", ["Câu 2/7"])])
+    if p.buttons:
+        await turns(p, [("[Tiền mặt]", []), ("[Xong]", ["Câu 3/7"])])
+    else:
+        await turns(p, [("1, 2", ["Câu 3/7"])])
+    await p.choose(received)  # pressed again at the yes/no question
+    assert p.stale in p.text() and "Câu 3/7" in p.text()
+    user = await store.users.find("test", "1001")
+    assert "on_time" not in (await store.surveys.response(survey.id, user.id)).answers
