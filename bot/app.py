@@ -26,6 +26,7 @@ from bot.outbound import Gate, Outbound
 from bot.retention import Retention
 from bot.router import Router
 from bot.scheduler import Scheduler
+from bot.survey_invites import SurveyReminders
 from handlers.features import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
@@ -72,6 +73,7 @@ class App:
             concurrency=config.broadcast_concurrency, resend_uncertain=config.broadcast_resend_uncertain,
             quiet_hours=config.quiet, tz=self.router.settings.tz))
         self.scheduler.every_tick("broadcasts", self.broadcasts.tick)
+        SurveyReminders(store, config.quiet, self.router.settings.tz).register(self.scheduler)
         self.router.wake = self.scheduler.wake
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
         # Every update is journalled before the platform is told it arrived (bot/intake.py).

@@ -14,7 +14,18 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import admin_cli, backup, campaign_cli, consultation_cli, dvk_cli, logs, privacy_report, task_file, yaml_fields
+from bot import (
+    admin_cli,
+    backup,
+    campaign_cli,
+    consultation_cli,
+    dvk_cli,
+    logs,
+    privacy_report,
+    survey_cli,
+    task_file,
+    yaml_fields,
+)
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
@@ -89,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     task_load.add_argument("file", type=Path)
 
     campaign_cli.add_parsers(sub)
+    survey_cli.add_parsers(sub)
     privacy_report.add_parsers(sub, _date)
     dvk_cli.add_parsers(sub)
     consultation_cli.add_parsers(sub)
@@ -137,6 +149,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             handled = await dvk_cli.dispatch(args, store, config, now)
         if handled is None:
             handled = await consultation_cli.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await survey_cli.dispatch(args, store, config, now)
         if handled is not None:
             return handled
         if args.command == "db":

@@ -44,7 +44,8 @@ def _key(step: str) -> str:
 
 
 def render(t: Texts, text: str, *, photo: Document | None = None, link: str | None = None,
-           feedback: bool = False, campaign_id: int | None = None) -> Reply:
+           feedback: bool = False, campaign_id: int | None = None, survey_id: int | None = None,
+           poll: tuple[Option, ...] = ()) -> Reply:
     """The broadcast in one person's language: the text, how to stop receiving them, its buttons."""
     rows = []
     if link:
@@ -52,13 +53,17 @@ def render(t: Texts, text: str, *, photo: Document | None = None, link: str | No
     if feedback:
         rows.append((Option(t("broadcast.feedback_button"),
                             cb("new", "gopy", campaign_id) if campaign_id else cb("new", "gopy")),))
+    rows += [(option,) for option in poll]  # a quick poll: its choices (handlers/surveys.py poll_options)
+    if survey_id and not poll:
+        rows.append((Option(t("survey.answer_button"), cb("sv", survey_id)),))
     return Reply(Safe(f"{text}\n\n{t('broadcast.footer')}"), tuple(rows), photo=photo)
 
 
-def render_broadcast(broadcast: Broadcast, language: str, photo: bytes | None) -> Reply:
+def render_broadcast(broadcast: Broadcast, language: str, photo: bytes | None, poll: tuple[Option, ...] = ()) -> Reply:
     return render(Texts(language), broadcast.text(language),
                   photo=Document("thongbao.jpg", photo, "image/jpeg") if photo else None,
-                  link=broadcast.link_url, feedback=broadcast.feedback, campaign_id=broadcast.campaign_id)
+                  link=broadcast.link_url, feedback=broadcast.feedback, campaign_id=broadcast.campaign_id,
+                  survey_id=broadcast.survey_id, poll=poll)
 
 
 # ---- quiet hours ---------------------------------------------------------------------------------------

@@ -58,8 +58,8 @@ def case_step(step: str, prompt):
 
 
 async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None, carried: dict | None = None) -> None:
-    """`carried`: what the person sent before choosing to make it a case (handlers/offer.py), taken in as content
-    once they have consented."""
+    """`carried`: what the person sent before choosing to make it a case (handlers/offer.py), or a survey's answer
+    and its topic (handlers/surveys.py), taken in as content once they have consented."""
     if not await has_consent(ctx, "opinions"):
         await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id, carried=carried)
         return
@@ -76,6 +76,9 @@ async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None, carried: dict | N
     ctx.conversation = None
     data = {"kind": kind, "campaign_id": campaign_id, "attachments": [], "key": _new_key()}
     await _carry(ctx, data, carried)
+    if carried and carried.get("topic_id"):  # a survey's answer knows its topic (handlers/surveys.py)
+        await ctx.goto(FLOW, "place", topic_id=carried["topic_id"], **data)
+        return
     if campaign_id:
         campaign = await _campaign(ctx, campaign_id)
         if campaign and campaign.topic_id:

@@ -3,7 +3,7 @@ links. The sensitive purpose is asked only of someone who chooses its topic (han
 
 from __future__ import annotations
 
-from handlers import consultation
+from handlers import consultation, surveys
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.consent import consent_history, record_consent
 from handlers.features import Command, Feature
@@ -36,7 +36,8 @@ async def start(ctx: Ctx) -> None:
 
 
 async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
-    """Deep links: l_<locality>, c_<campaign>, i_<invite>, v_<consultation>. False when the payload is not valid."""
+    """Deep links: l_<locality>, c_<campaign>, s_<survey>, i_<invite>, v_<consultation>. False when the payload is not
+    valid."""
     prefix, _, value = payload.partition("_")
     if not value or len(payload) > 64:
         return False
@@ -61,6 +62,8 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
         return True
     if prefix == "v":
         return await consultation.from_link(ctx, value)
+    if prefix == "s":
+        return await surveys.deep_link(ctx, value)
     if prefix == "i":
         if not ctx.capabilities.staff:
             ctx.say(ctx.t("invite.wrong_channel"))

@@ -25,6 +25,7 @@ from storage.notices import NoticeRepo
 from storage.retention import RetentionRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
+from storage.surveys import SurveyRepo
 from storage.tasks import TaskRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
@@ -55,6 +56,7 @@ class Store:
     retention: RetentionRepo
     web_messages: WebMessageRepo
     consultations: ConsultationRepo
+    surveys: SurveyRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -70,7 +72,7 @@ class Store:
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
                         JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files), WebMessageRepo(db),
-                        ConsultationRepo(db))
+                        ConsultationRepo(db), SurveyRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

@@ -77,6 +77,7 @@ class Broadcast:
     report_channel: str | None
     report_chat: str | None
     report_ref: str | None
+    survey_id: int | None = None  # an invitation to a survey: its «Trả lời khảo sát» button (storage/surveys.py)
 
     def text(self, language: str) -> str:
         return self.text_en if language == "en" and self.text_en else self.text_vi
@@ -103,7 +104,7 @@ class Outcome:
 
 _COLUMNS = ("id, campaign_id, created_by, text_vi, text_en, photo_sha256, link_url, feedback, audience, status,"
             " scheduled_at, quiet_override, created_at, started_at, finished_at, resolved, resolved_upto, total,"
-            " report_channel, report_chat, report_ref")
+            " report_channel, report_chat, report_ref, survey_id")
 
 
 def _row(r) -> Broadcast:
@@ -111,7 +112,7 @@ def _row(r) -> Broadcast:
                      r["link_url"], bool(r["feedback"]), Audience.from_json(r["audience"]), r["status"],
                      r["scheduled_at"], bool(r["quiet_override"]), r["created_at"], r["started_at"],
                      r["finished_at"], bool(r["resolved"]), r["resolved_upto"], r["total"], r["report_channel"],
-                     r["report_chat"], r["report_ref"])
+                     r["report_chat"], r["report_ref"], r["survey_id"])
 
 
 def _audience_where(audience: Audience) -> tuple[str, list]:

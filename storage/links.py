@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from storage import consultations
+from storage import consultations, surveys
 from storage.clock import iso, parse
 from storage.db import Database
 from storage.dvk import move_person as move_dvk
@@ -92,6 +92,7 @@ class LinkRepo:
             await conn.execute("UPDATE link_codes SET used_at = ? WHERE id = ?", (iso(now), row["id"]))
             await conn.execute("UPDATE cases SET user_id = ? WHERE user_id = ?", (keep, move))
             await move_dvk(conn, move, keep)
+            await surveys.move(conn, move, keep)
             await conn.execute("INSERT INTO user_topics (user_id, topic_id)"
                                " SELECT ?, topic_id FROM user_topics WHERE user_id = ? ON CONFLICT DO NOTHING",
                                (keep, move))
