@@ -23,7 +23,7 @@ from storage import Store
 from storage.broadcasts import Broadcast, NewBroadcast
 from storage.clock import iso, parse
 from storage.localities import Locality
-from storage.surveys import CHOICE_KINDS, KEPT, PERSONAL_TABLES, Question, Response, Survey, erase
+from storage.surveys import CHOICE_KINDS, KEPT, Question, Response, Survey, erase
 from storage.text import fold
 
 FLOW = "sv"
@@ -558,5 +558,5 @@ async def export(ctx: Ctx) -> dict:
 
 
 FEATURE = Feature("surveys", commands=(Command("khaosat", menu="menu.khaosat", place=35),), export=export,
-                  exported=PERSONAL_TABLES, kept=KEPT, erase=erase)
+                  exported=("survey_responses",), kept=KEPT, erase=erase)  # survey_answers: by response
 
