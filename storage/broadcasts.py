@@ -117,13 +117,18 @@ def _row(r) -> Broadcast:
 
 def _audience_where(audience: Audience) -> tuple[str, list]:
     """Who may receive news at all (onboarded, not opted out, reachable, consent for citizens), then the
-    broadcast's own conditions: any of its topics, inside any of its locality subtrees, any of its roles. A
-    person on two linked channels receives it once, where their account is kept: the linked account's own
-    settings are the ones from before the link and no longer say anything."""
-    where = ["u.deleted_at IS NULL", "u.linked_to IS NULL", "u.onboarded = 1", "u.news_enabled = 1",
-             "u.reachable = 1", "u.chat_id IS NOT NULL",
-             "(u.role <> 'citizen' OR (SELECT c.granted FROM consents c WHERE c.user_id = u.id"
-             " AND c.purpose = 'news' ORDER BY c.id DESC LIMIT 1) = 1)"]
+    broadcast's own conditions (`audience_conditions`). A person on two linked channels receives it once, where
+    their account is kept: the linked account's own settings are the ones from before the link and no longer say
+    anything."""
+    return audience_conditions(audience, [
+        "u.deleted_at IS NULL", "u.linked_to IS NULL", "u.onboarded = 1", "u.news_enabled = 1", "u.reachable = 1",
+        "u.chat_id IS NOT NULL", "(u.role <> 'citizen' OR (SELECT c.granted FROM consents c WHERE c.user_id = u.id"
+        " AND c.purpose = 'news' ORDER BY c.id DESC LIMIT 1) = 1)"])
+
+
+def audience_conditions(audience: Audience, where: list[str]) -> tuple[str, list]:
+    """`where` and an audience's own conditions on the person `u`: any of its topics, inside any of its locality
+    subtrees, any of its roles (broadcasts, surveys)."""
     params: list = []
     if audience.roles:
         where.append(f"u.role IN ({','.join('?' * len(audience.roles))})")

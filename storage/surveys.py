@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
-from storage.broadcasts import Audience
+from storage.broadcasts import Audience, audience_conditions
 from storage.clock import iso
 from storage.db import Database
 
@@ -146,23 +146,9 @@ def _survey(r) -> Survey:
 
 
 def _audience_of(audience: Audience) -> tuple[str, list]:
-    """Whether the person `u` is among a survey's audience: any of its topics, inside any of its locality
-    subtrees, any of its roles (the broadcast's own conditions, without its news settings: a person who stopped
-    the news may still answer)."""
-    where, params = ["u.deleted_at IS NULL"], []
-    if audience.roles:
-        where.append(f"u.role IN ({','.join('?' * len(audience.roles))})")
-        params += list(audience.roles)
-    if audience.topics:
-        where.append("EXISTS (SELECT 1 FROM user_topics ut WHERE ut.user_id = u.id"
-                     f" AND ut.topic_id IN ({','.join('?' * len(audience.topics))}))")
-        params += list(audience.topics)
-    if audience.localities:
-        where.append("EXISTS (SELECT 1 FROM localities l JOIN localities s"
-                     " ON substr(l.path, 1, length(s.path)) = s.path"
-                     f" WHERE l.id = u.locality_id AND s.id IN ({','.join('?' * len(audience.localities))}))")
-        params += list(audience.localities)
-    return " AND ".join(where), params
+    """Whether the person `u` is among a survey's audience: the broadcast's own conditions, without its news
+    settings (a person who stopped the news may still answer)."""
+    return audience_conditions(audience, ["u.deleted_at IS NULL"])
 
 
 def _places(places: tuple[int, ...] | None) -> tuple[str, list]:
