@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from bot.config import Config
 from bot.console import help_text as _h
 from bot.console import operator, say, texts
+from messages import channel_key
 from storage import Store
 from storage.clock import parse
 from storage.roles import LastAdmin
@@ -33,7 +34,7 @@ async def _list(store: Store, tz: ZoneInfo) -> int:
     admins = [u for u in await store.users.staff() if u.role == "admin"]
     say("admins.count", count=len(admins))
     for user in admins:
-        say("admins.line", id=user.id, channel=user.channel, account=user.external_id,
+        say("admins.line", id=user.id, channel=channel_key(user.channel), account=user.external_id,
             name=user.display_name or "-", since=parse(user.created_at).astimezone(tz).strftime("%d/%m/%Y"))
     return 0
 

@@ -9,7 +9,6 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import handlers
 from bot.backup import DailyBackup
@@ -27,10 +26,12 @@ from bot.outbound import Gate, Outbound
 from bot.retention import Retention
 from bot.router import Router
 from bot.scheduler import Scheduler
-from handlers.menu import commands_for
+from bot.survey_invites import SurveyReminders
+from handlers.features import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.db import DatabaseUnavailable
+from storage.files import local_dir
 
 log = logging.getLogger(__name__)
 DRAIN_SECONDS = 5.0  # at a stop, how long updates being handled may take to finish
@@ -54,7 +55,7 @@ class App:
         self.links = FileLinks(store.files, config.web_url, link_secret(secret, config.store_path), clock)
         self.router.links = self.links
         # The web chat is always on; only in demo mode may staff act through it.
-        uploads = Path(config.store_path).parent / "uploads"
+        uploads = local_dir(config.store_path) / "uploads"
         self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo)
         self.outbound.add(self.web)
         # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.
@@ -72,6 +73,7 @@ class App:
             concurrency=config.broadcast_concurrency, resend_uncertain=config.broadcast_resend_uncertain,
             quiet_hours=config.quiet, tz=self.router.settings.tz))
         self.scheduler.every_tick("broadcasts", self.broadcasts.tick)
+        SurveyReminders(store, config.quiet, self.router.settings.tz).register(self.scheduler)
         self.router.wake = self.scheduler.wake
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
         # Every update is journalled before the platform is told it arrived (bot/intake.py).

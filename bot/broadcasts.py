@@ -29,6 +29,8 @@ from bot.channels.base import DeliveryError
 from bot.outbound import Outbound, Priority
 from handlers.base import Option, Reply, cb
 from handlers.broadcast import Quiet, in_quiet, quiet_end, render_broadcast
+from handlers.survey_results import poll_results
+from handlers.surveys import poll_options
 from messages import Key, Texts
 from storage import Store
 from storage.broadcasts import Broadcast, Outcome, Target
@@ -210,7 +212,8 @@ class Run:
     async def _prepare(self, broadcast: Broadcast) -> None:
         photo = await self.store.files.get(broadcast.photo_sha256) if broadcast.photo_sha256 else None
         for language in ("vi", "en"):
-            self._replies[language] = render_broadcast(broadcast, language, photo)
+            poll = await poll_options(self.store, broadcast.survey_id, language) if broadcast.survey_id else ()
+            self._replies[language] = render_broadcast(broadcast, language, photo, poll)
 
     # -- the pump: the one writer of this broadcast's rows
 
@@ -378,11 +381,15 @@ class Run:
         t = Texts(admin.language, staff=True)
         text = progress_text(t, self.id, self.total, self.counts, rate, final=final, cancelled=self.cancelled,
                              quiet_until=self.quiet_until, now=self.engine.clock().astimezone(self.engine.settings.tz))
+        if final and broadcast.survey_id:  # a quick poll's answers so far
+            text += await poll_results(self.store, broadcast.survey_id, t)
         capabilities, outbound = channel.capabilities, self.engine.outbound
         # Without buttons, stopping is /huythongbao typed: a number kept for a stop button would take the place of
         # the options the admin last saw.
         buttons = () if final or not capabilities.buttons else (
             (Option(t("broadcast.stop_button"), cb("bcstop", self.id)),),)
+        if final and broadcast.survey_id and capabilities.buttons:  # answers keep coming: read them live
+            buttons = ((Option(t("survey_results.live"), cb("svr", broadcast.survey_id)),),)
         [reply], _ = render.outgoing([Reply(text, buttons)], capabilities, t)
         try:
             if not capabilities.edits:  # each report a new message: few enough not to flood the admin's chat

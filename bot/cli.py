@@ -14,7 +14,18 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import admin_cli, backup, campaign_cli, dvk_cli, logs, privacy_report, task_file, yaml_fields
+from bot import (
+    admin_cli,
+    backup,
+    campaign_cli,
+    consultation_cli,
+    dvk_cli,
+    logs,
+    privacy_report,
+    survey_cli,
+    task_file,
+    yaml_fields,
+)
 from bot.app import App, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
@@ -23,8 +34,10 @@ from bot.console import help_text as _h
 from bot.demo import seed_demo
 from bot.exports import cases_csv, cases_xlsx
 from handlers.campaigns import qr_png
+from messages import channel_key
 from storage import Store
 from storage.db import DatabaseUnavailable
+from storage.dialect import is_url, shown
 from storage.files import files_dir
 from storage.locality_import import LocalityError
 
@@ -87,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     task_load.add_argument("file", type=Path)
 
     campaign_cli.add_parsers(sub)
+    survey_cli.add_parsers(sub)
     privacy_report.add_parsers(sub, _date)
     dvk_cli.add_parsers(sub)
+    consultation_cli.add_parsers(sub)
     args = parser.parse_args(argv)
     try:
         config = load()
@@ -132,10 +147,14 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
             handled = await privacy_report.dispatch(args, store, config, now)
         if handled is None:
             handled = await dvk_cli.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await consultation_cli.dispatch(args, store, config, now)
+        if handled is None:
+            handled = await survey_cli.dispatch(args, store, config, now)
         if handled is not None:
             return handled
         if args.command == "db":
-            say("db_version", path=config.db, version=await store.db.version())
+            say("db_version", path=shown(config.db), version=await store.db.version())
             return 0
         if args.command == "admin" and args.admin_command != "add":
             return await admin_cli.dispatch(args, store, config, now)
@@ -256,6 +275,9 @@ async def _invite(store: Store, config: Config, args: argparse.Namespace, now) -
 async def _backups(args: argparse.Namespace, config: Config) -> int:
     """Not through the Store: a database is checked before anything opens (and migrates) it, and the one a
     restore replaces is not opened at all."""
+    if is_url(config.db):  # one dump holds the database and the files in it
+        say("backup_postgresql", error=True)
+        return 1
     db, files, now = config.db, files_dir(config.db), utc_now()
     try:
         if args.db_command == "backup":
@@ -379,7 +401,7 @@ async def run(config: Config) -> int:
         try:
             await app.start()
         except ChannelFatal as err:
-            say("channel_fatal", error=True, channel=err.channel, reason=err.reason)
+            say("channel_fatal", error=True, channel=channel_key(err.channel), reason=err.reason)
             return 1
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         listening = asyncio.create_task(server.listening.wait())
@@ -403,7 +425,7 @@ async def run(config: Config) -> int:
     finally:
         await app.stop()
     if app.fatal is not None:
-        say("channel_fatal", error=True, channel=app.fatal_channel, reason=app.fatal)
+        say("channel_fatal", error=True, channel=channel_key(app.fatal_channel), reason=app.fatal)
         return 1
     return 0
 

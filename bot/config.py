@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from handlers.base import Settings as HandlerSettings
+from handlers.similar import THRESHOLD
+from storage.dialect import is_url
 
 
 class ConfigError(Exception):
@@ -36,7 +38,7 @@ class Config(BaseSettings):
     model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", extra="ignore",
                                       populate_by_name=True)
 
-    db: Path = Field(Path("data/danvan.db"), alias="DANVAN_DB")
+    db: Path | str = Field(Path("data/danvan.db"), alias="DANVAN_DB")  # a postgresql:// URL: PostgreSQL
     demo_db: Path = Field(Path("data/demo.db"), alias="DANVAN_DEMO_DB")
     demo: bool = Field(False, alias="DANVAN_DEMO")  # also forced by `danvan run --demo` or the lack of a token
     tz: str = Field("Asia/Ho_Chi_Minh", alias="DANVAN_TZ")
@@ -56,6 +58,7 @@ class Config(BaseSettings):
     web_burst: int = Field(10, alias="DANVAN_WEB_BURST", ge=1, le=1000)
     web_rate: float = Field(1.0, alias="DANVAN_WEB_RATE", gt=0, le=100)
     case_limit: int = Field(5, alias="DANVAN_CASE_LIMIT", ge=1, le=10_000)
+    similarity: int = Field(THRESHOLD, alias="DANVAN_SIMILARITY", ge=50, le=100)
     tick_seconds: float = Field(30.0, alias="DANVAN_TICK_SECONDS", gt=0, le=3600)
     escalate_days: int = Field(3, alias="DANVAN_ESCALATE_DAYS", ge=1, le=60)  # working days overdue
     # Months after a case is closed until it no longer names its sender and its files and locations go.
@@ -104,6 +107,12 @@ class Config(BaseSettings):
         if start == end:
             raise ValueError("start and end are the same; use off for no quiet hours")
         return f"{start:%H:%M}-{end:%H:%M}"
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        """A URL stays as written (as a path its "//" would fold)."""
+        return value if is_url(str(value)) else Path(str(value))
 
     @field_validator("backup_dir", mode="before")
     @classmethod
@@ -163,12 +172,14 @@ class Config(BaseSettings):
         if self.zalo_token is not None and not self.demo and not _fetchable(self.public_url, self.host):
             raise ValueError("DANVAN_PUBLIC_URL must be set to an https:// address when ZALO_BOT_TOKEN is set: Zalo "
                              "fetches photos from it (http:// only on 127.0.0.1, localhost or ::1, for testing)")
-        if self.demo_db.resolve() == self.db.resolve():
+        if is_url(self.db) and self.backup_dir:
+            raise ValueError("DANVAN_BACKUP_DIR backs up an SQLite database; back PostgreSQL up with pg_dump")
+        if not is_url(self.db) and self.demo_db.resolve() == self.db.resolve():
             raise ValueError("DANVAN_DEMO_DB must be a different file from DANVAN_DB (demo data is not real)")
         return self
 
     @property
-    def store_path(self) -> Path:
+    def store_path(self) -> Path | str:
         """Demo mode has its own database and never opens the production one."""
         return self.demo_db if self.demo else self.db
 
@@ -197,6 +208,7 @@ class Config(BaseSettings):
         return HandlerSettings(operator_name=self.operator_name, tz=ZoneInfo(self.tz),
                                invite_ttl=timedelta(days=self.invite_days), quiet_hours=self.quiet,
                                case_limit=self.case_limit, retention_months=self.retention_months,
+                               similarity=self.similarity,
                                web_chat=self.web_url if self.web_url.startswith("https://") else None)
 
 

@@ -3,13 +3,16 @@ whole bot can be tried on one machine. The content is in messages/demo.toml."""
 
 from __future__ import annotations
 
+import random
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot import consultation_file
 from bot.dvk_demo import seed_demo_dvk
 from handlers.consent import consent_version
 from handlers.tasks import end_of_day
@@ -18,6 +21,8 @@ from messages import Texts
 from storage import Store
 from storage.broadcasts import Audience, NewBroadcast, Outcome
 from storage.cases import NewCase
+
+SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "consultations"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ async def seed_demo(store: Store, now: datetime) -> None:
     await seed_demo_schedule(store, now)
     await seed_demo_broadcasts(store, now)
     await seed_demo_dvk(store, now)
+    await seed_demo_consultation(store, now)
+    await seed_demo_survey(store, now)
 
 
 async def _person(store: Store, person: dict, topics: dict[str, int], now: datetime) -> None:
@@ -142,3 +149,81 @@ async def seed_demo_broadcasts(store: Store, now: datetime) -> None:
             targets = await store.broadcasts.claim(broadcast.id, 1000, at)
             await store.broadcasts.settle(broadcast.id, [Outcome(t.user_id, "sent") for t in targets], at)
             await store.broadcasts.finish(broadcast.id, at + timedelta(minutes=1))
+
+
+async def seed_demo_consultation(store: Store, now: datetime) -> None:
+    """The sample draft of docs/consultations/ open for comments, with the villagers' answers and comments; each
+    commenter accepted the sensitive purpose first, as the chat asks. Once: what the demo adds to it stays."""
+    item = content()["consultation"]
+    if await store.consultations.by_code(item["code"]) is not None:
+        return
+    places = [await store.localities.by_code(code) for code in item["localities"]]
+    opened = now - timedelta(days=item["opened_days_ago"])
+    saved = await store.consultations.save(item["code"], consultation_file.read(SAMPLES / item["file"]), opened,
+                                           opened + timedelta(days=item["open_days"]),
+                                           Audience(localities=tuple(p.id for p in places if p)), opened)
+    await store.consultations.publish(saved.id, None, opened)
+    sections = {s.position: s for s in await store.consultations.sections(saved.id)}
+    for answer in item["answers"]:
+        person = await store.users.find("web", answer["person"])
+        for position in answer["agree"]:
+            await store.consultations.answer(sections[position].id, person.id, "agree", opened)
+    sensitive = consent_version(Texts("vi")("consent.sensitive"), "vi")
+    for comment in item["comments"]:
+        person = await store.users.find("web", comment["person"])
+        consent = (await store.users.consents(person.id)).get("sensitive")
+        if consent is None or not consent.granted:
+            await store.users.record_consent(person.id, "sensitive", True, sensitive, opened)
+        place = await store.localities.get(person.locality_id)
+        commune = place.id if place.level == 1 else place.parent_id
+        await store.consultations.add_comment(sections[comment["section"]].id, person.id, comment.get("paragraph"),
+                                              comment["text"], comment["anonymous"], "web", commune, opened)
+
+
+SURVEY = Path(__file__).resolve().parent.parent / "docs" / "surveys" / "ra-soat-ho-tro.yaml"
+RESIDENTS = (("19702-01", 12), ("19702-02", 10), ("19702", 6), ("19735", 3))  # where, how many: small ones too
+
+
+async def seed_demo_survey(store: Store, now: datetime) -> None:
+    """The hardship-support check of docs/surveys, open from three days ago for eleven more days (brought up to
+    date at each start), half answered by residents of Hải Lăng seeded for it; answers once."""
+    from bot.survey_cli import check_surveys
+
+    [survey] = await check_surveys(store, SURVEY.read_text(encoding="utf-8"), ZoneInfo("Asia/Ho_Chi_Minh"))
+    [survey_id] = await store.surveys.save_all(
+        [replace(survey, opens_at=now - timedelta(days=3), closes_at=now + timedelta(days=11))], now)
+    saved = await store.surveys.get(survey_id)
+    if (await store.surveys.respondents(survey_id))[0]:
+        return
+    draw = random.Random(16)
+    topic = await store.topics.by_code("an-sinh")
+    number = 0
+    for code, count in RESIDENTS:
+        place = await store.localities.by_code(code)
+        commune, village = (place.parent_id, place.id) if place.level == 2 else (place.id, None)
+        for _ in range(count):
+            number += 1
+            # A resident of the demo's own making: no channel delivers to "demo", so nobody is sent anything.
+            user = await store.users.ensure("demo", f"resident-{number}", None, f"Cư dân {number}", "vi", now)
+            await store.users.update(user.id, now, onboarded=1, locality_id=place.id)
+            await store.users.set_topics(user.id, {topic.id})
+            if number % 2:
+                continue  # half of them have not answered
+            await store.surveys.start(survey_id, user.id, commune, village, saved.questions[0].key, now)
+            response = await store.surveys.response(survey_id, user.id)
+            for key, values in _demo_answers(draw).items():
+                await store.surveys.answer(response.id, survey_id, key, values, (), None, now)
+
+
+def _demo_answers(draw: random.Random) -> dict[str, tuple[str, ...]]:
+    received = draw.choices(("yes", "not_yet", "not_eligible"), (6, 3, 1))[0]
+    answers = {"received": (received,), "members": (str(draw.randint(2, 7)),)}
+    if received == "yes":
+        answers |= {"kinds": tuple(k for k in ("cash", "rice", "power", "loan") if draw.random() < 0.5) or ("cash",),
+                    "on_time": (draw.choices(("yes", "no"), (3, 1))[0],),
+                    "amount": (draw.choices(("right", "less", "unknown"), (6, 2, 1))[0],),
+                    "satisfied": (str(draw.choices((2, 3, 4, 5), (1, 2, 4, 2))[0]),)}
+    if received == "not_yet" or draw.random() < 0.2:
+        answers["problem"] = (draw.choice(("Danh sách chưa cập nhật hộ mới khó khăn", "Chờ lâu, chưa thấy thông báo",
+                                           "Nhận thiếu so với mức công bố")),)
+    return answers

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from handlers.base import Document
-from storage.files import FileStore
+from storage.files import FileStore, local_dir
 
 PHOTO_TTL = timedelta(days=7)  # a photo stays in the chat: the platform may fetch it again when it is opened
 DOCUMENT_TTL = timedelta(days=1)  # an export holds personal data; zalo.document_link says "one day"
@@ -90,7 +90,7 @@ def link_secret(configured: str | None, db_path: str | Path) -> bytes:
         return configured.encode()
     if str(db_path) == ":memory:":
         return secrets.token_bytes(32)
-    path = Path(db_path).parent / KEY_FILE
+    path = local_dir(db_path) / KEY_FILE
     try:
         return bytes.fromhex(path.read_text().strip())
     except FileNotFoundError:

@@ -81,12 +81,18 @@ class Gate:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
 
-    async def acquire(self, priority: Priority) -> Slot:
-        """A place in the window; give it back with `release` once the platform has answered."""
+    def try_acquire(self, priority: Priority) -> Slot | None:
+        """A place in the window if one is free now and nobody of this priority or higher waits for one."""
         if not self._waiting or priority < self._waiting[0][0]:
             now = self.clock()
             if self._due(priority, now) <= now:
                 return self._take(priority, now)
+        return None
+
+    async def acquire(self, priority: Priority) -> Slot:
+        """A place in the window; give it back with `release` once the platform has answered."""
+        if (slot := self.try_acquire(priority)) is not None:
+            return slot
         future: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (priority, next(self._seq), future))
         self._pump()
@@ -254,6 +260,32 @@ class Outbound:
             if err.retry_after and gate is not None:
                 gate.pause(err.retry_after)
             raise
+        finally:
+            if slot is not None:
+                gate.release(slot, answered=answered)
+
+
+    async def typing(self, channel_name: str, chat_id: str) -> None:
+        """Show "typing…" in a chat while something slow (a chart, an export) is built for it, where the channel
+        can (its `typing`). The platform may count it like a message, so it takes a place in the channel's gate,
+        but never waits for one and is never retried: a sign that comes late, after the reply it announces, is
+        worse than none."""
+        channel = self.channels.get(channel_name)
+        if getattr(channel, "typing", None) is None:
+            return
+        gate = self.gates.get(channel_name)
+        slot = gate.try_acquire(Priority.REPLY) if gate is not None else None
+        if gate is not None and slot is None:
+            return
+        answered = False
+        try:
+            if slot is not None:
+                gate.sending(slot)
+            await channel.typing(chat_id)
+            answered = True
+        except DeliveryError as err:
+            answered = err.answered
+            log.debug("%s typing sign not shown: %s", channel_name, err.reason)
         finally:
             if slot is not None:
                 gate.release(slot, answered=answered)

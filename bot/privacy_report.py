@@ -21,7 +21,7 @@ from bot.console import help_text as _h
 from bot.console import operator, say
 from handlers.auditlog import group_label
 from handlers.reports import number
-from messages import Texts
+from messages import Key, Texts, channel_key
 from storage import Store, privacy_report
 from storage.clock import parse
 from storage.users import PURPOSES
@@ -102,8 +102,11 @@ class _Report:
         return parse(moment).astimezone(self.tz).strftime("%d/%m/%Y")
 
     def channel(self, channel: str) -> str:
-        key = f"report.channel_{channel}" if channel else "report.unlinked"
-        return self.t.plain(key) if self.t.has(key) else channel
+        if not channel:
+            return self.t.plain("report.unlinked")
+        name = channel_key(channel)
+        name = self.t.plain(name) if isinstance(name, Key) else name
+        return name[:1].upper() + name[1:]  # a column's heading
 
     async def held(self) -> list[str]:
         t, n = self.t, self.n
@@ -120,6 +123,9 @@ class _Report:
                  ("opinions", "consent_opinions", lambda h: h.consents.get("opinions", 0)),
                  ("opinions", "cases", lambda h: h.cases), ("opinions", "anonymous", lambda h: h.anonymous),
                  ("opinions", "files", lambda h: h.files), ("opinions", "locations", lambda h: h.locations),
+                 ("opinions", "nominations", lambda h: h.nominations),
+                 ("opinions", "nomination_photos", lambda h: h.nomination_photos),
+                 ("opinions", "votes", lambda h: h.votes),
                  ("sensitive", "consent_sensitive", lambda h: h.consents.get("sensitive", 0)),
                  ("sensitive", "sensitive_cases", lambda h: h.sensitive),
                  ("service", "named", lambda h: h.named), ("service", "drafts", lambda h: h.drafts)]

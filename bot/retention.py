@@ -35,7 +35,8 @@ class Retention:
         if not await self.store.schedule.claim(key, now):
             return
         try:
-            counts = await self.store.retention.sweep(cases_closed_before=now - self.months * MONTH,
+            kept = now - self.months * MONTH
+            counts = await self.store.retention.sweep(cases_closed_before=kept, chats_idle_before=kept,
                                                       journal_before=now - JOURNAL_KEEP, stale_before=now - STALE,
                                                       now=now)
         except Exception:  # tried again once the claim is stale

@@ -26,7 +26,8 @@ from handlers.base import (
     speaks,
     step_key,
 )
-from handlers.menu import commands_for, show_menu
+from handlers.features import commands_for
+from handlers.menu import show_menu
 from handlers.offer import offer_case
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
@@ -140,7 +141,8 @@ class Router:
         # Typed words: a keyword, or on a channel without buttons an option shown.
         inbound = render.understand(inbound, None if capabilities.buttons else shown, conversation is not None)
         ctx = Ctx(self.store, self.settings, self.registry, user, inbound, now, conversation, self.deep_links,
-                  capabilities, getattr(channel, "fetch", None), self.wake)
+                  capabilities, getattr(channel, "fetch", None), self.wake,
+                  typing=lambda: self.outbound.typing(inbound.channel, inbound.chat_id))
         try:
             await self._dispatch(ctx)
             # Rendered before the save, so that the options it shows as numbers are kept by the same transaction.

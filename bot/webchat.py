@@ -28,7 +28,7 @@ from bot.demo import content, personas
 from bot.request_body import TooLarge, parse_json, read_capped
 from handlers import images
 from handlers.base import Inbound, Media
-from handlers.menu import commands_for
+from handlers.features import commands_for
 from messages import LANGUAGES, Texts, catalog
 from storage import Store
 

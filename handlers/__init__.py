@@ -5,6 +5,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     broadcast,
     campaigns,
     cases,
+    consultation,
     digest,
     dvk,
     dvk_browse,
@@ -20,10 +21,21 @@ from handlers import (  # noqa: F401  (they register themselves)
     privacy,
     profile,
     staff,
+    survey_builder,
+    survey_results,
+    surveys,
     tasks,
     topics,
     tracking,
 )
 from handlers.base import registry
+from handlers.features import declare
+
+# In this order: /huongdan and the platform's command menus, /dulieu's sections, the digest's (the main menu's
+# buttons have their own places).
+declare(onboarding.FEATURE, cases.FEATURE, tracking.FEATURE, profile.FEATURE, privacy.FEATURE, menu.FEATURE,
+        linking.FEATURE, surveys.FEATURE, inbox.FEATURE, staff.SCOPE_FEATURE, digest.FEATURE, tasks.FEATURE,
+        export.FEATURE, staff.CADRES_FEATURE, topics.FEATURE, place_qr.FEATURE, broadcast.FEATURE, campaigns.FEATURE,
+        auditlog.FEATURE, dvk_staff.FEATURE, consultation.FEATURE)
 
 __all__ = ["registry"]

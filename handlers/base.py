@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from handlers import images
+from handlers.similar import THRESHOLD
 from messages import LANGUAGES, Key, Safe, Texts
 from storage.conversations import Conversation
 
@@ -161,12 +162,17 @@ class Settings:
     quiet_hours: tuple[time, time] | None = (time(21), time(7))  # broadcasts wait until they end (local)
     web_chat: str | None = None  # the web chat's public https address, offered where a message cannot be read
     retention_months: int = 24  # the privacy notice states it; bot/retention.py applies it
+    similarity: int = THRESHOLD  # 0–100: comments grouped and cases flagged as near-duplicates (handlers/similar.py)
 
 
 Handler = Callable[["Ctx"], Awaitable[None]]
 
 
 def _no_wake(job: str) -> None:
+    pass
+
+
+async def _no_typing() -> None:
     pass
 
 
@@ -183,6 +189,8 @@ class Ctx:
     capabilities: Capabilities = field(default_factory=Capabilities)
     fetch: Callable[[Media], Awaitable[bytes]] | None = None  # the bytes of a file the person sent
     wake: Callable[[str], None] = _no_wake  # run a scheduled job now: what the handler wrote is due
+    # Show "typing…" while something slow (a chart, an export) is built, where the channel can (bot/outbound.py).
+    typing: Callable[[], Awaitable[None]] = _no_typing
     args: tuple[str, ...] = ()
     left_flow: str | None = None  # the flow a command just interrupted
     role_changed: set[int] = field(default_factory=set)  # people whose command menu must change
@@ -322,19 +330,32 @@ ADMIN = frozenset({"admin"})
 
 class Registry:
     def __init__(self) -> None:
-        self.commands: dict[str, Guarded] = {}
+        self.commands: dict[str, Guarded] = {}  # every name and alias, once the features are declared
         self.actions: dict[str, Guarded] = {}
         self.steps: dict[tuple[str, str], Step] = {}
         self.flow_roles: dict[str, frozenset[str]] = {}
+        self._handlers: dict[str, tuple[tuple[str, ...], Handler]] = {}
 
-    def command(self, *names: str, roles: frozenset[str] = ALL_ROLES) -> Callable[[Handler], Handler]:
+    def command(self, name: str, *aliases: str) -> Callable[[Handler], Handler]:
+        """The handler of a command its feature declares (handlers/features.py), with who may run it."""
+
         def register(fn: Handler) -> Handler:
-            for name in names:
-                assert name not in self.commands, name
-                self.commands[name] = Guarded(fn, roles)
+            assert name not in self._handlers, name
+            self._handlers[name] = ((name, *aliases), fn)
             return fn
 
         return register
+
+    def declare(self, roles: dict[str, frozenset[str]]) -> None:
+        """Give each declared command its roles; a command without a handler, or a handler without a declaration,
+        is a mistake caught at import."""
+        missing, undeclared = set(roles) - set(self._handlers), set(self._handlers) - set(roles) - set(self.commands)
+        assert not missing and not undeclared, f"declared without a handler: {missing}; undeclared: {undeclared}"
+        for name, allowed_roles in roles.items():
+            names, fn = self._handlers[name]
+            for each in names:
+                assert each not in self.commands, each
+                self.commands[each] = Guarded(fn, allowed_roles)
 
     def action(self, key: str, roles: frozenset[str] = ALL_ROLES) -> Callable[[Handler], Handler]:
         """A button that works at any time, not only inside a flow (menus, toggles)."""

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from handlers import images
 from handlers.base import ADMIN, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.richtext import HtmlProblem, check, marked
 from messages import Key, Safe, Texts, cut, join
@@ -43,7 +44,8 @@ def _key(step: str) -> str:
 
 
 def render(t: Texts, text: str, *, photo: Document | None = None, link: str | None = None,
-           feedback: bool = False, campaign_id: int | None = None) -> Reply:
+           feedback: bool = False, campaign_id: int | None = None, survey_id: int | None = None,
+           poll: tuple[Option, ...] = ()) -> Reply:
     """The broadcast in one person's language: the text, how to stop receiving them, its buttons."""
     rows = []
     if link:
@@ -51,13 +53,17 @@ def render(t: Texts, text: str, *, photo: Document | None = None, link: str | No
     if feedback:
         rows.append((Option(t("broadcast.feedback_button"),
                             cb("new", "gopy", campaign_id) if campaign_id else cb("new", "gopy")),))
+    rows += [(option,) for option in poll]  # a quick poll: its choices (handlers/surveys.py poll_options)
+    if survey_id and not poll:
+        rows.append((Option(t("survey.answer_button"), cb("sv", survey_id)),))
     return Reply(Safe(f"{text}\n\n{t('broadcast.footer')}"), tuple(rows), photo=photo)
 
 
-def render_broadcast(broadcast: Broadcast, language: str, photo: bytes | None) -> Reply:
+def render_broadcast(broadcast: Broadcast, language: str, photo: bytes | None, poll: tuple[Option, ...] = ()) -> Reply:
     return render(Texts(language), broadcast.text(language),
                   photo=Document("thongbao.jpg", photo, "image/jpeg") if photo else None,
-                  link=broadcast.link_url, feedback=broadcast.feedback, campaign_id=broadcast.campaign_id)
+                  link=broadcast.link_url, feedback=broadcast.feedback, campaign_id=broadcast.campaign_id,
+                  survey_id=broadcast.survey_id, poll=poll)
 
 
 # ---- quiet hours ---------------------------------------------------------------------------------------
@@ -126,7 +132,7 @@ async def describe_audience(ctx: Ctx, audience: Audience) -> str:
 # ---- starting: /thongbao ---------------------------------------------------------------------------------
 
 
-@registry.command("thongbao", "broadcast", roles=ADMIN)
+@registry.command("thongbao", "broadcast")
 async def broadcast_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "camp", roles=["citizen"], topics=[], places=[], feedback=False)
 
@@ -560,7 +566,7 @@ async def _create(ctx: Ctx) -> None:
 # ---- stopping: /huythongbao -----------------------------------------------------------------------------------
 
 
-@registry.command("huythongbao", "stopbroadcast", roles=ADMIN)
+@registry.command("huythongbao", "stopbroadcast")
 async def stop_command(ctx: Ctx) -> None:
     active = await ctx.store.broadcasts.active()
     if not active:
@@ -598,3 +604,18 @@ async def stop_button(ctx: Ctx) -> None:
         ctx.wake("broadcasts")
     else:
         ctx.say(ctx.t("broadcast.not_active", id=broadcast.id, status=Key("broadcast.status_done")))
+
+
+async def export(ctx: Ctx) -> dict:
+    """The announcements the person was sent, and when."""
+    return {"announcements": [{"broadcast": b, "scheduled_at": at, "status": status}
+                              for b, at, status in await ctx.store.broadcasts.of_user(ctx.user.id)]}
+
+
+FEATURE = Feature(
+    "broadcast", commands=(Command("thongbao", ADMIN, menu="menu.thongbao", place=170), Command("huythongbao", ADMIN)),
+    export=export, exported=("broadcast_recipients",),
+    unexported={"broadcasts": "an announcement is the unit's; the admin who wrote it is in the audit log"},
+    kept={"broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
+          "broadcasts": "an announcement is the unit's; the anonymous row's id names nobody"},
+)

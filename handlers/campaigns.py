@@ -10,6 +10,7 @@ from datetime import date
 import segno
 
 from handlers.base import ADMIN, Ctx, Document, Option, allowed, cb, registry, step_key
+from handlers.features import Command, Feature
 from messages import Key, cut
 from storage.campaigns import CODE, Campaign
 
@@ -62,7 +63,7 @@ async def _campaign(ctx: Ctx) -> Campaign | None:
 # ---- the list and one campaign -----------------------------------------------------------------------
 
 
-@registry.command("chiendich", "campaigns", roles=ADMIN)
+@registry.command("chiendich", "campaigns")
 async def campaigns_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list")
 
@@ -293,3 +294,14 @@ async def _create(ctx: Ctx, values: dict) -> None:
     ctx.say(ctx.t("campaign.created", code=code))
     ctx.conversation = None
     await ctx.goto(FLOW, "show", campaign_id=campaign_id)
+
+
+async def export(ctx: Ctx) -> dict:
+    """The campaigns whose link or QR code the person opened."""
+    return {"campaigns_opened": [{"campaign": code, "at": at}
+                                 for code, at in await ctx.store.campaigns.opened_by(ctx.user.id)]}
+
+
+FEATURE = Feature("campaigns", commands=(Command("chiendich", ADMIN, menu="menu.chiendich", place=180),),
+                  export=export, exported=("campaign_opens",),
+                  kept={"campaign_opens": "a campaign's reach; the anonymous row's id names nobody"})

@@ -12,8 +12,9 @@ import secrets
 from handlers import images
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
+from handlers.features import Command, Feature
 from handlers.inbox import urgent_recipients
-from handlers.pickers import locality_name, locality_steps
+from handlers.pickers import locality_name, locality_steps, place_path
 from handlers.workdays import add_working_days
 from messages import Key, Safe, cut, join
 from storage.cases import Attachment, Case, NewCase
@@ -57,8 +58,8 @@ def case_step(step: str, prompt):
 
 
 async def start_case(ctx: Ctx, kind: str, campaign_id: int | None = None, carried: dict | None = None) -> None:
-    """`carried`: what the person sent before choosing to make it a case (handlers/offer.py), taken in as content
-    once they have consented."""
+    """`carried`: what the person sent before choosing to make it a case (handlers/offer.py), or a survey's answer
+    and its topic (handlers/surveys.py), taken in as content once they have consented."""
     if not await has_consent(ctx, "opinions"):
         await ctx.goto(FLOW, "consent", kind=kind, campaign_id=campaign_id, carried=carried)
         return
@@ -75,6 +76,9 @@ async def _fresh(ctx: Ctx, kind: str, campaign_id: int | None, carried: dict | N
     ctx.conversation = None
     data = {"kind": kind, "campaign_id": campaign_id, "attachments": [], "key": _new_key()}
     await _carry(ctx, data, carried)
+    if carried and carried.get("topic_id"):  # a survey's answer knows its topic (handlers/surveys.py)
+        await ctx.goto(FLOW, "place", topic_id=carried["topic_id"], **data)
+        return
     if campaign_id:
         campaign = await _campaign(ctx, campaign_id)
         if campaign and campaign.topic_id:
@@ -504,3 +508,38 @@ async def _submit(ctx: Ctx) -> None:
 def _received(ctx: Ctx, case: Case) -> None:
     ctx.say(ctx.t("case.received", code=case.code, due=ctx.local(parse(case.answer_due)).split(" ")[0]),
             [(Option(ctx.t("case.track"), cb("trk", case.id)),)])
+
+
+# ---- /dulieu --------------------------------------------------------------------------------------------------
+
+
+async def export(ctx: Ctx) -> dict:
+    """The person's own cases, anonymous ones included, with their files (described, not attached) and the history
+    they can see (internal notes of the cadres are the unit's, not the person's); the case they are writing."""
+    store = ctx.store
+    topics = {t.id: t for t in await store.topics.all()}
+    cases, _total = await store.cases.of_user(ctx.user.id, 0, 1_000_000)
+    out = []
+    for case in reversed(cases):
+        out.append({
+            "code": case.code, "kind": case.kind, "topic": topics[case.topic_id].name_vi if case.topic_id in topics
+            else None, "locality": await place_path(ctx, case.locality_id), "anonymous": case.anonymous,
+            "urgent": case.urgent, "content": case.content, "status": case.status, "created_at": case.created_at,
+            "answered_at": case.answered_at, "closed_at": case.closed_at, "rating": case.rating,
+            "files": [{"kind": a.kind, "filename": a.filename, "size": a.size, "sha256": a.sha256,
+                       "location": [a.latitude, a.longitude] if a.latitude is not None else None}
+                      for a in await store.cases.attachments(case.id)],
+            "history": [{"at": e.at, "event": e.kind, "text": e.body, "unit": e.unit}
+                        for e in await store.cases.events(case.id, internal=False)],
+        })
+    return {"case_draft": await store.cases.draft(ctx.user.id), "cases": out}
+
+
+FEATURE = Feature(
+    "cases", commands=(Command("gopy", menu="menu.gopy", place=10), Command("phananh", menu="menu.phananh", place=20)),
+    export=export, exported=("cases", "case_events", "case_drafts"),
+    erased=(("case_drafts", "user", None),),
+    # Unlinked by the erasure itself (storage/users.py `_unlink_cases`): the withdrawn ones' cadres are told.
+    kept={"cases": "unlinked, their content erased by default",
+          "case_events": "a case's history: the person's own unlinked; a cadre's answers are the unit's record"},
+)

@@ -7,7 +7,7 @@ import hashlib
 from handlers.base import Ctx
 from storage.users import PURPOSES
 
-__all__ = ["PURPOSES", "consent_version", "has_consent", "record_consent"]
+__all__ = ["PURPOSES", "consent_history", "consent_version", "has_consent", "record_consent"]
 
 
 def consent_version(text: str, language: str) -> str:
@@ -29,3 +29,9 @@ async def record_consent(ctx: Ctx, purpose: str, granted: bool) -> None:
 async def has_consent(ctx: Ctx, purpose: str) -> bool:
     consent = (await ctx.store.users.consents(ctx.user.id)).get(purpose)
     return consent is not None and consent.granted
+
+
+async def consent_history(ctx: Ctx, user_id: int) -> list[dict]:
+    """Every consent decision of an account, as /dulieu gives them."""
+    return [{"purpose": c.purpose, "granted": c.granted, "text_version": c.text_version, "at": c.at}
+            for c in await ctx.store.users.consent_history(user_id)]

@@ -19,10 +19,9 @@ from zoneinfo import ZoneInfo
 
 from handlers import charts
 from handlers.base import STAFF, Ctx, Document, Option, Reply, Settings, cb, registry, step_key
-from handlers.dvk_staff import digest_section as dvk_section
+from handlers.features import Command, Feature, features
 from handlers.inbox import SOON
 from handlers.reports import Places, case_scope, day, number, when
-from handlers.tasks import digest_lines
 from messages import Key, Safe, Texts, cut, join
 from storage import Store
 from storage.campaigns import Campaign
@@ -108,6 +107,29 @@ class Shared:
         return self.reach[key]
 
 
+@dataclass(frozen=True)
+class Period:
+    """What a feature's digest section (`Feature.digest`) is given: whose digest, the period [start, end) it covers,
+    and what every digest of the tick shares."""
+
+    store: Store
+    t: Texts  # the reader's language
+    user: User
+    start: datetime
+    end: datetime
+    now: datetime
+    tz: ZoneInfo
+    shared: Shared
+
+
+@dataclass(frozen=True)
+class Section:
+    """A feature's part of a digest: its lines, heading first, and a row of buttons under the digest."""
+
+    lines: list[str]
+    buttons: tuple[Option, ...] = ()
+
+
 def _topic_name(topics: dict[int, Topic], topic_id: int, language: str) -> str:
     topic = topics.get(topic_id)
     return topic.name(language) if topic else "?"
@@ -165,12 +187,9 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
     campaigns = await _campaign_lines(store, t, scope, start, end, shared)
     if campaigns:
         parts.append(Safe("\n".join([t("digest.campaigns"), *campaigns])))
-    tasks = await digest_lines(store, t, user, now, tz,
-                               await shared.task_progress(store) if user.role == "admin" else None)
-    if tasks:
-        parts.append(Safe("\n".join([t("digest.tasks"), *tasks])))
-    if nominations := await dvk_section(store, t, user, start, end):
-        parts.append(Safe("\n".join(nominations)))
+    period = Period(store, t, user, start, end, now, tz, shared)
+    sections = [section for f in features if f.digest and (section := await f.digest(period))]
+    parts += [Safe("\n".join(section.lines)) for section in sections]
 
     rows = [
         (Option(t("digest.open_new"), cb("ib", "new")),
@@ -178,8 +197,7 @@ async def compose(store: Store, settings: Settings, user: User, start: datetime,
         (Option(t("digest.open_due_soon", count=number(opened.due_soon, lang)), cb("ib", "due_soon")),
          Option(t("digest.open_open", count=number(opened.open, lang)), cb("ib", "open"))),
     ]
-    if tasks:
-        rows.append((Option(t("digest.open_tasks"), cb("nv")),))
+    rows += [section.buttons for section in sections if section.buttons]
     replies = [Reply(Safe("\n\n".join(parts)), tuple(rows))]
     if weekly:
         data = await chart_data(store, t, scope, places, topics, start, end, now, tz)
@@ -237,7 +255,7 @@ async def chart_data(store: Store, t: Texts, scope: CaseScope, places: Places, t
 # ---- /bantin ------------------------------------------------------------------------------------------
 
 
-@registry.command("bantin", "digest", roles=STAFF)
+@registry.command("bantin", "digest")
 async def digest_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "menu")
 
@@ -297,7 +315,8 @@ async def _set(ctx: Ctx, **fields: object) -> None:
 
 
 async def _preview(ctx: Ctx) -> None:
-    """What the next digest would say if it were sent now (it still comes at its time)."""
+    """What the next digest would say if it were sent now (it still comes at its time), with its chart."""
+    await ctx.typing()
     s = await ctx.store.digests.get(ctx.user.id, ctx.now)
     start = min(parse(s.last_end), ctx.now - timedelta(days=7 if s.mode == "weekly" else 1))
     digest = await compose(ctx.store, ctx.settings, ctx.user, start, ctx.now, ctx.now, weekly=s.mode == "weekly")
@@ -364,3 +383,15 @@ async def _time_handle(ctx: Ctx) -> None:
     await _set(ctx, at_minute=minute)
     ctx.say(ctx.t("digest.saved"))
     await ctx.goto(FLOW, "menu")
+
+
+async def export(ctx: Ctx) -> dict | None:
+    if ctx.user.role == "citizen":
+        return None
+    digest = await ctx.store.digests.get(ctx.user.id, ctx.now)
+    return {"digest_settings": {"mode": digest.mode, "at_minute": digest.at_minute, "weekday": digest.weekday,
+                                "skip_empty": digest.skip_empty}}
+
+
+FEATURE = Feature("digest", commands=(Command("bantin", STAFF, menu="menu.bantin", place=90),),
+                  export=export, exported=("digest_settings",), erased=(("digest_settings", "user", None),))

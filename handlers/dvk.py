@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import secrets
 
-from handlers.base import STAFF, Ctx, Option, allowed, cb, registry, step_key
+from handlers.base import STAFF, Ctx, Notice, Option, allowed, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
 from handlers.images import MAX_BYTES
 from handlers.pickers import locality_name, locality_steps
@@ -400,13 +400,13 @@ def tell_nominator(ctx: Ctx, model: Model, key: str = "dvk.notice_status", **val
 # ---- /xoadulieu, /dulieu -------------------------------------------------------------------------------------------
 
 
-async def erasing(ctx: Ctx) -> None:
-    """Before /xoadulieu: the cadres of each nomination still waiting are told it is withdrawn (storage/dvk.py
-    `erase_person` withdraws it and blanks its content)."""
-    for model in await repo(ctx.store).of_user(ctx.user.id):
-        if model.status in OPEN:
-            for cadre_id in await responsible(ctx, model):
-                ctx.notify(cadre_id, "dvk.notice_withdrawn", code=model.code)
+async def withdrawal_notices(ctx: Ctx) -> dict[int, list[tuple[int, str]]]:
+    """For /xoadulieu: what the cadres of each nomination still waiting are told if the erasure withdraws it
+    ((recipient, notice JSON) by model id); storage/dvk.py `erase_person` withdraws it and blanks its content, and
+    the erasure's transaction keeps these notices for the ones it did withdraw."""
+    return {model.id: [(cadre_id, Notice(cadre_id, "dvk.notice_withdrawn", {"code": model.code}).dump())
+                       for cadre_id in await responsible(ctx, model) if cadre_id != ctx.user.id]
+            for model in await repo(ctx.store).of_user(ctx.user.id) if model.status in OPEN}
 
 
 async def export(ctx: Ctx) -> dict:
@@ -421,5 +421,5 @@ async def export(ctx: Ctx) -> dict:
                     "photos": await dvk.photos(model.id),
                     "history": [{"at": e.at, "event": e.kind, "text": e.body}
                                 for e in await dvk.events(model.id, internal=False)]})
-    return {"nominations": out, "votes_for": await dvk.voted_by(ctx.user.id)}
+    return {"dan_van_kheo": {"nominations": out, "votes_for": await dvk.voted_by(ctx.user.id)}}
 

@@ -88,6 +88,7 @@ async def _round_handle(ctx: Ctx) -> None:
         await ctx.goto(FLOW, "list")
     elif ctx.choice == ("rep",) and (r := await repo(ctx.store).round(int(ctx.data["round_id"]))):
         t = ctx.t
+        await ctx.typing()
         xlsx = await dvk_report.workbook(ctx.store, t, r)
         docx = await dvk_report.summary(ctx.store, t, r, ctx.settings.operator_name)
         await ctx.audit("dvk.report", f"dvk_round:{r.id}")

@@ -10,16 +10,17 @@ loser of a race is told what happened instead.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 from handlers import dvk_card
 from handlers.base import STAFF, Ctx, Document, Option, Reply, cb, registry, step_key
-from handlers.dvk import TOPIC, excerpt, history, shown, tell_nominator
+from handlers.digest import Period, Section
+from handlers.dvk import TOPIC, excerpt, export, history, shown, tell_nominator, withdrawal_notices
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
-from messages import Key, Texts
+from messages import Key
 from storage import Store
 from storage.clock import parse
-from storage.dvk import LEVELS, OPEN, Model, ModelMoved, repo
+from storage.dvk import KEPT, LEVELS, OPEN, PERSONAL_TABLES, Model, ModelMoved, erase_person, repo
 from storage.users import User
 
 FLOW = "dvkc"
@@ -68,7 +69,7 @@ async def in_scope(ctx: Ctx, model_id: object) -> Model | None:
 # ---- the list -------------------------------------------------------------------------------------------------
 
 
-@registry.command("dvk", roles=STAFF)
+@registry.command("dvk")
 async def staff_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list", view="open", page=0)
 
@@ -205,6 +206,7 @@ async def _recognise(ctx: Ctx, model: Model, level: str) -> None:
 
 async def send_certificate(ctx: Ctx, model: Model) -> None:
     """The certificate card of a recognised model, as a picture to send on or print."""
+    await ctx.typing()
     current = await repo(ctx.store).round(model.round_id) if model.round_id else None
     card = dvk_card.Card(
         title=ctx.t("dvk.cert_title"), level=ctx.t(f"dvk.cert_level_{model.level or 'commune'}"),
@@ -252,15 +254,28 @@ for _step in TEXTS:
     _text_step(_step)
 
 
-async def digest_section(store: Store, t: Texts, user: User, start: datetime, end: datetime) -> list[str]:
-    """The lines a staff member's digest adds for nominations made in [start, end) in their scope (none: [])."""
-    paths = await paths_for(store, user)
-    models = await repo(store).nominated_between(paths, start, end) if paths != () else []
+async def digest_section(period: Period) -> Section | None:
+    """What a staff member's digest adds for nominations made in the period in their scope."""
+    store, t = period.store, period.t
+    paths = await paths_for(store, period.user)
+    models = await repo(store).nominated_between(paths, period.start, period.end) if paths != () else []
     if not models:
-        return []
+        return None
     lines = [t("dvk.digest_title", count=len(models))]
     for m in models[:10]:
         place = await store.localities.get(m.locality_id)
         lines.append(t("dvk.digest_line", code=m.code, name=excerpt(m.name or t("dvk.erased"), 60),
                        place=place.name if place else "", field=Key(f"dvk.field_{m.field}")))
-    return lines
+    return Section(lines)
+
+
+# "Dân vận khéo" as one feature, declared here where its parts (handlers/dvk.py, dvk_browse.py, this module) meet.
+FEATURE = Feature(
+    "dvk", commands=(Command("danvankheo", menu="menu.danvankheo", place=200),
+                     Command("mohinhhay", menu="menu.mohinhhay", place=210),
+                     Command("dvk", STAFF, menu="menu.dvk", place=220)),
+    export=export, exported=tuple(PERSONAL_TABLES),
+    unexported={"dvk_rounds": "a round is the movement's; the admin who opened it is in the audit log"},
+    kept={**KEPT, "dvk_rounds": "a round is the movement's; the anonymous row's id names nobody"},
+    erase=erase_person, erasing=withdrawal_notices, digest=digest_section,
+)

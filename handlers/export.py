@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers.base import STAFF, Ctx, Document, Option, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.reports import Places, case_scope, number, when
 from messages import Texts
 from storage import Store
@@ -180,7 +181,7 @@ def _period_name(t: Texts, data: dict, filters: Filters, tz: ZoneInfo) -> str:
     return t("xlsx.period_all")
 
 
-@registry.command("xuat", "export", roles=STAFF)
+@registry.command("xuat", "export")
 async def export_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "menu", period="30", status="all", topic_id=None)
 
@@ -213,6 +214,7 @@ async def _menu_handle(ctx: Ctx) -> None:
 
 
 async def _download(ctx: Ctx) -> None:
+    await ctx.typing()
     tz = ctx.settings.tz
     filters = _filters(ctx.data, ctx.now, tz)
     scope = await case_scope(ctx.store, ctx.user)
@@ -299,3 +301,6 @@ async def _topic_handle(ctx: Ctx) -> None:
         await ctx.wrong()
         return
     await ctx.goto(FLOW, "menu", topic_id=topic.id)
+
+
+FEATURE = Feature("export", commands=(Command("xuat", STAFF, menu="menu.xuat", place=110),))

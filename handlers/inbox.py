@@ -10,7 +10,9 @@ import html
 from datetime import timedelta
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.pickers import cadre_rows, locality_name, locality_steps, page_note, page_row, pages_of, turned_page
+from handlers.similar import similar_open_case
 from messages import Key, cut, join
 from storage.cases import Case, CaseMoved, InboxQuery
 from storage.clock import parse
@@ -86,7 +88,7 @@ async def _case_or_refuse(ctx: Ctx, case_id: object) -> Case | None:
 # ---- the list ---------------------------------------------------------------------------------------
 
 
-@registry.command("hopthu", "inbox", roles=STAFF)
+@registry.command("hopthu", "inbox")
 async def inbox_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list", view="open", page=0)
 
@@ -250,6 +252,8 @@ async def _card(ctx: Ctx, case: Case) -> tuple[str, list[tuple[Option, ...]]]:
                  created=ctx.local(parse(case.created_at)), due=ctx.local(parse(case.answer_due)),
                  content=content,
                  attachments=len(attachments), history=join("\n", history))
+    if (twin := await similar_open_case(ctx.store, case, ctx.settings.similarity)) is not None:
+        text += "\n" + ctx.t("similar.case", code=twin)
     key = _key("case")
     buttons = [Option(ctx.t(f"inbox.do_{a}"), cb(key, a)) for a in ACTIONS[case.status]]
     if ctx.user.role == "admin":
@@ -592,3 +596,5 @@ async def _assign_handle(ctx: Ctx) -> None:
     ctx.notify(cadre.id, "inbox.assigned_to_you", (("inbox.open", cb("cs", case.id)),), code=case.code)
     await _card_again(ctx, case.id, ctx.t("inbox.assigned", code=case.code))
 
+
+FEATURE = Feature("inbox", commands=(Command("hopthu", STAFF, menu="menu.hopthu", place=40),))

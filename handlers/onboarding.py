@@ -3,13 +3,16 @@ links. The sensitive purpose is asked only of someone who chooses its topic (han
 
 from __future__ import annotations
 
+from handlers import consultation, surveys
 from handlers.base import Ctx, Option, cb, registry, step_key
-from handlers.consent import record_consent
+from handlers.consent import consent_history, record_consent
+from handlers.features import Command, Feature
 from handlers.menu import show_menu
-from handlers.pickers import locality_name, locality_steps, topic_steps
+from handlers.pickers import locality_name, locality_steps, place_path, topic_steps
 from handlers.staff import describe_scope
 from storage.localities import Locality
 from storage.roles import InviteError
+from storage.users import IDENTITY
 
 FLOW = "onb"
 registry.flow(FLOW)
@@ -20,9 +23,10 @@ async def start(ctx: Ctx) -> None:
     payload = ctx.inbound.text.strip()
     draft: dict = {}
     if payload:
-        if not await _apply_payload(ctx, payload, draft):
+        applied = await _apply_payload(ctx, payload, draft)
+        if not applied:
             ctx.say(ctx.t("start.bad_link"))
-        if payload.startswith("i_"):
+        if payload.startswith("i_") or (applied and payload.startswith("v_")):  # a consultation opens at its contents
             return
     if ctx.user.onboarded:
         await _welcome_back(ctx, draft)
@@ -32,7 +36,8 @@ async def start(ctx: Ctx) -> None:
 
 
 async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
-    """Deep links: l_<locality>, c_<campaign>, i_<invite>. False when the payload is not valid."""
+    """Deep links: l_<locality>, c_<campaign>, s_<survey>, i_<invite>, v_<consultation>. False when the payload is not
+    valid."""
     prefix, _, value = payload.partition("_")
     if not value or len(payload) > 64:
         return False
@@ -55,6 +60,10 @@ async def _apply_payload(ctx: Ctx, payload: str, draft: dict) -> bool:
                       description=campaign.description(ctx.t.language)),
                 [(Option(ctx.t("broadcast.feedback_button"), cb("new", "gopy", campaign.id)),)])
         return True
+    if prefix == "v":
+        return await consultation.from_link(ctx, value)
+    if prefix == "s":
+        return await surveys.deep_link(ctx, value)
     if prefix == "i":
         if not ctx.capabilities.staff:
             ctx.say(ctx.t("invite.wrong_channel"))
@@ -193,3 +202,45 @@ async def profile_summary(ctx: Ctx) -> None:
         opinions=yes if consents.get("opinions") and consents["opinions"].granted else no,
         sensitive=yes if consents.get("sensitive") and consents["sensitive"].granted else no,
     ))
+
+
+async def export(ctx: Ctx) -> dict:
+    """What /dulieu says of the person themselves: their account, followed topics, consents, and the conversation
+    they are in."""
+    user, store = ctx.user, ctx.store
+    locality = await store.localities.get(user.locality_id) if user.locality_id else None
+    topics = {t.id: t for t in await store.topics.all()}
+    return {
+        "profile": {
+            "channel": user.channel,
+            "account_id": user.external_id,
+            "display_name": user.display_name,
+            "language": user.language,
+            "role": user.role,
+            "unit": user.unit_name,
+            "locality": {"code": locality.code, "name": await place_path(ctx, locality.id)} if locality else None,
+            "receives_news": user.news_enabled,
+            "joined_at": user.created_at,
+        },
+        "topics": [topics[i].name_vi for i in sorted(await store.users.topic_ids(user.id)) if i in topics],
+        "consents": await consent_history(ctx, user.id),
+        "conversation": (
+            {"flow": ctx.conversation.flow, "step": ctx.conversation.step, "draft": ctx.conversation.data}
+            if ctx.conversation else None
+        ),
+    }
+
+
+# The person themselves, from their first message: the account row, consents, topics, and what the chat's machinery
+# keeps of them.
+FEATURE = Feature(
+    "onboarding", commands=(Command("start"),),
+    export=export, exported=("users", "user_topics", "consents", "conversations"),
+    unexported={"inbound_journal": "each update for the few days until it is handled (its content is in the rest)",
+                "chat_options": "the numbers last shown in the chat, a copy of the bot's own buttons",
+                "chat_menus": "which command menu the chat was given",
+                "web_messages": "the web chat's page history, shown on the page itself",
+                "web_sessions": "a web chat cookie's hash",
+                "notice_outbox": "messages to the person waiting to be delivered"},
+    erased=IDENTITY, kept={"users": "the anonymous row itself: commune and join date"},
+)

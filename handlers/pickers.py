@@ -6,6 +6,7 @@ under its own name and says what happens once the answer is in (`then`).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 
 from handlers.base import Ctx, Option, cb, registry, step_key
@@ -82,6 +83,11 @@ async def locality_name(ctx: Ctx, locality_id: int | None, *, province: bool = F
         return ctx.t("common.none")
     chain = [a for a in chain if province or a.level > 0] or chain[-1:]
     return join(", ", (ctx.t(f"kind.{a.kind}", name=a.name) for a in reversed(chain)))
+
+
+async def place_path(ctx: Ctx, locality_id: int | None) -> str | None:
+    """A locality's full path in plain text ("Thôn Long Hưng, xã Hải Lăng, tỉnh Quảng Trị"), as /dulieu gives it."""
+    return html.unescape(await locality_name(ctx, locality_id, province=True)) if locality_id else None
 
 
 def locality_steps(flow: str, *, commune_step: str = "commune", village_step: str = "village",

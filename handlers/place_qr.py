@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from handlers.base import ADMIN, Ctx, registry
 from handlers.campaigns import say_qr
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, locality_steps
 from storage.localities import Locality
 
@@ -12,7 +13,7 @@ FLOW = "qrp"
 registry.flow(FLOW, roles=ADMIN)
 
 
-@registry.command("qrdiaban", "placeqr", roles=ADMIN)
+@registry.command("qrdiaban", "placeqr")
 async def place_qr_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "commune", page=0)
 
@@ -24,3 +25,6 @@ async def _chosen(ctx: Ctx, place: Locality | None) -> None:
 
 
 locality_steps(FLOW, then=_chosen)
+
+
+FEATURE = Feature("place_qr", commands=(Command("qrdiaban", ADMIN, menu="menu.qrdiaban", place=160),))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.consent import PURPOSES, has_consent, record_consent
+from handlers.features import Command, Feature
 from handlers.menu import show_menu
 from handlers.onboarding import profile_summary
 from handlers.pickers import locality_steps, topic_steps
@@ -156,3 +157,7 @@ async def _news_consent_handle(ctx: Ctx) -> None:
     await record_consent(ctx, "news", True)
     ctx.user = await ctx.store.users.update(ctx.user.id, ctx.now, news_enabled=1)
     ctx.say(ctx.t("news.resumed"))
+
+
+FEATURE = Feature("profile", commands=(Command("caidat", menu="menu.settings", place=50), Command("nhantin"),
+                                       Command("dunggui")))

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from handlers import images
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
+from handlers.digest import Period, Section
+from handlers.features import Command, Feature
 from handlers.pickers import locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from handlers.reports import Places, day, number, when
 from handlers.workdays import working_days_between
@@ -72,6 +74,14 @@ def reminder(t: Texts, kind: str, tasks: list[Task], now: datetime, tz: ZoneInfo
 
 
 
+async def digest_section(period: Period) -> Section | None:
+    """In a digest: tasks due within a week or overdue, with a button to the task list."""
+    t, user = period.t, period.user
+    progress = await period.shared.task_progress(period.store) if user.role == "admin" else None
+    lines = await digest_lines(period.store, t, user, period.now, period.tz, progress)
+    return Section([t("digest.tasks"), *lines], (Option(t("digest.open_tasks"), cb("nv")),)) if lines else None
+
+
 async def digest_lines(store: Store, t: Texts, user: User, now: datetime, tz: ZoneInfo,
                        progress: dict[int, tuple[int, int]] | None = None) -> list[str]:
     """Tasks due within a week or overdue: a cadre's own not yet done; for an admin, how far along each is
@@ -109,7 +119,7 @@ async def _visible(ctx: Ctx, task_id: object) -> Task | None:
     return None
 
 
-@registry.command("nhiemvu", "tasks", roles=STAFF)
+@registry.command("nhiemvu", "tasks")
 async def tasks_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list", page=0)
 
@@ -507,3 +517,19 @@ async def _review_handle(ctx: Ctx) -> None:
     else:
         await ctx.wrong()
 
+
+async def export(ctx: Ctx) -> dict | None:
+    """A cadre's reports on their tasks."""
+    if ctx.user.role == "citizen":
+        return None
+    tasks = {t.id: t.title for t in await ctx.store.tasks.all()}
+    return {"task_reports": [
+        {"task": tasks.get(r.task_id), "done_at": r.done_at, "note": r.note, "file": r.filename or r.sha256}
+        for r in (await ctx.store.tasks.reports_of(ctx.user.id)).values()]}
+
+
+FEATURE = Feature("tasks", commands=(Command("nhiemvu", STAFF, menu="menu.nhiemvu", place=100),),
+                  export=export, exported=("task_reports",), digest=digest_section,
+                  unexported={"tasks": "the work plan an admin wrote is the unit's, not a person's"},
+                  kept={"task_reports": "a cadre's report is the unit's work record",
+                        "tasks": "the work plan is the unit's; the anonymous row names nobody"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from handlers.base import ADMIN, Ctx, Option, allowed, cb, registry, step_key
+from handlers.features import Command, Feature
 from messages import Key, cut
 from storage.text import fold
 
@@ -20,7 +21,7 @@ def _key(step: str) -> str:
     return step_key(FLOW, step)
 
 
-@registry.command("linhvuc", "topics", roles=ADMIN)
+@registry.command("linhvuc", "topics")
 async def topics_command(ctx: Ctx) -> None:
     await ctx.goto(FLOW, "list")
 
@@ -155,3 +156,6 @@ async def _save(ctx: Ctx, topic_id: int, **fields: object) -> None:
     await ctx.audit("topic.changed", f"topic:{topic.code}", **fields)
     ctx.say(ctx.t("topic.saved"))
     await ctx.goto(FLOW, "topic", topic_id=topic_id)
+
+
+FEATURE = Feature("topics", commands=(Command("linhvuc", ADMIN, menu="menu.linhvuc", place=150),))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from handlers.base import Ctx, Option, cb, registry, step_key
+from handlers.features import Command, Feature
 from handlers.inbox import LABEL, responsible_cadres
 from handlers.pickers import locality_name, page_note, page_row, pages_of, turned_page
 from handlers.workdays import add_working_days
@@ -133,7 +134,7 @@ async def _case_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("track.thanks_rating"))
         await ctx.goto(FLOW, "case")
     elif args == ("reopen",) and _can_reopen(ctx, case):
-        await ctx.goto(FLOW, "reopen")
+        await ctx.goto(FLOW, "reopen", seen=case.status)  # what the reason answers: a change meanwhile is told
     else:
         await ctx.wrong()
 
@@ -160,7 +161,8 @@ async def _reopen_handle(ctx: Ctx) -> None:
         return
     topic = await ctx.store.topics.get(case.topic_id)
     try:
-        await ctx.store.cases.record(case.id, ctx.user.id, "reopened", ctx.now, body=reason, expect=case.status,
+        await ctx.store.cases.record(case.id, ctx.user.id, "reopened", ctx.now, body=reason,
+                                     expect=ctx.data.get("seen", case.status),
                                      status="in_progress", closed_at=None,
                                      answer_due=add_working_days(ctx.now, topic.answer_days, ctx.settings.tz))
     except CaseMoved as moved:  # a cadre acted on it meanwhile: the citizen sees it as it is now
@@ -172,3 +174,6 @@ async def _reopen_handle(ctx: Ctx) -> None:
         ctx.notify(cadre_id, "inbox.reopened", (("inbox.open", cb("cs", case.id)),), code=case.code)
     ctx.say(ctx.t("track.reopened", code=case.code))
     await ctx.goto(FLOW, "case")
+
+
+FEATURE = Feature("tracking", commands=(Command("theodoi", menu="menu.theodoi", place=30),))

@@ -38,6 +38,13 @@ class Key(str):
     """A catalog key given as a value: translated into the reader's language when rendered."""
 
 
+def channel_key(channel: str) -> str:
+    """A channel's name as a message's value, in the reader's language (catalog [channel]); a channel the catalog
+    does not name (a test's) as it is."""
+    key = f"channel.{channel}"
+    return Key(key) if key in catalog(DEFAULT_LANGUAGE) else channel
+
+
 def _flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     flat = {}
     for key, value in tree.items():
@@ -91,7 +98,8 @@ class Texts:
 
     def plain(self, key: str, **values: object) -> str:
         """The text for a terminal, not a chat: nothing escaped."""
-        return self._template(key).format_map({name: str(v) for name, v in values.items()})
+        return self._template(key).format_map({name: self.plain(v) if isinstance(v, Key) else str(v)
+                                                for name, v in values.items()})
 
     def has(self, key: str) -> bool:
         return key in self._catalog

@@ -1,4 +1,5 @@
-"""SQLite storage: the only place with SQL. `Store` holds the connection and one repository per aggregate."""
+"""Storage, SQLite or PostgreSQL: the only place with SQL. `Store` holds the connection and one repository per
+aggregate."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from storage.audit import AuditRepo
 from storage.broadcasts import BroadcastRepo
 from storage.campaigns import CampaignRepo
 from storage.cases import CaseRepo
+from storage.consultations import ConsultationRepo
 from storage.conversations import ConversationRepo
 from storage.db import Database, DatabaseUnavailable
+from storage.dialect import POSTGRES
 from storage.digests import DigestRepo
-from storage.files import FileStore, files_dir
+from storage.files import DatabaseFileStore, FileStore, files_dir
 from storage.journal import JournalRepo
 from storage.links import LinkRepo
 from storage.localities import LocalityRepo
@@ -22,6 +25,7 @@ from storage.notices import NoticeRepo
 from storage.retention import RetentionRepo
 from storage.roles import RoleRepo
 from storage.schedule import ScheduleRepo
+from storage.surveys import SurveyRepo
 from storage.tasks import TaskRepo
 from storage.topics import TopicRepo
 from storage.users import UserRepo
@@ -41,7 +45,7 @@ class Store:
     campaigns: CampaignRepo
     web_sessions: WebSessionRepo
     cases: CaseRepo
-    files: FileStore
+    files: FileStore | DatabaseFileStore
     schedule: ScheduleRepo
     digests: DigestRepo
     tasks: TaskRepo
@@ -51,6 +55,8 @@ class Store:
     links: LinkRepo
     retention: RetentionRepo
     web_messages: WebMessageRepo
+    consultations: ConsultationRepo
+    surveys: SurveyRepo
 
     @classmethod
     async def open(cls, path: str | Path, *, migrate: bool = True, seed: bool = True) -> Store:
@@ -61,11 +67,12 @@ class Store:
         try:
             if migrate:
                 await db.migrate()
-            files = FileStore(_files_dir(path))
+            files = DatabaseFileStore(db) if db.dialect is POSTGRES else FileStore(_files_dir(path))
             store = cls(db, UserRepo(db, files), LocalityRepo(db), TopicRepo(db), ConversationRepo(db), RoleRepo(db),
                         AuditRepo(db), CampaignRepo(db), WebSessionRepo(db), CaseRepo(db),
                         files, ScheduleRepo(db), DigestRepo(db), TaskRepo(db), BroadcastRepo(db),
-                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files), WebMessageRepo(db))
+                        JournalRepo(db), NoticeRepo(db), LinkRepo(db), RetentionRepo(db, files), WebMessageRepo(db),
+                        ConsultationRepo(db), SurveyRepo(db))
             if seed:
                 await store.topics.seed()
                 await store.localities.seed()

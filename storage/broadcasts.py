@@ -77,6 +77,7 @@ class Broadcast:
     report_channel: str | None
     report_chat: str | None
     report_ref: str | None
+    survey_id: int | None = None  # an invitation to a survey: its «Trả lời khảo sát» button (storage/surveys.py)
 
     def text(self, language: str) -> str:
         return self.text_en if language == "en" and self.text_en else self.text_vi
@@ -103,7 +104,7 @@ class Outcome:
 
 _COLUMNS = ("id, campaign_id, created_by, text_vi, text_en, photo_sha256, link_url, feedback, audience, status,"
             " scheduled_at, quiet_override, created_at, started_at, finished_at, resolved, resolved_upto, total,"
-            " report_channel, report_chat, report_ref")
+            " report_channel, report_chat, report_ref, survey_id")
 
 
 def _row(r) -> Broadcast:
@@ -111,18 +112,23 @@ def _row(r) -> Broadcast:
                      r["link_url"], bool(r["feedback"]), Audience.from_json(r["audience"]), r["status"],
                      r["scheduled_at"], bool(r["quiet_override"]), r["created_at"], r["started_at"],
                      r["finished_at"], bool(r["resolved"]), r["resolved_upto"], r["total"], r["report_channel"],
-                     r["report_chat"], r["report_ref"])
+                     r["report_chat"], r["report_ref"], r["survey_id"])
 
 
 def _audience_where(audience: Audience) -> tuple[str, list]:
     """Who may receive news at all (onboarded, not opted out, reachable, consent for citizens), then the
-    broadcast's own conditions: any of its topics, inside any of its locality subtrees, any of its roles. A
-    person on two linked channels receives it once, where their account is kept: the linked account's own
-    settings are the ones from before the link and no longer say anything."""
-    where = ["u.deleted_at IS NULL", "u.linked_to IS NULL", "u.onboarded = 1", "u.news_enabled = 1",
-             "u.reachable = 1", "u.chat_id IS NOT NULL",
-             "(u.role <> 'citizen' OR (SELECT c.granted FROM consents c WHERE c.user_id = u.id"
-             " AND c.purpose = 'news' ORDER BY c.id DESC LIMIT 1) = 1)"]
+    broadcast's own conditions (`audience_conditions`). A person on two linked channels receives it once, where
+    their account is kept: the linked account's own settings are the ones from before the link and no longer say
+    anything."""
+    return audience_conditions(audience, [
+        "u.deleted_at IS NULL", "u.linked_to IS NULL", "u.onboarded = 1", "u.news_enabled = 1", "u.reachable = 1",
+        "u.chat_id IS NOT NULL", "(u.role <> 'citizen' OR (SELECT c.granted FROM consents c WHERE c.user_id = u.id"
+        " AND c.purpose = 'news' ORDER BY c.id DESC LIMIT 1) = 1)"])
+
+
+def audience_conditions(audience: Audience, where: list[str]) -> tuple[str, list]:
+    """`where` and an audience's own conditions on the person `u`: any of its topics, inside any of its locality
+    subtrees, any of its roles (broadcasts, surveys)."""
     params: list = []
     if audience.roles:
         where.append(f"u.role IN ({','.join('?' * len(audience.roles))})")
@@ -228,8 +234,8 @@ class BroadcastRepo:
             upto = min(done + batch, top)
             async with self.db.tx() as conn:
                 await conn.execute(
-                    "INSERT OR IGNORE INTO broadcast_recipients (broadcast_id, user_id)"
-                    f" SELECT ?, u.id FROM users u WHERE u.id > ? AND u.id <= ? AND {where}",
+                    "INSERT INTO broadcast_recipients (broadcast_id, user_id)"
+                    f" SELECT ?, u.id FROM users u WHERE u.id > ? AND u.id <= ? AND {where} ON CONFLICT DO NOTHING",
                     (broadcast_id, done, upto, *params))
                 await conn.execute("UPDATE broadcasts SET resolved_upto = ? WHERE id = ?", (upto, broadcast_id))
             done = upto
@@ -298,7 +304,7 @@ class BroadcastRepo:
     async def pending(self, broadcast_id: int) -> tuple[int, datetime | None]:
         """(recipients still queued, when the earliest retry is due: None if one is due now)."""
         r = await self.db.fetchone(
-            "SELECT count(*), max(next_at IS NULL), min(next_at) FROM broadcast_recipients"
+            "SELECT count(*), max(CASE WHEN next_at IS NULL THEN 1 ELSE 0 END), min(next_at) FROM broadcast_recipients"
             " WHERE broadcast_id = ? AND status = 'queued'", (broadcast_id,))
         if not r[0]:
             return 0, None

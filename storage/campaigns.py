@@ -124,7 +124,8 @@ class CampaignRepo:
         return await self.get(campaign_id)
 
     async def record_open(self, campaign_id: int, user_id: int, now: datetime) -> None:
-        await self.db.execute("INSERT OR IGNORE INTO campaign_opens (campaign_id, user_id, at) VALUES (?, ?, ?)",
+        await self.db.execute("INSERT INTO campaign_opens (campaign_id, user_id, at) VALUES (?, ?, ?)"
+                              " ON CONFLICT DO NOTHING",
                               (campaign_id, user_id, iso(now)))
 
     async def opened_by(self, user_id: int) -> list[tuple[str, str]]:

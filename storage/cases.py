@@ -136,7 +136,7 @@ def through_villages(paths: tuple[str, ...] | list[str]) -> tuple[str, list] | N
     if not any(p.count("/") > 3 for p in paths):
         return None
     wider = [p for p in paths if p.count("/") <= 3]
-    inside = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in wider) or "0"
+    inside = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in wider) or "false"
     return f"NOT ({ANONYMOUS_OPINION} AND NOT ({inside}))", [v for p in wider for v in (p, subtree_end(p))]
 
 
@@ -144,7 +144,7 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
     """The WHERE clause of a scoped, filtered case list (shared by lists, counts and exports)."""
     where, params = [], []
     if query.paths is not None:
-        scope = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in query.paths) or "0"
+        scope = " OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in query.paths) or "false"
         if query.topics:
             # an urgent case is every cadre's of the place, whatever their topics
             scope = f"({scope}) AND (topic_id IN ({','.join('?' * len(query.topics))}) OR urgent <> 0)"
@@ -161,7 +161,7 @@ def visible_sql(query: InboxQuery, now: datetime, soon: datetime) -> tuple[str, 
         "new": "status = 'new'",
         "overdue": f"status IN {OPEN} AND answer_due < ?",
         "due_soon": f"status IN {OPEN} AND answer_due >= ? AND answer_due < ?",
-        "all": "1",
+        "all": "true",
     }
     where.append(views[query.view])
     if query.view == "overdue":
@@ -206,7 +206,7 @@ class CaseRepo:
         prefix = f"{PREFIX[new.kind]}-{now.strftime('%y')}"
         await conn.execute(
             "INSERT INTO case_counters (prefix, last) VALUES (?, 1)"
-            " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
+            " ON CONFLICT(prefix) DO UPDATE SET last = case_counters.last + 1", (prefix,))
         async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM case_counters"
                                 " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
             number, path = await cur.fetchone()
@@ -335,6 +335,16 @@ class CaseRepo:
 
     async def drop_draft(self, user_id: int) -> None:
         await self.db.execute("DELETE FROM case_drafts WHERE user_id = ?", (user_id,))
+
+    async def open_nearby(self, case: Case, limit: int = 500) -> list[tuple[str, str]]:
+        """(code, content) of the open cases sent before `case` in its commune, newest first, those hidden as
+        abusive left out: the cases it may repeat."""
+        commune = "/" + "/".join(case.locality_path.strip("/").split("/")[:2]) + "/"  # the province and commune ids
+        rows = await self.db.fetchall(
+            f"SELECT code, content FROM cases WHERE id < ? AND status IN ({','.join('?' * len(OPEN))})"
+            " AND hidden_reason IS NULL AND locality_path >= ? AND locality_path < ? ORDER BY id DESC LIMIT ?",
+            (case.id, *OPEN, commune, subtree_end(commune), limit))
+        return [(r[0], r[1]) for r in rows]
 
     async def campaign_cases(self, campaign_id: int) -> int:
         r = await self.db.fetchone("SELECT count(*) FROM cases WHERE campaign_id = ?", (campaign_id,))

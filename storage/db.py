@@ -11,6 +11,7 @@ never sees another coroutine's uncommitted rows, only what was committed before 
 transaction's decision depends on (or that must see the transaction's own writes) goes through the `conn`
 that `tx()` yields; so does a write that returns rows (`INSERT … RETURNING`), which the query-only
 connection refuses. An in-memory database is private to its connection, so there both are one connection.
+A `postgresql://` URL opens the same interface on PostgreSQL (storage/pg.py).
 
 Every aiosqlite call is a trip to the connection's thread and back (~20 µs of CPU on both sides, more on a busy
 machine), so a short unit of work on the hot path (a conversation's save) takes `Database.atomic()`: the whole
@@ -31,6 +32,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from storage import dialect
+
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # What says the database itself cannot take writes: not a write breaking a rule (a UNIQUE key), nor one that
 # waited too long for another process's lock (an import), which the next write may well get.
@@ -43,12 +46,15 @@ class DatabaseUnavailable(Exception):
     """The database cannot be opened, migrated or written at start (not a database, read-only, disk full)."""
 
     def __init__(self, path: str, reason: str) -> None:
+        path = dialect.shown(path)
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
 
 
 class Database:
+    dialect: dialect.Sqlite | dialect.Postgres = dialect.SQLITE
+
     def __init__(self, conn: aiosqlite.Connection, path: str, reader: aiosqlite.Connection | None = None) -> None:
         self.conn = conn
         self.reader = reader or conn
@@ -61,6 +67,10 @@ class Database:
     @classmethod
     async def open(cls, path: str | Path) -> Database:
         path = str(path)
+        if dialect.is_url(path):
+            from storage.pg import PostgresDatabase  # psycopg is loaded only where PostgreSQL is used
+
+            return await PostgresDatabase.connect(path)
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             # When aiosqlite cannot open a file it stops its thread without waiting for it, and the thread may
@@ -229,9 +239,10 @@ async def _connect(path: str, *pragmas: str) -> aiosqlite.Connection:
     return conn
 
 
-def _migrations() -> list[tuple[int, str]]:
+def _migrations(folder: str = "") -> list[tuple[int, str]]:
+    """(number, SQL) of each migration in order; from `pg/`, PostgreSQL's own versions of some."""
     found = []
-    for entry in resources.files("storage.migrations").iterdir():
+    for entry in resources.files("storage.migrations").joinpath(folder).iterdir():
         match = MIGRATION_NAME.match(entry.name)
         if match:
             found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))

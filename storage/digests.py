@@ -132,7 +132,7 @@ def scope_parts(scope: CaseScope, condition: str, params: list) -> list[tuple[st
     the ones assigned to the cadre outside it. The parts never overlap, so their counts add up; apart, each
     uses its own index (one query with OR would read every row from the table)."""
     parts = []
-    in_scope, values = _in_scope(scope) if scope.roots else ("0", [])
+    in_scope, values = _in_scope(scope) if scope.roots else ("false", [])
     if scope.roots:
         parts.append((f"{in_scope} AND {condition}", [*values, *params]))
     if scope.assignee is not None:
@@ -159,7 +159,7 @@ class DigestRepo:
         missing = [i for i in user_ids if i not in found]
         if missing:
             await self.db.executemany(
-                "INSERT OR IGNORE INTO digest_settings (user_id, last_end, updated_at) VALUES (?, ?, ?)",
+                "INSERT INTO digest_settings (user_id, last_end, updated_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(i, iso(now), iso(now)) for i in missing])
             for i in missing:
                 found[i] = DigestSettings(i, "daily", DEFAULT_AT, 0, False, iso(now))
@@ -226,7 +226,8 @@ class DigestRepo:
 
     async def open_counts(self, scope: CaseScope, now: datetime, soon: datetime) -> OpenCounts:
         rows = await self._rows(
-            "SELECT count(*), coalesce(sum(answer_due < ?), 0), coalesce(sum(answer_due >= ? AND answer_due < ?), 0)"
+            "SELECT count(*), coalesce(sum(CASE WHEN answer_due < ? THEN 1 ELSE 0 END), 0),"
+            " coalesce(sum(CASE WHEN answer_due >= ? AND answer_due < ? THEN 1 ELSE 0 END), 0)"
             " FROM cases WHERE {where}", scope, _OPEN, [], (iso(now), iso(now), iso(soon)))
         return OpenCounts(*(sum(int(r[i]) for r in rows) for i in range(3)))
 
@@ -246,7 +247,8 @@ class DigestRepo:
                       utc_offset_minutes: int) -> list[tuple[str, int, int]]:
         """(local date, topic id, cases) for the cases created in the period."""
         counts = await self._grouped(
-            "SELECT date(created_at, ?) AS day, topic_id, count(*) FROM cases WHERE {where} GROUP BY day, topic_id",
+            f"SELECT {self.db.dialect.day('created_at')} AS day, topic_id, count(*) FROM cases WHERE {{where}}"
+            " GROUP BY day, topic_id",
             scope, "created_at >= ? AND created_at < ?", [iso(start), iso(end)], (f"{utc_offset_minutes:+d} minutes",))
         return [(day, topic_id, n) for (day, topic_id), n in counts.items()]
 
@@ -290,7 +292,7 @@ class DigestRepo:
                      statuses: tuple[str, ...] = (), due_before: datetime | None = None,
                      topic_id: int | None = None, limit: int = 100_000) -> list[ExportRow]:
         """The scope's cases, newest first; the sender's name only when they did not choose anonymity."""
-        conditions, params = ["1"], []
+        conditions, params = ["true"], []
         if since is not None:
             conditions.append("created_at >= ?")
             params.append(iso(since))

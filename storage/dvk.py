@@ -123,8 +123,8 @@ def _round(r) -> Round:
 def _within(paths: tuple[str, ...] | None) -> tuple[str, list]:
     """A condition on `locality_path` for these subtrees; every place for None (admins)."""
     if paths is None:
-        return "1", []
-    return (" OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in paths) or "0",
+        return "true", []
+    return (" OR ".join("(locality_path >= ? AND locality_path < ?)" for _ in paths) or "false",
             [v for p in paths for v in (p, subtree_end(p))])
 
 
@@ -179,7 +179,7 @@ class DvkRepo:
     async def _insert(self, conn: aiosqlite.Connection, new: NewModel, round_id: int | None, now: datetime) -> int:
         prefix = f"MH-{now.strftime('%y')}"
         await conn.execute("INSERT INTO dvk_counters (prefix, last) VALUES (?, 1)"
-                           " ON CONFLICT(prefix) DO UPDATE SET last = last + 1", (prefix,))
+                           " ON CONFLICT(prefix) DO UPDATE SET last = dvk_counters.last + 1", (prefix,))
         async with conn.execute("SELECT last, (SELECT path FROM localities WHERE id = ?) FROM dvk_counters"
                                 " WHERE prefix = ?", (new.locality_id, prefix)) as cur:
             number, path = await cur.fetchone()
@@ -327,9 +327,10 @@ def repo(store) -> DvkRepo:
     return DvkRepo(store.db)
 
 
-async def erase_person(conn: aiosqlite.Connection, user_id: int, content: bool, digests: set[str]) -> None:
+async def erase_person(conn: aiosqlite.Connection, user_id: int, content: bool, digests: set[str]) -> list[int]:
     """What /xoadulieu does here, inside the erasure's transaction (storage/users.py `erase`); the photos taken off
-    are added to `digests`, whose files go from disk when nothing else refers to them.
+    are added to `digests`, whose files go from disk when nothing else refers to them. Returns the ids of the
+    nominations it withdrew (their cadres are to be told).
 
     Following issue 14's rule: the identity always goes — the nominator's link, their name on every history row,
     their votes' link (the vote still counts, with its commune). With `content` (the default choice), a
@@ -340,7 +341,11 @@ async def erase_person(conn: aiosqlite.Connection, user_id: int, content: bool, 
     announced, certified — as the movement's example, no longer a private message of the person who proposed it;
     only the link to them is removed.
     """
+    withdrawn: list[int] = []
     if content:
+        async with conn.execute("SELECT id FROM dvk_models WHERE user_id = ? AND status IN ('nominated',"
+                                " 'info_requested') ORDER BY id", (user_id,)) as cur:
+            withdrawn = [r[0] for r in await cur.fetchall()]
         await conn.execute(
             "UPDATE dvk_models SET status = CASE WHEN status IN ('nominated', 'info_requested') THEN 'withdrawn'"
             " ELSE status END, name = '', author = '', deeds = '', results = NULL, erased = 1"
@@ -354,3 +359,13 @@ async def erase_person(conn: aiosqlite.Connection, user_id: int, content: bool, 
     await conn.execute("UPDATE dvk_models SET user_id = NULL, submit_key = NULL WHERE user_id = ?", (user_id,))
     await conn.execute("UPDATE dvk_events SET actor_id = NULL WHERE actor_id = ?", (user_id,))
     await conn.execute("UPDATE dvk_votes SET user_id = NULL WHERE user_id = ?", (user_id,))
+    return withdrawn
+
+
+async def move_person(conn: aiosqlite.Connection, from_id: int, to_id: int) -> None:
+    """Two accounts of one person linked (storage/links.py `redeem`, in its transaction): the nominations and votes
+    of `from_id` become `to_id`'s; a model both had voted for keeps one vote (one per person)."""
+    await conn.execute("UPDATE dvk_models SET user_id = ? WHERE user_id = ?", (to_id, from_id))
+    await conn.execute("UPDATE dvk_votes SET user_id = ? WHERE user_id = ? AND model_id NOT IN"
+                       " (SELECT model_id FROM dvk_votes WHERE user_id = ?)", (to_id, from_id, to_id))
+    await conn.execute("DELETE FROM dvk_votes WHERE user_id = ?", (from_id,))

@@ -1,5 +1,6 @@
-"""Files people sent (photos, voice notes, documents), content-addressed on disk beside the database,
-so that a case's attachments do not depend on the channel they came through."""
+"""Files people sent (photos, voice notes, documents), content-addressed, so that a case's attachments do not
+depend on the channel they came through: on disk beside an SQLite database, in the database itself when it is
+PostgreSQL (every worker sees them, and one dump is the whole backup)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import aiosqlite
+
+from storage.db import Database
+from storage.dialect import is_url
 
 
 class FileStore:
@@ -55,6 +59,34 @@ class FileStore:
             return removed
 
         return await asyncio.to_thread(remove)
+
+
+class DatabaseFileStore:
+    """The same three calls over the `files` table (storage/pg.py makes it)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def put(self, content: bytes) -> str:
+        digest = hashlib.sha256(content).hexdigest()
+        await self.db.execute("INSERT INTO files (sha256, content) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                              (digest, content))
+        return digest
+
+    async def get(self, digest: str) -> bytes | None:
+        if not is_digest(digest):
+            raise ValueError("not a sha256 digest")
+        row = await self.db.fetchone("SELECT content FROM files WHERE sha256 = ?", (digest,))
+        return bytes(row[0]) if row else None
+
+    async def delete(self, digests: Iterable[str]) -> int:
+        removed, wanted = 0, sorted(set(digests))
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            async with self.db.tx() as conn:
+                cur = await conn.execute(f"DELETE FROM files WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk)
+                removed += cur.rowcount
+        return removed
 
 
 # Every place that may name a file by its digest: a column, or a JSON draft that mentions it (a half-written case,
@@ -106,6 +138,12 @@ def digests_in(draft: str | None) -> set[str]:
 
     walk(json.loads(draft) if draft else None)
     return found
+
+
+def local_dir(db_path: str | Path) -> Path:
+    """Where a process keeps what is not in the database (uploads being received, the file-link key): beside an
+    SQLite file; `data/` in the working directory with PostgreSQL."""
+    return Path("data") if is_url(db_path) else Path(db_path).parent
 
 
 def files_dir(db_path: str | Path) -> Path:

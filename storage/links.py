@@ -6,8 +6,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from storage import consultations, surveys
 from storage.clock import iso, parse
 from storage.db import Database
+from storage.dvk import move_person as move_dvk
 from storage.roles import hash_token
 
 CODE_DIGITS = 6
@@ -51,9 +53,9 @@ class LinkRepo:
         """Link the account that typed `code` (on `channel`) with the one that was given it, in one transaction.
 
         The staff account keeps the data if there is one (its role and scope stay where they were given), else
-        the account that asked for the code, whose settings are in force. The other account's cases and topics
-        move over (a sensitive topic only where the kept account consented to it); if the keeping account never
-        finished /start, the other's profile and consents do too."""
+        the account that asked for the code, whose settings are in force. The other account's cases, topics and
+        "Dân vận khéo" nominations and votes move over (a sensitive topic only where the kept account consented to
+        it); if the keeping account never finished /start, the other's profile and consents do too."""
         async with self.db.tx() as conn:
             async with conn.execute(
                 "SELECT count(*) FROM audit_log WHERE actor_id = ? AND action = 'link.refused' AND at > ?",
@@ -89,6 +91,8 @@ class LinkRepo:
             keep, move = person["id"], other["id"]
             await conn.execute("UPDATE link_codes SET used_at = ? WHERE id = ?", (iso(now), row["id"]))
             await conn.execute("UPDATE cases SET user_id = ? WHERE user_id = ?", (keep, move))
+            await move_dvk(conn, move, keep)
+            await surveys.move(conn, move, keep)
             await conn.execute("INSERT INTO user_topics (user_id, topic_id)"
                                " SELECT ?, topic_id FROM user_topics WHERE user_id = ? ON CONFLICT DO NOTHING",
                                (keep, move))
@@ -100,6 +104,7 @@ class LinkRepo:
                     " (SELECT onboarded, locality_id, news_enabled, language FROM users WHERE id = ?) WHERE id = ?",
                     (move, keep))
                 await conn.execute("UPDATE consents SET user_id = ? WHERE user_id = ?", (keep, move))
+            await consultations.move_person(conn, move, keep)
             # A sensitive topic is followed only with the sensitive consent of the account kept (Decree 13).
             await conn.execute(
                 "DELETE FROM user_topics WHERE user_id = ? AND topic_id IN (SELECT id FROM topics WHERE sensitive = 1)"

@@ -50,13 +50,15 @@ class LocalityRepo:
 
     async def children(self, parent_id: int | None, offset: int = 0, limit: int = 1000) -> list[Locality]:
         rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM localities WHERE parent_id IS ? ORDER BY name_folded LIMIT ? OFFSET ?",
+            f"SELECT {_COLUMNS} FROM localities WHERE parent_id IS NOT DISTINCT FROM ?"
+            " ORDER BY name_folded LIMIT ? OFFSET ?",
             (parent_id, limit, offset),
         )
         return [_row(r) for r in rows]
 
     async def count_children(self, parent_id: int | None) -> int:
-        r = await self.db.fetchone("SELECT count(*) FROM localities WHERE parent_id IS ?", (parent_id,))
+        r = await self.db.fetchone("SELECT count(*) FROM localities WHERE parent_id IS NOT DISTINCT FROM ?",
+                                   (parent_id,))
         return int(r[0])
 
     async def communes(self, offset: int = 0, limit: int = 1000) -> list[Locality]:
@@ -111,8 +113,8 @@ class LocalityRepo:
     async def chain(self, locality_id: int) -> list[Locality]:
         """From the province down to the locality itself, in one query (empty when there is no such locality)."""
         rows = await self.db.fetchall(
-            f"WITH RECURSIVE up(id) AS (SELECT ? UNION ALL SELECT l.parent_id FROM localities AS l JOIN up"
-            f" ON l.id = up.id WHERE l.parent_id IS NOT NULL)"
+            "WITH RECURSIVE up(id, parent_id) AS (SELECT id, parent_id FROM localities WHERE id = ?"
+            " UNION ALL SELECT l.id, l.parent_id FROM localities AS l JOIN up ON l.id = up.parent_id)"
             f" SELECT {_COLUMNS} FROM localities WHERE id IN (SELECT id FROM up) ORDER BY level", (locality_id,))
         return [_row(r) for r in rows]
 

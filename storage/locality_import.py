@@ -191,7 +191,7 @@ async def _apply(conn, tree: _Tree) -> None:
     async with conn.execute(
         "SELECT (SELECT count(*) FROM localities), (SELECT coalesce(max(id), 0) FROM localities),"
         " (SELECT count(*) FROM temp.locality_import s JOIN localities l ON l.id = s.id"
-        "  WHERE l.path IS NOT s.old_path),"
+        "  WHERE l.path IS DISTINCT FROM s.old_path),"
         " (SELECT count(*) FROM temp.locality_import s JOIN localities p ON p.id = s.parent_id"
         "  WHERE s.parent_id NOT IN (SELECT id FROM temp.locality_import) AND s.path <> p.path || s.id || '/')"
     ) as cur:

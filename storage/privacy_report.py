@@ -34,6 +34,9 @@ class Held:
     sensitive: int = 0  # cases in a topic that may reveal political opinions
     files: int = 0  # photos, voice notes, documents
     locations: int = 0  # GPS points
+    nominations: int = 0  # "Dân vận khéo" models proposed, with what the nominator wrote about someone
+    nomination_photos: int = 0
+    votes: int = 0  # "Dân vận khéo" votes (each keeps the voter's commune)
     drafts: int = 0  # half-written cases and conversations waiting for their author
 
 
@@ -101,6 +104,17 @@ async def held(db: Database) -> list[Held]:
     for channel, files, locations in rows:
         h = of(channel)
         h.files, h.locations = files, locations
+    rows = await db.fetchall(
+        "SELECT coalesce(u.channel, ''), count(*),"
+        " sum((SELECT count(*) FROM dvk_photos p WHERE p.model_id = m.id))"
+        " FROM dvk_models m LEFT JOIN users u ON u.id = m.user_id GROUP BY coalesce(u.channel, '')")
+    for channel, nominations, photos in rows:
+        h = of(channel)
+        h.nominations, h.nomination_photos = nominations, photos
+    rows = await db.fetchall("SELECT coalesce(u.channel, ''), count(*) FROM dvk_votes v"
+                             " LEFT JOIN users u ON u.id = v.user_id GROUP BY coalesce(u.channel, '')")
+    for channel, votes in rows:
+        of(channel).votes = votes
     rows = await db.fetchall(
         "SELECT channel, count(*) FROM ("
         " SELECT u.channel AS channel FROM case_drafts d JOIN users u ON u.id = d.user_id"

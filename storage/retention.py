@@ -20,14 +20,15 @@ class RetentionRepo:
         self.files = files
 
     async def sweep(self, *, cases_closed_before: datetime, journal_before: datetime, stale_before: datetime,
-                    now: datetime) -> dict[str, int]:
+                    chats_idle_before: datetime, now: datetime) -> dict[str, int]:
         """End what has been kept long enough; returns the counts (also in the audit log, when there were any).
         Running it again finds nothing more to do.
 
         A case closed (or answered and left) before `cases_closed_before` no longer names its sender, and its
         files and precise locations go (topic, place, text, dates and status stay). Handled updates in the
-        journal before `journal_before` go, so do notices and numbered options older than `stale_before` and
-        expired web chat sessions. Files nothing refers to any more are deleted from disk after each commit.
+        journal before `journal_before` go, so do notices and numbered options older than `stale_before`, expired
+        web chat sessions, and the whole history of a web chat with no message since `chats_idle_before`. Files
+        nothing refers to any more are deleted from disk after each commit.
         Cases go in batches, each its own short transaction, so that the first run on years of cases never holds
         the write lock for long."""
         counts: dict[str, int] = defaultdict(int)
@@ -40,8 +41,12 @@ class RetentionRepo:
                 ("notices", "DELETE FROM notice_outbox WHERE created_at < ?", stale_before),
                 ("options", "DELETE FROM chat_options WHERE updated_at < ?", stale_before),
                 ("sessions", "DELETE FROM web_sessions WHERE expires_at <= ?", now),
+                # A chat in use keeps its history, which its page shows; one left idle that long goes whole.
+                ("web_messages", "DELETE FROM web_messages WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM"
+                 " web_messages m WHERE m.channel = web_messages.channel AND m.chat_id = web_messages.chat_id"
+                 " AND m.created_at >= ?)", chats_idle_before),
             ):
-                cur = await conn.execute(statement, (iso(before),))
+                cur = await conn.execute(statement, (iso(before),) * statement.count("?"))
                 counts[name] = cur.rowcount
             if any(counts.values()):
                 await audit.write(conn, None, "retention.swept", None, now, **counts)

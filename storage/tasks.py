@@ -198,7 +198,8 @@ class TaskRepo:
     async def progress(self) -> dict[int, tuple[int, int]]:
         """Per task: (cadres who reported it done, cadres assigned)."""
         rows = await self.db.fetchall(
-            "SELECT a.task_id, count(*), sum(EXISTS (SELECT 1 FROM task_reports r WHERE r.task_id = a.task_id"
-            " AND r.user_id = a.user_id)) FROM (SELECT DISTINCT tl.task_id, cl.user_id" + _ASSIGNED + ") a"
+            "SELECT a.task_id, count(*), sum(CASE WHEN EXISTS (SELECT 1 FROM task_reports r"
+            " WHERE r.task_id = a.task_id AND r.user_id = a.user_id) THEN 1 ELSE 0 END)"
+            " FROM (SELECT DISTINCT tl.task_id, cl.user_id" + _ASSIGNED + ") a"
             " GROUP BY a.task_id")
         return {r[0]: (int(r[2]), int(r[1])) for r in rows}

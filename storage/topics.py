@@ -101,7 +101,8 @@ class TopicRepo:
     async def seed(self) -> int:
         try:
             await self.db.executemany(
-                "INSERT OR IGNORE INTO topics (code, name_vi, name_en, sensitive, position) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO topics (code, name_vi, name_en, sensitive, position) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
                 [(code, vi, en, int(sensitive), pos) for pos, (code, vi, en, sensitive) in enumerate(DEFAULT_TOPICS)],
             )
         finally:

@@ -8,13 +8,11 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage import audit
+from storage import audit, erasure
 from storage.cases import OPEN, drop_attachments
 from storage.clock import iso
 from storage.conversations import Conversation, conversation_of, shown_of
 from storage.db import Database
-from storage.dvk import KEPT as DVK_KEPT
-from storage.dvk import erase_person as erase_dvk
 from storage.files import FileStore, digests_in, unreferenced
 from storage.notices import keep
 
@@ -152,7 +150,7 @@ class UserRepo:
                                 for t in sorted(topic_ids)]])
 
     async def add_topic(self, user_id: int, topic_id: int) -> None:
-        await self.db.execute("INSERT OR IGNORE INTO user_topics (user_id, topic_id) VALUES (?, ?)",
+        await self.db.execute("INSERT INTO user_topics (user_id, topic_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                               (user_id, topic_id))
 
     async def record_consent(self, user_id: int, purpose: str, granted: bool, text_version: str, now: datetime,
@@ -190,7 +188,8 @@ class UserRepo:
         return [_row(r) for r in rows]
 
     async def erase(self, user_id: int, text_version: str, now: datetime, *, marker: str, content: bool = True,
-                    notices: dict[int, list[tuple[int, str]]] | None = None) -> Erasure:
+                    notices: dict[int, list[tuple[int, str]]] | None = None,
+                    withdrawn_notices: dict[str, dict[int, list[tuple[int, str]]]] | None = None) -> Erasure:
         """Delete what identifies the person, in one transaction; keep an anonymous row for statistics.
 
         Always: the name, accounts and chat ids, settings, followed topics, consents (kept only as a count in
@@ -199,10 +198,13 @@ class UserRepo:
         channel) is erased with it. Their cases are unlinked from them; with `content`, each case's text, files,
         voice notes and locations are replaced by `marker` and its place coarsened to the commune, and an open
         case is closed as withdrawn, and `notices` of that case ((recipient, notice JSON) by case id) are kept in
-        the notice outbox by the same transaction. Topic, commune, dates and status stay for statistics. Files
-        nothing else refers to are deleted from disk once the transaction has committed. The audit log gets the
-        counts.
+        the notice outbox by the same transaction, as are `withdrawn_notices` (by feature, then item id) of each item
+        a feature's erasure hook withdraws (a "Dân vận khéo" nomination). Topic, commune, dates and status stay for
+        statistics. Files nothing else refers to are deleted from disk once the transaction has committed. The audit
+        log gets the counts. Beyond the account row and the cases, what goes is what the features declare
+        (storage/erasure.py).
         """
+        assert erasure.parts, "the features declare what an erasure removes (handlers/features.py): import handlers"
         async with self.db.tx() as conn:
             async with conn.execute("SELECT id, role FROM users WHERE id = ? OR linked_to = ? ORDER BY id",
                                     (user_id, user_id)) as cur:
@@ -210,10 +212,12 @@ class UserRepo:
             counts: dict[str, int] = defaultdict(int)
             digests: set[str] = set()
             withdrawn = await _unlink_cases(conn, list(accounts), content, marker, now, counts, digests)
-            for account in accounts:
-                await erase_dvk(conn, account, content, digests)
-            chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
             told = [n for case_id in withdrawn for n in (notices or {}).get(case_id, [])]
+            for part in (p for p in erasure.parts if p.hook):
+                for account in accounts:
+                    gone = await part.hook(conn, account, content, digests) or ()
+                    told += [n for item in gone for n in (withdrawn_notices or {}).get(part.feature, {}).get(item, [])]
+            chats = [await _erase_identity(conn, account, now, counts, digests) for account in accounts]
             kept = tuple(zip(await keep(conn, told, now), told, strict=True))
             free = await unreferenced(conn, digests)
             counts["files_deleted"] = len(free)
@@ -243,11 +247,8 @@ class Erasure:
     files_deleted: int = 0  # files removed from disk (those no other record referred to)
 
 
-# What an erasure deletes beyond the users row and the cases, in one list (the features will declare their part,
-# DESIGN.md §3): (table, what finds the rows: the account's "user" id, its "chat" (channel, chat id), its bare
-# "chat_id" or its "handled chat" (the erasure's own update stays in the journal until it is handled), the count it
-# adds to, if any). A web session's chat id is a random token, never a Telegram or Zalo id.
-ERASED = (
+# The rows of the account and its chat themselves (handlers/onboarding.py declares them, storage/erasure.py).
+IDENTITY = (
     ("conversations", "chat", None),
     ("inbound_journal", "handled chat", None),
     ("chat_options", "chat", None),
@@ -255,26 +256,9 @@ ERASED = (
     ("chat_menus", "chat", None),
     ("web_sessions", "chat_id", "sessions"),
     ("user_topics", "user", None),
-    ("case_drafts", "user", None),
-    ("link_codes", "user", None),
-    ("cadre_localities", "user", None),
-    ("cadre_topics", "user", None),
-    ("digest_settings", "user", None),
     ("notice_outbox", "user", None),
     ("consents", "user", "consents"),  # counted in consent_tallies first
 )
-_WHERE = {"user": "user_id = ?", "chat": "channel = ? AND chat_id = ?", "chat_id": "chat_id = ?",
-          "handled chat": "channel = ? AND chat_id = ? AND done_at IS NOT NULL"}
-# Tables naming a person that an erasure keeps, and why (tests/test_erasure.py checks every such table is in one of
-# the two lists).
-KEPT = {
-    "users": "the anonymous row itself: commune and join date",
-    "cases": "unlinked, their content erased by default (_unlink_cases)",
-    "campaign_opens": "a campaign's reach; the anonymous row's id names nobody",
-    "broadcast_recipients": "an announcement's delivery record; the anonymous row's id names nobody",
-    "task_reports": "a cadre's report is the unit's work record",
-    **DVK_KEPT,
-}
 
 
 async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetime, counts: dict[str, int],
@@ -305,10 +289,10 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
         (user_id,))
     chat = (row["channel"], row["chat_id"])
     keys = {"user": (user_id,), "chat": chat, "handled chat": chat, "chat_id": (row["chat_id"],)}
-    for table, key, counted in ERASED:
+    for table, key, counted in erasure.erased():
         if row["chat_id"] is None and key != "user":
             continue
-        cur = await conn.execute(f"DELETE FROM {table} WHERE {_WHERE[key]}", keys[key])
+        cur = await conn.execute(f"DELETE FROM {table} WHERE {erasure.WHERE[key]}", keys[key])
         if counted:
             counts[counted] += cur.rowcount
     await conn.execute(

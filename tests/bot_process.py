@@ -22,7 +22,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bot_env(db: Path, workdir: Path, **variables: str) -> dict[str, str]:
+def bot_env(db: Path | str, workdir: Path, **variables: str) -> dict[str, str]:
     """Only what is given here: the process runs in `workdir` (a temporary directory), so no developer's .env is
     read, and quiet hours are off so that a test run at night sends at once."""
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(workdir), "PYTHONPATH": str(ROOT),

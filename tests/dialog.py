@@ -37,10 +37,14 @@ class RecordingChannel:
     files: dict[str, bytes] = field(default_factory=dict)
     numbered: list[list[tuple[str, str]]] = field(default_factory=list)  # per message sent: its options as numbers
     shown: Callable[[str], Awaitable[list[tuple[str, str]]]] | None = None  # a chat's options kept as numbers
+    typed: list[tuple[str, int]] = field(default_factory=list)  # "typing…" shown: (chat, messages sent before it)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def fetch(self, media: Media) -> bytes:
         return self.files[media.ref]
+
+    async def typing(self, chat_id: str) -> None:
+        self.typed.append((chat_id, len(self.sent)))
 
     async def send(self, chat_id: str, reply: Reply, edit_ref: str | None = None) -> str:
         self.sent.append((chat_id, reply, edit_ref))

@@ -40,7 +40,7 @@ def test_admins_are_listed_and_removed_but_the_last_one_stays(env, capsys):
     capsys.readouterr()
     assert main(["admin", "list"]) == 0
     out = capsys.readouterr().out
-    assert "Có 2 quản trị viên" in out and "telegram 555 · Chị Hoa" in out and "telegram 777 · Anh Nam" in out
+    assert "Có 2 quản trị viên" in out and "Telegram 555 · Chị Hoa" in out and "Telegram 777 · Anh Nam" in out
 
     assert main(["admin", "remove", "--telegram-id", "555"]) == 0
     assert "555 không còn là quản trị viên (nay là người dân)" in capsys.readouterr().out

@@ -9,6 +9,7 @@ import io
 import re
 from datetime import timedelta
 
+import pytest
 from openpyxl import load_workbook
 
 from bot.exports import cases_csv, cases_xlsx
@@ -20,6 +21,8 @@ from messages import Texts
 from storage.cases import InboxQuery
 from tests.dialog import ONBOARD, turns
 from tests.schedule_kit import TZ, add_case, citizen, local, staff
+
+pytestmark = pytest.mark.backends
 
 
 async def _anonymous_pair(store, now):

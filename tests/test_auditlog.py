@@ -6,10 +6,14 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
+
 from handlers.menu import commands_for
 from storage.audit import AuditQuery
 from tests.dialog import turns
 from tests.test_roles import make_admin
+
+pytestmark = pytest.mark.backends
 
 
 async def _staff(harness, store, user_id: str, name: str, role: str = "cadre"):

@@ -31,6 +31,8 @@ from tests.people import make_people
 from tests.schedule_kit import TZ, citizen, local
 from tests.test_broadcasts import config_for, running, start_broadcast
 
+pytestmark = pytest.mark.backends
+
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 

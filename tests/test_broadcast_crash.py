@@ -19,13 +19,13 @@ from tests.bot_process import bot_env, kill_bot, start_bot, stop_bot, until
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.people import BASE_CHAT, make_people
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.backends]
 RECIPIENTS = 3000
 CONCURRENCY = 40
 MARK = "Lịch tiêm chủng mở rộng"
 
 
-def environment(api: FakeBotAPI, db: Path, workdir: Path) -> dict[str, str]:
+def environment(api: FakeBotAPI, db: Path | str, workdir: Path) -> dict[str, str]:
     return bot_env(db, workdir, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.base_url, DANVAN_TICK_SECONDS="0.2",
                    TELEGRAM_RATE="600", DANVAN_BROADCAST_RATE="600", DANVAN_BROADCAST_CONCURRENCY=str(CONCURRENCY),
                    DANVAN_BROADCAST_RESEND_UNCERTAIN="true")
@@ -35,8 +35,8 @@ def delivered(api: FakeBotAPI) -> Counter:
     return Counter(c.chat_id for c in api.sent() if MARK in (c.text or ""))
 
 
-async def test_sigkill_mid_broadcast_then_restart(tmp_path):
-    db = tmp_path / "crash.db"
+async def test_sigkill_mid_broadcast_then_restart(tmp_path, database):
+    db = database
     store = await Store.open(db)
     try:
         await make_people(store, RECIPIENTS)

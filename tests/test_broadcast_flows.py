@@ -22,6 +22,8 @@ from tests.dialog import ONBOARD, render, turns
 from tests.images import encoded, gps_of, opened, phone_photo
 from tests.people import make_people
 
+pytestmark = pytest.mark.backends
+
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -19,7 +19,8 @@ from storage.broadcasts import FINAL, NewBroadcast
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.people import BASE_CHAT, make_people
 
-pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter's own
+pytestmark = [pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning"),  # RetryAfter's own
+              pytest.mark.backends]
 MARK = "Họp dân thôn Hà Lộc"
 
 
@@ -52,10 +53,10 @@ def deliveries(api: FakeBotAPI, mark: str = MARK) -> Counter:
     return Counter(c.chat_id for c in api.sent() if c.method in ("sendMessage", "sendPhoto") and mark in (c.text or ""))
 
 
-async def test_faults_every_recipient_final_nobody_twice_cap_kept(tmp_path):
+async def test_faults_every_recipient_final_nobody_twice_cap_kept(database):
     cap = 150
     async with FakeBotAPI() as api:
-        config = config_for(api, tmp_path / "b.db", TELEGRAM_RATE=cap, DANVAN_BROADCAST_RATE=cap,
+        config = config_for(api, database, TELEGRAM_RATE=cap, DANVAN_BROADCAST_RATE=cap,
                             DANVAN_BROADCAST_CONCURRENCY=24, TELEGRAM_TIMEOUT=1.0)
         async with running(config, max_attempts=3) as app:
             ids = await make_people(app.store, 500)
@@ -104,10 +105,10 @@ async def test_faults_every_recipient_final_nobody_twice_cap_kept(tmp_path):
     assert unreachable == {uid for uid, row in rows.items() if row[0] == "blocked"}
 
 
-async def test_replies_go_ahead_of_a_running_broadcast(tmp_path):
+async def test_replies_go_ahead_of_a_running_broadcast(database):
     cap, person = 40, 777001
     async with FakeBotAPI() as api:
-        config = config_for(api, tmp_path / "r.db", TELEGRAM_RATE=cap, DANVAN_BROADCAST_RATE=cap)
+        config = config_for(api, database, TELEGRAM_RATE=cap, DANVAN_BROADCAST_RATE=cap)
         async with running(config) as app:
             await make_people(app.store, 150)
             api.latency = 0.005
@@ -122,10 +123,10 @@ async def test_replies_go_ahead_of_a_running_broadcast(tmp_path):
     assert api.max_in_window("sendMessage", 1.0) <= cap
 
 
-async def test_admin_follows_progress_and_stops_the_rest(tmp_path):
+async def test_admin_follows_progress_and_stops_the_rest(database):
     admin_chat = 700700
     async with FakeBotAPI() as api:
-        config = config_for(api, tmp_path / "c.db", TELEGRAM_RATE=30, DANVAN_BROADCAST_RATE=20)
+        config = config_for(api, database, TELEGRAM_RATE=30, DANVAN_BROADCAST_RATE=20)
         async with running(config, progress_every=0.3) as app:
             await api.ask(admin_chat, "/huongdan")
             admin = await app.store.users.find("telegram", str(admin_chat))
@@ -186,9 +187,9 @@ async def test_a_restart_counts_those_in_flight_as_uncertain_or_sends_again(tmp_
             assert {rows[u][0] for u in set(ids) - in_flight} == {"sent"} and len(deliveries(api)) == 22
 
 
-async def test_a_broadcast_that_failed_goes_on_at_the_next_tick(tmp_path, monkeypatch):
+async def test_a_broadcast_that_failed_goes_on_at_the_next_tick(database, monkeypatch):
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "f.db")) as app:
+        async with running(config_for(api, database)) as app:
             ids = await make_people(app.store, 20)
             step, failures = app.store.broadcasts.step, []
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.dialog import render, turns
 from tests.schedule_kit import add_case
 from tests.test_cases import cadre_of, citizen
+
+pytestmark = pytest.mark.backends
 
 ANSWER = "UBND xã sẽ cho sửa đoạn đường trong tuần tới."
 DECLINE = "Việc này thuộc thẩm quyền của Công ty điện lực."

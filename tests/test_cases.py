@@ -7,6 +7,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from handlers.base import Media
 from handlers.images import normalise
 from handlers.workdays import add_working_days, is_working_day, working_days_between
@@ -14,6 +16,8 @@ from storage.clock import parse
 from tests.dialog import ONBOARD, render, turns
 from tests.images import jpeg
 from tests.schedule_kit import add_case
+
+pytestmark = pytest.mark.backends
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 PHOTO = jpeg()

@@ -53,6 +53,21 @@ def test_webhook_needs_a_secret(env):
         load()
 
 
+def test_a_postgresql_url_is_kept_as_written_and_backed_up_by_pg_dump(env, tmp_path, capsys):
+    url = "postgresql://danvan:secret@/danvan?host=/nowhere"
+    env.setenv("DANVAN_DB", url)
+    config = load()
+    assert config.db == url == config.store_path
+    assert main(["db", "migrate"]) == 1
+    said = capsys.readouterr().err
+    assert "postgresql://danvan:***@/danvan" in said and "secret" not in said
+    assert main(["db", "backup", str(tmp_path / "b")]) == 1
+    assert "pg_dump" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    env.setenv("DANVAN_BACKUP_DIR", str(tmp_path / "b"))
+    with pytest.raises(ConfigError, match="pg_dump"):
+        load()
+
+
 def test_env_file_is_read(env, tmp_path):
     (tmp_path / ".env").write_text("DANVAN_OPERATOR=Ban Dân vận Huyện ủy\n", encoding="utf-8")
     assert load().operator_name == "Ban Dân vận Huyện ủy"
@@ -76,7 +91,7 @@ def test_a_crash_is_told_without_the_token(env, capsys):
     env.setenv("DANVAN_PORT", str(port))
     assert main(["run"]) == 1
     err = capsys.readouterr().err
-    assert "Bot dừng: kênh telegram" in err and "Traceback" in err and TOKEN not in err and "[redacted]" in err
+    assert "Bot dừng: kênh Telegram" in err and "Traceback" in err and TOKEN not in err and "[redacted]" in err
 
 
 def test_token_never_reaches_the_log(capsys):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.dialog import ONBOARD, turns
+
+pytestmark = pytest.mark.backends
 
 
 async def test_nothing_but_the_chat_is_kept_until_a_purpose_is_accepted(harness, store):

@@ -8,6 +8,7 @@ import io
 import json
 from datetime import datetime, timedelta
 
+import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
@@ -22,6 +23,8 @@ from tests.dialog import turns
 from tests.people import make_people
 from tests.schedule_kit import TZ, add_case, citizen, local, staff
 from tests.test_web_browser import OUTPUT
+
+pytestmark = pytest.mark.backends
 
 
 async def _cadre(harness, store):
@@ -191,8 +194,11 @@ async def test_xuat_gives_a_workbook_of_my_scope_with_the_filters(harness, store
         ("[Đang mở]", ["Trạng thái: Đang mở"]),
         ("[Lĩnh vực]", ["lĩnh vực nào"]),
         ("[Xây dựng nông thôn mới]", ["Lĩnh vực: Xây dựng nông thôn mới"]),
-        ("[Tải tệp Excel]", ["Tệp Excel gồm 4 ý kiến", "ẩn danh"]),
     ])
+    assert harness.channel.typed == []  # a plain answer is there at once
+    await turns(binh, [("[Tải tệp Excel]", ["Tệp Excel gồm 4 ý kiến", "ẩn danh"])])
+    # "typing…" while the workbook was built, just before it came
+    assert harness.channel.typed == [(binh.id, len(harness.channel.sent) - 1)]
     document = binh.last[0].document
     assert document.filename == "y-kien-20261126-0730.xlsx" and document.mime.endswith("spreadsheetml.sheet")
     book = load_workbook(io.BytesIO(document.content))

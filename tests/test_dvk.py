@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.render import plain
 from storage.dvk import repo
 from tests.dialog import render, turns
 from tests.images import jpeg
 from tests.test_broadcast_flows import admin_of, sent_to
 from tests.test_cases import cadre_of, citizen
+
+pytestmark = pytest.mark.backends
 
 PHOTO = jpeg()
 
@@ -139,6 +143,8 @@ async def test_the_whole_cycle(harness, store, clock):
     await turns(voter, [("/mohinhhay", []), ("[Hiến đất]", ["Bình chọn (1)"]),
                         ("[Bình chọn (1)]", ["đã bình chọn", "rồi", "1 lượt"])])
     assert await repo(store).votes(1) == 1
+    await turns(voter, [("/dulieu", ["Mô hình «Dân vận khéo» Ông/Bà đã đề xuất, bình chọn",
+                                     "Đã bình chọn: MH-26-000001"])])
 
     await turns(admin, [
         ("/mohinhhay", []), ("[Hiến đất]", ["Đăng thành thông báo"]),
@@ -188,6 +194,8 @@ async def test_dulieu_and_xoadulieu_with_a_nomination(harness, store):
     p = await citizen(harness)
     await nominate(p)
     replies = await p.say("/dulieu")
+    # The chat's summary lists the nomination like a case: code, what it is, status, place.
+    assert "MH-26-000001 — Hiến đất mở rộng đường liên thôn · Chờ xác minh · xã Hải Lăng" in plain(render(replies))
     export = json.loads(next(r.document for r in replies if r.document).content)
     [nomination] = export["dan_van_kheo"]["nominations"]
     assert nomination["code"] == "MH-26-000001" and nomination["author"] == "Chi hội Phụ nữ thôn Long Hưng"

@@ -17,6 +17,8 @@ from storage import Store
 from storage.dvk import ModelMoved, NewModel, repo
 from tests.people import make_people
 
+pytestmark = pytest.mark.backends
+
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 VOTER_NAME = "Người 0"  # make_people's names: never in a report
 
@@ -86,6 +88,26 @@ async def test_erasing_the_nominator_of_a_recognised_model_keeps_its_content(sto
     assert await dvk.votes(good.id) == 3  # the vote stays counted, linked to nobody
     declined = (await dvk.listing(None, ("declined",)))[0][0]
     assert declined.erased and declined.name == "" and declined.user_id is None and declined.field == "van_hoa_xa_hoi"
+
+
+async def test_the_cadres_withdrawal_notices_are_kept_by_the_erasure_itself(store):
+    """A crash right after the erasure still tells the cadres, and a nomination verified meanwhile (no longer
+    withdrawn by it) tells no one."""
+    dvk = repo(store)
+    [lan] = await make_people(store, 1)
+    [cadre] = await make_people(store, 1, first_chat=8_000_000, role="cadre", topics=())
+    place = (await store.localities.by_code("19702")).id
+    waiting, verified = [await dvk.create(NewModel(lan, False, name, "Tập thể thôn", place, "kinh_te",
+                                                   "Vận động người dân cùng làm", None), None, NOW)
+                         for name in ("Hiến đất làm đường", "Thắp sáng đường quê")]
+    notices = {m.id: [(cadre, f'{{"withdrawn": "{m.code}"}}')] for m in (waiting, verified)}  # listed as waiting
+    await dvk.record(verified.id, None, "verified", NOW, expect=("nominated",), status="verified")
+    erased = await store.users.erase(lan, "vi-xoa", NOW, marker="(đã xóa)",
+                                     withdrawn_notices={"dvk": notices})
+    assert [(user, text) for _, user, text in await store.notices.pending()] == [
+        (cadre, f'{{"withdrawn": "{waiting.code}"}}')]
+    assert [i for i, _, _ in erased.notices] == [i for i, _, _ in await store.notices.pending()]
+    assert (await dvk.get(waiting.id)).status == "withdrawn" and (await dvk.get(verified.id)).status == "verified"
 
 
 async def test_the_digest_lists_new_nominations_in_scope_only(store):
@@ -171,6 +193,7 @@ async def test_the_demo_round_has_nominations_at_every_stage_marked_as_samples(s
     assert sum(x.votes for x in await dvk.tally(r.id)) == 4
 
 
+@pytest.mark.backends("sqlite")  # reads SQLite's catalogue; the schema is the same
 async def test_every_dvk_table_naming_a_person_is_declared_for_export_and_erasure(store):
     """A new table or column pointing at users must be added to PERSONAL_TABLES, and so be thought of in /dulieu
     and /xoadulieu; each declared one is emptied of the person by the erasure."""

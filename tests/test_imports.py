@@ -14,6 +14,8 @@ from storage.db import Database
 from storage.locality_import import LocalityError
 from tests.schedule_kit import TZ, add_case, citizen
 
+pytestmark = pytest.mark.backends
+
 HEAD = "code,name,kind,parent_code\n"
 NOW = datetime(2026, 11, 26, 1, tzinfo=UTC)
 
@@ -77,8 +79,8 @@ async def test_an_import_made_against_a_tree_that_changed_meanwhile_writes_nothi
 
     async def another_import_lands(sql, rows=None):
         if sql.startswith("CREATE INDEX"):
-            await other.execute("INSERT INTO localities (code, name, name_folded, kind, level, parent_id, path)"
-                                " VALUES ('Z', 'Z', 'z', 'tinh', 0, NULL, '/0/')")
+            await other.execute("INSERT INTO localities (id, code, name, name_folded, kind, level, parent_id, path)"
+                                " SELECT max(id) + 1, 'Z', 'Z', 'z', 'tinh', 0, NULL, '/0/' FROM localities")
         await scratch(sql, rows)
 
     monkeypatch.setattr(store.db, "scratch", another_import_lands)

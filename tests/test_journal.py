@@ -9,12 +9,15 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from bot.intake import KEEP, decode, encode
 from bot.retention import Retention
 from handlers.base import Inbound, Media
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.test_telegram_e2e import LAN, button, click, config_for, eventually, running, to_topics
+
+pytestmark = pytest.mark.backends
 
 SECRET = "s3cret-Value_1"
 
@@ -159,7 +162,7 @@ async def test_the_bot_process_exits_when_its_token_is_revoked(tmp_path):
                 bot.kill()
                 await bot.wait()
         assert bot.returncode == 1
-        assert "Bot dừng: kênh telegram" in err.decode() and api.token not in err.decode()
+        assert "Bot dừng: kênh Telegram" in err.decode() and api.token not in err.decode()
 
 
 async def test_a_click_applied_but_not_answered_before_a_crash_is_not_applied_again(tmp_path, monkeypatch):

@@ -7,8 +7,13 @@ import json
 import re
 from datetime import timedelta
 
+import pytest
+
+from storage.dvk import NewModel, repo
 from tests.dialog import BUTTONS, ONBOARD, TEXT_ONLY, Harness, RecordingChannel, turns
 from tests.test_cases import send_report
+
+pytestmark = pytest.mark.backends
 
 
 def two_channels(store, clock, first: str = "telegram") -> tuple[Harness, Harness]:
@@ -43,11 +48,11 @@ async def test_a_telegram_and_a_zalo_account_become_one_person(store, clock):
         ("/lienket", ["đã được liên kết"]),
     ])
     told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
-    assert "vừa được liên kết" in told[-1] and "zalo" in told[-1]
+    assert "vừa được liên kết với tài khoản của Ông/Bà trên Zalo." in told[-1]
     person = await store.users.find("telegram", "1001")
     assert (await store.users.ensure("zalo", "z-77", "z-77", None, "vi", clock())).id == person.id
     assert any(e.action == "account.linked" for e in await store.audit.by_actor(person.id))
-    await lan_zl.say("/dulieu")
+    await turns(lan_zl, [("/dulieu", ["(trên Telegram)"])])  # the account kept, named as people name it
     export = json.loads(lan_zl.last[-1].document.content)
     [linked] = export["linked_accounts"]
     assert (linked["channel"], linked["account_id"], linked["consents"]) == ("zalo", "z-77", [])
@@ -124,7 +129,7 @@ async def test_what_linking_moves_and_what_stays_and_both_sides_are_told(store, 
     await turns(lan_tg, [("/lienket", ["Mã liên kết"])])
     await turns(lan_zl, [(f"liên kết {code_in(lan_tg)}", ["Đã liên kết hai tài khoản"])])
     told = [r.text for chat, r, _ in tg.channel.sent if chat == "1001"]
-    assert "vừa được liên kết" in told[-1] and "zalo" in told[-1]
+    assert "vừa được liên kết với tài khoản của Ông/Bà trên Zalo." in told[-1]
 
     kept = await store.users.find("test", "1001")
     assert (await store.users.get(on_zalo.id)).linked_to == kept.id
@@ -148,6 +153,30 @@ async def test_what_linking_moves_and_what_stays_and_both_sides_are_told(store, 
     assert zalo["account_id"] == "z-77" and zalo["locality"]["name"] == "phường Đông Hà, tỉnh Quảng Trị"
     assert {c["purpose"]: c["granted"] for c in zalo["consents"]} == {"news": True, "opinions": True,
                                                                         "sensitive": True}
+
+
+async def test_linking_moves_the_other_accounts_nominations_and_votes(store, clock):
+    """A "Dân vận khéo" nomination sent on Zalo is followed on Telegram after the link; a model both accounts voted
+    for keeps one vote, since it is one person."""
+    tg, zl = two_channels(store, clock)
+    lan_tg, lan_zl = tg.person("1001"), zl.person("z-77")
+    await turns(lan_tg, ONBOARD)
+    await turns(lan_zl, ZALO_ONBOARD)
+    on_tg, on_zalo = (await store.users.find("telegram", "1001")).id, (await store.users.find("zalo", "z-77")).id
+    dvk, place = repo(store), (await store.localities.by_code("19702")).id
+    both, only_zalo, nominated = [
+        await dvk.create(NewModel(user, False, name, "Tập thể thôn", place, "kinh_te", "Vận động người dân cùng làm",
+                                  None), None, clock())
+        for user, name in ((on_tg, "Hiến đất làm đường"), (on_tg, "Thắp sáng đường quê"),
+                           (on_zalo, "Tổ tự quản vệ sinh môi trường"))]
+    for user, model in ((on_tg, both), (on_zalo, both), (on_zalo, only_zalo)):
+        assert await dvk.vote(model.id, user, place, clock())
+    await turns(lan_tg, [("/lienket", ["Mã liên kết"])])
+    await turns(lan_zl, [(f"liên kết {code_in(lan_tg)}", ["Đã liên kết hai tài khoản"])])
+    assert (await dvk.get(nominated.id)).user_id == on_tg
+    assert (await dvk.votes(both.id), await dvk.votes(only_zalo.id)) == (1, 1)
+    assert await dvk.voted_by(on_tg) == [both.code, only_zalo.code] and await dvk.voted_by(on_zalo) == []
+    await turns(lan_tg, [("/danvankheo", [nominated.code, "Chờ xác minh"])])
 
 
 async def test_a_cadre_account_that_never_started_takes_the_citizen_accounts_profile_and_consents(store, clock):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.dialog import ONBOARD, render, turns
+
+pytestmark = pytest.mark.backends
 
 
 async def test_full_onboarding_records_everything(harness, store):

@@ -13,6 +13,7 @@ from handlers.consent import consent_version
 from messages import Texts
 from storage import Store
 from storage.cases import Attachment, NewCase
+from storage.dvk import DvkRepo, NewModel
 from tests.people import make_people
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -53,6 +54,12 @@ async def _seed(path) -> dict[str, int]:
                 (zalo[0], False, sensitive, ())):
             await store.cases.create(NewCase("gopy", user, anonymous, topic.id, commune.id, "Nội dung", False, None,
                                              NOW + timedelta(days=1), NOW + timedelta(days=10), attachments), NOW)
+        dvk = DvkRepo(store.db)
+        model = await dvk.create(NewModel(telegram[1], False, "Tổ tự quản đường làng", "Ông Nguyễn Văn Bảy",
+                                          commune.id, "kinh_te", "Vận động bà con hiến đất làm đường", None,
+                                          photos=((sha, 9), (await store.files.put(b"\xff\xd8 two"), 8))), None, NOW)
+        for voter in (telegram[0], zalo[0]):
+            await dvk.vote(model.id, voter, commune.id, NOW)
         for actor, action, when in (
                 (admin, "cases.exported", NOW), (admin, "cases.exported", NOW - timedelta(days=1)),
                 (admin, "cases.exported", NOW - timedelta(days=40)),  # before the period: not counted
@@ -97,6 +104,9 @@ def test_the_report_counts_what_is_held_consents_erasures_and_access(db, tmp_pat
     assert purposes["vị trí GPS"] == ["1", "0", "1"]
     assert purposes["ý kiến thuộc lĩnh vực nhạy cảm"] == ["0", "1", "1"]
     assert purposes["lượt theo dõi lĩnh vực"] == ["3", "2", "5"]
+    assert purposes["đề cử «Dân vận khéo» (tên mô hình, người hoặc tập thể, việc làm, kết quả)"] == ["1", "0", "1"]
+    assert purposes["ảnh kèm đề cử «Dân vận khéo»"] == ["2", "0", "2"]
+    assert purposes["lượt bình chọn «Dân vận khéo» (kèm xã, phường của người bình chọn)"] == ["1", "1", "2"]
 
     consents = {(row[0], row[1]): row[2:5] for row in _table(report, "## 3.")[1:]}
     assert consents == {  # consenting now, refused or withdrawn now, recorded in the period

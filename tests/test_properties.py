@@ -70,6 +70,7 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
     role = "citizen" if "citizen" in handlers.registry.flow_roles[flow] else "admin"
     case = loop.run_until_complete(_a_case(store, commune.id))
     task = loop.run_until_complete(_a_task(store, commune.id))
+    consultation, comment = loop.run_until_complete(_a_consultation(store, commune.id))
     data = {"commune_id": commune.id, "places": [commune.id], "topics": [1], "target": 1,
             "granted": {"news": True, "opinions": True}, "kind": "phananh", "topic_id": 1,
             "locality_id": commune.id, "content": "Đường liên thôn bị sạt lở", "attachments": [],
@@ -78,6 +79,7 @@ def test_any_input_at_every_step_gets_a_polite_answer(tmp_path, flow, step):
             "note": "Đã gửi báo cáo lên Ban Dân vận Tỉnh ủy",
             "text_vi": "<b>Họp dân</b> thôn Hà Lộc tối thứ Bảy", "roles": ["citizen"], "feedback": True,
             "field": "title_vi", "values": {"code": "ntm-2026"}, "carried": {"text": "Đường liên thôn bị sạt lở"},
+            "cid": consultation, "pos": 1, "cmt": comment, "purpose": "sensitive", "stance": "comment",
             "then": "answer", "text": "Xã sẽ sửa trong tuần"}
     data.update(loop.run_until_complete(_a_nomination(store, commune.id)))
     known = set(handlers.registry.steps)
@@ -192,6 +194,24 @@ async def _a_task(store, commune_id):
     now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
     return await store.tasks.create("Tổng hợp ý kiến Nhân dân", "Gửi báo cáo trước hạn.",
                                     datetime(2026, 12, 15, 16, 59, 59, tzinfo=UTC), {commune_id}, None, now)
+
+
+async def _a_consultation(store, commune_id):
+    """An open consultation with a comment of person "42", so that its steps have something real to show."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage.broadcasts import Audience
+    from storage.consultations import Draft, Paragraph
+
+    now = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
+    user = await store.users.ensure("test", "42", "42", "Người thử", "vi", now)
+    draft = Draft("Dự thảo", (("Mục một", (Paragraph(1, "Đoạn một."), Paragraph(2, "Đoạn hai."))),))
+    consultation = await store.consultations.save("DT", draft, now, now + timedelta(days=14), Audience(), now)
+    await store.consultations.publish(consultation.id, None, now)
+    section = (await store.consultations.sections(consultation.id))[0]
+    comment = await store.consultations.add_comment(section.id, user.id, 2, "Đề nghị bỏ đoạn hai", False, "test",
+                                                    commune_id, now)
+    return consultation.id, comment
 
 
 def events_of_kind(kind: str) -> dict:

@@ -1,5 +1,6 @@
 """The daily retention job, on an injected clock: old closed cases lose their sender, files and locations; stale
-journal, notice, option and web session rows go; once a day, and nothing more the second time."""
+journal, notice, option and web session rows and idle web chats' history go; once a day, and nothing more the
+second time."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from bot.scheduler import Scheduler
 from storage.cases import Attachment, NewCase
 from tests.images import jpeg
 from tests.schedule_kit import TZ, citizen, local, run
+
+pytestmark = pytest.mark.backends
 
 PHOTO = jpeg()
 MONTHS = 24
@@ -92,6 +95,21 @@ async def test_stale_journal_notices_options_and_sessions_go(store, clock):
     assert {k: v for k, v in entry.detail.items() if v} == {"journal": 1, "notices": 1, "options": 1, "sessions": 1}
 
 
+async def test_web_chats_idle_for_the_period_lose_their_history(store, clock):
+    start = clock()
+    for chat, text in (("idle", "Xin chào"), ("busy", "Cho hỏi lịch họp thôn")):
+        await store.web_messages.add("web", chat, {"id": f"{chat}-1", "v": 1, "from": "me", "text": text}, start, 100)
+    clock.advance(days=MONTHS * 30 - 5)
+    await store.web_messages.add("web", "busy", {"id": "busy-2", "v": 2, "from": "bot", "text": "Dạ"}, clock(), 100)
+    clock.advance(days=10)
+    await Retention(store, MONTHS, TZ).tick(clock())
+    assert await store.web_messages.since("web", "idle") == []
+    # A chat still in use keeps its whole history, its first message too.
+    assert [m["id"] for m in await store.web_messages.since("web", "busy")] == ["busy-1", "busy-2"]
+    [entry] = [e for e in await store.audit.recent() if e.action == "retention.swept"]
+    assert entry.detail["web_messages"] == 1
+
+
 async def test_one_run_a_day_even_across_restarts(store, clock):
     start = local(2026, 11, 26, 1)
     clock.now = start
@@ -120,7 +138,7 @@ async def test_many_old_cases_go_in_several_short_transactions(store, clock, mon
     lan = await citizen(store, start)
     cases = [await closed_case(store, start, lan, f"Ý kiến số {n} về đường làng") for n in range(5)]
     counts = await store.retention.sweep(cases_closed_before=start + timedelta(days=1), journal_before=start,
-                                         stale_before=start, now=start + timedelta(days=1))
+                                         stale_before=start, chats_idle_before=start, now=start + timedelta(days=1))
     assert counts["senders"] == 5 and counts["locations"] == 5
     assert all([(await store.cases.get(c.id)).user_id is None for c in cases])
     assert len([e for e in await store.audit.recent() if e.action == "retention.swept"]) == 1

@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from storage.clock import iso
 from tests.dialog import ONBOARD, turns
+
+pytestmark = pytest.mark.backends
 
 
 async def make_admin(harness, store, user_id="9000"):
@@ -46,8 +50,8 @@ async def test_admin_invites_cadre_who_accepts_once(harness, store):
     assert scope.locality_ids == {hai_lang.id}
     assert harness.channel.commands["7001"] == ["start", "gopy", "phananh", "theodoi", "caidat", "nhantin", "dunggui",
                                                 "quyenriengtu", "dulieu", "xoadulieu", "huongdan", "huy", "lienket",
-                                                "hopthu", "phamvi", "bantin", "nhiemvu", "xuat", "danvankheo",
-                                                "mohinhhay", "dvk"]
+                                                "khaosat", "hopthu", "phamvi", "bantin", "nhiemvu", "xuat",
+                                                "danvankheo", "mohinhhay", "dvk", "gopyvankien", "vankien"]
     await turns(cadre, [("/phamvi", ["xã Hải Lăng", "cán bộ"])])
     # One time only.
     other = harness.person("7002")

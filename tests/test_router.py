@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from handlers.base import Inbound
 from storage.conversations import Conversation
 from tests.dialog import ONBOARD, turns
+
+pytestmark = pytest.mark.backends
 
 
 async def test_a_failing_write_is_told_and_the_draft_survives(harness, store, monkeypatch):

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from storage import Store
 from tests.dialog import Clock
 from tests.schedule_kit import add_case, citizen, local, run, schedule, staff, timed_harness
+
+pytestmark = pytest.mark.backends
 
 
 async def _people(store, now):

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from bot.scheduler import Scheduler
+
+pytestmark = pytest.mark.backends
 
 
 async def test_claim_is_once_and_a_dead_claim_is_retried(store, clock):

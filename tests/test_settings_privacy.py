@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
+
 from tests.dialog import ONBOARD, turns
 from tests.schedule_kit import staff
+
+pytestmark = pytest.mark.backends
 
 
 async def onboarded(harness, user_id="1001"):

@@ -23,6 +23,8 @@ from tests.dialog import Clock, render, turns
 from tests.images import jpeg
 from tests.schedule_kit import TZ, local, run, schedule, staff, timed_harness
 
+pytestmark = pytest.mark.backends
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = jpeg()
 

@@ -15,6 +15,8 @@ from bot.config import Config
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.images import RED, encoded, gps_of, jpeg, opened, phone_photo
 
+pytestmark = pytest.mark.backends
+
 LAN = 424242
 
 
@@ -44,9 +46,9 @@ async def click(api: FakeBotAPI, calls, label: str, count: int = 1):
     return await api.click(LAN, button(last, label), message_id=last.message_id, count=count)
 
 
-async def test_onboarding_over_telegram_and_restart_mid_flow(tmp_path):
+async def test_onboarding_over_telegram_and_restart_mid_flow(database):
     async with FakeBotAPI() as api:
-        config = config_for(api, tmp_path / "tg.db")
+        config = config_for(api, database)
         async with running(config) as app:
             commands = api.get_commands(None, "vi")
             assert [c["command"] for c in commands][:2] == ["start", "gopy"]
@@ -75,9 +77,9 @@ async def test_onboarding_over_telegram_and_restart_mid_flow(tmp_path):
         assert not api.server_errors
 
 
-async def test_export_arrives_as_a_document_and_photos_get_an_answer(tmp_path):
+async def test_export_arrives_as_a_document_and_photos_get_an_answer(database):
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "tg.db")):
+        async with running(config_for(api, database)):
             await api.ask(LAN, "/start")
             mark = api.mark()
             api.push_photo(LAN, b"\x89PNG\r\n\x1a\n" + b"0" * 100)
@@ -88,15 +90,17 @@ async def test_export_arrives_as_a_document_and_photos_get_an_answer(tmp_path):
             await click(api, await api.ask(LAN, "/start"), "Đồng ý")
             calls = await api.ask(LAN, "/dulieu", 2)
             assert "Dữ liệu bot đang lưu" in calls[0].text and calls[1].method == "sendDocument"
+            [typing] = api.calls_of("sendChatAction", LAN)  # while the export was built
+            assert typing.params["action"] == "typing" and typing.seq < calls[0].seq
             assert b'"consents"' in api.file_bytes(calls[1].result["document"]["file_id"])
 
 
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
-async def test_photos_over_telegram_are_cleaned_and_shrunk_and_bad_ones_refused(tmp_path):
+async def test_photos_over_telegram_are_cleaned_and_shrunk_and_bad_ones_refused(database):
     """A phone's 12 MB photo, sent as a photo and as a file, is kept upright, ≤ 2560 px, without EXIF or GPS;
     a decompression bomb and a broken JPEG are refused with a clear message and nothing is kept."""
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "tg.db")) as app:
+        async with running(config_for(api, database)) as app:
             await click(api, await to_topics(api), "Xong")
             calls = await api.ask(LAN, "/phananh")
             calls = await click(api, calls, "Khác")
@@ -139,9 +143,9 @@ async def eventually(check, timeout: float = 5.0):
             await asyncio.sleep(0.02)
 
 
-async def test_blocked_person_is_marked_unreachable(tmp_path):
+async def test_blocked_person_is_marked_unreachable(database):
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "tg.db")) as app:
+        async with running(config_for(api, database)) as app:
             await api.ask(LAN, "/start")
 
             async def reachable():
@@ -163,9 +167,9 @@ async def _not(check) -> bool:
     return not await check()
 
 
-async def test_retry_after_is_honoured_for_replies(tmp_path):
+async def test_retry_after_is_honoured_for_replies(database):
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "tg.db")):
+        async with running(config_for(api, database)):
             api.fail("sendMessage", chat_id=LAN, status=429, retry_after=1, times=1)
             calls = await api.ask(LAN, "/huongdan", timeout=10)
             assert "/caidat" in calls[0].text
@@ -173,11 +177,11 @@ async def test_retry_after_is_honoured_for_replies(tmp_path):
             assert len(failed) == 1 and calls[0].at - failed[0].at >= 0.9
 
 
-async def test_webhook_mode_checks_the_secret(tmp_path):
+async def test_webhook_mode_checks_the_secret(database):
     from bot.server import build_asgi
 
     async with FakeBotAPI() as api:
-        config = config_for(api, tmp_path / "wh.db", TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
+        config = config_for(api, database, TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
                             TELEGRAM_WEBHOOK_SECRET="s3cret-Value_1")
         async with running(config) as app:
             assert api.webhook["url"] == "https://bot.example.vn/telegram/webhook"
@@ -201,14 +205,14 @@ async def test_webhook_mode_checks_the_secret(tmp_path):
             assert not api.calls_of("getUpdates")
 
 
-async def test_webhook_refuses_what_is_not_an_update_without_a_traceback(tmp_path, caplog, monkeypatch):
+async def test_webhook_refuses_what_is_not_an_update_without_a_traceback(database, caplog, monkeypatch):
     from bot import server
     from bot.server import build_asgi
 
     secret = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-Value_1"}
     monkeypatch.setattr(server, "MAX_UPDATE_BYTES", 64 * 1024)
     async with FakeBotAPI() as api:
-        config = config_for(api, tmp_path / "wh.db", TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
+        config = config_for(api, database, TELEGRAM_WEBHOOK_URL="https://bot.example.vn/telegram/webhook",
                             TELEGRAM_WEBHOOK_SECRET="s3cret-Value_1")
         async with running(config) as app:
             transport = httpx.ASGITransport(app=build_asgi(app))
@@ -246,11 +250,11 @@ async def test_webhook_refuses_what_is_not_an_update_without_a_traceback(tmp_pat
                 assert again.status_code == 503  # not journalled: Telegram delivers it again
 
 
-async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
+async def test_case_with_photo_answered_and_rated_over_telegram(database):
     """A citizen sends a report with a photo, a cadre answers, the citizen sees the answer and rates it."""
     cadre_id = 777000
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "case.db")) as app:
+        async with running(config_for(api, database)) as app:
             calls = await click(api, await to_topics(api), "Xong")
             # The cadre of Hải Lăng.
             await api.ask(cadre_id, "/huongdan", first_name="Bình")
@@ -306,9 +310,9 @@ async def test_case_with_photo_answered_and_rated_over_telegram(tmp_path):
         assert not api.server_errors
 
 
-async def test_a_question_that_could_not_be_delivered_is_asked_again(tmp_path):
+async def test_a_question_that_could_not_be_delivered_is_asked_again(database):
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "tg.db")):
+        async with running(config_for(api, database)):
             calls = await api.ask(LAN, "/start")
             calls = await click(api, calls, "Đồng ý")
             api.fail("sendMessage", chat_id=LAN, status=400, description="Bad Request: message is too long")
@@ -326,13 +330,13 @@ async def test_a_question_that_could_not_be_delivered_is_asked_again(tmp_path):
             assert button(calls[-1], "xã Hải Lăng")
 
 
-async def test_a_report_is_measured_as_telegram_counts_it(tmp_path):
+async def test_a_report_is_measured_as_telegram_counts_it(database):
     """2,116 characters full of emoji are over 3,000 UTF-16 units, the most a report may have on Telegram:
     said at once (it used to pass, and then its review could not be shown, so «Gửi» never came)."""
     text = ("Ngập 🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊🌊 " * 200)[:2116]
     assert len(text) == 2116 and len(text.encode("utf-16-le")) // 2 > 3000
     async with FakeBotAPI() as api:
-        async with running(config_for(api, tmp_path / "tg.db")):
+        async with running(config_for(api, database)):
             calls = await click(api, await to_topics(api), "Xong")
             calls = await api.ask(LAN, "/phananh")
             calls = await click(api, calls, "Khác")

@@ -8,6 +8,8 @@ import pytest
 from tests.dialog import ONBOARD, TEXT_ONLY, Harness, RecordingChannel, turns
 from tests.test_cases import REPORT, citizen
 
+pytestmark = pytest.mark.backends
+
 LEAVE = "Gõ «hủy» để dừng."
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from bot.app import App
 from bot.config import load
-from bot.demo import content, personas, seed_demo
+from bot.demo import RESIDENTS, content, personas, seed_demo
 from bot.server import build_asgi
 from bot.webchat import MAX_JSON, MAX_TEXT, MAX_UPLOAD
 from handlers.base import Document, Reply
@@ -401,7 +401,9 @@ async def test_seed_demo_is_idempotent(tmp_path, clock):
         await seed_demo(store, clock())
         again = [(await store.db.fetchone(f"SELECT count(*) FROM {t}"))[0]  # noqa: S608
                  for t in ("users", "campaigns", "consents", "user_topics", "cadre_localities", "cadre_topics")]
-        assert counts == again and counts[0] == len(content()["people"]) and counts[1] == len(content()["campaigns"])
+        residents = sum(count for _, count in RESIDENTS)  # the survey's respondents (bot/demo.py)
+        assert counts == again and counts[0] == len(content()["people"]) + residents
+        assert counts[1] == len(content()["campaigns"])
         lan = await store.users.find("web", "demo-lan")
         hung = await store.users.find("web", "demo-hung")
         assert lan.onboarded and (await store.localities.get(lan.locality_id)).name == "Hải Lăng"

@@ -16,6 +16,8 @@ from tests.fakes.zalo_api import DEFAULT_TOKEN, FakeZaloAPI
 from tests.images import opened, phone_photo
 from tests.test_telegram_e2e import running
 
+pytestmark = pytest.mark.backends
+
 AN = "e4ea2cd5189df1c3a88c"
 SECRET = "zalo-hook-secret-1"
 
@@ -57,9 +59,9 @@ async def onboard(api: FakeZaloAPI):
     return calls
 
 
-async def test_a_citizen_onboards_and_sends_a_report_by_typing_numbers(tmp_path):
+async def test_a_citizen_onboards_and_sends_a_report_by_typing_numbers(database):
     async with FakeZaloAPI() as api:
-        async with running(config_for(api, tmp_path / "zalo.db")) as app:
+        async with running(config_for(api, database)) as app:
             await onboard(api)
             calls = await api.ask(AN, "/phananh")
             calls = await choose(api, calls, "Xây dựng nông thôn mới")
@@ -78,9 +80,9 @@ async def test_a_citizen_onboards_and_sends_a_report_by_typing_numbers(tmp_path)
         assert not api.server_errors
 
 
-async def test_a_photo_is_fetched_checked_and_kept(tmp_path):
+async def test_a_photo_is_fetched_checked_and_kept(database):
     async with FakeZaloAPI() as api:
-        async with running(config_for(api, tmp_path / "zalo.db")) as app:
+        async with running(config_for(api, database)) as app:
             await onboard(api)
             calls = await api.ask(AN, "/phananh")
             calls = await choose(api, calls, "Khác")
@@ -97,9 +99,9 @@ async def test_a_photo_is_fetched_checked_and_kept(tmp_path):
             assert opened(kept).size == (1920, 2560) and not opened(kept).getexif()
 
 
-async def test_a_sticker_and_an_unreadable_message_get_a_kind_answer(tmp_path):
+async def test_a_sticker_and_an_unreadable_message_get_a_kind_answer(database):
     async with FakeZaloAPI() as api:
-        async with running(config_for(api, tmp_path / "zalo.db")):
+        async with running(config_for(api, database)):
             await onboard(api)
             for push in (api.push_sticker, api.push_unsupported):
                 mark = api.mark()
@@ -109,10 +111,10 @@ async def test_a_sticker_and_an_unreadable_message_get_a_kind_answer(tmp_path):
                 assert "trang web" not in calls[0].text  # no public address to offer
 
 
-async def test_an_unreadable_message_is_offered_the_web_chat(tmp_path):
+async def test_an_unreadable_message_is_offered_the_web_chat(database):
     """Zalo shows the bot only "unsupported" for some protected users: they are given the web chat's address."""
     async with FakeZaloAPI() as api:
-        config = config_for(api, tmp_path / "zalo.db", DANVAN_PUBLIC_URL="https://danvan.example.vn")
+        config = config_for(api, database, DANVAN_PUBLIC_URL="https://danvan.example.vn")
         async with running(config):
             await onboard(api)
             mark = api.mark()
@@ -121,11 +123,11 @@ async def test_an_unreadable_message_is_offered_the_web_chat(tmp_path):
             assert "bot chưa đọc được" in calls[0].text and "trên trang web: https://danvan.example.vn" in calls[0].text
 
 
-async def test_webhook_mode_checks_the_secret_and_handles_a_redelivery_once(tmp_path):
+async def test_webhook_mode_checks_the_secret_and_handles_a_redelivery_once(database):
     from bot.server import build_asgi
 
     async with FakeZaloAPI() as api:
-        config = config_for(api, tmp_path / "wh.db", ZALO_WEBHOOK_URL="https://bot.example.vn/zalo/webhook",
+        config = config_for(api, database, ZALO_WEBHOOK_URL="https://bot.example.vn/zalo/webhook",
                             ZALO_WEBHOOK_SECRET=SECRET)
         async with running(config) as app:
             assert api.webhook["url"] == "https://bot.example.vn/zalo/webhook" and api.webhook["secret_token"] == SECRET
@@ -154,18 +156,18 @@ async def test_webhook_mode_checks_the_secret_and_handles_a_redelivery_once(tmp_
             assert not api.calls_of("getUpdates")
 
 
-async def test_a_token_refused_while_polling_stops_the_bot(tmp_path):
+async def test_a_token_refused_while_polling_stops_the_bot(database):
     async with FakeZaloAPI() as api:
-        async with running(config_for(api, tmp_path / "zalo.db")) as app:
+        async with running(config_for(api, database)) as app:
             api.fail("getUpdates", status=401, description="Unauthorized", times=None)
             async with asyncio.timeout(30):
                 await app.halted.wait()
             assert "token" in app.fatal and app.fatal_channel == "zalo"
 
 
-async def test_a_429_is_retried_and_a_blocked_person_marked_unreachable(tmp_path):
+async def test_a_429_is_retried_and_a_blocked_person_marked_unreachable(database):
     async with FakeZaloAPI() as api:
-        async with running(config_for(api, tmp_path / "zalo.db")) as app:
+        async with running(config_for(api, database)) as app:
             api.fail("sendMessage", AN, status=429, retry_after=1)
             calls = await api.ask(AN, "/start", timeout=30)
             assert "Kính chào" in calls[0].text
@@ -178,11 +180,11 @@ async def test_a_429_is_retried_and_a_blocked_person_marked_unreachable(tmp_path
             assert not (await app.store.users.find("zalo", AN)).reachable
 
 
-async def test_the_token_never_reaches_the_log(tmp_path, caplog, monkeypatch):
+async def test_the_token_never_reaches_the_log(database, caplog, monkeypatch):
     monkeypatch.setattr("bot.channels.zalo.MAX_PAUSE", 0.1)
     caplog.set_level(logging.DEBUG)
     async with FakeZaloAPI() as api:
-        async with running(config_for(api, tmp_path / "zalo.db")):
+        async with running(config_for(api, database)):
             api.fail("getUpdates", status=502, times=2)
             await api.ask(AN, "/start", timeout=30)
             api.fail("sendMessage", AN, status=500, description=f"upstream said {api.token}", times=None)

@@ -24,7 +24,7 @@ from tests.people import make_people
 from tests.test_telegram_e2e import button
 from tests.test_zalo import AN, choose, number, onboard
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"), pytest.mark.backends]
 CADRE = 7001  # on Telegram
 HAI_LANG = "19702"
 STARTUP = 30  # seconds a bot process may take to start serving (a bound for a stuck run, not a measurement)
@@ -34,8 +34,8 @@ REPORT = "Đường bê tông thôn 3 bị sụt lún sau mưa lũ, xe máy đi 
 class Bot:
     """One bot process at a time on one database, started again after a kill; its output in bot.log."""
 
-    def __init__(self, tmp: Path, **variables: str) -> None:
-        self.tmp, self.db, self.log = tmp, tmp / "danvan.db", tmp / "bot.log"
+    def __init__(self, tmp: Path, db: Path | str, **variables: str) -> None:
+        self.tmp, self.db, self.log = tmp, db, tmp / "bot.log"
         self.env = bot_env(self.db, tmp, DANVAN_TICK_SECONDS="0.2", **variables)
         self.url = f"http://127.0.0.1:{self.env['DANVAN_PORT']}"
         self.process: subprocess.Popen | None = None
@@ -87,11 +87,11 @@ async def press(api: FakeBotAPI, chat: int, calls, label: str, count: int = 1):
     return await api.click(chat, button(last, label), message_id=last.message_id, count=count)
 
 
-async def test_a_citizen_on_zalo_and_a_cadre_on_telegram_through_one_bot_process(tmp_path):
+async def test_a_citizen_on_zalo_and_a_cadre_on_telegram_through_one_bot_process(tmp_path, database):
     """Onboarding and a report with a photo on Zalo (numbered choices), the answer from a cadre on Telegram who
     joined with an invite from the `danvan` command, the answer and its rating back on Zalo."""
     async with platforms() as (zalo, telegram):
-        bot = Bot(tmp_path, **both(zalo, telegram))
+        bot = Bot(tmp_path, database, **both(zalo, telegram))
         invite = await danvan(bot.env, tmp_path, "invite", "create", "--locality", HAI_LANG, "--unit",
                               "Ban Dân vận xã Hải Lăng")
         token = re.search(r"/start (i_\S+)", invite).group(1)
@@ -158,11 +158,11 @@ class WebhookZalo(FakeZaloAPI):
         return {reply.status for reply in await asyncio.gather(*self.posts)}
 
 
-async def test_webhook_mode_handles_a_redelivered_update_once(tmp_path):
+async def test_webhook_mode_handles_a_redelivered_update_once(tmp_path, database):
     """The platform POSTs to /zalo/webhook; the update that sends a report comes twice at once (its first answer
     lost) and once more later: one case, one confirmation."""
     async with WebhookZalo() as zalo, FakeBotAPI() as telegram:
-        bot = Bot(tmp_path, **both(zalo, telegram), ZALO_WEBHOOK_SECRET="zalo-hook-secret-1")
+        bot = Bot(tmp_path, database, **both(zalo, telegram), ZALO_WEBHOOK_SECRET="zalo-hook-secret-1")
         bot.env["ZALO_WEBHOOK_URL"] = f"{bot.url}/zalo/webhook"
         async with running(bot):
             assert zalo.webhook == {**zalo.webhook, "url": f"{bot.url}/zalo/webhook",
@@ -195,13 +195,13 @@ async def test_webhook_mode_handles_a_redelivered_update_once(tmp_path):
             await store.close()
 
 
-async def test_a_broadcast_reaches_telegram_and_zalo_once_each_and_marks_who_blocked_the_bot(tmp_path):
+async def test_a_broadcast_reaches_telegram_and_zalo_once_each_and_marks_who_blocked_the_bot(tmp_path, database):
     """`danvan broadcast send` while the bot runs: a photo (Zalo fetches it from the bot's signed link) to three
     people on each platform and to one on both (linked: once, where their account is kept); the Zalo user who
     blocked the bot is refused by the platform and marked unreachable."""
     mark = "Ngày thứ Bảy xanh"
     async with platforms() as (zalo, telegram):
-        bot = Bot(tmp_path, **both(zalo, telegram))
+        bot = Bot(tmp_path, database, **both(zalo, telegram))
         store = await Store.open(bot.db)
         try:
             await make_people(store, 3, first_chat=5_000_000)
@@ -241,12 +241,12 @@ async def test_a_broadcast_reaches_telegram_and_zalo_once_each_and_marks_who_blo
     assert Counter(status for status, _, _ in rows.values()) == {"sent": 6, "blocked": 1} and not blocked.reachable
 
 
-async def test_after_a_sigkill_mid_flow_the_person_carries_on_and_nothing_is_doubled(tmp_path):
+async def test_after_a_sigkill_mid_flow_the_person_carries_on_and_nothing_is_doubled(tmp_path, database):
     """Killed between two onboarding steps, then while a report's text is being answered (the text saved, the
     answer held up at the platform): each time the person carries on where they were, with the numbers they saw;
     the text is in the report once, the greeting and the consents once."""
     async with FakeZaloAPI() as zalo:
-        bot = Bot(tmp_path, ZALO_BOT_TOKEN=zalo.token, ZALO_API_URL=zalo.base_url)
+        bot = Bot(tmp_path, database, ZALO_BOT_TOKEN=zalo.token, ZALO_API_URL=zalo.base_url)
         await bot.start()
         store = await Store.open(bot.db)
         try:

@@ -19,7 +19,7 @@ from telegram import (
     InputFile,
     Update,
 )
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, ParseMode
 from telegram.error import (
     BadRequest,
     Forbidden,
@@ -272,6 +272,12 @@ class TelegramChannel(Polling):
                 message = await bot.send_message(int(chat_id), piece, parse_mode=ParseMode.HTML,
                                                  reply_markup=markup if index == len(pieces) - 1 else None)
             return str(message.message_id) if message else None
+        except TelegramError as err:
+            raise classify(err) from None
+
+    async def typing(self, chat_id: str) -> None:
+        try:
+            await self.bot.send_chat_action(int(chat_id), ChatAction.TYPING)
         except TelegramError as err:
             raise classify(err) from None
 

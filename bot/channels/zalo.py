@@ -182,8 +182,6 @@ class ZaloChannel(Polling):
         if reply.document is not None:
             raise DeliveryError("permanent", "Zalo takes no files")
         try:
-            if reply.photo is not None:
-                await self._typing(chat_id)
             message_id = None
             if reply.photo is not None:
                 caption = text if len(text) <= limit else ""
@@ -206,12 +204,11 @@ class ZaloChannel(Polling):
             message_id = result.get("message_id") if isinstance(result, dict) else None
         return message_id
 
-    async def _typing(self, chat_id: str) -> None:
-        """Best effort: a reply that is on its way matters more than the sign of it."""
+    async def typing(self, chat_id: str) -> None:
         try:
             await self.api.call("sendChatAction", {"chat_id": chat_id, "action": "typing"})
         except ZaloError as err:
-            log.debug("Zalo sendChatAction failed: %s", err)
+            raise classify(err) from None
 
     async def fetch(self, media: Media) -> bytes:
         """The bytes of a photo a person sent (its `photo_url`), at most 20 MB."""

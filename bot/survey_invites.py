@@ -1,0 +1,44 @@
+"""Invitations to a survey and its one reminder, both through the broadcast outbox: the same audience rules,
+quiet hours, opt-out and delivery guarantees as any announcement, with a «Trả lời khảo sát» button.
+
+The reminder goes `remind_days` before the survey closes, to those an invitation reached who have not finished;
+its idempotency key makes a restart neither skip nor repeat it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from handlers.broadcast import plan_start
+from handlers.surveys import Quiet, invitation_texts
+from storage import Store
+from storage.broadcasts import NewBroadcast
+from storage.clock import parse
+
+
+class SurveyReminders:
+    def __init__(self, store: Store, quiet: Quiet, tz: ZoneInfo) -> None:
+        self.store, self.quiet, self.tz = store, quiet, tz
+
+    def register(self, scheduler) -> None:
+        scheduler.every_tick("survey_reminders", self.tick)
+
+    async def tick(self, now: datetime) -> list[int]:
+        """Write the reminders now due; returns their broadcast ids (the broadcast engine sends them)."""
+        written = []
+        for survey in await self.store.surveys.all():
+            if not survey.remind_days or not survey.is_open(now):
+                continue
+            if now < parse(survey.closes_at) - timedelta(days=survey.remind_days):
+                continue
+            key = f"survey-reminder:{survey.id}"
+            if await self.store.schedule.done(key) or not await self.store.schedule.claim(key, now):
+                continue
+            if await self.store.surveys.invited_unfinished(survey.id):
+                text_vi, text_en = invitation_texts(survey, "survey.reminder", self.tz)
+                broadcast = await self.store.broadcasts.create(NewBroadcast(
+                    text_vi=text_vi, text_en=text_en, scheduled_at=plan_start(now, self.quiet, self.tz, False)), now)
+                await self.store.surveys.remind(broadcast.id, survey.id)
+                written.append(broadcast.id)
+            await self.store.schedule.complete(key, now)
+        return written
