@@ -16,7 +16,7 @@ from handlers import cases
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.broadcast import plan_start
 from handlers.consent import has_consent, record_consent
-from handlers.features import Command, Feature
+from handlers.features import Buttons, Command, Feature
 from handlers.pickers import locality_name, locality_steps
 from messages import Key, Texts, join
 from storage import Store
@@ -507,7 +507,7 @@ async def invite(store: Store, survey: Survey, now: datetime, quiet: Quiet, tz: 
 
 
 async def poll_options(store, survey_id: int, language: str) -> tuple[Option, ...]:
-    """The buttons a quick poll's announcement carries (bot/broadcasts.py); none for another survey."""
+    """The buttons a quick poll's announcement carries; none for another survey."""
     survey = await store.surveys.get(survey_id)
     if survey is None or not survey.poll:
         return ()
@@ -543,6 +543,16 @@ async def poll_button(ctx: Ctx) -> None:
                   closes=ctx.local(parse(survey.closes_at))))
 
 
+async def survey_buttons(store, broadcast, t) -> tuple[tuple[Option, ...], ...]:
+    """An invitation's buttons: a quick poll's choices, or «Trả lời khảo sát». A draft being composed invites to
+    none."""
+    survey_id = getattr(broadcast, "survey_id", None)
+    if not survey_id:
+        return ()
+    poll = await poll_options(store, survey_id, t.language)
+    return tuple((option,) for option in poll) or ((Option(t("survey.answer_button"), cb("sv", survey_id)),),)
+
+
 # ---- what a person's export holds ----------------------------------------------------------------------
 
 
@@ -558,5 +568,6 @@ async def export(ctx: Ctx) -> dict:
 
 
 FEATURE = Feature("surveys", commands=(Command("khaosat", menu="menu.khaosat", place=35),), export=export,
-                  exported=("survey_responses",), kept=KEPT, erase=erase)  # survey_answers: by response
+                  exported=("survey_responses",), kept=KEPT, erase=erase,
+                  buttons=(Buttons("survey", survey_buttons),))  # survey_answers: by response
 
