@@ -193,6 +193,7 @@ async def test_my_data_holds_my_comments_and_erasure_deletes_them(harness, store
     await turns(p, ONBOARD)
     await turns(p, READ_AND_COMMENT[:8])
     await p.say("/dulieu")
+    assert "Góp ý văn kiện" in p.last[0].text and "• Ông/Bà đã gửi 1 ý kiến" in p.last[0].text
     [export] = [json.loads(r.document.content) for r in p.last if r.document]
     [comment] = export["consultations"]["comments"]
     assert comment["consultation"] == "QU-LONGHUNG" and comment["paragraph"] == 4 and comment["anonymous"]

@@ -249,6 +249,19 @@ async def test_export_holds_the_answers_and_erasure_unlinks_anonymous_ones(harne
     assert await store.surveys.response(anonymous.id, user.id) is None
 
 
+async def test_dulieu_in_the_chat_names_each_survey_answered_finished_or_not(harness, store):
+    await load(store)
+    await load(store, POLL)
+    p = await resident(harness)
+    await turns(p, [("/dulieu", ["!Khảo sát Ông/Bà đã trả lời"]),
+                    ("/khaosat", []), ("[Rà soát việc tiếp cận]", []), ("[Không thuộc diện]", []),
+                    ("/khaosat", []), ("[Giờ ra quân]", []), ("[Sáng sớm]", [])])
+    summary = (await p.say("/dulieu"))[0].text
+    assert "Khảo sát Ông/Bà đã trả lời" in summary and "Góp ý văn kiện" not in summary
+    assert "• Rà soát việc tiếp cận chính sách hỗ trợ — đang trả lời dở" in summary
+    assert "• Giờ ra quân Chủ nhật xanh — đã trả lời xong lúc" in summary
+
+
 async def test_the_demo_shows_the_hardship_check_half_answered(store, clock):
     from bot.demo import seed_demo
 
