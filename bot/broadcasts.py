@@ -30,7 +30,6 @@ from bot.outbound import Outbound, Priority
 from handlers.base import Option, Reply, cb
 from handlers.broadcast import Quiet, in_quiet, quiet_end, render_broadcast
 from handlers.survey_results import poll_results
-from handlers.surveys import poll_options
 from messages import Key, Texts
 from storage import Store
 from storage.broadcasts import Broadcast, Outcome, Target
@@ -212,8 +211,7 @@ class Run:
     async def _prepare(self, broadcast: Broadcast) -> None:
         photo = await self.store.files.get(broadcast.photo_sha256) if broadcast.photo_sha256 else None
         for language in ("vi", "en"):
-            poll = await poll_options(self.store, broadcast.survey_id, language) if broadcast.survey_id else ()
-            self._replies[language] = render_broadcast(broadcast, language, photo, poll)
+            self._replies[language] = await render_broadcast(self.store, broadcast, language, photo)
 
     # -- the pump: the one writer of this broadcast's rows
 

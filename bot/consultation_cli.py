@@ -15,12 +15,13 @@ from bot import consultation_file
 from bot.campaign_cli import start_link
 from bot.config import Config
 from bot.console import texts
-from handlers.broadcast import parse_when, plan_start
+from handlers.broadcast import parse_when
 from handlers.campaigns import qr_png
+from handlers.consultation import publish
 from handlers.consultation_report import report_docx, report_xlsx
 from messages import Texts
 from storage import Store
-from storage.broadcasts import ROLES, Audience, NewBroadcast
+from storage.broadcasts import ROLES, Audience
 from storage.clock import parse
 from storage.consultations import CODE, ConsultationError
 
@@ -129,11 +130,6 @@ def _local(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M")
 
 
-def invitation(t: Texts, title: str, intro: str, closes: str) -> str:
-    """The invitation's text in one language (Telegram HTML, escaped by the catalog)."""
-    return t("consultation.invitation", title=title, intro=intro, closes=closes)
-
-
 async def _publish(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
     consultation = await store.consultations.by_code(args.code)
     if consultation is None:
@@ -141,22 +137,17 @@ async def _publish(store: Store, config: Config, args: argparse.Namespace, now: 
     if consultation.status != "draft":
         raise ConsultationError("published", code=args.code)
     tz = ZoneInfo(config.tz)
-    closes = _local(parse(consultation.closes_at), tz)
     link = await start_link(config, f"v_{consultation.code}", args.web)
-    start = plan_start(max(now, parse(consultation.opens_at)), config.quiet, tz, False)
-    broadcast = await store.broadcasts.create(NewBroadcast(
-        text_vi=invitation(Texts("vi"), consultation.title, consultation.intro, closes),
-        text_en=invitation(Texts("en"), consultation.title, consultation.intro, closes),
-        scheduled_at=start, audience=consultation.audience, link_url=link), now)
-    if not await store.consultations.publish(consultation.id, broadcast.id, now):
-        await store.broadcasts.cancel(broadcast.id, now)
+    broadcast = await publish(store, consultation, link, config.quiet, tz, now, None)
+    if broadcast is None:
         raise ConsultationError("published", code=args.code)
     if args.qr:
         await asyncio.to_thread(args.qr.write_bytes, qr_png(link))
     count = await store.broadcasts.count_audience(consultation.audience)
     await store.audit.record(None, "consultation.published", f"consultation:{consultation.code}", now, via="cli",
                              broadcast=broadcast.id)
-    _say("published", code=consultation.code, id=broadcast.id, count=count, when=_local(start, tz), link=link)
+    _say("published", code=consultation.code, id=broadcast.id, count=count,
+         when=_local(parse(broadcast.scheduled_at), tz), link=link)
     return 0
 
 

@@ -126,8 +126,15 @@ class _Report:
                  ("opinions", "nominations", lambda h: h.nominations),
                  ("opinions", "nomination_photos", lambda h: h.nomination_photos),
                  ("opinions", "votes", lambda h: h.votes),
+                 ("opinions", "responses", lambda h: h.responses),
+                 ("opinions", "anonymous_responses", lambda h: h.anonymous_responses),
                  ("sensitive", "consent_sensitive", lambda h: h.consents.get("sensitive", 0)),
                  ("sensitive", "sensitive_cases", lambda h: h.sensitive),
+                 ("sensitive", "political_responses", lambda h: h.political_responses),
+                 ("sensitive", "political_anonymous", lambda h: h.political_anonymous),
+                 ("sensitive", "consultation_comments", lambda h: h.consultation_comments),
+                 ("sensitive", "anonymous_comments", lambda h: h.anonymous_comments),
+                 ("sensitive", "consultation_answers", lambda h: h.consultation_answers),
                  ("service", "named", lambda h: h.named), ("service", "drafts", lambda h: h.drafts)]
         rows, previous = [], None
         for purpose, item, value in items:

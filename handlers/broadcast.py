@@ -11,12 +11,13 @@ bot/broadcasts.py's work: the handler writes the broadcast and wakes it.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers import images
 from handlers.base import ADMIN, Ctx, Document, Option, Reply, allowed, cb, registry, step_key
-from handlers.features import Command, Feature
+from handlers.features import Command, Feature, broadcast_rows
 from handlers.pickers import locality_name, locality_steps, topic_steps
 from handlers.richtext import HtmlProblem, check, marked
 from messages import Key, Safe, Texts, cut, join
@@ -43,27 +44,18 @@ def _key(step: str) -> str:
 # ---- what a recipient sees ----------------------------------------------------------------------------
 
 
-def render(t: Texts, text: str, *, photo: Document | None = None, link: str | None = None,
-           feedback: bool = False, campaign_id: int | None = None, survey_id: int | None = None,
-           poll: tuple[Option, ...] = ()) -> Reply:
-    """The broadcast in one person's language: the text, how to stop receiving them, its buttons."""
-    rows = []
-    if link:
-        rows.append((Option(t("broadcast.link_button"), url=link),))
-    if feedback:
-        rows.append((Option(t("broadcast.feedback_button"),
-                            cb("new", "gopy", campaign_id) if campaign_id else cb("new", "gopy")),))
-    rows += [(option,) for option in poll]  # a quick poll: its choices (handlers/surveys.py poll_options)
-    if survey_id and not poll:
-        rows.append((Option(t("survey.answer_button"), cb("sv", survey_id)),))
-    return Reply(Safe(f"{text}\n\n{t('broadcast.footer')}"), tuple(rows), photo=photo)
+def render(t: Texts, text: str, rows: tuple[tuple[Option, ...], ...], *, photo: Document | None = None,
+           link: str | None = None) -> Reply:
+    """The broadcast in one person's language: the text, how to stop receiving them, its link and the rows of the
+    button kinds features declare (handlers/features.py `Buttons`)."""
+    linked = ((Option(t("broadcast.link_button"), url=link),),) if link else ()
+    return Reply(Safe(f"{text}\n\n{t('broadcast.footer')}"), linked + rows, photo=photo)
 
 
-def render_broadcast(broadcast: Broadcast, language: str, photo: bytes | None, poll: tuple[Option, ...] = ()) -> Reply:
-    return render(Texts(language), broadcast.text(language),
-                  photo=Document("thongbao.jpg", photo, "image/jpeg") if photo else None,
-                  link=broadcast.link_url, feedback=broadcast.feedback, campaign_id=broadcast.campaign_id,
-                  survey_id=broadcast.survey_id, poll=poll)
+async def render_broadcast(store, broadcast: Broadcast, language: str, photo: bytes | None) -> Reply:
+    t = Texts(language)
+    return render(t, broadcast.text(language), await broadcast_rows(store, broadcast, t),
+                  photo=Document("thongbao.jpg", photo, "image/jpeg") if photo else None, link=broadcast.link_url)
 
 
 # ---- quiet hours ---------------------------------------------------------------------------------------
@@ -491,12 +483,14 @@ async def _preview_prompt(ctx: Ctx) -> None:
     data = ctx.data
     photo = await _photo(ctx)
     versions = [("vi", data.get("text_vi"))] + ([("en", data["text_en"])] if data.get("text_en") else [])
+    draft = _draft(ctx, data.get("text_vi") or "", data.get("text_en"))
     for language, text in versions:
         if not text:
             continue
         ctx.say(ctx.t("broadcast.preview_of", language=Key(f"language.{language}")))
-        ctx.replies.append(render(Texts(language), text, photo=photo, link=data.get("link"),
-                                  feedback=bool(data.get("feedback")), campaign_id=data.get("campaign_id")))
+        t = Texts(language)
+        ctx.replies.append(render(t, text, await broadcast_rows(ctx.store, draft, t), photo=photo,
+                                  link=data.get("link")))
     audience = audience_of(data)
     campaign = await ctx.store.campaigns.get(int(data["campaign_id"])) if data.get("campaign_id") else None
     start = _start_at(ctx)
@@ -530,6 +524,14 @@ async def _preview_handle(ctx: Ctx) -> None:
         await ctx.wrong()
 
 
+def _draft(ctx: Ctx, text_vi: str, text_en: str | None) -> NewBroadcast:
+    """The broadcast being composed: what the preview shows and what is created."""
+    data = ctx.data
+    return NewBroadcast(text_vi=text_vi, text_en=text_en, scheduled_at=_start_at(ctx), audience=audience_of(data),
+                        campaign_id=data.get("campaign_id"), created_by=ctx.user.id, link_url=data.get("link"),
+                        feedback=bool(data.get("feedback")), quiet_override=bool(data.get("override")))
+
+
 async def _create(ctx: Ctx) -> None:
     if not allowed(ctx.user, ADMIN):  # the router checks the flow's roles; the act checks again
         await ctx.audit("denied", "broadcast:create")
@@ -548,11 +550,8 @@ async def _create(ctx: Ctx) -> None:
         return
     audience = audience_of(data)
     start = _start_at(ctx)
-    broadcast = await ctx.store.broadcasts.create(NewBroadcast(
-        text_vi=checked[0], text_en=checked[1], scheduled_at=start, audience=audience,
-        campaign_id=data.get("campaign_id"), created_by=ctx.user.id,
-        photo_sha256=data.get("photo") if await _photo(ctx) else None, link_url=data.get("link"),
-        feedback=bool(data.get("feedback")), quiet_override=bool(data.get("override"))), ctx.now)
+    broadcast = await ctx.store.broadcasts.create(replace(
+        _draft(ctx, checked[0], checked[1]), photo_sha256=data.get("photo") if await _photo(ctx) else None), ctx.now)
     await ctx.audit("broadcast.created", f"broadcast:{broadcast.id}", at=iso(start),
                     audience=audience.to_json(), campaign=broadcast.campaign_id)
     ctx.finish()

@@ -12,7 +12,7 @@ import secrets
 from handlers import images
 from handlers.base import Ctx, Media, Option, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
-from handlers.features import Command, Feature
+from handlers.features import Buttons, Command, Feature
 from handlers.inbox import urgent_recipients
 from handlers.pickers import locality_name, locality_steps, place_path
 from handlers.workdays import add_working_days
@@ -535,8 +535,17 @@ async def export(ctx: Ctx) -> dict:
     return {"case_draft": await store.cases.draft(ctx.user.id), "cases": out}
 
 
+async def feedback_button(store, broadcast, t) -> tuple[tuple[Option, ...], ...]:
+    """A broadcast's «Góp ý ngay»: a suggestion, on the broadcast's campaign when it has one."""
+    if not broadcast.feedback:
+        return ()
+    campaign = (broadcast.campaign_id,) if broadcast.campaign_id else ()
+    return ((Option(t("broadcast.feedback_button"), cb("new", "gopy", *campaign)),),)
+
+
 FEATURE = Feature(
     "cases", commands=(Command("gopy", menu="menu.gopy", place=10), Command("phananh", menu="menu.phananh", place=20)),
+    buttons=(Buttons("feedback", feedback_button),),
     export=export, exported=("cases", "case_events", "case_drafts"),
     erased=(("case_drafts", "user", None),),
     # Unlinked by the erasure itself (storage/users.py `_unlink_cases`): the withdrawn ones' cadres are told.

@@ -1,5 +1,5 @@
 """/gopyvankien: reading a draft document section by section and commenting on it; /vankien: staff handle the
-comments, admins close the consultation and get the summary report.
+comments, admins publish a loaded draft (its invitation), close the consultation and get the summary report.
 
 Reading asks nothing; the first answer to a section («Đồng ý», «Có ý kiến», «Bỏ qua») asks the consent to send
 opinions and the sensitive one (what a person says of a Party document may reveal a political opinion), in that
@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, allowed, cb, registry, step_key
+from handlers.broadcast import describe_audience, plan_start
 from handlers.consent import has_consent, record_consent
 from handlers.consultation_report import report_docx, report_xlsx
 from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
-from messages import Key, join
+from messages import Key, Texts, join
+from storage.broadcasts import Broadcast, NewBroadcast
 from storage.clock import parse
 from storage.consultations import OUTCOMES, PERSONAL_TABLES, Comment, Consultation, Section
 
@@ -477,13 +481,15 @@ async def _in_scope(ctx: Ctx, comment: Comment | None) -> bool:
 @registry.command("vankien", "drafts")
 async def drafts_command(ctx: Ctx) -> None:
     published = await ctx.store.consultations.published()
-    if not published:
+    drafts = await ctx.store.consultations.drafts() if ctx.user.role == "admin" else []
+    if not published and not drafts:
         ctx.say(ctx.t("consultation.none_published"))
         return
-    if len(published) == 1:
+    if len(published) == 1 and not drafts:
         await ctx.goto(STAFF_FLOW, "over", cid=published[0].id)
         return
-    ctx.say(ctx.t("consultation.choose_staff"), [(Option(c.title, cb("vks", c.id)),) for c in published])
+    ctx.say(ctx.t("consultation.choose_staff"), [(Option(c.title, cb("vks", c.id)),) for c in published] +
+            [(Option(ctx.t("consultation.draft_button", title=_short(c.title, 50)), cb("vkd", c.id)),) for c in drafts])
 
 
 @registry.action("vks", roles=STAFF)
@@ -716,6 +722,98 @@ async def _close(ctx: Ctx) -> None:
                    pending=sum(1 for c in mine if not c.outcome))
         told += 1
     ctx.say(ctx.t("consultation.closed_done", title=consultation.title, told=told))
+    await ctx.goto(STAFF_FLOW, "over")
+
+
+# ---- publishing a loaded draft -------------------------------------------------------------------------------
+
+
+def invitation(t: Texts, title: str, intro: str, closes: str) -> str:
+    """The invitation's text in one language (Telegram HTML, escaped by the catalog)."""
+    return t("consultation.invitation", title=title, intro=intro, closes=closes)
+
+
+async def publish(store, consultation: Consultation, link: str | None, quiet: tuple[time, time] | None, tz: ZoneInfo,
+                  now: datetime, by: int | None) -> Broadcast | None:
+    """draft → open, with its invitation through the broadcast outbox from when it opens (after quiet hours); the
+    command line's and the chat's. None when it was published meanwhile: the invitation made is cancelled."""
+    closes = parse(consultation.closes_at).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    start = plan_start(max(now, parse(consultation.opens_at)), quiet, tz, False)
+    broadcast = await store.broadcasts.create(NewBroadcast(
+        text_vi=invitation(Texts("vi"), consultation.title, consultation.intro, closes),
+        text_en=invitation(Texts("en"), consultation.title, consultation.intro, closes),
+        scheduled_at=start, audience=consultation.audience, link_url=link, created_by=by), now)
+    if not await store.consultations.publish(consultation.id, broadcast.id, now):
+        await store.broadcasts.cancel(broadcast.id, now)
+        return None
+    return broadcast
+
+
+@registry.action("vkd", roles=ADMIN)
+async def draft_button(ctx: Ctx) -> None:
+    consultation = await ctx.store.consultations.get(int(ctx.args[0])) \
+        if len(ctx.args) == 1 and ctx.args[0].isdigit() else None
+    if consultation is None:
+        ctx.say(ctx.t(ctx.stale_key))
+        return
+    ctx.conversation = None
+    await ctx.goto(STAFF_FLOW, "draft" if consultation.status == "draft" else "over", cid=consultation.id)
+
+
+async def _draft_prompt(ctx: Ctx) -> None:
+    """The draft as it will be published: its table of contents, period and audience, to confirm."""
+    consultation = await _loaded(ctx)
+    if consultation is None:
+        _lost(ctx)
+        return
+    if consultation.status != "draft":  # published meanwhile, by another admin or the command line
+        await ctx.goto(STAFF_FLOW, "over")
+        return
+    lines = [ctx.t("consultation.draft_line", position=s.position, title=_short(s.title, 60),
+                   paragraphs=len(s.paragraphs)) for s in await ctx.store.consultations.sections(consultation.id)]
+    ctx.say(ctx.t("consultation.draft", title=consultation.title, lines=join("\n", lines),
+                  opens=ctx.local(parse(consultation.opens_at)), closes=ctx.local(parse(consultation.closes_at)),
+                  who=await describe_audience(ctx, consultation.audience),
+                  count=await ctx.store.broadcasts.count_audience(consultation.audience)),
+            [ctx.row(_skey("draft"), ("consultation.publish_button", "p"), ("common.back", "b"))])
+
+
+@registry.step(STAFF_FLOW, "draft", _draft_prompt)
+async def _draft_handle(ctx: Ctx) -> None:
+    choice = ctx.choice
+    if choice == ("b",):
+        ctx.finish()
+        await drafts_command(ctx)
+    elif await _loaded(ctx) is None:
+        _lost(ctx)
+    elif choice == ("p",) and allowed(ctx.user, ADMIN):  # the flow lets staff in; publishing is the admins'
+        await _publish(ctx)
+    elif choice == ("p",):
+        await ctx.audit("denied", f"consultation:{ctx.data['cid']}")
+        ctx.finish()
+        ctx.say(ctx.t("common.not_allowed"))
+    else:
+        await ctx.wrong()
+
+
+async def _loaded(ctx: Ctx) -> Consultation | None:
+    """The consultation of the conversation, a draft too (`_consultation` is what people may read)."""
+    return await ctx.store.consultations.get(_num(ctx, "cid"))
+
+
+async def _publish(ctx: Ctx) -> None:
+    consultation = await _loaded(ctx)
+    links = ctx.deep_links(f"v_{consultation.code}")
+    broadcast = await publish(ctx.store, consultation, links[0] if links else None, ctx.settings.quiet_hours,
+                              ctx.settings.tz, ctx.now, ctx.user.id)
+    if broadcast is None:
+        ctx.say(ctx.t("consultation.published_before", title=consultation.title))
+    else:
+        await ctx.audit("consultation.published", f"consultation:{consultation.code}", broadcast=broadcast.id)
+        ctx.wake("broadcasts")
+        ctx.say(ctx.t("consultation.published", title=consultation.title, id=broadcast.id,
+                      count=await ctx.store.broadcasts.count_audience(consultation.audience),
+                      when=ctx.local(parse(broadcast.scheduled_at)), links=join("\n", links) or ctx.t("common.none")))
     await ctx.goto(STAFF_FLOW, "over")
 
 

@@ -1,6 +1,7 @@
 """Each feature's one declaration (DESIGN.md §3): its commands, what it adds to a person's /dulieu and /xoadulieu,
-its digest section. The menus, /huongdan, the platform's command menus, /dulieu, /xoadulieu and the digest are
-derived from `features`; docs/architecture.md "Adding a feature" is the recipe."""
+its digest section, the button kinds a broadcast may carry. The menus, /huongdan, the platform's command menus,
+/dulieu, /xoadulieu, the digest and a broadcast's buttons are derived from `features`; docs/architecture.md "Adding a
+feature" is the recipe."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from handlers.base import ALL_ROLES, Ctx, registry
 from storage import erasure
 
 if TYPE_CHECKING:
+    from handlers.base import Option
     from handlers.digest import Period, Section
+    from messages import Texts
+    from storage.broadcasts import Broadcast, NewBroadcast
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,15 @@ class Command:
     menu: str | None = None  # the main-menu button's label key; None: typed only
     place: int = 0  # the button's place in the main menu, smallest first (tens: a new one fits between two)
     listed: bool = True  # in /huongdan and the platform's command menu of those roles
+
+
+@dataclass(frozen=True)
+class Buttons:
+    """A kind of button a broadcast may carry: its rows for one person's language, none when this broadcast (or the
+    composer's draft, in its preview) does not carry it. Channels without buttons number them, typed as a number."""
+
+    kind: str
+    rows: Callable[[object, Broadcast | NewBroadcast, Texts], Awaitable[tuple[tuple[Option, ...], ...]]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class Feature:
     erase: erasure.Hook | None = None
     erasing: Callable[[Ctx], Awaitable[dict[int, list[tuple[int, str]]]]] | None = None
     digest: Callable[[Period], Awaitable[Section | None]] | None = None  # its part of a cadre's digest, if any
+    buttons: tuple[Buttons, ...] = ()  # below a broadcast's text, after its link, in the features' order
 
 features: list[Feature] = []  # in the order of /huongdan and the command menus, /dulieu's sections, the digest's
 
@@ -60,6 +74,11 @@ def declare(*declared: Feature) -> None:
 def commands_for(role: str) -> list[str]:
     """The commands listed to a role, in order: /huongdan and the platform's command menu."""
     return [c.name for f in features for c in f.commands if c.listed and role in c.roles]
+
+
+async def broadcast_rows(store, broadcast: Broadcast | NewBroadcast, t: Texts) -> tuple[tuple[Option, ...], ...]:
+    """The rows of every button kind the broadcast carries, in the features' order."""
+    return tuple([row for f in features for kind in f.buttons for row in await kind.rows(store, broadcast, t)])
 
 
 def menu_buttons() -> list[Command]:

@@ -42,7 +42,7 @@ SUMMARY_CASES = 20  # the chat lists this many cases; the document holds them al
 
 async def _summary(ctx: Ctx, export: dict) -> None:
     """The export as a person reads it in the chat: who, where, topics, consents with dates, cases, and their
-    "Dân vận khéo" nominations and votes if any."""
+    "Dân vận khéo" nominations and votes, surveys answered and comments on draft documents, if any."""
     t, profile = ctx.t, export["profile"]
     consents = [t("privacy.summary_consent", purpose=Key(f"purpose.{c['purpose']}"),
                   answer=Key("privacy.summary_yes" if c["granted"] else "privacy.summary_no"),
@@ -64,6 +64,14 @@ async def _summary(ctx: Ctx, export: dict) -> None:
         if dvk_held["votes_for"]:
             lines.append(t("privacy.summary_votes", codes=", ".join(dvk_held["votes_for"])))
         text += "\n\n" + t("privacy.summary_nominations", nominations=join("\n", lines))
+    surveys = [t("privacy.summary_survey_done", title=r["title"], at=ctx.local(parse(r["finished_at"])))
+               if r["finished_at"] else t("privacy.summary_survey_open", title=r["title"])
+               for r in export.get("surveys", ())]
+    if surveys:
+        text += "\n\n" + t("privacy.summary_surveys", surveys=join("\n", surveys))
+    comments = export.get("consultations", {}).get("comments", ())
+    if comments:
+        text += "\n\n" + t("privacy.summary_comments", count=len(comments))
     ctx.say(text)
 
 

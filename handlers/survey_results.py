@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, cb, registry
 from handlers.campaigns import qr_png
 from handlers.export import plain
-from handlers.surveys import invite
+from handlers.surveys import invite, places_for
 from handlers.xlsx_stream import StreamedWorkbook
 from messages import Texts
 from storage import Store
@@ -85,13 +85,7 @@ def labels_of(t: Texts, q: Question) -> list[tuple[str, str]]:
 
 async def places_of(ctx: Ctx) -> tuple[int, ...] | None:
     """The communes and villages a cadre may read; None for an admin (and a cadre of the whole province)."""
-    if ctx.user.role == "admin":
-        return None
-    scope = await ctx.store.roles.scope(ctx.user.id)
-    places = [await ctx.store.localities.get(i) for i in scope.locality_ids]
-    if any(p is not None and p.level == 0 for p in places):
-        return None
-    return tuple(p.id for p in places if p is not None)
+    return await places_for(ctx.store, ctx.user)
 
 
 async def _name(store: Store, names: dict, locality_id: int | None, t: Texts) -> str:

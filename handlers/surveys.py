@@ -16,15 +16,17 @@ from handlers import cases
 from handlers.base import Ctx, Option, cb, registry, step_key
 from handlers.broadcast import plan_start
 from handlers.consent import has_consent, record_consent
-from handlers.features import Command, Feature
+from handlers.digest import Period, Section
+from handlers.features import Buttons, Command, Feature
 from handlers.pickers import locality_name, locality_steps
-from messages import Key, Texts, join
+from messages import Key, Texts, cut, join
 from storage import Store
 from storage.broadcasts import Broadcast, NewBroadcast
 from storage.clock import iso, parse
 from storage.localities import Locality
 from storage.surveys import CHOICE_KINDS, KEPT, Question, Response, Survey, erase
 from storage.text import fold
+from storage.users import User
 
 FLOW = "sv"
 registry.flow(FLOW)
@@ -32,6 +34,8 @@ MAX_TEXT = 500
 NUMBERS = re.compile(r"^\s*\d+(\s*[,;]\s*\d+|\s+\d+)*\s*$")  # "1, 3" or "1 3": a multiple choice typed
 TYPED = ("number", "text")  # answered by typing: on a channel without buttons they show no numbered options
 REPORT_TOPIC = "an-sinh"  # where a report offered by a survey goes when the survey names no topic
+DIGEST_SURVEYS = 10  # listed in a digest; the results buttons of the first few (they share one row)
+DIGEST_BUTTONS = 3
 
 
 def _key(step: str) -> str:
@@ -507,7 +511,7 @@ async def invite(store: Store, survey: Survey, now: datetime, quiet: Quiet, tz: 
 
 
 async def poll_options(store, survey_id: int, language: str) -> tuple[Option, ...]:
-    """The buttons a quick poll's announcement carries (bot/broadcasts.py); none for another survey."""
+    """The buttons a quick poll's announcement carries; none for another survey."""
     survey = await store.surveys.get(survey_id)
     if survey is None or not survey.poll:
         return ()
@@ -543,6 +547,58 @@ async def poll_button(ctx: Ctx) -> None:
                   closes=ctx.local(parse(survey.closes_at))))
 
 
+async def survey_buttons(store, broadcast, t) -> tuple[tuple[Option, ...], ...]:
+    """An invitation's buttons: a quick poll's choices, or «Trả lời khảo sát». A draft being composed invites to
+    none."""
+    survey_id = getattr(broadcast, "survey_id", None)
+    if not survey_id:
+        return ()
+    poll = await poll_options(store, survey_id, t.language)
+    return tuple((option,) for option in poll) or ((Option(t("survey.answer_button"), cb("sv", survey_id)),),)
+
+
+# ---- a staff member's digest ---------------------------------------------------------------------------
+
+
+async def places_for(store: Store, user: User) -> tuple[int, ...] | None:
+    """The communes and villages whose responses a cadre may read; None for an admin (and a cadre of the whole
+    province)."""
+    if user.role == "admin":
+        return None
+    scope = await store.roles.scope(user.id)
+    places = [await store.localities.get(i) for i in scope.locality_ids]
+    if any(p is not None and p.level == 0 for p in places):
+        return None
+    return tuple(p.id for p in places if p is not None)
+
+
+async def _reaches(store: Store, survey: Survey, places: tuple[int, ...] | None) -> bool:
+    """Whether the survey asks people of these places: its audience's places hold one of them, or lie inside."""
+    if places is None or not places:
+        return places is None
+    if not survey.audience.localities:  # the whole province
+        return True
+    mine = [p.path for p in [await store.localities.get(i) for i in places] if p]
+    asked = [p.path for p in [await store.localities.get(i) for i in survey.audience.localities] if p]
+    return any(a.startswith(m) or m.startswith(a) for a in asked for m in mine)
+
+
+async def digest_section(period: Period) -> Section | None:
+    """The surveys open now that ask people of the reader's scope, with the responses there so far."""
+    store, t = period.store, period.t
+    places = await places_for(store, period.user)
+    surveys = [s for s in await store.surveys.open_at(period.now) if await _reaches(store, s, places)]
+    if not surveys:
+        return None
+    lines = [t("survey.digest_title", count=len(surveys))]
+    for survey in surveys[:DIGEST_SURVEYS]:
+        begun, finished = await store.surveys.respondents(survey.id, places)
+        lines.append(t("survey.digest_line", title=survey.title(t.language), finished=finished, begun=begun,
+                       closes=parse(survey.closes_at).astimezone(period.tz).strftime("%d/%m/%Y")))
+    return Section(lines, tuple(Option(t("survey.results_button", title=cut(s.title(t.language), 23)), cb("svr", s.id))
+                                for s in surveys[:DIGEST_BUTTONS]))
+
+
 # ---- what a person's export holds ----------------------------------------------------------------------
 
 
@@ -558,5 +614,6 @@ async def export(ctx: Ctx) -> dict:
 
 
 FEATURE = Feature("surveys", commands=(Command("khaosat", menu="menu.khaosat", place=35),), export=export,
-                  exported=("survey_responses",), kept=KEPT, erase=erase)  # survey_answers: by response
+                  exported=("survey_responses",), kept=KEPT, erase=erase,
+                  buttons=(Buttons("survey", survey_buttons),), digest=digest_section)  # survey_answers: by response
 

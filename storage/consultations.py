@@ -187,6 +187,12 @@ class ConsultationRepo:
                                       " ORDER BY opens_at DESC, id DESC")
         return [_row(r) for r in rows]
 
+    async def drafts(self) -> list[Consultation]:
+        """Loaded, not yet published: what an admin may publish from the chat."""
+        rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM consultations WHERE status = 'draft'"
+                                      " ORDER BY created_at DESC, id DESC")
+        return [_row(r) for r in rows]
+
     async def sections(self, consultation_id: int) -> list[Section]:
         rows = await self.db.fetchall(
             "SELECT s.id, s.position, s.title, p.number, p.text FROM consultation_sections s"

@@ -38,6 +38,15 @@ class Held:
     nomination_photos: int = 0
     votes: int = 0  # "Dân vận khéo" votes (each keeps the voter's commune)
     drafts: int = 0  # half-written cases and conversations waiting for their author
+    # Survey responses, apart from those in surveys asking political opinions (the sensitive consent); anonymous
+    # ones are kept unlinked once the person erases their data.
+    responses: int = 0
+    anonymous_responses: int = 0
+    political_responses: int = 0
+    political_anonymous: int = 0
+    consultation_answers: int = 0  # «Đồng ý», «Có ý kiến», «Bỏ qua» on a draft document's sections
+    consultation_comments: int = 0  # comments on a draft document: political opinion, sensitive
+    anonymous_comments: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,25 @@ async def held(db: Database) -> list[Held]:
                              " LEFT JOIN users u ON u.id = v.user_id GROUP BY coalesce(u.channel, '')")
     for channel, votes in rows:
         of(channel).votes = votes
+    rows = await db.fetchall(
+        "SELECT coalesce(u.channel, ''), s.political, count(*), sum(CASE WHEN s.anonymous = 1 THEN 1 ELSE 0 END)"
+        " FROM survey_responses r JOIN surveys s ON s.id = r.survey_id LEFT JOIN users u ON u.id = r.user_id"
+        " GROUP BY coalesce(u.channel, ''), s.political")
+    for channel, political, responses, anonymous in rows:
+        h = of(channel)
+        if political:
+            h.political_responses, h.political_anonymous = responses, anonymous
+        else:
+            h.responses, h.anonymous_responses = responses, anonymous
+    rows = await db.fetchall("SELECT u.channel, count(*) FROM consultation_answers a JOIN users u ON u.id = a.user_id"
+                             " GROUP BY u.channel")
+    for channel, answers in rows:
+        of(channel).consultation_answers = answers
+    rows = await db.fetchall("SELECT channel, count(*), sum(CASE WHEN anonymous = 1 THEN 1 ELSE 0 END)"
+                             " FROM consultation_comments GROUP BY channel")
+    for channel, comments, anonymous in rows:
+        h = of(channel)
+        h.consultation_comments, h.anonymous_comments = comments, anonymous
     rows = await db.fetchall(
         "SELECT channel, count(*) FROM ("
         " SELECT u.channel AS channel FROM case_drafts d JOIN users u ON u.id = d.user_id"

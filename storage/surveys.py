@@ -197,15 +197,14 @@ class SurveyRepo:
     async def all(self) -> list[Survey]:
         return [_survey(r) for r in await self.db.fetchall(f"SELECT {_COLUMNS} FROM surveys ORDER BY id DESC")]
 
-    async def open_for(self, user_id: int, now: datetime) -> list[Survey]:
-        """The surveys open now whose audience the person is in."""
-        out = []
+    async def open_at(self, now: datetime) -> list[Survey]:
         rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM surveys WHERE opens_at <= ? AND closes_at > ?"
                                       " ORDER BY closes_at, id", (iso(now), iso(now)))
-        for survey in map(_survey, rows):
-            if await self.in_audience(survey, user_id):
-                out.append(survey)
-        return out
+        return [_survey(r) for r in rows]
+
+    async def open_for(self, user_id: int, now: datetime) -> list[Survey]:
+        """The surveys open now whose audience the person is in."""
+        return [survey for survey in await self.open_at(now) if await self.in_audience(survey, user_id)]
 
     async def in_audience(self, survey: Survey, user_id: int) -> bool:
         where, params = _audience_of(survey.audience)

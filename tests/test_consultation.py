@@ -193,6 +193,7 @@ async def test_my_data_holds_my_comments_and_erasure_deletes_them(harness, store
     await turns(p, ONBOARD)
     await turns(p, READ_AND_COMMENT[:8])
     await p.say("/dulieu")
+    assert "Góp ý văn kiện" in p.last[0].text and "• Ông/Bà đã gửi 1 ý kiến" in p.last[0].text
     [export] = [json.loads(r.document.content) for r in p.last if r.document]
     [comment] = export["consultations"]["comments"]
     assert comment["consultation"] == "QU-LONGHUNG" and comment["paragraph"] == 4 and comment["anonymous"]
@@ -304,3 +305,33 @@ async def test_linking_accounts_moves_what_was_said_only_to_an_account_with_the_
     await link(without, other, "zalo")
     assert await store.consultations.comments_of(saved.id, without) == []
     assert len(await store.consultations.comments_of(saved.id, other)) == 1
+
+
+async def test_an_admin_publishes_a_loaded_draft_from_the_chat_and_only_an_admin(harness, store, clock):
+    draft = await store.consultations.save("QU-LONGHUNG", read(SAMPLE), clock(), clock() + timedelta(days=14),
+                                           Audience(), clock())
+    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    await turns(cadre, [("/vankien", ["Chưa có dự thảo nào", "!Bản nháp"])])
+    await cadre.choose(f"1:vkd:{draft.id}")
+    assert "chỉ dành cho" in cadre.text()
+    admin = await staff(harness, store, "9000", "admin", name="Quản trị")
+    other = await staff(harness, store, "9001", "admin", name="Quản trị hai")
+    await turns(other, [("/vankien", ["Bản nháp: Dự thảo Quy ước thôn Long Hưng"]), ("[Bản nháp]", ["Gửi lời mời"])])
+    await turns(admin, [
+        ("/vankien", ["Bản nháp: Dự thảo Quy ước thôn Long Hưng"]),
+        ("[Bản nháp]", ["Mục 1. Những quy định chung (", "Mục 5.", "đến 10/12/2026", "người nhận tin", "Gửi lời mời"]),
+        ("[Gửi lời mời]", ["Đã mở lấy ý kiến <b>Dự thảo Quy ước thôn Long Hưng", "thông báo #1",
+                           "start=v_QU-LONGHUNG", "(sửa đổi năm 2026)</b> — đang lấy ý kiến"]),
+    ])
+    published = await store.consultations.get(draft.id)
+    broadcast = await store.broadcasts.get(published.broadcast_id)
+    assert published.status == "open" and "Lấy ý kiến dự thảo" in broadcast.text_vi
+    assert broadcast.created_by == (await store.users.find("test", "9000")).id  # the report comes back to them
+    await turns(other, [("[Gửi lời mời]", ["đã được công bố rồi"])])  # the same draft, a second time: not sent
+    assert [b.id for b in await store.broadcasts.recent() if b.status != "cancelled"] == [broadcast.id]
+    demoted = await store.users.find("test", "9001")
+    await store.consultations.save("QU-KHAC", read(SAMPLE), clock(), clock() + timedelta(days=14), Audience(), clock())
+    await turns(other, [("/vankien", []), ("[Bản nháp]", ["Gửi lời mời"])])
+    await store.users.update(demoted.id, clock(), role="cadre")  # the role is checked where the invitation is sent
+    await turns(other, [("[Gửi lời mời]", ["chỉ dành cho"])])
+    assert (await store.consultations.by_code("QU-KHAC")).status == "draft"

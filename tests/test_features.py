@@ -11,10 +11,12 @@ import pytest
 
 import handlers
 from handlers.base import Option, Settings, cb
+from handlers.broadcast import render_broadcast
 from handlers.digest import Period, Section, compose
-from handlers.features import Feature
+from handlers.features import Buttons, Feature
 from messages import LANGUAGES, catalog
 from storage import erasure
+from storage.broadcasts import NewBroadcast
 from tests.dialog import ONBOARD, turns
 from tests.schedule_kit import staff
 
@@ -127,3 +129,19 @@ async def test_a_declared_digest_section_joins_every_digest_with_its_buttons(sto
     [reply] = digest.replies
     assert "Khảo sát: Ban Dân vận xã Hải Lăng" in reply.text
     assert [o.label for o in reply.options[-1]] == ["Xem kết quả"]
+
+
+async def test_a_broadcast_carries_the_button_kinds_features_declare_in_their_order(store, clock):
+    async def hello(store, broadcast, t):
+        return ((Option(t("common.none"), cb("hello", broadcast.id)),),) if broadcast.link_url else ()
+
+    broadcast = await store.broadcasts.create(NewBroadcast(text_vi="Họp dân", scheduled_at=clock(), feedback=True,
+                                                           link_url="https://example.vn/hop"), clock())
+    extra = Feature("hello", buttons=(Buttons("hello", hello),))
+    handlers.features.features.append(extra)
+    try:
+        reply = await render_broadcast(store, broadcast, "vi", None)
+    finally:
+        handlers.features.features.remove(extra)
+    assert [[(o.label, o.data) for o in row] for row in reply.options] == [
+        [("🔗 Xem chi tiết", None)], [("💬 Góp ý ngay", "1:new:gopy")], [("(chưa có)", f"1:hello:{broadcast.id}")]]

@@ -12,8 +12,11 @@ from bot.cli import main
 from handlers.consent import consent_version
 from messages import Texts
 from storage import Store
+from storage.broadcasts import Audience
 from storage.cases import Attachment, NewCase
+from storage.consultations import Draft, Paragraph
 from storage.dvk import DvkRepo, NewModel
+from storage.surveys import NewSurvey, Question
 from tests.people import make_people
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -60,6 +63,22 @@ async def _seed(path) -> dict[str, int]:
                                           photos=((sha, 9), (await store.files.put(b"\xff\xd8 two"), 8))), None, NOW)
         for voter in (telegram[0], zalo[0]):
             await dvk.vote(model.id, voter, commune.id, NOW)
+        question = (Question("q1", "yes_no", "Đã nhận hỗ trợ?"),)
+        survey_ids = await store.surveys.save_all([
+            NewSurvey(code, "Khảo sát", "Giới thiệu", NOW - timedelta(days=1), NOW + timedelta(days=9), question,
+                      anonymous=anonymous, political=political)
+            for code, anonymous, political in (("named", False, False), ("anon", True, False),
+                                               ("politics", True, True))], NOW)
+        for survey_id, people in zip(survey_ids, ((telegram[0], zalo[0]), (telegram[1],), (telegram[2], zalo[0])),
+                                     strict=True):
+            for person in people:
+                await store.surveys.start(survey_id, person, commune.id, None, "q1", NOW)
+        draft = Draft("Quy ước thôn", (("Phần 1", (Paragraph(1, "Giữ vệ sinh"),)), ("Phần 2", (Paragraph(1, "Đ"),))))
+        consultation = await store.consultations.save("quyuoc", draft, NOW, NOW + timedelta(days=9), Audience(), NOW)
+        first, second = await store.consultations.sections(consultation.id)
+        await store.consultations.answer(first.id, telegram[0], "agree", NOW)
+        for person, anonymous, channel in ((telegram[1], True, "telegram"), (zalo[0], False, "zalo")):
+            await store.consultations.add_comment(second.id, person, 1, "Nên sửa", anonymous, channel, commune.id, NOW)
         for actor, action, when in (
                 (admin, "cases.exported", NOW), (admin, "cases.exported", NOW - timedelta(days=1)),
                 (admin, "cases.exported", NOW - timedelta(days=40)),  # before the period: not counted
@@ -107,6 +126,17 @@ def test_the_report_counts_what_is_held_consents_erasures_and_access(db, tmp_pat
     assert purposes["đề cử «Dân vận khéo» (tên mô hình, người hoặc tập thể, việc làm, kết quả)"] == ["1", "0", "1"]
     assert purposes["ảnh kèm đề cử «Dân vận khéo»"] == ["2", "0", "2"]
     assert purposes["lượt bình chọn «Dân vận khéo» (kèm xã, phường của người bình chọn)"] == ["1", "1", "2"]
+    surveys = [row[1:] for row in _table(report, "## 2.")[1:] if "khảo sát" in row[1] or "văn kiện" in row[1]]
+    assert surveys == [  # a purpose's rows follow its name: the sensitive one's are the political surveys'
+        ["câu trả lời khảo sát, thăm dò ý kiến", "2", "1", "3"],
+        ["trong đó trong khảo sát ẩn danh", "1", "0", "1"],
+        ["câu trả lời khảo sát có câu hỏi về quan điểm chính trị", "1", "1", "2"],
+        ["trong đó trong khảo sát ẩn danh", "1", "1", "2"],
+        ["ý kiến góp ý văn kiện (nội dung, đoạn, xã, phường)", "1", "1", "2"],
+        ["lượt «Đồng ý», «Có ý kiến», «Bỏ qua» theo từng phần văn kiện", "2", "1", "3"]]
+    sensitive = [row[1] for row in _table(report, "## 2.")[1:]]
+    assert sensitive.index("ý kiến góp ý văn kiện (nội dung, đoạn, xã, phường)") > \
+        sensitive.index("ý kiến thuộc lĩnh vực nhạy cảm") > sensitive.index("lượt theo dõi lĩnh vực")
 
     consents = {(row[0], row[1]): row[2:5] for row in _table(report, "## 3.")[1:]}
     assert consents == {  # consenting now, refused or withdrawn now, recorded in the period

@@ -4,7 +4,7 @@ channel, resumed, changed, turned into a report; what a person's export and eras
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,7 +12,10 @@ import pytest
 
 from bot.cli import main
 from bot.survey_cli import check_surveys
+from handlers.base import Settings
+from handlers.digest import compose
 from tests.dialog import ONBOARD, turns
+from tests.schedule_kit import staff
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = (ROOT / "docs/surveys/ra-soat-ho-tro.yaml").read_text(encoding="utf-8")
@@ -247,6 +250,43 @@ async def test_export_holds_the_answers_and_erasure_unlinks_anonymous_ones(harne
     assert await store.surveys.respondents(named.id) == (0, 0)
     assert await store.surveys.respondents(anonymous.id) == (1, 0)  # kept, linked to no one
     assert await store.surveys.response(anonymous.id, user.id) is None
+
+
+async def test_dulieu_in_the_chat_names_each_survey_answered_finished_or_not(harness, store):
+    await load(store)
+    await load(store, POLL)
+    p = await resident(harness)
+    await turns(p, [("/dulieu", ["!Khảo sát Ông/Bà đã trả lời"]),
+                    ("/khaosat", []), ("[Rà soát việc tiếp cận]", []), ("[Không thuộc diện]", []),
+                    ("/khaosat", []), ("[Giờ ra quân]", []), ("[Sáng sớm]", [])])
+    summary = (await p.say("/dulieu"))[0].text
+    assert "Khảo sát Ông/Bà đã trả lời" in summary and "Góp ý văn kiện" not in summary
+    assert "• Rà soát việc tiếp cận chính sách hỗ trợ — đang trả lời dở" in summary
+    assert "• Giờ ra quân Chủ nhật xanh — đã trả lời xong lúc" in summary
+
+
+async def test_a_digest_lists_the_surveys_open_in_the_readers_scope_with_responses_there(harness, store, clock):
+    dong_ha = (await store.localities.search("dong ha", level=1))[0]
+    await load(store)  # the whole province
+    await load(store, POLL.replace("  topics: [an-sinh]", f"  topics: [an-sinh]\n  localities: ['{dong_ha.code}']"))
+    await turns(await resident(harness), [("/khaosat", []), ("[Rà soát việc tiếp cận]", []),
+                                         ("[Không thuộc diện]", [])])
+    now = clock()
+    readers = {"Hải Lăng": await staff(store, now, "8001", communes=("Hải Lăng",)),
+               "Đông Hà": await staff(store, now, "8002", communes=("dong ha",)),
+               "admin": await staff(store, now, "9001", role="admin")}
+    digests = {}
+    for name, user_id in readers.items():
+        user = await store.users.get(user_id)
+        digests[name] = (await compose(store, Settings(), user, now - timedelta(days=1), now, now, weekly=False))
+    hai_lang = digests["Hải Lăng"].replies[0]
+    assert "Khảo sát đang mở trên địa bàn:</b> 1" in hai_lang.text
+    assert "• Rà soát việc tiếp cận chính sách hỗ trợ: 0 người trả lời xong, 1 người đã bắt đầu · hạn 10/12/2026" \
+        in hai_lang.text
+    assert [o.label for o in hai_lang.options[-1]] == ["📊 Kết quả: Rà soát việc tiếp cận…"]
+    assert "Khảo sát đang mở trên địa bàn:</b> 2" in digests["Đông Hà"].replies[0].text
+    assert "chính sách hỗ trợ: 0 người trả lời xong, 0 người đã bắt đầu" in digests["Đông Hà"].replies[0].text
+    assert "Khảo sát đang mở trên địa bàn:</b> 2" in digests["admin"].replies[0].text
 
 
 async def test_the_demo_shows_the_hardship_check_half_answered(store, clock):
