@@ -177,9 +177,10 @@ async def test_the_web_chat_on_a_phone(tmp_path, clock):
                 response = await answered.value
                 assert response.status == 200 and response.request.headers["content-type"].startswith("audio/")
                 await expect(page.locator("#log .msg.me audio.voice")).to_have_count(1)
-                loads = ("a => new Promise(done => { if (a.readyState >= 1) done(true); a.onloadedmetadata = () => "
-                         "done(true); a.onerror = () => done(false); setTimeout(() => done(false), 10000); })")
-                assert await page.locator("#log .msg.me audio.voice").evaluate(loads), "the voice note plays back"
+                # The voice note plays back: the page's audio element (asked for again at each poll, since a history
+                # refresh may draw it anew) has loaded the recording's metadata. A generous cap for a loaded machine.
+                await page.wait_for_function("() => { const a = document.querySelector('#log .msg.me audio.voice');"
+                                             " return a !== null && a.readyState >= 1 && !a.error; }", timeout=30_000)
                 await expect(page.locator("#log .msg.bot").last).to_contain_text("Ông/Bà vừa gửi: «ảnh, ghi âm»")
                 await page.locator("#locate").click()
                 await expect(page.locator("#log .msg.me").last).to_contain_text("Vị trí hiện tại")
