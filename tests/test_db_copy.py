@@ -8,7 +8,7 @@ import hashlib
 import json
 
 from bot.cli import main
-from storage import Store
+from storage import Store, copy
 from storage.broadcasts import NewBroadcast
 from tests.dialog import BUTTONS, ONBOARD, Clock, Harness, RecordingChannel, turns
 from tests.people import make_people
@@ -82,3 +82,33 @@ def test_the_target_must_be_postgresql_and_the_source_exist(tmp_path, monkeypatc
     assert "postgresql://" in capsys.readouterr().err
     assert main(["db", "copy", str(tmp_path / "none.db"), "postgresql://danvan@/x?host=/nowhere"]) == 1
     assert "Không có cơ sở dữ liệu SQLite" in capsys.readouterr().err
+
+
+async def test_a_running_province_is_copied_as_of_one_instant_with_every_file_its_cases_name(
+        tmp_path, postgres_cluster):
+    source = tmp_path / "data" / "danvan.db"
+    clock = Clock()
+    store = await Store.open(source)
+    stop = asyncio.Event()
+    try:
+        lan = (await store.users.ensure("test", "1001", "1001", "Lan", "vi", clock())).id
+        for n in range(5):
+            await case_with_file(store, lan, n, clock())
+
+        async def citizens_keep_writing() -> None:  # cases with photos arrive while the copy is made
+            n = 100
+            while not stop.is_set():
+                await case_with_file(store, lan, n, clock())
+                n += 1
+                await asyncio.sleep(0)
+
+        writer = asyncio.create_task(citizens_keep_writing())
+        await asyncio.sleep(0.05)
+        copied = await copy.copy(source, postgres_cluster.database(empty=True))
+        stop.set()
+        await writer
+        written = (await store.db.fetchone("SELECT count(*) FROM cases"))[0]
+    finally:
+        await store.close()
+    assert copied.problems == 0 and 5 <= copied.rows["cases"] < written
+    assert copied.rows["case_attachments"] == copied.rows["cases"] and copied.files >= copied.rows["cases"]
