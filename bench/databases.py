@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -28,11 +29,13 @@ class Databases:
         self._cluster: Cluster | None = None
         self._made: list[str] = []
         self._numbers = itertools.count(1)
+        self._cwd: tuple[str, str] | None = None  # (where we were, the folder we moved to)
 
     def __enter__(self) -> Databases:
         if self.kind == "postgresql":
             # Beside PostgreSQL a process keeps a few files in ./data (storage.files.local_dir): not in the checkout.
-            os.chdir(tempfile.mkdtemp(prefix="danvan-bench-cwd-"))
+            self._cwd = (os.getcwd(), tempfile.mkdtemp(prefix="danvan-bench-cwd-"))
+            os.chdir(self._cwd[1])
             if self._url is None:
                 bin_dir = binaries()
                 if bin_dir is None:
@@ -54,6 +57,9 @@ class Databases:
         return urlunsplit(urlsplit(self._url)._replace(path=f"/{database}"))
 
     def __exit__(self, *exc: object) -> None:
+        if self._cwd is not None:
+            os.chdir(self._cwd[0])
+            shutil.rmtree(self._cwd[1], ignore_errors=True)
         if self._cluster is not None:
             self._cluster.stop()
         elif self._made:
