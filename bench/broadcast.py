@@ -30,6 +30,7 @@ from pathlib import Path
 from telegram import Bot
 from telegram.request import HTTPXRequest
 
+from bench.databases import Databases, cores
 from bench.remote_fake import RemoteFake
 from bot.app import App, utc_now
 from bot.channels.zalo_api import ZaloAPI
@@ -62,7 +63,7 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-async def build(fake: RemoteFake, db: Path, cap: int, concurrency: int, channel: str) -> App:
+async def build(fake: RemoteFake, db: Path | str, cap: int, concurrency: int, channel: str) -> App:
     if channel == "zalo":  # Zalo alone; TELEGRAM_RATE only because DANVAN_BROADCAST_RATE may not exceed it
         platform = {"TELEGRAM_BOT_TOKEN": None, "ZALO_BOT_TOKEN": fake.token, "ZALO_API_URL": fake.base_url,
                     "ZALO_RATE": cap, "ZALO_WEBHOOK_URL": None}
@@ -87,10 +88,11 @@ async def broadcast(app: App, fake: RemoteFake, channel: str, recipients: int, f
     return created.id
 
 
-async def full_speed(fake: RemoteFake, tmp: Path, recipients: int, cap: int, concurrency: int, channel: str) -> dict:
+async def full_speed(fake: RemoteFake, db: Path | str, recipients: int, cap: int, concurrency: int,
+                     channel: str) -> dict:
     """(a) and (d)."""
     say(f"(a) {recipients} recipients at a cap of {cap}/s, {concurrency} in flight; (d) one person chatting")
-    app = await build(fake, tmp / "a.db", cap, concurrency, channel)
+    app = await build(fake, db, cap, concurrency, channel)
     try:
         mark = f"{MARK} (a)"
         broadcast_id = await broadcast(app, fake, channel, recipients, BASE_CHAT, mark)
@@ -131,12 +133,12 @@ async def full_speed(fake: RemoteFake, tmp: Path, recipients: int, cap: int, con
     return result
 
 
-async def cap30(fake: RemoteFake, tmp: Path, channel: str, seconds: float = 10.0) -> dict:
+async def cap30(fake: RemoteFake, db: Path | str, channel: str, seconds: float = 10.0) -> dict:
     """(b) a broadcast larger than 10 s of sending at 30/s; the first 10 s of it are measured."""
     cap = 30
     say(f"(b) {seconds:.0f}s at a cap of {cap}/s")
     await fake.call("reset")
-    app = await build(fake, tmp / "b.db", cap, 100, channel)
+    app = await build(fake, db, cap, 100, channel)
     mark = f"{MARK} (b)"
     try:
         await broadcast(app, fake, channel, int(cap * seconds * 1.3), BASE_CHAT, mark)
@@ -193,13 +195,15 @@ async def naive_zalo(fake: RemoteFake, seconds: float) -> dict:
     return {"naive_per_s": round(rate, 1)}
 
 
-async def run(recipients: int, cap: int, concurrency: int, channel: str = "telegram") -> dict:
+async def run(recipients: int, cap: int, concurrency: int, channel: str = "telegram",
+              databases: Databases | None = None) -> dict:
     started = time.monotonic()
     fake = RemoteFake(LATENCY, channel)
     try:
         with tempfile.TemporaryDirectory(prefix="danvan-bench-") as tmp:
-            a = await full_speed(fake, Path(tmp), recipients, cap, concurrency, channel)
-            b = await cap30(fake, Path(tmp), channel)
+            databases = databases or Databases("sqlite")
+            a = await full_speed(fake, databases.fresh(Path(tmp), "a"), recipients, cap, concurrency, channel)
+            b = await cap30(fake, databases.fresh(Path(tmp), "b"), channel)
             c = await naive(fake, channel)
     finally:
         fake.stop()
@@ -214,6 +218,7 @@ async def run(recipients: int, cap: int, concurrency: int, channel: str = "teleg
             "cpu_ms_per_message": a["cpu_ms_per_message"], "cpu_share_a": a["cpu_share"],
             "fake_cpu_share_a": a["fake_cpu_share"],
             "other_load_cores": a["other_load_cores"],
+            "db": databases.kind, "cores": cores(),
             "duration_s": round(time.monotonic() - started, 1)}
 
 
@@ -223,13 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recipients", type=int, help="default 10,000 (Telegram), 1,000 (Zalo: 20 s at 50/s)")
     parser.add_argument("--cap", type=int, help="TELEGRAM_RATE or ZALO_RATE; default 1000 (Telegram), 50 (Zalo)")
     parser.add_argument("--concurrency", type=int, default=200, help="DANVAN_BROADCAST_CONCURRENCY")
+    parser.add_argument("--db", default="sqlite",
+                        help="sqlite (default), postgresql (a throwaway cluster), or a postgresql:// URL")
     args = parser.parse_args(argv)
     zalo = args.channel == "zalo"
     args.recipients = args.recipients or (1_000 if zalo else 10_000)
     args.cap = args.cap or (50 if zalo else 1000)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = asyncio.run(run(args.recipients, args.cap, args.concurrency, args.channel))
+    with Databases(args.db) as databases:
+        result = asyncio.run(run(args.recipients, args.cap, args.concurrency, args.channel, databases))
     wrong = [name for name, bad in (("duplicates", result["duplicates"]), ("lost", result["lost"]),
                                     ("max_1s_window", result["max_1s_window"] > args.cap),
                                     ("cap30_max_1s_window", result["cap30_max_1s_window"] > 30)) if bad]

@@ -45,6 +45,7 @@ from pathlib import Path
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from bench.databases import Databases, cores
 from bot.app import App
 from bot.channels.zalo_api import ZaloAPI, ZaloError
 from bot.config import Config
@@ -419,8 +420,9 @@ async def danvan_bot(opts: Options, db: Path, **settings) -> AsyncIterator[tuple
     `opts.rate` is the channel's outbound cap (TELEGRAM_RATE or ZALO_RATE) in messages/s: at Telegram's
     default of 30 the bench would measure the cap (30 messages/s, ~19 onboarding updates/s), not the bot."""
     platform = PLATFORMS[opts.channel]
+    where = opts.databases.fresh(opts.tmp, db.stem) if opts.databases else db
     async with platform.fake() as api:
-        config = Config(_env_file=None, DANVAN_DB=db, DANVAN_DEMO=False, **platform.settings(api, opts.rate),
+        config = Config(_env_file=None, DANVAN_DB=where, DANVAN_DEMO=False, **platform.settings(api, opts.rate),
                         **settings)
         app = await App.build(config)
         await app.start()
@@ -534,6 +536,7 @@ class Options:
     rate: int = 1000  # TELEGRAM_RATE (ZALO_RATE) for the real bot: the configuration's maximum, out of the way
     channel: str = "telegram"
     tmp: Path = Path(".")
+    databases: Databases | None = None  # None: SQLite files in `tmp`
 
 
 def user_ids(start: int) -> Iterator[int]:
@@ -744,6 +747,9 @@ async def run(opts: Options) -> dict:
         "p95_ms": found.pop("p95_ms"),
         "channel_ratio": round(channel_ratio, 3),
         **found,
+        "db": opts.databases.kind if opts.databases else "sqlite",
+        "workers": 1,
+        "cores": cores(),
         "people": opts.people,
         "errors": errors.count,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -761,13 +767,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=Options.rate,
                         help="the bot's TELEGRAM_RATE, or ZALO_RATE (messages/s)")
     parser.add_argument("--channel", choices=sorted(PLATFORMS), default=Options.channel)
+    parser.add_argument("--db", default="sqlite",
+                        help="sqlite (default), postgresql (a throwaway cluster), or a postgresql:// URL")
+    parser.add_argument("--workers", type=int, default=1, help="bot processes on the one database")
     args = parser.parse_args(argv)
+    if args.workers != 1:
+        say("several workers: not built yet (docs/scaling.md); the bot runs as one process")
+        return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    opts = Options(people=args.people, warmup=args.warmup, window=args.window, latency_window=args.latency_window,
-                   rate=args.rate, channel=args.channel)
     try:
-        result = asyncio.run(run(opts))
+        with Databases(args.db) as databases:
+            opts = Options(people=args.people, warmup=args.warmup, window=args.window,
+                           latency_window=args.latency_window, rate=args.rate, channel=args.channel,
+                           databases=databases)
+            result = asyncio.run(run(opts))
     except Exception:
         traceback.print_exc()
         say("FAILED: no figures")

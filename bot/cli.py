@@ -19,6 +19,7 @@ from bot import (
     backup,
     campaign_cli,
     consultation_cli,
+    copy_cli,
     dvk_cli,
     logs,
     privacy_report,
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("file", type=Path)
     restore.add_argument("--force", action="store_true", help=_h("db_restore_force"))
     db.add_parser("check", help=_h("db_check"))
+    copy_cli.add_parser(db)
 
     admin = sub.add_parser("admin", help=_h("admin")).add_subparsers(dest="admin_command", required=True)
     add = admin.add_parser("add", help=_h("admin_add"))
@@ -137,6 +139,8 @@ async def _dispatch(args: argparse.Namespace, config: Config) -> int:
         return await run(config.model_copy(update={"demo": demo}))
     if args.command == "demo":
         return await demo_reset(config)
+    if args.command == "db" and args.db_command == "copy":
+        return await copy_cli.run(args)
     if args.command == "db" and args.db_command != "migrate":
         return await _backups(args, config)
     store = await Store.open(config.db)

@@ -33,9 +33,12 @@ def binaries() -> Path | None:
 
 
 class Cluster:
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, settings: str = FAST, memory: bool = True) -> None:
+        """`settings` and `memory` are for the benches (bench/databases.py), which measure PostgreSQL as deployed:
+        durable, on disk."""
         self.bin = bin_dir
-        self.dir = Path(tempfile.mkdtemp(prefix="danvan-pg-", dir=_memory()))
+        self.settings = settings
+        self.dir = Path(tempfile.mkdtemp(prefix="danvan-pg-", dir=_memory() if memory else None))
         # initdb refuses to run as root: the cluster then belongs to nobody, and root reaches it by the socket.
         self.user = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else None
         if self.user is not None:
@@ -55,7 +58,7 @@ class Cluster:
         self._run("initdb", "-D", data, "-U", "danvan", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8",
                   "--no-sync")
         self._run("pg_ctl", "-D", data, "-l", str(self.dir / "log"), "-w", "-o",
-                  f"-k {self.dir} -c listen_addresses='' {FAST}", "start")
+                  f"-k {self.dir} -c listen_addresses='' {self.settings}", "start")
         self.admin = psycopg.connect(self.url("postgres"), autocommit=True)
         self.admin.execute("CREATE DATABASE danvan_template")
         asyncio.run(_migrate_and_seed(self.url("danvan_template")))

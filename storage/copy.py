@@ -1,0 +1,190 @@
+"""`danvan db copy`: a province's SQLite database and the files beside it, into an empty PostgreSQL database (the
+move up, docs/scaling.md).
+
+The source is read from a snapshot (SQLite's backup API, as `danvan db backup` takes it), so the bot may go on
+running meanwhile; the snapshot is migrated to this code's schema, then every table is copied in the order its
+foreign keys need, in batches, in one transaction on the target, with the files (content-addressed, so a file
+stored after the snapshot only adds one nobody names yet). Then the identity sequences start after the highest
+id copied, and the copy is checked: rows counted per table on both sides, and a random sample of each table's
+rows looked up on the target by primary key and compared value by value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storage import backup
+from storage.db import Database
+from storage.files import _COLUMNS, files_dir, is_digest
+
+BATCH = 500  # rows per INSERT: one round trip each
+FILE_BATCH_BYTES = 8 << 20
+SAMPLE = 20  # rows compared per table
+
+
+class CopyError(Exception):
+    """Why the copy was not made: the [cli] catalog key that says it, and its values."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key, values)
+        self.key, self.values = key, values
+
+
+@dataclass
+class Copied:
+    rows: dict[str, int] = field(default_factory=dict)  # per table, in the order copied
+    files: int = 0
+    mismatches: list[str] = field(default_factory=list)  # "table: what differs"
+    missing_files: list[str] = field(default_factory=list)  # digests the database names and the disk lacked
+
+    @property
+    def problems(self) -> int:
+        return len(self.mismatches) + len(self.missing_files)
+
+
+@dataclass
+class _Table:
+    name: str
+    columns: list[str]
+    key: list[str]
+    parents: set[str]
+
+
+async def copy(source: Path, target: str, *, force: bool = False, batch: int = BATCH,
+               sample: int = SAMPLE) -> Copied:
+    if not await asyncio.to_thread(source.exists):
+        raise CopyError("no_source", path=source)
+    with tempfile.TemporaryDirectory(prefix="danvan-copy-") as tmp:
+        snapshot = Path(tmp) / "snapshot.db"
+        await asyncio.to_thread(backup.snapshot, source, snapshot)
+        src = await Database.open(snapshot)
+        try:
+            await src.migrate()
+            dst = await Database.open(target)
+            try:
+                await dst.migrate()
+                return await _copy(src, dst, files_dir(source), force=force, batch=batch, sample=sample)
+            finally:
+                await dst.close()
+        finally:
+            await src.close()
+
+
+async def _copy(src: Database, dst: Database, files: Path, *, force: bool, batch: int, sample: int) -> Copied:
+    tables = _ordered(await _tables(src))
+    names = [t.name for t in tables] + ["files"]
+    filled = [name for name in names if await dst.fetchone(f"SELECT 1 FROM {name} LIMIT 1")]
+    if filled and not force:
+        raise CopyError("not_empty", tables=", ".join(filled))
+    copied = Copied()
+    async with dst.tx() as conn:
+        if filled:
+            await conn.execute(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
+        # Rows of a table may name rows of the same table copied later (a case merged into a newer one).
+        await conn.execute("PRAGMA defer_foreign_keys = ON")
+        for table in tables:
+            copied.rows[table.name] = await _copy_table(src, conn, table, batch)
+        copied.files = await _copy_files(conn, files)
+        for name in sorted(dst.conn.numbered):
+            await conn.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), coalesce(max(id), 0) + 1,"
+                               f" false) FROM {name}")
+    for table in tables:
+        copied.mismatches += await _check(src, dst, table, copied.rows[table.name], sample)
+    for name, column in _COLUMNS:
+        rows = await dst.fetchall(f"SELECT DISTINCT {column} FROM {name} t WHERE {column} IS NOT NULL"
+                                  f" AND NOT EXISTS (SELECT 1 FROM files f WHERE f.sha256 = t.{column})")
+        copied.missing_files += [r[0] for r in rows]
+    return copied
+
+
+async def _tables(src: Database) -> list[_Table]:
+    tables = []
+    for (name,) in await src.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                      " AND name NOT LIKE 'sqlite%' ORDER BY name"):
+        info = await src.fetchall(f"PRAGMA table_info({name})")
+        key = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
+        parents = {r[2] for r in await src.fetchall(f"PRAGMA foreign_key_list({name})")} - {name}
+        tables.append(_Table(name, [r[1] for r in info], key, parents))
+    return tables
+
+
+def _ordered(tables: list[_Table]) -> list[_Table]:
+    """Parents before children (a cycle, were there one, is copied as found: the keys are deferred)."""
+    left, done, order = {t.name: t for t in tables}, set(), []
+    while left:
+        ready = [t for t in left.values() if t.parents <= done] or [next(iter(left.values()))]
+        for table in ready:
+            order.append(table)
+            done.add(table.name)
+            del left[table.name]
+    return order
+
+
+async def _copy_table(src: Database, conn: Any, table: _Table, batch: int) -> int:
+    columns = ", ".join(table.columns)
+    one = f"({', '.join('?' * len(table.columns))})"
+    count = 0
+    async with src.reader.execute(f"SELECT {columns} FROM {table.name} ORDER BY {', '.join(table.key)}") as cur:
+        while rows := await cur.fetchmany(batch):
+            await conn.execute(f"INSERT INTO {table.name} ({columns}) VALUES {', '.join([one] * len(rows))}",
+                               [value for row in rows for value in row])
+            count += len(rows)
+    return count
+
+
+async def _copy_files(conn: Any, root: Path) -> int:
+    count = 0
+    for chunk in await asyncio.to_thread(lambda: list(_file_batches(root))):
+        contents = await asyncio.to_thread(lambda c=chunk: [p.read_bytes() for p in c])
+        rows = [(hashlib.sha256(content).hexdigest(), content) for content in contents]
+        await conn.execute("INSERT INTO files (sha256, content) VALUES "
+                           f"{', '.join(['(?, ?)'] * len(rows))} ON CONFLICT DO NOTHING",
+                           [value for row in rows for value in row])
+        count += len(rows)
+    return count
+
+
+def _file_batches(root: Path) -> Iterator[list[Path]]:
+    """The file store's files (`ab/ab12…`, named by the digest of their content), a few megabytes at a time."""
+    chunk: list[Path] = []
+    size = 0
+    for path in sorted(root.glob("??/*")) if root.is_dir() else ():
+        if not is_digest(path.name):
+            continue  # a write that never finished (*.tmp)
+        chunk.append(path)
+        size += path.stat().st_size
+        if size >= FILE_BATCH_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+async def _check(src: Database, dst: Database, table: _Table, copied: int, sample: int) -> list[str]:
+    found = []
+    (count,) = await dst.fetchone(f"SELECT count(*) FROM {table.name}")
+    if count != copied:
+        found.append(f"{table.name}: {copied} rows read, {count} on the target")
+    columns = ", ".join(table.columns)
+    match = " AND ".join(f"{k} = ?" for k in table.key)
+    for row in await src.fetchall(f"SELECT {columns} FROM {table.name} ORDER BY random() LIMIT {sample}"):
+        keys = [row[table.columns.index(k)] for k in table.key]
+        there = await dst.fetchone(f"SELECT {columns} FROM {table.name} WHERE {match}", keys)
+        if there is None or [_plain(v) for v in there] != [_plain(v) for v in row]:
+            found.append(f"{table.name}: the row {dict(zip(table.key, keys, strict=True))} differs")
+    return found
+
+
+def _plain(value: Any) -> Any:
+    """A value as both engines give it back: a flag as a number, bytes as bytes."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value

@@ -1,0 +1,114 @@
+"""`danvan db copy`: a province's SQLite database and its files, moved into an empty PostgreSQL database, read back
+through the repositories exactly as before; a target that holds data is refused unless --force."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+
+from bot.cli import main
+from storage import Store, copy
+from storage.broadcasts import NewBroadcast
+from tests.dialog import BUTTONS, ONBOARD, Clock, Harness, RecordingChannel, turns
+from tests.people import make_people
+from tests.schedule_kit import staff
+from tests.test_backup import case_with_file
+
+
+async def _dulieu(store: Store, clock: Clock, person: str) -> dict:
+    [*_, document] = await Harness(store, clock, RecordingChannel(capabilities=BUTTONS)).person(person).say("/dulieu")
+    return json.loads(document.document.content)
+
+
+async def test_a_province_moves_to_postgresql_with_its_cases_photos_people_and_broadcasts(
+        tmp_path, monkeypatch, postgres_cluster, capsys):
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "data" / "danvan.db"
+    monkeypatch.setenv("DANVAN_DB", str(source))
+    clock = Clock()
+    store = await Store.open(source)
+    try:
+        await turns(Harness(store, clock, RecordingChannel(capabilities=BUTTONS)).person("1001"), ONBOARD)
+        lan = (await store.users.find("test", "1001")).id
+        made = dict([await case_with_file(store, lan, n, clock()) for n in range(3)])
+        await staff(store, clock(), "7001", "cadre", communes=("Hải Lăng",))
+        await make_people(store, 120)
+        photo = await store.files.put(b"\x89PNG anh thong bao")
+        await store.broadcasts.create(NewBroadcast(text_vi="Họp dân", scheduled_at=clock(), photo_sha256=photo),
+                                      clock())
+        before = {person: await _dulieu(store, clock, person) for person in ("1001", "7001")}
+        users = (await store.db.fetchone("SELECT count(*) FROM users"))[0]
+    finally:
+        await store.close()
+    target = postgres_cluster.database(empty=True)
+
+    assert await asyncio.to_thread(main, ["db", "copy", str(source), target]) == 0
+    out = capsys.readouterr()
+    assert "Đã chép" in out.out and f"  users: {users} dòng" in out.out and not out.err
+
+    store = await Store.open(target)
+    try:
+        # What each person gets from /dulieu is the same on both, their cases' photos included.
+        assert {person: await _dulieu(store, clock, person) for person in ("1001", "7001")} == before
+        for code, digest in made.items():
+            [attachment] = await store.cases.attachments((await store.cases.by_code(code)).id)
+            assert hashlib.sha256(await store.files.get(attachment.sha256)).hexdigest() == digest
+        [broadcast] = await store.db.fetchall("SELECT photo_sha256 FROM broadcasts")
+        assert await store.files.get(broadcast[0]) == b"\x89PNG anh thong bao"
+        # The sequences go on after the copied ids: a newcomer and a new case are numbered after them.
+        newcomer = await store.users.ensure("test", "9999", "9999", "Người mới", "vi", clock())
+        assert newcomer.id == users + 1
+        code, _ = await case_with_file(store, newcomer.id, 9, clock())
+        assert code not in made
+    finally:
+        await store.close()
+
+    # Once the target holds data, only --force copies again (and the target is emptied first).
+    assert await asyncio.to_thread(main, ["db", "copy", str(source), target]) == 1
+    assert "--force" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["db", "copy", "--force", str(source), target]) == 0
+    capsys.readouterr()
+    store = await Store.open(target)
+    try:
+        assert (await store.db.fetchone("SELECT count(*) FROM users"))[0] == users
+    finally:
+        await store.close()
+
+
+def test_the_target_must_be_postgresql_and_the_source_exist(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["db", "copy", str(tmp_path / "a.db"), str(tmp_path / "b.db")]) == 2
+    assert "postgresql://" in capsys.readouterr().err
+    assert main(["db", "copy", str(tmp_path / "none.db"), "postgresql://danvan@/x?host=/nowhere"]) == 1
+    assert "Không có cơ sở dữ liệu SQLite" in capsys.readouterr().err
+
+
+async def test_a_running_province_is_copied_as_of_one_instant_with_every_file_its_cases_name(
+        tmp_path, postgres_cluster):
+    source = tmp_path / "data" / "danvan.db"
+    clock = Clock()
+    store = await Store.open(source)
+    stop = asyncio.Event()
+    try:
+        lan = (await store.users.ensure("test", "1001", "1001", "Lan", "vi", clock())).id
+        for n in range(5):
+            await case_with_file(store, lan, n, clock())
+
+        async def citizens_keep_writing() -> None:  # cases with photos arrive while the copy is made
+            n = 100
+            while not stop.is_set():
+                await case_with_file(store, lan, n, clock())
+                n += 1
+                await asyncio.sleep(0)
+
+        writer = asyncio.create_task(citizens_keep_writing())
+        await asyncio.sleep(0.05)
+        copied = await copy.copy(source, postgres_cluster.database(empty=True))
+        stop.set()
+        await writer
+        written = (await store.db.fetchone("SELECT count(*) FROM cases"))[0]
+    finally:
+        await store.close()
+    assert copied.problems == 0 and 5 <= copied.rows["cases"] < written
+    assert copied.rows["case_attachments"] == copied.rows["cases"] and copied.files >= copied.rows["cases"]
