@@ -106,7 +106,7 @@ async def _copy(src: Database, dst: Database, files: Path, *, force: bool, batch
 async def _tables(src: Database) -> list[_Table]:
     tables = []
     for (name,) in await src.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'"
-                                      " AND name NOT LIKE 'sqlite%' ORDER BY name"):
+                                      " AND name NOT LIKE 'sqlite%' AND name <> 'schema_migrations' ORDER BY name"):
         info = await src.fetchall(f"PRAGMA table_info({name})")
         key = [r[1] for r in sorted((r for r in info if r[5]), key=lambda r: r[5])]
         parents = {r[2] for r in await src.fetchall(f"PRAGMA foreign_key_list({name})")} - {name}

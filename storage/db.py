@@ -183,15 +183,24 @@ class Database:
         return int(row[0]) if row else 0
 
     async def migrate(self) -> list[int]:
-        """Apply the numbered migrations newer than `PRAGMA user_version`; returns what ran."""
+        """Apply the numbered migrations not yet recorded in `schema_migrations`, in order; returns what ran.
+
+        Each is recorded by its number, not by the highest one applied: a migration merged after a higher-numbered
+        one still runs on a database that has the higher one. A database from before this table had every
+        migration up to its `PRAGMA user_version`, which is kept at the highest applied number for `version()`."""
         applied = []
-        current = await self.version()
+        await self.conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        async with self.conn.execute("SELECT version FROM schema_migrations") as cur:
+            done = {r[0] for r in await cur.fetchall()}
+        if not done and (current := await self.version()):
+            done = {number for number, _ in _migrations() if number <= current}
+            await self.conn.executemany("INSERT INTO schema_migrations (version) VALUES (?)", [(n,) for n in done])
         # With foreign keys off a migration can rebuild a table that others refer to (SQLite's documented way
         # to change a constraint); they are checked before it commits, so none is left dangling.
         await self.conn.execute("PRAGMA foreign_keys=OFF")
         try:
             for number, sql in _migrations():
-                if number <= current:
+                if number in done:
                     continue
                 async with self.tx() as conn:
                     for statement in _split_sql(sql):
@@ -199,11 +208,17 @@ class Database:
                     async with conn.execute("PRAGMA foreign_key_check") as cur:
                         if broken := await cur.fetchall():
                             raise sqlite3.IntegrityError(f"migration {number} breaks foreign keys: {broken[:5]}")
-                    await conn.execute(f"PRAGMA user_version={number}")
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (number,))
+                    await conn.execute(f"PRAGMA user_version={max(number, await self._user_version(conn))}")
                 applied.append(number)
         finally:
             await self.conn.execute("PRAGMA foreign_keys=ON")
         return applied
+
+    @staticmethod
+    async def _user_version(conn: aiosqlite.Connection) -> int:
+        async with conn.execute("PRAGMA user_version") as cur:
+            return (await cur.fetchone())[0]
 
 
 def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> Awaitable[T]:

@@ -38,6 +38,25 @@ async def test_migrations_apply_to_empty_database_and_rerun_changes_nothing(tmp_
         await db.close()
 
 
+async def test_a_migration_merged_after_a_higher_numbered_one_still_runs(tmp_path, monkeypatch):
+    """Numbers are recorded one by one: a database that has 1 and 3 gets 2 when it arrives; a database from before
+    the record had everything up to its user_version."""
+    scripts = {1: "CREATE TABLE a (id INTEGER PRIMARY KEY);", 3: "CREATE TABLE c (id INTEGER PRIMARY KEY);"}
+    monkeypatch.setattr("storage.db._migrations", lambda folder="": sorted(scripts.items()))
+    db = await Database.open(tmp_path / "m.db")
+    try:
+        assert await db.migrate() == [1, 3]
+        scripts[2] = "CREATE TABLE b (id INTEGER PRIMARY KEY);"
+        assert await db.migrate() == [2]
+        assert await db.version() == 3 and await db.migrate() == []
+        await db.execute("DROP TABLE schema_migrations")  # as made before the record existed: user_version 3
+        scripts[4] = "CREATE TABLE d (id INTEGER PRIMARY KEY);"
+        assert await db.migrate() == [4]
+        assert [r[0] for r in await db.fetchall("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3, 4]
+    finally:
+        await db.close()
+
+
 async def test_migrations_on_postgresql_apply_once_and_say_so(postgres_cluster):
     url = postgres_cluster.database(empty=True)
     db = await Database.open(url)
