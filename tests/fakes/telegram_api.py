@@ -50,7 +50,7 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -452,7 +452,81 @@ class RecordedCalls:
         return best
 
 
-class FakeBotAPI(RecordedCalls):
+class LoopbackFake(RecordedCalls):
+    """A fake platform served by uvicorn on a loopback port: starting, stopping (waking long polls and hung calls,
+    waiting until the port is released), the port. A fake sets `app`, `_server`, `_serve_task`, `_port`,
+    `_closing` and `_abort` in its constructor and may add to the server's options and to what start and stop do."""
+
+    server_options: dict[str, Any] = {}
+
+    async def start(self) -> Self:
+        if self._server is not None:
+            raise RuntimeError(f"{type(self).__name__} already started")
+        self._closing = False
+        self._abort = asyncio.Event()
+        self._starting()
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", lifespan="off",
+                                log_config=None,  # do not touch the process' logging configuration
+                                access_log=False, ws="none", timeout_graceful_shutdown=2, **self.server_options)
+        server = _Server(config)
+        task = asyncio.create_task(server.serve(), name=f"{type(self).__name__}.serve")
+        while not server.started:
+            if task.done():
+                task.result()  # re-raise the startup error
+                raise RuntimeError("uvicorn exited during startup")
+            await asyncio.sleep(0.001)
+        self._server, self._serve_task = server, task
+        self._port = server.servers[0].sockets[0].getsockname()[1]
+        self._started()
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving: wakes long polls and hung calls, waits until the port is released."""
+        server, task = self._server, self._serve_task
+        if server is None or task is None:
+            return
+        self._closing = True
+        self._wake_pollers()
+        if self._abort is not None:
+            self._abort.set()
+        server.should_exit = True
+        server.exit_event.set()
+        try:
+            await task
+        finally:
+            self._server = self._serve_task = None
+            await self._stopped()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError(f"{type(self).__name__} not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    def _starting(self) -> None:
+        """Before the server starts."""
+
+    def _started(self) -> None:
+        """Once it listens."""
+
+    def _wake_pollers(self) -> None:
+        """Wake the long polls waiting for an update: the server is stopping."""
+
+    async def _stopped(self) -> None:
+        """Once it no longer listens."""
+
+
+class FakeBotAPI(LoopbackFake):
     """Fake Telegram Bot API over real HTTP on 127.0.0.1. See the module docstring."""
 
     def __init__(
@@ -559,65 +633,6 @@ class FakeBotAPI(RecordedCalls):
         )
 
     # ---------------------------------------------------------------------------------- lifecycle
-
-    async def start(self) -> FakeBotAPI:
-        if self._server is not None:
-            raise RuntimeError("FakeBotAPI already started")
-        self._closing = False
-        self._abort = asyncio.Event()
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            log_config=None,  # do not touch the process' logging configuration
-            access_log=False,
-            ws="none",
-            timeout_graceful_shutdown=2,
-        )
-        server = _Server(config)
-        task = asyncio.create_task(server.serve(), name="FakeBotAPI.serve")
-        while not server.started:
-            if task.done():
-                task.result()  # re-raise the startup error
-                raise RuntimeError("uvicorn exited during startup")
-            await asyncio.sleep(0.001)
-        self._server, self._serve_task = server, task
-        self._port = server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        """Stop serving: wakes long polls and hung calls, waits until the port is released."""
-        server, task = self._server, self._serve_task
-        if server is None or task is None:
-            return
-        self._closing = True
-        self._wake_pollers()
-        if self._abort is not None:
-            self._abort.set()
-        server.should_exit = True
-        server.exit_event.set()
-        try:
-            await task
-        finally:
-            self._server = self._serve_task = None
-
-    async def __aenter__(self) -> FakeBotAPI:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeBotAPI not started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
 
     @property
     def base_file_url(self) -> str:

@@ -50,14 +50,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 # One uvicorn server subclass for both fakes: no signal handlers, a clean stop.
-from tests.fakes.telegram_api import RecordedCalls, _Server
+from tests.fakes.telegram_api import LoopbackFake, _Server
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -207,7 +206,7 @@ class _DuplicateServerHeaders:
 # the fake
 
 
-class FakeZaloAPI(RecordedCalls):
+class FakeZaloAPI(LoopbackFake):
     """Fake Zalo Bot API over real HTTP on 127.0.0.1. See the module docstring."""
 
     message_methods = MESSAGE_METHODS
@@ -276,69 +275,21 @@ class FakeZaloAPI(RecordedCalls):
 
     # ---------------------------------------------------------------------------------- lifecycle
 
-    async def start(self) -> FakeZaloAPI:
-        if self._server is not None:
-            raise RuntimeError("FakeZaloAPI already started")
-        self._closing = False
-        self._abort = asyncio.Event()
+    server_options = {"server_header": False}  # the middleware sends two of its own
+
+    def _starting(self) -> None:
         self._poll_event = asyncio.Event()
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            log_config=None,
-            access_log=False,
-            ws="none",
-            server_header=False,  # the middleware sends two of its own
-            timeout_graceful_shutdown=2,
-        )
-        server = _Server(config)
-        task = asyncio.create_task(server.serve(), name="FakeZaloAPI.serve")
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn exited during startup")
-            await asyncio.sleep(0.001)
-        self._server, self._serve_task = server, task
-        self._port = server.servers[0].sockets[0].getsockname()[1]
+
+    def _started(self) -> None:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        return self
 
-    async def stop(self) -> None:
-        """Stop serving: wakes long polls and hung calls, waits until the port is released."""
-        server, task = self._server, self._serve_task
-        if server is None or task is None:
-            return
-        self._closing = True
+    def _wake_pollers(self) -> None:
         self._poll_event.set()
-        self._abort.set()
-        server.should_exit = True
-        server.exit_event.set()
-        try:
-            await task
-        finally:
-            self._server = self._serve_task = None
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
 
-    async def __aenter__(self) -> FakeZaloAPI:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise RuntimeError("FakeZaloAPI not started")
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/bot"
+    async def _stopped(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
     @property
     def bot_id(self) -> str:
