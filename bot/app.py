@@ -30,6 +30,7 @@ from bot.survey_invites import SurveyReminders
 from handlers.features import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
+from storage.claims import Claims
 from storage.db import DatabaseUnavailable
 from storage.files import local_dir
 
@@ -39,6 +40,14 @@ DRAIN_SECONDS = 5.0  # at a stop, how long updates being handled may take to fin
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class PollerTaken(Exception):
+    """Another worker long-polls this channel on the same database: a platform serves one poller at a time."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
 
 
 class App:
@@ -76,8 +85,11 @@ class App:
         SurveyReminders(store, config.quiet, self.router.settings.tz).register(self.scheduler)
         self.router.wake = self.scheduler.wake
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
-        # Every update is journalled before the platform is told it arrived (bot/intake.py).
-        self.intake = Intake(store, self.router, clock)
+        # Every update is journalled before the platform is told it arrived (bot/intake.py). On PostgreSQL other
+        # workers may share the database: each chat's updates are then handled by one worker at a time.
+        self.claims = Claims(store.db) if store.db.dialect.name == "postgresql" else None
+        self.intake = Intake(store, self.router, clock, self.claims)
+        self._sweeping: asyncio.Task | None = None
         # What has been kept long enough goes, once a day: case senders, files and locations, the journal, stale
         # notices and options, expired web sessions (bot/retention.py).
         self.retention = Retention(store, config.retention_months, self.router.settings.tz)
@@ -127,6 +139,8 @@ class App:
         self.halted.set()
 
     async def start(self) -> None:
+        if self.claims is not None:
+            await self._claim_polling()
         self.scheduler.start()
         if self.telegram is not None:
             secret = self.config.telegram_webhook_secret
@@ -138,6 +152,8 @@ class App:
         # What was journalled before a crash goes first, ahead of anything new from the same chat.
         await self.intake.replay()
         await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
+        if self.intake.drainers is not None:  # chats that a worker which died since then was handling
+            self._sweeping = asyncio.create_task(self.intake.drainers.sweeping())
         if self.telegram is not None:
             self.telegram.listen()
             # A default for each catalog language, and the default language's for every other language code (a
@@ -158,8 +174,21 @@ class App:
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
 
+    async def _claim_polling(self) -> None:
+        polling = [channel for channel in (self.telegram, self.zalo) if channel is not None and not channel.webhook]
+        for channel in polling:
+            if not await self.claims.take_polling(channel.name):
+                raise PollerTaken(channel.name)
+        if polling:
+            log.info("on PostgreSQL, this worker alone polls %s", ", ".join(channel.name for channel in polling))
+        else:
+            log.info("on PostgreSQL in webhook mode: several workers may run on this database")
+
     async def stop(self) -> None:
         await self.scheduler.stop()
+        if self._sweeping is not None:
+            self._sweeping.cancel()
+            await asyncio.gather(self._sweeping, return_exceptions=True)
         if self.telegram is not None:
             await self.telegram.stop_receiving()
         if self.zalo is not None:

@@ -1,0 +1,134 @@
+"""One chat's updates in order when several workers share one PostgreSQL (issue 19).
+
+A worker that journalled an update does not handle it at once: it starts (or pokes) its *drainer* for the chat.
+The drainer takes the chat's lock (storage/claims.py); failing that, another worker holds the chat and will see
+the update. Holding it, it handles the chat's updates not done, in journal order, lets the lock go, then reads
+once more whether any are left, and if so starts again. No update is forgotten: a worker failed to take the lock
+after its update was committed and before the holder let go, so the holder's read after letting go sees it.
+
+A worker that dies lets go of its locks with its session; every worker sweeps now and then for chats with updates
+left undone for a while, and at start for all of them (`Intake.replay`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta
+
+from storage import Store
+from storage.claims import Claims
+from storage.journal import Entry
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 5.0  # how often a worker looks for chats a dead worker left
+STRANDED = timedelta(seconds=5)  # younger updates are their receiver's to handle: not worth a lock attempt
+
+Chat = tuple[str, str]  # (channel, chat id)
+
+
+class Drainers:
+    def __init__(self, store: Store, claims: Claims, handle: Callable[[Entry], Awaitable[bool]],
+                 spawn: Callable[[Coroutine], asyncio.Task], clock: Callable[[], datetime]) -> None:
+        """`handle`: one update, True once it is marked done; `spawn`: a task the intake waits for at a stop."""
+        self.store, self.claims, self.handle, self.spawn, self.clock = store, claims, handle, spawn, clock
+        self._running: dict[Chat, asyncio.Task] = {}
+        self._poked: set[Chat] = set()  # updates came while its drainer ran: it reads again before it ends
+        self._waiters: dict[Chat, dict[int, asyncio.Future]] = {}
+
+    def enqueue(self, entry: Entry) -> asyncio.Future:
+        """Have the update handled; the future is done once this worker handled it, or at once when another
+        worker holds the chat (it answers there)."""
+        chat = (entry.channel, entry.chat_id)
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(chat, {})[entry.id] = waiter
+        self.poke(chat)
+        return waiter
+
+    def poke(self, chat: Chat) -> None:
+        if chat in self._running:
+            self._poked.add(chat)
+        else:
+            self._running[chat] = self.spawn(self._drain(chat))
+
+    async def sweep(self, now: datetime) -> None:
+        """Drain the chats whose updates wait longer than a receiver takes: their worker may be gone."""
+        for chat in await self.claims.stranded(now - STRANDED):
+            self.poke(chat)
+
+    async def sweeping(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.sweep(self.clock())
+            except Exception:
+                log.exception("could not look for chats left by other workers")
+
+    async def _drain(self, chat: Chat) -> None:
+        try:
+            while True:
+                self._poked.discard(chat)
+                held = await self._turns(chat)
+                if held is None:  # another worker holds the chat: the answers go out there
+                    self._settle(chat)
+                elif not held:  # a failure: the sweep tries again later, so that it is not retried in a loop
+                    break
+                elif await self.claims.waiting(*chat):
+                    continue
+                if chat not in self._poked:  # nothing awaited between this check and the end: no poke is lost
+                    break
+        except Exception:  # the database is out of reach: the sweep tries again later
+            log.exception("the updates of a chat on %s could not be taken", chat[0])
+        finally:
+            del self._running[chat]
+            self._settle(chat)
+
+    async def _turns(self, chat: Chat) -> bool | None:
+        """Under the chat's lock, its updates not done, in order; None when another worker holds it, False when
+        one could not be handled."""
+        if not await self.claims.take_chat(*chat):
+            return None
+        session = self.claims.session
+        try:
+            while True:
+                for entry in await self.claims.undone(*chat):
+                    if self.claims.session != session:  # the connection was made again: the lock went with it
+                        return True
+                    if not await self._turn(entry):
+                        return False
+                    self._settle(chat, entry.id)
+                if chat not in self._poked:
+                    return True
+                self._poked.discard(chat)
+        finally:
+            if self.claims.session == session:
+                try:
+                    await self.claims.release_chat(*chat)
+                except Exception:  # the session is broken: the server lets go of its locks when it ends
+                    log.warning("could not let go of a chat's lock on %s", chat[0])
+
+    async def _turn(self, entry: Entry) -> bool:
+        if not entry.applied:
+            return await self.handle(entry)
+        try:  # as at a restart: its answer may not have gone out, so the question is asked again
+            await self.store.conversations.mark_unasked(entry.channel, entry.chat_id)
+            await self.store.journal.done(entry.id, self.clock())
+        except Exception:
+            log.exception("an update on %s left applied could not be closed", entry.channel)
+            return False
+        return True
+
+    def _settle(self, chat: Chat, entry_id: int | None = None) -> None:
+        """Let `Intake.handle` return: for one update, or (None) for all of the chat's."""
+        waiters = self._waiters.get(chat)
+        if waiters is None:
+            return
+        settled = [waiters.pop(entry_id, None)] if entry_id is not None else list(waiters.values())
+        if entry_id is None:
+            waiters.clear()
+        for waiter in settled:
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        if not waiters:
+            del self._waiters[chat]

@@ -1,0 +1,64 @@
+"""Which worker does what, when several run on one PostgreSQL (issue 19): PostgreSQL session advisory locks, held
+on the writer connection, so that a worker that dies (its session ends) lets go of all it held.
+
+- A chat: the worker holding its lock is the only one handling its journalled updates (bot/drainers.py).
+- Polling a channel: only one worker may long-poll a platform for the bot's updates.
+
+A lock's key is a 64-bit hash of a name computed by the server, so every worker computes the same one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.clock import iso
+from storage.db import Database
+from storage.journal import Entry
+
+TAKE = "SELECT pg_try_advisory_lock(hashtextextended(?, 0))"
+RELEASE = "SELECT pg_advisory_unlock(hashtextextended(?, 0))"
+UNDONE = ("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied FROM inbound_journal"
+          " WHERE channel = ? AND chat_id = ? AND done_at IS NULL ORDER BY id")
+
+
+class Claims:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @property
+    def session(self) -> int:
+        """Changes when the writer connection was made again: the locks taken before are gone with the old one."""
+        return self.db.conn.sessions
+
+    async def take_chat(self, channel: str, chat_id: str) -> bool:
+        """The chat's lock, if no other worker holds it."""
+        return await self._take(f"chat:{channel}:{chat_id}")
+
+    async def release_chat(self, channel: str, chat_id: str) -> None:
+        await self.db.returning(RELEASE, (f"chat:{channel}:{chat_id}",))
+
+    async def undone(self, channel: str, chat_id: str) -> list[Entry]:
+        """The chat's journalled updates not done, in the order they came. A statement of its own, begun after the
+        lock was taken: its snapshot then holds every done mark the lock's previous holder made."""
+        rows = await self.db.fetchall(UNDONE, (channel, chat_id))
+        return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]
+
+    async def waiting(self, channel: str, chat_id: str) -> bool:
+        """Whether the chat has updates not done (read once its lock is let go: see bot/drainers.py)."""
+        row = await self.db.fetchone("SELECT EXISTS (SELECT 1 FROM inbound_journal WHERE channel = ? AND chat_id = ?"
+                                     " AND done_at IS NULL)", (channel, chat_id))
+        return bool(row[0])
+
+    async def stranded(self, before: datetime) -> list[tuple[str, str]]:
+        """Chats with updates received before `before` and not done: their worker may have died holding them."""
+        rows = await self.db.fetchall("SELECT DISTINCT channel, chat_id FROM inbound_journal"
+                                      " WHERE done_at IS NULL AND received_at < ?", (iso(before),))
+        return [(r[0], r[1]) for r in rows]
+
+    async def take_polling(self, channel: str) -> bool:
+        """The right to long-poll the channel's platform, held for as long as this worker runs."""
+        return await self._take(f"poller:{channel}")
+
+    async def _take(self, name: str) -> bool:
+        [row] = await self.db.returning(TAKE, (name,))
+        return bool(row[0])
