@@ -67,13 +67,15 @@ class App:
         self.router.links = self.links
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = local_dir(config.store_path) / "uploads"
-        self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo)
+        shared = self.signals if leadership is not None else None  # each page hears what any worker wrote to it
+        self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo,
+                              signals=shared)
         self.outbound.add(self.web)
         # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.
         self.webtext: WebChannel | None = None
         if config.demo:
             self.webtext = WebChannel(config.web_url, uploads / "webtext", store.web_messages, clock, staff=True,
-                                      text_only=True)
+                                      text_only=True, signals=shared)
             self.outbound.add(self.webtext)
         self.scheduler = Scheduler(clock, config.tick_seconds, leadership=leadership, signals=self.signals)
         # Digests, case reminders and escalation, task announcements and reminders (bot/jobs.py).

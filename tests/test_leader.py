@@ -4,6 +4,7 @@ worker runs, a wake-up forwarded to the leader, and the idempotency keys that ho
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import httpx
@@ -12,12 +13,14 @@ import pytest
 from bot.app import App
 from bot.config import load
 from bot.server import build_asgi
+from handlers.base import Inbound, Reply
 from storage import Store
 from storage.broadcasts import NewBroadcast
 from storage.notify import WEB
 from tests.dialog import Clock
 from tests.people import make_people
 from tests.schedule_kit import local, schedule, staff, timed_harness
+from tests.test_web_api import WebClient, served
 
 pytestmark = pytest.mark.backends("postgresql")
 GUARD = 10  # seconds a signal may take before the test gives up (a hang, not a measure)
@@ -164,3 +167,42 @@ async def test_two_schedulers_ticking_at_once_send_each_digest_once(database, po
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_the_web_chat_page_hears_what_another_worker_wrote_to_it(workers):
+    """The browser's event stream is held by one worker; the person's next message, a cadre's answer or a broadcast
+    may be written by another."""
+    holder, other = workers
+    async with served(holder) as url, httpx.AsyncClient(base_url=url) as http:
+        web = WebClient(http)
+        await web.open()
+        await web.say("/start")
+        chat_id = (await holder.store.db.fetchone("SELECT chat_id FROM web_sessions"))[0]
+        async with http.stream("GET", "/api/events") as stream:
+            lines = stream.aiter_lines()
+
+            async def next_event() -> dict:
+                while True:
+                    line = await asyncio.wait_for(anext(lines), GUARD)
+                    if line.startswith("data: "):
+                        return json.loads(line[6:])
+
+            assert (await next_event())["type"] == "reset"
+            snapshot = [await next_event() for _ in range(2)]
+            assert [m["from"] for m in snapshot] == ["me", "bot"]
+
+            ref = await other.web.send(chat_id, Reply("Thông báo của xã: lịch tiêm chủng"))
+            pushed = await next_event()
+            assert "lịch tiêm chủng" in pushed["html"] and pushed["id"] == ref and pushed["v"] > snapshot[-1]["v"]
+            await other.web.send(chat_id, Reply("Thông báo của xã: lịch tiêm chủng đã đổi"), edit_ref=ref)
+            edited = await next_event()
+            assert (edited["id"], "đã đổi" in edited["html"], edited["v"] > pushed["v"]) == (ref, True, True)
+
+            # The person writes here; the other worker handles it (it owns the chat meanwhile).
+            mine = await holder.web.record(chat_id, text="/huongdan")
+            assert (await next_event())["id"] == mine["id"]
+            await other.intake.handle("web", f"{chat_id}:x1", Inbound("web", chat_id, chat_id, "command",
+                                                                      command="huongdan"))
+            answer = await next_event()
+            assert answer["from"] == "bot" and answer["v"] > mine["v"] > edited["v"]
+            assert [m["id"] for m in await web.history()][-3:] == [ref, mine["id"], answer["id"]]
