@@ -14,11 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel, DeliveryError
 from handlers.base import Reply
 from messages import Safe, Texts
 from storage import Store
+
+if TYPE_CHECKING:  # psycopg is loaded only where PostgreSQL is used
+    from bot.shared_pace import SharedPace
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +84,21 @@ class Gate:
         self._waiting: list[tuple[int, int, asyncio.Future[Slot]]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
+        # On PostgreSQL, the rate shared with the other workers (bot/shared_pace.py): a place there too.
+        self.pace: SharedPace | None = None
+
+    def share(self, pace: SharedPace) -> None:
+        self.pace = pace
+        pace.gate = self
 
     def try_acquire(self, priority: Priority) -> Slot | None:
-        """A place in the window if one is free now and nobody of this priority or higher waits for one."""
-        if not self._waiting or priority < self._waiting[0][0]:
-            now = self.clock()
-            if self._due(priority, now) <= now:
-                return self._take(priority, now)
-        return None
+        """A place in the window if one is free now and nobody of this priority or higher waits for one
+        (and, with a shared pace, a place from it is in hand)."""
+        return self._try(priority, 0)
 
     async def acquire(self, priority: Priority) -> Slot:
         """A place in the window; give it back with `release` once the platform has answered."""
-        if (slot := self.try_acquire(priority)) is not None:
+        if (slot := self._try(priority, 1)) is not None:
             return slot
         future: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (priority, next(self._seq), future))
@@ -127,13 +134,30 @@ class Gate:
             heapq.heappush(self._recent[1], latest)
         self._pump()
 
-    def pause(self, seconds: float) -> None:
+    def pause(self, seconds: float, *, shared: bool = True) -> None:
+        """No broadcast message for `seconds`; `shared`: on every worker too (a 429 here, not one heard of)."""
         self.paused_until = max(self.paused_until, self.clock() + seconds)
+        if shared and self.pace is not None:
+            self.pace.pause(seconds)
 
-    def _due(self, priority: Priority, now: float) -> float:
+    def wake(self) -> None:
+        """Something the waiters wait for changed (the shared pace leased places)."""
+        self._pump()
+
+    def _try(self, priority: Priority, demand: int) -> Slot | None:
+        if not self._waiting or priority < self._waiting[0][0]:
+            now = self.clock()
+            if self._due(priority, now, demand) <= now:
+                return self._take(priority, now)
+        return None
+
+    def _due(self, priority: Priority, now: float, demand: int) -> float:
+        """When `priority` may send; `demand`: how many wait (for the shared pace's leases)."""
         at = self._free(0, self.rate, now)
         if priority == Priority.BROADCAST:
             at = max(at, self._free(1, self.broadcast_rate, now), self.paused_until, self._tat - self._tolerance)
+        if self.pace is not None and at <= now:
+            at = self.pace.due(priority == Priority.BROADCAST, now, demand)
         return at
 
     def _free(self, which: int, cap: int, now: float) -> float:
@@ -147,6 +171,8 @@ class Gate:
         return recent[0] + WINDOW if recent else math.inf
 
     def _take(self, priority: Priority, now: float) -> Slot:
+        if self.pace is not None:
+            self.pace.take(priority == Priority.BROADCAST)
         self._flying[0] += 1
         self.peak = max(self.peak, self._flying[0])
         if priority == Priority.BROADCAST:
@@ -165,7 +191,7 @@ class Gate:
                 heapq.heappop(waiting)
                 continue
             now = self.clock()
-            at = self._due(priority, now)
+            at = self._due(priority, now, len(waiting))
             if at > now:
                 if at != math.inf:
                     self._timer = asyncio.get_running_loop().call_later(at - now, self._pump)

@@ -1,0 +1,105 @@
+"""Several workers on one PostgreSQL share the platform's rate (bot/shared_pace.py, storage/send_gate.py): two Apps
+sending at once never put more than the cap into any second at the fake, a reply on one goes ahead of the other's
+broadcast, and a 429 on one pauses the other's broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+import pytest
+
+from bot.app import App
+from bot.channels.base import DeliveryError
+from bot.config import Config
+from bot.outbound import Priority
+from handlers.base import Reply
+from messages import Safe
+from tests.fakes.telegram_api import FakeBotAPI
+from tests.people import BASE_CHAT, make_people
+from tests.test_broadcasts import MARK, config_for, running, start_broadcast
+
+pytestmark = [pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning"),
+              pytest.mark.backends("postgresql")]
+CAP = 40
+
+
+@asynccontextmanager
+async def sender(config: Config):
+    """A second worker that only sends: its Telegram channel started, no polling (the other worker polls)."""
+    app = await App.build(config)
+    await app.telegram.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+async def flood(app: App, chats: list[int], mark: str) -> None:
+    """Broadcast-priority messages to `chats`, 20 in flight at a time, as a broadcast's senders go."""
+    room = asyncio.Semaphore(20)
+
+    async def one(chat: int) -> None:
+        async with room:
+            await app.outbound.attempt(app.telegram, str(chat), Reply(Safe(f"{mark} {chat}")), None,
+                                       Priority.BROADCAST)
+
+    await asyncio.gather(*(one(chat) for chat in chats))
+
+
+def arrivals(api: FakeBotAPI, mark: str) -> list[float]:
+    return [c.at for c in api.calls_of("sendMessage") if c.ok and mark in (c.text or "")]
+
+
+async def test_two_workers_together_never_exceed_the_cap(database):
+    async with FakeBotAPI() as api:
+        config = config_for(api, database, TELEGRAM_RATE=CAP, DANVAN_BROADCAST_RATE=CAP)
+        async with sender(config) as first, sender(config) as second:
+            api.latency = 0.01
+            chats = [BASE_CHAT + i for i in range(3 * CAP)]
+            async with asyncio.timeout(30):
+                await asyncio.gather(flood(first, chats, "Một"), flood(second, chats, "Hai"))
+        assert not api.server_errors
+    assert len(arrivals(api, "Một")) == len(arrivals(api, "Hai")) == len(chats)
+    assert api.max_in_window("sendMessage", 1.0) <= CAP
+
+
+async def test_a_reply_on_one_worker_goes_ahead_of_the_others_broadcast(database):
+    person = 777001
+    async with FakeBotAPI() as api:
+        config = config_for(api, database, TELEGRAM_RATE=CAP, DANVAN_BROADCAST_RATE=CAP)
+        async with running(config) as broadcaster, sender(config) as other:
+            await make_people(broadcaster.store, 4 * CAP)
+            api.latency = 0.005
+            broadcast_id = await start_broadcast(broadcaster)
+            await api.wait_for(lambda c: MARK in (c.text or ""))
+            assert await other.outbound.replies("telegram", str(person), [Reply(Safe("Trả lời"))], None)
+            async with asyncio.timeout(20):
+                await broadcaster.broadcasts.wait(broadcast_id)
+        answer = next(c for c in api.calls_of("sendMessage", person))
+        later = [c for c in api.sent() if MARK in (c.text or "") and c.seq > answer.seq]
+    assert len(later) > 2 * CAP, "the reply waited behind the broadcast"
+    assert api.max_in_window("sendMessage", 1.0) <= CAP
+
+
+async def test_a_429_on_one_worker_pauses_the_others_broadcast(database):
+    person, pause = 777002, 2
+    async with FakeBotAPI() as api:
+        config = config_for(api, database, TELEGRAM_RATE=CAP, DANVAN_BROADCAST_RATE=CAP)
+        async with running(config) as broadcaster, sender(config) as other:
+            await make_people(broadcaster.store, 5 * CAP)
+            broadcast_id = await start_broadcast(broadcaster)
+            await api.wait_for(lambda c: MARK in (c.text or ""))
+            api.fail("sendMessage", chat_id=person, status=429, retry_after=pause)
+            with pytest.raises(DeliveryError) as refused:
+                await other.outbound.attempt(other.telegram, str(person), Reply(Safe("Trả lời")))
+            assert refused.value.retry_after == pause
+            async with asyncio.timeout(30):
+                await broadcaster.broadcasts.wait(broadcast_id)
+            counts = await broadcaster.store.broadcasts.counts(broadcast_id)
+        throttled = api.calls_of("sendMessage", person)[0].at
+    sent = arrivals(api, MARK)
+    assert counts["sent"] == len(sent) == 5 * CAP
+    assert any(t < throttled for t in sent) and any(t > throttled + pause for t in sent)
+    # The places the broadcaster had leased before it heard go out; then nothing until the pause ends.
+    assert not [t for t in sent if throttled + 0.5 < t < throttled + pause - 0.2]
