@@ -793,6 +793,7 @@ async def run(opts: Options) -> dict:
             found.update(await scenario(opts))
     ratio = found["updates_per_s"] / found["ceiling_updates_per_s"]
     channel = found["channel_ceiling_updates_per_s"]
+    channel_ratio = round(found["updates_per_s"] / channel, 3) if channel else None
     return {
         "bench": "inbound",
         **({"channel": opts.channel} if opts.channel != "telegram" else {}),
@@ -800,7 +801,7 @@ async def run(opts: Options) -> dict:
         "ceiling_updates_per_s": found.pop("ceiling_updates_per_s"),
         "ratio": round(ratio, 3),
         "p95_ms": found.pop("p95_ms"),
-        "channel_ratio": round(found["updates_per_s"] / channel, 3) if channel else None,
+        "channel_ratio": channel_ratio,
         **found,
         "db": opts.databases.kind if opts.databases else "sqlite",
         "workers": opts.workers or 1,
