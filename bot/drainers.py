@@ -33,7 +33,7 @@ class Drainers:
                  spawn: Callable[[Coroutine], asyncio.Task], clock: Callable[[], datetime]) -> None:
         """`handle`: one update, True once it is marked done; `spawn`: a task the intake waits for at a stop."""
         self.store, self.claims, self.handle, self.spawn, self.clock = store, claims, handle, spawn, clock
-        self._running: dict[Chat, asyncio.Task] = {}
+        self._running: set[Chat] = set()  # chats whose drainer runs in this worker
         self._poked: set[Chat] = set()  # updates came while its drainer ran: it reads again before it ends
         self._waiters: dict[Chat, dict[int, asyncio.Future]] = {}
 
@@ -50,7 +50,8 @@ class Drainers:
         if chat in self._running:
             self._poked.add(chat)
         else:
-            self._running[chat] = self.spawn(self._drain(chat))
+            self._running.add(chat)
+            self.spawn(self._drain(chat))
 
     async def sweep(self, now: datetime) -> None:
         """Drain the chats whose updates wait longer than a receiver takes: their worker may be gone."""
@@ -81,7 +82,8 @@ class Drainers:
         except Exception:  # the database is out of reach: the sweep tries again later
             log.exception("the updates of a chat on %s could not be taken", chat[0])
         finally:
-            del self._running[chat]
+            self._running.discard(chat)
+            self._poked.discard(chat)
             self._settle(chat)
 
     async def _turns(self, chat: Chat) -> bool | None:

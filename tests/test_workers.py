@@ -124,6 +124,28 @@ async def test_a_worker_that_dies_holding_a_chat_leaves_its_updates_to_another_w
     await a.intake.drain(0)
 
 
+async def test_an_update_that_cannot_be_handled_holds_back_its_chats_next_ones_until_the_sweep(workers, clock):
+    a, _ = workers
+    two = await alone(a, "1000", TYPED[:2])
+    handle, broken = a.harness.router.handle, [True]
+
+    async def out_of_reach(inbound, entry_id=None):  # the database, say, for a while
+        if broken[0]:
+            raise OSError("database or disk is full")
+        return await handle(inbound, entry_id)
+
+    a.harness.router.handle = out_of_reach
+    await a.write("4000", "/start", "v1")
+    await a.write("4000", "Đồng ý", "v2")
+    await settled([a])
+    assert screen(a, "4000") == [] and len(await a.store.journal.pending()) == 2  # not the second before the first
+    broken[0] = False
+    clock.advance(minutes=1)
+    await a.intake.drainers.sweep(clock())
+    await settled([a])
+    assert screen(a, "4000") == two
+
+
 async def test_two_senders_claiming_at_once_take_different_recipients(store, clock):
     ids = await make_people(store, 6)
     broadcast = await store.broadcasts.create(NewBroadcast(text_vi="Họp dân thôn Hà Lộc", scheduled_at=clock()),
