@@ -95,6 +95,25 @@ async def test_two_workers_fed_one_chats_updates_in_turn_answer_them_in_order_an
     assert not await a.store.journal.pending()
 
 
+async def test_an_update_that_reaches_another_worker_while_one_holds_the_chat_is_handled_by_the_holder(workers):
+    a, b = workers
+    two = await alone(a, "1000", TYPED[:2])
+    handle, holding, go_on = a.harness.router.handle, asyncio.Event(), asyncio.Event()
+
+    async def slowly(inbound, entry_id=None):
+        holding.set()
+        await go_on.wait()
+        return await handle(inbound, entry_id)
+
+    a.harness.router.handle = slowly
+    await a.write("5000", "/start", "w1")
+    await holding.wait()
+    await b.write("5000", "Đồng ý", "w2", wait=True)  # B cannot take the chat: it returns, A will see the update
+    go_on.set()
+    await settled(workers)  # no sweep: A reads what is left once it lets the chat go
+    assert screen(a, "5000") == two
+
+
 async def test_a_worker_that_dies_holding_a_chat_leaves_its_updates_to_another_workers_sweep(workers, clock):
     a, b = workers
     two, three = await alone(b, "1000", TYPED[:2]), await alone(b, "1001", TYPED[:3])
