@@ -26,6 +26,8 @@ SWEEP_SECONDS = 5.0  # how often a worker looks for chats a dead worker left
 STRANDED = timedelta(seconds=5)  # younger updates are their receiver's to handle: not worth a lock attempt
 
 Chat = tuple[str, str]  # (channel, chat id)
+# What a drainer's turn with a chat came to.
+HELD_ELSEWHERE, FAILED, LEFT_OVER, DONE = "held elsewhere", "failed", "left over", "done"
 
 
 class Drainers:
@@ -33,7 +35,7 @@ class Drainers:
                  spawn: Callable[[Coroutine], asyncio.Task], clock: Callable[[], datetime]) -> None:
         """`handle`: one update, True once it is marked done; `spawn`: a task the intake waits for at a stop."""
         self.store, self.claims, self.handle, self.spawn, self.clock = store, claims, handle, spawn, clock
-        self._running: dict[Chat, asyncio.Task] = {}
+        self._running: set[Chat] = set()  # chats whose drainer runs in this worker
         self._poked: set[Chat] = set()  # updates came while its drainer ran: it reads again before it ends
         self._waiters: dict[Chat, dict[int, asyncio.Future]] = {}
 
@@ -50,7 +52,8 @@ class Drainers:
         if chat in self._running:
             self._poked.add(chat)
         else:
-            self._running[chat] = self.spawn(self._drain(chat))
+            self._running.add(chat)
+            self.spawn(self._drain(chat))
 
     async def sweep(self, now: datetime) -> None:
         """Drain the chats whose updates wait longer than a receiver takes: their worker may be gone."""
@@ -69,44 +72,57 @@ class Drainers:
         try:
             while True:
                 self._poked.discard(chat)
-                held = await self._turns(chat)
-                if held is None:  # another worker holds the chat: the answers go out there
+                outcome = await self._turns(chat)
+                if outcome == HELD_ELSEWHERE:  # the answers go out from the worker that holds the chat
                     self._settle(chat)
-                elif not held:  # a failure: the sweep tries again later, so that it is not retried in a loop
+                elif outcome == FAILED:  # the sweep tries again later, so that it is not retried in a loop
                     break
-                elif await self.claims.waiting(*chat):
+                elif outcome == LEFT_OVER:
                     continue
                 if chat not in self._poked:  # nothing awaited between this check and the end: no poke is lost
                     break
         except Exception:  # the database is out of reach: the sweep tries again later
             log.exception("the updates of a chat on %s could not be taken", chat[0])
         finally:
-            del self._running[chat]
+            self._running.discard(chat)
+            self._poked.discard(chat)
             self._settle(chat)
 
-    async def _turns(self, chat: Chat) -> bool | None:
-        """Under the chat's lock, its updates not done, in order; None when another worker holds it, False when
-        one could not be handled."""
-        if not await self.claims.take_chat(*chat):
-            return None
+    async def _turns(self, chat: Chat) -> str:
+        """Under the chat's lock, its updates not done, in order."""
+        entries = await self.claims.take_chat(*chat)
+        if entries is None:
+            return HELD_ELSEWHERE
         session = self.claims.session
         try:
-            while True:
-                for entry in await self.claims.undone(*chat):
-                    if self.claims.session != session:  # the connection was made again: the lock went with it
-                        return True
-                    if not await self._turn(entry):
-                        return False
-                    self._settle(chat, entry.id)
-                if chat not in self._poked:
-                    return True
-                self._poked.discard(chat)
-        finally:
-            if self.claims.session == session:
-                try:
-                    await self.claims.release_chat(*chat)
-                except Exception:  # the session is broken: the server lets go of its locks when it ends
-                    log.warning("could not let go of a chat's lock on %s", chat[0])
+            outcome = await self._held(chat, entries, session)
+        finally:  # also when cancelled at a stop
+            left = await self._release(chat, session)
+        return LEFT_OVER if outcome == DONE and left else outcome
+
+    async def _held(self, chat: Chat, entries: list[Entry], session: int) -> str:
+        while True:
+            for entry in entries:
+                if self.claims.session != session:  # the connection was made again: the lock went with it
+                    return LEFT_OVER
+                if not await self._turn(entry):
+                    return FAILED
+                self._settle(chat, entry.id)
+            if chat not in self._poked:
+                return DONE
+            self._poked.discard(chat)  # more came to this worker meanwhile: read again, still holding the lock
+            entries = await self.claims.undone(*chat)
+
+    async def _release(self, chat: Chat, session: int) -> bool:
+        """Let the chat's lock go; whether updates of it are left (journalled by a worker that could not take the
+        lock meanwhile)."""
+        if self.claims.session != session:
+            return False
+        try:
+            return await self.claims.release_chat(*chat)
+        except Exception:  # the session is broken: the server lets go of its locks as it ends
+            log.warning("could not let go of a chat's lock on %s", chat[0])
+            return False
 
     async def _turn(self, entry: Entry) -> bool:
         if not entry.applied:

@@ -16,7 +16,6 @@ from storage.db import Database
 from storage.journal import Entry
 
 TAKE = "SELECT pg_try_advisory_lock(hashtextextended(?, 0))"
-RELEASE = "SELECT pg_advisory_unlock(hashtextextended(?, 0))"
 UNDONE = ("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied FROM inbound_journal"
           " WHERE channel = ? AND chat_id = ? AND done_at IS NULL ORDER BY id")
 
@@ -30,24 +29,24 @@ class Claims:
         """Changes when the writer connection was made again: the locks taken before are gone with the old one."""
         return self.db.conn.sessions
 
-    async def take_chat(self, channel: str, chat_id: str) -> bool:
-        """The chat's lock, if no other worker holds it."""
-        return await self._take(f"chat:{channel}:{chat_id}")
+    async def take_chat(self, channel: str, chat_id: str) -> list[Entry] | None:
+        """The chat's lock and then its updates not done, in the order they came (migrations/pg/0027: one round
+        trip); None when another worker holds it."""
+        rows = await self.db.returning("SELECT taken, id, event, applied FROM take_chat(?, ?, ?)",
+                                       (f"chat:{channel}:{chat_id}", channel, chat_id))
+        if rows and not rows[0]["taken"]:
+            return None
+        return [Entry(r["id"], channel, chat_id, r["event"], r["applied"]) for r in rows]
 
-    async def release_chat(self, channel: str, chat_id: str) -> None:
-        await self.db.returning(RELEASE, (f"chat:{channel}:{chat_id}",))
+    async def release_chat(self, channel: str, chat_id: str) -> bool:
+        """Let the chat's lock go; whether updates of it are left, read after letting go (see bot/drainers.py)."""
+        [row] = await self.db.returning("SELECT release_chat(?, ?, ?)", (f"chat:{channel}:{chat_id}", channel, chat_id))
+        return bool(row[0])
 
     async def undone(self, channel: str, chat_id: str) -> list[Entry]:
-        """The chat's journalled updates not done, in the order they came. A statement of its own, begun after the
-        lock was taken: its snapshot then holds every done mark the lock's previous holder made."""
+        """The chat's updates not done, for the holder of its lock, in the order they came."""
         rows = await self.db.fetchall(UNDONE, (channel, chat_id))
         return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]
-
-    async def waiting(self, channel: str, chat_id: str) -> bool:
-        """Whether the chat has updates not done (read once its lock is let go: see bot/drainers.py)."""
-        row = await self.db.fetchone("SELECT EXISTS (SELECT 1 FROM inbound_journal WHERE channel = ? AND chat_id = ?"
-                                     " AND done_at IS NULL)", (channel, chat_id))
-        return bool(row[0])
 
     async def stranded(self, before: datetime) -> list[tuple[str, str]]:
         """Chats with updates received before `before` and not done: their worker may have died holding them."""

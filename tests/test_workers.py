@@ -95,6 +95,25 @@ async def test_two_workers_fed_one_chats_updates_in_turn_answer_them_in_order_an
     assert not await a.store.journal.pending()
 
 
+async def test_an_update_that_reaches_another_worker_while_one_holds_the_chat_is_handled_by_the_holder(workers):
+    a, b = workers
+    two = await alone(a, "1000", TYPED[:2])
+    handle, holding, go_on = a.harness.router.handle, asyncio.Event(), asyncio.Event()
+
+    async def slowly(inbound, entry_id=None):
+        holding.set()
+        await go_on.wait()
+        return await handle(inbound, entry_id)
+
+    a.harness.router.handle = slowly
+    await a.write("5000", "/start", "w1")
+    await holding.wait()
+    await b.write("5000", "Đồng ý", "w2", wait=True)  # B cannot take the chat: it returns, A will see the update
+    go_on.set()
+    await settled(workers)  # no sweep: A reads what is left once it lets the chat go
+    assert screen(a, "5000") == two
+
+
 async def test_a_worker_that_dies_holding_a_chat_leaves_its_updates_to_another_workers_sweep(workers, clock):
     a, b = workers
     two, three = await alone(b, "1000", TYPED[:2]), await alone(b, "1001", TYPED[:3])
@@ -122,6 +141,28 @@ async def test_a_worker_that_dies_holding_a_chat_leaves_its_updates_to_another_w
     assert screen(b, "3000") == three
     assert not await b.store.journal.pending()
     await a.intake.drain(0)
+
+
+async def test_an_update_that_cannot_be_handled_holds_back_its_chats_next_ones_until_the_sweep(workers, clock):
+    a, _ = workers
+    two = await alone(a, "1000", TYPED[:2])
+    handle, broken = a.harness.router.handle, [True]
+
+    async def out_of_reach(inbound, entry_id=None):  # the database, say, for a while
+        if broken[0]:
+            raise OSError("database or disk is full")
+        return await handle(inbound, entry_id)
+
+    a.harness.router.handle = out_of_reach
+    await a.write("4000", "/start", "v1")
+    await a.write("4000", "Đồng ý", "v2")
+    await settled([a])
+    assert screen(a, "4000") == [] and len(await a.store.journal.pending()) == 2  # not the second before the first
+    broken[0] = False
+    clock.advance(minutes=1)
+    await a.intake.drainers.sweep(clock())
+    await settled([a])
+    assert screen(a, "4000") == two
 
 
 async def test_two_senders_claiming_at_once_take_different_recipients(store, clock):
