@@ -1,6 +1,6 @@
 """The scheduler's one leader among the workers on one PostgreSQL: whoever holds a session advisory lock on a
 connection of its own. The lock lives as long as that session: a worker that exits or is killed lets it go at once;
-a machine that vanished, once the server's TCP keepalives give up on it (KEEPALIVE_SECONDS at most)."""
+a machine that vanished, once the server's TCP keepalives give up on it (25 s)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ log = logging.getLogger(__name__)
 LEADER_LOCK = 0x64616E6C  # "danl", beside the migrations' "danv" (storage/pg.py)
 # Set for the session, so that the server probes a silent client: 10 s idle, then 3 probes 5 s apart.
 KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5", "SET tcp_keepalives_count = 3")
-KEEPALIVE_SECONDS = 10 + 3 * 5
-# The client's too (libpq): a leader whose database vanished finds out rather than wait on its socket for ever.
-CLIENT_KEEPALIVES = "keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3"
+# The client's too (libpq), and a bound on connecting: a leader whose database vanished finds out at a tick rather
+# than wait on its socket for ever (and no tick after it starts).
+CLIENT_KEEPALIVES = "keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3&connect_timeout=10"
 
 
 class Leadership:

@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0  # between attempts to listen again after the connection was lost
 # The client's TCP keepalives (libpq): a listening connection only waits, so without them a database machine that
-# vanished (no FIN, no RST) would leave it waiting for ever.
-CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+# vanished (no FIN, no RST) would leave it waiting for ever; and a bound on connecting to one.
+CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+                     "connect_timeout": 10}
 
 
 class PostgresSignals(LocalSignals):

@@ -26,27 +26,13 @@ class WebMessageRepo:
     async def add(self, channel: str, chat_id: str, message: dict, now: datetime, keep: int) -> None:
         """Append a message (its `v` is its place in the chat) and forget the ones beyond the newest `keep`."""
         async with self.db.tx() as conn:
-            await conn.execute(
-                "INSERT INTO web_messages (channel, chat_id, pos, id, v, body, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (channel, chat_id, message["v"], message["id"], message["v"], _dump(message), iso(now)))
-            await conn.execute(
-                "DELETE FROM web_messages WHERE channel = ? AND chat_id = ? AND pos <= ("
-                "SELECT pos FROM web_messages WHERE channel = ? AND chat_id = ? ORDER BY pos DESC LIMIT 1 OFFSET ?)",
-                (channel, chat_id, channel, chat_id, keep))
+            await _insert(conn, channel, chat_id, message, now, keep)
 
     async def append(self, channel: str, chat_id: str, message: dict, now: datetime, keep: int) -> None:
         """PostgreSQL, several workers: `add`, the message's `v` the chat's next version, the change signalled."""
         async with self.db.tx() as conn:
             message["v"] = await _next_version(conn, channel, chat_id)
-            await conn.execute(
-                "INSERT INTO web_messages (channel, chat_id, pos, id, v, body, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (channel, chat_id, message["v"], message["id"], message["v"], _dump(message), iso(now)))
-            await conn.execute(
-                "DELETE FROM web_messages WHERE channel = ? AND chat_id = ? AND pos <= ("
-                "SELECT pos FROM web_messages WHERE channel = ? AND chat_id = ? ORDER BY pos DESC LIMIT 1 OFFSET ?)",
-                (channel, chat_id, channel, chat_id, keep))
+            await _insert(conn, channel, chat_id, message, now, keep)
             await _signal(conn, channel, message["v"], chat_id)
 
     async def revise(self, channel: str, chat_id: str, message: dict) -> None:
@@ -85,6 +71,16 @@ class WebMessageRepo:
         row = await self.db.fetchone("SELECT max(v) FROM web_messages WHERE channel = ? AND chat_id = ?",
                                      (channel, chat_id))
         return row[0] or 0
+
+
+async def _insert(conn, channel: str, chat_id: str, message: dict, now: datetime, keep: int) -> None:
+    await conn.execute(
+        "INSERT INTO web_messages (channel, chat_id, pos, id, v, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (channel, chat_id, message["v"], message["id"], message["v"], _dump(message), iso(now)))
+    await conn.execute(
+        "DELETE FROM web_messages WHERE channel = ? AND chat_id = ? AND pos <= ("
+        "SELECT pos FROM web_messages WHERE channel = ? AND chat_id = ? ORDER BY pos DESC LIMIT 1 OFFSET ?)",
+        (channel, chat_id, channel, chat_id, keep))
 
 
 async def _next_version(conn, channel: str, chat_id: str) -> int:

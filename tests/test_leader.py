@@ -206,3 +206,24 @@ async def test_the_web_chat_page_hears_what_another_worker_wrote_to_it(workers):
             answer = await next_event()
             assert answer["from"] == "bot" and answer["v"] > mine["v"] > edited["v"]
             assert [m["id"] for m in await web.history()][-3:] == [ref, mine["id"], answer["id"]]
+
+
+async def test_a_page_gets_what_was_written_while_its_worker_was_not_listening(workers, postgres_cluster):
+    holder, other = workers
+    chat_id = "wlost"
+    stream = holder.web.stream(chat_id)
+    assert await anext(stream) == "retry: 2000\n\n" and "reset" in await anext(stream)
+    back = asyncio.Event()
+    connect = holder.signals._connect
+
+    async def later():
+        await back.wait()
+        return await connect()
+
+    holder.signals._connect = later
+    kill(postgres_cluster, "danvan w1 signals")
+    await other.web.send(chat_id, Reply("Thông báo của xã"))  # its signal goes to nobody on the holder
+    back.set()
+    async with asyncio.timeout(GUARD):
+        assert "Thông báo của xã" in await anext(stream)
+    await stream.aclose()

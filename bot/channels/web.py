@@ -348,8 +348,7 @@ class WebChannel:
             chat.seq = 0
         elif version is not None and version <= chat.seq:
             return
-        if not chat.streams:
-            chat.seq = max(chat.seq, version or 0)  # nobody to push to: its first page reads its snapshot
+        if not chat.streams:  # nobody to push to: the next page opened here starts from its snapshot
             return
         chat.behind = True
         if chat.reader is None or chat.reader.done():
