@@ -754,7 +754,13 @@ class MachineLoad:
     figures only compare with each other when this is near 0."""
 
     def __init__(self) -> None:
-        self.busy, self.own, self.wall = self._busy(), time.process_time(), time.monotonic()
+        self.busy, self.own, self.wall = self._busy(), self._own(), time.monotonic()
+
+    @staticmethod
+    def _own() -> float:
+        """This process's CPU and that of its children once they ended (the workers of `--workers`)."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
 
     @staticmethod
     def _busy() -> float | None:
@@ -769,7 +775,7 @@ class MachineLoad:
         busy = self._busy()
         if busy is None or self.busy is None:
             return None
-        own = time.process_time() - self.own
+        own = self._own() - self.own
         return round(max(0.0, busy - self.busy - own) / (time.monotonic() - self.wall), 2)
 
 
