@@ -61,9 +61,11 @@ class Worker:
 async def workers(database, clock):
     channel = RecordingChannel(capabilities=TEXT_ONLY)  # one platform: what every worker sends lands here
     stores = [await Store.open(database), await Store.open(database)]
-    yield [Worker(store, clock, channel) for store in stores]
-    for store in stores:
-        await store.close()
+    workers = [Worker(store, clock, channel) for store in stores]
+    yield workers
+    for worker in workers:
+        await worker.intake.drain(0)
+        await worker.store.close()
 
 
 async def settled(workers: list[Worker]) -> None:
@@ -133,14 +135,19 @@ async def test_a_worker_that_dies_holding_a_chat_leaves_its_updates_to_another_w
     await b.intake.drainers.sweep(clock())
     await settled([b])
     assert screen(b, "3000") == []
+    [(pid,)] = await a.store.db.returning("SELECT pg_backend_pid()")
     await a.store.db.close()  # A dies: its session ends, and the chat's lock with it
+
+    async def session_ended() -> bool:  # the server ends it on its own time
+        return not await b.store.db.fetchone("SELECT 1 FROM pg_stat_activity WHERE pid = ?", (pid,))
+
+    await eventually(session_ended, timeout=30)
     await b.intake.drainers.sweep(clock())
     await settled([b])
     assert screen(b, "3000") == two
     await b.write("3000", "Đồng ý", "u3", wait=True)  # B holds nothing now: it answers before it returns
     assert screen(b, "3000") == three
     assert not await b.store.journal.pending()
-    await a.intake.drain(0)
 
 
 async def test_an_update_that_cannot_be_handled_holds_back_its_chats_next_ones_until_the_sweep(workers, clock):
