@@ -46,7 +46,8 @@ class Worker:
     def __init__(self, store: Store, clock: Clock, channel: RecordingChannel) -> None:
         self.store = store
         self.harness = Harness(store, clock, channel)
-        self.intake = Intake(store, self.harness.router, clock, Claims(store.db))
+        self.claims = Claims(store.db)
+        self.intake = Intake(store, self.harness.router, clock, self.claims)
 
     async def write(self, chat: str, said: str, update_id: str, *, wait: bool = False) -> None:
         """The person's update as a platform delivers it to this worker; `wait`: as the web chat, for the answer."""
@@ -65,6 +66,7 @@ async def workers(database, clock):
     yield workers
     for worker in workers:
         await worker.intake.drain(0)
+        await worker.claims.close()
         await worker.store.close()
 
 
@@ -135,13 +137,14 @@ async def test_a_worker_that_dies_holding_a_chat_leaves_its_updates_to_another_w
     await b.intake.drainers.sweep(clock())
     await settled([b])
     assert screen(b, "3000") == []
-    [(pid,)] = await a.store.db.returning("SELECT pg_backend_pid()")
-    await a.store.db.close()  # A dies: its session ends, and the chat's lock with it
+    await a.claims.close()  # A dies: its sessions end, and the chat's lock with them
+    await a.store.close()
 
-    async def session_ended() -> bool:  # the server ends it on its own time
-        return not await b.store.db.fetchone("SELECT 1 FROM pg_stat_activity WHERE pid = ?", (pid,))
+    async def let_go() -> bool:  # the server ends a session on its own time
+        return not await b.store.db.fetchone("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database ="
+                                             " (SELECT oid FROM pg_database WHERE datname = current_database())")
 
-    await eventually(session_ended, timeout=30)
+    await eventually(let_go, timeout=30)
     await b.intake.drainers.sweep(clock())
     await settled([b])
     assert screen(b, "3000") == two
