@@ -238,6 +238,8 @@ class App:
         if self.zalo is not None:
             await self.zalo.stop_receiving()
         await self.intake.drain(DRAIN_SECONDS)  # what does not finish stays journalled for the next start
+        if self.claims is not None:
+            await self.claims.close()
         await self.broadcasts.stop()
         for web in self.web_channels:
             web.close()
