@@ -207,6 +207,11 @@ async def test_the_web_chat_page_hears_what_another_worker_wrote_to_it(workers):
             assert answer["from"] == "bot" and answer["v"] > mine["v"] > edited["v"]
             assert [m["id"] for m in await web.history()][-3:] == [ref, mine["id"], answer["id"]]
 
+            await other.router.refresh_commands("web", chat_id, "admin", "en")  # a new role, another language
+            menu = await next_event()
+            assert menu["type"] == "commands" and menu["language"] == "en"
+            assert "thongbao" in [c["command"] for c in menu["commands"]]
+
 
 async def test_a_page_gets_what_was_written_while_its_worker_was_not_listening(workers, postgres_cluster):
     holder, other = workers
