@@ -210,7 +210,8 @@ class App:
                      "webhook" if self.zalo.webhook else "long polling")
         if self.alone:
             await self.broadcasts.resume()  # what was running before a crash or a restart carries on
-        else:  # its first tick may take the lead, and resume then, once the channels are running
+        else:  # the deployment's leader, if no other worker is, resumes now that the channels are running
+            await self.scheduler.elect()
             self.scheduler.start()
         # What is loaded by now lives as long as the process: the collector need not rescan it, and runs
         # less often (its passes stall the event loop; bench/README.md measures the difference).

@@ -103,7 +103,7 @@ class Scheduler:
         self._ticking = asyncio.current_task()
         now = self.clock()
         try:
-            await self._elect()
+            await self.elect()
             for name, job in self.jobs:
                 if not (self._leading or name in self.everywhere):
                     continue
@@ -114,7 +114,8 @@ class Scheduler:
         finally:
             self._ticking = None
 
-    async def _elect(self) -> None:
+    async def elect(self) -> None:
+        """Lead if no other worker does (each tick does this first)."""
         if self.leadership is None:
             return
         leading, self._leading = self._leading, await self.leadership.hold()

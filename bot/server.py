@@ -99,5 +99,6 @@ def web_chat(app: App) -> WebChat:
     """The web chat's HTTP API, given what it uses of the App."""
     config = app.config
     settings = WebSettings(demo=config.demo, operator=config.operator_name, session_days=config.web_session_days,
-                           burst=config.web_burst, rate=config.web_rate, https=config.web_url.startswith("https://"))
+                           burst=config.web_burst, rate=config.web_rate, https=config.web_url.startswith("https://"),
+                           shared=not app.alone)
     return WebChat(app.store, app.intake.handle, app.web_channels, settings, app.clock)

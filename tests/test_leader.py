@@ -20,7 +20,7 @@ from storage.notify import WEB
 from tests.dialog import Clock
 from tests.people import make_people
 from tests.schedule_kit import local, schedule, staff, timed_harness
-from tests.test_web_api import WebClient, served
+from tests.test_web_api import WebClient, served, text_of
 
 pytestmark = pytest.mark.backends("postgresql")
 GUARD = 10  # seconds a signal may take before the test gives up (a hang, not a measure)
@@ -207,6 +207,11 @@ async def test_the_web_chat_page_hears_what_another_worker_wrote_to_it(workers):
             assert answer["from"] == "bot" and answer["v"] > mine["v"] > edited["v"]
             assert [m["id"] for m in await web.history()][-3:] == [ref, mine["id"], answer["id"]]
 
+            await other.router.refresh_commands("web", chat_id, "admin", "en")  # a new role, another language
+            menu = await next_event()
+            assert menu["type"] == "commands" and menu["language"] == "en"
+            assert "thongbao" in [c["command"] for c in menu["commands"]]
+
 
 async def test_a_page_gets_what_was_written_while_its_worker_was_not_listening(workers, postgres_cluster):
     holder, other = workers
@@ -227,3 +232,21 @@ async def test_a_page_gets_what_was_written_while_its_worker_was_not_listening(w
     async with asyncio.timeout(GUARD):
         assert "Thông báo của xã" in await anext(stream)
     await stream.aclose()
+
+
+async def test_a_web_chat_session_is_answered_by_any_worker(workers):
+    """A load balancer sends each of a page's requests where it likes."""
+    clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=build_asgi(app)), base_url="http://t")
+               for app in workers]
+    try:
+        pages = [WebClient(http) for http in clients]
+        opened = await pages[0].open()
+        clients[1].cookies = clients[0].cookies
+        pages[1].csrf = opened["csrf"]
+        assert "Kính chào Ông/Bà" in text_of(await pages[1].say("/start"))
+        await pages[0].click("Đồng ý", exact=True)
+        assert "Mục đích 2/2" in text_of(await pages[1].history())
+        assert (await pages[1].open())["csrf"] == opened["csrf"]
+    finally:
+        for http in clients:
+            await http.aclose()

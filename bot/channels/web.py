@@ -33,7 +33,7 @@ from typing import Any
 from bot.channels.base import split_text
 from handlers.base import Capabilities, Document, Media, Reply
 from storage.clock import iso
-from storage.notify import WEB, LocalSignals
+from storage.notify import WEB, WEB_MENU, LocalSignals
 from storage.web_messages import WebMessageRepo
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ class WebChannel:
         self.signals = signals
         if signals is not None:
             signals.listen(WEB, self._signalled)
+            signals.listen(WEB_MENU, self._menu_signalled)
 
     # -- the Channel protocol
 
@@ -136,11 +137,16 @@ class WebChannel:
     async def set_commands(self, chat_id: str | None, language: str | None,
                            commands: list[tuple[str, str]]) -> None:
         """The page asks for a chat's commands when it opens; a change (a new role, another language)
-        is pushed to the chat's open pages."""
-        if chat_id is None or chat_id not in self._chats:  # no page open since the server started
+        is pushed to the chat's open pages, on whichever worker they are."""
+        if chat_id is None:
             return
-        self._push(self._chats[chat_id], {"type": "commands", "language": language,
-                                          "commands": [{"command": c, "text": d} for c, d in commands]})
+        event = {"type": "commands", "language": language,
+                 "commands": [{"command": c, "text": d} for c, d in commands]}
+        if self.signals is not None:
+            await self.signals.notify(WEB_MENU, json.dumps({"channel": self.name, "chat": chat_id, "event": event},
+                                                           ensure_ascii=False))
+        elif chat_id in self._chats:  # else no page open since the server started
+            self._push(self._chats[chat_id], event)
 
     async def fetch(self, media: Media) -> bytes:
         """The bytes of a photo a person uploaded (handlers keep what they need in their own store)."""
@@ -340,6 +346,12 @@ class WebChannel:
         chat = self._chats.get(chat_id) if name == self.name else None
         if chat is not None:
             self._follow(chat_id, chat, int(version))
+
+    def _menu_signalled(self, payload: str | None) -> None:
+        """A chat's commands changed on some worker: its pages open here get them."""
+        signal = json.loads(payload) if payload is not None else None
+        if signal is not None and signal["channel"] == self.name and signal["chat"] in self._chats:
+            self._push(self._chats[signal["chat"]], signal["event"])
 
     def _follow(self, chat_id: str, chat: _Chat, version: int | None) -> None:
         """Read from the database what the chat's pages here have not had, up to `version` at least (0: the history
