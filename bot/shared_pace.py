@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MARGIN = 0.02
-GRACE = 0.005
+MARGIN = 0.03
+GRACE = 0.01
 BLOCK = 0.01  # seconds of places a broadcast lease takes at most
 HORIZON = 0.02  # how far ahead of the database's clock broadcasts may have reserved places (at least two blocks)
 OFFSET_FOR = 2.0
@@ -54,6 +54,7 @@ class SharedPace:
         self.gate: Gate | None = None
         self.leases = 0  # leases granted (bench.broadcast)
         self.lost = 0  # places leased and not used in time
+        self.refused = 0  # broadcast leases refused: the places reserved went too far ahead
         self._any: deque[float] = deque()  # places leased for broadcasts, on this clock: anyone may take them
         self._urgent: deque[float] = deque()  # leased for a reply or a digest: not at the broadcasts' pace
         self._leasing: asyncio.Task | None = None
@@ -138,6 +139,7 @@ class SharedPace:
         if now - self._offset_at > OFFSET_FOR or now - lease.now < self._offset:
             self._offset, self._offset_at = now - lease.now, now
         if lease.end is None:
+            self.refused += 1
             self._bulk_after = lease.busy - self.horizon + self._offset
             if self._bulk_after - now >= LONG_WAIT and self.gate is not None:
                 self.gate.pause(self._bulk_after - now, shared=False)
