@@ -89,7 +89,7 @@ class Gate:
 
     def share(self, pace: SharedPace) -> None:
         self.pace = pace
-        pace.gate = self
+        pace.gate, pace.clock = self, self.clock
 
     def try_acquire(self, priority: Priority) -> Slot | None:
         """A place in the window if one is free now and nobody of this priority or higher waits for one

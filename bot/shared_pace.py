@@ -4,8 +4,8 @@
 The places are those of one generic cell rate algorithm on the database's clock, `interval` apart: a little more
 than 1/rate, so that a message may reach the platform up to MARGIN seconds later than its place and no second
 there still counts more than the cap (places that land in one second span at most 1 + MARGIN seconds, and
-(1 + MARGIN) / interval = rate). A place not taken within GRACE of its time is lost, never used late; what else
-makes a message late (the clocks' offset below, the event loop, the way to the platform) must stay within the
+(1 + MARGIN) / interval = rate). A place not taken within GRACE of its time is lost rather than used later; what
+else makes a message late (the clocks' offset below, the event loop, the way to the platform) must stay within the
 rest of MARGIN. The database's clock is mapped onto this process's by the lease answered soonest after it was
 read in the last OFFSET_FOR seconds: that maps each place a little late, never early.
 
@@ -42,11 +42,10 @@ LONG_WAIT = 1.0  # a wait for the broadcasts' pace this long is another worker's
 
 
 class SharedPace:
-    def __init__(self, repo: SendGateRepo, channel: str, rate: int, broadcast_rate: int, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, repo: SendGateRepo, channel: str, rate: int, broadcast_rate: int) -> None:
         self.repo = repo
         self.channel = channel
-        self.clock = clock
+        self.clock: Callable[[], float] = time.monotonic  # the Gate's, once it shares this
         self.interval = (1 + MARGIN) / rate
         self.bulk_interval = (1 + MARGIN) / min(broadcast_rate, rate)
         self.block = max(1, round(BLOCK / self.interval))
