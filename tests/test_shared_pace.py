@@ -15,6 +15,7 @@ from bot.config import Config
 from bot.outbound import Priority
 from handlers.base import Reply
 from messages import Safe
+from storage.send_gate import SendGateRepo
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.people import BASE_CHAT, make_people
 from tests.test_broadcasts import MARK, config_for, running, start_broadcast
@@ -45,6 +46,26 @@ async def flood(app: App, chats: list[int], mark: str) -> None:
                                        Priority.BROADCAST)
 
     await asyncio.gather(*(one(chat) for chat in chats))
+
+
+async def test_leases_on_two_connections_take_places_one_after_the_other(database):
+    """Two workers' connections: a broadcast lease is refused while what is reserved runs beyond the horizon, a
+    reply's is not and comes after it, a pause holds broadcasts back (spans of seconds: no timing in it)."""
+    first, second = await SendGateRepo.open(database), await SendGateRepo.open(database)
+    try:
+        bulk = await first.lease("telegram", 5.0, bulk_span=5.0, horizon=0.02)
+        assert bulk.end is not None and bulk.end - 5.0 >= bulk.now
+        refused = await second.lease("telegram", 1.0, bulk_span=1.0, horizon=0.02)
+        assert refused.end is None and refused.busy == pytest.approx(bulk.end)
+        reply = await second.lease("telegram", 0.1)
+        assert reply.end is not None and reply.end - 0.1 == pytest.approx(bulk.end)
+        await second.pause("zalo", 60)
+        paused = await first.lease("zalo", 0.1, bulk_span=0.1, horizon=0.02)
+        assert paused.end is None and paused.busy >= paused.now + 59
+        assert (await first.lease("zalo", 0.1)).end < paused.now + 1  # replies go on during a 429's pause
+    finally:
+        await first.close()
+        await second.close()
 
 
 def arrivals(api: FakeBotAPI, mark: str) -> list[float]:
