@@ -123,10 +123,10 @@ class SharedPace:
             lease = await self.repo.lease(self.channel, count * self.interval,
                                           bulk_span=count * self.bulk_interval if bulk else None,
                                           horizon=self.horizon)
-        except sqlite3.Error as err:
+        except Exception as err:  # the database unreachable (sqlite3's classes, storage/pg.py), or a bug
             if not self._failing:
                 log.warning("%s: the shared send rate could not be read from the database; messages wait (%s)",
-                            self.channel, err)
+                            self.channel, err, exc_info=not isinstance(err, sqlite3.Error))
             self._failing = True
             self._retry_at = self.clock() + RETRY
             self._timer = asyncio.get_running_loop().call_later(RETRY, self._wake)
