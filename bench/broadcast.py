@@ -75,8 +75,8 @@ async def build(fake: RemoteFake, db: Path | str, cap: int, concurrency: int, ch
     """The Apps, the first started as in production, the others only sending."""
     apps = [await build_one(fake, db, cap, concurrency, channel)]
     if workers > 1:
-        # No tick on the first: it would take the others' broadcasts for its own after a crash (one scheduler leader
-        # and broadcasts shared by several workers are issue 19's other pieces).
+        # No tick on the first: it would take a broadcast running on another App for one a crash stopped, and resume
+        # it (one scheduler leader and broadcasts shared by several workers are issue 19's other pieces).
         await apps[0].scheduler.stop()
     for _ in range(workers - 1):
         app = await App.build(apps[0].config)
@@ -118,8 +118,9 @@ async def broadcast(apps: list[App], fake: RemoteFake, channel: str, recipients:
         if len(apps) == 1:
             await app.broadcasts.tick(now)
         else:  # what the tick does, for this broadcast alone
-            assert await store.schedule.claim(f"broadcast:{created.id}", now)
-            assert await store.broadcasts.start(created.id, now)
+            if not (await store.schedule.claim(f"broadcast:{created.id}", now)
+                    and await store.broadcasts.start(created.id, now)):
+                raise BenchError(f"broadcast {created.id} could not be started")
             app.broadcasts._launch(created.id, recovering=False)
         ids.append(created.id)
     return ids
