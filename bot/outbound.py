@@ -5,6 +5,7 @@ first, broadcasts in the capacity left over."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 WINDOW = 1.0
 EPSILON = 0.005
 BURST = 0.05  # seconds of broadcast messages that may catch up at once after a hiccup of the event loop
+LEASE_WAIT = 0.1  # seconds a typing sign may wait for its place from the shared pace (bot/shared_pace.py)
 
 
 class Priority(IntEnum):
@@ -89,7 +91,7 @@ class Gate:
 
     def share(self, pace: SharedPace) -> None:
         self.pace = pace
-        pace.gate = self
+        pace.gate, pace.clock = self, self.clock
 
     def try_acquire(self, priority: Priority) -> Slot | None:
         """A place in the window if one is free now and nobody of this priority or higher waits for one
@@ -301,6 +303,10 @@ class Outbound:
             return
         gate = self.gates.get(channel_name)
         slot = gate.try_acquire(Priority.REPLY) if gate is not None else None
+        if slot is None and gate is not None and gate.pace is not None:
+            # On PostgreSQL the place is leased from the database first: a round trip, not a wait for the rate.
+            with contextlib.suppress(TimeoutError):
+                slot = await asyncio.wait_for(gate.acquire(Priority.REPLY), LEASE_WAIT)
         if gate is not None and slot is None:
             return
         answered = False

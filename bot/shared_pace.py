@@ -4,8 +4,8 @@
 The places are those of one generic cell rate algorithm on the database's clock, `interval` apart: a little more
 than 1/rate, so that a message may reach the platform up to MARGIN seconds later than its place and no second
 there still counts more than the cap (places that land in one second span at most 1 + MARGIN seconds, and
-(1 + MARGIN) / interval = rate). A place not taken within GRACE of its time is lost, never used late; what else
-makes a message late (the clocks' offset below, the event loop, the way to the platform) must stay within the
+(1 + MARGIN) / interval = rate). A place not taken within GRACE of its time is lost rather than used later; what
+else makes a message late (the clocks' offset below, the event loop, the way to the platform) must stay within the
 rest of MARGIN. The database's clock is mapped onto this process's by the lease answered soonest after it was
 read in the last OFFSET_FOR seconds: that maps each place a little late, never early.
 
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MARGIN = 0.02
-GRACE = 0.005
+MARGIN = 0.03
+GRACE = 0.01
 BLOCK = 0.01  # seconds of places a broadcast lease takes at most
 HORIZON = 0.02  # how far ahead of the database's clock broadcasts may have reserved places (at least two blocks)
 OFFSET_FOR = 2.0
@@ -42,11 +42,10 @@ LONG_WAIT = 1.0  # a wait for the broadcasts' pace this long is another worker's
 
 
 class SharedPace:
-    def __init__(self, repo: SendGateRepo, channel: str, rate: int, broadcast_rate: int, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, repo: SendGateRepo, channel: str, rate: int, broadcast_rate: int) -> None:
         self.repo = repo
         self.channel = channel
-        self.clock = clock
+        self.clock: Callable[[], float] = time.monotonic  # the Gate's, once it shares this
         self.interval = (1 + MARGIN) / rate
         self.bulk_interval = (1 + MARGIN) / min(broadcast_rate, rate)
         self.block = max(1, round(BLOCK / self.interval))
@@ -54,6 +53,7 @@ class SharedPace:
         self.gate: Gate | None = None
         self.leases = 0  # leases granted (bench.broadcast)
         self.lost = 0  # places leased and not used in time
+        self.refused = 0  # broadcast leases refused: the places reserved went too far ahead
         self._any: deque[float] = deque()  # places leased for broadcasts, on this clock: anyone may take them
         self._urgent: deque[float] = deque()  # leased for a reply or a digest: not at the broadcasts' pace
         self._leasing: asyncio.Task | None = None
@@ -123,10 +123,10 @@ class SharedPace:
             lease = await self.repo.lease(self.channel, count * self.interval,
                                           bulk_span=count * self.bulk_interval if bulk else None,
                                           horizon=self.horizon)
-        except sqlite3.Error as err:
+        except Exception as err:  # the database unreachable (sqlite3's classes, storage/pg.py), or a bug
             if not self._failing:
                 log.warning("%s: the shared send rate could not be read from the database; messages wait (%s)",
-                            self.channel, err)
+                            self.channel, err, exc_info=not isinstance(err, sqlite3.Error))
             self._failing = True
             self._retry_at = self.clock() + RETRY
             self._timer = asyncio.get_running_loop().call_later(RETRY, self._wake)
@@ -138,6 +138,7 @@ class SharedPace:
         if now - self._offset_at > OFFSET_FOR or now - lease.now < self._offset:
             self._offset, self._offset_at = now - lease.now, now
         if lease.end is None:
+            self.refused += 1
             self._bulk_after = lease.busy - self.horizon + self._offset
             if self._bulk_after - now >= LONG_WAIT and self.gate is not None:
                 self.gate.pause(self._bulk_after - now, shared=False)

@@ -73,8 +73,9 @@ class SendGateRepo:
 
     async def pause(self, channel: str, seconds: float) -> None:
         """No broadcast message on `channel` for `seconds` (the platform said 429), on every worker."""
-        await self._write("UPDATE send_gate SET btat = GREATEST(btat, clock_timestamp()"
-                          " + make_interval(secs => :seconds)) WHERE channel = :channel",
+        await self._write("INSERT INTO send_gate AS g (channel, tat, btat) VALUES (:channel, clock_timestamp(),"
+                          " clock_timestamp() + make_interval(secs => :seconds))"
+                          " ON CONFLICT (channel) DO UPDATE SET btat = GREATEST(g.btat, excluded.btat)",
                           {"channel": channel, "seconds": seconds})
 
     async def _write(self, sql: str, params: dict) -> None:

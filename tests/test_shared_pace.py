@@ -5,16 +5,21 @@ broadcast, and a 429 on one pauses the other's broadcast."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
+import time
 from contextlib import asynccontextmanager
 
 import pytest
 
+from bot import shared_pace
 from bot.app import App
 from bot.channels.base import DeliveryError
 from bot.config import Config
-from bot.outbound import Priority
+from bot.outbound import Gate, Priority
 from handlers.base import Reply
 from messages import Safe
+from storage.send_gate import Lease, SendGateRepo
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.people import BASE_CHAT, make_people
 from tests.test_broadcasts import MARK, config_for, running, start_broadcast
@@ -45,6 +50,57 @@ async def flood(app: App, chats: list[int], mark: str) -> None:
                                        Priority.BROADCAST)
 
     await asyncio.gather(*(one(chat) for chat in chats))
+
+
+async def test_leases_on_two_connections_take_places_one_after_the_other(database):
+    """Two workers' connections: a broadcast lease is refused while what is reserved runs beyond the horizon, a
+    reply's is not and comes after it, a pause holds broadcasts back (spans of seconds: no timing in it)."""
+    first, second = await SendGateRepo.open(database), await SendGateRepo.open(database)
+    try:
+        bulk = await first.lease("telegram", 5.0, bulk_span=5.0, horizon=0.02)
+        assert bulk.end is not None and bulk.end - 5.0 >= bulk.now
+        refused = await second.lease("telegram", 1.0, bulk_span=1.0, horizon=0.02)
+        assert refused.end is None and refused.busy == pytest.approx(bulk.end)
+        reply = await second.lease("telegram", 0.1)
+        assert reply.end is not None and reply.end - 0.1 == pytest.approx(bulk.end)
+        await second.pause("zalo", 60)
+        paused = await first.lease("zalo", 0.1, bulk_span=0.1, horizon=0.02)
+        assert paused.end is None and paused.busy >= paused.now + 59
+        assert (await first.lease("zalo", 0.1)).end < paused.now + 1  # replies go on during a 429's pause
+    finally:
+        await first.close()
+        await second.close()
+
+
+class FlakyGateRepo:
+    """The database's row, kept here; the first `failures` leases fail as a lost connection does."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.tat = 0.0
+
+    async def lease(self, channel: str, span: float, *, bulk_span: float | None = None,
+                    horizon: float = 0.0) -> Lease:
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+        now = time.time()
+        self.tat = max(self.tat, now) + span
+        return Lease(now, self.tat, self.tat - span)
+
+
+async def test_a_database_that_fails_holds_messages_back_then_lets_them_go(monkeypatch, caplog):
+    monkeypatch.setattr(shared_pace, "RETRY", 0.05)
+    gate = Gate(CAP, CAP)
+    gate.share(shared_pace.SharedPace(FlakyGateRepo(failures=2), "telegram", CAP, CAP))
+    with caplog.at_level(logging.WARNING, logger="bot.shared_pace"):
+        async with asyncio.timeout(5):
+            slots = [await gate.acquire(Priority.REPLY), await gate.acquire(Priority.BROADCAST)]
+    assert len(slots) == 2 and gate.pace.leases == 2
+    assert [r.message for r in caplog.records].count(
+        "telegram: the shared send rate could not be read from the database; messages wait "
+        "(server closed the connection unexpectedly)") == 1, "one warning while it fails, not one per try"
+    await gate.pace.close()
 
 
 def arrivals(api: FakeBotAPI, mark: str) -> list[float]:
