@@ -1,4 +1,5 @@
-"""Two long-lived aiosqlite connections, one for writes and one for reads; numbered migrations.
+"""Two long-lived aiosqlite connections, one for writes and one for reads, and two more used on the event loop's
+own thread; numbered migrations.
 
 Coroutines that share an aiosqlite connection share its transaction, so the write connection runs in
 autocommit mode and every multi-statement write takes `Database.tx()`, which holds an asyncio lock
@@ -25,13 +26,21 @@ that they can never hold the loop for long; what they cannot do at once goes to 
 * a budget of `QUICK_BUDGET_S` per call: SQLite's progress handler interrupts a statement that runs longer, and a
   write interrupted is a transaction rolled back whole (writes there always run BEGIN IMMEDIATE … COMMIT, and the
   COMMIT itself is never interrupted), so nothing was done either;
-* no checkpoint (its fsync) on the loop: the loop's write connection has no autocheckpoint, and every
-  `CHECKPOINT_EVERY` commits there the write connection's thread runs one, under the write lock, as its own
-  autocheckpoint would have;
+* no wait for the disk on the loop: synchronous=NORMAL, under which a commit writes the WAL but does not fsync
+  it; the loop's write connection has no autocheckpoint, and every `CHECKPOINT_EVERY` commits there the write
+  connection's thread runs one, under the write lock, as its own autocheckpoint would have; the write after it,
+  which starts the WAL over and fsyncs its header, is done on that thread too. (When a `tx()` pushes the WAL past
+  1,000 pages, that connection's autocheckpoint runs and the next write on the loop may sync the header: one fsync,
+  0.3–1 ms on the bench's disk);
 * the write lock (`_lock`) still serializes this process's writers, the loop's and the threads' alike.
 
 So what is rerun on a thread is exactly a call that did nothing: a read, or a write or `atomic` whose transaction
 never committed. `tx()` (long transactions, imports, retention), `executemany` and `scratch` stay on the thread.
+A large read (a report) costs the loop its budget before it is rerun there.
+
+Since another connection of this process now commits, a statement left unfinished on the write connection (a
+cursor not read to its end nor closed) would keep an old snapshot, and its next BEGIN IMMEDIATE would fail with
+SQLITE_BUSY_SNAPSHOT: read cursors to the end, or close them (`async with conn.execute(…) as cur`).
 """
 
 from __future__ import annotations
@@ -57,12 +66,13 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 WRITE_FAILURES = {sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT,
                   sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB}
 # How long a call may hold the event loop before SQLite interrupts it and it is rerun on a thread: every chat
-# waits meanwhile, and the bot's statements take 0.02–0.3 ms. SQLite looks at the clock every QUICK_OPS
-# instructions of its virtual machine (some microseconds apart).
+# waits meanwhile, and the bot's point reads and small writes take well under a millisecond. SQLite looks at the
+# clock every QUICK_OPS instructions of its virtual machine (tens of microseconds apart); a single instruction
+# that takes long (sorting a large result) is not interrupted until it ends.
 QUICK_BUDGET_S = 0.003
 QUICK_OPS = 1000
 # SQLite's autocheckpoint runs at 1,000 pages of WAL; a commit of the bot's writes is 2–5 pages.
-CHECKPOINT_EVERY = 200
+CHECKPOINT_EVERY = 100
 # What says a call on the loop's connections did nothing and may be rerun on a thread.
 RERUN = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT}
 T = TypeVar("T")
@@ -90,6 +100,9 @@ class Database:
         self.loopside = loopside  # None: every call on the threads (an in-memory database is one connection)
         self._lock = asyncio.Lock()
         self._quick_commits = 0
+        # The next write after a complete checkpoint starts the WAL over and waits for the disk (fsync) to have its
+        # header: that one goes to the thread.
+        self._after_checkpoint = False
         # (time.monotonic(), SQLite's reason) when the latest write failed for want of a writable database;
         # None once a write commits. /healthz reads it without waiting for the lock.
         self.write_failure: tuple[float, str] | None = None
@@ -184,7 +197,9 @@ class Database:
         Under the lock either way."""
         async with self._lock:
             try:
-                if self.loopside is None or (rows := self.loopside.write(statements)) is AGAIN:
+                rows = AGAIN if self.loopside is None or self._after_checkpoint else self.loopside.write(statements)
+                if rows is AGAIN:
+                    self._after_checkpoint = False
                     done = await on_thread_()
                 else:
                     done = result(rows)
@@ -205,6 +220,7 @@ class Database:
             await self.conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")  # read: no statement left open
         except sqlite3.Error as err:
             self._failed(err)
+        self._after_checkpoint = True
 
     def _failed(self, err: sqlite3.Error) -> None:
         if getattr(err, "sqlite_errorcode", 0) & 0xFF in WRITE_FAILURES:  # the primary code, without extensions

@@ -152,5 +152,9 @@ async def test_the_loops_commits_are_checkpointed_on_the_write_connections_threa
         await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
     assert file_size(db.path) == size and set(seen) == {"loop"}  # in the WAL only
     await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
-    assert seen[-1] != "loop"  # one trip to the thread, for the checkpoint
+    assert seen[-2:] == ["loop", "_execute_fetchall"]  # a trip to the thread, for the checkpoint
     assert file_size(db.path) > size + 5 * 20000
+    await db.execute("INSERT INTO pages VALUES (randomblob(20000))")  # starts the WAL over: on the thread
+    assert seen[-1] == "_execute_insert"
+    await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
+    assert seen[-1] == "loop"
