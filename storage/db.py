@@ -40,7 +40,9 @@ A large read (a report) costs the loop its budget before it is rerun there.
 
 Since another connection of this process now commits, a statement left unfinished on the write connection (a
 cursor not read to its end nor closed) would keep an old snapshot, and its next BEGIN IMMEDIATE would fail with
-SQLITE_BUSY_SNAPSHOT: read cursors to the end, or close them (`async with conn.execute(…) as cur`).
+SQLITE_BUSY_SNAPSHOT: read cursors to the end, or close them (`async with conn.execute(…) as cur`). And what is a
+connection's own (TEMP tables and triggers, PRAGMA settings) made through `execute` lands on the loop's write
+connection only: staging tables go through `scratch()` and are read inside `tx()`, as before.
 """
 
 from __future__ import annotations
