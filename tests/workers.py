@@ -33,7 +33,6 @@ class PostsToWebhook:
         self._chains: dict[int, asyncio.Task] = {}  # each chat's latest post; it waits for the one before
         self._posts: set[asyncio.Task] = set()
         self._client: aiohttp.ClientSession | None = None
-        self.redelivered = 0  # updates posted more than once (the proxy answered 502: a worker died holding it)
 
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         if "update_id" not in update:
@@ -57,9 +56,8 @@ class PostsToWebhook:
                 async with self._client.post(self.webhook["url"], json=update, headers=headers) as answer:
                     if answer.status == 200:
                         return
-            except (aiohttp.ClientError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError):  # the proxy's 502 too: a worker died holding it
                 pass
-            self.redelivered += 1
             await asyncio.sleep(RETRY)
 
     async def posted(self) -> None:
@@ -100,7 +98,7 @@ async def workers(count: int, db: str, api: FakeBotAPI, workdir: Path,
     """`count` workers on database `db`, each with its own folder and log in `workdir`, behind a round-robin proxy
     (given back too) that `api`'s webhook points to; stopped at the end (one killed before is left as it is)."""
     started: list[Worker] = []
-    async with RoundRobin() as proxy:
+    async with RoundRobin() as proxy, contextlib.AsyncExitStack() as logs:
         try:
             for n in range(count):
                 folder = workdir / f"w{n}"
@@ -108,7 +106,7 @@ async def workers(count: int, db: str, api: FakeBotAPI, workdir: Path,
                 env = bot_env(db, folder, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.base_url,
                               TELEGRAM_WEBHOOK_URL=f"{proxy.url}/telegram/webhook", TELEGRAM_WEBHOOK_SECRET=SECRET,
                               DANVAN_WORKER=f"w{n}", **variables)
-                log = (folder / "bot.log").open("w")
+                log = logs.enter_context((folder / "bot.log").open("w"))
                 worker = Worker(f"w{n}", int(env["DANVAN_PORT"]), start_bot(env, folder, log))
                 started.append(worker)
                 proxy.add(worker.url)
