@@ -4,7 +4,8 @@ SQLite on disk) against the fake Bot API in a process of its own, on loopback, 4
     python -m bench.broadcast          # under a minute; progress on stderr, one JSON line last on stdout
     python -m bench.broadcast --channel zalo   # the same on Zalo (its own client, its fake): 1,000 at 50/s
 
-(a) 10,000 recipients at a cap of 1000/s (Telegram's paid broadcasts);
+(a) 10,000 recipients at a cap of 1000/s (Telegram's paid broadcasts), measured against the capacity the
+    replies of (d) leave it (they go first, under the same cap);
 (b) 10 s at a cap of 30/s (Telegram's default): how close to the cap, never above it in any second;
 (c) a naive loop, one send_message after another, as the baseline (on Zalo: the channel's client);
 (d) one person chatting (/huongdan every 0.25 s) during (a): how long they wait for each answer.
@@ -113,17 +114,24 @@ async def full_speed(fake: RemoteFake, db: Path | str, recipients: int, cap: int
         raise BenchError(f"the fake crashed: {seen['errors'][:3]}")
     times, per_chat = seen["times"], seen["per_chat"]
     expected = {str(BASE_CHAT + i) for i in range(recipients)}
-    achieved = (len(times) - 1) / (times[-1] - times[0])
-    # Replies share the cap: at 50/s the person's 4 answers a second are 8 % of it, at 1000/s 0.4 %.
-    with_replies = (sum(1 for t in every if times[0] <= t <= times[-1]) - 1) / (times[-1] - times[0])
-    result = {"achieved_per_s": round(achieved, 1), "ratio_to_cap": round(achieved / cap, 3),
+    span = times[-1] - times[0]
+    achieved = (len(times) - 1) / span
+    # Replies go first and share the cap (one platform limit per bot): at 50/s the person's 4 answers a second
+    # are 8 % of it, at 1000/s 0.4 %. The broadcast can have only what they leave, so that is what it is
+    # measured against; `ratio_to_whole_cap` is the broadcast alone over the whole cap, as it was measured before.
+    sent_in_span = sum(1 for t in every if times[0] <= t <= times[-1])
+    replies = (sent_in_span - len(times)) / span
+    with_replies = (sent_in_span - 1) / span
+    result = {"achieved_per_s": round(achieved, 1), "ratio_to_cap": round(achieved / (cap - replies), 3),
+              "ratio_to_whole_cap": round(achieved / cap, 3), "replies_per_s": round(replies, 2),
               "max_1s_window": seen["max_1s_window"], "reply_p95_ms": round(percentile(latencies, 95) * 1000, 1),
               "duplicates": sum(n - 1 for n in per_chat.values()), "lost": len(expected - set(per_chat)),
               "cpu_ms_per_message": round(cpu / max(len(times), 1) * 1000, 3),
               "wall_s": round(wall, 1), "cpu_share": round(cpu / wall, 2), "fake_cpu_share": round(fake_cpu / wall, 2),
               "other_load_cores": round(max(0.0, other), 2), "statuses": {k: v for k, v in counts.items() if v},
               "failed_calls": dict(seen["failed"]), "ratio_to_cap_with_replies": round(with_replies / cap, 3)}
-    say(f"(a) {achieved:.0f}/s ({achieved / cap:.1%} of the cap), busiest second {seen['max_1s_window']}, "
+    say(f"(a) {achieved:.1f}/s ({achieved / (cap - replies):.1%} of the cap less the replies' {replies:.1f}/s, "
+        f"{achieved / cap:.1%} of the whole cap), busiest second {seen['max_1s_window']}, "
         f"{len(times)} delivered in {wall:.1f}s wall, CPU {cpu / wall:.0%} of a core (the fake's "
         f"{fake_cpu / wall:.0%}; the rest of the machine {max(0.0, other):.2f} cores); "
         f"duplicates {result['duplicates']}, lost {result['lost']}; "
@@ -210,6 +218,7 @@ async def run(recipients: int, cap: int, concurrency: int, channel: str = "teleg
     zalo = {"channel": channel, "ratio_to_cap_with_replies": a["ratio_to_cap_with_replies"]}
     return {"bench": "broadcast", **(zalo if channel == "zalo" else {}), "recipients": recipients, "cap_per_s": cap,
             "achieved_per_s": a["achieved_per_s"], "ratio_to_cap": a["ratio_to_cap"],
+            "ratio_to_whole_cap": a["ratio_to_whole_cap"], "replies_per_s": a["replies_per_s"],
             "cap30_ratio": b["cap30_ratio"], "max_1s_window": a["max_1s_window"],
             "cap30_max_1s_window": b["cap30_max_1s_window"], "naive_per_s": c["naive_per_s"],
             "reply_p95_ms": a["reply_p95_ms"], "duplicates": a["duplicates"], "lost": a["lost"],

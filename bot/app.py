@@ -33,6 +33,7 @@ from storage import Store
 from storage.claims import Claims
 from storage.db import DatabaseUnavailable
 from storage.files import local_dir
+from storage.notify import LocalSignals
 
 log = logging.getLogger(__name__)
 DRAIN_SECONDS = 5.0  # at a stop, how long updates being handled may take to finish
@@ -56,6 +57,16 @@ class App:
         self.store = store
         self.clock = clock
         self.outbound = Outbound(store, clock)
+        # Several workers may share a PostgreSQL database: they signal each other (storage/notify.py) and one of them
+        # leads the scheduler (bot/scheduler.py). SQLite's one process is the whole deployment.
+        self.signals = LocalSignals()
+        leadership = None
+        if store.db.dialect.name == "postgresql":
+            from storage.leader import Leadership  # psycopg is loaded only where PostgreSQL is used
+            from storage.pg_notify import PostgresSignals
+
+            self.signals = PostgresSignals(store.db, config.worker_name)
+            leadership = Leadership(store.db.path, config.worker_name)
         self.router = Router(store, config.handler_settings(), handlers.registry, self.outbound, clock)
         self.telegram: TelegramChannel | None = None
         self.zalo: ZaloChannel | None = None
@@ -65,15 +76,17 @@ class App:
         self.router.links = self.links
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = local_dir(config.store_path) / "uploads"
-        self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo)
+        shared = self.signals if leadership is not None else None  # each page hears what any worker wrote to it
+        self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo,
+                              signals=shared)
         self.outbound.add(self.web)
         # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.
         self.webtext: WebChannel | None = None
         if config.demo:
             self.webtext = WebChannel(config.web_url, uploads / "webtext", store.web_messages, clock, staff=True,
-                                      text_only=True)
+                                      text_only=True, signals=shared)
             self.outbound.add(self.webtext)
-        self.scheduler = Scheduler(clock, config.tick_seconds)
+        self.scheduler = Scheduler(clock, config.tick_seconds, leadership=leadership, signals=self.signals)
         # Digests, case reminders and escalation, task announcements and reminders (bot/jobs.py).
         self.cadre_schedule = CadreSchedule(store, self.router, self.router.settings, config.escalate_days)
         self.cadre_schedule.register(self.scheduler)
@@ -84,12 +97,16 @@ class App:
         self.scheduler.every_tick("broadcasts", self.broadcasts.tick)
         SurveyReminders(store, config.quiet, self.router.settings.tz).register(self.scheduler)
         self.router.wake = self.scheduler.wake
+        # What a start does once for the whole deployment: on several workers, the leader does it on taking over.
+        self.scheduler.on_leading(self.router.resend_notices)
+        self.scheduler.on_leading(self.broadcasts.resume)
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
         # Every update is journalled before the platform is told it arrived (bot/intake.py). On PostgreSQL other
         # workers may share the database: each chat's updates are then handled by one worker at a time.
         self.claims = Claims(store.db) if store.db.dialect.name == "postgresql" else None
         self.intake = Intake(store, self.router, clock, self.claims)
-        self._sweeping: asyncio.Task | None = None
+        if self.intake.drainers is not None:  # chats that a worker which died was handling: any worker takes them
+            self.scheduler.every_tick("stranded chats", self.intake.drainers.sweep, everywhere=True)
         # What has been kept long enough goes, once a day: case senders, files and locations, the journal, stale
         # notices and options, expired web sessions (bot/retention.py).
         self.retention = Retention(store, config.retention_months, self.router.settings.tz)
@@ -138,10 +155,17 @@ class App:
         self.fatal, self.fatal_channel = reason, channel
         self.halted.set()
 
+    @property
+    def alone(self) -> bool:
+        """The process is the whole deployment (SQLite), rather than one of several workers sharing PostgreSQL."""
+        return self.scheduler.leadership is None
+
     async def start(self) -> None:
         if self.claims is not None:
             await self._claim_polling()
-        self.scheduler.start()
+        await self.signals.start()
+        if self.alone:
+            self.scheduler.start()
         if self.telegram is not None:
             secret = self.config.telegram_webhook_secret
             await self.telegram.start(self.config.telegram_webhook_url,
@@ -151,9 +175,8 @@ class App:
             await self.zalo.start(self.config.zalo_webhook_url, secret.get_secret_value() if secret else None)
         # What was journalled before a crash goes first, ahead of anything new from the same chat.
         await self.intake.replay()
-        await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
-        if self.intake.drainers is not None:  # chats that a worker which died since then was handling
-            self._sweeping = asyncio.create_task(self.intake.drainers.sweeping())
+        if self.alone:
+            await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
         if self.telegram is not None:
             self.telegram.listen()
             # A default for each catalog language, and the default language's for every other language code (a
@@ -167,7 +190,11 @@ class App:
             self.zalo.listen()
             log.info("Zalo bot %s is running (%s)", self.zalo.username,
                      "webhook" if self.zalo.webhook else "long polling")
-        await self.broadcasts.resume()  # what was running before a crash or a restart carries on
+        if self.alone:
+            await self.broadcasts.resume()  # what was running before a crash or a restart carries on
+        else:  # the deployment's leader, if no other worker is, resumes now that the channels are running
+            await self.scheduler.elect()
+            self.scheduler.start()
         # What is loaded by now lives as long as the process: the collector need not rescan it, and runs
         # less often (its passes stall the event loop; bench/README.md measures the difference).
         gc.collect()
@@ -186,9 +213,6 @@ class App:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
-        if self._sweeping is not None:
-            self._sweeping.cancel()
-            await asyncio.gather(self._sweeping, return_exceptions=True)
         if self.telegram is not None:
             await self.telegram.stop_receiving()
         if self.zalo is not None:
@@ -205,4 +229,7 @@ class App:
             await self.zalo.stop()
         if self.backups is not None:
             await self.backups.wait()
+        await self.signals.close()
+        if self.scheduler.leadership is not None:  # the lock goes now: another worker leads from its next tick
+            await self.scheduler.leadership.close()
         await self.store.close()

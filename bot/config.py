@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import stat
 from datetime import time, timedelta
 from ipaddress import ip_address
@@ -60,6 +61,8 @@ class Config(BaseSettings):
     case_limit: int = Field(5, alias="DANVAN_CASE_LIMIT", ge=1, le=10_000)
     similarity: int = Field(THRESHOLD, alias="DANVAN_SIMILARITY", ge=50, le=100)
     tick_seconds: float = Field(30.0, alias="DANVAN_TICK_SECONDS", gt=0, le=3600)
+    # Names this process in logs, /healthz and PostgreSQL's pg_stat_activity when several workers share a database.
+    worker: str | None = Field(None, alias="DANVAN_WORKER", min_length=1, max_length=40)
     escalate_days: int = Field(3, alias="DANVAN_ESCALATE_DAYS", ge=1, le=60)  # working days overdue
     # Months after a case is closed until it no longer names its sender and its files and locations go.
     retention_months: int = Field(24, alias="DANVAN_RETENTION_MONTHS", ge=1, le=240)
@@ -182,6 +185,10 @@ class Config(BaseSettings):
     def store_path(self) -> Path | str:
         """Demo mode has its own database and never opens the production one."""
         return self.demo_db if self.demo else self.db
+
+    @property
+    def worker_name(self) -> str:
+        return self.worker or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
     def web_url(self) -> str:

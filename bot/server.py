@@ -27,7 +27,10 @@ def build_asgi(app: App) -> Starlette:
         problems = await app.health.problems()  # bot/health.py says what each means
         return JSONResponse({"status": "error" if problems else "ok",
                              "database": "unavailable" if "database" in problems else "ok",
-                             "mode": "demo" if app.config.demo else "production", "problems": problems},
+                             "mode": "demo" if app.config.demo else "production", "problems": problems,
+                             # which worker answered, and whether it runs the scheduler's jobs (fine either way)
+                             "worker": app.config.worker_name,
+                             "role": "leader" if app.scheduler.is_leader else "follower"},
                             status_code=503 if problems else 200, headers={"Cache-Control": "no-store"})
 
     def webhook(channel_of, secret_of, header: str, valid, answer: Callable[[], Response]):
@@ -96,5 +99,6 @@ def web_chat(app: App) -> WebChat:
     """The web chat's HTTP API, given what it uses of the App."""
     config = app.config
     settings = WebSettings(demo=config.demo, operator=config.operator_name, session_days=config.web_session_days,
-                           burst=config.web_burst, rate=config.web_rate, https=config.web_url.startswith("https://"))
+                           burst=config.web_burst, rate=config.web_rate, https=config.web_url.startswith("https://"),
+                           shared=not app.alone)
     return WebChat(app.store, app.intake.handle, app.web_channels, settings, app.clock)

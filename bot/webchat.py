@@ -5,6 +5,7 @@ services it uses — the store, the intake's `handle`, the channels, its setting
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import html
 import logging
@@ -125,6 +126,10 @@ class WebSettings:
     burst: float  # messages a session may send at once…
     rate: float  # …and per second after that
     https: bool  # the public address is https: the cookie is sent only over it
+    # Several workers share the database (PostgreSQL): a session opened on one is answered by any, as a load balancer
+    # sends each request where it likes. One process (SQLite) knows its sessions; after a restart the page opens its
+    # session again.
+    shared: bool = False
 
 
 Handle = Callable[[str, str, Inbound], Awaitable[None]]  # Intake.handle: journal an event, handle it, return
@@ -226,13 +231,8 @@ class WebChat:
         if session is not None and session.expires_at <= now:
             self._sessions.pop(token, None)
             session = None
-        if session is None and TOKEN.match(token):
-            stored = await self.store.web_sessions.get(token, now)
-            if stored is not None:
-                session = self._remember(token, stored.chat_id, stored.expires_at, now)
-                if stored.view in self.channels:  # what the demo's visitor was playing before a restart
-                    session.view = stored.view
-                    session.persona = stored.persona if stored.persona in self.personas else None
+        if session is None:
+            session = await self._restore(token, now)
         if session is None:
             wait = self._address_bucket(request).take()
             if wait:
@@ -409,6 +409,10 @@ class WebChat:
         now = self.clock()
         token = request.cookies.get(COOKIE, "")
         session = self._sessions.get(token)
+        if session is None and self.settings.shared:  # opened on another worker
+            session = await self._restore(token, now)
+            if session is not None:
+                await self._refresh_language(session)
         if session is None or session.expires_at <= now:
             self._sessions.pop(token, None)
             raise Refused(401, "session_expired")
@@ -421,9 +425,22 @@ class WebChat:
             session.touched_at, session.expires_at = now, now + self.ttl
         return session
 
+    async def _restore(self, token: str, now: datetime) -> Session | None:
+        """A session kept in the database (opened before a restart, or on another worker), unless expired."""
+        stored = await self.store.web_sessions.get(token, now) if TOKEN.match(token) else None
+        if stored is None:
+            return None
+        session = self._remember(token, stored.chat_id, stored.expires_at, now)
+        if stored.view in self.channels:  # what the demo's visitor was playing before a restart
+            session.view = stored.view
+            session.persona = stored.persona if stored.persona in self.personas else None
+        return session
+
     def _remember(self, token: str, chat_id: str, expires_at: datetime, now: datetime) -> Session:
-        session = Session(token, chat_id, secrets.token_urlsafe(24), expires_at, now,
-                          Bucket(self.settings.burst, self.settings.rate))
+        # The CSRF token is derived from the session's (secret, in an HttpOnly cookie), so that every worker that
+        # restores the session answers with the same one.
+        csrf = hashlib.sha256(b"danvan csrf " + token.encode()).hexdigest()[:32]
+        session = Session(token, chat_id, csrf, expires_at, now, Bucket(self.settings.burst, self.settings.rate))
         self._sessions[token] = session
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)

@@ -269,6 +269,7 @@ def _overdue(ctx: Ctx, case: Case) -> str:
 
 async def show_case(ctx: Ctx, case: Case) -> None:
     """The whole card, its photos and files first: shown once, when the case is opened."""
+    ctx.data["seen"] = case.status
     text, rows = await _card(ctx, case)
     attachments = await ctx.store.cases.attachments(case.id)
     shown_files = attachments if not case.hidden_reason or ctx.user.role == "admin" else []  # hidden is hidden
@@ -293,7 +294,7 @@ async def _card_again(ctx: Ctx, case_id: int, line: str = "") -> None:
     (the message pressed, a preview or a question, becomes the outcome line), elsewhere a short message with
     the actions. Never the whole card and its photos again."""
     case = await ctx.store.cases.get(case_id)
-    draft = {k: v for k, v in ctx.data.items() if k not in ("text", "then")}
+    draft = {k: v for k, v in ctx.data.items() if k not in ("text", "then")} | {"seen": case.status}
     ctx.conversation = Conversation(FLOW, "case", draft)
     ctx.dirty = True
     text, rows = await _card(ctx, case)
@@ -364,7 +365,7 @@ async def _transition(ctx: Ctx, case: Case, status: str, event: str, *, body: st
                       **changes: object) -> None:
     try:
         await ctx.store.cases.record(case.id, ctx.user.id, event, ctx.now, body=body, unit=ctx.user.unit_name,
-                                     expect=case.status, status=status, **changes)
+                                     expect=_seen(ctx, case), status=status, **changes)
     except CaseMoved as moved:
         await _moved(ctx, moved.case, body)
         return
@@ -375,6 +376,13 @@ async def _transition(ctx: Ctx, case: Case, status: str, event: str, *, body: st
                    code=case.code, status=Key(f"status.{status}"), body=body or "",
                    unit=ctx.user.unit_name or ctx.settings.operator_name)
     await _card_again(ctx, case.id, ctx.t("inbox.done", code=case.code, status=Key(f"status.{status}")))
+
+
+def _seen(ctx: Ctx, case: Case) -> str:
+    """The status the cadre's card showed: an action expects to find it, so that one pressed on a card the
+    citizen or another cadre has changed since (a reopening with its reason) is not taken, and the card is shown
+    again as it is now."""
+    return ctx.data.get("seen", case.status)
 
 
 async def _moved(ctx: Ctx, case: Case, text: str | None) -> None:
@@ -501,7 +509,7 @@ async def _apply_text(ctx: Ctx, case: Case, step: str, text: str) -> None:
         body = ctx.t.plain("inbox.forwarded_to", place=html.unescape(place))
         try:
             await ctx.store.cases.record(case.id, ctx.user.id, "forwarded", ctx.now, body=body,
-                                         unit=ctx.user.unit_name, expect=case.status, locality_id=target.id)
+                                         unit=ctx.user.unit_name, expect=_seen(ctx, case), locality_id=target.id)
         except CaseMoved as moved:
             await _moved(ctx, moved.case, text)
             return
@@ -587,7 +595,7 @@ async def _assign_handle(ctx: Ctx) -> None:
         return
     try:
         await ctx.store.cases.record(case.id, ctx.user.id, "reassigned", ctx.now, internal=True,
-                                     body=cadre.unit_name or cadre.display_name, expect=case.status,
+                                     body=cadre.unit_name or cadre.display_name, expect=_seen(ctx, case),
                                      assigned_to=cadre.id)
     except CaseMoved as moved:
         await _moved(ctx, moved.case, None)

@@ -1,4 +1,5 @@
-"""Two long-lived aiosqlite connections, one for writes and one for reads; numbered migrations.
+"""Two long-lived aiosqlite connections, one for writes and one for reads, and two more used on the event loop's
+own thread; numbered migrations.
 
 Coroutines that share an aiosqlite connection share its transaction, so the write connection runs in
 autocommit mode and every multi-statement write takes `Database.tx()`, which holds an asyncio lock
@@ -13,14 +14,41 @@ that `tx()` yields; so does a write that returns rows (`INSERT … RETURNING`), 
 connection refuses. An in-memory database is private to its connection, so there both are one connection.
 A `postgresql://` URL opens the same interface on PostgreSQL (storage/pg.py).
 
-Every aiosqlite call is a trip to the connection's thread and back (~20 µs of CPU in a quiet loop, ~0.1 ms in
-bench.inbound, the GIL and the wake-ups included), so a short unit of work on the hot path (a conversation's save)
-takes `Database.atomic()`: the whole transaction, BEGIN to COMMIT, run on that thread in one trip.
+Every aiosqlite call is a trip to the connection's thread and back (~20 µs of CPU in a quiet loop, 40–50 µs in
+bench.inbound, the GIL and the wake-ups included; the bot made ~5 a Zalo update, a third of its CPU), so a short
+unit of work on the hot path (a conversation's save) takes `Database.atomic()`: the whole transaction, BEGIN to
+COMMIT, as one call. And `fetchone`, `fetchall`, `execute`, `returning` and `atomic` first run on the event loop's
+own thread, on two plain sqlite3 connections of its own (`Loopside`: one query-only, one for writes), guarded so
+that they can never hold the loop for long; what they cannot do at once goes to the threads as before:
+
+* no busy timeout: a write that would wait for another process's lock, and a read that would wait (a WAL
+  recovery), get SQLITE_BUSY at once and nothing was done;
+* a budget of `QUICK_BUDGET_S` per call: SQLite's progress handler interrupts a statement that runs longer, and a
+  write interrupted is a transaction rolled back whole (writes there always run BEGIN IMMEDIATE … COMMIT, and the
+  COMMIT itself is never interrupted), so nothing was done either;
+* no wait for the disk on the loop: synchronous=NORMAL, under which a commit writes the WAL but does not fsync
+  it; the loop's write connection has no autocheckpoint, and every `CHECKPOINT_EVERY` commits there the write
+  connection's thread runs one, under the write lock, as its own autocheckpoint would have; the write after it,
+  which starts the WAL over and fsyncs its header, is done on that thread too. (When a `tx()` pushes the WAL past
+  1,000 pages, that connection's autocheckpoint runs and the next write on the loop may sync the header: one fsync,
+  0.3–1 ms on the bench's disk);
+* the write lock (`_lock`) still serializes this process's writers, the loop's and the threads' alike.
+
+So what is rerun on a thread is exactly a call that did nothing: a read, or a write or `atomic` whose transaction
+never committed. `tx()` (long transactions, imports, retention), `executemany` and `scratch` stay on the thread.
+A large read (a report) costs the loop its budget before it is rerun there.
+
+Since another connection of this process now commits, a statement left unfinished on the write connection (a
+cursor not read to its end nor closed) would keep an old snapshot, and its next BEGIN IMMEDIATE would fail with
+SQLITE_BUSY_SNAPSHOT: read cursors to the end, or close them (`async with conn.execute(…) as cur`). And what is a
+connection's own (TEMP tables and triggers, PRAGMA settings) made through `execute` lands on the loop's write
+connection only: staging tables go through `scratch()` and are read inside `tx()`, as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import sqlite3
 import time
@@ -39,7 +67,18 @@ MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # waited too long for another process's lock (an import), which the next write may well get.
 WRITE_FAILURES = {sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CORRUPT,
                   sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOTADB}
+# How long a call may hold the event loop before SQLite interrupts it and it is rerun on a thread: every chat
+# waits meanwhile, and the bot's point reads and small writes take well under a millisecond. SQLite looks at the
+# clock every QUICK_OPS instructions of its virtual machine (tens of microseconds apart); a single instruction
+# that takes long (sorting a large result) is not interrupted until it ends.
+QUICK_BUDGET_S = 0.003
+QUICK_OPS = 1000
+# SQLite's autocheckpoint runs at 1,000 pages of WAL; a commit of the bot's writes is 2–5 pages.
+CHECKPOINT_EVERY = 100
+# What says a call on the loop's connections did nothing and may be rerun on a thread.
+RERUN = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT}
 T = TypeVar("T")
+AGAIN: Any = object()  # what a call on the loop's connections returns when it must be rerun on a thread
 
 
 class DatabaseUnavailable(Exception):
@@ -55,11 +94,17 @@ class DatabaseUnavailable(Exception):
 class Database:
     dialect: dialect.Sqlite | dialect.Postgres = dialect.SQLITE
 
-    def __init__(self, conn: aiosqlite.Connection, path: str, reader: aiosqlite.Connection | None = None) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str, reader: aiosqlite.Connection | None = None,
+                 loopside: Loopside | None = None) -> None:
         self.conn = conn
         self.reader = reader or conn
         self.path = path
+        self.loopside = loopside  # None: every call on the threads (an in-memory database is one connection)
         self._lock = asyncio.Lock()
+        self._quick_commits = 0
+        # The next write after a complete checkpoint starts the WAL over and waits for the disk (fsync) to have its
+        # header: that one goes to the thread.
+        self._after_checkpoint = False
         # (time.monotonic(), SQLite's reason) when the latest write failed for want of a writable database;
         # None once a write commits. /healthz reads it without waiting for the lock.
         self.write_failure: tuple[float, str] | None = None
@@ -79,15 +124,21 @@ class Database:
         conn = await _connect(path, "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON")
         if path == ":memory:":
             return cls(conn, path)
+        reader = None
         try:
             # foreign_keys too, so that PRAGMA reads answer for the database as the writer uses it.
             reader = await _connect(path, "PRAGMA query_only=ON", "PRAGMA foreign_keys=ON")
+            loopside = Loopside(path)
         except BaseException:
+            if reader is not None:
+                await reader.close()
             await conn.close()
             raise
-        return cls(conn, path, reader)
+        return cls(conn, path, reader, loopside)
 
     async def close(self) -> None:
+        if self.loopside is not None:  # first: the last connection to close checkpoints, and not on the loop
+            self.loopside.close()
         if self.reader is not self.conn:
             await self.reader.close()
         await self.conn.close()
@@ -111,46 +162,67 @@ class Database:
             self.write_failure = None
 
     async def atomic(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[aiosqlite.Row]]:
-        """The statements as one transaction (BEGIN IMMEDIATE … COMMIT; rolled back if one fails), in one trip to
-        the write connection's thread, under the lock; returns the rows each returned (`… RETURNING`)."""
-        async with self._lock:
-            try:
-                result = await on_thread(self.conn, _transaction, statements)
-            except sqlite3.Error as err:
-                self._failed(err)
-                raise
-            self.write_failure = None
-        return result
+        """The statements as one transaction (BEGIN IMMEDIATE … COMMIT; rolled back if one fails), in one call on
+        the loop's write connection or one trip to the write connection's thread, under the lock; returns the rows
+        each returned (`… RETURNING`)."""
+        return await self._write(statements, lambda rows: rows, lambda: on_thread(self.conn, _transaction, statements))
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> aiosqlite.Row | None:
-        rows = await self.reader.execute_fetchall(sql, params)
-        return next(iter(rows), None)
+        return next(iter(await self.fetchall(sql, params)), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
+        if self.loopside is not None and (rows := self.loopside.read(sql, params)) is not AGAIN:
+            return rows
         return list(await self.reader.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
-        """A single-statement write: its own transaction in autocommit mode, under the lock so that it
-        never lands inside another coroutine's `tx()`; one trip. Returns the last inserted rowid."""
-        async with self._lock:
-            try:
-                row = await self.conn.execute_insert(sql, params)
-            except sqlite3.Error as err:
-                self._failed(err)
-                raise
-            self.write_failure = None
-        return int(row[0]) if row else 0
+        """A single-statement write: its own transaction, under the lock so that it never lands inside another
+        coroutine's `tx()`; one call. Returns the last inserted rowid."""
+        async def on_thread_() -> int:
+            row = await self.conn.execute_insert(sql, params)
+            return int(row[0]) if row else 0
+
+        return await self._write([(sql, params), ("SELECT last_insert_rowid()", ())], lambda rows: int(rows[1][0][0]),
+                                 on_thread_)
 
     async def returning(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
-        """A single-statement write that returns rows (`INSERT … RETURNING`): its own transaction, one trip."""
+        """A single-statement write that returns rows (`INSERT … RETURNING`): its own transaction, one call."""
+        async def on_thread_() -> list[aiosqlite.Row]:
+            return list(await self.conn.execute_fetchall(sql, params))
+
+        return await self._write([(sql, params)], lambda rows: rows[0], on_thread_)
+
+    async def _write(self, statements: Sequence[tuple[str, Sequence[Any]]], result: Callable[[list[list[Any]]], T],
+                     on_thread_: Callable[[], Awaitable[T]]) -> T:
+        """The statements as one transaction on the loop's write connection (`result` of their rows), or, when
+        that did nothing (busy, over its budget), `on_thread_`: the same work on the write connection's thread.
+        Under the lock either way."""
         async with self._lock:
             try:
-                rows = await self.conn.execute_fetchall(sql, params)
+                rows = AGAIN if self.loopside is None or self._after_checkpoint else self.loopside.write(statements)
+                if rows is AGAIN:
+                    self._after_checkpoint = False
+                    done = await on_thread_()
+                else:
+                    done = result(rows)
+                    self._quick_commits += 1
             except sqlite3.Error as err:
                 self._failed(err)
                 raise
             self.write_failure = None
-        return list(rows)
+            if self._quick_commits >= CHECKPOINT_EVERY:
+                await self._checkpoint()
+        return done
+
+    async def _checkpoint(self) -> None:
+        """What the write connection's autocheckpoint would have done for the loop's commits; PASSIVE, so it never
+        waits for a reader or another process. The writes themselves have committed: a failure here is only told."""
+        self._quick_commits = 0
+        try:
+            await self.conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")  # read: no statement left open
+        except sqlite3.Error as err:
+            self._failed(err)
+        self._after_checkpoint = True
 
     def _failed(self, err: sqlite3.Error) -> None:
         if getattr(err, "sqlite_errorcode", 0) & 0xFF in WRITE_FAILURES:  # the primary code, without extensions
@@ -230,16 +302,83 @@ def on_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> A
     return conn._execute(lambda: fn(conn._conn, *args))
 
 
-def _transaction(conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-    conn.execute("BEGIN IMMEDIATE")
+def _transaction(conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]],
+                 settle: Callable[[], None] = lambda: None) -> list[list[Any]]:
+    """BEGIN IMMEDIATE, the statements, COMMIT; rolled back if anything fails. `settle` is called before the COMMIT
+    or the ROLLBACK: on the loop's connections it ends the budget, so that neither is ever interrupted (SQLite
+    can report an interrupt after the COMMIT has committed)."""
     try:
+        conn.execute("BEGIN IMMEDIATE")
         rows = [conn.execute(sql, params).fetchall() for sql, params in statements]
+        settle()
         conn.execute("COMMIT")
     except BaseException:
+        settle()
         if conn.in_transaction:  # as in tx(): a failed COMMIT leaves it open
             conn.execute("ROLLBACK")
         raise
     return rows
+
+
+class Loopside:
+    """Two plain sqlite3 connections used on the event loop's own thread, each call whole and synchronous, so no
+    other coroutine ever sees one half done: `reads` (query-only) and `writes`. See the module's docstring."""
+
+    def __init__(self, path: str) -> None:
+        self._deadline = math.inf
+        self.reads = self._open(path, "PRAGMA query_only=ON", "PRAGMA foreign_keys=ON")
+        try:
+            # synchronous=NORMAL as on the write connection: under WAL a commit then writes but never waits for
+            # the disk (fsync), which only a checkpoint does.
+            self.writes = self._open(path, "PRAGMA foreign_keys=ON", "PRAGMA synchronous=NORMAL",
+                                     "PRAGMA wal_autocheckpoint=0")
+        except BaseException:
+            self.reads.close()
+            raise
+
+    def _open(self, path: str, *pragmas: str) -> sqlite3.Connection:
+        # timeout=0: no busy timeout. check_same_thread off: the loop's thread is the one that opens it in the
+        # bot, but the guarantee that matters is that calls never overlap, which running them whole gives.
+        conn = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.row_factory = sqlite3.Row
+            for pragma in pragmas:
+                conn.execute(pragma)
+            conn.set_progress_handler(self._overdue, QUICK_OPS)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _overdue(self) -> bool:
+        return time.perf_counter() > self._deadline
+
+    def _settle(self) -> None:
+        self._deadline = math.inf
+
+    def read(self, sql: str, params: Sequence[Any] | dict) -> list[sqlite3.Row]:
+        """The rows, or AGAIN when the query was busy or over its budget (and so must be rerun on a thread)."""
+        return self._run(lambda: self.reads.execute(sql, params).fetchall())
+
+    def write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[sqlite3.Row]]:
+        """`_transaction` on the write connection, or AGAIN when it did not commit for want of the file's lock or
+        of time: it was rolled back whole, nothing was done."""
+        return self._run(lambda: _transaction(self.writes, statements, self._settle))
+
+    def _run(self, work: Callable[[], T]) -> T:
+        self._deadline = time.perf_counter() + QUICK_BUDGET_S
+        try:
+            return work()
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode & 0xFF in RERUN:
+                return AGAIN
+            raise
+        finally:
+            self._settle()
+
+    def close(self) -> None:
+        self.reads.close()
+        self.writes.close()
 
 
 async def _connect(path: str, *pragmas: str) -> aiosqlite.Connection:

@@ -14,16 +14,16 @@ class ScheduleRepo:
 
     async def claim(self, key: str, now: datetime, stale_after: timedelta = timedelta(minutes=10)) -> bool:
         """True if this caller should do the work of `key`: never claimed, or claimed long ago by a run
-        that died before finishing. False when it is done, or being done right now."""
-        async with self.db.tx() as conn:
-            async with conn.execute("SELECT claimed_at, done_at FROM scheduled_runs WHERE key = ?", (key,)) as cur:
-                row = await cur.fetchone()
-            if row is not None and (row["done_at"] is not None or row["claimed_at"] > iso(now - stale_after)):
-                return False
-            await conn.execute(
-                "INSERT INTO scheduled_runs (key, claimed_at) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET claimed_at = excluded.claimed_at", (key, iso(now)))
-            return True
+        that died before finishing. False when it is done, or being done right now.
+
+        One statement, so that two workers claiming at once on PostgreSQL cannot both see the key free (a read
+        then a write, each its own snapshot, could): the second waits for the first's row and finds it claimed."""
+        rows = await self.db.returning(
+            "INSERT INTO scheduled_runs (key, claimed_at) VALUES (?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET claimed_at = excluded.claimed_at"
+            " WHERE scheduled_runs.done_at IS NULL AND scheduled_runs.claimed_at <= ? RETURNING key",
+            (key, iso(now), iso(now - stale_after)))
+        return bool(rows)
 
     async def complete(self, key: str, now: datetime) -> None:
         await self.db.execute("UPDATE scheduled_runs SET done_at = ? WHERE key = ?", (iso(now), key))

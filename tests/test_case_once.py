@@ -37,16 +37,21 @@ async def test_a_second_send_answers_with_the_same_code_and_stores_nothing_more(
 
 
 async def _fail_ending_the_conversation(store, monkeypatch):
-    """The conversation's end fails, whoever performs it; returns the statement that lets it succeed again."""
-    if store.db.dialect is POSTGRES:
-        await store.db.execute("CREATE FUNCTION no_end() RETURNS trigger LANGUAGE plpgsql"
-                               " AS 'BEGIN RAISE EXCEPTION ''disk I/O error''; END'")
-        await store.db.execute("CREATE TRIGGER no_end BEFORE DELETE ON conversations FOR EACH ROW"
-                               " EXECUTE FUNCTION no_end()")
-        return "DROP TRIGGER no_end ON conversations"
-    await store.db.execute("CREATE TEMP TRIGGER no_end BEFORE DELETE ON conversations"
-                           " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
-    return "DROP TRIGGER no_end"
+    """The conversation's end fails, whoever performs it; returns what lets it succeed again."""
+    db = store.db
+    if db.dialect is POSTGRES:
+        await db.execute("CREATE FUNCTION no_end() RETURNS trigger LANGUAGE plpgsql"
+                         " AS 'BEGIN RAISE EXCEPTION ''disk I/O error''; END'")
+        await db.execute("CREATE TRIGGER no_end BEFORE DELETE ON conversations FOR EACH ROW EXECUTE FUNCTION no_end()")
+        return lambda: db.execute("DROP TRIGGER no_end ON conversations")
+
+    async def on_each_writer(sql: str) -> None:  # a TEMP trigger is the connection's own (storage/db.py: two write)
+        await db.conn.execute_fetchall(sql)
+        db.loopside.writes.execute(sql)
+
+    await on_each_writer("CREATE TEMP TRIGGER no_end BEFORE DELETE ON conversations"
+                         " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+    return lambda: on_each_writer("DROP TRIGGER no_end")
 
 
 async def _fail_just_after_the_insert(store, monkeypatch):
@@ -75,7 +80,7 @@ async def test_a_failure_between_storing_the_case_and_ending_the_conversation_st
     user = await store.users.find("test", p.id)
     assert (await store.cases.draft(user.id))["content"].startswith("Đường bê tông")
     if undo:
-        await store.db.execute(undo)
+        await undo()
     monkeypatch.undo()
     assert "PA-26-000001" in render(await p.choose(send))
     assert "PA-26-000001" in render(await p.choose(send))

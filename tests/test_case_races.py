@@ -81,3 +81,22 @@ async def test_a_citizen_reopening_while_a_cadre_resolves_one_wins(harness, stor
             assert "vừa được cán bộ cập nhật" in render(reopened) and reason in render(reopened), round_
         else:
             assert "vừa được đồng chí khác xử lý" in render(resolved), round_
+
+
+async def test_a_button_pressed_on_a_card_the_citizen_changed_since_is_not_taken(harness, store, clock):
+    """Not at the same instant: the citizen has reopened the case (with a reason the cadre has not seen) before
+    the cadre presses "resolved" on the card shown earlier. The case stays reopened and the cadre is told."""
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    user = await store.users.find("test", lan.id)
+    case = await add_case(store, clock(), user.id, user.locality_id)
+    await binh.choose(f"1:cs:{case.id}")
+    await turns(binh, [("[Trả lời]", []), ("Đã sửa xong.", []), ("[Gửi]", ["đã trả lời"])])
+    resolve = binh.option("Giải quyết xong")
+    await lan.choose(f"1:trk:{case.id}")
+    await turns(lan, [("[Mở lại]", ["vì sao chưa hài lòng"]),
+                      ("Đường vẫn còn sụt, chưa ai đến sửa", ["mở lại"])])
+    told = render(await binh.choose(resolve))  # on Zalo, a number the cadre typed from the card above
+    assert "vừa được đồng chí khác xử lý (hiện: đang xử lý)" in told, told
+    assert (await store.cases.get(case.id)).status == "in_progress"
+    assert "resolved" not in [e.kind for e in await store.cases.events(case.id, internal=True)]

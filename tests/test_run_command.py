@@ -55,7 +55,8 @@ def test_run_command_answers_healthz_with_no_configuration(tmp_path):
             except OSError:
                 time.sleep(0.25)
         log.seek(0)
-        assert health == {"status": "ok", "database": "ok", "mode": "demo", "problems": []}, log.read()
+        assert health == {"status": "ok", "database": "ok", "mode": "demo", "problems": [],
+                          "worker": f"{socket.gethostname()}:{process.pid}", "role": "leader"}, log.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:  # noqa: S310
             assert "Chế độ thử nghiệm (demo)" in page.read().decode()
         process.send_signal(signal.SIGTERM)

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.scheduler import Scheduler
+from storage.notify import WAKE, LocalSignals
 
 pytestmark = pytest.mark.backends
 
@@ -64,3 +65,25 @@ async def test_a_stop_lets_the_running_tick_finish(clock, caplog):
     release.set()
     await stopping
     assert finished == [clock()] and "raised an exception" not in caplog.text
+
+
+async def test_on_one_process_a_wake_runs_the_job_here_and_signals_stay_in_the_process(clock):
+    signals, heard, ran = LocalSignals(), [], asyncio.Event()
+
+    def broken(payload):
+        raise RuntimeError("boom")
+
+    signals.listen(WAKE, broken)
+    signals.listen(WAKE, heard.append)
+
+    async def job(now):
+        ran.set()
+
+    scheduler = Scheduler(clock, signals=signals)
+    scheduler.every_tick("broadcasts", job)
+    assert scheduler.is_leader
+    scheduler.wake("broadcasts")
+    async with asyncio.timeout(10):
+        await ran.wait()
+    await signals.notify(WAKE, "digests")
+    assert heard == ["digests"], "one listener's fault does not keep the signal from the others"

@@ -12,7 +12,7 @@ import aiosqlite
 import pytest
 
 from storage import Store
-from storage.db import Database, _migrations
+from storage.db import Database, Loopside, _migrations
 from storage.dialect import postgres, schema
 from storage.locality_import import LocalityError
 from storage.text import fold
@@ -180,7 +180,7 @@ async def test_a_page_of_localities_comes_with_the_number_of_pages(store):
     assert await store.localities.get_many(ids) == [communes[5], communes[2]]
 
 
-@pytest.mark.backends("sqlite")  # counts trips to aiosqlite's thread
+@pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
 async def test_topics_are_read_once_and_again_after_each_change(store, monkeypatch):
     topics = await store.topics.all()
     seen = trips(monkeypatch)
@@ -319,23 +319,30 @@ async def test_an_in_memory_database_reads_what_it_wrote():
 
 
 def trips(monkeypatch) -> list[str]:
-    """Every trip to a database connection's thread from now on: aiosqlite runs each call as a function there."""
+    """Every call to the database from now on: each on the event loop's own connections (storage/db.py
+    `Loopside`), each trip to a connection's thread (aiosqlite runs each call as a function there)."""
     seen: list[str] = []
-    original = aiosqlite.Connection._execute
+    original, quick = aiosqlite.Connection._execute, Loopside._run
 
     async def counted(self, fn, *args, **kwargs):
         seen.append(getattr(fn, "__name__", "?"))
         return await original(self, fn, *args, **kwargs)
 
+    def counted_quick(self, work):
+        seen.append("loop")
+        return quick(self, work)
+
     monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    monkeypatch.setattr(Loopside, "_run", counted_quick)
     return seen
 
 
-@pytest.mark.backends("sqlite")  # counts trips to aiosqlite's thread
+@pytest.mark.backends("sqlite")  # aiosqlite's thread
 async def test_a_unit_of_work_runs_on_the_connections_own_thread_in_one_trip(store, monkeypatch):
     """`atomic` relies on aiosqlite's private `_execute` (storage/db.py `on_thread`): checked on the installed
     aiosqlite. The thread is the one aiosqlite runs SQL on, as a function of the connection (public API) sees."""
     db, threads = store.db, set()
+    monkeypatch.setattr(db, "loopside", None)  # the thread's way, which a call takes when the loop's cannot
     await db.conn.create_function("thread", 0, lambda: threads.add(threading.get_ident()) or 1)
     await db.conn.execute("SELECT thread()")
     seen = trips(monkeypatch)
@@ -361,7 +368,7 @@ async def _codes(store, *codes: str) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
-@pytest.mark.backends("sqlite")  # counts trips to aiosqlite's thread
+@pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
 async def test_a_conversation_its_journal_mark_and_its_options_are_saved_in_one_trip(store, monkeypatch):
     from storage.conversations import Conversation
 
@@ -379,10 +386,12 @@ async def test_a_conversation_its_journal_mark_and_its_options_are_saved_in_one_
     assert await store.users.arrive("zalo", "u1", "1", now) == (user, None, [])
 
 
-@pytest.mark.backends("sqlite")  # counts trips to aiosqlite's thread
+@pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
 async def test_done_marks_that_come_together_are_written_together(store, monkeypatch):
     now = datetime(2026, 11, 28, tzinfo=UTC)
     entries = await store.journal.accept("zalo", [(f"u{i}", str(i), "{}") for i in range(20)], now)
+    # On the thread's way, the one a write takes when it takes time (on the loop's, each is written at once).
+    monkeypatch.setattr(store.db, "loopside", None)
     seen = trips(monkeypatch)
     await asyncio.gather(*(store.journal.done(entry.id, now) for entry in entries))
     assert len(seen) == 2  # the first mark alone; the others came while it was being written
@@ -405,7 +414,7 @@ async def test_a_done_mark_that_could_not_be_written_fails_for_each_of_its_calle
     assert len(await store.journal.pending()) == 4
 
 
-@pytest.mark.backends("sqlite")  # counts trips to aiosqlite's thread
+@pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
 async def test_the_person_their_conversation_and_the_options_shown_are_read_together(store, monkeypatch):
     from storage.conversations import Conversation
 

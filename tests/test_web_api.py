@@ -342,7 +342,8 @@ async def test_production_is_an_anonymous_citizen_channel(prod_app, web):
     assert page.status_code == 200 and "Chế độ thử nghiệm" not in page.text and 'id="persona"' not in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
     health = await web.http.get("/healthz")
-    assert health.json() == {"status": "ok", "database": "ok", "mode": "production", "problems": []}
+    assert health.json() == {"status": "ok", "database": "ok", "mode": "production", "problems": [],
+                             "worker": f"{socket.gethostname()}:{os.getpid()}", "role": "leader"}
     async with client(prod_app) as fresh:
         cookie = (await fresh.http.post("/api/session", headers={"X-Danvan": "1"})).headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie

@@ -2,6 +2,10 @@
 pushed to its open pages over server-sent events, and the files people uploaded or the bot sent. Transport only,
 like every channel; the HTTP API a page talks to (sessions, CSRF, limits, the page itself) is bot/webchat.py.
 
+Several workers on one PostgreSQL (`signals` given): a chat's versions are taken in the database, and a worker
+holding a chat's open pages pushes them what the database has that they have not had, whenever a change is
+signalled (storage/web_messages.py), whichever worker made it.
+
 Everything a person typed is stored and sent back as plain text (the page never parses it as HTML). The
 bot's messages are the catalogs' Telegram-style HTML with people's values already escaped, or, on the text-only
 view (a channel without HTML, as on Zalo), plain text that the page shows as text.
@@ -20,7 +24,7 @@ import shutil
 import sqlite3
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,6 +33,7 @@ from typing import Any
 from bot.channels.base import split_text
 from handlers.base import Capabilities, Document, Media, Reply
 from storage.clock import iso
+from storage.notify import WEB, WEB_MENU, LocalSignals
 from storage.web_messages import WebMessageRepo
 
 log = logging.getLogger(__name__)
@@ -67,8 +72,12 @@ class _Stream:
 
 @dataclass
 class _Chat:
-    seq: int  # the chat's latest version: each new or edited message takes the next
+    # The chat's latest version: each new or edited message takes the next. Several workers: the latest version
+    # pushed to the pages open here.
+    seq: int
     streams: list[_Stream] = field(default_factory=list)
+    behind: bool = False  # several workers: a change was signalled that the reader has not read yet
+    reader: asyncio.Task | None = None
 
 
 def _frame(event: dict) -> str:
@@ -80,7 +89,7 @@ class WebChannel:
     open pages."""
 
     def __init__(self, base_url: str, files_dir: Path, messages: WebMessageRepo, clock: Callable[[], datetime], *,
-                 staff: bool, text_only: bool = False) -> None:
+                 staff: bool, text_only: bool = False, signals: LocalSignals | None = None) -> None:
         # The text-only view ("webtext", demo only) is a channel of its own: its people, their conversations and
         # the options shown to them as numbers are kept apart from the web chat's, as a Zalo chat's would be.
         self.name = "webtext" if text_only else "web"
@@ -90,8 +99,12 @@ class WebChannel:
         self.messages, self.clock = messages, clock
         self.closed = False
         self._chats: OrderedDict[str, _Chat] = OrderedDict()
-        self._boot = secrets.token_hex(3)  # message ids stay unique across restarts
+        self._boot = secrets.token_hex(3)  # message ids stay unique across restarts (and workers)
         self._ids = 0
+        self.signals = signals
+        if signals is not None:
+            signals.listen(WEB, self._signalled)
+            signals.listen(WEB_MENU, self._menu_signalled)
 
     # -- the Channel protocol
 
@@ -105,8 +118,7 @@ class WebChannel:
             if message is not None and message["from"] == "bot" and not message.get("files"):
                 message.update({self._body: pieces[0], "options": options})
                 message.pop("chosen", None)  # a keyboard the answer replaced is live again
-                self._publish(chat, message)
-                await _kept(self.messages.update(self.name, chat_id, message))
+                await self._publish(chat_id, chat, message, new=False)
                 return edit_ref
         ref = None
         for index, piece in enumerate(pieces):
@@ -125,11 +137,16 @@ class WebChannel:
     async def set_commands(self, chat_id: str | None, language: str | None,
                            commands: list[tuple[str, str]]) -> None:
         """The page asks for a chat's commands when it opens; a change (a new role, another language)
-        is pushed to the chat's open pages."""
-        if chat_id is None or chat_id not in self._chats:  # no page open since the server started
+        is pushed to the chat's open pages, on whichever worker they are."""
+        if chat_id is None:
             return
-        self._push(self._chats[chat_id], {"type": "commands", "language": language,
-                                          "commands": [{"command": c, "text": d} for c, d in commands]})
+        event = {"type": "commands", "language": language,
+                 "commands": [{"command": c, "text": d} for c, d in commands]}
+        if self.signals is not None:
+            await self.signals.notify(WEB_MENU, json.dumps({"channel": self.name, "chat": chat_id, "event": event},
+                                                           ensure_ascii=False))
+        elif chat_id in self._chats:  # else no page open since the server started
+            self._push(self._chats[chat_id], event)
 
     async def fetch(self, media: Media) -> bytes:
         """The bytes of a photo a person uploaded (handlers keep what they need in their own store)."""
@@ -164,8 +181,7 @@ class WebChannel:
         if message is None or not any(o.get("data") == data for row in message.get("options", []) for o in row):
             return
         message["chosen"] = data
-        self._publish(await self._chat(chat_id), message)
-        await _kept(self.messages.update(self.name, chat_id, message))
+        await self._publish(chat_id, await self._chat(chat_id), message, new=False)
 
     async def save_upload(self, chat_id: str, content: bytes, extension: str = "jpg") -> str:
         """Keep a file a person sent (a photo as a normalised JPEG); returns its reference (the Media ref and the
@@ -179,6 +195,8 @@ class WebChannel:
         """The person erased their data: the erasure's transaction took their history (`web_messages`); the
         files they uploaded go now. Open pages stay connected; what is sent next starts a new history."""
         await asyncio.to_thread(shutil.rmtree, self.files_dir / _owner_dir(chat_id), True)
+        if self.signals is not None:  # the chat's versions start again: every worker's pages must follow
+            await self.signals.notify(WEB, f"{self.name} 0 {chat_id}")
 
     async def prune_uploads(self, older_than: timedelta) -> int:
         """Delete the photos people uploaded longer ago than `older_than`: the handlers kept what they took
@@ -196,6 +214,8 @@ class WebChannel:
         return await asyncio.to_thread(_read, self.files_dir / match.group(1) / ref)
 
     async def seq(self, chat_id: str) -> int:
+        if self.signals is not None:  # another worker may have added to the chat since
+            return await self.messages.version(self.name, chat_id)
         return (await self._chat(chat_id)).seq
 
     async def history(self, chat_id: str, after: int = 0) -> list[dict]:
@@ -226,6 +246,10 @@ class WebChannel:
             # Read after subscribing, so nothing is missed; a message in both is shown once (the page keeps the
             # newest version of each).
             snapshot = await self.history(chat_id)
+            if self.signals is not None and chat.streams == [stream]:
+                # The first page open here: what it is sent next follows its snapshot (a change committed since is
+                # signalled, and read from here).
+                chat.seq = max(chat.seq, *(m["v"] for m in snapshot), 0)
             yield "retry: 2000\n\n"
             yield _frame({"type": "reset"})
             for message in snapshot:
@@ -284,30 +308,80 @@ class WebChannel:
 
     async def _append(self, chat_id: str, chat: _Chat, message: dict) -> str:
         self._ids += 1
-        now = self.clock()
-        message.update({"type": "message", "id": f"{self._boot}-{self._ids}", "at": iso(now)})
-        self._publish(chat, message)
-        await _kept(self.messages.add(self.name, chat_id, message, now, HISTORY))
+        message.update({"type": "message", "id": f"{self._boot}-{self._ids}", "at": iso(self.clock())})
+        await self._publish(chat_id, chat, message, new=True)
         return message["id"]
 
-    def _publish(self, chat: _Chat, message: dict) -> None:
-        chat.seq += 1
-        message["v"] = chat.seq
-        self._push(chat, message)
+    async def _publish(self, chat_id: str, chat: _Chat, message: dict, *, new: bool) -> None:
+        """Keep a new or edited message in the history and push it to the chat's open pages. A database that cannot
+        take it (full, locked by another process too long) costs only its surviving a restart, never the message
+        itself: one process pushes it first; several workers push it to this worker's pages all the same."""
+        if self.signals is None:
+            chat.seq += 1
+            message["v"] = chat.seq
+            self._push(chat, message)
+            keep = self.messages.add(self.name, chat_id, message, self.clock(), HISTORY) if new else \
+                self.messages.update(self.name, chat_id, message)
+        else:  # the version comes from the database, then the pages here read what they have not had
+            keep = self.messages.append(self.name, chat_id, message, self.clock(), HISTORY) if new else \
+                self.messages.revise(self.name, chat_id, message)
+        try:
+            await keep
+        except (sqlite3.Error, OSError):
+            log.warning("a web chat message could not be kept in the history", exc_info=True)
+            if self.signals is not None:  # this worker's pages have it still; the others' cannot
+                self._push(chat, {**message, "v": chat.seq + 1})
+            return
+        if self.signals is not None:
+            self._follow(chat_id, chat, message["v"])
+
+    def _signalled(self, payload: str | None) -> None:
+        """Another worker (or this one) changed a chat's history ("<channel> <version> <chat id>"), or None: the
+        signals may have been missed, so every chat open here reads what it has not had."""
+        if payload is None:
+            for chat_id, chat in self._chats.items():
+                self._follow(chat_id, chat, None)
+            return
+        name, version, chat_id = payload.split(" ", 2)
+        chat = self._chats.get(chat_id) if name == self.name else None
+        if chat is not None:
+            self._follow(chat_id, chat, int(version))
+
+    def _menu_signalled(self, payload: str | None) -> None:
+        """A chat's commands changed on some worker: its pages open here get them."""
+        signal = json.loads(payload) if payload is not None else None
+        if signal is not None and signal["channel"] == self.name and signal["chat"] in self._chats:
+            self._push(self._chats[signal["chat"]], signal["event"])
+
+    def _follow(self, chat_id: str, chat: _Chat, version: int | None) -> None:
+        """Read from the database what the chat's pages here have not had, up to `version` at least (0: the history
+        was erased, its versions start again); one reader per chat at a time."""
+        if version == 0:
+            chat.seq = 0
+        elif version is not None and version <= chat.seq:
+            return
+        if not chat.streams:  # nobody to push to: the next page opened here starts from its snapshot
+            return
+        chat.behind = True
+        if chat.reader is None or chat.reader.done():
+            chat.reader = asyncio.create_task(self._read(chat_id, chat))
+
+    async def _read(self, chat_id: str, chat: _Chat) -> None:
+        while chat.behind and chat.streams:
+            chat.behind = False
+            try:
+                changed = await self.messages.since(self.name, chat_id, chat.seq)
+            except (sqlite3.Error, OSError):  # the next change tries again
+                log.warning("a web chat's history could not be read for its open pages", exc_info=True)
+                return
+            for message in changed:
+                chat.seq = max(chat.seq, message["v"])
+                self._push(chat, message)
 
     @staticmethod
     def _push(chat: _Chat, event: dict) -> None:
         for stream in chat.streams:
             stream.push(event)
-
-
-async def _kept(write: Awaitable[None]) -> None:
-    """Keep a message in the history: its open pages have it already, so a database that cannot take it (full,
-    locked by another process too long) costs only its surviving a restart, never the message itself."""
-    try:
-        await write
-    except (sqlite3.Error, OSError):
-        log.warning("a web chat message could not be kept in the history", exc_info=True)
 
 
 def _option(option) -> dict:

@@ -1,0 +1,160 @@
+"""SQLite calls on the event loop's own thread (storage/db.py `Loopside`) and their guards: what cannot be done
+there at once (another process holds the write lock, a query runs too long) is rerun on a thread, exactly once,
+while the loop goes on; the answers are the same on both ways."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+
+import pytest
+
+from storage import db as db_module
+from storage.db import Database
+from tests.test_storage import trips
+
+# A query that takes far longer than the loop's budget (hundreds of milliseconds): its rows are known.
+SLOW = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) SELECT count(*), sum(x) FROM c"
+SLOW_INSERT = ("INSERT INTO numbers (n) SELECT x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+               " WHERE x < ?) SELECT x FROM c)")
+N = 300_000
+
+
+async def turns_while(awaitable) -> tuple[object, int]:
+    """Its result, and how many times the event loop ran something else while it was under way (after its
+    first step, in which whatever it does without waiting is done)."""
+    task = asyncio.ensure_future(awaitable)
+    await asyncio.sleep(0)
+    turns = 0
+    while not task.done():
+        turns += 1
+        await asyncio.sleep(0)
+    return task.result(), turns
+
+
+def thread_side(db: Database) -> Database:
+    """The same database, every call on the threads (the way each call falls back to)."""
+    return Database(db.conn, db.path, db.reader)
+
+
+async def test_a_write_while_another_process_holds_the_lock_waits_on_a_thread_not_on_the_loop(store):
+    db = store.db
+    assert [c.execute("PRAGMA busy_timeout").fetchone()[0] for c in (db.loopside.reads, db.loopside.writes)] == [0, 0]
+    other = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # a CLI import
+        other.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('import', 'I', 'I')")
+        write = asyncio.ensure_future(db.atomic([
+            ("INSERT INTO topics (code, name_vi, name_en) VALUES ('bot', 'B', 'B') RETURNING code", ())]))
+        single = asyncio.ensure_future(
+            db.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('one', 'O', 'O')"))
+        await asyncio.sleep(0)
+        turns = 0
+        while turns < 20:  # the loop goes on, and reads answer, while both writes wait for the lock
+            turns += 1
+            row = await db.fetchone("SELECT count(*) FROM topics WHERE code IN ('import', 'bot', 'one')")
+            assert tuple(row) == (0,)
+            assert not write.done() and not single.done()
+        other.execute("COMMIT")
+        assert _plain(await write) == [[(sqlite3.Row, ["code"], ("bot",))]] and await single > 0
+    finally:
+        other.close()
+    rows = await db.fetchall("SELECT code FROM topics WHERE code IN ('import', 'bot', 'one') ORDER BY code")
+    assert [r[0] for r in rows] == ["bot", "import", "one"]
+
+
+async def test_a_slow_query_is_interrupted_on_the_loop_and_answered_from_a_thread(store, monkeypatch):
+    seen = trips(monkeypatch)
+    row, turns = await turns_while(store.db.fetchone(SLOW, (N,)))
+    assert tuple(row) == (N, N * (N + 1) // 2)
+    assert seen == ["loop", "_execute_fetchall"]  # interrupted on the loop, rerun once on the reader's thread
+    assert turns > 0  # the loop went on meanwhile
+
+
+async def test_a_slow_transaction_is_rolled_back_on_the_loop_and_done_once_on_a_thread(store, monkeypatch):
+    db = store.db
+    await db.execute("CREATE TABLE numbers (n INTEGER)")
+    seen = trips(monkeypatch)
+    rows, turns = await turns_while(db.atomic([
+        ("INSERT INTO topics (code, name_vi, name_en) VALUES ('first', 'F', 'F') RETURNING id", ()),
+        (SLOW_INSERT, (N,)),
+        ("SELECT count(*), sum(n) FROM numbers", ())]))
+    assert seen[0] == "loop" and len(seen) == 2 and turns > 0
+    # topics.code is unique: had the first insert on the loop not been rolled back, the rerun would have failed.
+    [[topic]] = await db.fetchall("SELECT id FROM topics WHERE code = 'first'")
+    assert [[tuple(r) for r in x] for x in rows] == [[(topic,)], [], [(N, N * (N + 1) // 2)]]
+    assert tuple(await db.fetchone("SELECT count(*), sum(n) FROM numbers")) == (N, N * (N + 1) // 2)
+    assert not db.loopside.writes.in_transaction and not db.conn.in_transaction
+
+
+async def test_a_slow_single_write_is_done_once(store, monkeypatch):
+    db = store.db
+    await db.execute("CREATE TABLE numbers (n INTEGER)")
+    seen = trips(monkeypatch)
+    rowid, turns = await turns_while(db.execute(SLOW_INSERT, (N,)))
+    assert rowid == N and turns > 0 and seen[0] == "loop" and len(seen) == 2
+    assert tuple(await db.fetchone("SELECT count(*) FROM numbers")) == (N,)
+
+
+async def test_the_answers_are_the_same_on_the_loop_and_on_the_threads(store, monkeypatch):
+    async def scenario(db: Database, table: str) -> list:
+        await db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT UNIQUE, score REAL, data BLOB,"
+                         " note TEXT)")
+        first = await db.execute(f"INSERT INTO {table} (name, score, data) VALUES (?, ?, ?)", ("a", 1.5, b"\x00\xff"))
+        updated = await db.execute(f"UPDATE {table} SET note = 'x' WHERE id = ?", (first,))
+        returned = await db.returning(f"INSERT INTO {table} (name, score) VALUES (:n, :s) RETURNING id, name, note",
+                                      {"n": "b", "s": 2})
+        unit = await db.atomic([(f"UPDATE {table} SET score = score * 2 RETURNING id, score", ()),
+                                (f"INSERT INTO {table} (name) VALUES ('c')", ())])
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.execute(f"INSERT INTO {table} (name) VALUES ('a')")
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.atomic([(f"INSERT INTO {table} (name) VALUES ('d')", ()),
+                             (f"INSERT INTO {table} (name) VALUES ('a')", ())])
+        every = await db.fetchall(f"SELECT * FROM {table} ORDER BY id")
+        one = await db.fetchone(f"SELECT name, typeof(score), length(data) FROM {table} WHERE id = ?", (first,))
+        none = await db.fetchone(f"SELECT * FROM {table} WHERE id < 0")
+        return _plain([first, updated, returned, unit, every, one, none])
+
+    seen = trips(monkeypatch)
+    on_loop = await scenario(store.db, "things")
+    assert set(seen) == {"loop"}
+    seen.clear()
+    on_threads = await scenario(thread_side(store.db), "things2")
+    assert "loop" not in seen
+    assert on_loop == on_threads
+
+
+def file_size(path: str) -> int:
+    return os.path.getsize(path)
+
+
+def _plain(value):
+    """Rows as (type, column names, values), in whatever lists hold them."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, sqlite3.Row):
+        return type(value), value.keys(), tuple(value)
+    return value
+
+
+async def test_the_loops_commits_are_checkpointed_on_the_write_connections_thread(store, monkeypatch):
+    db = store.db
+    assert db.loopside.writes.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    await db.execute("CREATE TABLE pages (data BLOB)")
+    await db.conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 5)
+    db._quick_commits = 0
+    size = file_size(db.path)
+    seen = trips(monkeypatch)
+    for _ in range(4):
+        await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
+    assert file_size(db.path) == size and set(seen) == {"loop"}  # in the WAL only
+    await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
+    assert seen[-2:] == ["loop", "_execute_fetchall"]  # a trip to the thread, for the checkpoint
+    assert file_size(db.path) > size + 5 * 20000
+    await db.execute("INSERT INTO pages VALUES (randomblob(20000))")  # starts the WAL over: on the thread
+    assert seen[-1] == "_execute_insert"
+    await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
+    assert seen[-1] == "loop"
