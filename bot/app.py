@@ -30,6 +30,7 @@ from bot.survey_invites import SurveyReminders
 from handlers.features import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
+from storage.claims import Claims
 from storage.db import DatabaseUnavailable
 from storage.files import local_dir
 from storage.notify import LocalSignals
@@ -40,6 +41,14 @@ DRAIN_SECONDS = 5.0  # at a stop, how long updates being handled may take to fin
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class PollerTaken(Exception):
+    """Another worker long-polls this channel on the same database: a platform serves one poller at a time."""
+
+    def __init__(self, channel: str) -> None:
+        super().__init__(channel)
+        self.channel = channel
 
 
 class App:
@@ -92,8 +101,12 @@ class App:
         self.scheduler.on_leading(self.router.resend_notices)
         self.scheduler.on_leading(self.broadcasts.resume)
         self.health = Health(store.db, self.outbound, self.scheduler, self.broadcasts)
-        # Every update is journalled before the platform is told it arrived (bot/intake.py).
-        self.intake = Intake(store, self.router, clock)
+        # Every update is journalled before the platform is told it arrived (bot/intake.py). On PostgreSQL other
+        # workers may share the database: each chat's updates are then handled by one worker at a time.
+        self.claims = Claims(store.db) if store.db.dialect.name == "postgresql" else None
+        self.intake = Intake(store, self.router, clock, self.claims)
+        if self.intake.drainers is not None:  # chats that a worker which died was handling: any worker takes them
+            self.scheduler.every_tick("stranded chats", self.intake.drainers.sweep, everywhere=True)
         # What has been kept long enough goes, once a day: case senders, files and locations, the journal, stale
         # notices and options, expired web sessions (bot/retention.py).
         self.retention = Retention(store, config.retention_months, self.router.settings.tz)
@@ -148,6 +161,8 @@ class App:
         return self.scheduler.leadership is None
 
     async def start(self) -> None:
+        if self.claims is not None:
+            await self._claim_polling()
         await self.signals.start()
         if self.alone:
             self.scheduler.start()
@@ -186,6 +201,16 @@ class App:
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
 
+    async def _claim_polling(self) -> None:
+        polling = [channel for channel in (self.telegram, self.zalo) if channel is not None and not channel.webhook]
+        for channel in polling:
+            if not await self.claims.take_polling(channel.name):
+                raise PollerTaken(channel.name)
+        if polling:
+            log.info("on PostgreSQL, this worker alone polls %s", ", ".join(channel.name for channel in polling))
+        else:
+            log.info("on PostgreSQL in webhook mode: several workers may run on this database")
+
     async def stop(self) -> None:
         await self.scheduler.stop()
         if self.telegram is not None:
@@ -193,6 +218,8 @@ class App:
         if self.zalo is not None:
             await self.zalo.stop_receiving()
         await self.intake.drain(DRAIN_SECONDS)  # what does not finish stays journalled for the next start
+        if self.claims is not None:
+            await self.claims.close()
         await self.broadcasts.stop()
         for web in self.web_channels:
             web.close()

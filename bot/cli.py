@@ -27,7 +27,7 @@ from bot import (
     task_file,
     yaml_fields,
 )
-from bot.app import App, utc_now
+from bot.app import App, PollerTaken, utc_now
 from bot.channels.base import ChannelFatal
 from bot.config import Config, ConfigError, UnsafeEnvFile, load
 from bot.console import fragment, operator, say, texts
@@ -406,6 +406,9 @@ async def run(config: Config) -> int:
             await app.start()
         except ChannelFatal as err:
             say("channel_fatal", error=True, channel=channel_key(err.channel), reason=err.reason)
+            return 1
+        except PollerTaken as err:
+            say("poller_taken", error=True, channel=channel_key(err.channel))
             return 1
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         listening = asyncio.create_task(server.listening.wait())

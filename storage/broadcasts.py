@@ -289,7 +289,8 @@ class BroadcastRepo:
                 "      WHEN u.news_enabled = 0 THEN 'opted out' WHEN u.reachable = 0 THEN 'unreachable' END"
                 " FROM broadcast_recipients r JOIN users u ON u.id = r.user_id"
                 " WHERE r.broadcast_id = ? AND r.status = 'queued' AND (r.next_at IS NULL OR r.next_at <= ?)"
-                " ORDER BY r.user_id LIMIT ?", (broadcast_id, iso(now), limit)) as cur:
+                f" ORDER BY r.user_id LIMIT ?{self.db.dialect.skip_locked('r')}", (broadcast_id, iso(now), limit)
+            ) as cur:
                 rows = await cur.fetchall()
             skipped = [(r[5], broadcast_id, r[0]) for r in rows if r[5] is not None]
             taken = [r for r in rows if r[5] is None]

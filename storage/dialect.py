@@ -35,6 +35,11 @@ class Sqlite:
         """The local date ("2026-11-26") of a UTC ISO time column; one parameter: the offset, "+420 minutes"."""
         return f"date({column}, ?)"
 
+    @staticmethod
+    def skip_locked(table: str) -> str:
+        """What ends a SELECT that claims rows to change: nothing here, where one process writes at a time."""
+        return ""
+
 
 class Postgres:
     name = "postgresql"
@@ -42,6 +47,12 @@ class Postgres:
     @staticmethod
     def day(column: str) -> str:
         return f"((CAST({column} AS timestamptz) AT TIME ZONE 'UTC') + CAST(? AS interval))::date::text"
+
+    @staticmethod
+    def skip_locked(table: str) -> str:
+        """Rows of `table` (its name or alias in the query) that another worker's transaction is claiming are
+        passed over, not waited for and then claimed a second time."""
+        return f" FOR UPDATE OF {table} SKIP LOCKED"
 
 
 SQLITE, POSTGRES = Sqlite(), Postgres()

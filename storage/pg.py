@@ -143,6 +143,8 @@ class Connection:
         # Tables whose `id` the database numbers: an INSERT … VALUES into one returns it, as SQLite's lastrowid.
         self.numbered: frozenset[str] = frozenset()
         self._statements: dict[str, tuple[str, bool]] = {}
+        # Server sessions this connection has had: a new one holds none of the advisory locks the last one took.
+        self.sessions = 0
 
     @classmethod
     async def open(cls, url: str, *settings: str) -> Connection:
@@ -167,6 +169,7 @@ class Connection:
             await conn.close()
             raise _sqlite_error(err) from err
         self._conn = conn
+        self.sessions += 1
         return conn
 
     @property

@@ -1,0 +1,2 @@
+-- Nothing on SQLite: one process handles every chat there and never reads one chat's pending updates.
+-- PostgreSQL's version (pg/0027_journal_chat_pending.sql) indexes them for several workers (bot/drainers.py).
