@@ -110,7 +110,8 @@ class App:
         # workers may share the database: each chat's updates are then handled by one worker at a time.
         self.claims = Claims(store.db) if store.db.dialect.name == "postgresql" else None
         self.intake = Intake(store, self.router, clock, self.claims)
-        self._sweeping: asyncio.Task | None = None
+        if self.intake.drainers is not None:  # chats that a worker which died was handling: any worker takes them
+            self.scheduler.every_tick("stranded chats", self.intake.drainers.sweep, everywhere=True)
         # What has been kept long enough goes, once a day: case senders, files and locations, the journal, stale
         # notices and options, expired web sessions (bot/retention.py).
         self.retention = Retention(store, config.retention_months, self.router.settings.tz)
@@ -193,8 +194,6 @@ class App:
         await self.intake.replay()
         if self.alone:
             await self.router.resend_notices()  # what a crash kept from going out to people other than the writer
-        if self.intake.drainers is not None:  # chats that a worker which died since then was handling
-            self._sweeping = asyncio.create_task(self.intake.drainers.sweeping())
         if self.telegram is not None:
             self.telegram.listen()
             # A default for each catalog language, and the default language's for every other language code (a
@@ -231,9 +230,6 @@ class App:
 
     async def stop(self) -> None:
         await self.scheduler.stop()
-        if self._sweeping is not None:
-            self._sweeping.cancel()
-            await asyncio.gather(self._sweeping, return_exceptions=True)
         if self.telegram is not None:
             await self.telegram.stop_receiving()
         if self.zalo is not None:

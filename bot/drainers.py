@@ -6,8 +6,8 @@ the update. Holding it, it handles the chat's updates not done, in journal order
 once more whether any are left, and if so starts again. No update is forgotten: a worker failed to take the lock
 after its update was committed and before the holder let go, so the holder's read after letting go sees it.
 
-A worker that dies lets go of its locks with its session; every worker sweeps now and then for chats with updates
-left undone for a while, and at start for all of them (`Intake.replay`).
+A worker that dies lets go of its locks with its session; every worker sweeps at every scheduler tick for chats
+with updates left undone for a while, and at start for all of them (`Intake.replay`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from storage.claims import Claims
 from storage.journal import Entry
 
 log = logging.getLogger(__name__)
-SWEEP_SECONDS = 5.0  # how often a worker looks for chats a dead worker left
 STRANDED = timedelta(seconds=5)  # younger updates are their receiver's to handle: not worth a lock attempt
 
 Chat = tuple[str, str]  # (channel, chat id)
@@ -59,14 +58,6 @@ class Drainers:
         """Drain the chats whose updates wait longer than a receiver takes: their worker may be gone."""
         for chat in await self.claims.stranded(now - STRANDED):
             self.poke(chat)
-
-    async def sweeping(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS)
-            try:
-                await self.sweep(self.clock())
-            except Exception:
-                log.exception("could not look for chats left by other workers")
 
     async def _drain(self, chat: Chat) -> None:
         try:

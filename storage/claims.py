@@ -6,9 +6,9 @@ that a worker that dies (its session ends) lets go of all it held.
 
 The locks are held on a connection of their own: taking and letting go of a chat's lock, twice per update, then
 never waits behind the writer's commits (which wait for the disk), and its session asks the server to probe the
-connection, so that the locks of a machine that vanished (no process left to close its sockets) go within a
-minute, not after the system's two hours. A lock's key is a 64-bit hash of a name computed by the server, so every
-worker computes the same one.
+connection, so that the locks of a machine that vanished (no process left to close its sockets) go within half a
+minute (storage/leader.py's keepalives), not after the system's two hours. A lock's key is a 64-bit hash of a name
+computed by the server, so every worker computes the same one.
 """
 
 from __future__ import annotations
@@ -20,18 +20,19 @@ from storage.clock import iso
 from storage.db import Database
 from storage.journal import Entry
 
-# The server probes an idle connection after 10 s, every 5 s, and gives up after 3 unanswered probes.
-KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5", "SET tcp_keepalives_count = 3")
 UNDONE = ("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied FROM inbound_journal"
           " WHERE channel = ? AND chat_id = ? AND done_at IS NULL ORDER BY id")
 
 
 class Claims:
     def __init__(self, db: Database) -> None:
-        from storage.pg import Connection  # psycopg is loaded only where PostgreSQL is used
+        from storage.leader import CLIENT_KEEPALIVES, KEEPALIVES  # psycopg is loaded only where PostgreSQL is used
+        from storage.pg import Connection
 
         self.db = db
-        self.conn = Connection(db.path, KEEPALIVES)  # connects at its first use, and again after a loss
+        separator = "&" if "?" in db.path else "?"
+        # Connects at its first use, and again after a loss; probed both ways, as the scheduler leader's connection.
+        self.conn = Connection(f"{db.path}{separator}{CLIENT_KEEPALIVES}", KEEPALIVES)
         self._lock = asyncio.Lock()  # one call at a time: two connecting at once would make two sessions
 
     @property

@@ -249,5 +249,6 @@ async def test_app_wiring_takes_the_chat_order_path_only_on_postgresql(database,
             app = await App.build(config_for(api, db))
             try:
                 assert (app.intake.drainers is not None) is shared
+                assert ("stranded chats" in app.scheduler.everywhere) is shared  # every worker sweeps, at every tick
             finally:
                 await app.store.close()
