@@ -151,7 +151,7 @@ async def full_speed(fake: RemoteFake, db: Path | str, recipients: int, cap: int
             counts.update(await app.store.broadcasts.counts(broadcast_id))
         paces = [gate.pace for worker in apps for gate in worker.outbound.gates.values() if gate.pace is not None]
         shared = {f"shared_{name}": sum(getattr(pace, name) for pace in paces)
-                  for name in ("leases", "refused", "lost")} if paces else {}
+                  for name in ("leases", "refused", "lost", "charged")} if paces else {}
     finally:
         for worker in apps:
             await worker.stop()

@@ -62,6 +62,7 @@ class Slot:
     granted: float
     sent: float = 0.0  # when the sender started sending (Gate.sending)
     released: bool = False
+    place: float | None = None  # its place from the shared pace (bot/shared_pace.py), on this clock
 
 
 class Gate:
@@ -128,6 +129,8 @@ class Gate:
             self.answers += 1
         trusted = answered and self.answers > self.peak
         latest = max(sent, now - self.fastest if trusted else now) + EPSILON
+        if slot.place is not None and self.pace is not None:
+            self.pace.landed(slot.place, latest)
         bulk = slot.priority == Priority.BROADCAST
         self._flying[0] -= 1
         heapq.heappush(self._recent[0], latest)
@@ -173,14 +176,13 @@ class Gate:
         return recent[0] + WINDOW if recent else math.inf
 
     def _take(self, priority: Priority, now: float) -> Slot:
-        if self.pace is not None:
-            self.pace.take(priority == Priority.BROADCAST)
+        place = self.pace.take(priority == Priority.BROADCAST) if self.pace is not None else None
         self._flying[0] += 1
         self.peak = max(self.peak, self._flying[0])
         if priority == Priority.BROADCAST:
             self._flying[1] += 1
             self._tat = max(self._tat, now) + self._interval
-        return Slot(priority, now)
+        return Slot(priority, now, place=place)
 
     def _pump(self) -> None:
         if self._timer is not None:

@@ -9,6 +9,11 @@ else makes a message late (the clocks' offset below, the event loop, the way to 
 rest of MARGIN. The database's clock is mapped onto this process's by the lease answered soonest after it was
 read in the last OFFSET_FOR seconds: that maps each place a little late, never early.
 
+That alone is open loop: a platform (or a path to it) that stalls for longer and then takes a heap of messages at
+once counts them in one second. So, as the Gate does on one process, the answers close the loop: a message that
+may have landed more than LATE after its place (its answer less the fastest way back) takes a place again when
+its answer comes, on every worker's pace, so that the second it landed in is not also given all its places.
+
 Replies and digests lease one place as they come, whatever broadcasts have reserved; broadcasts lease blocks,
 and only just in time: while everything reserved goes within `horizon` seconds, so that a reply never waits behind
 more than that. A 429 pushes the broadcasts' pace on by its retry_after, for every worker.
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MARGIN = 0.03
 GRACE = 0.01
+LATE = 0.025  # MARGIN less what the clocks' offset may be out by
 BLOCK = 0.01  # seconds of places a broadcast lease takes at most
 HORIZON = 0.02  # how far ahead of the database's clock broadcasts may have reserved places (at least two blocks)
 OFFSET_FOR = 2.0
@@ -54,6 +60,9 @@ class SharedPace:
         self.leases = 0  # leases granted (bench.broadcast)
         self.lost = 0  # places leased and not used in time
         self.refused = 0  # broadcast leases refused: the places reserved went too far ahead
+        self.charged = 0  # places taken again for messages that may have landed late
+        self._charges = 0
+        self._charging: asyncio.Task | None = None
         self._any: deque[float] = deque()  # places leased for broadcasts, on this clock: anyone may take them
         self._urgent: deque[float] = deque()  # leased for a reply or a digest: not at the broadcasts' pace
         self._leasing: asyncio.Task | None = None
@@ -87,12 +96,22 @@ class SharedPace:
         wait = max(self._retry_at, self._bulk_after if bulk else 0.0)
         return wait if self._leasing is None and wait > now else math.inf
 
-    def take(self, bulk: bool) -> None:
-        """A message takes the place `due` gave it."""
+    def take(self, bulk: bool) -> float:
+        """A message takes the place `due` gave it; its time."""
         if not bulk and self._urgent and (not self._any or self._urgent[0] <= self._any[0]):
-            self._urgent.popleft()
-        else:
-            self._any.popleft()
+            return self._urgent.popleft()
+        return self._any.popleft()
+
+    def landed(self, place: float, latest: float) -> None:
+        """The message of `place` reached the platform by `latest` at the latest (its answer less the fastest way
+        back, as the Gate reckons it). Later than LATE after its place, it may land in a second whose places were
+        all used: it takes a place again, now, for every worker (a platform that stalled and then took a heap of
+        messages at once is counted as it counted them)."""
+        if latest - place <= LATE:
+            return
+        self._charges += 1
+        if self._charging is None:
+            self._charging = asyncio.create_task(self._charge(), name=f"charge-{self.channel}")
 
     def pause(self, seconds: float) -> None:
         """No broadcast message for `seconds`, on every worker (a 429)."""
@@ -107,7 +126,7 @@ class SharedPace:
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        tasks = [t for t in (self._leasing, *self._tasks) if t is not None]
+        tasks = [t for t in (self._leasing, self._charging, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -150,6 +169,16 @@ class SharedPace:
                 start = max(start, places[-1] + self.interval)
             places.extend(start + i * self.interval for i in range(count))
         self._wake()
+
+    async def _charge(self) -> None:
+        try:
+            while self._charges:
+                count, self._charges = self._charges, 0
+                self.charged += count
+                with contextlib.suppress(sqlite3.Error):  # the database gone: no lease is granted anyway
+                    await self.repo.lease(self.channel, count * self.interval)
+        finally:
+            self._charging = None
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(sqlite3.Error):  # the database gone: no lease is granted anyway

@@ -103,6 +103,55 @@ async def test_a_database_that_fails_holds_messages_back_then_lets_them_go(monke
     await gate.pace.close()
 
 
+class MemoryGateRepo:
+    """One channel's row as storage/send_gate.py keeps it, in memory (the database's clock: time.time())."""
+
+    def __init__(self) -> None:
+        self.tat = self.btat = 0.0
+
+    async def lease(self, channel: str, span: float, *, bulk_span: float | None = None,
+                    horizon: float = 0.0) -> Lease:
+        now, busy = time.time(), max(self.tat, self.btat)
+        if bulk_span is None:
+            self.tat = max(self.tat, now) + span
+        elif busy <= now + horizon:
+            start = max(busy, now)
+            self.tat, self.btat = start + span, start + bulk_span
+        else:
+            return Lease(now, None, busy)
+        return Lease(now, self.tat, busy)
+
+
+async def test_a_platform_that_stalls_then_counts_a_heap_at_once_still_sees_the_cap():
+    """Two workers' Gates on one pace; the platform takes nothing for 0.4 s, then everything sent meanwhile at
+    once. Those messages take their places again when answered, so that no second there holds more than the cap
+    (without it, 55 in one second at a cap of 40)."""
+    repo, arrived = MemoryGateRepo(), []
+    gates = [Gate(CAP, CAP) for _ in range(2)]
+    for gate in gates:
+        gate.share(shared_pace.SharedPace(repo, "telegram", CAP, CAP))
+    stalled_from = time.monotonic() + 1.5
+    stalled_until = stalled_from + 0.4
+
+    async def one(gate: Gate) -> None:
+        slot = await gate.acquire(Priority.BROADCAST)
+        gate.sending(slot)
+        await asyncio.sleep(0.005)  # the way there
+        if stalled_from <= time.monotonic() < stalled_until:
+            await asyncio.sleep(stalled_until - time.monotonic())
+        arrived.append(time.monotonic())
+        await asyncio.sleep(0.005)  # and back
+        gate.release(slot, answered=True)
+
+    async with asyncio.timeout(20):
+        await asyncio.gather(*(one(gate) for gate in gates for _ in range(2 * CAP)))
+    assert len(arrived) == 4 * CAP
+    assert any(t == pytest.approx(stalled_until, abs=0.01) for t in arrived), "nothing was sent into the stall"
+    assert max(sum(1 for u in arrived if t <= u < t + 1.0) for t in arrived) <= CAP
+    for gate in gates:
+        await gate.pace.close()
+
+
 def arrivals(api: FakeBotAPI, mark: str) -> list[float]:
     return [c.at for c in api.calls_of("sendMessage") if c.ok and mark in (c.text or "")]
 
