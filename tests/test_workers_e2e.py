@@ -10,7 +10,6 @@ more than the cap (TELEGRAM_RATE) in any 1-second window across all workers toge
 from __future__ import annotations
 
 import asyncio
-import gc
 import math
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -103,19 +102,6 @@ async def seed(store: Store) -> tuple[int, list[int], list[int]]:
     return broadcast.id, recipients, cadres
 
 
-@pytest.fixture
-def no_collector_pauses():
-    """The fake stamps each call when this process's event loop gets to it: a collection of the older generations
-    pausing the process for 0.2–0.3 s (measured here: tens of thousands of calls recorded) would stamp that much of
-    the workers' sending as if it came at once, and the cap would be checked against the collector."""
-    gc.freeze()
-    gc.disable()
-    yield
-    gc.enable()
-    gc.unfreeze()
-
-
-@pytest.mark.usefixtures("no_collector_pauses")
 async def test_three_workers_behind_a_balancer_with_the_leader_killed(database, store, tmp_path, monkeypatch):
     broadcast, recipients, cadres = await seed(store)
     monkeypatch.setattr(bench.inbound, "STEP_TIMEOUT", 45.0)  # an update the dead worker held waits for the sweep
@@ -124,6 +110,7 @@ async def test_three_workers_behind_a_balancer_with_the_leader_killed(database, 
                                             DANVAN_BROADCAST_CONCURRENCY=str(CONCURRENCY),
                                             DANVAN_CASE_LIMIT="10") as (running, proxy):
         sent = api.received
+
         async def until_then(check, timeout: float, what: str) -> None:
             try:
                 await until(check, timeout, what)
