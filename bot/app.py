@@ -9,6 +9,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import handlers
 from bot.backup import DailyBackup
@@ -26,6 +27,7 @@ from bot.outbound import Gate, Outbound
 from bot.retention import Retention
 from bot.router import Router
 from bot.scheduler import Scheduler
+from bot.shared_pace import SharedPace
 from bot.survey_invites import SurveyReminders
 from handlers.features import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
@@ -34,6 +36,9 @@ from storage.claims import Claims
 from storage.db import DatabaseUnavailable
 from storage.files import local_dir
 from storage.notify import LocalSignals
+
+if TYPE_CHECKING:
+    from storage.send_gate import SendGateRepo
 
 log = logging.getLogger(__name__)
 DRAIN_SECONDS = 5.0  # at a stop, how long updates being handled may take to finish
@@ -115,6 +120,7 @@ class App:
         self.fatal_channel = "telegram"
         self.halted = asyncio.Event()  # the program should stop: a signal, or a fatal channel error
         self.backups: DailyBackup | None = None
+        self.send_gate: SendGateRepo | None = None  # PostgreSQL's shared send rate (App.build)
         if config.backup_dir and not config.demo:  # the demo's data is not worth keeping
             self.backups = DailyBackup(store, config.backup_dir, config.backup_keep, self.router.settings.tz, clock)
             self.backups.register(self.scheduler)
@@ -131,20 +137,31 @@ class App:
                 raise DatabaseUnavailable(str(config.store_path), str(err)) from err
             raise
         app = cls(config, store, clock)
+        if store.db.dialect.name == "postgresql":  # several workers may send: the platform's rate is shared
+            from storage.send_gate import SendGateRepo
+
+            app.send_gate = await SendGateRepo.open(store.db.path)
         if config.telegram_token is not None and not config.demo:  # the demo never talks to real people
             app.telegram = TelegramChannel(
                 config.telegram_token.get_secret_value(), config.telegram_api_url, config.telegram_file_url,
                 app.intake.accept, webhook=config.telegram_webhook_url is not None, on_fatal=app.fail,
                 # a broadcast's senders plus room for replies, so that no reply waits for a connection
                 connections=config.broadcast_concurrency + 32, timeout=config.telegram_timeout)
-            app.outbound.add(app.telegram, Gate(config.telegram_rate, config.broadcast_rate))
+            app.outbound.add(app.telegram, app.gate("telegram", config.telegram_rate, config.broadcast_rate))
         if config.zalo_token is not None and not config.demo:
             app.zalo = ZaloChannel(config.zalo_token.get_secret_value(), config.zalo_api_url, app.intake.accept,
                                    webhook=config.zalo_webhook_url is not None,
                                    links=app.links, on_fatal=lambda reason: app.fail(reason, "zalo"),
                                    connections=config.broadcast_concurrency + 32, timeout=config.telegram_timeout)
-            app.outbound.add(app.zalo, Gate(config.zalo_rate, min(config.broadcast_rate, config.zalo_rate)))
+            app.outbound.add(app.zalo, app.gate("zalo", config.zalo_rate, min(config.broadcast_rate, config.zalo_rate)))
         return app
+
+    def gate(self, channel: str, rate: int, broadcast_rate: int) -> Gate:
+        """A channel's Gate; on PostgreSQL sharing the rate with the other workers (bot/shared_pace.py)."""
+        gate = Gate(rate, broadcast_rate)
+        if self.send_gate is not None:
+            gate.share(SharedPace(self.send_gate, channel, rate, broadcast_rate))
+        return gate
 
     @property
     def web_channels(self) -> list[WebChannel]:
@@ -232,4 +249,9 @@ class App:
         await self.signals.close()
         if self.scheduler.leadership is not None:  # the lock goes now: another worker leads from its next tick
             await self.scheduler.leadership.close()
+        for gate in self.outbound.gates.values():
+            if gate.pace is not None:
+                await gate.pace.close()
+        if self.send_gate is not None:
+            await self.send_gate.close()
         await self.store.close()

@@ -5,6 +5,7 @@ first, broadcasts in the capacity left over."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
@@ -14,11 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
+from typing import TYPE_CHECKING
 
 from bot.channels.base import Channel, DeliveryError
 from handlers.base import Reply
 from messages import Safe, Texts
 from storage import Store
+
+if TYPE_CHECKING:  # psycopg is loaded only where PostgreSQL is used
+    from bot.shared_pace import SharedPace
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 WINDOW = 1.0
 EPSILON = 0.005
 BURST = 0.05  # seconds of broadcast messages that may catch up at once after a hiccup of the event loop
+LEASE_WAIT = 0.1  # seconds a typing sign may wait for its place from the shared pace (bot/shared_pace.py)
 
 
 class Priority(IntEnum):
@@ -56,6 +62,7 @@ class Slot:
     granted: float
     sent: float = 0.0  # when the sender started sending (Gate.sending)
     released: bool = False
+    place: float | None = None  # its place from the shared pace (bot/shared_pace.py), on this clock
 
 
 class Gate:
@@ -80,18 +87,21 @@ class Gate:
         self._waiting: list[tuple[int, int, asyncio.Future[Slot]]] = []
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
+        # On PostgreSQL, the rate shared with the other workers (bot/shared_pace.py): a place there too.
+        self.pace: SharedPace | None = None
+
+    def share(self, pace: SharedPace) -> None:
+        self.pace = pace
+        pace.gate, pace.clock = self, self.clock
 
     def try_acquire(self, priority: Priority) -> Slot | None:
-        """A place in the window if one is free now and nobody of this priority or higher waits for one."""
-        if not self._waiting or priority < self._waiting[0][0]:
-            now = self.clock()
-            if self._due(priority, now) <= now:
-                return self._take(priority, now)
-        return None
+        """A place in the window if one is free now and nobody of this priority or higher waits for one
+        (and, with a shared pace, a place from it is in hand)."""
+        return self._try(priority, 0)
 
     async def acquire(self, priority: Priority) -> Slot:
         """A place in the window; give it back with `release` once the platform has answered."""
-        if (slot := self.try_acquire(priority)) is not None:
+        if (slot := self._try(priority, 1)) is not None:
             return slot
         future: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiting, (priority, next(self._seq), future))
@@ -119,6 +129,8 @@ class Gate:
             self.answers += 1
         trusted = answered and self.answers > self.peak
         latest = max(sent, now - self.fastest if trusted else now) + EPSILON
+        if slot.place is not None and self.pace is not None:
+            self.pace.landed(slot.place, latest)
         bulk = slot.priority == Priority.BROADCAST
         self._flying[0] -= 1
         heapq.heappush(self._recent[0], latest)
@@ -127,13 +139,30 @@ class Gate:
             heapq.heappush(self._recent[1], latest)
         self._pump()
 
-    def pause(self, seconds: float) -> None:
+    def pause(self, seconds: float, *, shared: bool = True) -> None:
+        """No broadcast message for `seconds`; `shared`: on every worker too (a 429 here, not one heard of)."""
         self.paused_until = max(self.paused_until, self.clock() + seconds)
+        if shared and self.pace is not None:
+            self.pace.pause(seconds)
 
-    def _due(self, priority: Priority, now: float) -> float:
+    def wake(self) -> None:
+        """Something the waiters wait for changed (the shared pace leased places)."""
+        self._pump()
+
+    def _try(self, priority: Priority, demand: int) -> Slot | None:
+        if not self._waiting or priority < self._waiting[0][0]:
+            now = self.clock()
+            if self._due(priority, now, demand) <= now:
+                return self._take(priority, now)
+        return None
+
+    def _due(self, priority: Priority, now: float, demand: int) -> float:
+        """When `priority` may send; `demand`: how many wait (for the shared pace's leases)."""
         at = self._free(0, self.rate, now)
         if priority == Priority.BROADCAST:
             at = max(at, self._free(1, self.broadcast_rate, now), self.paused_until, self._tat - self._tolerance)
+        if self.pace is not None and at <= now:
+            at = self.pace.due(priority == Priority.BROADCAST, now, demand)
         return at
 
     def _free(self, which: int, cap: int, now: float) -> float:
@@ -147,12 +176,13 @@ class Gate:
         return recent[0] + WINDOW if recent else math.inf
 
     def _take(self, priority: Priority, now: float) -> Slot:
+        place = self.pace.take(priority == Priority.BROADCAST) if self.pace is not None else None
         self._flying[0] += 1
         self.peak = max(self.peak, self._flying[0])
         if priority == Priority.BROADCAST:
             self._flying[1] += 1
             self._tat = max(self._tat, now) + self._interval
-        return Slot(priority, now)
+        return Slot(priority, now, place=place)
 
     def _pump(self) -> None:
         if self._timer is not None:
@@ -165,7 +195,7 @@ class Gate:
                 heapq.heappop(waiting)
                 continue
             now = self.clock()
-            at = self._due(priority, now)
+            at = self._due(priority, now, len(waiting))
             if at > now:
                 if at != math.inf:
                     self._timer = asyncio.get_running_loop().call_later(at - now, self._pump)
@@ -275,6 +305,10 @@ class Outbound:
             return
         gate = self.gates.get(channel_name)
         slot = gate.try_acquire(Priority.REPLY) if gate is not None else None
+        if slot is None and gate is not None and gate.pace is not None:
+            # On PostgreSQL the place is leased from the database first: a round trip, not a wait for the rate.
+            with contextlib.suppress(TimeoutError):
+                slot = await asyncio.wait_for(gate.acquire(Priority.REPLY), LEASE_WAIT)
         if gate is not None and slot is None:
             return
         answered = False

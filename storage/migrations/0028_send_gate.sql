@@ -1,0 +1,2 @@
+-- The platform's send rate shared by several workers (storage/send_gate.py) is PostgreSQL's alone: SQLite runs one
+-- process, whose own gate (bot/outbound.py) is exact. The number is taken so that both engines count alike.
