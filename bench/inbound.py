@@ -18,6 +18,8 @@ Scenarios (each a small async function returning its JSON fields; add new ones t
   onboarding and half already onboarded; time from pushing an update to the first reply at the fake.
 
 Everything (bot, fake server, simulated people) shares one process and one event loop: see bench/README.md.
+With `--workers N` (on PostgreSQL) the bot is N `danvan run` processes in webhook mode behind a round-robin proxy
+(tests/workers.py), the fake posting each update to the proxy; the channel ceiling is then not measured.
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ from bot.app import App
 from bot.channels.zalo_api import ZaloAPI, ZaloError
 from bot.config import Config
 from handlers.base import Inbound, Reply
+from storage import Store
 from tests.fakes import zalo_api
 from tests.fakes.telegram_api import MESSAGE_METHODS, Call, FakeBotAPI
 from tests.fakes.zalo_api import FakeZaloAPI
+from tests.workers import PostsToWebhook, Worker, workers
 
 STEP_TIMEOUT = 10.0  # seconds a person waits for the bot's answer before the bench fails
 
@@ -157,6 +161,10 @@ class BenchAPI(Boxed, FakeBotAPI):
         self.check_calls()
         if self._open_callbacks:
             raise BenchError(f"{len(self._open_callbacks)} button presses never answered (answerCallbackQuery)")
+
+
+class WebhookBenchAPI(PostsToWebhook, BenchAPI):
+    """Telegram posting each update to the workers' webhook, through the round-robin proxy."""
 
 
 class BenchZaloAPI(Boxed, FakeZaloAPI):
@@ -413,14 +421,36 @@ def zalo_settings(api: Fake, rate: int) -> dict:
             "ZALO_WEBHOOK_URL": None, "ZALO_RATE": rate}
 
 
+class Fleet:
+    """`--workers N`: what a scenario needs of the bot when it runs as N processes: the database, and the CPU
+    the processes spent (theirs is not this process's)."""
+
+    def __init__(self, store: Store, running: list[Worker]) -> None:
+        self.store, self.running = store, running
+
+    def cpu(self) -> float:
+        """CPU seconds this process and the workers have spent (Linux /proc)."""
+        ticks = 0
+        for worker in self.running:
+            with open(f"/proc/{worker.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.asynccontextmanager
-async def danvan_bot(opts: Options, db: Path, **settings) -> AsyncIterator[tuple[Fake, App]]:
-    """The real bot (App.build, the single wiring point) long-polling a fresh fake, database on disk.
+async def danvan_bot(opts: Options, db: Path, **settings) -> AsyncIterator[tuple[Fake, App | Fleet]]:
+    """The real bot (App.build, the single wiring point) long-polling a fresh fake, database on disk; with
+    `opts.workers`, that many `danvan run` processes on the database in webhook mode behind a round-robin proxy.
 
     `opts.rate` is the channel's outbound cap (TELEGRAM_RATE or ZALO_RATE) in messages/s: at Telegram's
     default of 30 the bench would measure the cap (30 messages/s, ~19 onboarding updates/s), not the bot."""
     platform = PLATFORMS[opts.channel]
     where = opts.databases.fresh(opts.tmp, db.stem) if opts.databases else db
+    if opts.workers:
+        async with several_workers(opts, where, db.stem, **settings) as bot:
+            yield bot
+        return
     async with platform.fake() as api:
         config = Config(_env_file=None, DANVAN_DB=where, DANVAN_DEMO=False, **platform.settings(api, opts.rate),
                         **settings)
@@ -432,6 +462,26 @@ async def danvan_bot(opts: Options, db: Path, **settings) -> AsyncIterator[tuple
             await api.settle()
             await app.stop()
         api.check()
+
+
+@contextlib.asynccontextmanager
+async def several_workers(opts: Options, db: Path | str, name: str,
+                          **settings) -> AsyncIterator[tuple[Fake, Fleet]]:
+    store = await Store.open(db)  # migrated and seeded once, before the workers start
+    variables = {f"DANVAN_{key.upper()}": str(value) for key, value in settings.items()}
+    folder = opts.tmp / name
+    folder.mkdir()
+    try:
+        async with WebhookBenchAPI() as api, workers(opts.workers, str(db), api, folder, TELEGRAM_RATE=str(opts.rate),
+                                                     **variables) as (running, _proxy):
+            try:
+                yield api, Fleet(store, running)
+            finally:
+                await api.settle()
+                await api.posted()
+            api.check()
+    finally:
+        await store.close()
 
 
 @contextlib.asynccontextmanager
@@ -537,21 +587,23 @@ class Options:
     channel: str = "telegram"
     tmp: Path = Path(".")
     databases: Databases | None = None  # None: SQLite files in `tmp`
+    workers: int = 0  # 0: the bot in this process, long polling; N: N `danvan run` processes behind a proxy
 
 
 def user_ids(start: int) -> Iterator[int]:
     return itertools.count(start)
 
 
-async def closed_loop(api: Fake, opts: Options, script: Script, ids: Iterator[int]) -> Load:
+async def closed_loop(api: Fake, opts: Options, script: Script, ids: Iterator[int],
+                      cpu: Callable[[], float] = time.process_time) -> Load:
     begin = time.monotonic() + opts.warmup
     load = Load(begin, begin + opts.window)
 
     async def cpu_in_window() -> None:
         await asyncio.sleep(load.begin - time.monotonic())
-        start = time.process_time()
+        start = cpu()
         await asyncio.sleep(load.end - time.monotonic())
-        load.cpu = time.process_time() - start
+        load.cpu = cpu() - start
 
     meter = asyncio.create_task(cpu_in_window())
     await crowd([(Person(api, load, ids), script) for _ in range(opts.people)], load)
@@ -562,8 +614,9 @@ async def closed_loop(api: Fake, opts: Options, script: Script, ids: Iterator[in
 async def onboarding_throughput(opts: Options) -> dict:
     """(a) 100 people onboarding as fast as the bot answers, a new person each round."""
     say(f"(a) onboarding, closed loop: {opts.people} people, {opts.warmup}s warm-up, {opts.window}s window")
-    async with danvan_bot(opts, opts.tmp / "throughput.db") as (api, _app):
-        load = await closed_loop(api, opts, onboard_forever, user_ids(10_000_000))
+    async with danvan_bot(opts, opts.tmp / "throughput.db") as (api, bot):
+        cpu = bot.cpu if isinstance(bot, Fleet) else time.process_time
+        load = await closed_loop(api, opts, onboard_forever, user_ids(10_000_000), cpu)
     check_counts(api, load)
     rate = load.updates / opts.window
     onboardings = load.sent / len(ONBOARD)
@@ -589,6 +642,8 @@ async def channel_ceiling(opts: Options) -> dict:
     """The same echo through the bot's own channel (built by App.build, replies through the channel's send
     and its sender pools) with the router, handlers, database and outbound cut out: the ceiling for what
     sits above the channel."""
+    if opts.workers:  # the channel is cut out of the bot inside this process: not what runs in the workers
+        return {"channel_ceiling_updates_per_s": None}
     say(f"channel ceiling: echo through bot/channels/{opts.channel}.py, closed loop, {opts.people} people")
     async with danvan_bot(opts, opts.tmp / "channel.db") as (api, app):
         channel = app.zalo if opts.channel == "zalo" else app.telegram
@@ -699,7 +754,13 @@ class MachineLoad:
     figures only compare with each other when this is near 0."""
 
     def __init__(self) -> None:
-        self.busy, self.own, self.wall = self._busy(), time.process_time(), time.monotonic()
+        self.busy, self.own, self.wall = self._busy(), self._own(), time.monotonic()
+
+    @staticmethod
+    def _own() -> float:
+        """This process's CPU and that of its children once they ended (the workers of `--workers`)."""
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
 
     @staticmethod
     def _busy() -> float | None:
@@ -714,7 +775,7 @@ class MachineLoad:
         busy = self._busy()
         if busy is None or self.busy is None:
             return None
-        own = time.process_time() - self.own
+        own = self._own() - self.own
         return round(max(0.0, busy - self.busy - own) / (time.monotonic() - self.wall), 2)
 
 
@@ -737,7 +798,8 @@ async def run(opts: Options) -> dict:
         for scenario in SCENARIOS:
             found.update(await scenario(opts))
     ratio = found["updates_per_s"] / found["ceiling_updates_per_s"]
-    channel_ratio = found["updates_per_s"] / found["channel_ceiling_updates_per_s"]
+    channel = found["channel_ceiling_updates_per_s"]
+    channel_ratio = round(found["updates_per_s"] / channel, 3) if channel else None
     return {
         "bench": "inbound",
         **({"channel": opts.channel} if opts.channel != "telegram" else {}),
@@ -745,10 +807,11 @@ async def run(opts: Options) -> dict:
         "ceiling_updates_per_s": found.pop("ceiling_updates_per_s"),
         "ratio": round(ratio, 3),
         "p95_ms": found.pop("p95_ms"),
-        "channel_ratio": round(channel_ratio, 3),
+        "channel_ratio": channel_ratio,
         **found,
         "db": opts.databases.kind if opts.databases else "sqlite",
-        "workers": 1,
+        "workers": opts.workers or 1,
+        "inbound": "webhook" if opts.workers else "polling",
         "cores": cores(),
         "people": opts.people,
         "errors": errors.count,
@@ -769,10 +832,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channel", choices=sorted(PLATFORMS), default=Options.channel)
     parser.add_argument("--db", default="sqlite",
                         help="sqlite (default), postgresql (a throwaway cluster), or a postgresql:// URL")
-    parser.add_argument("--workers", type=int, default=1, help="bot processes on the one database")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="N `danvan run` processes on the one database, in webhook mode behind a round-robin "
+                             "proxy (default: the bot inside the bench process, long polling)")
     args = parser.parse_args(argv)
-    if args.workers != 1:
-        say("several workers: not built yet (docs/scaling.md); the bot runs as one process")
+    if args.workers and (args.channel != "telegram" or (args.workers > 1 and args.db == "sqlite")):
+        say("--workers: Telegram only, and several workers need PostgreSQL (--db postgresql)")
         return 2
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -780,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         with Databases(args.db) as databases:
             opts = Options(people=args.people, warmup=args.warmup, window=args.window,
                            latency_window=args.latency_window, rate=args.rate, channel=args.channel,
-                           databases=databases)
+                           databases=databases, workers=args.workers)
             result = asyncio.run(run(opts))
     except Exception:
         traceback.print_exc()
