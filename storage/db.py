@@ -210,7 +210,8 @@ class Database:
                     done = await on_thread_()
                 else:
                     done = result(rows)
-                self._commits += 1  # the threads' commits too: they fill the same WAL
+                if self.loopside is not None:  # the threads' commits too: they fill the same WAL
+                    self._commits += 1
             except sqlite3.Error as err:
                 self._failed(err)
                 raise
