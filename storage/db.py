@@ -27,8 +27,9 @@ that they can never hold the loop for long; what they cannot do at once goes to 
   write interrupted is a transaction rolled back whole (writes there always run BEGIN IMMEDIATE … COMMIT, and the
   COMMIT itself is never interrupted), so nothing was done either;
 * no wait for the disk on the loop: synchronous=NORMAL, under which a commit writes the WAL but does not fsync
-  it; the loop's write connection has no autocheckpoint, and every `CHECKPOINT_EVERY` commits there the write
-  connection's thread runs one, under the write lock, as its own autocheckpoint would have; the write after it,
+  it; the loop's write connection has no autocheckpoint, and every so many commits there the write connection's
+  thread runs one, under the write lock, as its own autocheckpoint would have (as many commits as last filled the
+  WAL to `CHECKPOINT_PAGES`, SQLite's own threshold; `CHECKPOINT_EVERY` at first); the write after it,
   which starts the WAL over and fsyncs its header, is done on that thread too. (When a `tx()` pushes the WAL past
   1,000 pages, that connection's autocheckpoint runs and the next write on the loop may sync the header: one fsync,
   0.3–1 ms on the bench's disk);
@@ -73,8 +74,11 @@ WRITE_FAILURES = {sqlite3.SQLITE_PERM, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_I
 # that takes long (sorting a large result) is not interrupted until it ends.
 QUICK_BUDGET_S = 0.003
 QUICK_OPS = 1000
-# SQLite's autocheckpoint runs at 1,000 pages of WAL; a commit of the bot's writes is 2–5 pages.
-CHECKPOINT_EVERY = 100
+# SQLite's autocheckpoint runs at 1,000 pages of WAL: so does the loop's, counted in commits, as many as last filled
+# that many pages (a commit of the bot's writes is 2–5 pages). Checkpointing more often copies the same hot pages
+# (the journal's, the chats') again each time, and stops every writer while it runs.
+CHECKPOINT_PAGES = 1000
+CHECKPOINT_EVERY = 100  # commits before the first checkpoint, before any was measured
 # What says a call on the loop's connections did nothing and may be rerun on a thread.
 RERUN = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT}
 T = TypeVar("T")
@@ -101,7 +105,8 @@ class Database:
         self.path = path
         self.loopside = loopside  # None: every call on the threads (an in-memory database is one connection)
         self._lock = asyncio.Lock()
-        self._quick_commits = 0
+        self._commits = 0
+        self._checkpoint_every: int | None = None  # commits on the loop between checkpoints, once measured
         # The next write after a complete checkpoint starts the WAL over and waits for the disk (fsync) to have its
         # header: that one goes to the thread.
         self._after_checkpoint = False
@@ -205,23 +210,30 @@ class Database:
                     done = await on_thread_()
                 else:
                     done = result(rows)
-                    self._quick_commits += 1
+                if self.loopside is not None:  # the threads' commits too: they fill the same WAL
+                    self._commits += 1
             except sqlite3.Error as err:
                 self._failed(err)
                 raise
             self.write_failure = None
-            if self._quick_commits >= CHECKPOINT_EVERY:
+            if self._commits >= (self._checkpoint_every or CHECKPOINT_EVERY):
                 await self._checkpoint()
         return done
 
     async def _checkpoint(self) -> None:
         """What the write connection's autocheckpoint would have done for the loop's commits; PASSIVE, so it never
         waits for a reader or another process. The writes themselves have committed: a failure here is only told."""
-        self._quick_commits = 0
+        commits, self._commits = self._commits, 0
         try:
-            await self.conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")  # read: no statement left open
+            # A read: no statement left open. (busy, pages in the WAL, pages copied); the pages include the threads'
+            # commits, and the older ones a PASSIVE checkpoint could not copy: the next one then comes sooner.
+            rows = await self.conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as err:
             self._failed(err)
+        else:
+            pages = rows[0][1] if rows else -1
+            if pages > 0:
+                self._checkpoint_every = max(1, commits * CHECKPOINT_PAGES // pages)
         self._after_checkpoint = True
 
     def _failed(self, err: sqlite3.Error) -> None:

@@ -145,7 +145,7 @@ async def test_the_loops_commits_are_checkpointed_on_the_write_connections_threa
     await db.execute("CREATE TABLE pages (data BLOB)")
     await db.conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
     monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 5)
-    db._quick_commits = 0
+    db._commits = 0
     size = file_size(db.path)
     seen = trips(monkeypatch)
     for _ in range(4):
@@ -158,3 +158,23 @@ async def test_the_loops_commits_are_checkpointed_on_the_write_connections_threa
     assert seen[-1] == "_execute_insert"
     await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
     assert seen[-1] == "loop"
+
+
+@pytest.mark.parametrize("blob, checkpoints", [
+    (100, [5]),  # ~1 page a commit: the next checkpoint only once ~1,000 pages more could have come
+    (1_000_000, [5, 9, 13, 17]),  # ~250 pages a commit: every 4 commits, not every 5
+])
+async def test_the_loop_checkpoints_as_often_as_1000_pages_of_wal(store, monkeypatch, blob, checkpoints):
+    db = store.db
+    await db.execute("CREATE TABLE pages (data BLOB)")
+    await db.conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 5)  # before the first one: no WAL measured yet
+    db._commits = 0
+    seen = trips(monkeypatch)
+    at = []
+    for commit in range(1, 19):
+        before = len(seen)
+        await db.execute("INSERT INTO pages VALUES (randomblob(?))", (blob,))
+        if "_execute_fetchall" in seen[before:]:
+            at.append(commit)
+    assert at == checkpoints
