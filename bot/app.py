@@ -35,7 +35,7 @@ from storage import Store
 from storage.claims import Claims
 from storage.db import DatabaseUnavailable
 from storage.files import local_dir
-from storage.notify import LocalSignals
+from storage.notify import TOPIC_LIST, LocalSignals
 
 if TYPE_CHECKING:
     from storage.send_gate import SendGateRepo
@@ -72,6 +72,9 @@ class App:
 
             self.signals = PostgresSignals(store.db, config.worker_name)
             leadership = Leadership(store.db.path, config.worker_name)
+        # A topic renamed, hidden or added on one worker is read again by all of them.
+        store.topics.announce = lambda: self.signals.notify(TOPIC_LIST, "")
+        self.signals.listen(TOPIC_LIST, lambda _: store.topics.forget())
         self.router = Router(store, config.handler_settings(), handlers.registry, self.outbound, clock)
         self.telegram: TelegramChannel | None = None
         self.zalo: ZaloChannel | None = None

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 WAKE = "danvan_wake"  # a job's name: a non-leader asks the leader to run it now (bot/scheduler.py)
 WEB = "danvan_web"  # "<channel> <version> <chat id>": a web chat's history changed (bot/channels/web.py)
 WEB_MENU = "danvan_web_menu"  # JSON {"channel", "chat", "event"}: a web chat's commands changed (the event is pushed)
-TOPICS = (WAKE, WEB, WEB_MENU)
+TOPIC_LIST = "danvan_topics"  # the topics (lĩnh vực) changed: every worker reads them again (storage/topics.py)
+TOPICS = (WAKE, WEB, WEB_MENU, TOPIC_LIST)
 
 Callback = Callable[[str | None], None]
 

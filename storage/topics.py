@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from storage.db import Database
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOPICS = [
     ("nong-thon-moi", "Xây dựng nông thôn mới", "New rural areas", False),
@@ -40,13 +44,14 @@ def _row(r) -> Topic:
 
 class TopicRepo:
     """Topics are read at almost every step of a flow and change rarely, only here (handlers/topics.py, the seed at
-    start): they are kept in memory once read and read again after each change made here. Another process that
-    changed them (none does) would have to be followed by a restart."""
+    start): they are kept in memory once read and read again after each change made here. With several workers a
+    change is announced (`announce`, a signal the App wires, storage/notify.py) and each worker `forget`s its copy."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._every: list[Topic] | None = None  # every topic, in order; None: read them at the next use
         self._changes = 0  # a read that a change overtook is not kept
+        self.announce: Callable[[], Awaitable[None]] | None = None
 
     async def _topics(self) -> list[Topic]:
         if self._every is None:
@@ -57,9 +62,18 @@ class TopicRepo:
             self._every = [_row(r) for r in rows]
         return self._every
 
-    def _changed(self) -> None:
+    def forget(self) -> None:
+        """Read them again at the next use (they changed, here or on another worker)."""
         self._changes += 1
         self._every = None
+
+    async def _changed(self) -> None:
+        self.forget()
+        if self.announce is not None:
+            try:
+                await self.announce()
+            except Exception:  # the change is made; the other workers read it after their next restart
+                log.warning("could not tell the other workers that the topics changed", exc_info=True)
 
     async def all(self) -> list[Topic]:
         return [topic for topic in await self._topics() if topic.active]
@@ -76,7 +90,7 @@ class TopicRepo:
         try:
             await self.db.execute(f"UPDATE topics SET {assignments} WHERE id = ?", (*fields.values(), topic_id))
         finally:
-            self._changed()
+            await self._changed()
         return await self.get(topic_id)
 
     async def create(self, code: str, name_vi: str, name_en: str) -> Topic | None:
@@ -89,7 +103,7 @@ class TopicRepo:
                 " SELECT ?, ?, ?, coalesce(max(position), 0) + 1 FROM topics WHERE true ON CONFLICT(code) DO NOTHING",
                 (code, name_vi, name_en))
         finally:
-            self._changed()
+            await self._changed()
         return await self.by_code(code)
 
     async def get(self, topic_id: int) -> Topic | None:
@@ -106,5 +120,5 @@ class TopicRepo:
                 [(code, vi, en, int(sensitive), pos) for pos, (code, vi, en, sensitive) in enumerate(DEFAULT_TOPICS)],
             )
         finally:
-            self._changed()
+            await self._changed()
         return len(DEFAULT_TOPICS)

@@ -16,7 +16,7 @@ from bot.server import build_asgi
 from handlers.base import Inbound, Reply
 from storage import Store
 from storage.broadcasts import NewBroadcast
-from storage.notify import WEB
+from storage.notify import TOPIC_LIST, WEB
 from tests.dialog import Clock
 from tests.people import make_people
 from tests.schedule_kit import local, schedule, staff, timed_harness
@@ -250,3 +250,16 @@ async def test_a_web_chat_session_is_answered_by_any_worker(workers):
     finally:
         for http in clients:
             await http.aclose()
+
+
+async def test_a_topic_renamed_on_one_worker_is_read_again_by_the_others(workers):
+    """Topics are kept in each worker's memory: a rename an admin makes on one (/linhvuc) must not leave the others
+    showing the old name until their restart."""
+    one, other = workers
+    topic = (await other.store.topics.all())[0]  # read, so kept
+    heard = asyncio.Event()
+    other.signals.listen(TOPIC_LIST, lambda _: heard.set())  # after the App's own listener: it has forgotten by then
+    await one.store.topics.update(topic.id, name_vi="Giao thông nông thôn")
+    async with asyncio.timeout(GUARD):
+        await heard.wait()
+    assert (await other.store.topics.get(topic.id)).name_vi == "Giao thông nông thôn"
