@@ -36,7 +36,6 @@ from storage.users import User
 
 log = logging.getLogger(__name__)
 MAX_TEXT = 4096
-MENUS_KEPT = 100_000
 DEFAULT_MENU = f"citizen:{DEFAULT_LANGUAGE}"  # what a chat shows before it is given a menu of its own (App.start)
 
 
@@ -86,9 +85,6 @@ class Router:
         self.wake: Callable[[str], None] = lambda job: None  # App: the scheduler runs that job now
         self.links: FileLinks | None = None  # App: download links for documents where a channel takes no files
         self._locks = _ChatLocks()
-        # The menu each chat has, as read from or written to chat_menus: read once per chat, not at every message.
-        # Only this process gives menus (another worker giving one too is harmless: the same menu again).
-        self._menus: dict[tuple[str, str], str] = {}
 
     def deep_links(self, payload: str) -> list[str]:
         links = [ch.deep_link(payload) for ch in self.outbound.channels.values()]
@@ -132,8 +128,8 @@ class Router:
             inbound = _truncated(inbound)
         inbound = render.parse(inbound)
         # Only the chat to answer is kept of someone who has not accepted a purpose (handlers/consent.py).
-        user, conversation, shown = await self.store.users.arrive(inbound.channel, inbound.user_id, inbound.chat_id,
-                                                                  now)
+        user, conversation, shown, menu = await self.store.users.arrive(inbound.channel, inbound.user_id,
+                                                                        inbound.chat_id, now)
         if not user.reachable:
             user = await self.store.users.update(user.id, now, reachable=1)
         channel = self.outbound.channels.get(inbound.channel)
@@ -159,11 +155,7 @@ class Router:
             t = Texts(speaks(user, inbound), staff=user.role != "citizen")
             return Handled([Reply(t("common.error"))], [], t, conversation is not None, failed=True)
         if ctx.user is not None:  # a role given elsewhere (the command line, an invite) shows in this chat's menu now
-            menu = self._menus.get((inbound.channel, inbound.chat_id))
-            if menu is None:
-                menu = await self.store.conversations.menu(inbound.channel, inbound.chat_id) or DEFAULT_MENU
-                self._remember_menu(inbound.channel, inbound.chat_id, menu)
-            if menu != f"{ctx.user.role}:{ctx.user.language}":
+            if (menu or DEFAULT_MENU) != f"{ctx.user.role}:{ctx.user.language}":
                 await self.refresh_commands(inbound.channel, inbound.chat_id, ctx.user.role, ctx.user.language)
         for channel_name, chat_id in ctx.forget:  # before the replies: the confirmation is all the chat keeps
             forget = getattr(self.outbound.channels.get(channel_name), "forget", None)
@@ -314,12 +306,6 @@ class Router:
             log.warning("could not update the command menu on %s", channel_name)
             return
         await self.store.conversations.set_menu(channel_name, chat_id, f"{role}:{language}", self.clock())
-        self._remember_menu(channel_name, chat_id, f"{role}:{language}")
-
-    def _remember_menu(self, channel_name: str, chat_id: str, menu: str) -> None:
-        if len(self._menus) >= MENUS_KEPT:  # bounded: forgotten ones are read again
-            self._menus.clear()
-        self._menus[(channel_name, chat_id)] = menu
 
 
 def _answers_step(inbound: Inbound, conversation: Conversation) -> bool:

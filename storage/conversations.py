@@ -64,11 +64,6 @@ class ConversationRepo:
         showed."""
         await self.db.execute(SHOW, _show_params(channel, chat_id, options, now))
 
-    async def menu(self, channel: str, chat_id: str) -> str | None:
-        """The command menu the chat was given of its own ("role:language"); None: the default one."""
-        r = await self.db.fetchone("SELECT menu FROM chat_menus WHERE channel = ? AND chat_id = ?", (channel, chat_id))
-        return r[0] if r else None
-
     async def set_menu(self, channel: str, chat_id: str, menu: str, now: datetime) -> None:
         await self.db.execute(
             "INSERT INTO chat_menus (channel, chat_id, menu, updated_at) VALUES (?, ?, ?, ?)"

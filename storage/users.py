@@ -85,19 +85,21 @@ class UserRepo:
                                   language, now)
 
     async def arrive(self, channel: str, external_id: str, chat_id: str, now: datetime
-                     ) -> tuple[User, Conversation | None, list[tuple[str, str]]]:
-        """`ensure` for someone who just wrote, with their chat's conversation and the options last shown to it as
-        numbers (storage/conversations.py): the router needs all three at every event, read in one query."""
+                     ) -> tuple[User, Conversation | None, list[tuple[str, str]], str | None]:
+        """`ensure` for someone who just wrote, with their chat's conversation, the options last shown to it as
+        numbers and the command menu it was given (storage/conversations.py; None: the default one): the router
+        needs all four at every event, read in one query."""
         r = await self.db.fetchone(
-            f"SELECT {_COLUMNS_OF_U}, c.flow, c.step, c.data, c.unasked, o.options"
+            f"SELECT {_COLUMNS_OF_U}, c.flow, c.step, c.data, c.unasked, o.options, m.menu"
             " FROM (SELECT ? AS channel, ? AS external_id, ? AS chat_id) AS k"
             " LEFT JOIN users AS u ON u.channel = k.channel AND u.external_id = k.external_id"
             " LEFT JOIN conversations AS c ON c.channel = k.channel AND c.chat_id = k.chat_id"
-            " LEFT JOIN chat_options AS o ON o.channel = k.channel AND o.chat_id = k.chat_id",
+            " LEFT JOIN chat_options AS o ON o.channel = k.channel AND o.chat_id = k.chat_id"
+            " LEFT JOIN chat_menus AS m ON m.channel = k.channel AND m.chat_id = k.chat_id",
             (channel, external_id, chat_id))
         user = await self._ensure(_row(r) if r["id"] is not None else None, channel, external_id, chat_id, None, None,
                                   now)
-        return user, conversation_of(r) if r["flow"] is not None else None, shown_of(r["options"])
+        return user, conversation_of(r) if r["flow"] is not None else None, shown_of(r["options"]), r["menu"]
 
     async def _ensure(self, user: User | None, channel: str, external_id: str, chat_id: str,
                       display_name: str | None, language: str | None, now: datetime) -> User:

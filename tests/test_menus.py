@@ -28,3 +28,19 @@ async def test_a_revoked_cadre_gets_the_citizens_menu_back(harness, store, clock
     await store.roles.revoke(user.id, clock())  # from the command line, say
     await turns(cadre, [("/huongdan", ["!/hopthu"])])
     assert "hopthu" not in harness.channel.commands["7001"]
+
+
+async def test_a_menu_another_worker_gave_the_chat_is_what_this_one_goes_by(harness, store, clock):
+    """Several workers: the menu a chat has is read with the person at each message, not remembered by one worker,
+    so a role taken away and given back while the chat was handled elsewhere still shows here."""
+    cadre = harness.person("7001")
+    await turns(cadre, ONBOARD)
+    user = await store.users.find("test", "7001")
+    await store.users.update(user.id, clock(), role="cadre", unit_name="Ban Dân vận xã Hải Lăng")
+    await turns(cadre, [("/huongdan", ["/hopthu"])])  # this worker gives the cadre's menu
+    await store.users.update(user.id, clock(), role="citizen")
+    await store.conversations.set_menu("test", "7001", "citizen:vi", clock())  # another worker gave the citizen's
+    harness.channel.commands["7001"] = ["batdau"]
+    await store.users.update(user.id, clock(), role="cadre")  # and the role came back from the command line
+    await turns(cadre, [("/huongdan", ["/hopthu"])])
+    assert "hopthu" in harness.channel.commands["7001"]

@@ -380,10 +380,10 @@ async def test_a_conversation_its_journal_mark_and_its_options_are_saved_in_one_
     assert len(seen) == 1
     assert await store.conversations.get("zalo", "1") == Conversation("onb", "news", {"a": 1})
     assert [e.applied for e in await store.journal.pending()] == [True]
-    user, _, shown = await store.users.arrive("zalo", "u1", "1", now)
+    user, _, shown, _ = await store.users.arrive("zalo", "u1", "1", now)
     assert shown == [("Đồng ý", "1:onb.news:y")]
     await store.conversations.save("zalo", "1", None, now, options=[])
-    assert await store.users.arrive("zalo", "u1", "1", now) == (user, None, [])
+    assert await store.users.arrive("zalo", "u1", "1", now) == (user, None, [], None)
 
 
 @pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
@@ -415,22 +415,23 @@ async def test_a_done_mark_that_could_not_be_written_fails_for_each_of_its_calle
 
 
 @pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
-async def test_the_person_their_conversation_and_the_options_shown_are_read_together(store, monkeypatch):
+async def test_the_person_their_conversation_the_options_shown_and_the_menu_are_read_together(store, monkeypatch):
     from storage.conversations import Conversation
 
     now = datetime(2026, 11, 28, tzinfo=UTC)
     users = store.users
     seen = trips(monkeypatch)
-    first, conversation, shown = await users.arrive("zalo", "u1", "1", now)  # created: one read, one write
-    assert (conversation, shown, len(seen)) == (None, [], 2)
+    first, conversation, shown, menu = await users.arrive("zalo", "u1", "1", now)  # created: one read, one write
+    assert (conversation, shown, menu, len(seen)) == (None, [], None, 2)
     assert first == await users.find("zalo", "u1") and not first.consented and first.chat_id == "1"
     await store.conversations.show("zalo", "1", [("Đồng ý", "1:ob.consent:y")], now)
     await store.conversations.save("zalo", "1", Conversation("onboarding", "consent"), now)
     await store.conversations.mark_unasked("zalo", "1")
+    await store.conversations.set_menu("zalo", "1", "cadre:vi", now)
     seen.clear()
     assert await users.arrive("zalo", "u1", "1", now) == (first, Conversation("onboarding", "consent", {}, True),
-                                                          [("Đồng ý", "1:ob.consent:y")])
+                                                          [("Đồng ý", "1:ob.consent:y")], "cadre:vi")
     assert len(seen) == 1
-    moved, _, _ = await users.arrive("zalo", "u1", "2", now)  # the same account in another chat
+    moved, _, _, _ = await users.arrive("zalo", "u1", "2", now)  # the same account in another chat
     assert moved.id == first.id and moved.chat_id == "2"
-    assert (await users.arrive("web", "u1", "1", now))[1:] == (None, [])
+    assert (await users.arrive("web", "u1", "1", now))[1:] == (None, [], None)
