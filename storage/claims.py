@@ -26,13 +26,12 @@ UNDONE = ("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied
 
 class Claims:
     def __init__(self, db: Database) -> None:
-        from storage.leader import CLIENT_KEEPALIVES, KEEPALIVES  # psycopg is loaded only where PostgreSQL is used
+        from storage.leader import KEEPALIVES, probed  # psycopg is loaded only where PostgreSQL is used
         from storage.pg import Connection
 
         self.db = db
-        separator = "&" if "?" in db.path else "?"
         # Connects at its first use, and again after a loss; probed both ways, as the scheduler leader's connection.
-        self.conn = Connection(f"{db.path}{separator}{CLIENT_KEEPALIVES}", KEEPALIVES)
+        self.conn = Connection(probed(db.path), KEEPALIVES)
         self._lock = asyncio.Lock()  # one call at a time: two connecting at once would make two sessions
 
     @property

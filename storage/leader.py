@@ -19,12 +19,16 @@ KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5",
 CLIENT_KEEPALIVES = "keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3&connect_timeout=10"
 
 
+def probed(url: str) -> str:
+    """The database's URL with the client's keepalives and bound on connecting (the connections that hold locks or
+    only listen)."""
+    return f"{url}{'&' if '?' in url else '?'}{CLIENT_KEEPALIVES}"
+
+
 class Leadership:
     def __init__(self, url: str, worker: str) -> None:
         name = f"danvan {worker} leader"[:63].replace("'", "")
-        separator = "&" if "?" in url else "?"
-        self._conn = Connection(f"{url}{separator}{CLIENT_KEEPALIVES}",
-                                (*KEEPALIVES, f"SET application_name = '{name}'"))
+        self._conn = Connection(probed(url), (*KEEPALIVES, f"SET application_name = '{name}'"))
         self._session: int | None = None  # the server process of the session that holds the lock
 
     async def hold(self) -> bool:

@@ -10,15 +10,12 @@ import logging
 import psycopg
 
 from storage.db import Database
+from storage.leader import probed
 from storage.notify import TOPICS, LocalSignals
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0  # between attempts to listen again after the connection was lost
-# The client's TCP keepalives (libpq): a listening connection only waits, so without them a database machine that
-# vanished (no FIN, no RST) would leave it waiting for ever; and a bound on connecting to one.
-CLIENT_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
-                     "connect_timeout": 10}
 
 
 class PostgresSignals(LocalSignals):
@@ -46,7 +43,9 @@ class PostgresSignals(LocalSignals):
             self._task = None
 
     async def _connect(self) -> psycopg.AsyncConnection:
-        conn = await psycopg.AsyncConnection.connect(self.db.path, autocommit=True, **CLIENT_KEEPALIVES,
+        # With the client's TCP keepalives: a listening connection only waits, so without them a database machine
+        # that vanished (no FIN, no RST) would leave it waiting for ever.
+        conn = await psycopg.AsyncConnection.connect(probed(self.db.path), autocommit=True,
                                                      application_name=f"danvan {self.worker} signals"[:63])
         try:
             for topic in TOPICS:
