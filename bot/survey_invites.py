@@ -36,9 +36,8 @@ class SurveyReminders:
                 continue
             if await self.store.surveys.invited_unfinished(survey.id):
                 text_vi, text_en = invitation_texts(survey, "survey.reminder", self.tz)
-                broadcast = await self.store.broadcasts.create(NewBroadcast(
-                    text_vi=text_vi, text_en=text_en, scheduled_at=plan_start(now, self.quiet, self.tz, False)), now)
-                await self.store.surveys.remind(broadcast.id, survey.id)
-                written.append(broadcast.id)
+                written.append(await self.store.surveys.remind(NewBroadcast(
+                    text_vi=text_vi, text_en=text_en, scheduled_at=plan_start(now, self.quiet, self.tz, False),
+                    survey_id=survey.id), now))
             await self.store.schedule.complete(key, now)
         return written

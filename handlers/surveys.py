@@ -501,10 +501,9 @@ async def invite(store: Store, survey: Survey, now: datetime, quiet: Quiet, tz: 
     poll's answers)."""
     text_vi, text_en = invitation_texts(survey, "survey.poll_invitation" if survey.poll else "survey.invitation", tz)
     start = plan_start(max(now, parse(survey.opens_at)), quiet, tz, False)
-    broadcast = await store.broadcasts.create(NewBroadcast(text_vi=text_vi, text_en=text_en, scheduled_at=start,
-                                                           audience=survey.audience, created_by=by), now)
-    await store.surveys.invite(broadcast.id, survey.id)
-    return await store.broadcasts.get(broadcast.id)
+    new = NewBroadcast(text_vi=text_vi, text_en=text_en, scheduled_at=start, audience=survey.audience, created_by=by,
+                       survey_id=survey.id)
+    return await store.broadcasts.create(new, now)
 
 
 # ---- quick polls: one question, its choices the announcement's buttons --------------------------------------

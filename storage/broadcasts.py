@@ -52,6 +52,18 @@ class NewBroadcast:
     link_url: str | None = None
     feedback: bool = False
     quiet_override: bool = False
+    survey_id: int | None = None  # a survey's invitation or reminder: it carries the survey's button
+
+
+# One statement for every way a broadcast is written (here, and a survey's reminder with its recipients).
+INSERT = ("INSERT INTO broadcasts (campaign_id, created_by, text_vi, text_en, photo_sha256, link_url, feedback,"
+          " audience, scheduled_at, quiet_override, survey_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def insert_params(new: NewBroadcast, now: datetime) -> tuple:
+    return (new.campaign_id, new.created_by, new.text_vi, new.text_en, new.photo_sha256, new.link_url,
+            int(new.feedback), new.audience.to_json(), iso(new.scheduled_at), int(new.quiet_override), new.survey_id,
+            iso(now))
 
 
 @dataclass(frozen=True)
@@ -152,12 +164,7 @@ class BroadcastRepo:
     # -- the broadcast
 
     async def create(self, new: NewBroadcast, now: datetime) -> Broadcast:
-        broadcast_id = await self.db.execute(
-            "INSERT INTO broadcasts (campaign_id, created_by, text_vi, text_en, photo_sha256, link_url, feedback,"
-            " audience, scheduled_at, quiet_override, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (new.campaign_id, new.created_by, new.text_vi, new.text_en, new.photo_sha256, new.link_url,
-             int(new.feedback), new.audience.to_json(), iso(new.scheduled_at), int(new.quiet_override), iso(now)))
-        return await self.get(broadcast_id)
+        return await self.get(await self.db.execute(INSERT, insert_params(new, now)))
 
     async def get(self, broadcast_id: int) -> Broadcast | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM broadcasts WHERE id = ?", (broadcast_id,))

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 
-from storage.broadcasts import Audience, audience_conditions
+from storage.broadcasts import INSERT, Audience, NewBroadcast, audience_conditions, insert_params
 from storage.clock import iso
 from storage.db import Database
 
@@ -322,21 +322,19 @@ class SurveyRepo:
         r = await self.db.fetchone(f"SELECT count(*) FROM ({_UNFINISHED})", (survey_id, survey_id))
         return int(r[0])
 
-    async def remind(self, broadcast_id: int, survey_id: int) -> int:
-        """Give the reminder broadcast its recipients: those invited (an invitation delivered to them) who have
-        not finished the survey; returns how many. The broadcast is then resolved: its audience is this list."""
+    async def remind(self, new: NewBroadcast, now: datetime) -> int:
+        """Write the reminder broadcast of `new.survey_id` with its recipients, those invited (an invitation delivered
+        to them) who have not finished the survey, in one transaction, resolved: its audience is this list and never
+        the whole province, even for an instant. Returns the broadcast's id."""
         async with self.db.tx() as conn:
+            broadcast_id = (await conn.execute(INSERT, insert_params(new, now))).lastrowid
             await conn.execute(f"INSERT OR IGNORE INTO broadcast_recipients (broadcast_id, user_id)"
-                               f" SELECT ?, user_id FROM ({_UNFINISHED})", (broadcast_id, survey_id, survey_id))
+                               f" SELECT ?, user_id FROM ({_UNFINISHED})", (broadcast_id, new.survey_id, new.survey_id))
             async with conn.execute("SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = ?",
                                     (broadcast_id,)) as cur:
                 total = (await cur.fetchone())[0]
-            await conn.execute("UPDATE broadcasts SET survey_id = ?, resolved = 1, total = ? WHERE id = ?",
-                               (survey_id, total, broadcast_id))
-        return total
-
-    async def invite(self, broadcast_id: int, survey_id: int) -> None:
-        await self.db.execute("UPDATE broadcasts SET survey_id = ? WHERE id = ?", (survey_id, broadcast_id))
+            await conn.execute("UPDATE broadcasts SET resolved = 1, total = ? WHERE id = ?", (total, broadcast_id))
+        return broadcast_id
 
     async def broadcasts_for(self, survey_id: int) -> list[int]:
         """The announcements of the survey (its invitations, its reminder), cancelled ones aside."""
