@@ -245,7 +245,10 @@ def _text_step(step: str) -> None:
         elif step == "ask":
             await _change(ctx, model, "info_requested", body=text, expect=OPEN, status="info_requested")
         else:
-            await _change(ctx, model, "declined", body=text, expect=(*OPEN, "verified"), status="declined")
+            # A verified model is declined only by an admin (its card offers it to them alone): a cadre's reason
+            # typed while another cadre verified it finds the model moved on.
+            expect = (*OPEN, "verified") if ctx.user.role == "admin" else OPEN
+            await _change(ctx, model, "declined", body=text, expect=expect, status="declined")
 
     registry.step(FLOW, step, prompt)(handle)
 

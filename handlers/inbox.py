@@ -303,7 +303,7 @@ async def _card_again(ctx: Ctx, case_id: int, line: str = "") -> None:
         topic = await ctx.store.topics.get(case.topic_id)
         short = ctx.t("inbox.short", code=case.code, topic=topic.name(ctx.t.language),
                       status=Key(f"status.{case.status}"), overdue=_overdue(ctx, case),
-                      excerpt=cut(case.content, 80))
+                      excerpt=cut(ctx.t.plain("inbox.hidden_short") if case.hidden_reason else case.content, 80))
         ctx.say(join("\n", [line, short]) if line else short, rows)
         return
     pressed = ctx.inbound.message_ref if ctx.inbound.kind == "choice" else None

@@ -19,7 +19,7 @@ from handlers.campaigns import qr_png
 from handlers.export import plain
 from handlers.surveys import invite, places_for
 from handlers.xlsx_stream import StreamedWorkbook
-from messages import Texts
+from messages import Texts, join
 from storage import Store
 from storage.clock import parse
 from storage.surveys import CHOICE_KINDS, Question, Survey, Tally
@@ -169,7 +169,7 @@ async def question_button(ctx: Ctx) -> None:
     lines = [ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language), respondents=total.respondents)]
     for row in rows:
         place = await _name(ctx.store, names, row.village_id or row.commune_id, ctx.t)
-        figures = "; ".join(_figures(ctx.t, q, row)) or ""
+        figures = join("; ", _figures(ctx.t, q, row))
         key = "survey_results.village" if row.village_id else "survey_results.commune"
         lines.append(ctx.t(key, place=place, respondents=row.respondents, figures=figures))
     if survey.anonymous:
