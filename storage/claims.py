@@ -26,8 +26,7 @@ UNDONE = ("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied
 
 class Claims:
     def __init__(self, db: Database) -> None:
-        from storage.leader import KEEPALIVES, probed  # psycopg is loaded only where PostgreSQL is used
-        from storage.pg import Connection
+        from storage.pg import KEEPALIVES, Connection, probed  # psycopg is loaded only where PostgreSQL is used
 
         self.db = db
         # Connects at its first use, and again after a loss; probed both ways, as the scheduler leader's connection.

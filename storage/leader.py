@@ -7,22 +7,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from storage.pg import Connection
+from storage.pg import KEEPALIVES, Connection, probed
 
 log = logging.getLogger(__name__)
 
 LEADER_LOCK = 0x64616E6C  # "danl", beside the migrations' "danv" (storage/pg.py)
-# Set for the session, so that the server probes a silent client: 10 s idle, then 3 probes 5 s apart.
-KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5", "SET tcp_keepalives_count = 3")
-# The client's too (libpq), and a bound on connecting: a leader whose database vanished finds out at a tick rather
-# than wait on its socket for ever (and no tick after it starts).
-CLIENT_KEEPALIVES = "keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3&connect_timeout=10"
-
-
-def probed(url: str) -> str:
-    """The database's URL with the client's keepalives and bound on connecting (the connections that hold locks or
-    only listen)."""
-    return f"{url}{'&' if '?' in url else '?'}{CLIENT_KEEPALIVES}"
 
 
 class Leadership:

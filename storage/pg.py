@@ -38,6 +38,18 @@ CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,
                                               applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
 CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, content BYTEA NOT NULL);
 """
+# Set for the session, so that the server probes a silent client: 10 s idle, then 3 probes 5 s apart.
+KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5", "SET tcp_keepalives_count = 3")
+# The client's too (libpq), and a bound on connecting: a worker whose database vanished finds out rather than wait
+# on its socket for ever.
+CLIENT_KEEPALIVES = "keepalives=1&keepalives_idle=10&keepalives_interval=5&keepalives_count=3&connect_timeout=10"
+
+
+def probed(url: str) -> str:
+    """The database's URL with the client's keepalives and bound on connecting (every connection a worker makes)."""
+    return f"{url}{'&' if '?' in url else '?'}{CLIENT_KEEPALIVES}"
+
+
 _INSERT_VALUES = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\([^)]*\)\s*VALUES\b", re.I)
 
 
@@ -236,9 +248,11 @@ class PostgresDatabase(Database):
 
     @classmethod
     async def connect(cls, url: str) -> PostgresDatabase:
-        conn = await Connection.open(url)
+        # Probed both ways, as the connections that hold locks: a database machine that vanished fails the call
+        # that finds it gone (and bounds a reconnection) instead of holding the writer's lock on a silent socket.
+        conn = await Connection.open(probed(url), *KEEPALIVES)
         try:
-            reader = await Connection.open(url, "SET default_transaction_read_only = on")
+            reader = await Connection.open(probed(url), *KEEPALIVES, "SET default_transaction_read_only = on")
         except BaseException:
             await conn.close()
             raise

@@ -10,8 +10,8 @@ import logging
 import psycopg
 
 from storage.db import Database
-from storage.leader import probed
 from storage.notify import TOPICS, LocalSignals
+from storage.pg import probed
 
 log = logging.getLogger(__name__)
 
