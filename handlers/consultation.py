@@ -821,8 +821,8 @@ async def _publish(ctx: Ctx) -> None:
 
 
 async def export(ctx: Ctx) -> dict:
-    """What /dulieu adds: every comment the person wrote (anonymous ones too: they are the person's) and each
-    section they answered."""
+    """What /dulieu adds: every comment the person wrote (anonymous ones too: they are the person's), each section
+    they answered, and where they stopped reading each draft."""
     store = ctx.store
     return {"consultations": {
         "comments": [{"consultation": code, "section": c.position, "paragraph": c.paragraph, "text": c.text,
@@ -831,6 +831,8 @@ async def export(ctx: Ctx) -> dict:
                      for code, c in await store.consultations.comments_by_user(ctx.user.id)],
         "answers": [{"consultation": code, "section": position, "answer": stance, "at": at}
                     for code, position, stance, at in await store.consultations.answers_by_user(ctx.user.id)],
+        "reading": [{"consultation": code, "section": position, "at": at}
+                    for code, position, at in await store.consultations.progress_by_user(ctx.user.id)],
     }}
 
 

@@ -396,3 +396,10 @@ class ConsultationRepo:
             " ON s.id = a.section_id JOIN consultations k ON k.id = s.consultation_id WHERE a.user_id = ?"
             " ORDER BY k.id, s.position", (user_id,))
         return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+    async def progress_by_user(self, user_id: int) -> list[tuple[str, int, str]]:
+        """(consultation code, section position, when) of where the person stopped reading each draft."""
+        rows = await self.db.fetchall(
+            "SELECT k.code, p.position, p.at FROM consultation_progress p JOIN consultations k"
+            " ON k.id = p.consultation_id WHERE p.user_id = ? ORDER BY k.id", (user_id,))
+        return [(r[0], r[1], r[2]) for r in rows]

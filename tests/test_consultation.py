@@ -198,9 +198,12 @@ async def test_my_data_holds_my_comments_and_erasure_deletes_them(harness, store
     [comment] = export["consultations"]["comments"]
     assert comment["consultation"] == "QU-LONGHUNG" and comment["paragraph"] == 4 and comment["anonymous"]
     assert {a["answer"] for a in export["consultations"]["answers"]} == {"agree", "comment"}
+    assert [r["consultation"] for r in export["consultations"]["reading"]] == ["QU-LONGHUNG"]
+    user = await store.users.find("test", p.id)
     await turns(p, [("/xoadulieu", []), ("[Xóa]", [])])
     assert await store.consultations.comments(1) == []
     assert await store.consultations.stances(1) == {}
+    assert await store.consultations.progress_by_user(user.id) == []
 
 
 async def test_a_long_section_is_shown_whole_in_parts_at_the_channel_limit(harness, store, clock):
