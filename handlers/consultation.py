@@ -305,7 +305,7 @@ async def _write_handle(ctx: Ctx) -> None:
     if named:
         paragraph, text = int(named.group(1)), named.group(2).strip()
         if paragraph not in {p.number for p in section.paragraphs}:
-            await ctx.reask("consultation.no_such_paragraph", number=paragraph,
+            await ctx.reask("consultation.no_such_paragraph", number=paragraph, text=text,
                             numbers=", ".join(str(p.number) for p in section.paragraphs))
             return
     if not MIN_TEXT <= ctx.length(text) <= MAX_TEXT:

@@ -47,7 +47,7 @@ READ_AND_COMMENT = [
     ("[Đồng ý]", ["dữ liệu cá nhân nhạy cảm", "Không, tôi chỉ đọc"]),  # agreeing is an opinion too
     ("[Đồng ý]", ["đồng ý với mục 1", "Mục 2/5. Giữ gìn vệ sinh", "<b>(4)</b> Hộ nào vi phạm"]),
     ("[Có ý kiến]", ["viết ý kiến về <b>Mục 2. Giữ gìn vệ sinh môi trường, cảnh quan</b>", "4 đoạn"]),
-    ("đoạn 9: đề nghị bỏ", ["không có đoạn 9", "1, 2, 3, 4"]),
+    ("đoạn 9: đề nghị bỏ", ["không có đoạn 9", "1, 2, 3, 4", "«đề nghị bỏ»"]),  # what was typed comes back
     ("đoạn 4: Đề nghị không nêu tên hộ vi phạm trên loa, chỉ nhắc nhở riêng.", ["kèm tên hay ẩn danh"]),
     ("[Ẩn danh]", ["đã góp ý cho mục 2 (Ẩn danh)", "Thêm ý kiến", "Mục sau"]),
     ("[Mục sau]", ["Mục 3/5. Việc cưới, việc tang"]),
