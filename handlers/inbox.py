@@ -293,7 +293,9 @@ async def _card_again(ctx: Ctx, case_id: int, line: str = "") -> None:
     """After an action, the case's one card shows where it stands: edited in place where the channel can edit
     (the message pressed, a preview or a question, becomes the outcome line), elsewhere a short message with
     the actions. Never the whole card and its photos again."""
-    case = await ctx.store.cases.get(case_id)
+    case = await _case_or_refuse(ctx, case_id)  # another cadre may have forwarded it out of this one's places
+    if case is None:
+        return
     draft = {k: v for k, v in ctx.data.items() if k not in ("text", "then")} | {"seen": case.status}
     ctx.conversation = Conversation(FLOW, "case", draft)
     ctx.dirty = True
