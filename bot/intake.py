@@ -65,7 +65,9 @@ class Intake:
             for update_id, inbound in updates:
                 await self._apologize(channel, update_id, inbound)
             raise
-        return [self._start(entry) for entry in fresh]
+        # The events as they came: decoding each again from the journal's JSON would only give them back.
+        known = {event: inbound for (_, _, event), (_, inbound) in zip(items, updates, strict=True)}
+        return [self._start(entry, known[entry.event]) for entry in fresh]
 
     async def handle(self, channel: str, update_id: str, inbound: Inbound) -> None:
         """For a channel whose answer waits for the handling (the web chat): journal, handle, return. With several
@@ -97,13 +99,17 @@ class Intake:
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await self.store.journal.flush()
+        except Exception:  # those are handled again at the next start (`replay`)
+            log.exception("done marks of the inbound journal could not be written at the stop")
 
-    def _start(self, entry: Entry) -> asyncio.Future:
+    def _start(self, entry: Entry, inbound: Inbound | None = None) -> asyncio.Future:
         if self.drainers is not None:
             return self.drainers.enqueue(entry)
         # Tasks start in journal order and take the chat's lock before their first pause, so one chat's
         # updates are handled in the order they came.
-        return self._spawn(self._handle(entry))
+        return self._spawn(self._handle(entry, inbound))
 
     def _spawn(self, work: Coroutine) -> asyncio.Task:
         task = asyncio.create_task(work)
@@ -111,13 +117,17 @@ class Intake:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _handle(self, entry: Entry) -> bool:
-        """True once it is handled and marked so."""
+    async def _handle(self, entry: Entry, inbound: Inbound | None = None) -> bool:
+        """True once it is handled and marked so (in one process: the mark on its way, `done_soon`). `inbound`:
+        the entry's event, when it is at hand."""
         try:
-            await self.router.handle(decode(entry.event), entry.id)
+            await self.router.handle(inbound or decode(entry.event), entry.id)
         except Exception:  # left undone: handled again at the next start
             log.exception("an update on %s could not be handled", entry.channel)
             return False
+        if self.drainers is None:  # one process: the mark rides on the journal's next write (JournalRepo.done_soon)
+            self.store.journal.done_soon(entry.id, self.clock())
+            return True
         try:
             await self.store.journal.done(entry.id, self.clock())
         except Exception:

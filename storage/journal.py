@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from storage.clock import iso
 from storage.db import Database
+
+log = logging.getLogger(__name__)
+SOON_SECONDS = 0.01  # how long a `done_soon` mark waits for the journal's next write to carry it
+DONE = "UPDATE inbound_journal SET done_at = ? WHERE id IN ({})"
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,11 @@ class JournalRepo:
         self._marks: list[int] = []
         self._written: asyncio.Future | None = None
         self._writing = asyncio.Lock()
+        # `done_soon` marks waiting for a write to carry them, and the timer that writes them alone.
+        self._soon: list[int] = []
+        self._soon_at: datetime | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task] = set()
 
     async def accept(self, channel: str, items: list[tuple[str, str, str]], now: datetime) -> list[Entry]:
         """Journal (update id, chat id, event) items in one statement, so in one transaction and one trip to the
@@ -34,11 +44,21 @@ class JournalRepo:
         if not items:
             return []
         received = iso(now)
-        rows = await self.db.returning(
-            "INSERT INTO inbound_journal (channel, update_id, chat_id, event, received_at) VALUES "
-            + ", ".join(["(?, ?, ?, ?, ?)"] * len(items))
-            + " ON CONFLICT (channel, update_id) DO NOTHING RETURNING id, update_id",
-            [value for update_id, chat_id, event in items for value in (channel, update_id, chat_id, event, received)])
+        insert = ("INSERT INTO inbound_journal (channel, update_id, chat_id, event, received_at) VALUES "
+                  + ", ".join(["(?, ?, ?, ?, ?)"] * len(items))
+                  + " ON CONFLICT (channel, update_id) DO NOTHING RETURNING id, update_id",
+                  [value for update_id, chat_id, event in items
+                   for value in (channel, update_id, chat_id, event, received)])
+        if self._soon:  # the done marks waiting go in the same transaction: no commit of their own
+            marks = self._take_soon()
+            try:
+                rows = (await self.db.atomic([(DONE.format(_params(marks)), (iso(self._soon_at or now), *marks)),
+                                              insert]))[1]
+            except BaseException:
+                self._soon[:0] = marks
+                raise
+        else:
+            rows = await self.db.returning(*insert)
         new = {r["update_id"]: r["id"] for r in rows}
         fresh = [Entry(new.pop(update_id), channel, chat_id, event) for update_id, chat_id, event in items
                  if update_id in new]  # popped: an update twice in one batch was inserted once
@@ -55,8 +75,7 @@ class JournalRepo:
             if written is self._written:  # nobody took this batch yet: write it, for everyone in it
                 marks, self._marks, self._written = self._marks, [], None
                 try:
-                    await self.db.execute(f"UPDATE inbound_journal SET done_at = ? WHERE id IN ({_params(marks)})",
-                                          (iso(now), *marks))
+                    await self.db.execute(DONE.format(_params(marks)), (iso(now), *marks))
                 except BaseException as err:
                     written.set_exception(err)
                     written.exception()  # retrieved: the others in the batch raise it, or nobody is left to
@@ -64,7 +83,48 @@ class JournalRepo:
                 written.set_result(None)
         await written
 
+    def done_soon(self, entry_id: int, now: datetime) -> None:
+        """Mark an entry done without waiting for a commit of its own: the mark goes in the transaction of the
+        journal's next `accept` (under load, the next update's), or alone after SOON_SECONDS. Only where one
+        process handles every chat (with several workers a chat's next update is read by its mark: `done`). A crash
+        in that instant leaves the entry to the replay, as a crash between the answer and `done` does."""
+        self._soon.append(entry_id)
+        self._soon_at = now
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(SOON_SECONDS, self._write_soon)
+
+    async def flush(self) -> None:
+        """Write the `done_soon` marks still waiting (at a stop)."""
+        if self._soon:
+            marks = self._take_soon()
+            try:
+                await self.db.execute(DONE.format(_params(marks)), (iso(self._soon_at), *marks))
+            except BaseException:
+                self._soon[:0] = marks
+                raise
+
+    def _take_soon(self) -> list[int]:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        marks, self._soon = self._soon, []
+        return marks
+
+    def _write_soon(self) -> None:
+        self._timer = None
+
+        async def write() -> None:
+            try:
+                await self.flush()
+            except Exception as err:  # kept: the next write or the next timer tries again; the replay at worst
+                log.warning("done marks of the inbound journal not written yet: %s", err)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
     async def pending(self) -> list[Entry]:
+        await self.flush()
         rows = await self.db.fetchall("SELECT id, channel, chat_id, event, applied_at IS NOT NULL AS applied"
                                       " FROM inbound_journal WHERE done_at IS NULL ORDER BY id")
         return [Entry(r["id"], r["channel"], r["chat_id"], r["event"], bool(r["applied"])) for r in rows]

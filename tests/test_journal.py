@@ -56,7 +56,7 @@ async def test_a_click_journalled_before_a_crash_is_handled_at_the_next_start(tm
         config = config_for(api, tmp_path / "tg.db")
         async with running(config) as app:
             await api.ask(LAN, "/start")
-            app.intake._start = lambda entry: None  # the crash: journalled, never handled
+            app.intake._start = lambda entry, inbound=None: None  # the crash: journalled, never handled
             mark = api.mark()
             api.push_text(LAN, "/huongdan")
             await api.wait_delivered()
@@ -68,6 +68,21 @@ async def test_a_click_journalled_before_a_crash_is_handled_at_the_next_start(tm
             calls = await api.wait_sent(LAN, 1, since=mark)
             assert "/caidat" in calls[0].text
             await eventually(lambda: _none_pending(app))
+        assert len(api.sent(LAN, since=mark)) == 1
+
+
+async def test_done_marks_still_waiting_at_a_stop_are_written_so_nothing_is_answered_twice(tmp_path, monkeypatch):
+    """A handled update's done mark waits for the journal's next write (storage/journal.py `done_soon`); a stop
+    writes it, so the next start does not handle the update again."""
+    monkeypatch.setattr("storage.journal.SOON_SECONDS", 600.0)
+    async with FakeBotAPI() as api:
+        config = config_for(api, tmp_path / "tg.db")
+        async with running(config) as app:
+            mark = api.mark()
+            await api.ask(LAN, "/huongdan")
+        async with running(config) as app:
+            assert await app.store.journal.pending() == []
+            await asyncio.sleep(0.2)
         assert len(api.sent(LAN, since=mark)) == 1
 
 

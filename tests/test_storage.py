@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import aiosqlite
 import pytest
 
-from storage import Store
+from storage import Store, journal
 from storage.db import Database, Loopside, _migrations
 from storage.dialect import postgres, schema
 from storage.locality_import import LocalityError
@@ -412,6 +412,46 @@ async def test_a_done_mark_that_could_not_be_written_fails_for_each_of_its_calle
     monkeypatch.undo()
     await store.journal.done(entries[0].id, now)
     assert len(await store.journal.pending()) == 4
+
+
+async def _done_ids(store) -> list[int]:
+    """Entries marked done, read without `pending` (which writes the marks still waiting first)."""
+    return [r[0] for r in await store.db.fetchall("SELECT id FROM inbound_journal WHERE done_at IS NOT NULL")]
+
+
+@pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
+async def test_a_done_soon_mark_rides_on_the_next_accept_or_is_written_alone_soon(store, monkeypatch):
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    [first] = await store.journal.accept("zalo", [("u1", "1", "{}")], now)
+    store.journal.done_soon(first.id, now)
+    assert await _done_ids(store) == []  # not waited for
+    seen = trips(monkeypatch)
+    [second] = await store.journal.accept("zalo", [("u2", "1", "{}")], now)
+    assert len(seen) == 1  # the next update's journal write carried the mark: no commit of its own
+    assert await _done_ids(store) == [first.id]
+    store.journal.done_soon(second.id, now)
+    await asyncio.sleep(journal.SOON_SECONDS * 5)  # nothing else written: the mark goes alone
+    assert len(seen) == 3  # the accept, the read above, the mark
+    assert await _done_ids(store) == [first.id, second.id]
+
+
+async def test_done_soon_marks_a_failed_write_could_not_carry_are_written_by_the_next(store, monkeypatch):
+    monkeypatch.setattr(journal, "SOON_SECONDS", 60.0)
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    entries = await store.journal.accept("zalo", [(f"u{i}", str(i), "{}") for i in range(3)], now)
+    for entry in entries:
+        store.journal.done_soon(entry.id, now)
+
+    async def full(*args, **kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(store.db, "atomic", full)
+        with pytest.raises(sqlite3.OperationalError):
+            await store.journal.accept("zalo", [("u9", "9", "{}")], now)
+    assert await _done_ids(store) == []
+    assert await store.journal.pending() == []  # the marks were kept, and pending() writes them first
+    assert sorted(await _done_ids(store)) == [e.id for e in entries]
 
 
 @pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
