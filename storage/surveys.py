@@ -7,6 +7,7 @@ question's results are one indexed range grouped by the respondent's commune and
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -159,6 +160,17 @@ def _places(places: tuple[int, ...] | None) -> tuple[str, list]:
     return f" AND (r.commune_id IN ({marks}) OR r.village_id IN ({marks}))", [*places, *places]
 
 
+_INSERT = ("INSERT INTO surveys (code, title_vi, title_en, intro_vi, intro_en, opens_at, closes_at, audience,"
+           " anonymous, political, remind_days, questions, poll, created_at)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _insert_params(s: NewSurvey, code: str, now: datetime) -> tuple:
+    return (code, s.title_vi, s.title_en, s.intro_vi, s.intro_en, iso(s.opens_at), iso(s.closes_at),
+            s.audience.to_json(), int(s.anonymous), int(s.political), s.remind_days, _dump_questions(s.questions),
+            int(s.poll), iso(now))
+
+
 class SurveyRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -172,19 +184,27 @@ class SurveyRepo:
         async with self.db.tx() as conn:
             for s in surveys:
                 async with conn.execute(
-                    "INSERT INTO surveys (code, title_vi, title_en, intro_vi, intro_en, opens_at, closes_at, audience,"
-                    " anonymous, political, remind_days, questions, poll, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET"
+                    f"{_INSERT} ON CONFLICT(code) DO UPDATE SET"
                     " title_vi = excluded.title_vi, title_en = excluded.title_en, intro_vi = excluded.intro_vi,"
                     " intro_en = excluded.intro_en, opens_at = excluded.opens_at, closes_at = excluded.closes_at,"
                     " audience = excluded.audience, anonymous = excluded.anonymous, political = excluded.political,"
                     " remind_days = excluded.remind_days, questions = excluded.questions, poll = excluded.poll"
-                    " RETURNING id",
-                    (s.code, s.title_vi, s.title_en, s.intro_vi, s.intro_en, iso(s.opens_at), iso(s.closes_at),
-                     s.audience.to_json(), int(s.anonymous), int(s.political), s.remind_days,
-                     _dump_questions(s.questions), int(s.poll), iso(now))) as cur:
+                    " RETURNING id", _insert_params(s, s.code, now)) as cur:
                     ids.append((await cur.fetchone())[0])
         return ids
+
+    async def add(self, survey: NewSurvey, now: datetime) -> tuple[int, str]:
+        """A new survey that never replaces another: its code is `survey.code` and the first number free when it
+        is written ("ks-261126-2"). Two admins publishing at once each get their own (on PostgreSQL the second
+        insert waits for the first's and then finds its code taken). Returns (id, code)."""
+        async with self.db.tx() as conn:
+            for n in itertools.count(1):
+                code = f"{survey.code}-{n}"
+                async with conn.execute(f"{_INSERT} ON CONFLICT(code) DO NOTHING RETURNING id",
+                                        _insert_params(survey, code, now)) as cur:
+                    row = await cur.fetchone()
+                if row is not None:
+                    return row[0], code
 
     async def get(self, survey_id: int) -> Survey | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM surveys WHERE id = ?", (survey_id,))
