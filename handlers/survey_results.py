@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, cb, registry
 from handlers.campaigns import qr_png
 from handlers.export import plain
-from handlers.surveys import invite, places_for
+from handlers.surveys import choices_of, invite, places_for
 from handlers.xlsx_stream import StreamedWorkbook
 from messages import Texts, join
 from storage import Store
@@ -76,13 +76,6 @@ def percent(count: int, of: int) -> str:
     return f"{round(100 * count / of)}%" if of else "–"
 
 
-def labels_of(t: Texts, q: Question) -> list[tuple[str, str]]:
-    """(value, label) of a question answered by choosing, in the reader's language."""
-    if q.kind == "yesno":
-        return [("yes", t("survey.yes")), ("no", t("survey.no"))]
-    return [(c.key, c.label(t.language)) for c in q.choices]
-
-
 async def places_of(ctx: Ctx) -> tuple[int, ...] | None:
     """The communes and villages a cadre may read; None for an admin (and a cadre of the whole province)."""
     return await places_for(ctx.store, ctx.user)
@@ -139,7 +132,7 @@ async def _question_total(ctx: Ctx, survey: Survey, q: Question, number: int, pl
 def _figures(t: Texts, q: Question, row: Row) -> list[str]:
     if q.kind in CHOICE_KINDS:
         return [t("survey_results.line", label=label, count=row.counts.get(value, 0),
-                  percent=percent(row.counts.get(value, 0), row.respondents)) for value, label in labels_of(t, q)]
+                  percent=percent(row.counts.get(value, 0), row.respondents)) for value, label in choices_of(t, q)]
     if q.kind == "number" and row.respondents:
         values = [(int(v), n) for v, n in row.counts.items()]
         mean = sum(v * n for v, n in values) / sum(n for _, n in values)
@@ -177,7 +170,7 @@ async def question_button(ctx: Ctx) -> None:
     ctx.say("\n".join(lines))
     if q.kind in CHOICE_KINDS and total.respondents:
         title = f"{number}. {q.text(ctx.t.language)}"
-        bars = [(label, total.counts.get(v, 0)) for v, label in labels_of(ctx.t, q)]
+        bars = [(label, total.counts.get(v, 0)) for v, label in choices_of(ctx.t, q)]
         png = await asyncio.to_thread(chart, title, bars, total.respondents, ctx.t)
         ctx.replies.append(_photo(ctx, png, survey, number))
 
@@ -300,7 +293,7 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
                 sheet([await place(commune), value])
             continue
         total, rows = await results_of(store, survey, q, places)
-        labels = [(v, plain(label)) for v, label in labels_of(t, q)] if q.kind in CHOICE_KINDS \
+        labels = [(v, plain(label)) for v, label in choices_of(t, q)] if q.kind in CHOICE_KINDS \
             else [(v, await place(int(v)) if q.kind == "locality" else v) for v in sorted(total.counts)]
         shown[q.key] = dict(labels)
         sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_respondents")),

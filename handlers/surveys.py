@@ -61,18 +61,18 @@ def visible(survey: Survey, answers: dict[str, tuple[str, ...]]) -> list[Questio
     return shown
 
 
-def choices_of(ctx: Ctx, q: Question) -> list[tuple[str, str]]:
-    """(value, label) of a question answered by choosing."""
+def choices_of(t: Texts, q: Question) -> list[tuple[str, str]]:
+    """(value, label) of a question answered by choosing, in the reader's language."""
     if q.kind == "yesno":
-        return [("yes", ctx.t("survey.yes")), ("no", ctx.t("survey.no"))]
-    return [(c.key, c.label(ctx.t.language)) for c in q.choices]
+        return [("yes", t("survey.yes")), ("no", t("survey.no"))]
+    return [(c.key, c.label(t.language)) for c in q.choices]
 
 
 async def shown_answer(ctx: Ctx, q: Question, values: tuple[str, ...]) -> str:
     if not values:
         return ctx.t("survey.skipped")
     if q.kind in CHOICE_KINDS:
-        labels = dict(choices_of(ctx, q))
+        labels = dict(choices_of(ctx.t, q))
         return ", ".join(labels.get(v, v) for v in values)
     if q.kind == "locality":
         return await locality_name(ctx, int(values[0])) if values[0].isdigit() else values[0]
@@ -258,11 +258,11 @@ async def _question_prompt(ctx: Ctx) -> None:
     if q.kind == "multiple":
         chosen = set(ctx.data.get("sel", current or ()))
         rows += [(Option(ctx.t("survey.on" if v in chosen else "survey.off", label=label), cb(key, q.key, "t", v)),)
-                 for v, label in choices_of(ctx, q)]
+                 for v, label in choices_of(ctx.t, q)]
         rows.append((Option(ctx.t("survey.multiple_done"), cb(key, q.key, "d")),))
         lines.append(ctx.t("survey.multiple_hint" if ctx.capabilities.buttons else "survey.multiple_hint_numbers"))
     elif q.kind in CHOICE_KINDS:
-        rows += [(Option(label, cb(key, q.key, "c", v)),) for v, label in choices_of(ctx, q)]
+        rows += [(Option(label, cb(key, q.key, "c", v)),) for v, label in choices_of(ctx.t, q)]
     elif q.kind == "locality":
         found = ctx.data.get("found") or []
         places = [p for p in [await ctx.store.localities.get(i) for i in found] if p]
@@ -326,7 +326,7 @@ async def _question_handle(ctx: Ctx) -> None:
     if q.kind == "multiple":
         await _multiple(ctx, survey, response, q)
     elif q.kind in CHOICE_KINDS:
-        values = {v for v, _ in choices_of(ctx, q)}
+        values = {v for v, _ in choices_of(ctx.t, q)}
         if len(choice) == 2 and choice[0] == "c" and choice[1] in values:
             await _save(ctx, survey, response, q, (choice[1],))
         else:
@@ -350,7 +350,7 @@ async def _question_handle(ctx: Ctx) -> None:
 
 
 async def _multiple(ctx: Ctx, survey: Survey, response: Response, q: Question) -> None:
-    values = [v for v, _ in choices_of(ctx, q)]
+    values = [v for v, _ in choices_of(ctx.t, q)]
     chosen = list(ctx.data.get("sel", response.answers.get(q.key, ())))
     choice = ctx.choice
     if len(choice) == 2 and choice[0] == "t" and choice[1] in values:
