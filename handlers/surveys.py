@@ -32,6 +32,11 @@ FLOW = "sv"
 registry.flow(FLOW)
 MAX_TEXT = 500
 NUMBERS = re.compile(r"^\s*\d+(\s*[,;]\s*\d+|\s+\d+)*\s*$")  # "1, 3" or "1 3": a multiple choice typed
+# A number question asks for a whole number, typed the Vietnamese way: dots group thousands ("12.500"). A comma is
+# the decimal mark ("2,5"), and so is a dot that does not group three digits ("2.5", the English way): such a number
+# is refused with a word on why, never read as 25.
+WHOLE = re.compile(r"-?(\d{1,3}(\.\d{3})+|\d{1,9})")
+DECIMAL = re.compile(r"-?(\d{1,3}(\.\d{3})+|\d+)[.,]\d+")
 TYPED = ("number", "text")  # answered by typing: on a channel without buttons they show no numbered options
 REPORT_TOPIC = "an-sinh"  # where a report offered by a survey goes when the survey names no topic
 DIGEST_SURVEYS = 10  # listed in a digest; the results buttons of the first few (they share one row)
@@ -336,11 +341,15 @@ async def _question_handle(ctx: Ctx) -> None:
     elif ctx.inbound.kind != "text":
         await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "survey.expect_text")
     elif q.kind == "number":
-        typed = ctx.inbound.text.strip().replace(".", "").replace(" ", "")
-        if not re.fullmatch(r"-?\d{1,9}", typed) or not q.low <= int(typed) <= q.high:
+        typed = ctx.inbound.text.strip().replace(" ", "")
+        whole = int(typed.replace(".", "")) if WHOLE.fullmatch(typed) else None
+        if whole is None and DECIMAL.fullmatch(typed):
+            await ctx.reask("survey.whole_number", low=q.low, high=q.high)
+            return
+        if whole is None or not q.low <= whole <= q.high:
             await ctx.reask("survey.bad_number", low=q.low, high=q.high)
             return
-        await _save(ctx, survey, response, q, (str(int(typed)),))
+        await _save(ctx, survey, response, q, (str(whole),))
     else:
         written = " ".join(ctx.inbound.text.split())
         if not 1 <= ctx.length(written) <= MAX_TEXT:
