@@ -22,7 +22,7 @@ from handlers.xlsx_stream import StreamedWorkbook
 from messages import Texts, join
 from storage import Store
 from storage.clock import parse
-from storage.surveys import CHOICE_KINDS, Question, Survey, Tally
+from storage.surveys import CHOICE_KINDS, Question, Survey, Tally, TextAnswer
 
 MIN_SHOWN = 5
 BATCH = 5000  # responses read at once for the workbook
@@ -79,6 +79,16 @@ def percent(count: int, of: int) -> str:
 async def places_of(ctx: Ctx) -> tuple[int, ...] | None:
     """The communes and villages a cadre may read; None for an admin (and a cadre of the whole province)."""
     return await places_for(ctx.store, ctx.user)
+
+
+def _least(survey: Survey) -> int:
+    """Below how many answers a commune is not named with a free-text answer or a response (by_place's rule)."""
+    return MIN_SHOWN if survey.anonymous else 0
+
+
+async def _text_place(store: Store, names: dict, answer: TextAnswer, t: Texts) -> str:
+    return t("survey_results.small_place", least=MIN_SHOWN) if answer.small \
+        else await _name(store, names, answer.commune_id, t)
 
 
 async def _name(store: Store, names: dict, locality_id: int | None, t: Texts) -> str:
@@ -152,9 +162,9 @@ async def question_button(ctx: Ctx) -> None:
         return
     q, places, names = survey.questions[number - 1], await places_of(ctx), {}
     if q.kind == "text":
-        answers = await ctx.store.surveys.texts(survey.id, q.key, places, limit=SHOWN_TEXTS + 1)
-        lines = [ctx.t("survey_results.text_line", place=await _name(ctx.store, names, commune, ctx.t), text=value)
-                 for commune, value in answers[:SHOWN_TEXTS]]
+        answers = await ctx.store.surveys.texts(survey.id, q.key, places, SHOWN_TEXTS + 1, least=_least(survey))
+        lines = [ctx.t("survey_results.text_line", place=await _text_place(ctx.store, names, answer, ctx.t),
+                       text=answer.text) for answer in answers[:SHOWN_TEXTS]]
         ctx.say("\n".join([ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language),
                                  respondents=len(answers)), *lines]))
         return
@@ -289,8 +299,8 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         sheet([q.text_vi])
         if q.kind == "text":
             sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_answer"))])
-            for commune, value in await store.surveys.texts(survey.id, q.key, places):
-                sheet([await place(commune), value])
+            for answer in await store.surveys.texts(survey.id, q.key, places, least=_least(survey)):
+                sheet([plain(await _text_place(store, names, answer, t)), answer.text])
             continue
         total, rows = await results_of(store, survey, q, places)
         labels = [(v, plain(label)) for v, label in choices_of(t, q)] if q.kind in CHOICE_KINDS \
@@ -310,6 +320,8 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         head += [t("survey_results.col_village"), t("survey_results.col_name")]
     responses([*map(plain, head), plain(t("survey_results.col_finished")), *keys])
     after, last, counted = 0, await store.surveys.last_response_id(survey.id), 0
+    small = {c for c, n in (await store.surveys.communes(survey.id, places)).items() if n < _least(survey)}
+    hidden = plain(t("survey_results.small_place", least=MIN_SHOWN))
     people: dict[int | None, str] = {}
     while after < last:
         grouped: dict[int, list] = {}
@@ -320,7 +332,8 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         lines = []
         for response_id, (user_id, commune, village, finished, answers) in sorted(grouped.items()):
             counted += 1
-            line = [f"#{counted}" if survey.anonymous else response_id, await place(commune)]
+            line = [f"#{counted}" if survey.anonymous else response_id,
+                    hidden if commune in small else await place(commune)]
             if not survey.anonymous:
                 if user_id not in people:
                     user = await store.users.get(user_id) if user_id else None

@@ -123,6 +123,13 @@ class Tally:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True)
+class TextAnswer:
+    commune_id: int | None
+    text: str
+    small: bool  # its commune gave fewer answers than the reader's threshold: not to be named
+
+
 def _dump_questions(questions: tuple[Question, ...]) -> str:
     return json.dumps([asdict(q) for q in questions], ensure_ascii=False)
 
@@ -312,14 +319,27 @@ class SurveyRepo:
         return int(r[0]), int(r[1])
 
     async def texts(self, survey_id: int, question: str, places: tuple[int, ...] | None = None,
-                    limit: int = 1_000_000) -> list[tuple[int | None, str]]:
-        """A free-text question's answers, with the commune they came from."""
+                    limit: int = 1_000_000, least: int = 0) -> list[TextAnswer]:
+        """A free-text question's answers with the commune they came from. Those of a commune with fewer than `least`
+        answers to it are marked small and come last, in the order they were given: their place is not to be
+        named, nor guessed from where they stand among the others."""
         where, params = _places(places)
         rows = await self.db.fetchall(
-            "SELECT r.commune_id, a.value FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id"
-            f" WHERE a.survey_id = ? AND a.question = ?{where} ORDER BY r.commune_id, a.response_id LIMIT ?",
-            (survey_id, question, *params, limit))
-        return [(r[0], r[1]) for r in rows]
+            "SELECT commune_id, value, n < ? FROM (SELECT r.commune_id, a.value, a.response_id,"
+            " count(*) OVER (PARTITION BY r.commune_id) AS n FROM survey_answers a"
+            f" JOIN survey_responses r ON r.id = a.response_id WHERE a.survey_id = ? AND a.question = ?{where}) t"
+            " ORDER BY n < ?, CASE WHEN n < ? THEN NULL ELSE commune_id END, response_id LIMIT ?",
+            (least, survey_id, question, *params, least, least, limit))
+        return [TextAnswer(r[0], r[1], bool(r[2])) for r in rows]
+
+    async def communes(self, survey_id: int, places: tuple[int, ...] | None = None) -> dict[int | None, int]:
+        """How many responses with an answer each commune gave (the workbook's responses sheet lists those)."""
+        where, params = _places(places)
+        rows = await self.db.fetchall(
+            "SELECT r.commune_id, count(*) FROM survey_responses r WHERE r.survey_id = ?"
+            f"{where} AND EXISTS (SELECT 1 FROM survey_answers a WHERE a.response_id = r.id) GROUP BY r.commune_id",
+            (survey_id, *params))
+        return {r[0]: int(r[1]) for r in rows}
 
     async def rows(self, survey_id: int, after: int, limit: int, places: tuple[int, ...] | None = None) -> list[tuple]:
         """Answers for a workbook, the responses with ids in (after, after + limit]: (response, user, commune,
