@@ -322,23 +322,19 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
     after, last, counted = 0, await store.surveys.last_response_id(survey.id), 0
     small = {c for c, n in (await store.surveys.communes(survey.id, places)).items() if n < _least(survey)}
     hidden = plain(t("survey_results.small_place", least=MIN_SHOWN))
-    people: dict[int | None, str] = {}
     while after < last:
         grouped: dict[int, list] = {}
-        for response_id, user_id, commune, village, finished, question, value in await store.surveys.rows(
-                survey.id, after, BATCH, places):
-            entry = grouped.setdefault(response_id, [user_id, commune, village, finished, {}])
+        for response_id, name, commune, village, finished, question, value in await store.surveys.rows(
+                survey.id, after, BATCH, places, names=not survey.anonymous):
+            entry = grouped.setdefault(response_id, [name, commune, village, finished, {}])
             entry[4].setdefault(question, []).append(shown.get(question, {}).get(value, value))
         lines = []
-        for response_id, (user_id, commune, village, finished, answers) in sorted(grouped.items()):
+        for response_id, (name, commune, village, finished, answers) in sorted(grouped.items()):
             counted += 1
             line = [f"#{counted}" if survey.anonymous else response_id,
                     hidden if commune in small else await place(commune)]
             if not survey.anonymous:
-                if user_id not in people:
-                    user = await store.users.get(user_id) if user_id else None
-                    people[user_id] = (user.display_name or "") if user else ""
-                line += [await place(village) if village else "", people[user_id]]
+                line += [await place(village) if village else "", name or ""]
             lines.append([*line, "x" if finished else "", *(", ".join(answers.get(k, ())) for k in keys)])
         await asyncio.to_thread(lambda batch=lines: [responses(line) for line in batch])
         after += BATCH

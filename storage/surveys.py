@@ -341,13 +341,16 @@ class SurveyRepo:
             (survey_id, *params))
         return {r[0]: int(r[1]) for r in rows}
 
-    async def rows(self, survey_id: int, after: int, limit: int, places: tuple[int, ...] | None = None) -> list[tuple]:
-        """Answers for a workbook, the responses with ids in (after, after + limit]: (response, user, commune,
-        village, finished_at, question, value)."""
+    async def rows(self, survey_id: int, after: int, limit: int, places: tuple[int, ...] | None = None,
+                   names: bool = False) -> list[tuple]:
+        """Answers for a workbook, the responses with ids in (after, after + limit]: (response, name, commune, village,
+        finished_at, question, value). `names`: the respondent's name, read in the same query (a named survey);
+        else None."""
         where, params = _places(places)
+        name, join = ("u.display_name", " LEFT JOIN users u ON u.id = r.user_id") if names else ("NULL", "")
         return [tuple(r) for r in await self.db.fetchall(
-            "SELECT r.id, r.user_id, r.commune_id, r.village_id, r.finished_at, a.question, a.value"
-            " FROM survey_responses r JOIN survey_answers a ON a.response_id = r.id"
+            f"SELECT r.id, {name}, r.commune_id, r.village_id, r.finished_at, a.question, a.value"
+            f" FROM survey_responses r JOIN survey_answers a ON a.response_id = r.id{join}"
             f" WHERE r.survey_id = ? AND r.id > ? AND r.id <= ?{where} ORDER BY r.id",
             (survey_id, after, after + limit, *params))]
 

@@ -17,7 +17,7 @@ from tests.dialog import turns
 from tests.people import make_people
 from tests.test_cases import cadre_of
 from tests.test_roles import make_admin
-from tests.test_surveys import GREEN, SAMPLE, load
+from tests.test_surveys import GREEN, SAMPLE, TZ, load
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 
@@ -126,6 +126,27 @@ async def test_a_cadre_sees_only_their_scope_and_a_named_survey_names_people(har
     rows = list(book["Các câu trả lời"].iter_rows(values_only=True))
     assert rows[0][:4] == ("Phiếu", "Xã, phường", "Thôn, tổ dân phố", "Người trả lời")
     assert sorted(r[3] for r in rows[1:]) == ["Người 0", "Người 1"]
+
+
+@pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
+async def test_the_workbook_reads_respondents_names_with_their_answers(store, monkeypatch):
+    """However many people answered a named survey, the workbook makes the same number of database calls (was: one
+    more per respondent, to read their name)."""
+    from handlers.survey_results import workbook
+    from messages import Texts
+    from tests.test_storage import trips
+
+    survey = await load(store, GREEN.replace("topics: [do-thi-van-minh]", "topics: [an-sinh]"))
+    calls = []
+    for first_chat, count in ((6_700_000, 2), (6_800_000, 5)):
+        await answered(store, survey, "19702", [{"join": ["yes"]}] * count, first_chat)
+        seen = trips(monkeypatch)
+        content = await workbook(store, survey, None, TZ, Texts("vi"))
+        calls.append(len(seen))
+        monkeypatch.undo()
+    assert calls[0] == calls[1]
+    rows = list(load_workbook(io.BytesIO(content))["Các câu trả lời"].iter_rows(values_only=True))[1:]
+    assert sorted(r[3] for r in rows) == sorted(f"Người {n}" for n in (0, 1, 0, 1, 2, 3, 4))
 
 
 async def test_a_citizen_cannot_read_results(harness, store):
