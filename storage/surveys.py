@@ -362,7 +362,7 @@ class SurveyRepo:
     # -- invitations and the reminder
 
     async def invited_unfinished(self, survey_id: int) -> int:
-        r = await self.db.fetchone(f"SELECT count(*) FROM ({_UNFINISHED})", (survey_id, survey_id))
+        r = await self.db.fetchone(f"SELECT count(*) FROM ({_UNFINISHED}) unfinished", (survey_id, survey_id))
         return int(r[0])
 
     async def remind(self, new: NewBroadcast, now: datetime) -> int:
@@ -372,7 +372,8 @@ class SurveyRepo:
         async with self.db.tx() as conn:
             broadcast_id = (await conn.execute(INSERT, insert_params(new, now))).lastrowid
             await conn.execute(f"INSERT OR IGNORE INTO broadcast_recipients (broadcast_id, user_id)"
-                               f" SELECT ?, user_id FROM ({_UNFINISHED})", (broadcast_id, new.survey_id, new.survey_id))
+                               f" SELECT ?, user_id FROM ({_UNFINISHED}) unfinished",
+                               (broadcast_id, new.survey_id, new.survey_id))
             async with conn.execute("SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = ?",
                                     (broadcast_id,)) as cur:
                 total = (await cur.fetchone())[0]

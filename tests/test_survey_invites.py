@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.survey_invites import SurveyReminders
 from handlers.surveys import invite
 from tests.dialog import render, turns
@@ -14,6 +16,7 @@ from tests.test_surveys import POLL, load, resident
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
+@pytest.mark.backends
 async def test_invitation_then_one_reminder_to_the_unfinished(harness, store, clock):
     survey = await load(store)  # for An sinh; closes 10/12/2026 17:00, a reminder 2 days before
     done = await resident(harness, user_id="1001")
