@@ -20,6 +20,7 @@ KINDS = ("single", "multiple", "scale", "number", "yesno", "text", "locality")
 CHOICE_KINDS = ("single", "multiple", "scale", "yesno")  # answered with one of a fixed list of values
 TITLE, INTRO, QUESTION, LABEL = 120, 1000, 300, 60  # longest texts (characters)
 MAX_QUESTIONS, MAX_CHOICES = 40, 10
+REMINDER = "survey-reminder:"  # and the survey's id: the idempotency key of its one reminder (storage/schedule.py)
 # Tables holding what a person answered: their export and erasure (handlers/surveys.py export, erase below).
 PERSONAL_TABLES = ("survey_responses", "survey_answers")
 # What an erasure keeps of them, and why (storage/users.py KEPT).
@@ -360,6 +361,17 @@ class SurveyRepo:
         return int(r[0])
 
     # -- invitations and the reminder
+
+    async def reminders_due(self, now: datetime) -> list[Survey]:
+        """The open surveys whose one reminder is due (`remind_days` before they close) and not yet written (its
+        REMINDER key not done): the reminder tick reads these only, not every survey."""
+        due = self.db.dialect.days_before("s.closes_at", "s.remind_days")
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM surveys s WHERE s.remind_days IS NOT NULL AND s.opens_at <= ?"
+            f" AND s.closes_at > ? AND {due} <= ? AND NOT EXISTS (SELECT 1 FROM scheduled_runs k"
+            " WHERE k.key = ? || CAST(s.id AS TEXT) AND k.done_at IS NOT NULL) ORDER BY s.closes_at, s.id",
+            (iso(now), iso(now), iso(now), REMINDER))
+        return [_survey(r) for r in rows]
 
     async def invited_unfinished(self, survey_id: int) -> int:
         r = await self.db.fetchone(f"SELECT count(*) FROM ({_UNFINISHED}) unfinished", (survey_id, survey_id))
