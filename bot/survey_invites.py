@@ -6,14 +6,14 @@ its idempotency key makes a restart neither skip nor repeat it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from handlers.broadcast import plan_start
 from handlers.surveys import Quiet, invitation_texts
 from storage import Store
 from storage.broadcasts import NewBroadcast
-from storage.clock import parse
+from storage.surveys import REMINDER
 
 
 class SurveyReminders:
@@ -26,13 +26,9 @@ class SurveyReminders:
     async def tick(self, now: datetime) -> list[int]:
         """Write the reminders now due; returns their broadcast ids (the broadcast engine sends them)."""
         written = []
-        for survey in await self.store.surveys.all():
-            if not survey.remind_days or not survey.is_open(now):
-                continue
-            if now < parse(survey.closes_at) - timedelta(days=survey.remind_days):
-                continue
-            key = f"survey-reminder:{survey.id}"
-            if await self.store.schedule.done(key) or not await self.store.schedule.claim(key, now):
+        for survey in await self.store.surveys.reminders_due(now):
+            key = f"{REMINDER}{survey.id}"
+            if not await self.store.schedule.claim(key, now):  # another worker's, or done since it was read
                 continue
             if await self.store.surveys.invited_unfinished(survey.id):
                 text_vi, text_en = invitation_texts(survey, "survey.reminder", self.tz)

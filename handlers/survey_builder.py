@@ -188,7 +188,8 @@ async def _add(ctx: Ctx, question: dict) -> None:
 # ---- preview and publish --------------------------------------------------------------------------------------
 
 
-def _survey(ctx: Ctx, code: str) -> NewSurvey:
+def _survey(ctx: Ctx, stem: str) -> NewSurvey:
+    """The survey drafted, its code `stem` (storage numbers it when it is written)."""
     questions = []
     for n, q in enumerate(_questions(ctx), start=1):
         choices = tuple(Choice(str(i), label) for i, label in enumerate(q.get("choices", ()), start=1))
@@ -196,7 +197,7 @@ def _survey(ctx: Ctx, code: str) -> NewSurvey:
             choices = tuple(Choice(str(i), str(i)) for i in range(1, 6))
         questions.append(Question(f"q{n}", q["kind"], q["text"], None, True, choices, q.get("low"), q.get("high")))
     closes = datetime.combine(date.fromisoformat(ctx.data["closes"]), time(23, 59), tzinfo=ctx.settings.tz)
-    return NewSurvey(code, ctx.data["title"], ctx.data["intro"], ctx.now, closes, tuple(questions),
+    return NewSurvey(stem, ctx.data["title"], ctx.data["intro"], ctx.now, closes, tuple(questions),
                      anonymous=bool(ctx.data.get("anonymous")))
 
 
@@ -236,9 +237,7 @@ async def _publish(ctx: Ctx) -> None:
         ctx.say(ctx.t("common.not_allowed"))
         return
     stem = f"ks-{ctx.now.astimezone(ctx.settings.tz):%y%m%d}"
-    taken = {s.code for s in await ctx.store.surveys.all()}
-    code = next(c for c in (f"{stem}-{n}" for n in range(1, 1000)) if c not in taken)
-    [survey_id] = await ctx.store.surveys.save_all([_survey(ctx, code)], ctx.now)
+    survey_id, code = await ctx.store.surveys.add(_survey(ctx, stem), ctx.now)
     await ctx.audit("survey.created", f"survey:{code}", questions=len(_questions(ctx)))
     ctx.finish()
     ctx.say(ctx.t("survey_builder.published", code=code, links="\n".join(ctx.deep_links(f"s_{code}"))),

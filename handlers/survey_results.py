@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, Reply, cb, registry
 from handlers.campaigns import qr_png
 from handlers.export import plain
-from handlers.surveys import invite, places_for
+from handlers.surveys import choices_of, invite, places_for
 from handlers.xlsx_stream import StreamedWorkbook
 from messages import Texts, join
 from storage import Store
 from storage.clock import parse
-from storage.surveys import CHOICE_KINDS, Question, Survey, Tally
+from storage.surveys import CHOICE_KINDS, Question, Survey, Tally, TextAnswer
 
 MIN_SHOWN = 5
 BATCH = 5000  # responses read at once for the workbook
@@ -76,16 +76,19 @@ def percent(count: int, of: int) -> str:
     return f"{round(100 * count / of)}%" if of else "–"
 
 
-def labels_of(t: Texts, q: Question) -> list[tuple[str, str]]:
-    """(value, label) of a question answered by choosing, in the reader's language."""
-    if q.kind == "yesno":
-        return [("yes", t("survey.yes")), ("no", t("survey.no"))]
-    return [(c.key, c.label(t.language)) for c in q.choices]
-
-
 async def places_of(ctx: Ctx) -> tuple[int, ...] | None:
     """The communes and villages a cadre may read; None for an admin (and a cadre of the whole province)."""
     return await places_for(ctx.store, ctx.user)
+
+
+def _least(survey: Survey) -> int:
+    """Below how many answers a commune is not named with a free-text answer or a response (by_place's rule)."""
+    return MIN_SHOWN if survey.anonymous else 0
+
+
+async def _text_place(store: Store, names: dict, answer: TextAnswer, t: Texts) -> str:
+    return t("survey_results.small_place", least=MIN_SHOWN) if answer.small \
+        else await _name(store, names, answer.commune_id, t)
 
 
 async def _name(store: Store, names: dict, locality_id: int | None, t: Texts) -> str:
@@ -139,7 +142,7 @@ async def _question_total(ctx: Ctx, survey: Survey, q: Question, number: int, pl
 def _figures(t: Texts, q: Question, row: Row) -> list[str]:
     if q.kind in CHOICE_KINDS:
         return [t("survey_results.line", label=label, count=row.counts.get(value, 0),
-                  percent=percent(row.counts.get(value, 0), row.respondents)) for value, label in labels_of(t, q)]
+                  percent=percent(row.counts.get(value, 0), row.respondents)) for value, label in choices_of(t, q)]
     if q.kind == "number" and row.respondents:
         values = [(int(v), n) for v, n in row.counts.items()]
         mean = sum(v * n for v, n in values) / sum(n for _, n in values)
@@ -159,9 +162,9 @@ async def question_button(ctx: Ctx) -> None:
         return
     q, places, names = survey.questions[number - 1], await places_of(ctx), {}
     if q.kind == "text":
-        answers = await ctx.store.surveys.texts(survey.id, q.key, places, limit=SHOWN_TEXTS + 1)
-        lines = [ctx.t("survey_results.text_line", place=await _name(ctx.store, names, commune, ctx.t), text=value)
-                 for commune, value in answers[:SHOWN_TEXTS]]
+        answers = await ctx.store.surveys.texts(survey.id, q.key, places, SHOWN_TEXTS + 1, least=_least(survey))
+        lines = [ctx.t("survey_results.text_line", place=await _text_place(ctx.store, names, answer, ctx.t),
+                       text=answer.text) for answer in answers[:SHOWN_TEXTS]]
         ctx.say("\n".join([ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language),
                                  respondents=len(answers)), *lines]))
         return
@@ -177,7 +180,7 @@ async def question_button(ctx: Ctx) -> None:
     ctx.say("\n".join(lines))
     if q.kind in CHOICE_KINDS and total.respondents:
         title = f"{number}. {q.text(ctx.t.language)}"
-        bars = [(label, total.counts.get(v, 0)) for v, label in labels_of(ctx.t, q)]
+        bars = [(label, total.counts.get(v, 0)) for v, label in choices_of(ctx.t, q)]
         png = await asyncio.to_thread(chart, title, bars, total.respondents, ctx.t)
         ctx.replies.append(_photo(ctx, png, survey, number))
 
@@ -296,11 +299,11 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         sheet([q.text_vi])
         if q.kind == "text":
             sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_answer"))])
-            for commune, value in await store.surveys.texts(survey.id, q.key, places):
-                sheet([await place(commune), value])
+            for answer in await store.surveys.texts(survey.id, q.key, places, least=_least(survey)):
+                sheet([plain(await _text_place(store, names, answer, t)), answer.text])
             continue
         total, rows = await results_of(store, survey, q, places)
-        labels = [(v, plain(label)) for v, label in labels_of(t, q)] if q.kind in CHOICE_KINDS \
+        labels = [(v, plain(label)) for v, label in choices_of(t, q)] if q.kind in CHOICE_KINDS \
             else [(v, await place(int(v)) if q.kind == "locality" else v) for v in sorted(total.counts)]
         shown[q.key] = dict(labels)
         sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_respondents")),
@@ -317,22 +320,21 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         head += [t("survey_results.col_village"), t("survey_results.col_name")]
     responses([*map(plain, head), plain(t("survey_results.col_finished")), *keys])
     after, last, counted = 0, await store.surveys.last_response_id(survey.id), 0
-    people: dict[int | None, str] = {}
+    small = {c for c, n in (await store.surveys.communes(survey.id, places)).items() if n < _least(survey)}
+    hidden = plain(t("survey_results.small_place", least=MIN_SHOWN))
     while after < last:
         grouped: dict[int, list] = {}
-        for response_id, user_id, commune, village, finished, question, value in await store.surveys.rows(
-                survey.id, after, BATCH, places):
-            entry = grouped.setdefault(response_id, [user_id, commune, village, finished, {}])
+        for response_id, name, commune, village, finished, question, value in await store.surveys.rows(
+                survey.id, after, BATCH, places, names=not survey.anonymous):
+            entry = grouped.setdefault(response_id, [name, commune, village, finished, {}])
             entry[4].setdefault(question, []).append(shown.get(question, {}).get(value, value))
         lines = []
-        for response_id, (user_id, commune, village, finished, answers) in sorted(grouped.items()):
+        for response_id, (name, commune, village, finished, answers) in sorted(grouped.items()):
             counted += 1
-            line = [f"#{counted}" if survey.anonymous else response_id, await place(commune)]
+            line = [f"#{counted}" if survey.anonymous else response_id,
+                    hidden if commune in small else await place(commune)]
             if not survey.anonymous:
-                if user_id not in people:
-                    user = await store.users.get(user_id) if user_id else None
-                    people[user_id] = (user.display_name or "") if user else ""
-                line += [await place(village) if village else "", people[user_id]]
+                line += [await place(village) if village else "", name or ""]
             lines.append([*line, "x" if finished else "", *(", ".join(answers.get(k, ())) for k in keys)])
         await asyncio.to_thread(lambda batch=lines: [responses(line) for line in batch])
         after += BATCH

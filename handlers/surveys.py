@@ -32,6 +32,11 @@ FLOW = "sv"
 registry.flow(FLOW)
 MAX_TEXT = 500
 NUMBERS = re.compile(r"^\s*\d+(\s*[,;]\s*\d+|\s+\d+)*\s*$")  # "1, 3" or "1 3": a multiple choice typed
+# A number question asks for a whole number, typed the Vietnamese way: dots group thousands ("12.500"). A comma is
+# the decimal mark ("2,5"), and so is a dot that does not group three digits ("2.5", the English way): such a number
+# is refused with a word on why, never read as 25.
+WHOLE = re.compile(r"-?(\d{1,3}(\.\d{3})+|\d{1,9})")
+DECIMAL = re.compile(r"-?(\d{1,3}(\.\d{3})+|\d+)[.,]\d+")
 TYPED = ("number", "text")  # answered by typing: on a channel without buttons they show no numbered options
 REPORT_TOPIC = "an-sinh"  # where a report offered by a survey goes when the survey names no topic
 DIGEST_SURVEYS = 10  # listed in a digest; the results buttons of the first few (they share one row)
@@ -61,18 +66,18 @@ def visible(survey: Survey, answers: dict[str, tuple[str, ...]]) -> list[Questio
     return shown
 
 
-def choices_of(ctx: Ctx, q: Question) -> list[tuple[str, str]]:
-    """(value, label) of a question answered by choosing."""
+def choices_of(t: Texts, q: Question) -> list[tuple[str, str]]:
+    """(value, label) of a question answered by choosing, in the reader's language."""
     if q.kind == "yesno":
-        return [("yes", ctx.t("survey.yes")), ("no", ctx.t("survey.no"))]
-    return [(c.key, c.label(ctx.t.language)) for c in q.choices]
+        return [("yes", t("survey.yes")), ("no", t("survey.no"))]
+    return [(c.key, c.label(t.language)) for c in q.choices]
 
 
 async def shown_answer(ctx: Ctx, q: Question, values: tuple[str, ...]) -> str:
     if not values:
         return ctx.t("survey.skipped")
     if q.kind in CHOICE_KINDS:
-        labels = dict(choices_of(ctx, q))
+        labels = dict(choices_of(ctx.t, q))
         return ", ".join(labels.get(v, v) for v in values)
     if q.kind == "locality":
         return await locality_name(ctx, int(values[0])) if values[0].isdigit() else values[0]
@@ -258,11 +263,11 @@ async def _question_prompt(ctx: Ctx) -> None:
     if q.kind == "multiple":
         chosen = set(ctx.data.get("sel", current or ()))
         rows += [(Option(ctx.t("survey.on" if v in chosen else "survey.off", label=label), cb(key, q.key, "t", v)),)
-                 for v, label in choices_of(ctx, q)]
+                 for v, label in choices_of(ctx.t, q)]
         rows.append((Option(ctx.t("survey.multiple_done"), cb(key, q.key, "d")),))
         lines.append(ctx.t("survey.multiple_hint" if ctx.capabilities.buttons else "survey.multiple_hint_numbers"))
     elif q.kind in CHOICE_KINDS:
-        rows += [(Option(label, cb(key, q.key, "c", v)),) for v, label in choices_of(ctx, q)]
+        rows += [(Option(label, cb(key, q.key, "c", v)),) for v, label in choices_of(ctx.t, q)]
     elif q.kind == "locality":
         found = ctx.data.get("found") or []
         places = [p for p in [await ctx.store.localities.get(i) for i in found] if p]
@@ -326,7 +331,7 @@ async def _question_handle(ctx: Ctx) -> None:
     if q.kind == "multiple":
         await _multiple(ctx, survey, response, q)
     elif q.kind in CHOICE_KINDS:
-        values = {v for v, _ in choices_of(ctx, q)}
+        values = {v for v, _ in choices_of(ctx.t, q)}
         if len(choice) == 2 and choice[0] == "c" and choice[1] in values:
             await _save(ctx, survey, response, q, (choice[1],))
         else:
@@ -336,11 +341,15 @@ async def _question_handle(ctx: Ctx) -> None:
     elif ctx.inbound.kind != "text":
         await ctx.reask(ctx.stale_key if ctx.inbound.kind == "choice" else "survey.expect_text")
     elif q.kind == "number":
-        typed = ctx.inbound.text.strip().replace(".", "").replace(" ", "")
-        if not re.fullmatch(r"-?\d{1,9}", typed) or not q.low <= int(typed) <= q.high:
+        typed = ctx.inbound.text.strip().replace(" ", "")
+        whole = int(typed.replace(".", "")) if WHOLE.fullmatch(typed) else None
+        if whole is None and DECIMAL.fullmatch(typed):
+            await ctx.reask("survey.whole_number", low=q.low, high=q.high)
+            return
+        if whole is None or not q.low <= whole <= q.high:
             await ctx.reask("survey.bad_number", low=q.low, high=q.high)
             return
-        await _save(ctx, survey, response, q, (str(int(typed)),))
+        await _save(ctx, survey, response, q, (str(whole),))
     else:
         written = " ".join(ctx.inbound.text.split())
         if not 1 <= ctx.length(written) <= MAX_TEXT:
@@ -350,7 +359,7 @@ async def _question_handle(ctx: Ctx) -> None:
 
 
 async def _multiple(ctx: Ctx, survey: Survey, response: Response, q: Question) -> None:
-    values = [v for v, _ in choices_of(ctx, q)]
+    values = [v for v, _ in choices_of(ctx.t, q)]
     chosen = list(ctx.data.get("sel", response.answers.get(q.key, ())))
     choice = ctx.choice
     if len(choice) == 2 and choice[0] == "t" and choice[1] in values:

@@ -36,6 +36,12 @@ class Sqlite:
         return f"date({column}, ?)"
 
     @staticmethod
+    def days_before(column: str, days: str) -> str:
+        """The time `days` (an integer column) days before `column` (a UTC ISO time column), written as
+        storage/clock.py `iso` writes times, so that it compares with them as text."""
+        return f"strftime('%Y-%m-%dT%H:%M:%S+00:00', {column}, '-' || {days} || ' days')"
+
+    @staticmethod
     def skip_locked(table: str) -> str:
         """What ends a SELECT that claims rows to change: nothing here, where one process writes at a time."""
         return ""
@@ -47,6 +53,11 @@ class Postgres:
     @staticmethod
     def day(column: str) -> str:
         return f"((CAST({column} AS timestamptz) AT TIME ZONE 'UTC') + CAST(? AS interval))::date::text"
+
+    @staticmethod
+    def days_before(column: str, days: str) -> str:
+        return (f"to_char((CAST({column} AS timestamptz) - {days} * interval '1 day') AT TIME ZONE 'UTC',"
+                " 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"')")
 
     @staticmethod
     def skip_locked(table: str) -> str:

@@ -7,6 +7,7 @@ question's results are one indexed range grouped by the respondent's commune and
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -19,6 +20,7 @@ KINDS = ("single", "multiple", "scale", "number", "yesno", "text", "locality")
 CHOICE_KINDS = ("single", "multiple", "scale", "yesno")  # answered with one of a fixed list of values
 TITLE, INTRO, QUESTION, LABEL = 120, 1000, 300, 60  # longest texts (characters)
 MAX_QUESTIONS, MAX_CHOICES = 40, 10
+REMINDER = "survey-reminder:"  # and the survey's id: the idempotency key of its one reminder (storage/schedule.py)
 # Tables holding what a person answered: their export and erasure (handlers/surveys.py export, erase below).
 PERSONAL_TABLES = ("survey_responses", "survey_answers")
 # What an erasure keeps of them, and why (storage/users.py KEPT).
@@ -122,6 +124,13 @@ class Tally:
     counts: dict[str, int]
 
 
+@dataclass(frozen=True)
+class TextAnswer:
+    commune_id: int | None
+    text: str
+    small: bool  # its commune gave fewer answers than the reader's threshold: not to be named
+
+
 def _dump_questions(questions: tuple[Question, ...]) -> str:
     return json.dumps([asdict(q) for q in questions], ensure_ascii=False)
 
@@ -159,6 +168,17 @@ def _places(places: tuple[int, ...] | None) -> tuple[str, list]:
     return f" AND (r.commune_id IN ({marks}) OR r.village_id IN ({marks}))", [*places, *places]
 
 
+_INSERT = ("INSERT INTO surveys (code, title_vi, title_en, intro_vi, intro_en, opens_at, closes_at, audience,"
+           " anonymous, political, remind_days, questions, poll, created_at)"
+           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _insert_params(s: NewSurvey, code: str, now: datetime) -> tuple:
+    return (code, s.title_vi, s.title_en, s.intro_vi, s.intro_en, iso(s.opens_at), iso(s.closes_at),
+            s.audience.to_json(), int(s.anonymous), int(s.political), s.remind_days, _dump_questions(s.questions),
+            int(s.poll), iso(now))
+
+
 class SurveyRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -172,19 +192,27 @@ class SurveyRepo:
         async with self.db.tx() as conn:
             for s in surveys:
                 async with conn.execute(
-                    "INSERT INTO surveys (code, title_vi, title_en, intro_vi, intro_en, opens_at, closes_at, audience,"
-                    " anonymous, political, remind_days, questions, poll, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(code) DO UPDATE SET"
+                    f"{_INSERT} ON CONFLICT(code) DO UPDATE SET"
                     " title_vi = excluded.title_vi, title_en = excluded.title_en, intro_vi = excluded.intro_vi,"
                     " intro_en = excluded.intro_en, opens_at = excluded.opens_at, closes_at = excluded.closes_at,"
                     " audience = excluded.audience, anonymous = excluded.anonymous, political = excluded.political,"
                     " remind_days = excluded.remind_days, questions = excluded.questions, poll = excluded.poll"
-                    " RETURNING id",
-                    (s.code, s.title_vi, s.title_en, s.intro_vi, s.intro_en, iso(s.opens_at), iso(s.closes_at),
-                     s.audience.to_json(), int(s.anonymous), int(s.political), s.remind_days,
-                     _dump_questions(s.questions), int(s.poll), iso(now))) as cur:
+                    " RETURNING id", _insert_params(s, s.code, now)) as cur:
                     ids.append((await cur.fetchone())[0])
         return ids
+
+    async def add(self, survey: NewSurvey, now: datetime) -> tuple[int, str]:
+        """A new survey that never replaces another: its code is `survey.code` and the first number free when it
+        is written ("ks-261126-2"). Two admins publishing at once each get their own (on PostgreSQL the second
+        insert waits for the first's and then finds its code taken). Returns (id, code)."""
+        async with self.db.tx() as conn:
+            for n in itertools.count(1):
+                code = f"{survey.code}-{n}"
+                async with conn.execute(f"{_INSERT} ON CONFLICT(code) DO NOTHING RETURNING id",
+                                        _insert_params(survey, code, now)) as cur:
+                    row = await cur.fetchone()
+                if row is not None:
+                    return row[0], code
 
     async def get(self, survey_id: int) -> Survey | None:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM surveys WHERE id = ?", (survey_id,))
@@ -292,22 +320,38 @@ class SurveyRepo:
         return int(r[0]), int(r[1])
 
     async def texts(self, survey_id: int, question: str, places: tuple[int, ...] | None = None,
-                    limit: int = 1_000_000) -> list[tuple[int | None, str]]:
-        """A free-text question's answers, with the commune they came from."""
+                    limit: int = 1_000_000, least: int = 0) -> list[TextAnswer]:
+        """A free-text question's answers with the commune they came from. Those of a commune with fewer than `least`
+        answers to it are marked small and come last, in the order they were given: their place is not to be
+        named, nor guessed from where they stand among the others."""
         where, params = _places(places)
         rows = await self.db.fetchall(
-            "SELECT r.commune_id, a.value FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id"
-            f" WHERE a.survey_id = ? AND a.question = ?{where} ORDER BY r.commune_id, a.response_id LIMIT ?",
-            (survey_id, question, *params, limit))
-        return [(r[0], r[1]) for r in rows]
+            "SELECT commune_id, value, n < ? FROM (SELECT r.commune_id, a.value, a.response_id,"
+            " count(*) OVER (PARTITION BY r.commune_id) AS n FROM survey_answers a"
+            f" JOIN survey_responses r ON r.id = a.response_id WHERE a.survey_id = ? AND a.question = ?{where}) t"
+            " ORDER BY n < ?, CASE WHEN n < ? THEN NULL ELSE commune_id END, response_id LIMIT ?",
+            (least, survey_id, question, *params, least, least, limit))
+        return [TextAnswer(r[0], r[1], bool(r[2])) for r in rows]
 
-    async def rows(self, survey_id: int, after: int, limit: int, places: tuple[int, ...] | None = None) -> list[tuple]:
-        """Answers for a workbook, the responses with ids in (after, after + limit]: (response, user, commune,
-        village, finished_at, question, value)."""
+    async def communes(self, survey_id: int, places: tuple[int, ...] | None = None) -> dict[int | None, int]:
+        """How many responses with an answer each commune gave (the workbook's responses sheet lists those)."""
         where, params = _places(places)
+        rows = await self.db.fetchall(
+            "SELECT r.commune_id, count(*) FROM survey_responses r WHERE r.survey_id = ?"
+            f"{where} AND EXISTS (SELECT 1 FROM survey_answers a WHERE a.response_id = r.id) GROUP BY r.commune_id",
+            (survey_id, *params))
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def rows(self, survey_id: int, after: int, limit: int, places: tuple[int, ...] | None = None,
+                   names: bool = False) -> list[tuple]:
+        """Answers for a workbook, the responses with ids in (after, after + limit]: (response, name, commune, village,
+        finished_at, question, value). `names`: the respondent's name, read in the same query (a named survey);
+        else None."""
+        where, params = _places(places)
+        name, join = ("u.display_name", " LEFT JOIN users u ON u.id = r.user_id") if names else ("NULL", "")
         return [tuple(r) for r in await self.db.fetchall(
-            "SELECT r.id, r.user_id, r.commune_id, r.village_id, r.finished_at, a.question, a.value"
-            " FROM survey_responses r JOIN survey_answers a ON a.response_id = r.id"
+            f"SELECT r.id, {name}, r.commune_id, r.village_id, r.finished_at, a.question, a.value"
+            f" FROM survey_responses r JOIN survey_answers a ON a.response_id = r.id{join}"
             f" WHERE r.survey_id = ? AND r.id > ? AND r.id <= ?{where} ORDER BY r.id",
             (survey_id, after, after + limit, *params))]
 
@@ -318,8 +362,19 @@ class SurveyRepo:
 
     # -- invitations and the reminder
 
+    async def reminders_due(self, now: datetime) -> list[Survey]:
+        """The open surveys whose one reminder is due (`remind_days` before they close) and not yet written (its
+        REMINDER key not done): the reminder tick reads these only, not every survey."""
+        due = self.db.dialect.days_before("s.closes_at", "s.remind_days")
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM surveys s WHERE s.remind_days IS NOT NULL AND s.opens_at <= ?"
+            f" AND s.closes_at > ? AND {due} <= ? AND NOT EXISTS (SELECT 1 FROM scheduled_runs k"
+            " WHERE k.key = ? || CAST(s.id AS TEXT) AND k.done_at IS NOT NULL) ORDER BY s.closes_at, s.id",
+            (iso(now), iso(now), iso(now), REMINDER))
+        return [_survey(r) for r in rows]
+
     async def invited_unfinished(self, survey_id: int) -> int:
-        r = await self.db.fetchone(f"SELECT count(*) FROM ({_UNFINISHED})", (survey_id, survey_id))
+        r = await self.db.fetchone(f"SELECT count(*) FROM ({_UNFINISHED}) unfinished", (survey_id, survey_id))
         return int(r[0])
 
     async def remind(self, new: NewBroadcast, now: datetime) -> int:
@@ -329,7 +384,8 @@ class SurveyRepo:
         async with self.db.tx() as conn:
             broadcast_id = (await conn.execute(INSERT, insert_params(new, now))).lastrowid
             await conn.execute(f"INSERT OR IGNORE INTO broadcast_recipients (broadcast_id, user_id)"
-                               f" SELECT ?, user_id FROM ({_UNFINISHED})", (broadcast_id, new.survey_id, new.survey_id))
+                               f" SELECT ?, user_id FROM ({_UNFINISHED}) unfinished",
+                               (broadcast_id, new.survey_id, new.survey_id))
             async with conn.execute("SELECT count(*) FROM broadcast_recipients WHERE broadcast_id = ?",
                                     (broadcast_id,)) as cur:
                 total = (await cur.fetchone())[0]

@@ -3,6 +3,10 @@ nothing is saved before «Đăng»."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from tests.dialog import turns
 from tests.test_roles import make_admin
 from tests.test_surveys import resident
@@ -51,3 +55,20 @@ async def test_a_survey_being_made_can_be_discarded_and_citizens_cannot_make_one
     await turns(p, [("/khaosat", ["!Tạo khảo sát"])])
     await p.choose("1:svb")
     assert "chỉ dành cho cán bộ" in p.text()
+
+
+@pytest.mark.backends
+async def test_two_admins_publishing_at_once_make_two_surveys(harness, store):
+    """Each publish gets a code of its own: the second never overwrites the first survey."""
+    first = await make_admin(harness, store)
+    second = await make_admin(harness, store, user_id="9001")
+    await turns(first, MAKE)
+    await turns(second, [(said.replace("Giờ thu gom rác", "Ngày ra quân"),
+                          [e.replace("Giờ thu gom rác", "Ngày ra quân") for e in expected]) for said, expected in MAKE])
+    await asyncio.gather(first.click("Đăng"), second.click("Đăng"))
+    surveys = {s.code: s.title_vi for s in await store.surveys.all()}
+    assert sorted(surveys.values()) == ["Giờ thu gom rác", "Ngày ra quân"]
+    assert sorted(surveys) == ["ks-261126-1", "ks-261126-2"]
+    for admin, title in ((first, "Giờ thu gom rác"), (second, "Ngày ra quân")):
+        [code] = [c for c, t in surveys.items() if t == title]
+        assert f"start=s_{code}" in admin.text()

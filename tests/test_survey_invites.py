@@ -3,17 +3,22 @@ button; one reminder, N days before it closes, reaches those invited who have no
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
+import storage.surveys
 from bot.survey_invites import SurveyReminders
 from handlers.surveys import invite
 from tests.dialog import render, turns
 from tests.test_broadcast_flows import deliver, engine_for, sent_to
-from tests.test_surveys import POLL, load, resident
+from tests.test_surveys import POLL, SAMPLE, load, resident
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
+@pytest.mark.backends
 async def test_invitation_then_one_reminder_to_the_unfinished(harness, store, clock):
     survey = await load(store)  # for An sinh; closes 10/12/2026 17:00, a reminder 2 days before
     done = await resident(harness, user_id="1001")
@@ -74,3 +79,23 @@ async def test_a_quick_poll_is_answered_from_the_announcement_and_its_report_sho
     await turns(first, [("/khaosat", []), ("[Giờ ra quân]", ["đã trả lời", "Sáng sớm"])])
     assert (await store.surveys.response(poll.id, (await store.users.find("test", "1001")).id)).finished_at
 
+
+
+@pytest.mark.backends
+async def test_the_reminder_tick_reads_only_the_surveys_whose_reminder_is_due(store, monkeypatch):
+    """Open, its reminder due and not yet written: the only surveys a tick reads (was: every survey, every tick)."""
+    variants = {"due": SAMPLE,  # closes 10/12 17:00 local (10:00 UTC), the reminder 2 days before
+                "none": SAMPLE.replace("remind_days_before: 2\n", ""),
+                "later": SAMPLE.replace("closes: 10/12/2026 17:00", "closes: 20/12/2026 17:00"),
+                "closed": SAMPLE.replace("closes: 10/12/2026 17:00", "closes: 08/12/2026 12:00"),
+                "early": SAMPLE.replace("opens: 26/11/2026 07:00", "opens: 09/12/2026 07:00")}
+    ids = {code: (await load(store, source.replace("code: ra-soat-ho-tro", f"code: {code}"))).id
+           for code, source in variants.items()}
+    read, made = [], storage.surveys._survey
+    monkeypatch.setattr(storage.surveys, "_survey", lambda row: read.append(row["code"]) or made(row))
+    reminders = SurveyReminders(store, None, TZ)
+    assert await reminders.tick(datetime(2026, 12, 8, 9, 59, 59, tzinfo=UTC)) == [] and read == []
+    assert await reminders.tick(datetime(2026, 12, 8, 10, 0, tzinfo=UTC)) == [] and read == ["due"]  # none invited
+    assert await store.schedule.done(f"{storage.surveys.REMINDER}{ids['due']}")
+    read.clear()
+    assert await reminders.tick(datetime(2026, 12, 8, 11, 0, tzinfo=UTC)) == [] and read == []  # written: read no more

@@ -7,15 +7,17 @@ import io
 import json
 from datetime import UTC, datetime
 
+import pytest
 from openpyxl import load_workbook
 from PIL import Image
 
 from handlers.survey_results import by_place
 from storage.surveys import Tally
+from tests.dialog import turns
 from tests.people import make_people
 from tests.test_cases import cadre_of
 from tests.test_roles import make_admin
-from tests.test_surveys import GREEN, load
+from tests.test_surveys import GREEN, SAMPLE, TZ, load
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 
@@ -69,7 +71,7 @@ async def test_admin_reads_results_by_commune_with_a_chart_and_a_workbook(harnes
     await admin.say("/khaosat")
     await admin.click("Kết quả: Rà soát")
     await admin.click("Câu 7")
-    assert "xã Hải Lăng: Chưa ai đến rà soát" in admin.text()
+    assert "một xã, phường có dưới 5 người trả lời: Chưa ai đến rà soát" in admin.text()  # 3 answers
     await admin.say("/khaosat")
     await admin.click("Kết quả: Rà soát")
     replies = await admin.click("Tải tệp Excel")
@@ -81,6 +83,32 @@ async def test_admin_reads_results_by_commune_with_a_chart_and_a_workbook(harnes
     assert responses[0][:3] == ("Phiếu", "Xã, phường", "Đã trả lời hết") and len(responses) == 9
     assert not any("Người" in str(cell) for row in responses for cell in row)  # nobody named
     assert await store.audit.by_actor((await store.users.find("test", "9000")).id)
+
+
+@pytest.mark.backends
+async def test_free_text_of_an_anonymous_survey_names_only_communes_of_five_or_more(harness, store):
+    """Free-text answers and the responses sheet follow by_place's rule: a commune with fewer than 5 answers is not
+    named, and its answers come after the others, not where its name would sort them (was: every commune named)."""
+    survey = await load(store)  # anonymous
+    await answered(store, survey, "19702", [{"problem": [f"Hải Lăng {n}"]} for n in range(5)], 6_400_000)
+    await answered(store, survey, "19735", [{"problem": [f"Nam Hải Lăng {n}"]} for n in range(2)], 6_500_000)
+    admin = await make_admin(harness, store)
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", []), ("[Câu 7]", [
+        "• xã Hải Lăng: Hải Lăng 0", "• xã Hải Lăng: Hải Lăng 4",
+        "• một xã, phường có dưới 5 người trả lời: Nam Hải Lăng 0",
+        "• một xã, phường có dưới 5 người trả lời: Nam Hải Lăng 1", "!xã Nam Hải Lăng"])])
+    assert admin.text().index("Hải Lăng 4") < admin.text().index("Nam Hải Lăng 0")
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", [])])
+    replies = await admin.click("Tải tệp Excel")
+    book = load_workbook(io.BytesIO(next(r.document for r in replies if r.document).content))
+    texts = list(book["7. problem"].iter_rows(values_only=True))[2:]
+    assert texts == [*(("xã Hải Lăng", f"Hải Lăng {n}") for n in range(5)),
+                     *(("một xã, phường có dưới 5 người trả lời", f"Nam Hải Lăng {n}") for n in range(2))]
+    responses = list(book["Các câu trả lời"].iter_rows(values_only=True))[1:]
+    assert sorted({row[1] for row in responses}) == ["một xã, phường có dưới 5 người trả lời", "xã Hải Lăng"]
+    named = await load(store, SAMPLE.replace("anonymous: yes", "anonymous: no").replace("ra-soat-ho-tro", "rs-2"))
+    await answered(store, named, "19735", [{"problem": ["Có tên"]}], 6_600_000)
+    assert [(a.small, a.text) for a in await store.surveys.texts(named.id, "problem")] == [(False, "Có tên")]
 
 
 async def test_a_cadre_sees_only_their_scope_and_a_named_survey_names_people(harness, store):
@@ -98,6 +126,27 @@ async def test_a_cadre_sees_only_their_scope_and_a_named_survey_names_people(har
     rows = list(book["Các câu trả lời"].iter_rows(values_only=True))
     assert rows[0][:4] == ("Phiếu", "Xã, phường", "Thôn, tổ dân phố", "Người trả lời")
     assert sorted(r[3] for r in rows[1:]) == ["Người 0", "Người 1"]
+
+
+@pytest.mark.backends("sqlite")  # counts calls to SQLite's connections
+async def test_the_workbook_reads_respondents_names_with_their_answers(store, monkeypatch):
+    """However many people answered a named survey, the workbook makes the same number of database calls (was: one
+    more per respondent, to read their name)."""
+    from handlers.survey_results import workbook
+    from messages import Texts
+    from tests.test_storage import trips
+
+    survey = await load(store, GREEN.replace("topics: [do-thi-van-minh]", "topics: [an-sinh]"))
+    calls = []
+    for first_chat, count in ((6_700_000, 2), (6_800_000, 5)):
+        await answered(store, survey, "19702", [{"join": ["yes"]}] * count, first_chat)
+        seen = trips(monkeypatch)
+        content = await workbook(store, survey, None, TZ, Texts("vi"))
+        calls.append(len(seen))
+        monkeypatch.undo()
+    assert calls[0] == calls[1]
+    rows = list(load_workbook(io.BytesIO(content))["Các câu trả lời"].iter_rows(values_only=True))[1:]
+    assert sorted(r[3] for r in rows) == sorted(f"Người {n}" for n in (0, 1, 0, 1, 2, 3, 4))
 
 
 async def test_a_citizen_cannot_read_results(harness, store):

@@ -153,6 +153,23 @@ async def test_a_resident_answers_every_kind_of_question(harness, store):
                                 "problem": ("Danh sách hộ nghèo chậm cập nhật",)}
 
 
+async def test_a_number_is_read_the_vietnamese_way_and_a_decimal_is_refused_politely(harness, store):
+    """Dots group thousands; "2.5" and "2,5" are decimals, which a whole-number question refuses (was: 2.5 read
+    as 25, 2,5 refused as if it were no number)."""
+    survey = await load(store, SAMPLE.replace("max: 30", "max: 20000"))
+    p = await resident(harness)
+    await turns(p, [
+        ("/khaosat", []), ("[Rà soát việc tiếp cận]", []), ("[Không thuộc diện được hỗ trợ]", ["Câu 2/3"]),
+        ("2.5", ["cần một số nguyên, không có phần thập phân", "một số từ 1 đến 20000", "Câu 2/3"]),
+        ("2,5", ["cần một số nguyên", "Câu 2/3"]),
+        ("1.000,5", ["cần một số nguyên"]),
+        ("1.2.3", ["!số nguyên", "Ông/Bà vui lòng gõ một số từ 1 đến 20000"]),
+        ("12.500", ["Câu 3/3"]),
+    ])
+    user = await store.users.find("test", "1001")
+    assert (await store.surveys.response(survey.id, user.id)).answers["members"] == ("12500",)
+
+
 async def test_back_resume_and_change_until_it_closes(harness, store, clock):
     survey = await load(store)
     p = await resident(harness)
