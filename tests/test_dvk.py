@@ -212,8 +212,8 @@ async def test_dulieu_and_xoadulieu_with_a_nomination(harness, store):
                         ("[MH-26-000001]", ["đã xóa theo yêu cầu của người gửi", "!Chi hội Phụ nữ"])])
 
 
-async def _recognised(store, clock, user_id, commune_code, field, name, *, vote=True):
-    """A model recognised in a round whose vote is open today (or closed, `vote` False)."""
+async def _recognised(store, clock, user_id, commune_code, field, name, *, vote=True, photos=()):
+    """A model recognised in a round whose vote is open today (or closed, `vote` False), with these photos."""
     from datetime import date
 
     from storage.dvk import NewModel
@@ -224,8 +224,9 @@ async def _recognised(store, clock, user_id, commune_code, field, name, *, vote=
         "Bình xét 2026", 2026, date(2026, 1, 1), date(2026, 12, 31), "Tiêu chí",
         (date(2026, 11, 20), date(2026, 12, 15)) if vote else None, None, clock())
     place = await store.localities.by_code(commune_code)
+    kept = tuple([(await store.files.put(photo), len(photo)) for photo in photos])
     model = await dvk.create(NewModel(user_id, False, name, "Tập thể", place.id, field, "Vận động người dân cùng làm",
-                                      "100 hộ"), r.id, clock())
+                                      "100 hộ", kept), r.id, clock())
     await dvk.record(model.id, None, "verified", clock(), expect=("nominated",), status="verified")
     return await dvk.record(model.id, None, "recognised", clock(), expect=("verified",), status="recognised",
                             level="commune")
@@ -261,6 +262,21 @@ async def test_a_vote_needs_an_open_period_a_place_and_the_consent(harness, stor
     assert await repo(store).votes(1) == 0
     clock.advance(days=30)  # the vote closed on 15/12
     await turns(p, [("/mohinhhay", []), ("[Hiến đất]", ["Tập thể", "!Bình chọn"])])
+
+
+async def test_a_models_photos_are_sent_once_and_a_reask_repeats_only_the_question(harness, store, clock):
+    p = await citizen(harness)
+    user = await store.users.find("test", "1001")
+    await _recognised(store, clock, user.id, "19702", "kinh_te", "Hiến đất làm đường",
+                      photos=(PHOTO, jpeg(color=(0, 9, 0))))
+    await turns(p, [("/mohinhhay", []), ("[Hiến đất]", ["Vận động người dân cùng làm", "Bình chọn (0)"])])
+    assert len([r for r in p.last if r.photo]) == 2
+    stranger = harness.person("1003")  # no place: the vote is refused and the step asked again
+    await turns(stranger, [("/start", []), ("[Đồng ý]", []), ("[Không đồng ý]", []), ("/mohinhhay", []),
+                           ("[Hiến đất]", [])])
+    for person, said in ((p, "xin chào"), (stranger, "[Bình chọn (0)]")):
+        await turns(person, [(said, ["Bình chọn (0)", "!Vận động người dân cùng làm"])])
+        assert not [r for r in person.last if r.photo], "the photos went out with the card, once"
 
 
 async def test_a_cadre_nominates_without_the_citizens_consent_step_and_at_most_five_photos(harness, store):
