@@ -323,3 +323,23 @@ async def test_an_erasure_that_keeps_content_only_unlinks_the_nomination(harness
     model = await repo(store).get(1)
     assert model.user_id is None and not model.erased and model.status == "nominated"
     assert model.author == "Chi hội Phụ nữ thôn Long Hưng" and len(await repo(store).photos(1)) == 1
+
+
+async def test_a_rounds_report_gathers_its_numbers_once_for_both_documents(harness, store, clock, monkeypatch):
+    from handlers import dvk_report
+
+    user = await store.users.find("test", (await citizen(harness)).id)
+    await _recognised(store, clock, user.id, "19702", "kinh_te", "Hiến đất làm đường")
+    gathered = []
+
+    async def counted(*args):
+        gathered.append(args)
+        return await gather(*args)
+
+    gather = dvk_report.gather
+    monkeypatch.setattr(dvk_report, "gather", counted)
+    admin = await admin_of(harness, store)
+    await turns(admin, [("/dvk", []), ("[Đợt bình xét]", []), ("[Bình xét 2026]", []),
+                        ("[Báo cáo]", ["theo xã và lĩnh vực (Excel)", "tóm tắt"])])
+    assert len([r for r in admin.last if r.document]) == 2
+    assert len(gathered) == 1
