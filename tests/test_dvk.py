@@ -343,3 +343,20 @@ async def test_a_rounds_report_gathers_its_numbers_once_for_both_documents(harne
                         ("[Báo cáo]", ["theo xã và lĩnh vực (Excel)", "tóm tắt"])])
     assert len([r for r in admin.last if r.document]) == 2
     assert len(gathered) == 1
+
+
+async def test_a_person_with_many_nominations_reaches_the_older_ones_page_by_page(harness, store, clock):
+    from storage.dvk import NewModel
+
+    p = await citizen(harness)
+    user = await store.users.find("test", p.id)
+    place = await store.localities.by_code("19702")
+    for n in range(1, 11):
+        await repo(store).create(NewModel(user.id, False, f"Mô hình số {n}", "Tập thể", place.id, "kinh_te",
+                                          "Vận động người dân cùng làm", None), None, clock())
+    await turns(p, [
+        ("/danvankheo", ["đã đề xuất 10 mô hình", "MH-26-000010", "MH-26-000003", "!MH-26-000002", "Trang 1/2",
+                         "Sau »", "Đề xuất mô hình mới"]),
+        ("[Sau »]", ["MH-26-000002", "MH-26-000001", "!MH-26-000003", "Trang 2/2", "« Trước"]),
+        ("[MH-26-000001]", ["Mô hình số 1", "Tình trạng"]),
+    ])
