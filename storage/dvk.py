@@ -224,6 +224,12 @@ class DvkRepo:
         total = await self.db.fetchone(f"SELECT count(*) FROM dvk_models WHERE {where}", params)
         return [_model(r) for r in rows], int(total[0])
 
+    async def by_status(self, paths: tuple[str, ...] | None) -> dict[str, int]:
+        """How many models in these subtrees (None: everywhere) have each status, in one query."""
+        where, params = _within(paths)
+        rows = await self.db.fetchall(f"SELECT status, count(*) FROM dvk_models WHERE {where} GROUP BY status", params)
+        return {r[0]: int(r[1]) for r in rows}
+
     async def nominated_between(self, paths: tuple[str, ...] | None, start: datetime, end: datetime) -> list[Model]:
         where, params = _within(paths)
         rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM dvk_models WHERE ({where}) AND created_at >= ?"

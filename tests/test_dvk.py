@@ -360,3 +360,20 @@ async def test_a_person_with_many_nominations_reaches_the_older_ones_page_by_pag
         ("[Sau »]", ["MH-26-000002", "MH-26-000001", "!MH-26-000003", "Trang 2/2", "« Trước"]),
         ("[MH-26-000001]", ["Mô hình số 1", "Tình trạng"]),
     ])
+
+
+async def test_the_staff_list_counts_every_view_in_one_query(harness, store, clock, monkeypatch):
+    p = await citizen(harness)
+    await nominate(p)
+    await _recognised(store, clock, None, "19702", "kinh_te", "Hiến đất làm đường")
+    cadre = await cadre_of(harness, store, "Hải Lăng")
+    read: list[str] = []
+    original = store.db.fetchall  # fetchone reads through it
+
+    def counted(sql, *args):
+        read.append(sql)
+        return original(sql, *args)
+
+    monkeypatch.setattr(store.db, "fetchall", counted)
+    await turns(cadre, [("/dvk", ["Chờ xác minh (1)", "Chờ công nhận (0)", "Đã công nhận (1)", "MH-26-000001"])])
+    assert len([sql for sql in read if "count(*)" in sql and "dvk_models" in sql]) == 2  # the views, the page's total
