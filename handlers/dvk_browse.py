@@ -155,9 +155,7 @@ async def _vote(ctx: Ctx, model: Model) -> None:
     elif not await has_consent(ctx, "opinions"):
         ctx.say(ctx.t("dvk.vote_need_consent"))
     else:
-        place = await ctx.store.localities.get(ctx.user.locality_id)
-        commune = place.id if place.level <= 1 else place.parent_id
-        counted = await repo(ctx.store).vote(model.id, ctx.user.id, commune, ctx.now)
+        counted = await repo(ctx.store).vote(model.id, ctx.user.id, ctx.now)
         ctx.say(ctx.t("dvk.voted" if counted else "dvk.voted_before", name=model.name,
                       count=await repo(ctx.store).votes(model.id)))
         return
