@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.dialog import ONBOARD, turns
 from tests.test_roles import make_admin
 
@@ -108,3 +110,18 @@ async def test_admins_keep_the_topics_in_chat(harness, store):
     lan = harness.person("1001")
     await turns(lan, ONBOARD)
     await turns(lan, [("/gopy", ["Chuyển đổi số", "!Dân vận khéo"])])
+
+
+@pytest.mark.backends
+async def test_two_admins_hiding_one_topic_the_second_is_told_and_undoes_nothing(harness, store):
+    first, second = await make_admin(harness, store), await make_admin(harness, store, "9002")
+    for admin in (first, second):
+        await turns(admin, [("/linhvuc", []), ("[Dân vận khéo]", ["đang dùng", "Ẩn lĩnh vực"])])
+    await turns(first, [("[Ẩn lĩnh vực]", ["Đã lưu", "đã ẩn", "Dùng lại"])])
+    await turns(second, [("[Ẩn lĩnh vực]", ["vừa được một quản trị viên khác thay đổi", "chưa được ghi", "đã ẩn",
+                                             "Dùng lại", "!Đã lưu"])])
+    assert not (await store.topics.by_code("dan-van-kheo")).active
+    await turns(second, [("[Dùng lại]", ["Đã lưu", "đang dùng"])])
+    assert (await store.topics.by_code("dan-van-kheo")).active
+    changes = [a for a in await store.audit.recent() if a.action == "topic.changed"]
+    assert len(changes) == 2  # the refused press wrote nothing
