@@ -37,8 +37,9 @@ async def dispatch(args: argparse.Namespace, store: Store, config: Config, now: 
         say("dvk.bad_suffix", error=True, file=args.out)
         return 2
     t = Texts("vi")
-    content = await (dvk_report.workbook(store, t, r) if suffix == ".xlsx"
-                     else dvk_report.summary(store, t, r, config.operator_name))
+    report = await dvk_report.gather(store, t, r)
+    content = await (dvk_report.workbook(t, report) if suffix == ".xlsx"
+                     else dvk_report.summary(t, report, config.operator_name))
     await asyncio.to_thread(args.out.write_bytes, content)
     await store.audit.record(None, "dvk.report", f"dvk_round:{r.id}", now, via="cli", os_user=operator(),
                              out=str(args.out))

@@ -49,6 +49,4 @@ async def seed_demo_dvk(store: Store, now: datetime) -> None:
                              body=item.get("request") or item.get("reason"), expect=STEPS[kind], status=kind, **changes)
             status = kind
         for voter_id in item.get("votes", []) if status == "recognised" else []:
-            voter = await store.users.find("web", voter_id)
-            home = await store.localities.get(voter.locality_id)
-            await dvk.vote(model.id, voter.id, home.id if home.level <= 1 else home.parent_id, now)
+            await dvk.vote(model.id, (await store.users.find("web", voter_id)).id, now)

@@ -14,7 +14,7 @@ import secrets
 from handlers.base import STAFF, Ctx, Notice, Option, allowed, cb, registry, step_key
 from handlers.consent import has_consent, record_consent
 from handlers.images import MAX_BYTES
-from handlers.pickers import locality_name, locality_steps
+from handlers.pickers import locality_name, locality_steps, page_note, page_row, pages_of, turned_page
 from messages import Key, join
 from storage.clock import parse
 from storage.dvk import FIELDS, OPEN, Model, ModelMoved, NewModel, repo
@@ -24,6 +24,7 @@ FLOW = "dvk"
 registry.flow(FLOW)
 TOPIC = "dan-van-kheo"  # the topic whose cadres verify nominations (storage/topics.py)
 MAX_PHOTOS = 5
+MINE_PAGE = 8  # one's own nominations per page of /danvankheo
 LENGTHS = {"name": (5, 200), "author": (3, 200), "deeds": (20, 3000), "results": (2, 1000), "more": (5, 2000)}
 
 
@@ -62,7 +63,7 @@ async def history(ctx: Ctx, model: Model, *, internal: bool) -> str:
 @registry.command("danvankheo", "goodmodel")
 async def nominate_command(ctx: Ctx) -> None:
     if await repo(ctx.store).of_user(ctx.user.id):
-        await ctx.goto(FLOW, "mine")
+        await ctx.goto(FLOW, "mine", page=0)
     else:
         await start(ctx)
 
@@ -76,17 +77,24 @@ async def start(ctx: Ctx) -> None:
 
 
 async def _mine_prompt(ctx: Ctx) -> None:
-    models = (await repo(ctx.store).of_user(ctx.user.id))[:8]
+    models = await repo(ctx.store).of_user(ctx.user.id)
+    pages = pages_of(len(models), MINE_PAGE)
+    page = min(max(int(ctx.data.get("page", 0)), 0), pages - 1)
     key = _key("mine")
     rows = [(Option(ctx.t("dvk.line", code=m.code, name=excerpt(m.name or ctx.t("dvk.erased"), 40),
-                          status=Key(f"dvk.status_{m.status}")), cb(key, "o", m.id)),) for m in models]
+                          status=Key(f"dvk.status_{m.status}")), cb(key, "o", m.id)),)
+            for m in models[page * MINE_PAGE:(page + 1) * MINE_PAGE]]
+    rows += page_row(ctx, key, page, pages, "p")
     rows.append((Option(ctx.t("dvk.new"), cb(key, "new")),))
-    ctx.say(ctx.t("dvk.mine", count=len(models)), rows)
+    ctx.say(ctx.t("dvk.mine", count=len(models)) + page_note(ctx, page, pages), rows,
+            edit=ctx.inbound.kind == "choice" and ctx.args[:1] == ("p",))
 
 
 @registry.step(FLOW, "mine", _mine_prompt)
 async def _mine_handle(ctx: Ctx) -> None:
     choice = ctx.choice
+    if await turned_page(ctx, _mine_prompt, "p"):
+        return
     if choice == ("new",):
         await start(ctx)
     elif len(choice) == 2 and choice[0] == "o":

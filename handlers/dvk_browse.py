@@ -64,7 +64,7 @@ async def _list_handle(ctx: Ctx) -> None:
     elif len(args) == 2 and args[0] == "o":
         model = await _recognised(ctx, args[1])
         if model is not None:
-            await ctx.goto(FLOW, "model", model_id=model.id)
+            await _open_model(ctx, model)
     else:
         await ctx.wrong()
 
@@ -101,6 +101,20 @@ async def _voting(ctx: Ctx, model: Model) -> bool:
     return current is not None and current.voting_on(ctx.now.astimezone(ctx.settings.tz).date())
 
 
+async def _open_model(ctx: Ctx, model: Model) -> None:
+    """The card and its photos, once, as the model is opened: a re-ask of the step (a wrong answer, a vote
+    refused) repeats only its question."""
+    dvk = repo(ctx.store)
+    ctx.say(ctx.t("dvk.public_card", **{k: v for k, v in (await shown(ctx, model)).items()
+                                        if k not in ("status", "by")}, level=Key(f"dvk.level_{model.level}")))
+    for number, sha in enumerate(await dvk.photos(model.id), start=1):
+        content = await ctx.store.files.get(sha)
+        if content is not None:
+            ctx.replies.append(Reply(ctx.t("dvk.photo_caption", code=model.code, number=number),
+                                     photo=Document(f"{model.code}-{number}.jpg", content, "image/jpeg")))
+    await ctx.goto(FLOW, "model", model_id=model.id)
+
+
 async def _model_prompt(ctx: Ctx) -> None:
     dvk = repo(ctx.store)
     model = await dvk.get(int(ctx.data["model_id"]))
@@ -115,13 +129,6 @@ async def _model_prompt(ctx: Ctx) -> None:
     if ctx.user.role == "admin":
         rows.append((Option(ctx.t("dvk.announce"), cb("dvka", model.id)),))
     rows.append(ctx.row(key, ("common.back", "back")))
-    ctx.say(ctx.t("dvk.public_card", **{k: v for k, v in (await shown(ctx, model)).items()
-                                        if k not in ("status", "by")}, level=Key(f"dvk.level_{model.level}")))
-    for number, sha in enumerate(await dvk.photos(model.id), start=1):
-        content = await ctx.store.files.get(sha)
-        if content is not None:
-            ctx.replies.append(Reply(ctx.t("dvk.photo_caption", code=model.code, number=number),
-                                     photo=Document(f"{model.code}-{number}.jpg", content, "image/jpeg")))
     ctx.say(ctx.t("dvk.vote_open" if voting else "dvk.what_next"), rows)
 
 
@@ -148,9 +155,7 @@ async def _vote(ctx: Ctx, model: Model) -> None:
     elif not await has_consent(ctx, "opinions"):
         ctx.say(ctx.t("dvk.vote_need_consent"))
     else:
-        place = await ctx.store.localities.get(ctx.user.locality_id)
-        commune = place.id if place.level <= 1 else place.parent_id
-        counted = await repo(ctx.store).vote(model.id, ctx.user.id, commune, ctx.now)
+        counted = await repo(ctx.store).vote(model.id, ctx.user.id, ctx.now)
         ctx.say(ctx.t("dvk.voted" if counted else "dvk.voted_before", name=model.name,
                       count=await repo(ctx.store).votes(model.id)))
         return

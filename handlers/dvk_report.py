@@ -2,7 +2,8 @@
 nominated, verified and recognised and how many votes they received; as an Excel workbook and a .docx summary
 (with the recognised models by name). Votes are counted, never shown with who cast them.
 
-Used by the admin's button (handlers/dvk_rounds.py) and `danvan dvk report` (bot/dvk_cli.py).
+Used by the admin's button (handlers/dvk_rounds.py), which gathers the numbers once for both documents, and
+`danvan dvk report` (bot/dvk_cli.py).
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ async def gather(store: Store, t: Texts, r: Round) -> Report:
     return Report(r, sorted(rows, key=lambda row: (row[0], row[1])), totals, by_field, recognised, votes)
 
 
-async def workbook(store: Store, t: Texts, r: Round) -> bytes:
-    report = await gather(store, t, r)
+async def workbook(t: Texts, report: Report) -> bytes:
     return await asyncio.to_thread(_workbook, t, report)
 
 
@@ -91,8 +91,7 @@ def _workbook(t: Texts, report: Report) -> bytes:
     return out.getvalue()
 
 
-async def summary(store: Store, t: Texts, r: Round, operator: str) -> bytes:
-    report = await gather(store, t, r)
+async def summary(t: Texts, report: Report, operator: str) -> bytes:
     return await asyncio.to_thread(_summary, t, report, operator)
 
 

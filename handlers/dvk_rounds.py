@@ -89,8 +89,9 @@ async def _round_handle(ctx: Ctx) -> None:
     elif ctx.choice == ("rep",) and (r := await repo(ctx.store).round(int(ctx.data["round_id"]))):
         t = ctx.t
         await ctx.typing()
-        xlsx = await dvk_report.workbook(ctx.store, t, r)
-        docx = await dvk_report.summary(ctx.store, t, r, ctx.settings.operator_name)
+        report = await dvk_report.gather(ctx.store, t, r)
+        xlsx = await dvk_report.workbook(t, report)
+        docx = await dvk_report.summary(t, report, ctx.settings.operator_name)
         await ctx.audit("dvk.report", f"dvk_round:{r.id}")
         ctx.say(t("dvk.report_xlsx", name=r.name), document=Document(f"dan-van-kheo-{r.year}-{r.id}.xlsx", xlsx, XLSX))
         ctx.say(t("dvk.report_docx", name=r.name), document=Document(f"dan-van-kheo-{r.year}-{r.id}.docx", docx, DOCX))

@@ -86,7 +86,8 @@ async def open_button(ctx: Ctx) -> None:
 async def _list_prompt(ctx: Ctx) -> None:
     dvk, paths = repo(ctx.store), await scope_paths(ctx)
     view, page = ctx.data.get("view", "open"), int(ctx.data.get("page", 0))
-    counts = {v: (await dvk.listing(paths, statuses, limit=0))[1] for v, statuses in VIEWS.items()}
+    by_status = await dvk.by_status(paths)
+    counts = {v: sum(by_status.get(s, 0) for s in statuses) for v, statuses in VIEWS.items()}
     models, total = await dvk.listing(paths, VIEWS[view], offset=page * PAGE_SIZE, limit=PAGE_SIZE)
     key = _key("list")
     names = list(VIEWS)

@@ -408,6 +408,8 @@ def _text_step(step: str) -> None:
         if step == "fwdnote":
             rows.insert(0, (Option(ctx.t("inbox.no_note"), cb(_key(step), "skip")),))
         ask = ctx.t(f"inbox.ask_{step}")
+        if ctx.data.get("then") == step and ctx.data.get("text"):  # «Sửa» on the preview, which this may replace
+            ask = join("\n\n", [ask, ctx.t("inbox.draft", text=ctx.data["text"])])
         pressed = ctx.inbound.message_ref if ctx.inbound.kind == "choice" else None
         if pressed is None or not ctx.capabilities.edits:
             ctx.say(ask, rows)

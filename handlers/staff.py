@@ -233,10 +233,11 @@ async def _card_handle(ctx: Ctx) -> None:
         await ctx.goto(CADRES, "pick")
         return
     scope = await ctx.store.roles.scope(target.id)
+    # `seen`: what the admin starts from, which the save expects to find (another admin may change it meanwhile).
     if ctx.choice == ("pl",):
-        await ctx.goto(CADRES, "places", places=sorted(scope.locality_ids))
+        await ctx.goto(CADRES, "places", places=sorted(scope.locality_ids), seen=sorted(scope.locality_ids))
     elif ctx.choice == ("tp",):
-        await ctx.goto(CADRES, "topics", topics=sorted(scope.topic_ids))
+        await ctx.goto(CADRES, "topics", topics=sorted(scope.topic_ids), seen=sorted(scope.topic_ids))
     else:
         await ctx.wrong()
 
@@ -265,7 +266,7 @@ async def _places_handle(ctx: Ctx) -> None:
     elif choice == ("save",) and not places:
         await ctx.reask("cadres.no_place")
     elif choice == ("save",):
-        await _save_scope(ctx, places=set(places))
+        await _save_scope(ctx, "places", set(places))
     elif choice == ("back",):
         await ctx.goto(CADRES, "card")
     else:
@@ -278,26 +279,29 @@ async def _cbo_place_added(ctx: Ctx, loc: Locality | None) -> None:
 
 
 async def _cbo_topics(ctx: Ctx, topic_ids: set[int]) -> None:
-    await _save_scope(ctx, topics=topic_ids)
+    await _save_scope(ctx, "topics", topic_ids)
 
 
 locality_steps(CADRES, on_commune=_cbo_place_added, then=_cbo_place_added)
 topic_steps(CADRES, prompt_key="cadres.ask_topics", then=_cbo_topics)
 
 
-async def _save_scope(ctx: Ctx, *, places: set[int] | None = None, topics: set[int] | None = None) -> None:
-    """The cadre's new places or topics, kept with the other half of the scope as it is."""
+async def _save_scope(ctx: Ctx, part: str, chosen: set[int]) -> None:
+    """The cadre's new places or topics (`part`), over those the admin started from; the other half of the scope
+    stays as it is. When another admin changed this half meanwhile, nothing is written and the admin sees the scope
+    as it is now."""
     target = await _cadre(ctx, ctx.data.get("target"))
     if target is None or not allowed(ctx.user, ADMIN):  # checked again where the scope is written
         ctx.finish()
         ctx.say(ctx.t("common.not_allowed"))
         return
+    if not await ctx.store.roles.change_scope(target.id, part, set(ctx.data.get("seen", [])), chosen):
+        ctx.say(ctx.t("cadres.changed_meanwhile"))
+        await ctx.goto(CADRES, "card", target=target.id)
+        return
     scope = await ctx.store.roles.scope(target.id)
-    places = scope.locality_ids if places is None else places
-    topics = scope.topic_ids if topics is None else topics
-    await ctx.store.roles.set_scope(target.id, set(places), set(topics))
-    codes = [loc.code for loc in [await ctx.store.localities.get(p) for p in sorted(places)] if loc]
-    await ctx.audit("cadre.scope", f"user:{target.id}", localities=codes, topics=sorted(topics))
+    codes = [loc.code for loc in [await ctx.store.localities.get(p) for p in sorted(scope.locality_ids)] if loc]
+    await ctx.audit("cadre.scope", f"user:{target.id}", localities=codes, topics=sorted(scope.topic_ids))
     ctx.notify(target.id, "cadres.changed")
     ctx.say(ctx.t("cadres.saved"))
     await ctx.goto(CADRES, "card", target=target.id)

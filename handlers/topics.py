@@ -54,7 +54,9 @@ async def _topic_prompt(ctx: Ctx) -> None:
     ctx.say(ctx.t("topic.card", vi=topic.name_vi, en=topic.name_en, days=topic.answer_days,
                   state=Key("topic.shown" if topic.active else "topic.hidden")), [
         ctx.row(key, ("topic.rename_vi", "vi"), ("topic.rename_en", "en")),
-        ctx.row(key, ("topic.set_days", "days"), ("topic.hide" if topic.active else "topic.show", "act")),
+        (Option(ctx.t("topic.set_days"), cb(key, "days")),
+         # The state asked for, so that the press names the one the admin saw (handlers/topics.py `_save`).
+         Option(ctx.t("topic.hide" if topic.active else "topic.show"), cb(key, "act", int(not topic.active)))),
         ctx.row(key, ("common.back", "back")),
     ])
 
@@ -69,8 +71,9 @@ async def _topic_handle(ctx: Ctx) -> None:
         await ctx.goto(FLOW, "name", language=choice[0])
     elif choice == ("days",):
         await ctx.goto(FLOW, "days")
-    elif choice == ("act",) and topic is not None:
-        await _save(ctx, topic.id, active=int(not topic.active))
+    elif len(choice) == 2 and choice[0] == "act" and choice[1] in ("0", "1") and topic is not None:
+        active = int(choice[1])
+        await _save(ctx, topic.id, expect={"active": 1 - active}, active=active)
     else:
         await ctx.wrong()
 
@@ -147,12 +150,18 @@ def _code(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")[:40] or "linh-vuc"
 
 
-async def _save(ctx: Ctx, topic_id: int, **fields: object) -> None:
+async def _save(ctx: Ctx, topic_id: int, *, expect: dict[str, object] | None = None, **fields: object) -> None:
+    """Write the change; with `expect`, only over the state the admin saw: when another admin changed it meanwhile,
+    this one is told and sees the topic as it is now."""
     if not allowed(ctx.user, ADMIN):  # checked again where the topic is written
         ctx.finish()
         ctx.say(ctx.t("common.not_allowed"))
         return
-    topic = await ctx.store.topics.update(topic_id, **fields)
+    topic = await ctx.store.topics.update(topic_id, expect=expect, **fields)
+    if topic is None:
+        ctx.say(ctx.t("topic.changed_meanwhile"))
+        await ctx.goto(FLOW, "topic", topic_id=topic_id)
+        return
     await ctx.audit("topic.changed", f"topic:{topic.code}", **fields)
     ctx.say(ctx.t("topic.saved"))
     await ctx.goto(FLOW, "topic", topic_id=topic_id)

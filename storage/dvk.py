@@ -120,6 +120,12 @@ def _round(r) -> Round:
     return Round(*(r[name] for name in _ROUND.split(", ")))
 
 
+def _commune_of(locality_id: str) -> str:
+    """SQL: the commune of the place `locality_id` names (a village's parent; a commune, or the province, itself)."""
+    return (f"(SELECT CASE WHEN l.level <= 1 THEN l.id ELSE l.parent_id END FROM localities l"
+            f" WHERE l.id = {locality_id})")
+
+
 def _within(paths: tuple[str, ...] | None) -> tuple[str, list]:
     """A condition on `locality_path` for these subtrees; every place for None (admins)."""
     if paths is None:
@@ -224,6 +230,12 @@ class DvkRepo:
         total = await self.db.fetchone(f"SELECT count(*) FROM dvk_models WHERE {where}", params)
         return [_model(r) for r in rows], int(total[0])
 
+    async def by_status(self, paths: tuple[str, ...] | None) -> dict[str, int]:
+        """How many models in these subtrees (None: everywhere) have each status, in one query."""
+        where, params = _within(paths)
+        rows = await self.db.fetchall(f"SELECT status, count(*) FROM dvk_models WHERE {where} GROUP BY status", params)
+        return {r[0]: int(r[1]) for r in rows}
+
     async def nominated_between(self, paths: tuple[str, ...] | None, start: datetime, end: datetime) -> list[Model]:
         where, params = _within(paths)
         rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM dvk_models WHERE ({where}) AND created_at >= ?"
@@ -271,12 +283,13 @@ class DvkRepo:
 
     # ---- votes -------------------------------------------------------------------------------------------
 
-    async def vote(self, model_id: int, user_id: int, commune_id: int | None, now: datetime) -> bool:
-        """One vote per person per model (the table's unique key); False when this person had voted already."""
+    async def vote(self, model_id: int, user_id: int, now: datetime) -> bool:
+        """One vote per person per model (the table's unique key), kept with the commune the voter lives in now;
+        False when this person had voted already."""
         async with self.db.tx() as conn:
-            cur = await conn.execute("INSERT INTO dvk_votes (model_id, user_id, commune_id, at) VALUES (?, ?, ?, ?)"
-                                     " ON CONFLICT (model_id, user_id) DO NOTHING",
-                                     (model_id, user_id, commune_id, iso(now)))
+            cur = await conn.execute("INSERT INTO dvk_votes (model_id, user_id, commune_id, at)"
+                                     f" SELECT ?, id, {_commune_of('users.locality_id')}, ? FROM users WHERE id = ?"
+                                     " ON CONFLICT (model_id, user_id) DO NOTHING", (model_id, iso(now), user_id))
             return cur.rowcount == 1
 
     async def votes(self, model_id: int) -> int:
@@ -306,8 +319,7 @@ class DvkRepo:
         """A round by the model's commune and field: nominated (every one), verified (verified or beyond),
         recognised, votes received."""
         rows = await self.db.fetchall(
-            "SELECT (SELECT CASE WHEN l.level <= 1 THEN l.id ELSE l.parent_id END FROM localities l"
-            "        WHERE l.id = m.locality_id) AS commune, m.field, count(*) AS nominated,"
+            f"SELECT {_commune_of('m.locality_id')} AS commune, m.field, count(*) AS nominated,"
             " sum(CASE WHEN m.status IN ('verified', 'recognised') THEN 1 ELSE 0 END) AS verified,"
             " sum(CASE WHEN m.status = 'recognised' THEN 1 ELSE 0 END) AS recognised,"
             " sum((SELECT count(*) FROM dvk_votes v WHERE v.model_id = m.id)) AS votes"

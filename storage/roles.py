@@ -44,6 +44,9 @@ class LastAdmin(Exception):
     """Removing this admin would leave the bot with none: nobody could invite cadres or read the audit log."""
 
 
+SCOPE_PARTS = {"places": ("cadre_localities", "locality_id"), "topics": ("cadre_topics", "topic_id")}
+
+
 class RoleRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -112,6 +115,23 @@ class RoleRepo:
                                    [(user_id, i) for i in sorted(locality_ids)])
             await conn.executemany("INSERT INTO cadre_topics (user_id, topic_id) VALUES (?, ?)",
                                    [(user_id, i) for i in sorted(topic_ids)])
+
+    async def change_scope(self, user_id: int, part: str, seen: set[int], new: set[int]) -> bool:
+        """Replace a cadre's places or topics (`part`) with `new`, only while they are still `seen`, as the admin
+        saw them: of two admins at once the second does not silently undo the first. False when they changed
+        meanwhile (nothing is written)."""
+        table, column = SCOPE_PARTS[part]
+        async with self.db.tx() as conn:
+            # The cadre's row is locked first: on PostgreSQL two changes of one scope then run one after the other,
+            # and the second reads what the first wrote (SQLite's writers are one at a time already).
+            await conn.execute("UPDATE users SET updated_at = updated_at WHERE id = ?", (user_id,))
+            async with conn.execute(f"SELECT {column} FROM {table} WHERE user_id = ?", (user_id,)) as cur:
+                if {r[0] for r in await cur.fetchall()} != seen:
+                    return False
+            await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
+            await conn.executemany(f"INSERT INTO {table} (user_id, {column}) VALUES (?, ?)",
+                                   [(user_id, i) for i in sorted(new)])
+        return True
 
     async def revoke(self, user_id: int, now: datetime) -> None:
         async with self.db.tx() as conn:

@@ -82,16 +82,22 @@ class TopicRepo:
         """Hidden ones too, for the admins who edit them."""
         return list(await self._topics())
 
-    async def update(self, topic_id: int, **fields: object) -> Topic | None:
-        unknown = set(fields) - {"name_vi", "name_en", "answer_days", "active"}
+    async def update(self, topic_id: int, *, expect: dict[str, object] | None = None,
+                     **fields: object) -> Topic | None:
+        """Change these fields; with `expect`, only while the topic still has those values (checked in the UPDATE
+        itself: of two admins at once the second does not undo the first). None when nothing was changed."""
+        known = {"name_vi", "name_en", "answer_days", "active"}
+        unknown = (set(fields) | set(expect or {})) - known
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         assignments = ", ".join(f"{name} = ?" for name in fields)
+        condition = "".join(f" AND {name} = ?" for name in expect or {})
         try:
-            await self.db.execute(f"UPDATE topics SET {assignments} WHERE id = ?", (*fields.values(), topic_id))
+            changed = await self.db.returning(f"UPDATE topics SET {assignments} WHERE id = ?{condition} RETURNING id",
+                                              (*fields.values(), topic_id, *(expect or {}).values()))
         finally:
             await self._changed()
-        return await self.get(topic_id)
+        return await self.get(topic_id) if changed else None
 
     async def create(self, code: str, name_vi: str, name_en: str) -> Topic | None:
         """A new topic, last in the lists; None when the code is taken."""

@@ -62,6 +62,19 @@ async def test_an_answer_is_previewed_and_only_sent_when_confirmed(harness, stor
     assert len(to_lan) == 1 and ANSWER in to_lan[0] and "Xã se sua" not in to_lan[0]
 
 
+async def test_changing_a_previewed_answer_keeps_the_draft_in_view(harness, store):
+    lan = await citizen(harness)
+    binh = await cadre_of(harness, store, "hai lang")
+    case = await report_with_photo(harness, store, lan)
+    await turns(binh, [("/hopthu", []), (f"[{case.code}]", []), ("[Trả lời]", []),
+                       ("Xã se sua duong trong tuan", ["Xem trước"]),
+                       ("[Sửa]", ["Gõ nội dung trả lời", "Xã se sua duong trong tuan"])])
+    # Where the preview is edited into the question, the question carries the draft; elsewhere the preview stays.
+    assert any("Xã se sua duong trong tuan" in r.text for r in harness.channel.screen(binh.id)[-2:])
+    await turns(binh, [("x" * 3001, ["Xã se sua duong trong tuan"]),  # asked again: the draft still shown
+                       ("Xã sẽ sửa đường trong tuần.", ["«Xã sẽ sửa đường trong tuần.»", "!tuan"])])
+
+
 async def test_a_decline_is_previewed_too(harness, store):
     lan = await citizen(harness)
     binh = await cadre_of(harness, store, "hai lang")

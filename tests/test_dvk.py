@@ -212,8 +212,8 @@ async def test_dulieu_and_xoadulieu_with_a_nomination(harness, store):
                         ("[MH-26-000001]", ["đã xóa theo yêu cầu của người gửi", "!Chi hội Phụ nữ"])])
 
 
-async def _recognised(store, clock, user_id, commune_code, field, name, *, vote=True):
-    """A model recognised in a round whose vote is open today (or closed, `vote` False)."""
+async def _recognised(store, clock, user_id, commune_code, field, name, *, vote=True, photos=()):
+    """A model recognised in a round whose vote is open today (or closed, `vote` False), with these photos."""
     from datetime import date
 
     from storage.dvk import NewModel
@@ -224,8 +224,9 @@ async def _recognised(store, clock, user_id, commune_code, field, name, *, vote=
         "Bình xét 2026", 2026, date(2026, 1, 1), date(2026, 12, 31), "Tiêu chí",
         (date(2026, 11, 20), date(2026, 12, 15)) if vote else None, None, clock())
     place = await store.localities.by_code(commune_code)
+    kept = tuple([(await store.files.put(photo), len(photo)) for photo in photos])
     model = await dvk.create(NewModel(user_id, False, name, "Tập thể", place.id, field, "Vận động người dân cùng làm",
-                                      "100 hộ"), r.id, clock())
+                                      "100 hộ", kept), r.id, clock())
     await dvk.record(model.id, None, "verified", clock(), expect=("nominated",), status="verified")
     return await dvk.record(model.id, None, "recognised", clock(), expect=("verified",), status="recognised",
                             level="commune")
@@ -261,6 +262,21 @@ async def test_a_vote_needs_an_open_period_a_place_and_the_consent(harness, stor
     assert await repo(store).votes(1) == 0
     clock.advance(days=30)  # the vote closed on 15/12
     await turns(p, [("/mohinhhay", []), ("[Hiến đất]", ["Tập thể", "!Bình chọn"])])
+
+
+async def test_a_models_photos_are_sent_once_and_a_reask_repeats_only_the_question(harness, store, clock):
+    p = await citizen(harness)
+    user = await store.users.find("test", "1001")
+    await _recognised(store, clock, user.id, "19702", "kinh_te", "Hiến đất làm đường",
+                      photos=(PHOTO, jpeg(color=(0, 9, 0))))
+    await turns(p, [("/mohinhhay", []), ("[Hiến đất]", ["Vận động người dân cùng làm", "Bình chọn (0)"])])
+    assert len([r for r in p.last if r.photo]) == 2
+    stranger = harness.person("1003")  # no place: the vote is refused and the step asked again
+    await turns(stranger, [("/start", []), ("[Đồng ý]", []), ("[Không đồng ý]", []), ("/mohinhhay", []),
+                           ("[Hiến đất]", [])])
+    for person, said in ((p, "xin chào"), (stranger, "[Bình chọn (0)]")):
+        await turns(person, [(said, ["Bình chọn (0)", "!Vận động người dân cùng làm"])])
+        assert not [r for r in person.last if r.photo], "the photos went out with the card, once"
 
 
 async def test_a_cadre_nominates_without_the_citizens_consent_step_and_at_most_five_photos(harness, store):
@@ -307,3 +323,57 @@ async def test_an_erasure_that_keeps_content_only_unlinks_the_nomination(harness
     model = await repo(store).get(1)
     assert model.user_id is None and not model.erased and model.status == "nominated"
     assert model.author == "Chi hội Phụ nữ thôn Long Hưng" and len(await repo(store).photos(1)) == 1
+
+
+async def test_a_rounds_report_gathers_its_numbers_once_for_both_documents(harness, store, clock, monkeypatch):
+    from handlers import dvk_report
+
+    user = await store.users.find("test", (await citizen(harness)).id)
+    await _recognised(store, clock, user.id, "19702", "kinh_te", "Hiến đất làm đường")
+    gathered = []
+
+    async def counted(*args):
+        gathered.append(args)
+        return await gather(*args)
+
+    gather = dvk_report.gather
+    monkeypatch.setattr(dvk_report, "gather", counted)
+    admin = await admin_of(harness, store)
+    await turns(admin, [("/dvk", []), ("[Đợt bình xét]", []), ("[Bình xét 2026]", []),
+                        ("[Báo cáo]", ["theo xã và lĩnh vực (Excel)", "tóm tắt"])])
+    assert len([r for r in admin.last if r.document]) == 2
+    assert len(gathered) == 1
+
+
+async def test_a_person_with_many_nominations_reaches_the_older_ones_page_by_page(harness, store, clock):
+    from storage.dvk import NewModel
+
+    p = await citizen(harness)
+    user = await store.users.find("test", p.id)
+    place = await store.localities.by_code("19702")
+    for n in range(1, 11):
+        await repo(store).create(NewModel(user.id, False, f"Mô hình số {n}", "Tập thể", place.id, "kinh_te",
+                                          "Vận động người dân cùng làm", None), None, clock())
+    await turns(p, [
+        ("/danvankheo", ["đã đề xuất 10 mô hình", "MH-26-000010", "MH-26-000003", "!MH-26-000002", "Trang 1/2",
+                         "Sau »", "Đề xuất mô hình mới"]),
+        ("[Sau »]", ["MH-26-000002", "MH-26-000001", "!MH-26-000003", "Trang 2/2", "« Trước"]),
+        ("[MH-26-000001]", ["Mô hình số 1", "Tình trạng"]),
+    ])
+
+
+async def test_the_staff_list_counts_every_view_in_one_query(harness, store, clock, monkeypatch):
+    p = await citizen(harness)
+    await nominate(p)
+    await _recognised(store, clock, None, "19702", "kinh_te", "Hiến đất làm đường")
+    cadre = await cadre_of(harness, store, "Hải Lăng")
+    read: list[str] = []
+    original = store.db.fetchall  # fetchone reads through it
+
+    def counted(sql, *args):
+        read.append(sql)
+        return original(sql, *args)
+
+    monkeypatch.setattr(store.db, "fetchall", counted)
+    await turns(cadre, [("/dvk", ["Chờ xác minh (1)", "Chờ công nhận (0)", "Đã công nhận (1)", "MH-26-000001"])])
+    assert len([sql for sql in read if "count(*)" in sql and "dvk_models" in sql]) == 2  # the views, the page's total

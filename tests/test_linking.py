@@ -170,7 +170,7 @@ async def test_linking_moves_the_other_accounts_nominations_and_votes(store, clo
         for user, name in ((on_tg, "Hiến đất làm đường"), (on_tg, "Thắp sáng đường quê"),
                            (on_zalo, "Tổ tự quản vệ sinh môi trường"))]
     for user, model in ((on_tg, both), (on_zalo, both), (on_zalo, only_zalo)):
-        assert await dvk.vote(model.id, user, place, clock())
+        assert await dvk.vote(model.id, user, clock())
     await turns(lan_tg, [("/lienket", ["Mã liên kết"])])
     await turns(lan_zl, [(f"liên kết {code_in(lan_tg)}", ["Đã liên kết hai tài khoản"])])
     assert (await dvk.get(nominated.id)).user_id == on_tg

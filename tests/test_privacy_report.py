@@ -62,7 +62,7 @@ async def _seed(path) -> dict[str, int]:
                                           commune.id, "kinh_te", "Vận động bà con hiến đất làm đường", None,
                                           photos=((sha, 9), (await store.files.put(b"\xff\xd8 two"), 8))), None, NOW)
         for voter in (telegram[0], zalo[0]):
-            await dvk.vote(model.id, voter, commune.id, NOW)
+            await dvk.vote(model.id, voter, NOW)
         question = (Question("q1", "yes_no", "Đã nhận hỗ trợ?"),)
         survey_ids = await store.surveys.save_all([
             NewSurvey(code, "Khảo sát", "Giới thiệu", NOW - timedelta(days=1), NOW + timedelta(days=9), question,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.dialog import ONBOARD, turns
 from tests.test_roles import make_admin
 
@@ -108,3 +110,37 @@ async def test_admins_keep_the_topics_in_chat(harness, store):
     lan = harness.person("1001")
     await turns(lan, ONBOARD)
     await turns(lan, [("/gopy", ["Chuyển đổi số", "!Dân vận khéo"])])
+
+
+@pytest.mark.backends
+async def test_two_admins_hiding_one_topic_the_second_is_told_and_undoes_nothing(harness, store):
+    first, second = await make_admin(harness, store), await make_admin(harness, store, "9002")
+    for admin in (first, second):
+        await turns(admin, [("/linhvuc", []), ("[Dân vận khéo]", ["đang dùng", "Ẩn lĩnh vực"])])
+    await turns(first, [("[Ẩn lĩnh vực]", ["Đã lưu", "đã ẩn", "Dùng lại"])])
+    await turns(second, [("[Ẩn lĩnh vực]", ["vừa được một quản trị viên khác thay đổi", "chưa được ghi", "đã ẩn",
+                                             "Dùng lại", "!Đã lưu"])])
+    assert not (await store.topics.by_code("dan-van-kheo")).active
+    await turns(second, [("[Dùng lại]", ["Đã lưu", "đang dùng"])])
+    assert (await store.topics.by_code("dan-van-kheo")).active
+    changes = [a for a in await store.audit.recent() if a.action == "topic.changed"]
+    assert len(changes) == 2  # the refused press wrote nothing
+
+
+@pytest.mark.backends
+async def test_two_admins_changing_one_cadres_places_the_second_is_told_and_undoes_nothing(harness, store):
+    from tests.test_cases import cadre_of
+
+    binh = await cadre_of(harness, store, "hai lang")
+    first, second = await make_admin(harness, store), await make_admin(harness, store, "9002")
+    for admin in (first, second):
+        await turns(admin, [("/canbo", []), ("[Ban Dân vận xã Hải Lăng]", []), ("[Sửa địa bàn]", ["✖ xã Hải Lăng"])])
+    await turns(first, [("[Thêm xã/phường]", []), ("gio linh", []), ("[Lưu]", ["Đã lưu phạm vi", "• xã Gio Linh"])])
+    await turns(second, [("[Thêm xã/phường]", []), ("cam lo", []), ("[✖ xã Hải Lăng]", ["✖ xã Cam Lộ"]),
+                         ("[Lưu]", ["vừa được một quản trị viên khác thay đổi", "chưa được lưu", "• xã Hải Lăng",
+                                    "• xã Gio Linh", "!• xã Cam Lộ", "!Đã lưu phạm vi"])])
+    scope = await store.roles.scope((await store.users.find("test", binh.id)).id)
+    assert {(await store.localities.get(i)).name for i in scope.locality_ids} == {"Hải Lăng", "Gio Linh"}
+    await turns(second, [("[Sửa địa bàn]", ["✖ xã Gio Linh"]), ("[✖ xã Hải Lăng]", []),
+                         ("[Lưu]", ["Đã lưu phạm vi", "• xã Gio Linh", "!• xã Hải Lăng"])])
+    assert [a.action for a in await store.audit.recent()].count("cadre.scope") == 2  # the refused save wrote nothing
