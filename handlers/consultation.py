@@ -239,7 +239,10 @@ async def _answer(ctx: Ctx, stance: str) -> None:
         return
     position = _num(ctx, "pos")
     section, total = await _section(ctx, position)
-    await ctx.store.consultations.answer(section.id, ctx.user.id, stance, ctx.now)
+    if not await ctx.store.consultations.answer(section.id, ctx.user.id, stance, ctx.now):  # closed meanwhile
+        ctx.say(ctx.t("consultation.closed"))
+        await ctx.goto(FLOW, "sec")
+        return
     ctx.say(ctx.t(f"consultation.answered_{stance}", position=position))
     await _next(ctx, position, total)
 
@@ -333,23 +336,24 @@ async def _anon_handle(ctx: Ctx) -> None:
     if consultation is None or section is None or not isinstance(ctx.data.get("text"), str):
         _lost(ctx)
         return
-    if not consultation.accepts(ctx.now):
-        ctx.finish()
-        ctx.say(ctx.t("consultation.closed"))
-        return
     data, store = ctx.data, ctx.store
     anonymous = choice == ("a",)
     paragraph = data.get("paragraph") if isinstance(data.get("paragraph"), int) else None
-    if data.get("cmt"):
+    if not consultation.accepts(ctx.now):
+        saved = False
+    elif data.get("cmt"):
         saved = await store.consultations.change_comment(_num(ctx, "cmt"), ctx.user.id, paragraph,
                                                          data["text"], anonymous, ctx.now)
-        if not saved:
-            ctx.finish()
-            ctx.say(ctx.t(ctx.stale_key))
-            return
     else:
-        await store.consultations.add_comment(section.id, ctx.user.id, paragraph, data["text"], anonymous,
-                                              ctx.inbound.channel, await _commune(ctx), ctx.now)
+        saved = await store.consultations.add_comment(section.id, ctx.user.id, paragraph, data["text"], anonymous,
+                                                      ctx.inbound.channel, await _commune(ctx), ctx.now) is not None
+    if not saved:  # closed (maybe in the instant since the check above), or the comment changed was deleted
+        fresh = await _consultation(ctx)
+        closed = fresh is None or not fresh.accepts(ctx.now)
+        ctx.finish()
+        ctx.say(ctx.t("consultation.closed" if closed else ctx.stale_key) + "\n\n"
+                + ctx.t("consultation.your_text", text=data["text"]))
+        return
     for name in ("cmt", "earlier", "text", "paragraph"):
         data.pop(name, None)
     await ctx.goto(FLOW, "saved", anonymous=anonymous)
@@ -452,7 +456,10 @@ async def _one_handle(ctx: Ctx) -> None:
     elif choice == ("w",):
         await ctx.goto(FLOW, "write", pos=comment.position, earlier=comment.text)
     elif choice == ("d",):
-        await ctx.store.consultations.delete_comment(comment.id, ctx.user.id)
+        deleted = await ctx.store.consultations.delete_comment(comment.id, ctx.user.id, ctx.now)
+        if not deleted and not (await _consultation(ctx)).accepts(ctx.now):  # closed since the check above
+            await ctx.reask("consultation.closed")  # the comment stays, shown as it is
+            return
         ctx.data.pop("cmt", None)
         ctx.say(ctx.t("consultation.deleted"))
         await ctx.goto(FLOW, "mine")

@@ -1,0 +1,98 @@
+"""Consultations when two things happen at once: a close in the instant between a person's step and its write,
+a staff mark that does not take; and how much each button press reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dialog import ONBOARD, turns
+from tests.test_consultation import READ_AND_COMMENT, consultation
+
+pytestmark = pytest.mark.backends
+
+TEXT = "Đề nghị không nêu tên hộ vi phạm trên loa, chỉ nhắc nhở riêng."
+
+
+def closing_first(monkeypatch, store, clock, method: str) -> None:
+    """The consultation is closed by an admin in the instant between the handler's check and its write."""
+    write = getattr(store.consultations, method)
+
+    async def racing(*args, **kwargs):
+        assert await store.consultations.close(1, clock())
+        return await write(*args, **kwargs)
+
+    monkeypatch.setattr(store.consultations, method, racing)
+
+
+async def test_a_closed_consultation_takes_no_answer_comment_change_or_deletion(store, clock):
+    saved = await consultation(store, clock)
+    section = (await store.consultations.sections(saved.id))[0]
+    user = await store.users.ensure("test", "1", "1", "Lan", "vi", clock())
+    comment = await store.consultations.add_comment(section.id, user.id, None, "Ý kiến trước khi kết thúc", False,
+                                                    "test", None, clock())
+    assert await store.consultations.close(saved.id, clock())
+    assert not await store.consultations.answer(section.id, user.id, "agree", clock())
+    assert await store.consultations.add_comment(section.id, user.id, None, "Sau khi kết thúc", False, "test", None,
+                                                 clock()) is None
+    assert not await store.consultations.change_comment(comment, user.id, None, "Sửa sau khi kết thúc", False,
+                                                        clock())
+    assert not await store.consultations.delete_comment(comment, user.id, clock())
+    assert [c.text for c in await store.consultations.comments(saved.id)] == ["Ý kiến trước khi kết thúc"]
+    assert await store.consultations.answers_of(saved.id, user.id) == {1: "comment"}
+
+
+async def test_past_its_closing_time_an_open_consultation_takes_no_comment(store, clock):
+    saved = await consultation(store, clock, days=1)
+    section = (await store.consultations.sections(saved.id))[0]
+    user = await store.users.ensure("test", "1", "1", "Lan", "vi", clock())
+    clock.advance(days=1)
+    assert await store.consultations.add_comment(section.id, user.id, None, "Quá hạn rồi", False, "test", None,
+                                                 clock()) is None
+    assert not await store.consultations.answer(section.id, user.id, "skip", clock())
+
+
+async def test_a_comment_sent_as_the_consultation_closes_is_not_kept_and_its_text_comes_back(harness, store, clock,
+                                                                                             monkeypatch):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await turns(p, READ_AND_COMMENT[:7])
+    closing_first(monkeypatch, store, clock, "add_comment")
+    await turns(p, [("[Ẩn danh]", ["hết thời hạn góp ý", "Nội dung Ông/Bà đã viết", TEXT, "!Cảm ơn Ông/Bà đã góp ý"])])
+    assert await store.consultations.comments(1) == []
+
+
+async def test_a_change_sent_as_the_consultation_closes_leaves_the_comment_and_the_new_text_comes_back(
+        harness, store, clock, monkeypatch):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await turns(p, READ_AND_COMMENT[:8])
+    await turns(p, [("/gopyvankien", []), ("[Ý kiến của tôi]", []), ("[Xem, sửa ý kiến 1]", []), ("[Sửa]", []),
+                    ("đoạn 3: Đề nghị cho phép nuôi gà thả vườn có rào.", ["kèm tên hay ẩn danh"])])
+    closing_first(monkeypatch, store, clock, "change_comment")
+    await turns(p, [("[Gửi kèm tên]", ["hết thời hạn góp ý", "Đề nghị cho phép nuôi gà thả vườn có rào."])])
+    [comment] = await store.consultations.comments(1)
+    assert comment.text == TEXT and comment.anonymous
+
+
+async def test_a_deletion_as_the_consultation_closes_leaves_the_comment(harness, store, clock, monkeypatch):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await turns(p, READ_AND_COMMENT[:8])
+    await turns(p, [("/gopyvankien", []), ("[Ý kiến của tôi]", []), ("[Xem, sửa ý kiến 1]", ["Xóa"])])
+    closing_first(monkeypatch, store, clock, "delete_comment")
+    await turns(p, [("[Xóa]", ["hết thời hạn góp ý", TEXT, "!Đã xóa ý kiến", "!Sửa"])])
+    assert [c.text for c in await store.consultations.comments(1)] == [TEXT]
+
+
+async def test_an_answer_as_the_consultation_closes_is_not_kept(harness, store, clock, monkeypatch):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await turns(p, READ_AND_COMMENT[:3])
+    closing_first(monkeypatch, store, clock, "answer")
+    await turns(p, [("[Đồng ý]", ["hết thời hạn góp ý", "Mục 1/5", "!đồng ý với mục 1", "!Có ý kiến"])])
+    user = await store.users.find("test", p.id)
+    assert await store.consultations.answers_of(1, user.id) == {}
