@@ -655,13 +655,18 @@ async def _mark(ctx: Ctx, comment: Comment, outcome: str, explanation: str | Non
     seen = tuple(ctx.data.get("seen") or (None, ""))
     if not await ctx.store.consultations.handle(comment.id, outcome, explanation, ctx.user.id, ctx.now, seen):
         consultation = await _consultation(ctx)
-        ctx.say(ctx.t("consultation.closed" if consultation.status != "open" else "consultation.changed_meanwhile",
-                      id=comment.id))
+        ctx.say(ctx.t("consultation.mark_closed" if consultation.status != "open" else "consultation.changed_meanwhile",
+                      id=comment.id) + _why_back(ctx, explanation))
         await ctx.goto(STAFF_FLOW, "cmt")
         return
     await ctx.audit("consultation.handled", f"consultation_comment:{comment.id}", outcome=outcome)
     ctx.say(ctx.t("consultation.marked", id=comment.id, outcome=Key(f"consultation.outcome_{outcome}")))
     await ctx.goto(STAFF_FLOW, "list")
+
+
+def _why_back(ctx: Ctx, explanation: str | None) -> str:
+    """An explanation that was not saved, given back to the one who wrote it."""
+    return "\n\n" + ctx.t("consultation.why_kept", text=explanation) if explanation else ""
 
 
 async def _why_prompt(ctx: Ctx) -> None:
@@ -678,8 +683,9 @@ async def _why_handle(ctx: Ctx) -> None:
         await ctx.reask("consultation.why_length", low=MIN_WHY, high=MAX_WHY)
         return
     comment = await ctx.store.consultations.comment(_num(ctx, "cmt"))
-    if comment is None:
-        await ctx.goto(STAFF_FLOW, "cmt")
+    if comment is None:  # its author deleted it meanwhile
+        ctx.say(ctx.t("consultation.comment_gone") + _why_back(ctx, text))
+        await ctx.goto(STAFF_FLOW, "list")
     elif not await _in_scope(ctx, comment):
         ctx.finish()
         ctx.say(ctx.t("common.not_allowed"))

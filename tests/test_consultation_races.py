@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dialog import ONBOARD, turns
-from tests.test_consultation import READ_AND_COMMENT, consultation
+from tests.test_consultation import READ_AND_COMMENT, consultation, staff
 
 pytestmark = pytest.mark.backends
 
@@ -96,3 +96,37 @@ async def test_an_answer_as_the_consultation_closes_is_not_kept(harness, store, 
     await turns(p, [("[Đồng ý]", ["hết thời hạn góp ý", "Mục 1/5", "!đồng ý với mục 1", "!Có ý kiến"])])
     user = await store.users.find("test", p.id)
     assert await store.consultations.answers_of(1, user.id) == {}
+
+
+WHY = "Nêu tên trên loa chỉ khi tái phạm nhiều lần, theo biểu quyết của hội nghị thôn."
+
+
+async def test_an_explanation_that_does_not_take_is_given_back_to_the_cadre(harness, store, clock):
+    await consultation(store, clock)
+    citizen = harness.person()
+    await turns(citizen, ONBOARD)
+    await turns(citizen, READ_AND_COMMENT[:8])
+    first = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    second = await staff(harness, store, "9000", "admin", name="Quản trị")
+    for cadre in (first, second):
+        await turns(cadre, [("/vankien", []), ("[Mục 2.]", []), ("[Xử lý ý kiến #1]", ["Giải trình"])])
+    await turns(second, [("[Giải trình]", ["nội dung giải trình"])])
+    await turns(first, [("[Tiếp thu]", ["#1: Tiếp thu"])])
+    await turns(second, [(WHY, ["vừa được đồng chí khác xử lý", "chưa được lưu", WHY])])
+    assert (await store.consultations.comment(1)).explanation is None
+    await turns(second, [("[Giải trình]", ["nội dung giải trình"])])
+    assert await store.consultations.close(1, clock())
+    await turns(second, [(WHY, ["đã kết thúc lấy ý kiến", "chưa được lưu", WHY, "!Ông/Bà"])])
+    assert (await store.consultations.comment(1)).outcome == "accepted"
+
+
+async def test_an_explanation_of_a_comment_its_author_deleted_is_given_back(harness, store, clock):
+    await consultation(store, clock)
+    citizen = harness.person()
+    await turns(citizen, ONBOARD)
+    await turns(citizen, READ_AND_COMMENT[:8])
+    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    await turns(cadre, [("/vankien", []), ("[Mục 2.]", []), ("[Xử lý ý kiến #1]", []), ("[Giải trình]", [])])
+    await turns(citizen, [("/gopyvankien", []), ("[Ý kiến của tôi]", []), ("[Xem, sửa ý kiến 1]", []),
+                          ("[Xóa]", ["Đã xóa ý kiến"])])
+    await turns(cadre, [(WHY, ["người góp ý xóa", WHY, "0 ý kiến"])])
