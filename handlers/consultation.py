@@ -66,8 +66,17 @@ async def _consultation(ctx: Ctx) -> Consultation | None:
     return consultation if consultation is not None and consultation.status != "draft" else None
 
 
+async def _sections(ctx: Ctx, consultation_id: int) -> list[Section]:
+    """The document, read once however many steps one button press passes through (a saved draft's text does not
+    change: a new version is a new consultation)."""
+    key = ("consultation.sections", consultation_id)
+    if key not in ctx.memo:
+        ctx.memo[key] = await ctx.store.consultations.sections(consultation_id)
+    return ctx.memo[key]
+
+
 async def _section(ctx: Ctx, position: int) -> tuple[Section | None, int]:
-    sections = await ctx.store.consultations.sections(_num(ctx, "cid"))
+    sections = await _sections(ctx, _num(ctx, "cid"))
     return next((s for s in sections if s.position == position), None), len(sections)
 
 
@@ -117,7 +126,7 @@ async def _toc_prompt(ctx: Ctx) -> None:
         _lost(ctx)
         return
     store = ctx.store
-    sections = await store.consultations.sections(consultation.id)
+    sections = await _sections(ctx, consultation.id)
     answers = await store.consultations.answers_of(consultation.id, ctx.user.id)
     lines = [ctx.t("consultation.toc_line", mark=MARKS.get(answers.get(s.position), "▫️"), position=s.position,
                    title=s.title) for s in sections]
@@ -520,7 +529,7 @@ async def _over_prompt(ctx: Ctx) -> None:
     counts = await ctx.store.consultations.counts(consultation.id, paths)
     key = _skey("over")
     lines, rows = [], []
-    for section in await ctx.store.consultations.sections(consultation.id):
+    for section in await _sections(ctx, consultation.id):
         s = stances.get(section.position, {})
         comments, pending = counts.get(section.position, (0, 0))
         lines.append(ctx.t("consultation.over_line", position=section.position, title=_short(section.title, 50),
@@ -783,7 +792,7 @@ async def _draft_prompt(ctx: Ctx) -> None:
         await ctx.goto(STAFF_FLOW, "over")
         return
     lines = [ctx.t("consultation.draft_line", position=s.position, title=_short(s.title, 60),
-                   paragraphs=len(s.paragraphs)) for s in await ctx.store.consultations.sections(consultation.id)]
+                   paragraphs=len(s.paragraphs)) for s in await _sections(ctx, consultation.id)]
     ctx.say(ctx.t("consultation.draft", title=consultation.title, lines=join("\n", lines),
                   opens=ctx.local(parse(consultation.opens_at)), closes=ctx.local(parse(consultation.closes_at)),
                   who=await describe_audience(ctx, consultation.audience),

@@ -130,3 +130,24 @@ async def test_an_explanation_of_a_comment_its_author_deleted_is_given_back(harn
     await turns(citizen, [("/gopyvankien", []), ("[Ý kiến của tôi]", []), ("[Xem, sửa ý kiến 1]", []),
                           ("[Xóa]", ["Đã xóa ý kiến"])])
     await turns(cadre, [(WHY, ["người góp ý xóa", WHY, "0 ý kiến"])])
+
+
+async def test_each_button_press_reads_the_document_once(harness, store, clock, monkeypatch):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    read = store.consultations.sections
+    reads = []
+
+    async def counted(consultation_id):
+        reads.append(consultation_id)
+        return await read(consultation_id)
+
+    monkeypatch.setattr(store.consultations, "sections", counted)
+    for said, shown in [("/gopyvankien", "Mục 5."), ("[Mục 1.]", "Mục 1/5"), ("[Đồng ý]", "nhạy cảm"),
+                        ("[Đồng ý]", "Mục 2/5"), ("[Mục sau]", "Mục 3/5"), ("[Bỏ qua]", "Mục 4/5"),
+                        ("[Có ý kiến]", "viết ý kiến"), ("Đề nghị giữ nguyên mục này.", "ẩn danh"),
+                        ("[Ẩn danh]", "đã góp ý cho mục 4"), ("[Mục sau]", "Mục 5/5")]:
+        reads.clear()
+        await turns(p, [(said, [shown])])
+        assert len(reads) <= 1, (said, reads)
