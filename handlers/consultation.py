@@ -733,17 +733,13 @@ async def _close(ctx: Ctx) -> None:
         await ctx.goto(STAFF_FLOW, "over")
         return
     await ctx.audit("consultation.closed", f"consultation:{consultation.code}")
-    told = 0
-    for user_id in await ctx.store.consultations.commenters(consultation.id):
-        mine = await ctx.store.consultations.comments_of(consultation.id, user_id)
-        ctx.notify(user_id, "consultation.outcome_notice", (("consultation.open_mine", cb("vko", consultation.id)),),
-                   title=consultation.title, count=len(mine),
-                   accepted=sum(1 for c in mine if c.outcome == "accepted"),
-                   explained=sum(1 for c in mine if c.outcome == "explained"),
-                   rejected=sum(1 for c in mine if c.outcome == "rejected"),
-                   pending=sum(1 for c in mine if not c.outcome))
-        told += 1
-    ctx.say(ctx.t("consultation.closed_done", title=consultation.title, told=told))
+    tallies = await ctx.store.consultations.tallies(consultation.id)
+    for tally in tallies:
+        ctx.notify(tally.user_id, "consultation.outcome_notice",
+                   (("consultation.open_mine", cb("vko", consultation.id)),), title=consultation.title,
+                   count=tally.comments, accepted=tally.accepted, explained=tally.explained, rejected=tally.rejected,
+                   pending=tally.pending)
+    ctx.say(ctx.t("consultation.closed_done", title=consultation.title, told=len(tallies)))
     await ctx.goto(STAFF_FLOW, "over")
 
 

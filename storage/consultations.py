@@ -110,6 +110,18 @@ class Comment:
     sender: str | None = None  # the commenter's name, only where they did not choose anonymity
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What became of one commenter's comments: told to them when the consultation closes."""
+
+    user_id: int
+    comments: int
+    accepted: int
+    explained: int
+    rejected: int
+    pending: int
+
+
 _COLUMNS = ("id, code, title, intro, opens_at, closes_at, audience, status, broadcast_id, created_at, published_at,"
             " closed_at")
 _COMMENT = ("c.id, c.section_id, s.position, c.user_id, c.paragraph, c.text, c.anonymous, c.channel, c.commune_id,"
@@ -401,6 +413,18 @@ class ConsultationRepo:
             " JOIN users u ON u.id = c.user_id WHERE s.consultation_id = ? AND u.deleted_at IS NULL ORDER BY 1",
             (consultation_id,))
         return [r[0] for r in rows]
+
+    async def tallies(self, consultation_id: int) -> list[Tally]:
+        """Per commenter not erased, what became of their comments: one read for all the notices at closing."""
+        rows = await self.db.fetchall(
+            "SELECT c.user_id, count(*), sum(CASE WHEN c.outcome = 'accepted' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN c.outcome = 'explained' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN c.outcome = 'rejected' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN c.outcome IS NULL THEN 1 ELSE 0 END)"
+            " FROM consultation_comments c JOIN consultation_sections s ON s.id = c.section_id"
+            " JOIN users u ON u.id = c.user_id WHERE s.consultation_id = ? AND u.deleted_at IS NULL"
+            " GROUP BY c.user_id ORDER BY c.user_id", (consultation_id,))
+        return [Tally(*(int(v) for v in r)) for r in rows]
 
     # -- a person's own data (/dulieu)
 

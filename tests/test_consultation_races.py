@@ -151,3 +151,33 @@ async def test_each_button_press_reads_the_document_once(harness, store, clock, 
         reads.clear()
         await turns(p, [(said, [shown])])
         assert len(reads) <= 1, (said, reads)
+
+
+async def test_closing_tells_each_commenter_their_outcomes_from_one_read_of_the_comments(harness, store, clock,
+                                                                                        monkeypatch):
+    saved = await consultation(store, clock)
+    sections = await store.consultations.sections(saved.id)
+    people = [(await store.users.ensure("test", f"70{n}", f"70{n}", f"Người {n}", "vi", clock())).id for n in range(3)]
+    for n, person in enumerate(people):
+        for k in range(n + 1):
+            await store.consultations.add_comment(sections[k].id, person, None, f"Ý kiến {n}.{k}", False, "test", None,
+                                                  clock())
+    admin = await staff(harness, store, "9000", "admin", name="Quản trị")
+    await turns(admin, [("/vankien", [])])
+    for comment, outcome in ((2, "accepted"), (4, "rejected")):
+        assert await store.consultations.handle(comment, outcome, None, people[0], clock(),
+                                                (None, (await store.consultations.comment(comment)).updated_at))
+    await turns(admin, [("[Kết thúc và công bố]", [])])
+    fetchall, reads = store.db.fetchall, []
+
+    async def counted(sql, params=()):
+        reads.append(sql)
+        return await fetchall(sql, params)
+
+    monkeypatch.setattr(store.db, "fetchall", counted)
+    await turns(admin, [("[Kết thúc và báo kết quả]", ["báo kết quả cho 3 người góp ý"])])
+    assert len([sql for sql in reads if "c.user_id" in sql]) == 1  # was one, then one more per commenter
+    told = {chat: r.text for chat, r, _ in harness.channel.sent if "Kết quả xử lý" in r.text}
+    assert "Kết quả xử lý 1 ý kiến của Ông/Bà: tiếp thu 0, giải trình 0, không tiếp thu 0, chưa xử lý 1" in told["700"]
+    assert "2 ý kiến của Ông/Bà: tiếp thu 1, giải trình 0, không tiếp thu 0, chưa xử lý 1" in told["701"]
+    assert "3 ý kiến của Ông/Bà: tiếp thu 0, giải trình 0, không tiếp thu 1, chưa xử lý 2" in told["702"]
