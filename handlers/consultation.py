@@ -21,7 +21,8 @@ from handlers.consent import has_consent, record_consent
 from handlers.consultation_report import report_docx, report_xlsx
 from handlers.features import Command, Feature
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
-from messages import Key, Texts, join
+from handlers.reports import when
+from messages import Key, Texts, cut, join
 from storage.broadcasts import Broadcast, NewBroadcast
 from storage.clock import parse
 from storage.consultations import OUTCOMES, PERSONAL_TABLES, Comment, Consultation, Section
@@ -43,10 +44,6 @@ def _key(step: str) -> str:
 
 def _skey(step: str) -> str:
     return step_key(STAFF_FLOW, step)
-
-
-def _short(text: str, size: int = 60) -> str:
-    return text if len(text) <= size else text[: size - 1] + "…"
 
 
 def _num(ctx: Ctx, name: str) -> int:
@@ -138,7 +135,7 @@ async def _toc_prompt(ctx: Ctx) -> None:
 
 async def _toc_rows(ctx: Ctx, consultation: Consultation, sections: list[Section]) -> list:
     key = _key("toc")
-    rows = [(Option(ctx.t("consultation.section_button", position=s.position, title=_short(s.title, 40)),
+    rows = [(Option(ctx.t("consultation.section_button", position=s.position, title=cut(s.title, 40)),
                     cb(key, "s", s.position)),) for s in sections]
     stopped = await ctx.store.consultations.progress(consultation.id, ctx.user.id)
     if stopped is not None:
@@ -401,7 +398,7 @@ def _where(ctx: Ctx, comment: Comment) -> str:
 
 def _comment_line(ctx: Ctx, number: int, comment: Comment) -> str:
     outcome = ctx.t(f"consultation.outcome_{comment.outcome}") if comment.outcome else ""
-    return ctx.t("consultation.mine_line", number=number, where=_where(ctx, comment), text=_short(comment.text, 120),
+    return ctx.t("consultation.mine_line", number=number, where=_where(ctx, comment), text=cut(comment.text, 120),
                  sender=Key("consultation.anonymous" if comment.anonymous else "consultation.named"), outcome=outcome)
 
 
@@ -505,7 +502,7 @@ async def drafts_command(ctx: Ctx) -> None:
         await ctx.goto(STAFF_FLOW, "over", cid=published[0].id)
         return
     ctx.say(ctx.t("consultation.choose_staff"), [(Option(c.title, cb("vks", c.id)),) for c in published] +
-            [(Option(ctx.t("consultation.draft_button", title=_short(c.title, 50)), cb("vkd", c.id)),) for c in drafts])
+            [(Option(ctx.t("consultation.draft_button", title=cut(c.title, 50)), cb("vkd", c.id)),) for c in drafts])
 
 
 @registry.action("vks", roles=STAFF)
@@ -532,10 +529,10 @@ async def _over_prompt(ctx: Ctx) -> None:
     for section in await _sections(ctx, consultation.id):
         s = stances.get(section.position, {})
         comments, pending = counts.get(section.position, (0, 0))
-        lines.append(ctx.t("consultation.over_line", position=section.position, title=_short(section.title, 50),
+        lines.append(ctx.t("consultation.over_line", position=section.position, title=cut(section.title, 50),
                            agree=s.get("agree", 0), comments=comments, pending=pending, skip=s.get("skip", 0)))
         rows.append((Option(ctx.t("consultation.section_button", position=section.position,
-                                  title=_short(section.title, 30)), cb(key, "s", section.position)),))
+                                  title=cut(section.title, 30)), cb(key, "s", section.position)),))
     if ctx.user.role == "admin":
         rows.append((Option(ctx.t("consultation.report_button"), cb(key, "r")),))
         if consultation.status == "open":
@@ -597,7 +594,7 @@ async def _staff_line(ctx: Ctx, comment: Comment) -> str:
     sender = ctx.t("consultation.anonymous") if comment.anonymous else (comment.sender or ctx.t("common.none"))
     place = await locality_name(ctx, comment.commune_id) if comment.commune_id else ctx.t("common.none")
     outcome = ctx.t(f"consultation.outcome_{comment.outcome}") if comment.outcome else ctx.t("consultation.pending")
-    return ctx.t("consultation.staff_line", id=comment.id, where=_where(ctx, comment), text=_short(comment.text, 300),
+    return ctx.t("consultation.staff_line", id=comment.id, where=_where(ctx, comment), text=cut(comment.text, 300),
                  sender=sender, place=place, outcome=outcome)
 
 
@@ -755,7 +752,7 @@ async def publish(store, consultation: Consultation, link: str | None, quiet: tu
                   now: datetime, by: int | None) -> Broadcast | None:
     """draft → open, with its invitation through the broadcast outbox from when it opens (after quiet hours); the
     command line's and the chat's. None when it was published meanwhile: the invitation made is cancelled."""
-    closes = parse(consultation.closes_at).astimezone(tz).strftime("%d/%m/%Y %H:%M")
+    closes = when(consultation.closes_at, tz)
     start = plan_start(max(now, parse(consultation.opens_at)), quiet, tz, False)
     broadcast = await store.broadcasts.create(NewBroadcast(
         text_vi=invitation(Texts("vi"), consultation.title, consultation.intro, closes),
@@ -787,7 +784,7 @@ async def _draft_prompt(ctx: Ctx) -> None:
     if consultation.status != "draft":  # published meanwhile, by another admin or the command line
         await ctx.goto(STAFF_FLOW, "over")
         return
-    lines = [ctx.t("consultation.draft_line", position=s.position, title=_short(s.title, 60),
+    lines = [ctx.t("consultation.draft_line", position=s.position, title=cut(s.title, 60),
                    paragraphs=len(s.paragraphs)) for s in await _sections(ctx, consultation.id)]
     ctx.say(ctx.t("consultation.draft", title=consultation.title, lines=join("\n", lines),
                   opens=ctx.local(parse(consultation.opens_at)), closes=ctx.local(parse(consultation.closes_at)),
