@@ -17,8 +17,8 @@ from bot.config import Config
 from bot.console import texts
 from handlers.broadcast import parse_when
 from handlers.campaigns import qr_png
-from handlers.consultation import publish
 from handlers.consultation_report import report_docx, report_xlsx
+from handlers.consultation_staff import publish
 from handlers.reports import when
 from messages import Texts
 from storage import Store
