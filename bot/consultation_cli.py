@@ -17,12 +17,12 @@ from bot.config import Config
 from bot.console import texts
 from handlers.broadcast import parse_when
 from handlers.campaigns import qr_png
-from handlers.consultation import publish
 from handlers.consultation_report import report_docx, report_xlsx
+from handlers.consultation_staff import publish
+from handlers.reports import when
 from messages import Texts
 from storage import Store
 from storage.broadcasts import ROLES, Audience
-from storage.clock import parse
 from storage.consultations import CODE, ConsultationError
 
 DAY = re.compile(r"^\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*$")
@@ -113,7 +113,7 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now: dat
     closes = _when(args.closes, tz, end_of_day=True)
     audience = await _audience(store, args)
     _say("toc_title", code=code, title=draft.title)
-    _say("toc_period", opens=_local(opens, tz), closes=_local(closes, tz))
+    _say("toc_period", opens=when(opens, tz), closes=when(closes, tz))
     for position, (title, paragraphs) in enumerate(draft.sections, start=1):
         _say("toc_line", position=position, title=title, paragraphs=len(paragraphs))
     if not args.yes:
@@ -124,10 +124,6 @@ async def _load(store: Store, config: Config, args: argparse.Namespace, now: dat
                              sections=len(draft.sections))
     _say("saved", code=consultation.code, sections=len(draft.sections))
     return 0
-
-
-def _local(moment: datetime, tz: ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%d/%m/%Y %H:%M")
 
 
 async def _publish(store: Store, config: Config, args: argparse.Namespace, now: datetime) -> int:
@@ -147,7 +143,7 @@ async def _publish(store: Store, config: Config, args: argparse.Namespace, now: 
     await store.audit.record(None, "consultation.published", f"consultation:{consultation.code}", now, via="cli",
                              broadcast=broadcast.id)
     _say("published", code=consultation.code, id=broadcast.id, count=count,
-         when=_local(parse(broadcast.scheduled_at), tz), link=link)
+         when=when(broadcast.scheduled_at, tz), link=link)
     return 0
 
 

@@ -6,6 +6,7 @@ from handlers import (  # noqa: F401  (they register themselves)
     campaigns,
     cases,
     consultation,
+    consultation_staff,
     digest,
     dvk,
     dvk_browse,

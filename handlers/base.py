@@ -198,6 +198,8 @@ class Ctx:
     kept_notices: list[tuple[Notice, int]] = field(default_factory=list)  # already in the outbox, with their ids
     forget: list[tuple[str, str]] = field(default_factory=list)  # (channel, chat): its person erased their data
     replies: list[Reply] = field(default_factory=list)
+    # What the steps of this one event read of data that does not change under them (a draft's text): read once.
+    memo: dict[object, Any] = field(default_factory=dict)
     dirty: bool = False  # the conversation changed and must be saved
 
     @property

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 from handlers import similar
 from handlers.export import text_cell
-from messages import Texts
+from handlers.reports import when
+from messages import Texts, cut
 from storage import Store
-from storage.clock import parse
 from storage.consultations import OUTCOMES, STANCES, Comment, Consultation
 
 QUOTE = 400  # characters of a representative quote
@@ -51,7 +51,7 @@ def summarise(comments: list[Comment], threshold: int) -> list[GroupSummary]:
     groups = []
     for members in similar.group([c.text for c in comments], threshold):
         leader = comments[members[0]]
-        summary = GroupSummary(len(members), _excerpt(leader.text),
+        summary = GroupSummary(len(members), cut(leader.text, QUOTE),
                                sorted({comments[i].paragraph for i in members if comments[i].paragraph}))
         for i in members:
             comment = comments[i]
@@ -61,10 +61,6 @@ def summarise(comments: list[Comment], threshold: int) -> list[GroupSummary]:
                 summary.explanations.append(comment.explanation)
         groups.append(summary)
     return groups
-
-
-def _excerpt(text: str) -> str:
-    return text if len(text) <= QUOTE else text[: QUOTE - 1] + "…"
 
 
 async def sections_summary(store: Store, consultation: Consultation, threshold: int) -> list[SectionSummary]:
@@ -110,8 +106,8 @@ async def organisation(store: Store, consultation: Consultation, t: Texts,
     participation = await store.consultations.participation(consultation.id)
     communes = await _communes(store, {commune for commune, _, _, _ in participation}, t)
     organised = {
-        "period": t.plain("consultation.report_period", opens=_local(consultation.opens_at, tz),
-                          closes=_local(consultation.closes_at, tz)),
+        "period": t.plain("consultation.report_period", opens=when(consultation.opens_at, tz),
+                          closes=when(consultation.closes_at, tz)),
         "audience": t.plain("consultation.report_audience", audience=await _audience(store, consultation, t)),
         "participants": t.plain("consultation.report_participants",
                                 readers=await store.consultations.readers(consultation.id),
@@ -169,10 +165,6 @@ def _handled(t: Texts, outcomes: Counter) -> str:
                      for o in (*OUTCOMES, "pending") if outcomes[o])
 
 
-def _local(moment: str, tz: ZoneInfo) -> str:
-    return parse(moment).astimezone(tz).strftime("%d/%m/%Y %H:%M")
-
-
 COLUMNS = ("section", "paragraph", "content", "commune", "channel", "sender", "written", "outcome", "explanation")
 
 
@@ -191,7 +183,7 @@ async def report_xlsx(store: Store, consultation: Consultation, t: Texts, tz: Zo
         names.update(await _communes(store, missing, t))
         for c in batch:
             sheet.append([c.position, c.paragraph or "", text_cell(c.text), names[c.commune_id], c.channel,
-                          anonymous if c.anonymous else text_cell(c.sender or ""), _local(c.updated_at, tz),
+                          anonymous if c.anonymous else text_cell(c.sender or ""), when(c.updated_at, tz),
                           labels.get(c.outcome, ""), text_cell(c.explanation or "")])
     out = io.BytesIO()
     await asyncio.to_thread(workbook.save, out)

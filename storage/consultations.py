@@ -110,6 +110,18 @@ class Comment:
     sender: str | None = None  # the commenter's name, only where they did not choose anonymity
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What became of one commenter's comments: told to them when the consultation closes."""
+
+    user_id: int
+    comments: int
+    accepted: int
+    explained: int
+    rejected: int
+    pending: int
+
+
 _COLUMNS = ("id, code, title, intro, opens_at, closes_at, audience, status, broadcast_id, created_at, published_at,"
             " closed_at")
 _COMMENT = ("c.id, c.section_id, s.position, c.user_id, c.paragraph, c.text, c.anonymous, c.channel, c.commune_id,"
@@ -221,13 +233,25 @@ class ConsultationRepo:
 
     # -- a reader
 
-    async def answer(self, section_id: int, user_id: int, stance: str, now: datetime) -> None:
+    def _accepting(self, section: str) -> str:
+        """The condition that the consultation of `section` (a column or `?`) accepts comments now: named inside each
+        write of a reader's, so that a close between the handler's check and the write is not overtaken. Two
+        parameters follow the section's: now, now."""
+        return ("EXISTS (SELECT 1 FROM consultation_sections s JOIN consultations k ON k.id = s.consultation_id"
+                f" WHERE s.id = {section} AND k.status = 'open' AND k.opens_at <= ? AND k.closes_at > ?"
+                f"{self.db.dialect.share_lock('k')})")
+
+    async def answer(self, section_id: int, user_id: int, stance: str, now: datetime) -> bool:
+        """False when the consultation no longer accepts answers (closed meanwhile): nothing is kept."""
         if stance not in STANCES:
             raise ValueError(stance)
-        await self.db.execute(
-            "INSERT INTO consultation_answers (section_id, user_id, stance, at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (section_id, user_id) DO UPDATE SET stance = excluded.stance, at = excluded.at",
-            (section_id, user_id, stance, iso(now)))
+        async with self.db.tx() as conn:
+            cur = await conn.execute(
+                "INSERT INTO consultation_answers (section_id, user_id, stance, at) SELECT ?, ?, ?, ?"
+                f" WHERE {self._accepting('?')}"
+                " ON CONFLICT (section_id, user_id) DO UPDATE SET stance = excluded.stance, at = excluded.at",
+                (section_id, user_id, stance, iso(now), section_id, iso(now), iso(now)))
+            return cur.rowcount == 1
 
     async def answers_of(self, consultation_id: int, user_id: int) -> dict[int, str]:
         """The person's answer per section position."""
@@ -249,34 +273,44 @@ class ConsultationRepo:
         return r[0] if r else None
 
     async def add_comment(self, section_id: int, user_id: int, paragraph: int | None, text: str, anonymous: bool,
-                          channel: str, commune_id: int | None, now: datetime) -> int:
-        """The comment, and «Có ý kiến» as the person's answer to its section, in one transaction."""
+                          channel: str, commune_id: int | None, now: datetime) -> int | None:
+        """The comment, and «Có ý kiến» as the person's answer to its section, in one transaction; None (nothing
+        kept) when the consultation no longer accepts comments."""
         async with self.db.tx() as conn:
             cur = await conn.execute(
                 "INSERT INTO consultation_comments (section_id, user_id, paragraph, text, anonymous, channel,"
-                " commune_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (section_id, user_id, paragraph, text, int(anonymous), channel, commune_id, iso(now), iso(now)))
+                " commune_id, created_at, updated_at) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                f" WHERE {self._accepting('?')} RETURNING id",
+                (section_id, user_id, paragraph, text, int(anonymous), channel, commune_id, iso(now), iso(now),
+                 section_id, iso(now), iso(now)))
+            row = await cur.fetchone()
+            if row is None:
+                return None
             await conn.execute(
                 "INSERT INTO consultation_answers (section_id, user_id, stance, at) VALUES (?, ?, 'comment', ?)"
                 " ON CONFLICT (section_id, user_id) DO UPDATE SET stance = 'comment', at = excluded.at",
                 (section_id, user_id, iso(now)))
-            return cur.lastrowid
+            return row[0]
 
     async def change_comment(self, comment_id: int, user_id: int, paragraph: int | None, text: str, anonymous: bool,
                              now: datetime) -> bool:
-        """The person's own comment rewritten; a handling it had is void, as it was of the earlier text."""
+        """The person's own comment rewritten; a handling it had is void, as it was of the earlier text. False when
+        it is not theirs (any more), or its consultation no longer accepts comments."""
         async with self.db.tx() as conn:
             cur = await conn.execute(
                 "UPDATE consultation_comments SET paragraph = ?, text = ?, anonymous = ?, updated_at = ?,"
                 " outcome = NULL, explanation = NULL, handled_by = NULL, handled_at = NULL"
-                " WHERE id = ? AND user_id = ?", (paragraph, text, int(anonymous), iso(now), comment_id, user_id))
+                f" WHERE id = ? AND user_id = ? AND {self._accepting('consultation_comments.section_id')}",
+                (paragraph, text, int(anonymous), iso(now), comment_id, user_id, iso(now), iso(now)))
             return cur.rowcount == 1
 
-    async def delete_comment(self, comment_id: int, user_id: int) -> bool:
+    async def delete_comment(self, comment_id: int, user_id: int, now: datetime) -> bool:
+        """False when it is not theirs (any more), or its consultation no longer accepts comments: it stays."""
         async with self.db.tx() as conn:
             cur = await conn.execute(
-                "DELETE FROM consultation_comments WHERE id = ? AND user_id = ? RETURNING section_id",
-                (comment_id, user_id))
+                "DELETE FROM consultation_comments WHERE id = ? AND user_id = ?"
+                f" AND {self._accepting('consultation_comments.section_id')} RETURNING section_id",
+                (comment_id, user_id, iso(now), iso(now)))
             row = await cur.fetchone()
             if row is None:
                 return False
@@ -379,6 +413,18 @@ class ConsultationRepo:
             " JOIN users u ON u.id = c.user_id WHERE s.consultation_id = ? AND u.deleted_at IS NULL ORDER BY 1",
             (consultation_id,))
         return [r[0] for r in rows]
+
+    async def tallies(self, consultation_id: int) -> list[Tally]:
+        """Per commenter not erased, what became of their comments: one read for all the notices at closing."""
+        rows = await self.db.fetchall(
+            "SELECT c.user_id, count(*), sum(CASE WHEN c.outcome = 'accepted' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN c.outcome = 'explained' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN c.outcome = 'rejected' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN c.outcome IS NULL THEN 1 ELSE 0 END)"
+            " FROM consultation_comments c JOIN consultation_sections s ON s.id = c.section_id"
+            " JOIN users u ON u.id = c.user_id WHERE s.consultation_id = ? AND u.deleted_at IS NULL"
+            " GROUP BY c.user_id ORDER BY c.user_id", (consultation_id,))
+        return [Tally(*(int(v) for v in r)) for r in rows]
 
     # -- a person's own data (/dulieu)
 

@@ -46,6 +46,11 @@ class Sqlite:
         """What ends a SELECT that claims rows to change: nothing here, where one process writes at a time."""
         return ""
 
+    @staticmethod
+    def share_lock(table: str) -> str:
+        """What ends a sub-SELECT of a row a write depends on: nothing here, where one process writes at a time."""
+        return ""
+
 
 class Postgres:
     name = "postgresql"
@@ -64,6 +69,12 @@ class Postgres:
         """Rows of `table` (its name or alias in the query) that another worker's transaction is claiming are
         passed over, not waited for and then claimed a second time."""
         return f" FOR UPDATE OF {table} SKIP LOCKED"
+
+    @staticmethod
+    def share_lock(table: str) -> str:
+        """The row of `table` a write depends on is held until the write commits: a change of that row under way
+        (a consultation closing) is waited for and its outcome seen, and none can start before the write commits."""
+        return f" FOR SHARE OF {table}"
 
 
 SQLITE, POSTGRES = Sqlite(), Postgres()

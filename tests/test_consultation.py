@@ -338,3 +338,16 @@ async def test_an_admin_publishes_a_loaded_draft_from_the_chat_and_only_an_admin
     await store.users.update(demoted.id, clock(), role="cadre")  # the role is checked where the invitation is sent
     await turns(other, [("[Gửi lời mời]", ["chỉ dành cho"])])
     assert (await store.consultations.by_code("QU-KHAC")).status == "draft"
+
+
+async def test_a_comment_over_several_lines_is_one_line_in_the_lists_and_whole_when_opened(harness, store, clock):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await turns(p, READ_AND_COMMENT[:5])
+    await turns(p, [("Dòng một của ý kiến.\nDòng hai của ý kiến.", ["kèm tên hay ẩn danh"]), ("[Gửi kèm tên]", []),
+                    ("[Mục lục]", []),
+                    ("[Ý kiến của tôi]", ["«Dòng một của ý kiến. Dòng hai của ý kiến.»"]),
+                    ("[Xem, sửa ý kiến 1]", ["«Dòng một của ý kiến.\nDòng hai của ý kiến.»"])])
+    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    await turns(cadre, [("/vankien", []), ("[Mục 2.]", ["«Dòng một của ý kiến. Dòng hai của ý kiến.»"])])

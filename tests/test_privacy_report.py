@@ -75,6 +75,7 @@ async def _seed(path) -> dict[str, int]:
                 await store.surveys.start(survey_id, person, commune.id, None, "q1", NOW)
         draft = Draft("Quy ước thôn", (("Phần 1", (Paragraph(1, "Giữ vệ sinh"),)), ("Phần 2", (Paragraph(1, "Đ"),))))
         consultation = await store.consultations.save("quyuoc", draft, NOW, NOW + timedelta(days=9), Audience(), NOW)
+        await store.consultations.publish(consultation.id, None, NOW)
         first, second = await store.consultations.sections(consultation.id)
         await store.consultations.answer(first.id, telegram[0], "agree", NOW)
         for person, anonymous, channel in ((telegram[1], True, "telegram"), (zalo[0], False, "zalo")):
