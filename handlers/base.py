@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -204,7 +205,7 @@ class Ctx:
 
     @property
     def t(self) -> Texts:
-        return Texts(speaks(self.user, self.inbound), staff=self.user.role != "citizen")
+        return _texts(speaks(self.user, self.inbound), self.user.role != "citizen")
 
     @property
     def data(self) -> dict[str, Any]:
@@ -300,6 +301,9 @@ class Ctx:
 
     def local(self, moment: datetime) -> str:
         return moment.astimezone(self.settings.tz).strftime("%d/%m/%Y %H:%M")
+
+
+_texts = cache(Texts)  # one per language and audience: `Ctx.t` is read a dozen times per event
 
 
 def speaks(user: User, inbound: Inbound) -> str:
