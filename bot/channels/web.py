@@ -1,6 +1,7 @@
 """The web chat's channel: each chat's recent messages, kept in the database (a restart does not wipe them) and
-pushed to its open pages over server-sent events, and the files people uploaded or the bot sent. Transport only,
-like every channel; the HTTP API a page talks to (sessions, CSRF, limits, the page itself) is bot/webchat.py.
+pushed to its open pages over server-sent events, and the files people uploaded or the bot sent (storage/web_files.py:
+on disk beside SQLite, in the database on PostgreSQL). Transport only, like every channel; the HTTP API a page talks
+to (sessions, CSRF, limits, the page itself) is bot/webchat.py.
 
 Several workers on one PostgreSQL (`signals` given): a chat's versions are taken in the database, and a worker
 holding a chat's open pages pushes them what the database has that they have not had, whenever a change is
@@ -14,26 +15,23 @@ view (a channel without HTML, as on Zalo), plain text that the page shows as tex
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import re
 import secrets
-import shutil
 import sqlite3
-import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.channels.base import split_text
 from handlers.base import Capabilities, Document, Media, Reply
 from storage.clock import iso
 from storage.notify import WEB, WEB_MENU, LocalSignals
+from storage.web_files import WebFileRepo, WebFolder
 from storage.web_messages import WebMessageRepo
 
 log = logging.getLogger(__name__)
@@ -88,14 +86,15 @@ class WebChannel:
     """Keeps each chat's last messages in the database and pushes every new or edited one to the chat's
     open pages."""
 
-    def __init__(self, base_url: str, files_dir: Path, messages: WebMessageRepo, clock: Callable[[], datetime], *,
-                 staff: bool, text_only: bool = False, signals: LocalSignals | None = None) -> None:
+    def __init__(self, base_url: str, files: WebFolder | WebFileRepo, messages: WebMessageRepo,
+                 clock: Callable[[], datetime], *, staff: bool, text_only: bool = False,
+                 signals: LocalSignals | None = None) -> None:
         # The text-only view ("webtext", demo only) is a channel of its own: its people, their conversations and
         # the options shown to them as numbers are kept apart from the web chat's, as a Zalo chat's would be.
         self.name = "webtext" if text_only else "web"
         self.capabilities = replace(TEXT_ONLY if text_only else Capabilities(max_text=MAX_TEXT), staff=staff)
         self.base_url = base_url
-        self.files_dir = files_dir  # photos people uploaded and files the bot sent, one folder per chat
+        self.files = files  # photos people uploaded and files the bot sent, in a place of each chat's own
         self.messages, self.clock = messages, clock
         self.closed = False
         self._chats: OrderedDict[str, _Chat] = OrderedDict()
@@ -153,7 +152,7 @@ class WebChannel:
         match = UPLOAD_REF.match(media.ref)
         if match is None:
             raise ValueError("not a web upload")
-        content = await asyncio.to_thread(_read, self.files_dir / match.group(1) / media.ref)
+        content = await self.files.get(match.group(1), media.ref)
         if content is None:
             raise FileNotFoundError(media.ref)
         return content
@@ -188,20 +187,20 @@ class WebChannel:
         file's name)."""
         owner = _owner_dir(chat_id)
         ref = f"{owner}-{secrets.token_hex(16)}.{extension}"
-        await asyncio.to_thread(_write, self.files_dir / owner / ref, content)
+        await self.files.put(owner, ref, content)
         return ref
 
     async def forget(self, chat_id: str) -> None:
         """The person erased their data: the erasure's transaction took their history (`web_messages`); the
         files they uploaded go now. Open pages stay connected; what is sent next starts a new history."""
-        await asyncio.to_thread(shutil.rmtree, self.files_dir / _owner_dir(chat_id), True)
+        await self.files.forget(_owner_dir(chat_id))
         if self.signals is not None:  # the chat's versions start again: every worker's pages must follow
             await self.signals.notify(WEB, f"{self.name} 0 {chat_id}")
 
     async def prune_uploads(self, older_than: timedelta) -> int:
         """Delete the photos people uploaded longer ago than `older_than`: the handlers kept what they took
         in their own file store, and only the chat history's links still point here. How many went."""
-        return await asyncio.to_thread(_prune_files, self.files_dir, time.time() - older_than.total_seconds())
+        return await self.files.prune(older_than)
 
     async def upload(self, chat_id: str, ref: str) -> bytes | None:
         """A file the person of `chat_id` sent, and only theirs, while their history shows it (not after an
@@ -211,7 +210,7 @@ class WebChannel:
             return None
         if not await self.messages.mentions(self.name, chat_id, ref):
             return None
-        return await asyncio.to_thread(_read, self.files_dir / match.group(1) / ref)
+        return await self.files.get(match.group(1), ref)
 
     async def seq(self, chat_id: str) -> int:
         if self.signals is not None:  # another worker may have added to the chat since
@@ -226,7 +225,7 @@ class WebChannel:
         """A file the bot sent to `chat_id` (its name and type are in the message that carried it)."""
         if not DOCUMENT_REF.match(file_id):
             return None
-        content = await asyncio.to_thread(_read, self.files_dir / _owner_dir(chat_id) / file_id)
+        content = await self.files.get(_owner_dir(chat_id), file_id)
         if content is None:
             return None
         for message in reversed(await self.history(chat_id)):
@@ -299,10 +298,10 @@ class WebChannel:
         return chat
 
     async def _keep(self, chat_id: str, file: Document) -> dict:
-        """Keep a file the bot sent on disk, beside the chat's uploads (and pruned with them): the history
-        names it by its id."""
+        """Keep a file the bot sent beside the chat's uploads (and pruned with them): the history names it by its
+        id."""
         file_id = "d" + secrets.token_hex(12)
-        await asyncio.to_thread(_write, self.files_dir / _owner_dir(chat_id) / file_id, file.content)
+        await self.files.put(_owner_dir(chat_id), file_id, file.content)
         return {"id": file_id, "name": file.filename, "size": len(file.content), "mime": file.mime,
                 "url": f"/api/files/{file_id}"}
 
@@ -392,28 +391,3 @@ def _option(option) -> dict:
 
 def _owner_dir(chat_id: str) -> str:
     return hashlib.sha256(chat_id.encode()).hexdigest()[:16]
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def _prune_files(folder: Path, before: float) -> int:
-    removed = 0
-    for path in folder.glob("*/*"):
-        with contextlib.suppress(FileNotFoundError):
-            if path.is_file() and path.stat().st_mtime < before:
-                path.unlink()
-                removed += 1
-    for owner in folder.glob("*"):
-        with contextlib.suppress(OSError):  # only the folders left empty
-            owner.rmdir()
-    return removed
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
