@@ -4,8 +4,10 @@ edits of its messages)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -13,11 +15,13 @@ import httpx
 import pytest
 
 from bot.app import App
+from bot.channels import web as web_channel
 from bot.config import load
 from bot.server import build_asgi
 from handlers.base import Document, Media, Reply
 from handlers.images import normalise
 from storage.broadcasts import NewBroadcast
+from tests.test_leader import GUARD
 from tests.test_web_api import WebClient, png
 
 pytestmark = pytest.mark.backends("postgresql")
@@ -108,3 +112,33 @@ def _document(name: str, content: bytes) -> Reply:
 
 def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
+
+
+async def test_an_edit_of_a_message_pushed_out_of_the_history_meanwhile_comes_as_a_new_message(database, clock,
+                                                                                                 monkeypatch):
+    """The history keeps each chat's newest messages; a message being edited on one worker may be pushed out by one
+    another worker adds at that moment. The page then gets the edit as a new message, not nothing."""
+    monkeypatch.setattr(web_channel, "HISTORY", 2)
+    async with workers(database, clock) as (holder, other):
+        stream = holder.web.stream("wedit")
+        assert await anext(stream) == "retry: 2000\n\n" and "reset" in await anext(stream)
+        card = await other.web.send("wedit", Reply("Phản ánh PA-26-000001: đang xử lý"))
+        await holder.web.send("wedit", Reply("Thông báo của xã"))
+        read = other.store.web_messages.get
+
+        async def read_then_pushed_out(*args):
+            found = await read(*args)
+            await holder.web.send("wedit", Reply("Lịch tiếp dân"))
+            return found
+
+        monkeypatch.setattr(other.store.web_messages, "get", read_then_pushed_out)
+        edit = await other.web.send("wedit", Reply("Phản ánh PA-26-000001: đã giải quyết"), edit_ref=card)
+        shown = []
+        async with asyncio.timeout(GUARD):
+            while not shown or "đã giải quyết" not in shown[-1]:
+                frame = await anext(stream)
+                if frame.startswith("data: "):
+                    shown.append(json.loads(frame[6:])["html"])
+        assert edit != card and shown[-1] == "Phản ánh PA-26-000001: đã giải quyết"
+        assert [m["html"] for m in await holder.web.history("wedit")] == ["Lịch tiếp dân", shown[-1]]
+        await stream.aclose()

@@ -117,8 +117,10 @@ class WebChannel:
             if message is not None and message["from"] == "bot" and not message.get("files"):
                 message.update({self._body: pieces[0], "options": options})
                 message.pop("chosen", None)  # a keyboard the answer replaced is live again
-                await self._publish(chat_id, chat, message, new=False)
-                return edit_ref
+                if await self._publish(chat_id, chat, message, new=False):
+                    return edit_ref
+        # An edit of a message the history no longer holds (newer ones pushed it out, now or meanwhile) reaches no
+        # page as an edit: it comes as a new message, as the answer would where edits are not possible.
         ref = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
@@ -180,7 +182,7 @@ class WebChannel:
         if message is None or not any(o.get("data") == data for row in message.get("options", []) for o in row):
             return
         message["chosen"] = data
-        await self._publish(chat_id, await self._chat(chat_id), message, new=False)
+        await self._publish(chat_id, await self._chat(chat_id), message, new=False)  # gone meanwhile: nothing to mark
 
     async def save_upload(self, chat_id: str, content: bytes, extension: str = "jpg") -> str:
         """Keep a file a person sent (a photo as a normalised JPEG); returns its reference (the Media ref and the
@@ -311,28 +313,37 @@ class WebChannel:
         await self._publish(chat_id, chat, message, new=True)
         return message["id"]
 
-    async def _publish(self, chat_id: str, chat: _Chat, message: dict, *, new: bool) -> None:
+    async def _publish(self, chat_id: str, chat: _Chat, message: dict, *, new: bool) -> bool:
         """Keep a new or edited message in the history and push it to the chat's open pages. A database that cannot
         take it (full, locked by another process too long) costs only its surviving a restart, never the message
-        itself: one process pushes it first; several workers push it to this worker's pages all the same."""
+        itself: one process pushes it all the same; several workers push it to this worker's pages all the same.
+        False: an edit of a message the history no longer holds, pushed nowhere."""
         if self.signals is None:
             chat.seq += 1
             message["v"] = chat.seq
-            self._push(chat, message)
+            if new:
+                self._push(chat, message)
             keep = self.messages.add(self.name, chat_id, message, self.clock(), HISTORY) if new else \
                 self.messages.update(self.name, chat_id, message)
         else:  # the version comes from the database, then the pages here read what they have not had
             keep = self.messages.append(self.name, chat_id, message, self.clock(), HISTORY) if new else \
                 self.messages.revise(self.name, chat_id, message)
         try:
-            await keep
+            kept = await keep
         except (sqlite3.Error, OSError):
             log.warning("a web chat message could not be kept in the history", exc_info=True)
             if self.signals is not None:  # this worker's pages have it still; the others' cannot
                 self._push(chat, {**message, "v": chat.seq + 1})
-            return
+            elif not new:
+                self._push(chat, message)
+            return True
+        if kept is False:
+            return False
         if self.signals is not None:
             self._follow(chat_id, chat, message["v"])
+        elif not new:
+            self._push(chat, message)
+        return True
 
     def _signalled(self, payload: str | None) -> None:
         """Another worker (or this one) changed a chat's history ("<channel> <version> <chat id>"), or None: the
