@@ -14,6 +14,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
+from bot import webchat
 from bot.app import App
 from bot.channels import web as web_channel
 from bot.config import load
@@ -142,3 +143,26 @@ async def test_an_edit_of_a_message_pushed_out_of_the_history_meanwhile_comes_as
         assert edit != card and shown[-1] == "Phản ánh PA-26-000001: đã giải quyết"
         assert [m["html"] for m in await holder.web.history("wedit")] == ["Lịch tiếp dân", shown[-1]]
         await stream.aclose()
+
+
+async def test_a_session_sending_to_each_worker_in_turn_has_one_limit_not_one_per_worker(database, clock):
+    async with workers(database, clock, web_burst=3, web_rate=0.01) as apps, pages(apps) as browsers:
+        answers = [await browsers[n % 2].post("/api/message", {"text": f"Tin {n}"}) for n in range(4)]
+        assert [a.status_code for a in answers] == [200, 200, 200, 429]
+        assert answers[-1].json()["retry_after"] == pytest.approx(100, abs=1)
+
+
+async def test_new_sessions_from_one_address_are_limited_across_the_workers(database, clock, monkeypatch):
+    monkeypatch.setattr(webchat, "SESSION_RATE", 0.001)  # none given back while the test runs
+    async with workers(database, clock) as apps:
+        clients = [httpx.AsyncClient(transport=httpx.ASGITransport(app=build_asgi(app)), base_url="http://t")
+                   for app in apps]
+        try:
+            opened = []
+            for n in range(webchat.SESSION_BURST + 1):
+                clients[n % 2].cookies.clear()  # a new visitor from the same address
+                opened.append((await clients[n % 2].post("/api/session", headers={"X-Danvan": "1"})).status_code)
+        finally:
+            for http in clients:
+                await http.aclose()
+        assert opened == [200] * webchat.SESSION_BURST + [429]
