@@ -34,8 +34,9 @@ from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
 from storage.claims import Claims
 from storage.db import DatabaseUnavailable
-from storage.files import local_dir
+from storage.files import DatabaseFileStore, local_dir
 from storage.notify import TOPIC_LIST, LocalSignals
+from storage.web_files import WebFileRepo, WebFolder
 
 if TYPE_CHECKING:
     from storage.send_gate import SendGateRepo
@@ -85,13 +86,20 @@ class App:
         # The web chat is always on; only in demo mode may staff act through it.
         uploads = local_dir(config.store_path) / "uploads"
         shared = self.signals if leadership is not None else None  # each page hears what any worker wrote to it
-        self.web = WebChannel(config.web_url, uploads / "web", store.web_messages, clock, staff=config.demo,
+
+        def files(channel: str) -> WebFolder | WebFileRepo:
+            """Where the web chat keeps its files: in the database when another worker may be asked for one."""
+            if isinstance(store.files, DatabaseFileStore):
+                return WebFileRepo(store.db, store.files, channel)
+            return WebFolder(uploads / channel)
+
+        self.web = WebChannel(config.web_url, files("web"), store.web_messages, clock, staff=config.demo,
                               signals=shared)
         self.outbound.add(self.web)
         # In the demo, the web chat as on Zalo (bot/webchat.py): anyone can try the text-only experience.
         self.webtext: WebChannel | None = None
         if config.demo:
-            self.webtext = WebChannel(config.web_url, uploads / "webtext", store.web_messages, clock, staff=True,
+            self.webtext = WebChannel(config.web_url, files("webtext"), store.web_messages, clock, staff=True,
                                       text_only=True, signals=shared)
             self.outbound.add(self.webtext)
         self.scheduler = Scheduler(clock, config.tick_seconds, leadership=leadership, signals=self.signals)

@@ -11,6 +11,7 @@ import html
 import logging
 import re
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from starlette.requests import Request
@@ -32,6 +34,10 @@ from handlers.base import Inbound, Media
 from handlers.features import commands_for
 from messages import LANGUAGES, Texts, catalog
 from storage import Store
+from storage.web_sessions import hash_token
+
+if TYPE_CHECKING:
+    from storage.send_gate import SendGateRepo
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +146,11 @@ class WebChat:
     view; a session talks to one of them at a time."""
 
     def __init__(self, store: Store, handle: Handle, channels: list[WebChannel], settings: WebSettings,
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], buckets: SendGateRepo | None = None) -> None:
         self.store, self.handle, self.settings, self.clock = store, handle, settings, clock
+        # Several workers (PostgreSQL): the limits are kept in the database, else a client sending to each worker in
+        # turn would have each worker's. One process keeps them in memory.
+        self.buckets = buckets
         self.channels = {channel.name: channel for channel in channels}
         self.demo = settings.demo
         self.ttl = timedelta(days=settings.session_days)
@@ -234,9 +243,9 @@ class WebChat:
         if session is None:
             session = await self._restore(token, now)
         if session is None:
-            wait = self._address_bucket(request).take()
-            if wait:
-                raise Refused(429, "rate_limited", wait)
+            address = request.client.host if request.client else "?"
+            await self._take(f"web address {hash_token(address)}", self._address_bucket(address), SESSION_BURST,
+                             SESSION_RATE)
             token, chat_id = secrets.token_urlsafe(32), "w" + secrets.token_hex(10)
             stored = await self.store.web_sessions.create(token, chat_id, now, self.ttl)
             session = self._remember(token, chat_id, stored.expires_at, now)
@@ -283,7 +292,7 @@ class WebChat:
         """A text or a chosen option; answers with the messages it produced (the open pages also
         receive them as events)."""
         session = await self._auth(request)
-        self._limit(session)
+        await self._limit(session)
         data = await self._json(request)
         channel, chat_id, user_id = self._current(session)
         text, choice = data.get("text"), data.get("choice")
@@ -314,7 +323,7 @@ class WebChat:
         """A photo, as the raw body (JPEG, PNG or WebP), kept only as `images.normalise` makes it: even the
         copy shown back in the chat has no GPS in it. Or a voice note or a document (ATTACHMENTS), kept as sent."""
         session = await self._auth(request)
-        self._limit(session)
+        await self._limit(session)
         body = await self._body(request, MAX_UPLOAD, "photo_too_large", max=MAX_UPLOAD // (1024 * 1024))
         mime = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if mime in ATTACHMENTS:
@@ -369,7 +378,7 @@ class WebChat:
     async def persona(self, request: Request) -> Response:
         """Demo only: play another persona (or yourself again); each has its own chat."""
         session = await self._auth(request)
-        self._limit(session)
+        await self._limit(session)
         key = (await self._json(request)).get("persona")
         # The personas are people of the web chat; the text-only view is a channel of its own, played as oneself.
         if key != "me" and (key not in self.personas or session.view != "web"):
@@ -383,7 +392,7 @@ class WebChat:
         """Demo only: show the chat as on the web, or text-only as on Zalo (no buttons, no HTML, 2,000 characters,
         no edits). The text-only view is the browser's own chat on channel "webtext", a person of its own there."""
         session = await self._auth(request)
-        self._limit(session)
+        await self._limit(session)
         view = (await self._json(request)).get("view")
         if view not in self.channels:
             raise Refused(400, "bad_request")
@@ -454,13 +463,24 @@ class WebChat:
             return channel, persona.external_id, persona.external_id
         return channel, session.chat_id, session.chat_id
 
-    def _limit(self, session: Session) -> None:
-        wait = session.bucket.take()
+    async def _limit(self, session: Session) -> None:
+        await self._take(f"web session {hash_token(session.token)}", session.bucket, self.settings.burst,
+                         self.settings.rate)
+
+    async def _take(self, key: str, bucket: Bucket, burst: float, rate: float) -> None:
+        """A token of the bucket `key` names: the database's when the workers share one, else `bucket`."""
+        wait = None
+        if self.buckets is not None:
+            try:
+                wait = await self.buckets.take(key, burst, rate)
+            except sqlite3.Error:  # the database's failure costs the limit's sharing, not the chat
+                log.warning("the web chat's shared limit could not be read: this worker's own applies", exc_info=True)
+        if wait is None:
+            wait = bucket.take()
         if wait:
             raise Refused(429, "rate_limited", wait)
 
-    def _address_bucket(self, request: Request) -> Bucket:
-        address = request.client.host if request.client else "?"
+    def _address_bucket(self, address: str) -> Bucket:
         bucket = self._addresses.get(address)
         if bucket is None:
             bucket = self._addresses[address] = Bucket(SESSION_BURST, SESSION_RATE)
@@ -472,6 +492,8 @@ class WebChat:
         if time.monotonic() - self._pruned_at > 3600:
             self._pruned_at = time.monotonic()
             await self.store.web_sessions.delete_expired(now)
+            if self.buckets is not None:
+                await self.buckets.forget_past()
             for channel in self.channels.values():
                 await channel.prune_uploads(UPLOADS_KEPT)
 

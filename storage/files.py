@@ -141,8 +141,9 @@ def digests_in(draft: str | None) -> set[str]:
 
 
 def local_dir(db_path: str | Path) -> Path:
-    """Where a process keeps what is not in the database (uploads being received, the file-link key): beside an
-    SQLite file; `data/` in the working directory with PostgreSQL."""
+    """Where a process keeps what is not in the database (the web chat's files, the file-link key): beside an
+    SQLite file; `data/` in the working directory with PostgreSQL, where only a file-link key made for want of
+    DANVAN_FILE_SECRET is kept."""
     return Path("data") if is_url(db_path) else Path(db_path).parent
 
 

@@ -51,6 +51,7 @@ def probed(url: str) -> str:
 
 
 _INSERT_VALUES = re.compile(r"^\s*INSERT\s+INTO\s+(\w+)\s*\([^)]*\)\s*VALUES\b", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
 
 
 class _Literal(Dumper):
@@ -154,7 +155,6 @@ class Connection:
         self._conn: psycopg.AsyncConnection | None = None
         # Tables whose `id` the database numbers: an INSERT … VALUES into one returns it, as SQLite's lastrowid.
         self.numbered: frozenset[str] = frozenset()
-        self._statements: dict[str, tuple[str, bool]] = {}
         # Server sessions this connection has had: a new one holds none of the advisory locks the last one took.
         self.sessions = 0
 
@@ -190,14 +190,13 @@ class Connection:
                                                                                    TransactionStatus.INERROR)
 
     def _statement(self, sql: str) -> tuple[str, bool]:
-        found = self._statements.get(sql)
-        if found is None:
-            translated, returning = dialect.postgres(sql), False
-            insert = _INSERT_VALUES.match(sql)
-            if insert and insert.group(1) in self.numbered and not re.search(r"\bRETURNING\b", sql, re.I):
-                translated, returning = translated + " RETURNING id", True
-            found = self._statements[sql] = (translated, returning)
-        return found
+        """The statement as psycopg takes it (the translations are kept, bounded, by `dialect.postgres`), and whether
+        it returns the id of the row it inserts."""
+        translated = dialect.postgres(sql)
+        insert = _INSERT_VALUES.match(sql)
+        if insert and insert.group(1) in self.numbered and not _RETURNING.search(sql):
+            return translated + " RETURNING id", True
+        return translated, False
 
     async def _run(self, sql: str, params: Sequence[Any] | dict) -> Cursor:
         statement, returning = self._statement(sql)

@@ -1,4 +1,5 @@
-"""The platform's send rate shared by every worker on one PostgreSQL (docs/scaling.md, bot/shared_pace.py).
+"""The platform's send rate shared by every worker on one PostgreSQL (docs/scaling.md, bot/shared_pace.py), and the
+web chat's limits, which are as many token buckets (bot/webchat.py).
 
 One row per channel holds when its next message may go (`tat`) and its next broadcast message (`btat`), on the
 database's clock, so that the workers' own clocks do not matter. A lease moves them on by as many places as it
@@ -70,6 +71,19 @@ class SendGateRepo:
             await self._write("INSERT INTO send_gate (channel, tat, btat) VALUES"
                               " (:channel, clock_timestamp(), clock_timestamp()) ON CONFLICT DO NOTHING",
                               {"channel": channel})
+
+    async def take(self, key: str, burst: float, rate: float) -> float:
+        """One token of a bucket every worker shares (a web chat session's messages): `burst` at once, then `rate` a
+        second. 0 when it was taken, else the seconds until one is. The same places as a broadcast's, one at a time:
+        granted while those reserved end within the burst."""
+        tolerance = (burst - 1) / rate
+        lease = await self.lease(key, 1 / rate, bulk_span=1 / rate, horizon=tolerance)
+        return 0.0 if lease.end is not None else max(0.0, lease.busy - lease.now - tolerance)
+
+    async def forget_past(self) -> None:
+        """Drop the rows whose places have all gone by: a row made afresh at the next lease says the same (buckets
+        of sessions long ended would otherwise stay)."""
+        await self._write("DELETE FROM send_gate WHERE GREATEST(tat, btat) < clock_timestamp()", {})
 
     async def pause(self, channel: str, seconds: float) -> None:
         """No broadcast message on `channel` for `seconds` (the platform said 429), on every worker."""

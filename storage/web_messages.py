@@ -17,6 +17,7 @@ from storage.notify import WEB
 # With a hash of the chat, the key of the transaction lock that makes one writer of a chat's versions at a time (the
 # two-number keys are a space apart from the one-number keys other locks use).
 CHAT_LOCK = 0x77656263  # "webc"
+_UPDATE = "UPDATE web_messages SET v = ?, body = ? WHERE channel = ? AND chat_id = ? AND id = ?"
 
 
 class WebMessageRepo:
@@ -35,17 +36,21 @@ class WebMessageRepo:
             await _insert(conn, channel, chat_id, message, now, keep)
             await _signal(conn, channel, message["v"], chat_id)
 
-    async def revise(self, channel: str, chat_id: str, message: dict) -> None:
-        """PostgreSQL, several workers: `update`, the message's `v` the chat's next version, the change signalled."""
+    async def revise(self, channel: str, chat_id: str, message: dict) -> bool:
+        """PostgreSQL, several workers: `update`, the message's `v` the chat's next version, the change signalled
+        (nothing is, when the message is no longer in the history)."""
         async with self.db.tx() as conn:
             message["v"] = await _next_version(conn, channel, chat_id)
-            await conn.execute("UPDATE web_messages SET v = ?, body = ? WHERE channel = ? AND chat_id = ? AND id = ?",
-                               (message["v"], _dump(message), channel, chat_id, message["id"]))
+            cur = await conn.execute(_UPDATE, (message["v"], _dump(message), channel, chat_id, message["id"]))
+            if not cur.rowcount:
+                return False
             await _signal(conn, channel, message["v"], chat_id)
+        return True
 
-    async def update(self, channel: str, chat_id: str, message: dict) -> None:
-        await self.db.execute("UPDATE web_messages SET v = ?, body = ? WHERE channel = ? AND chat_id = ? AND id = ?",
-                              (message["v"], _dump(message), channel, chat_id, message["id"]))
+    async def update(self, channel: str, chat_id: str, message: dict) -> bool:
+        """Whether the message was still in the history (the newest `keep` of its chat) to be changed."""
+        return bool(await self.db.returning(f"{_UPDATE} RETURNING id",
+                                            (message["v"], _dump(message), channel, chat_id, message["id"])))
 
     async def get(self, channel: str, chat_id: str, message_id: str) -> dict | None:
         row = await self.db.fetchone("SELECT body FROM web_messages WHERE channel = ? AND chat_id = ? AND id = ?",

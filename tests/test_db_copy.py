@@ -112,3 +112,20 @@ async def test_a_running_province_is_copied_as_of_one_instant_with_every_file_it
         await store.close()
     assert copied.problems == 0 and 5 <= copied.rows["cases"] < written
     assert copied.rows["case_attachments"] == copied.rows["cases"] and copied.files >= copied.rows["cases"]
+
+
+async def test_the_copy_is_checked_for_the_files_of_every_table_that_names_one(tmp_path, postgres_cluster):
+    """Whichever table names a file (a column `sha256` or `…_sha256`, as backups find them): a table added later is
+    checked without being listed anywhere."""
+    source, target = tmp_path / "data" / "danvan.db", postgres_cluster.database(empty=True)
+    lost = hashlib.sha256(b"anh ap phich").hexdigest()
+    for database in (source, target):
+        store = await Store.open(database, seed=False)  # the target stays empty
+        try:
+            await store.db.execute("CREATE TABLE posters (id INTEGER PRIMARY KEY, photo_sha256 TEXT)")
+            if database == source:
+                await store.db.execute("INSERT INTO posters (id, photo_sha256) VALUES (1, ?)", (lost,))
+        finally:
+            await store.close()
+    copied = await copy.copy(source, target)
+    assert copied.rows["posters"] == 1 and copied.missing_files == [lost]

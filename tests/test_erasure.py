@@ -208,7 +208,7 @@ async def test_on_the_web_chat_the_history_uploads_and_session_go(tmp_path, cloc
             assert "Đã xóa dữ liệu" in said and "đã xóa 1 tệp" in said
             # The chat keeps only the confirmation; the photo is gone from the chat's uploads and the file store.
             assert [m["from"] for m in await web.history()] == ["bot"] and CONTENT not in text_of(await web.history())
-            assert (await web.http.get(photo)).status_code == 404 and list(app.web.files_dir.iterdir()) == []
+            assert (await web.http.get(photo)).status_code == 404 and list(app.web.files.root.iterdir()) == []
             assert await app.store.files.get(digest) is None
             assert await app.store.db.fetchone("SELECT 1 FROM web_sessions") is None  # the cookie opens nothing
     finally:

@@ -466,7 +466,7 @@ async def test_a_phone_photo_is_taken_cleaned_and_shrunk_and_a_bad_image_refused
     assert image.format == "JPEG" and image.size == (1920, 2560)  # upright (EXIF orientation 6), ≤ 2560 px
     assert image.getpixel((1900, 20)) == pytest.approx(RED, abs=40)  # the stored top-left shows top right
     assert not gps_of(shown) and not image.getexif() and b"Exif" not in shown and b"Galaxy" not in shown
-    [chat] = prod_app.web.files_dir.iterdir()
+    [chat] = prod_app.web.files.root.iterdir()
     kept = [await prod_app.store.files.get(a["sha256"]) for a in await _attachments(prod_app)]
     assert kept == [shown]
 
@@ -492,7 +492,7 @@ async def test_old_uploads_are_deleted(prod_app, web):
     headers = {"X-CSRF-Token": web.csrf, "Content-Type": "image/png"}
     old = (await web.http.post("/api/upload", content=png(), headers=headers)).json()["messages"][0]
     new = (await web.http.post("/api/upload", content=png() + b"\0", headers=headers)).json()["messages"][0]
-    folder = prod_app.web.files_dir
+    folder = prod_app.web.files.root
     [old_file] = folder.glob(f"*/{old['photo']['url'].rsplit('/', 1)[1]}")
     eight_days_ago = time.time() - 8 * 86400
     os.utime(old_file, (eight_days_ago, eight_days_ago))

@@ -1,6 +1,7 @@
 """The web chat's channel: each chat's recent messages, kept in the database (a restart does not wipe them) and
-pushed to its open pages over server-sent events, and the files people uploaded or the bot sent. Transport only,
-like every channel; the HTTP API a page talks to (sessions, CSRF, limits, the page itself) is bot/webchat.py.
+pushed to its open pages over server-sent events, and the files people uploaded or the bot sent (storage/web_files.py:
+on disk beside SQLite, in the database on PostgreSQL). Transport only, like every channel; the HTTP API a page talks
+to (sessions, CSRF, limits, the page itself) is bot/webchat.py.
 
 Several workers on one PostgreSQL (`signals` given): a chat's versions are taken in the database, and a worker
 holding a chat's open pages pushes them what the database has that they have not had, whenever a change is
@@ -14,26 +15,23 @@ view (a channel without HTML, as on Zalo), plain text that the page shows as tex
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import re
 import secrets
-import shutil
 import sqlite3
-import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.channels.base import split_text
 from handlers.base import Capabilities, Document, Media, Reply
 from storage.clock import iso
 from storage.notify import WEB, WEB_MENU, LocalSignals
+from storage.web_files import WebFileRepo, WebFolder
 from storage.web_messages import WebMessageRepo
 
 log = logging.getLogger(__name__)
@@ -88,14 +86,15 @@ class WebChannel:
     """Keeps each chat's last messages in the database and pushes every new or edited one to the chat's
     open pages."""
 
-    def __init__(self, base_url: str, files_dir: Path, messages: WebMessageRepo, clock: Callable[[], datetime], *,
-                 staff: bool, text_only: bool = False, signals: LocalSignals | None = None) -> None:
+    def __init__(self, base_url: str, files: WebFolder | WebFileRepo, messages: WebMessageRepo,
+                 clock: Callable[[], datetime], *, staff: bool, text_only: bool = False,
+                 signals: LocalSignals | None = None) -> None:
         # The text-only view ("webtext", demo only) is a channel of its own: its people, their conversations and
         # the options shown to them as numbers are kept apart from the web chat's, as a Zalo chat's would be.
         self.name = "webtext" if text_only else "web"
         self.capabilities = replace(TEXT_ONLY if text_only else Capabilities(max_text=MAX_TEXT), staff=staff)
         self.base_url = base_url
-        self.files_dir = files_dir  # photos people uploaded and files the bot sent, one folder per chat
+        self.files = files  # photos people uploaded and files the bot sent, in a place of each chat's own
         self.messages, self.clock = messages, clock
         self.closed = False
         self._chats: OrderedDict[str, _Chat] = OrderedDict()
@@ -118,8 +117,10 @@ class WebChannel:
             if message is not None and message["from"] == "bot" and not message.get("files"):
                 message.update({self._body: pieces[0], "options": options})
                 message.pop("chosen", None)  # a keyboard the answer replaced is live again
-                await self._publish(chat_id, chat, message, new=False)
-                return edit_ref
+                if await self._publish(chat_id, chat, message, new=False):
+                    return edit_ref
+        # An edit of a message the history no longer holds (newer ones pushed it out, now or meanwhile) reaches no
+        # page as an edit: it comes as a new message, as the answer would where edits are not possible.
         ref = None
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
@@ -153,7 +154,7 @@ class WebChannel:
         match = UPLOAD_REF.match(media.ref)
         if match is None:
             raise ValueError("not a web upload")
-        content = await asyncio.to_thread(_read, self.files_dir / match.group(1) / media.ref)
+        content = await self.files.get(match.group(1), media.ref)
         if content is None:
             raise FileNotFoundError(media.ref)
         return content
@@ -181,27 +182,27 @@ class WebChannel:
         if message is None or not any(o.get("data") == data for row in message.get("options", []) for o in row):
             return
         message["chosen"] = data
-        await self._publish(chat_id, await self._chat(chat_id), message, new=False)
+        await self._publish(chat_id, await self._chat(chat_id), message, new=False)  # gone meanwhile: nothing to mark
 
     async def save_upload(self, chat_id: str, content: bytes, extension: str = "jpg") -> str:
         """Keep a file a person sent (a photo as a normalised JPEG); returns its reference (the Media ref and the
         file's name)."""
         owner = _owner_dir(chat_id)
         ref = f"{owner}-{secrets.token_hex(16)}.{extension}"
-        await asyncio.to_thread(_write, self.files_dir / owner / ref, content)
+        await self.files.put(owner, ref, content)
         return ref
 
     async def forget(self, chat_id: str) -> None:
         """The person erased their data: the erasure's transaction took their history (`web_messages`); the
         files they uploaded go now. Open pages stay connected; what is sent next starts a new history."""
-        await asyncio.to_thread(shutil.rmtree, self.files_dir / _owner_dir(chat_id), True)
+        await self.files.forget(_owner_dir(chat_id))
         if self.signals is not None:  # the chat's versions start again: every worker's pages must follow
             await self.signals.notify(WEB, f"{self.name} 0 {chat_id}")
 
     async def prune_uploads(self, older_than: timedelta) -> int:
         """Delete the photos people uploaded longer ago than `older_than`: the handlers kept what they took
         in their own file store, and only the chat history's links still point here. How many went."""
-        return await asyncio.to_thread(_prune_files, self.files_dir, time.time() - older_than.total_seconds())
+        return await self.files.prune(older_than)
 
     async def upload(self, chat_id: str, ref: str) -> bytes | None:
         """A file the person of `chat_id` sent, and only theirs, while their history shows it (not after an
@@ -211,7 +212,7 @@ class WebChannel:
             return None
         if not await self.messages.mentions(self.name, chat_id, ref):
             return None
-        return await asyncio.to_thread(_read, self.files_dir / match.group(1) / ref)
+        return await self.files.get(match.group(1), ref)
 
     async def seq(self, chat_id: str) -> int:
         if self.signals is not None:  # another worker may have added to the chat since
@@ -226,7 +227,7 @@ class WebChannel:
         """A file the bot sent to `chat_id` (its name and type are in the message that carried it)."""
         if not DOCUMENT_REF.match(file_id):
             return None
-        content = await asyncio.to_thread(_read, self.files_dir / _owner_dir(chat_id) / file_id)
+        content = await self.files.get(_owner_dir(chat_id), file_id)
         if content is None:
             return None
         for message in reversed(await self.history(chat_id)):
@@ -299,10 +300,10 @@ class WebChannel:
         return chat
 
     async def _keep(self, chat_id: str, file: Document) -> dict:
-        """Keep a file the bot sent on disk, beside the chat's uploads (and pruned with them): the history
-        names it by its id."""
+        """Keep a file the bot sent beside the chat's uploads (and pruned with them): the history names it by its
+        id."""
         file_id = "d" + secrets.token_hex(12)
-        await asyncio.to_thread(_write, self.files_dir / _owner_dir(chat_id) / file_id, file.content)
+        await self.files.put(_owner_dir(chat_id), file_id, file.content)
         return {"id": file_id, "name": file.filename, "size": len(file.content), "mime": file.mime,
                 "url": f"/api/files/{file_id}"}
 
@@ -312,28 +313,37 @@ class WebChannel:
         await self._publish(chat_id, chat, message, new=True)
         return message["id"]
 
-    async def _publish(self, chat_id: str, chat: _Chat, message: dict, *, new: bool) -> None:
+    async def _publish(self, chat_id: str, chat: _Chat, message: dict, *, new: bool) -> bool:
         """Keep a new or edited message in the history and push it to the chat's open pages. A database that cannot
         take it (full, locked by another process too long) costs only its surviving a restart, never the message
-        itself: one process pushes it first; several workers push it to this worker's pages all the same."""
+        itself: one process pushes it all the same; several workers push it to this worker's pages all the same.
+        False: an edit of a message the history no longer holds, pushed nowhere."""
         if self.signals is None:
             chat.seq += 1
             message["v"] = chat.seq
-            self._push(chat, message)
+            if new:
+                self._push(chat, message)
             keep = self.messages.add(self.name, chat_id, message, self.clock(), HISTORY) if new else \
                 self.messages.update(self.name, chat_id, message)
         else:  # the version comes from the database, then the pages here read what they have not had
             keep = self.messages.append(self.name, chat_id, message, self.clock(), HISTORY) if new else \
                 self.messages.revise(self.name, chat_id, message)
         try:
-            await keep
+            kept = await keep
         except (sqlite3.Error, OSError):
             log.warning("a web chat message could not be kept in the history", exc_info=True)
             if self.signals is not None:  # this worker's pages have it still; the others' cannot
                 self._push(chat, {**message, "v": chat.seq + 1})
-            return
+            elif not new:
+                self._push(chat, message)
+            return True
+        if kept is False:
+            return False
         if self.signals is not None:
             self._follow(chat_id, chat, message["v"])
+        elif not new:
+            self._push(chat, message)
+        return True
 
     def _signalled(self, payload: str | None) -> None:
         """Another worker (or this one) changed a chat's history ("<channel> <version> <chat id>"), or None: the
@@ -392,28 +402,3 @@ def _option(option) -> dict:
 
 def _owner_dir(chat_id: str) -> str:
     return hashlib.sha256(chat_id.encode()).hexdigest()[:16]
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-
-
-def _prune_files(folder: Path, before: float) -> int:
-    removed = 0
-    for path in folder.glob("*/*"):
-        with contextlib.suppress(FileNotFoundError):
-            if path.is_file() and path.stat().st_mtime < before:
-                path.unlink()
-                removed += 1
-    for owner in folder.glob("*"):
-        with contextlib.suppress(OSError):  # only the folders left empty
-            owner.rmdir()
-    return removed
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None

@@ -1,0 +1,3 @@
+-- The web chat's uploads and the files it offers are kept in the database on PostgreSQL (storage/web_files.py), so
+-- that every worker reads what any of them wrote; SQLite's one process keeps them on disk beside its database. The
+-- number is taken so that both engines count alike.
