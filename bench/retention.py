@@ -68,7 +68,8 @@ async def run(path: str, cases: int, drafts: int) -> dict:
         print("sweeping", file=sys.stderr)
         started = time.perf_counter()
         counts = await store.retention.sweep(cases_closed_before=now - timedelta(days=720), journal_before=now,
-                                             stale_before=now, chats_idle_before=now, now=now)
+                                             stale_before=now, chats_idle_before=now,
+                                             broadcasts_ended_before=now - timedelta(days=720), now=now)
         sweep_s = time.perf_counter() - started
         left = await store.db.fetchone("SELECT (SELECT count(*) FROM case_attachments),"
                                        " (SELECT count(*) FROM cases WHERE user_id IS NOT NULL)")

@@ -9,7 +9,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import consultation_file
@@ -22,7 +21,7 @@ from storage import Store
 from storage.broadcasts import Audience, NewBroadcast, Outcome
 from storage.cases import NewCase
 
-SAMPLES = Path(__file__).resolve().parent.parent / "docs" / "consultations"
+SAMPLES = resources.files("messages") / "samples"  # package data: a wheel or the image has no docs/
 
 
 @dataclass(frozen=True)
@@ -152,14 +151,16 @@ async def seed_demo_broadcasts(store: Store, now: datetime) -> None:
 
 
 async def seed_demo_consultation(store: Store, now: datetime) -> None:
-    """The sample draft of docs/consultations/ open for comments, with the villagers' answers and comments; each
+    """The sample draft (messages/samples/) open for comments, with the villagers' answers and comments; each
     commenter accepted the sensitive purpose first, as the chat asks. Once: what the demo adds to it stays."""
     item = content()["consultation"]
     if await store.consultations.by_code(item["code"]) is not None:
         return
     places = [await store.localities.by_code(code) for code in item["localities"]]
     opened = now - timedelta(days=item["opened_days_ago"])
-    saved = await store.consultations.save(item["code"], consultation_file.read(SAMPLES / item["file"]), opened,
+    with resources.as_file(SAMPLES / item["file"]) as path:
+        draft = consultation_file.read(path)
+    saved = await store.consultations.save(item["code"], draft, opened,
                                            opened + timedelta(days=item["open_days"]),
                                            Audience(localities=tuple(p.id for p in places if p)), opened)
     await store.consultations.publish(saved.id, None, opened)
@@ -180,12 +181,12 @@ async def seed_demo_consultation(store: Store, now: datetime) -> None:
                                               comment["text"], comment["anonymous"], "web", commune, opened)
 
 
-SURVEY = Path(__file__).resolve().parent.parent / "docs" / "surveys" / "ra-soat-ho-tro.yaml"
+SURVEY = SAMPLES / "ra-soat-ho-tro.yaml"
 RESIDENTS = (("19702-01", 12), ("19702-02", 10), ("19702", 6), ("19735", 3))  # where, how many: small ones too
 
 
 async def seed_demo_survey(store: Store, now: datetime) -> None:
-    """The hardship-support check of docs/surveys, open from three days ago for eleven more days (brought up to
+    """The hardship-support check (messages/samples/), open from three days ago for eleven more days (brought up to
     date at each start), half answered by residents of Hải Lăng seeded for it; answers once."""
     from bot.survey_cli import check_surveys
 

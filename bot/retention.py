@@ -37,6 +37,7 @@ class Retention:
         try:
             kept = now - self.months * MONTH
             counts = await self.store.retention.sweep(cases_closed_before=kept, chats_idle_before=kept,
+                                                      broadcasts_ended_before=kept,
                                                       journal_before=now - JOURNAL_KEEP, stale_before=now - STALE,
                                                       now=now)
         except Exception:  # tried again once the claim is stale

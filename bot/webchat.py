@@ -320,7 +320,7 @@ class WebChat:
                                   else None)
 
     async def upload(self, request: Request) -> Response:
-        """A photo, as the raw body (JPEG, PNG or WebP), kept only as `images.normalise` makes it: even the
+        """A photo, as the raw body (JPEG, PNG, WebP or HEIC), kept only as `images.normalise` makes it: even the
         copy shown back in the chat has no GPS in it. Or a voice note or a document (ATTACHMENTS), kept as sent."""
         session = await self._auth(request)
         await self._limit(session)

@@ -9,7 +9,7 @@ each field says what it needs:
 - a date is YYYY-MM-DD or DD/MM/YYYY and must exist (`2030-02-31` and `31/02/2030` are refused);
 - a list of codes is a YAML list of texts (`[44, "19702"]`), never one bare text.
 
-`null`, `~` and an empty value mean "not given".
+`null`, `~` and an empty value mean "not given". A key written twice in one table is refused, with its line.
 """
 
 from __future__ import annotations
@@ -33,6 +33,17 @@ class FileProblem(Problem):
 
 class _AsWritten(yaml.SafeLoader):
     yaml_implicit_resolvers: dict = {}  # only null below: every other plain value is text
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        """A key written twice is refused: YAML would keep the last silently, and the operator meant one of them."""
+        first: dict[str, int] = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in first:
+                    raise FileProblem("duplicate_key", name=key.value, line=key.start_mark.line + 1,
+                                      first=first[key.value])
+                first[key.value] = key.start_mark.line + 1
+        return super().construct_mapping(node, deep)
 
 
 _AsWritten.add_implicit_resolver("tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"),

@@ -1,7 +1,9 @@
 """Every image a person sends is decoded, not trusted: opened with Pillow, refused if it does not decode
 or is too large in pixels (a small file can unpack into gigabytes), turned upright by its EXIF
-orientation, stripped of EXIF and every other metadata (GPS inside a photo is personal data the person did
-not choose to send), flattened on white, shrunk to `LONG_SIDE` and re-encoded as JPEG.
+orientation, its colours brought to sRGB by its own colour profile (a phone's Display P3, a print shop's CMYK),
+stripped of EXIF and every other metadata (GPS inside a photo is personal data the person did not choose to
+send), flattened on white, shrunk to `LONG_SIDE` and re-encoded as JPEG. An iPhone's HEIC is taken too, decoded
+by pi-heif (libheif, decoding only).
 
 Channels call `normalised` where bytes arrive (the web chat's upload); handlers through `Ctx.keep`.
 """
@@ -11,16 +13,22 @@ from __future__ import annotations
 import asyncio
 import io
 
-from PIL import Image, ImageOps
+from pi_heif import register_heif_opener
+from PIL import Image, ImageCms, ImageOps
 
 MIME = "image/jpeg"  # what every kept image is
 LONG_SIDE = 2560  # pixels on the long side: sharp on any screen, a few hundred KB
 MAX_PIXELS = 50_000_000  # a 48 MP phone camera fits; a decompression bomb does not
 MAX_BYTES = 20 * 1024 * 1024  # an image file as sent (Telegram's Bot API serves files up to 20 MB)
 QUALITY = 85
-FORMATS = ("JPEG", "PNG", "WEBP")  # what phones and browsers send (MPO comes as JPEG); fewer decoders to attack
-MIMES = frozenset({"image/jpeg", "image/png", "image/webp"})  # the same, as a platform names a file's type
+# What phones and browsers send (MPO comes as JPEG; HEIF is an iPhone's photo); fewer decoders to attack.
+FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+MIMES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"})  # as a platform names them
 WHITE = (255, 255, 255)
+SRGB = ImageCms.createProfile("sRGB")
+MANAGED = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB"}  # modes whose profile is applied, and what they become
+
+register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)  # the photo only
 
 
 class BadImage(Exception):
@@ -40,7 +48,7 @@ def normalise(data: bytes) -> bytes:
             raise BadImage("image.too_big")
         image.draft(None, (LONG_SIDE, LONG_SIDE))  # a big JPEG is decoded at a reduced scale: less memory
         image = ImageOps.exif_transpose(image)
-        image = _flat(image)
+        image = _flat(_srgb(image))
         image.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.LANCZOS)
         out = io.BytesIO()
         image.save(out, "JPEG", quality=QUALITY)
@@ -58,6 +66,19 @@ def normalise(data: bytes) -> bytes:
 async def normalised(data: bytes) -> bytes:
     """`normalise`, in a worker thread so the event loop keeps answering others."""
     return await asyncio.to_thread(normalise, data)
+
+
+def _srgb(image: Image.Image) -> Image.Image:
+    """The colours in sRGB, as the image's own ICC profile says they are: a JPEG without a profile is read as sRGB,
+    so dropping a Display P3 or CMYK profile would dull or shift them. A profile that does not parse or does not
+    fit the image is ignored: the photo is still kept."""
+    profile = image.info.get("icc_profile")
+    if not profile or image.mode not in MANAGED:
+        return image
+    try:
+        return ImageCms.profileToProfile(image, io.BytesIO(profile), SRGB, outputMode=MANAGED[image.mode])
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return image
 
 
 def _flat(image: Image.Image) -> Image.Image:

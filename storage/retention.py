@@ -12,6 +12,8 @@ from storage.db import Database
 from storage.files import FileStore, unreferenced
 
 BATCH = 200  # cases per transaction
+RECIPIENTS_BATCH = 5000  # delivery rows per transaction: a broadcast to a province has tens of thousands
+ENDED = "('done', 'cancelled')"  # a broadcast scheduled or still sending needs its rows to deliver once
 
 
 class RetentionRepo:
@@ -20,20 +22,24 @@ class RetentionRepo:
         self.files = files
 
     async def sweep(self, *, cases_closed_before: datetime, journal_before: datetime, stale_before: datetime,
-                    chats_idle_before: datetime, now: datetime) -> dict[str, int]:
+                    chats_idle_before: datetime, broadcasts_ended_before: datetime, now: datetime) -> dict[str, int]:
         """End what has been kept long enough; returns the counts (also in the audit log, when there were any).
         Running it again finds nothing more to do.
 
         A case closed (or answered and left) before `cases_closed_before` no longer names its sender, and its
         files and precise locations go (topic, place, text, dates and status stay). Handled updates in the
         journal before `journal_before` go, so do notices and numbered options older than `stale_before`, expired
-        web chat sessions, and the whole history of a web chat with no message since `chats_idle_before`. Files
-        nothing refers to any more are deleted from disk after each commit.
-        Cases go in batches, each its own short transaction, so that the first run on years of cases never holds
-        the write lock for long."""
+        web chat sessions, and the whole history of a web chat with no message since `chats_idle_before`. The
+        delivery record of a broadcast that ended (done or cancelled) before `broadcasts_ended_before` goes: who
+        it was sent to and how it went (the broadcast itself and its total stay). Files nothing refers to any more
+        are deleted from disk after each commit.
+        Cases and delivery records go in batches, each its own short transaction, so that the first run on years
+        of them never holds the write lock for long."""
         counts: dict[str, int] = defaultdict(int)
         after = 0
         while (after := await self._cases(cases_closed_before, after, counts)) is not None:
+            pass
+        while await self._recipients(broadcasts_ended_before, counts):
             pass
         async with self.db.tx() as conn:
             for name, statement, before in (
@@ -76,3 +82,21 @@ class RetentionRepo:
             free = await unreferenced(conn, digests)
         counts["files_deleted"] += await self.files.delete(free)
         return cases[-1]
+
+    async def _recipients(self, ended_before: datetime, counts: dict[str, int]) -> bool:
+        """One batch of the delivery rows of a broadcast that ended before `ended_before`; False once none is left."""
+        async with self.db.tx() as conn:
+            async with conn.execute(
+                f"SELECT id FROM broadcasts b WHERE status IN {ENDED} AND finished_at < ? AND EXISTS"
+                " (SELECT 1 FROM broadcast_recipients r WHERE r.broadcast_id = b.id) ORDER BY id LIMIT 1",
+                (iso(ended_before),),
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return False
+            cur = await conn.execute(
+                "DELETE FROM broadcast_recipients WHERE broadcast_id = ? AND user_id IN (SELECT user_id FROM"
+                " broadcast_recipients WHERE broadcast_id = ? ORDER BY user_id LIMIT ?)",
+                (row[0], row[0], RECIPIENTS_BATCH))
+            counts["recipients"] += cur.rowcount
+        return True

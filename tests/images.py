@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 from functools import cache
+from pathlib import Path
 
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageCms
 
 GPS = {ExifTags.GPS.GPSLatitudeRef: "N", ExifTags.GPS.GPSLatitude: (16.0, 45.0, 12.5),
        ExifTags.GPS.GPSLongitudeRef: "E", ExifTags.GPS.GPSLongitude: (107.0, 11.0, 3.25)}
@@ -41,6 +43,25 @@ def phone_photo() -> bytes:
     exif[ExifTags.Base.Orientation] = 6
     exif[ExifTags.IFD.GPSInfo] = GPS
     return encoded(image, quality=93, exif=exif)
+
+
+def iphone_photo() -> bytes:
+    """An iPhone's HEIC (made with pillow-heif, which can write it): 96×64, the left half red, GPS in its EXIF."""
+    return (Path(__file__).parent / "reference" / "iphone.heic").read_bytes()
+
+
+@cache
+def swapped_profile() -> bytes:
+    """An ICC profile by which the first channel is green and the second red: sRGB's, with the red and green
+    primaries' tags traded. A photo carrying it shows its colours only if its profile is honoured."""
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    count = struct.unpack(">I", srgb[128:132])[0]
+    entries = {srgb[at:at + 4]: at for at in range(132, 132 + 12 * count, 12)}
+    profile = bytearray(srgb)
+    red, green = entries[b"rXYZ"], entries[b"gXYZ"]
+    profile[red + 4:red + 12], profile[green + 4:green + 12] = srgb[green + 4:green + 12], srgb[red + 4:red + 12]
+    profile[84:100] = bytes(16)  # its digest no longer holds: "not computed"
+    return bytes(profile)
 
 
 def gps_of(data: bytes) -> dict:

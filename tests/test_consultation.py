@@ -18,7 +18,7 @@ from tests.dialog import ONBOARD, turns
 
 pytestmark = pytest.mark.backends
 
-SAMPLE = Path(__file__).parent.parent / "docs" / "consultations" / "quy-uoc-thon-long-hung.md"
+SAMPLE = Path(__file__).parent.parent / "messages" / "samples" / "quy-uoc-thon-long-hung.md"
 
 
 async def consultation(store, clock, code="QU-LONGHUNG", days=14):

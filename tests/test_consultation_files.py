@@ -13,7 +13,7 @@ from bot.cli import main
 from bot.consultation_file import Problem, read
 from storage import Store
 
-SAMPLE = Path(__file__).parent.parent / "docs" / "consultations" / "quy-uoc-thon-long-hung.md"
+SAMPLE = Path(__file__).parent.parent / "messages" / "samples" / "quy-uoc-thon-long-hung.md"
 
 
 @pytest.fixture

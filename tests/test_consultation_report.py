@@ -21,7 +21,7 @@ from storage.clock import iso
 
 pytestmark = pytest.mark.backends
 
-SAMPLE = Path(__file__).parent.parent / "docs" / "consultations" / "quy-uoc-thon-long-hung.md"
+SAMPLE = Path(__file__).parent.parent / "messages" / "samples" / "quy-uoc-thon-long-hung.md"
 NOW = datetime(2026, 11, 26, 1, tzinfo=UTC)
 SAME = [
     "Đề nghị không nêu tên hộ vi phạm trên loa, chỉ nhắc nhở riêng.",

@@ -1,16 +1,19 @@
 """deploy/: the compose file, its Caddyfile and its image, checked without Docker (not on the machines the tests
 run on): what each worker is given is a configuration the bot accepts, every worker is on the same database and
-behind Caddy, and the image holds every package the program is made of."""
+behind Caddy, and the image (or a wheel) holds every package the program is made of and every file it reads."""
 
 from __future__ import annotations
 
 import re
 import string
 import tomllib
+from fnmatch import fnmatch
+from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from bot import demo
 from bot.config import Config
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -54,3 +57,12 @@ def test_the_image_holds_every_package():
     example = dict(line.split("=", 1) for line in (DEPLOY / "env.example").read_text().splitlines()
                    if line and line[0] in string.ascii_uppercase)
     assert set(example) == set(EXAMPLE)
+
+
+def test_the_demo_reads_its_samples_from_package_data():
+    """A wheel and the image hold the packages' data, never docs/: the demo's sample draft and survey are there."""
+    data = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for sample in (demo.SAMPLES / demo.content()["consultation"]["file"], demo.SURVEY):
+        assert sample.is_file() and sample.read_text(encoding="utf-8").strip()
+        packaged = resources.files("messages").joinpath("samples", sample.name)
+        assert packaged == sample and any(fnmatch(f"samples/{sample.name}", p) for p in data["messages"])

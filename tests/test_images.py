@@ -12,7 +12,7 @@ from PIL import Image
 from handlers import images
 from handlers.images import LONG_SIDE, BadImage, normalise
 from messages import Texts
-from tests.images import RED, encoded, gps_of, jpeg, opened, phone_photo, png
+from tests.images import RED, encoded, gps_of, iphone_photo, jpeg, opened, phone_photo, png, swapped_profile
 
 
 def refused(data: bytes) -> str:
@@ -48,6 +48,26 @@ def test_a_small_image_keeps_its_size_and_transparency_is_flattened_on_white():
 
 
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+def test_an_iphone_heic_photo_is_kept_as_jpeg_without_gps():
+    photo = iphone_photo()
+    assert gps_of(photo)
+    kept = opened(normalise(photo))
+    assert kept.format == "JPEG" and kept.mode == "RGB" and kept.size == (96, 64)
+    assert kept.getpixel((10, 32)) == pytest.approx(RED, abs=30)
+    assert kept.getpixel((80, 32)) == pytest.approx((255, 255, 255), abs=10)
+    assert not kept.getexif() and not kept.info.get("exif")
+
+
+def test_colour_profiles_are_honoured_and_cmyk_kept():
+    # Kept as sRGB, which is how a JPEG without a profile is read: dropping the profile would change the colours.
+    tagged = opened(normalise(encoded(Image.new("RGB", (40, 30), (200, 30, 30)), icc_profile=swapped_profile())))
+    assert tagged.getpixel((5, 5)) == pytest.approx((30, 200, 30), abs=12) and not tagged.info.get("icc_profile")
+    cmyk = Image.new("CMYK", (40, 30), (0, 230, 230, 30))  # a red from a print shop's file
+    for profile in (None, swapped_profile(), b"not a profile" * 20):  # none, one for RGB, a broken one: still kept
+        kept = opened(normalise(encoded(cmyk, icc_profile=profile)))
+        assert kept.mode == "RGB" and kept.getpixel((5, 5)) == pytest.approx((225, 25, 25), abs=12)
+
+
 def test_too_many_pixels_is_refused_before_decoding():
     # 64 MP: over our limit; 100 MP: Pillow's warning too; 225 MP: Pillow's own refusal. All small files.
     for side in (8000, 10000, 15000):

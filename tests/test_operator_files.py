@@ -110,6 +110,15 @@ BROADCAST = "text_vi: Ngày thứ Bảy xanh\nfeedback_button: true\noverride_qu
     ("broadcast", BROADCAST, ("feedback_button: true", "at: 2030-02-31"), "at: cần ngày giờ địa phương"),
     ("broadcast", BROADCAST, ("feedback_button: true", "at: [27/11/2026 07:30]"), "at: phải là chữ"),
     ("broadcast", BROADCAST, ("feedback_button: true", "campaign: [ntm-2030]"), "campaign: phải là chữ"),
+    # A key written twice: YAML would keep the last one silently.
+    ("task", TASK, ("    localities:", "    deadline: 2030-03-31\n    localities:"),
+     "dòng 5: khóa deadline đã có ở dòng 4; mỗi khóa chỉ được ghi một lần"),
+    ("campaign", CAMPAIGN, ("    starts_on:", "    title_vi: Nông thôn mới nâng cao\n    starts_on:"),
+     "dòng 5: khóa title_vi đã có ở dòng 3"),
+    ("broadcast", BROADCAST, ("roles: [citizen]}", "roles: [citizen], 'topics': [an-sinh]}"),
+     "dòng 4: khóa topics đã có ở dòng 4"),
+    ("broadcast", BROADCAST, ("feedback_button: true\n", "feedback_button: true\nfeedback_button: false\n"),
+     "dòng 3: khóa feedback_button đã có ở dòng 2"),
 ])
 def test_a_bad_yaml_field_is_refused_naming_it(cli, capsys, command, good, bad, expected):
     (cli / "bad.yaml").write_text(good.replace(*bad), encoding="utf-8")

@@ -1,6 +1,6 @@
 """The daily retention job, on an injected clock: old closed cases lose their sender, files and locations; stale
-journal, notice, option and web session rows and idle web chats' history go; once a day, and nothing more the
-second time."""
+journal, notice, option and web session rows, idle web chats' history and the delivery records of broadcasts ended
+long ago go; once a day, and nothing more the second time."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from bot.config import ConfigError, load
 from bot.retention import Retention
 from bot.scheduler import Scheduler
+from storage.broadcasts import NewBroadcast, Outcome
 from storage.cases import Attachment, NewCase
 from tests.images import jpeg
+from tests.people import make_people
 from tests.schedule_kit import TZ, citizen, local, run
 
 pytestmark = pytest.mark.backends
@@ -138,7 +140,40 @@ async def test_many_old_cases_go_in_several_short_transactions(store, clock, mon
     lan = await citizen(store, start)
     cases = [await closed_case(store, start, lan, f"Ý kiến số {n} về đường làng") for n in range(5)]
     counts = await store.retention.sweep(cases_closed_before=start + timedelta(days=1), journal_before=start,
-                                         stale_before=start, chats_idle_before=start, now=start + timedelta(days=1))
+                                         stale_before=start, chats_idle_before=start, broadcasts_ended_before=start,
+                                         now=start + timedelta(days=1))
     assert counts["senders"] == 5 and counts["locations"] == 5
     assert all([(await store.cases.get(c.id)).user_id is None for c in cases])
     assert len([e for e in await store.audit.recent() if e.action == "retention.swept"]) == 1
+
+
+async def sent_to(store, now, people, *, finish="done") -> int:
+    """A broadcast delivered to `people` at `now`; left running when `finish` is None, or cancelled halfway."""
+    broadcast = await store.broadcasts.create(NewBroadcast(text_vi="Họp dân thôn Hà Lộc", scheduled_at=now), now)
+    await store.broadcasts.start(broadcast.id, now)
+    await store.broadcasts.resolve(broadcast.id)
+    targets = await store.broadcasts.claim(broadcast.id, len(people) // 2 if finish == "cancelled" else 1000, now)
+    await store.broadcasts.settle(broadcast.id, [Outcome(t.user_id, "sent") for t in targets], now)
+    if finish == "done":
+        await store.broadcasts.finish(broadcast.id, now)
+    elif finish == "cancelled":
+        await store.broadcasts.cancel(broadcast.id, now)
+    return broadcast.id
+
+
+async def test_broadcasts_ended_for_the_period_lose_their_delivery_record(store, clock, monkeypatch):
+    monkeypatch.setattr("storage.retention.RECIPIENTS_BATCH", 2)  # several transactions for one broadcast
+    start = clock()
+    people = await make_people(store, 5)
+    old, cancelled, sending = [await sent_to(store, start, people, finish=finish)
+                               for finish in ("done", "cancelled", None)]
+    clock.advance(days=60)
+    recent = await sent_to(store, clock(), people)
+    clock.advance(days=MONTHS * 30 - 30)
+    await Retention(store, MONTHS, TZ).tick(clock())
+    assert await store.broadcasts.recipients(old) == {} and await store.broadcasts.recipients(cancelled) == {}
+    assert (await store.broadcasts.get(old)).total == 5  # the announcement and how many it reached stay
+    # One still sending (or scheduled) needs its rows to send once; one ended less than the period ago keeps them.
+    assert len(await store.broadcasts.recipients(sending)) == len(await store.broadcasts.recipients(recent)) == 5
+    [entry] = [e for e in await store.audit.recent() if e.action == "retention.swept"]
+    assert entry.detail["recipients"] == 10

@@ -18,7 +18,7 @@ from tests.dialog import ONBOARD, turns
 from tests.schedule_kit import staff
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = (ROOT / "docs/surveys/ra-soat-ho-tro.yaml").read_text(encoding="utf-8")
+SAMPLE = (ROOT / "messages/samples/ra-soat-ho-tro.yaml").read_text(encoding="utf-8")
 GREEN = (ROOT / "docs/surveys/chu-nhat-xanh.yaml").read_text(encoding="utf-8")
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 POLL = """\
@@ -70,8 +70,8 @@ def cli(monkeypatch, tmp_path):
 
 
 def test_survey_load_saves_the_samples(cli, capsys):
-    for name in ("ra-soat-ho-tro.yaml", "chu-nhat-xanh.yaml"):
-        assert main(["survey", "load", str(ROOT / "docs/surveys" / name)]) == 0
+    for sample in ("messages/samples/ra-soat-ho-tro.yaml", "docs/surveys/chu-nhat-xanh.yaml"):
+        assert main(["survey", "load", str(ROOT / sample)]) == 0
     assert "Đã nạp 1 khảo sát: chu-nhat-xanh" in capsys.readouterr().out
     with sqlite3.connect(cli / "cli.db") as db:
         assert db.execute("SELECT code, anonymous FROM surveys ORDER BY id").fetchall() == [

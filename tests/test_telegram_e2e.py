@@ -13,7 +13,7 @@ from PIL import Image
 from bot.app import App, utc_now
 from bot.config import Config
 from tests.fakes.telegram_api import FakeBotAPI
-from tests.images import RED, encoded, gps_of, jpeg, opened, phone_photo
+from tests.images import RED, encoded, gps_of, iphone_photo, jpeg, opened, phone_photo
 
 pytestmark = pytest.mark.backends
 
@@ -97,7 +97,8 @@ async def test_export_arrives_as_a_document_and_photos_get_an_answer(database):
 
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
 async def test_photos_over_telegram_are_cleaned_and_shrunk_and_bad_ones_refused(database):
-    """A phone's 12 MB photo, sent as a photo and as a file, is kept upright, ≤ 2560 px, without EXIF or GPS;
+    """A phone's 12 MB photo, sent as a photo and as a file (an iPhone's HEIC too), is kept upright, ≤ 2560 px,
+    without EXIF or GPS;
     a decompression bomb and a broken JPEG are refused with a clear message and nothing is kept."""
     async with FakeBotAPI() as api:
         async with running(config_for(api, database)) as app:
@@ -107,7 +108,8 @@ async def test_photos_over_telegram_are_cleaned_and_shrunk_and_bad_ones_refused(
             await click(api, calls, "Đúng")
             photo = phone_photo()
             for send in (lambda: api.push_photo(LAN, photo),
-                         lambda: api.push_document(LAN, photo, "IMG_2041.jpg", "image/jpeg")):
+                         lambda: api.push_document(LAN, photo, "IMG_2041.jpg", "image/jpeg"),
+                         lambda: api.push_document(LAN, iphone_photo(), "IMG_0001.HEIC", "image/heic")):
                 mark = api.mark()
                 send()
                 assert "Đã nhận ảnh" in (await api.wait_sent(LAN, 1, since=mark))[0].text
@@ -118,7 +120,9 @@ async def test_photos_over_telegram_are_cleaned_and_shrunk_and_bad_ones_refused(
                 assert said in (await api.wait_sent(LAN, 1, since=mark))[0].text
             user = await app.store.users.find("telegram", str(LAN))
             attachments = (await app.store.cases.draft(user.id))["attachments"]
-            assert [(a["kind"], a["mime"], a["filename"]) for a in attachments] == [("photo", "image/jpeg", None)] * 2
+            assert [(a["kind"], a["mime"], a["filename"]) for a in attachments] == [("photo", "image/jpeg", None)] * 3
+            heic = await app.store.files.get(attachments.pop()["sha256"])
+            assert opened(heic).size == (96, 64) and not gps_of(heic)
             for attachment in attachments:
                 kept = await app.store.files.get(attachment["sha256"])
                 image = opened(kept)

@@ -28,7 +28,7 @@ from bot.webchat import MAX_JSON, MAX_TEXT, MAX_UPLOAD
 from handlers.base import Document, Reply
 from handlers.images import normalise
 from storage import Store
-from tests.images import RED, encoded, gps_of, opened, phone_photo
+from tests.images import RED, encoded, gps_of, iphone_photo, opened, phone_photo
 
 # ---- helpers, shared with the browser test ----------------------------------------------------------
 
@@ -443,7 +443,13 @@ async def test_photo_upload_is_kept_for_its_owner_only(prod_app, web):
 
     bad = await web.http.post("/api/upload", content=b"GIF89a not allowed",
                               headers={"X-CSRF-Token": web.csrf, "Content-Type": "image/gif"})
-    assert bad.status_code == 422 and "JPEG, PNG hay WebP" in bad.json()["message"]
+    assert bad.status_code == 422 and "JPEG, PNG, WebP hay HEIC" in bad.json()["message"]
+    # An iPhone's HEIC that the browser could not turn into JPEG: the server does.
+    heic = await web.http.post("/api/upload", content=iphone_photo(),
+                               headers={"X-CSRF-Token": web.csrf, "Content-Type": "image/heic"})
+    assert heic.status_code == 200, heic.text
+    shown = (await web.http.get(heic.json()["messages"][0]["photo"]["url"])).content
+    assert opened(shown).size == (96, 64) and not gps_of(shown) and b"iPhone" not in shown
 
     async with client(prod_app) as other:
         await other.open()

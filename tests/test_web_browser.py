@@ -134,3 +134,33 @@ async def test_pushed_messages_reach_the_open_page(tmp_path, clock):
             await expect(pushed.locator("a.option")).to_have_attribute("href", "https://example.vn/tin")
     finally:
         await app.stop()
+
+
+# What a browser lacks, as the page would find it: no recorder, no geolocation, or a page not served over HTTPS.
+LACKING = {
+    "nothing": "",
+    "recorder": "delete window.MediaRecorder;",
+    "geolocation": "delete Navigator.prototype.geolocation;",
+    "secure context": "Object.defineProperty(window, 'isSecureContext', {get: () => false});",
+}
+
+
+async def test_voice_and_location_are_offered_only_where_the_browser_can(tmp_path, clock):
+    """A button that could only end in «cannot» is not shown: the microphone needs MediaRecorder, the location
+    geolocation, and both a secure page (browsers refuse them on plain HTTP)."""
+    require_chromium()
+    app = await build_app(tmp_path, clock, demo=False)
+    try:
+        async with served(app) as url, phone_page() as first:
+            for lacking, script in LACKING.items():
+                page = await first.context.new_page()
+                await page.add_init_script(script)
+                await page.goto(url + "/")
+                await expect(page.locator("#log")).to_contain_text("Mục đích 1/2")
+                for button_id, needs in (("#record", ("recorder", "secure context")),
+                                         ("#locate", ("geolocation", "secure context"))):
+                    shown = page.locator(button_id)
+                    await (expect(shown).to_be_hidden() if lacking in needs else expect(shown).to_be_visible())
+                await page.close()
+    finally:
+        await app.stop()

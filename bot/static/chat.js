@@ -692,6 +692,10 @@
   // A voice note: the first tap records, the second sends.
   const recordButton = $("record");
   let recorder = null;
+  // Each is offered only where the browser can do it, which is only on a secure page (HTTPS, or this machine):
+  // elsewhere a tap could only end in an apology.
+  recordButton.hidden = !(window.isSecureContext && window.MediaRecorder && navigator.mediaDevices?.getUserMedia);
+  $("locate").hidden = !(window.isSecureContext && navigator.geolocation);
 
   recordButton.addEventListener("click", async () => {
     if (recorder) {
@@ -723,10 +727,6 @@
   });
 
   $("locate").addEventListener("click", () => {
-    if (!navigator.geolocation) {
-      showStatus(t("web.no_location"));
-      return;
-    }
     navigator.geolocation.getCurrentPosition(
       (position) => post("/api/message", {
         location: { latitude: position.coords.latitude, longitude: position.coords.longitude }, id: messageId(),
