@@ -92,7 +92,7 @@ class DatabaseFileStore:
 # Every place that may name a file by its digest: a column, or a JSON draft that mentions it (a half-written case,
 # a broadcast being composed).
 _COLUMNS = (("case_attachments", "sha256"), ("task_reports", "sha256"), ("broadcasts", "photo_sha256"),
-            ("dvk_photos", "sha256"))
+            ("dvk_photos", "sha256"), ("web_files", "sha256"))
 _DRAFTS = ("case_drafts", "conversations")
 _CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
 _HEX = re.compile(r"[0-9a-f]{64}")  # what may be a digest in a draft: a false match only keeps a file

@@ -20,8 +20,6 @@ from pathlib import Path
 from storage.db import Database
 from storage.files import DatabaseFileStore, unreferenced
 
-_CHUNK = 500  # digests per IN (…)
-
 
 class WebFolder:
     """On disk: `root/<owner>/<name>`."""
@@ -73,12 +71,6 @@ class WebFileRepo:
                                     (self.channel, value)) as cur:
                 dropped = [r[0] for r in await cur.fetchall()]
             free = await unreferenced(conn, dropped)
-            wanted = sorted(free)
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start:start + _CHUNK]
-                async with conn.execute(f"SELECT sha256 FROM web_files WHERE sha256 IN ({','.join('?' * len(chunk))})",
-                                        chunk) as cur:
-                    free -= {r[0] for r in await cur.fetchall()}
         await self.files.delete(free)
         return len(dropped)
 

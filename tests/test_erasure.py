@@ -126,6 +126,24 @@ async def test_a_file_another_record_refers_to_stays_on_disk(store, clock):
     assert await store.files.get(shared) is None
 
 
+async def test_a_file_a_web_chat_names_stays_when_the_last_case_naming_it_is_erased(store, clock):
+    """A photo sent in the web chat and kept by a case is one file (content-addressed); on PostgreSQL the web chat
+    names it in `web_files`: erasing the case's author must not take it from under the chat."""
+    now = clock()
+    commune = (await store.localities.search("Hải Lăng", level=1))[0]
+    lan = await citizen(store, now, "1001")
+    photo = await store.files.put(PHOTO)
+    topic = (await store.topics.by_code("nong-thon-moi")).id
+    await store.cases.create(NewCase(
+        "phananh", lan, False, topic, commune.id, CONTENT, False, None, now, now,
+        attachments=(Attachment("photo", photo, "image/jpeg", 10, None, None, None),)), now)
+    await store.db.execute("INSERT INTO web_files (channel, owner, name, sha256) VALUES ('web', 'o1', 'a.jpg', ?)",
+                           (photo,))
+    erased = await store.users.erase(lan, "v1", now, marker=MARKER)
+    assert (erased.files, erased.files_deleted) == (1, 0)
+    assert await store.files.get(photo) is not None
+
+
 async def test_erasing_a_case_already_closed_keeps_its_status(store, clock):
     now = clock()
     lan = await citizen(store, now)
