@@ -77,16 +77,22 @@ async def consult_command(ctx: Ctx) -> None:
     ctx.say(ctx.t("consultation.choose"), [(Option(c.title, cb("vko", c.id)),) for c in readable])
 
 
-@registry.action("vko")
-async def open_button(ctx: Ctx) -> None:
-    """A consultation chosen from the list, or from a notice."""
+async def named(ctx: Ctx) -> Consultation | None:
+    """The published consultation a button names; None, the person told so, when it is gone or a draft."""
     consultation = await ctx.store.consultations.get(int(ctx.args[0])) \
         if len(ctx.args) == 1 and ctx.args[0].isdigit() else None
     if consultation is None or consultation.status == "draft":
         ctx.say(ctx.t(ctx.stale_key))
-        return
-    ctx.conversation = None
-    await ctx.goto(FLOW, "toc", cid=consultation.id)
+        return None
+    return consultation
+
+
+@registry.action("vko")
+async def open_button(ctx: Ctx) -> None:
+    """A consultation chosen from the list, or from a notice."""
+    if (consultation := await named(ctx)) is not None:
+        ctx.conversation = None
+        await ctx.goto(FLOW, "toc", cid=consultation.id)
 
 
 async def from_link(ctx: Ctx, code: str) -> bool:

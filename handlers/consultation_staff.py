@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from handlers.base import ADMIN, STAFF, Ctx, Document, Option, allowed, cb, registry, step_key
 from handlers.broadcast import describe_audience, plan_start
-from handlers.consultation import current, lost, num, section_at, sections_of, where
+from handlers.consultation import current, lost, named, num, section_at, sections_of, where
 from handlers.consultation_report import report_docx, report_xlsx
 from handlers.pickers import locality_name, page_row, pages_of, turned_page
 from handlers.reports import when
@@ -61,13 +61,9 @@ async def drafts_command(ctx: Ctx) -> None:
 
 @registry.action("vks", roles=STAFF)
 async def staff_open_button(ctx: Ctx) -> None:
-    consultation = await ctx.store.consultations.get(int(ctx.args[0])) \
-        if len(ctx.args) == 1 and ctx.args[0].isdigit() else None
-    if consultation is None or consultation.status == "draft":
-        ctx.say(ctx.t(ctx.stale_key))
-        return
-    ctx.conversation = None
-    await ctx.goto(STAFF_FLOW, "over", cid=consultation.id)
+    if (consultation := await named(ctx)) is not None:
+        ctx.conversation = None
+        await ctx.goto(STAFF_FLOW, "over", cid=consultation.id)
 
 
 async def _over_prompt(ctx: Ctx) -> None:
