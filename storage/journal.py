@@ -94,7 +94,12 @@ class JournalRepo:
             self._timer = asyncio.get_running_loop().call_later(SOON_SECONDS, self._write_soon)
 
     async def flush(self) -> None:
-        """Write the `done_soon` marks still waiting (at a stop)."""
+        """Write the `done_soon` marks still waiting (at a stop), after the timer's write already under way."""
+        if self._flushing:  # it took its marks: returning before it is written would let a stop cut it
+            await asyncio.gather(*self._flushing, return_exceptions=True)
+        await self._write_waiting()
+
+    async def _write_waiting(self) -> None:
         if self._soon:
             marks = self._take_soon()
             try:
@@ -115,7 +120,7 @@ class JournalRepo:
 
         async def write() -> None:
             try:
-                await self.flush()
+                await self._write_waiting()
             except Exception as err:  # kept: the next write or the next timer tries again; the replay at worst
                 log.warning("done marks of the inbound journal not written yet: %s", err)
 

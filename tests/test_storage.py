@@ -450,6 +450,27 @@ async def test_a_done_soon_mark_rides_on_the_next_accept_or_is_written_alone_soo
     assert await _done_ids(store) == [first.id, second.id]
 
 
+async def test_a_flush_waits_for_the_timers_write_of_done_soon_marks_under_way(store, monkeypatch):
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    [entry] = await store.journal.accept("zalo", [("u1", "1", "{}")], now)
+    gate = asyncio.Event()
+    execute = store.db.execute
+
+    async def slow(*args, **kwargs):
+        await gate.wait()
+        return await execute(*args, **kwargs)
+
+    monkeypatch.setattr(store.db, "execute", slow)
+    store.journal.done_soon(entry.id, now)
+    await asyncio.sleep(journal.SOON_SECONDS * 3)  # the timer's write took the mark and waits
+    flushed = asyncio.create_task(store.journal.flush())
+    await asyncio.sleep(0.01)
+    assert not flushed.done()  # a stop would close the database under that write
+    gate.set()
+    await flushed
+    assert await _done_ids(store) == [entry.id]
+
+
 async def test_done_soon_marks_a_failed_write_could_not_carry_are_written_by_the_next(store, monkeypatch):
     monkeypatch.setattr(journal, "SOON_SECONDS", 60.0)
     now = datetime(2026, 11, 28, tzinfo=UTC)
