@@ -388,7 +388,7 @@ class ConsultationRepo:
                 "UPDATE consultation_comments SET outcome = ?, explanation = ?, handled_by = ?, handled_at = ?"
                 " WHERE id = ? AND coalesce(outcome, '') = ? AND updated_at = ? AND section_id IN"
                 " (SELECT s.id FROM consultation_sections s JOIN consultations k ON k.id = s.consultation_id"
-                " WHERE k.status = 'open')",
+                f" WHERE k.status = 'open'{self.db.dialect.share_lock('k')})",
                 (outcome, explanation, by, iso(now), comment_id, seen[0] or "", seen[1]))
             return cur.rowcount == 1
 
