@@ -35,7 +35,7 @@ NUMBERS = re.compile(r"^\s*\d+(\s*[,;]\s*\d+|\s+\d+)*\s*$")  # "1, 3" or "1 3": 
 # A number question asks for a whole number, typed the Vietnamese way: dots group thousands ("12.500"). A comma is
 # the decimal mark ("2,5"), and so is a dot that does not group three digits ("2.5", the English way): such a number
 # is refused with a word on why, never read as 25.
-WHOLE = re.compile(r"-?(\d{1,3}(\.\d{3})+|\d{1,9})")
+WHOLE = re.compile(r"-?([1-9]\d{0,2}(\.\d{3})+|\d{1,9})")  # "0.500" is a decimal, not 500
 DECIMAL = re.compile(r"-?(\d{1,3}(\.\d{3})+|\d+)[.,]\d+")
 TYPED = ("number", "text")  # answered by typing: on a channel without buttons they show no numbered options
 REPORT_TOPIC = "an-sinh"  # where a report offered by a survey goes when the survey names no topic

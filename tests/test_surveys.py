@@ -163,6 +163,7 @@ async def test_a_number_is_read_the_vietnamese_way_and_a_decimal_is_refused_poli
         ("2.5", ["cần một số nguyên, không có phần thập phân", "một số từ 1 đến 20000", "Câu 2/3"]),
         ("2,5", ["cần một số nguyên", "Câu 2/3"]),
         ("1.000,5", ["cần một số nguyên"]),
+        ("0.500", ["cần một số nguyên"]),  # a dot after a lone 0 is a decimal point
         ("1.2.3", ["!số nguyên", "Ông/Bà vui lòng gõ một số từ 1 đến 20000"]),
         ("12.500", ["Câu 3/3"]),
     ])
