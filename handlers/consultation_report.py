@@ -51,7 +51,7 @@ def summarise(comments: list[Comment], threshold: int) -> list[GroupSummary]:
     groups = []
     for members in similar.group([c.text for c in comments], threshold):
         leader = comments[members[0]]
-        summary = GroupSummary(len(members), cut(leader.text, QUOTE),
+        summary = GroupSummary(len(members), cut(leader.text, QUOTE, one_line=False),
                                sorted({comments[i].paragraph for i in members if comments[i].paragraph}))
         for i in members:
             comment = comments[i]

@@ -27,10 +27,11 @@ def join(separator: str, parts: Iterable[object]) -> Safe:
     return Safe(separator.join(p if isinstance(p, Safe) else html.escape(str(p), quote=False) for p in parts))
 
 
-def cut(text: str, size: int) -> str:
-    """On one line, at most `size` characters, for a list line or a button; what is cut ends with "…" so it
-    reads as cut."""
-    text = " ".join(text.split())
+def cut(text: str, size: int, *, one_line: bool = True) -> str:
+    """At most `size` characters, on one line for a list line or a button (`one_line`; a quote keeps its lines);
+    what is cut ends with "…" so it reads as cut."""
+    if one_line:
+        text = " ".join(text.split())
     return text if len(text) <= size else text[: size - 1].rstrip() + "…"
 
 

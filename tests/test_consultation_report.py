@@ -136,6 +136,17 @@ async def test_a_case_like_an_open_one_in_the_same_commune_shows_cadres_the_like
     assert "Có thể trùng" not in admin.text()
 
 
+def test_a_quote_in_the_report_keeps_the_comments_lines():
+    from types import SimpleNamespace
+
+    from handlers.consultation_report import summarise
+
+    comment = SimpleNamespace(text="Đề nghị bổ sung:\n- đường liên thôn;\n- chiếu sáng.", paragraph=None, outcome=None,
+                              explanation=None)
+    [group] = summarise([comment], 85)
+    assert group.quote == "Đề nghị bổ sung:\n- đường liên thôn;\n- chiếu sáng."
+
+
 def test_the_report_quotes_twenty_single_comments_a_section_and_counts_the_rest():
     from collections import Counter
     from io import BytesIO
