@@ -241,6 +241,7 @@ FEATURE = Feature(
                 "chat_menus": "which command menu the chat was given",
                 "web_messages": "the web chat's page history, shown on the page itself",
                 "web_sessions": "a web chat cookie's hash",
+                "web_files": "the names of the files of the web chat's history (the files are in the cases it kept)",
                 "notice_outbox": "messages to the person waiting to be delivered"},
     erased=IDENTITY, kept={"users": "the anonymous row itself: commune and join date"},
 )

@@ -11,10 +11,12 @@ import aiosqlite
 
 # (table, what finds the person's rows, the count in `Erasure` it adds to, if any). What finds them: the account's
 # "user" id, its "chat" (channel, chat id), its bare "chat_id" (a web session's chat id is a random token, never a
-# Telegram or Zalo id), or its "handled chat" (the erasure's own update stays in the journal until it is handled).
+# Telegram or Zalo id), its "handled chat" (the erasure's own update stays in the journal until it is handled), or
+# its chat's "web owner" (the hash the web chat keeps its files under, storage/web_files.py `owner_of`).
 Erased = tuple[str, str, str | None]
 WHERE = {"user": "user_id = ?", "chat": "channel = ? AND chat_id = ?", "chat_id": "chat_id = ?",
-         "handled chat": "channel = ? AND chat_id = ? AND done_at IS NOT NULL"}
+         "handled chat": "channel = ? AND chat_id = ? AND done_at IS NOT NULL",
+         "web owner": "channel = ? AND owner = ?"}
 # Run for each of the person's accounts: (connection in the transaction, account id, erase content too, the digests
 # of files taken off, which go from disk when nothing else refers to them); the ids of the items it withdrew, whose
 # notices (prepared by the feature's `erasing`, handlers/features.py) the same transaction keeps in the outbox.

@@ -15,6 +15,7 @@ from storage.conversations import Conversation, conversation_of, shown_of
 from storage.db import Database
 from storage.files import FileStore, digests_in, unreferenced
 from storage.notices import keep
+from storage.web_files import owner_of
 
 PURPOSES = ("news", "opinions", "sensitive")
 
@@ -257,6 +258,7 @@ IDENTITY = (
     ("web_messages", "chat", None),
     ("chat_menus", "chat", None),
     ("web_sessions", "chat_id", "sessions"),
+    ("web_files", "web owner", None),
     ("user_topics", "user", None),
     ("notice_outbox", "user", None),
     ("consents", "user", "consents"),  # counted in consent_tallies first
@@ -290,7 +292,11 @@ async def _erase_identity(conn: aiosqlite.Connection, user_id: int, now: datetim
         " ON CONFLICT (purpose, granted, text_version) DO UPDATE SET count = consent_tallies.count + excluded.count",
         (user_id,))
     chat = (row["channel"], row["chat_id"])
-    keys = {"user": (user_id,), "chat": chat, "handled chat": chat, "chat_id": (row["chat_id"],)}
+    web = (row["channel"], owner_of(row["chat_id"])) if row["chat_id"] is not None else None
+    if web is not None:  # the web chat's files by name (PostgreSQL): their bytes go when nothing else names them
+        async with conn.execute("SELECT sha256 FROM web_files WHERE channel = ? AND owner = ?", web) as cur:
+            digests.update(r[0] for r in await cur.fetchall())
+    keys = {"user": (user_id,), "chat": chat, "handled chat": chat, "chat_id": (row["chat_id"],), "web owner": web}
     for table, key, counted in erasure.erased():
         if row["chat_id"] is None and key != "user":
             continue

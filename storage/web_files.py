@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import shutil
 import time
 from datetime import timedelta
@@ -20,6 +21,11 @@ from pathlib import Path
 from storage.db import Database
 from storage.files import DatabaseFileStore, unreferenced
 
+
+def owner_of(chat_id: str) -> str:
+    """The name a web chat's files are kept under (a folder on SQLite's disk, `web_files.owner` on PostgreSQL): a
+    hash, so that neither shows the chat's id."""
+    return hashlib.sha256(chat_id.encode()).hexdigest()[:16]
 
 class WebFolder:
     """On disk: `root/<owner>/<name>`."""

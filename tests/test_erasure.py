@@ -144,6 +144,24 @@ async def test_a_file_a_web_chat_names_stays_when_the_last_case_naming_it_is_era
     assert await store.files.get(photo) is not None
 
 
+async def test_erasure_takes_the_web_chats_files_by_name_in_its_own_transaction(store, clock):
+    """On PostgreSQL the web chat keeps its files by name in `web_files` (storage/web_files.py): the erasure's
+    transaction takes the chat's names and, once committed, the bytes nothing else names; another chat's stay."""
+    from storage.web_files import owner_of
+
+    now = clock()
+    lan, binh = await citizen(store, now, "1001"), await citizen(store, now, "1002", "Trần Văn Bình")
+    own, theirs = await store.files.put(PHOTO + b"lan"), await store.files.put(PHOTO + b"binh")
+    for chat, digest in (("1001", own), ("1002", theirs)):
+        await store.db.execute("INSERT INTO web_files (channel, owner, name, sha256) VALUES ('test', ?, 'a.jpg', ?)",
+                               (owner_of(chat), digest))
+    erased = await store.users.erase(lan, "v1", now, marker=MARKER)
+    assert erased.files_deleted == 1
+    assert await store.files.get(own) is None and await store.files.get(theirs) is not None
+    assert [r[0] for r in await store.db.fetchall("SELECT owner FROM web_files")] == [owner_of("1002")]
+    assert binh
+
+
 async def test_erasing_a_case_already_closed_keeps_its_status(store, clock):
     now = clock()
     lan = await citizen(store, now)

@@ -72,7 +72,7 @@ def test_every_keyword_runs_a_declared_command():
 
 
 # Columns that name a person, wherever they are: their account, their chat, what they did, wrote or were given.
-PERSON_COLUMNS = {"user_id", "chat_id", "actor_id", "created_by", "used_by", "assigned_to", "linked_to"}
+PERSON_COLUMNS = {"user_id", "chat_id", "actor_id", "created_by", "used_by", "assigned_to", "linked_to", "owner"}
 
 
 async def personal_tables(store) -> set[str]:

@@ -15,7 +15,6 @@ view (a channel without HTML, as on Zalo), plain text that the page shows as tex
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -31,7 +30,7 @@ from bot.channels.base import split_text
 from handlers.base import Capabilities, Document, Media, Reply
 from storage.clock import iso
 from storage.notify import WEB, WEB_MENU, LocalSignals
-from storage.web_files import WebFileRepo, WebFolder
+from storage.web_files import WebFileRepo, WebFolder, owner_of
 from storage.web_messages import WebMessageRepo
 
 log = logging.getLogger(__name__)
@@ -187,7 +186,7 @@ class WebChannel:
     async def save_upload(self, chat_id: str, content: bytes, extension: str = "jpg") -> str:
         """Keep a file a person sent (a photo as a normalised JPEG); returns its reference (the Media ref and the
         file's name)."""
-        owner = _owner_dir(chat_id)
+        owner = owner_of(chat_id)
         ref = f"{owner}-{secrets.token_hex(16)}.{extension}"
         await self.files.put(owner, ref, content)
         return ref
@@ -195,7 +194,7 @@ class WebChannel:
     async def forget(self, chat_id: str) -> None:
         """The person erased their data: the erasure's transaction took their history (`web_messages`); the
         files they uploaded go now. Open pages stay connected; what is sent next starts a new history."""
-        await self.files.forget(_owner_dir(chat_id))
+        await self.files.forget(owner_of(chat_id))
         if self.signals is not None:  # the chat's versions start again: every worker's pages must follow
             await self.signals.notify(WEB, f"{self.name} 0 {chat_id}")
 
@@ -208,7 +207,7 @@ class WebChannel:
         """A file the person of `chat_id` sent, and only theirs, while their history shows it (not after an
         erasure)."""
         match = UPLOAD_REF.match(ref)
-        if match is None or match.group(1) != _owner_dir(chat_id):
+        if match is None or match.group(1) != owner_of(chat_id):
             return None
         if not await self.messages.mentions(self.name, chat_id, ref):
             return None
@@ -227,7 +226,7 @@ class WebChannel:
         """A file the bot sent to `chat_id` (its name and type are in the message that carried it)."""
         if not DOCUMENT_REF.match(file_id):
             return None
-        content = await self.files.get(_owner_dir(chat_id), file_id)
+        content = await self.files.get(owner_of(chat_id), file_id)
         if content is None:
             return None
         for message in reversed(await self.history(chat_id)):
@@ -303,7 +302,7 @@ class WebChannel:
         """Keep a file the bot sent beside the chat's uploads (and pruned with them): the history names it by its
         id."""
         file_id = "d" + secrets.token_hex(12)
-        await self.files.put(_owner_dir(chat_id), file_id, file.content)
+        await self.files.put(owner_of(chat_id), file_id, file.content)
         return {"id": file_id, "name": file.filename, "size": len(file.content), "mime": file.mime,
                 "url": f"/api/files/{file_id}"}
 
@@ -400,5 +399,3 @@ def _option(option) -> dict:
     return {"label": option.label, "data": option.data}
 
 
-def _owner_dir(chat_id: str) -> str:
-    return hashlib.sha256(chat_id.encode()).hexdigest()[:16]
