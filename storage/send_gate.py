@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.pg import Connection
+from storage.pg import KEEPALIVES, Connection, probed
 
 # `n.t`: the database's clock, read once for the whole statement. The first SELECT reads the row as it was before
 # the UPDATE in the same statement (PostgreSQL's rule for a data-modifying WITH): what a refused lease waits for.
@@ -53,7 +53,9 @@ class SendGateRepo:
     @classmethod
     async def open(cls, url: str) -> SendGateRepo:
         # Nothing here need survive a crash (an UNLOGGED table): a commit need not wait for the disk.
-        return cls(await Connection.open(url, "SET synchronous_commit = off"))
+        # Probed like every connection a worker makes: every reply's place and the web chat's limits wait on it, so
+        # a silent network cut must end in an error (the caller's fallback), not a wait of minutes.
+        return cls(await Connection.open(probed(url), *KEEPALIVES, "SET synchronous_commit = off"))
 
     async def lease(self, channel: str, span: float, *, bulk_span: float | None = None,
                     horizon: float = 0.0) -> Lease:

@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.outbound import Gate, Priority
 from handlers.base import Reply
 from messages import Safe
+from storage.pg import KEEPALIVES
 from storage.send_gate import Lease, SendGateRepo
 from tests.fakes.telegram_api import FakeBotAPI
 from tests.people import BASE_CHAT, make_people
@@ -50,6 +51,21 @@ async def flood(app: App, chats: list[int], mark: str) -> None:
                                        Priority.BROADCAST)
 
     await asyncio.gather(*(one(chat) for chat in chats))
+
+
+async def test_the_send_gates_connection_is_probed_like_every_workers_connection(database):
+    """Every reply's place (and the web chat's shared limits) waits on it: a vanished database host must end in an
+    error, not a wait on a silent socket."""
+    gate = await SendGateRepo.open(database)
+    try:
+        # The server's keepalives are set on it (over the tests' Unix socket PostgreSQL shows them as 0), the client's
+        # and the bound on connecting are in its URL.
+        assert set(KEEPALIVES) <= set(gate.conn._settings)
+        assert "keepalives_idle=10" in gate.conn._url and "connect_timeout=10" in gate.conn._url
+        [[one]] = await gate.conn.execute_fetchall("SELECT 1")
+        assert one == 1
+    finally:
+        await gate.close()
 
 
 async def test_leases_on_two_connections_take_places_one_after_the_other(database):
