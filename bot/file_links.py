@@ -60,6 +60,11 @@ class FileLinks:
                    + f"{document.mime}\0{document.filename}".encode())
         return f"{self.base_url}/f/{_b64(payload)}.{_b64(self._sign(payload))}"
 
+    def keyed(self, text: str) -> str:
+        """A digest of `text` only this deployment can make (HMAC with the links' secret): a client's address kept
+        in the database for its rate limit cannot be found again by hashing every address."""
+        return hmac.digest(self._secret, b"keyed\0" + text.encode(), hashlib.sha256).hex()[:32]
+
     def _sign(self, payload: bytes) -> bytes:
         return hmac.digest(self._secret, payload, hashlib.sha256)[:SIGNATURE_BYTES]
 

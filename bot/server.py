@@ -101,4 +101,4 @@ def web_chat(app: App) -> WebChat:
     settings = WebSettings(demo=config.demo, operator=config.operator_name, session_days=config.web_session_days,
                            burst=config.web_burst, rate=config.web_rate, https=config.web_url.startswith("https://"),
                            shared=not app.alone)
-    return WebChat(app.store, app.intake.handle, app.web_channels, settings, app.clock, app.send_gate)
+    return WebChat(app.store, app.intake.handle, app.web_channels, settings, app.clock, app.send_gate, app.links.keyed)

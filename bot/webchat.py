@@ -146,11 +146,14 @@ class WebChat:
     view; a session talks to one of them at a time."""
 
     def __init__(self, store: Store, handle: Handle, channels: list[WebChannel], settings: WebSettings,
-                 clock: Callable[[], datetime], buckets: SendGateRepo | None = None) -> None:
+                 clock: Callable[[], datetime], buckets: SendGateRepo | None = None,
+                 keyed: Callable[[str], str] | None = None) -> None:
         self.store, self.handle, self.settings, self.clock = store, handle, settings, clock
         # Several workers (PostgreSQL): the limits are kept in the database, else a client sending to each worker in
-        # turn would have each worker's. One process keeps them in memory.
+        # turn would have each worker's. One process keeps them in memory. A client's address is kept there only as
+        # `keyed` makes it (bot/file_links.py): a plain hash of an IPv4 address is undone by hashing them all.
         self.buckets = buckets
+        self.keyed = keyed
         self.channels = {channel.name: channel for channel in channels}
         self.demo = settings.demo
         self.ttl = timedelta(days=settings.session_days)
@@ -244,8 +247,8 @@ class WebChat:
             session = await self._restore(token, now)
         if session is None:
             address = request.client.host if request.client else "?"
-            await self._take(f"web address {hash_token(address)}", self._address_bucket(address), SESSION_BURST,
-                             SESSION_RATE)
+            await self._take(f"web address {self.keyed(address)}" if self.keyed else None,
+                             self._address_bucket(address), SESSION_BURST, SESSION_RATE)
             token, chat_id = secrets.token_urlsafe(32), "w" + secrets.token_hex(10)
             stored = await self.store.web_sessions.create(token, chat_id, now, self.ttl)
             session = self._remember(token, chat_id, stored.expires_at, now)
@@ -467,10 +470,11 @@ class WebChat:
         await self._take(f"web session {hash_token(session.token)}", session.bucket, self.settings.burst,
                          self.settings.rate)
 
-    async def _take(self, key: str, bucket: Bucket, burst: float, rate: float) -> None:
-        """A token of the bucket `key` names: the database's when the workers share one, else `bucket`."""
+    async def _take(self, key: str | None, bucket: Bucket, burst: float, rate: float) -> None:
+        """A token of the bucket `key` names: the database's when the workers share one (and `key` is given), else
+        `bucket`."""
         wait = None
-        if self.buckets is not None:
+        if self.buckets is not None and key is not None:
             try:
                 wait = await self.buckets.take(key, burst, rate)
             except sqlite3.Error:  # the database's failure costs the limit's sharing, not the chat

@@ -166,3 +166,8 @@ async def test_new_sessions_from_one_address_are_limited_across_the_workers(data
             for http in clients:
                 await http.aclose()
         assert opened == [200] * webchat.SESSION_BURST + [429]
+        # The address is kept in the database only keyed with the deployment's secret, not as a bare hash
+        # that hashing every IPv4 address would undo.
+        keys = [r[0] for r in await apps[0].store.db.fetchall(
+            "SELECT channel FROM send_gate WHERE channel LIKE 'web address %'")]
+        assert keys and hashlib.sha256(b"127.0.0.1").hexdigest() not in " ".join(keys)
