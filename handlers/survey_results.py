@@ -86,6 +86,16 @@ def _least(survey: Survey) -> int:
     return MIN_SHOWN if survey.anonymous else 0
 
 
+async def _withheld(store: Store, survey: Survey, question: str, places: tuple[int, ...] | None) -> int:
+    """How many free-text answers of small communes are withheld: pooled under «a commune with fewer than …» they
+    hide their commune only among at least MIN_SHOWN such communes; a reader of one or a few communes would know
+    it (0: none withheld)."""
+    if not _least(survey):
+        return 0
+    answers, communes = await store.surveys.small_pool(survey.id, question, places, _least(survey))
+    return answers if communes < MIN_SHOWN else 0
+
+
 async def _text_place(store: Store, names: dict, answer: TextAnswer, t: Texts) -> str:
     return t("survey_results.small_place", least=MIN_SHOWN) if answer.small \
         else await _name(store, names, answer.commune_id, t)
@@ -162,11 +172,15 @@ async def question_button(ctx: Ctx) -> None:
         return
     q, places, names = survey.questions[number - 1], await places_of(ctx), {}
     if q.kind == "text":
-        answers = await ctx.store.surveys.texts(survey.id, q.key, places, SHOWN_TEXTS + 1, least=_least(survey))
+        withheld = await _withheld(ctx.store, survey, q.key, places)
+        answers = await ctx.store.surveys.texts(survey.id, q.key, places, SHOWN_TEXTS + 1, least=_least(survey),
+                                                small=not withheld)
         lines = [ctx.t("survey_results.text_line", place=await _text_place(ctx.store, names, answer, ctx.t),
                        text=answer.text) for answer in answers[:SHOWN_TEXTS]]
+        if withheld:
+            lines.append(ctx.t("survey_results.small_withheld", count=withheld, least=MIN_SHOWN))
         ctx.say("\n".join([ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language),
-                                 respondents=len(answers)), *lines]))
+                                 respondents=len(answers) + withheld), *lines]))
         return
     total, rows = await results_of(ctx.store, survey, q, places)
     lines = [ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language), respondents=total.respondents)]
@@ -299,8 +313,12 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         sheet([q.text_vi])
         if q.kind == "text":
             sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_answer"))])
-            for answer in await store.surveys.texts(survey.id, q.key, places, least=_least(survey)):
+            withheld = await _withheld(store, survey, q.key, places)
+            for answer in await store.surveys.texts(survey.id, q.key, places, least=_least(survey),
+                                                    small=not withheld):
                 sheet([plain(await _text_place(store, names, answer, t)), answer.text])
+            if withheld:
+                sheet([plain(t("survey_results.small_withheld", count=withheld, least=MIN_SHOWN))])
             continue
         total, rows = await results_of(store, survey, q, places)
         labels = [(v, plain(label)) for v, label in choices_of(t, q)] if q.kind in CHOICE_KINDS \
@@ -322,6 +340,7 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
     after, last, counted = 0, await store.surveys.last_response_id(survey.id), 0
     small = {c for c, n in (await store.surveys.communes(survey.id, places)).items() if n < _least(survey)}
     hidden = plain(t("survey_results.small_place", least=MIN_SHOWN))
+    withhold, withheld = len(small) < MIN_SHOWN, 0  # pooled, too few small communes would still name theirs
     while after < last:
         grouped: dict[int, list] = {}
         for response_id, name, commune, village, finished, question, value in await store.surveys.rows(
@@ -330,6 +349,9 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
             entry[4].setdefault(question, []).append(shown.get(question, {}).get(value, value))
         lines = []
         for response_id, (name, commune, village, finished, answers) in sorted(grouped.items()):
+            if withhold and commune in small:
+                withheld += 1
+                continue
             counted += 1
             line = [f"#{counted}" if survey.anonymous else response_id,
                     hidden if commune in small else await place(commune)]
@@ -338,4 +360,6 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
             lines.append([*line, "x" if finished else "", *(", ".join(answers.get(k, ())) for k in keys)])
         await asyncio.to_thread(lambda batch=lines: [responses(line) for line in batch])
         after += BATCH
+    if withheld:
+        responses([plain(t("survey_results.small_withheld", count=withheld, least=MIN_SHOWN))])
     return await asyncio.to_thread(book.content)

@@ -320,18 +320,29 @@ class SurveyRepo:
         return int(r[0]), int(r[1])
 
     async def texts(self, survey_id: int, question: str, places: tuple[int, ...] | None = None,
-                    limit: int = 1_000_000, least: int = 0) -> list[TextAnswer]:
+                    limit: int = 1_000_000, least: int = 0, small: bool = True) -> list[TextAnswer]:
         """A free-text question's answers with the commune they came from. Those of a commune with fewer than `least`
         answers to it are marked small and come last, in the order they were given: their place is not to be
-        named, nor guessed from where they stand among the others."""
+        named, nor guessed from where they stand among the others. Without `small`, they are left out."""
         where, params = _places(places)
         rows = await self.db.fetchall(
             "SELECT commune_id, value, n < ? FROM (SELECT r.commune_id, a.value, a.response_id,"
             " count(*) OVER (PARTITION BY r.commune_id) AS n FROM survey_answers a"
             f" JOIN survey_responses r ON r.id = a.response_id WHERE a.survey_id = ? AND a.question = ?{where}) t"
+            f"{'' if small else ' WHERE n >= ?'}"
             " ORDER BY n < ?, CASE WHEN n < ? THEN NULL ELSE commune_id END, response_id LIMIT ?",
-            (least, survey_id, question, *params, least, least, limit))
+            (least, survey_id, question, *params, *(() if small else (least,)), least, least, limit))
         return [TextAnswer(r[0], r[1], bool(r[2])) for r in rows]
+
+    async def small_pool(self, survey_id: int, question: str, places: tuple[int, ...] | None, least: int
+                         ) -> tuple[int, int]:
+        """(answers, communes) of a free-text question from communes with fewer than `least` answers to it."""
+        where, params = _places(places)
+        row = await self.db.fetchone(
+            "SELECT coalesce(sum(n), 0), count(*) FROM (SELECT count(*) AS n FROM survey_answers a"
+            f" JOIN survey_responses r ON r.id = a.response_id WHERE a.survey_id = ? AND a.question = ?{where}"
+            " GROUP BY r.commune_id) t WHERE n < ?", (survey_id, question, *params, least))
+        return int(row[0]), int(row[1])
 
     async def communes(self, survey_id: int, places: tuple[int, ...] | None = None) -> dict[int | None, int]:
         """How many responses with an answer each commune gave (the workbook's responses sheet lists those)."""

@@ -71,7 +71,9 @@ async def test_admin_reads_results_by_commune_with_a_chart_and_a_workbook(harnes
     await admin.say("/khaosat")
     await admin.click("Kết quả: Rà soát")
     await admin.click("Câu 7")
-    assert "một xã, phường có dưới 5 người trả lời: Chưa ai đến rà soát" in admin.text()  # 3 answers
+    # 3 answers, one small commune: pooled, it would still be known, so they are counted, not shown
+    assert "3 người trả lời" in admin.text() and "3 câu trả lời của xã, phường có dưới 5" in admin.text()
+    assert "Chưa ai đến rà soát" not in admin.text()
     await admin.say("/khaosat")
     await admin.click("Kết quả: Rà soát")
     replies = await admin.click("Tải tệp Excel")
@@ -80,7 +82,8 @@ async def test_admin_reads_results_by_commune_with_a_chart_and_a_workbook(harnes
     assert summary[1][:3] == ("Xã, phường", "Số người trả lời", "Đã nhận được")
     assert summary[-2][:5] == ("xã Hải Lăng", 6, 3, 3, 0) and summary[-1][:2] == ("Tổng", 8)
     responses = [row for row in book["Các câu trả lời"].iter_rows(values_only=True)]
-    assert responses[0][:3] == ("Phiếu", "Xã, phường", "Đã trả lời hết") and len(responses) == 9
+    assert responses[0][:3] == ("Phiếu", "Xã, phường", "Đã trả lời hết") and len(responses) == 8
+    assert responses[-1][0].startswith("2 câu trả lời của xã, phường có dưới 5")  # one small commune: withheld
     assert not any("Người" in str(cell) for row in responses for cell in row)  # nobody named
     assert await store.audit.by_actor((await store.users.find("test", "9000")).id)
 
@@ -88,24 +91,32 @@ async def test_admin_reads_results_by_commune_with_a_chart_and_a_workbook(harnes
 @pytest.mark.backends
 async def test_free_text_of_an_anonymous_survey_names_only_communes_of_five_or_more(harness, store):
     """Free-text answers and the responses sheet follow by_place's rule: a commune with fewer than 5 answers is not
-    named, and its answers come after the others, not where its name would sort them (was: every commune named)."""
+    named, and its answers come after the others, not where its name would sort them (was: every commune named).
+    Pooled, such answers hide their commune only among 5 or more such communes: with fewer, a reader would know
+    which, so they are counted and withheld."""
     survey = await load(store)  # anonymous
     await answered(store, survey, "19702", [{"problem": [f"Hải Lăng {n}"]} for n in range(5)], 6_400_000)
     await answered(store, survey, "19735", [{"problem": [f"Nam Hải Lăng {n}"]} for n in range(2)], 6_500_000)
     admin = await make_admin(harness, store)
     await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", []), ("[Câu 7]", [
         "• xã Hải Lăng: Hải Lăng 0", "• xã Hải Lăng: Hải Lăng 4",
-        "• một xã, phường có dưới 5 người trả lời: Nam Hải Lăng 0",
-        "• một xã, phường có dưới 5 người trả lời: Nam Hải Lăng 1", "!xã Nam Hải Lăng"])])
-    assert admin.text().index("Hải Lăng 4") < admin.text().index("Nam Hải Lăng 0")
+        "2 câu trả lời của xã, phường có dưới 5 người trả lời không được hiển thị", "!Nam Hải Lăng"])])
     await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", [])])
     replies = await admin.click("Tải tệp Excel")
     book = load_workbook(io.BytesIO(next(r.document for r in replies if r.document).content))
     texts = list(book["7. problem"].iter_rows(values_only=True))[2:]
-    assert texts == [*(("xã Hải Lăng", f"Hải Lăng {n}") for n in range(5)),
-                     *(("một xã, phường có dưới 5 người trả lời", f"Nam Hải Lăng {n}") for n in range(2))]
+    withheld = "2 câu trả lời của xã, phường có dưới 5 người trả lời không được hiển thị, để giữ ẩn danh."
+    assert texts == [*(("xã Hải Lăng", f"Hải Lăng {n}") for n in range(5)), (withheld, None)]
     responses = list(book["Các câu trả lời"].iter_rows(values_only=True))[1:]
-    assert sorted({row[1] for row in responses}) == ["một xã, phường có dưới 5 người trả lời", "xã Hải Lăng"]
+    assert [row[1] for row in responses[:-1]] == ["xã Hải Lăng"] * 5 and responses[-1][0] == withheld
+    # Among five small communes, pooled answers are shown, under «a commune with fewer than 5 respondents», last.
+    others = [loc.code for loc in (await store.localities.page(0, 20))[0] if loc.code not in ("19702", "19735")][:4]
+    for n, code in enumerate(others):
+        await answered(store, survey, code, [{"problem": [f"Nơi khác {n}"]}], 6_700_000 + 10 * n)
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", []), ("[Câu 7]", [
+        "• xã Hải Lăng: Hải Lăng 4", "• một xã, phường có dưới 5 người trả lời: Nam Hải Lăng 0",
+        "• một xã, phường có dưới 5 người trả lời: Nơi khác 3", "!không được hiển thị", "!xã Nam Hải Lăng"])])
+    assert admin.text().index("Hải Lăng 4") < admin.text().index("Nam Hải Lăng 0")
     named = await load(store, SAMPLE.replace("anonymous: yes", "anonymous: no").replace("ra-soat-ho-tro", "rs-2"))
     await answered(store, named, "19735", [{"problem": ["Có tên"]}], 6_600_000)
     assert [(a.small, a.text) for a in await store.surveys.texts(named.id, "problem")] == [(False, "Có tên")]
