@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from handlers import images
 from handlers.images import LONG_SIDE, BadImage, normalise
@@ -66,6 +66,16 @@ def test_colour_profiles_are_honoured_and_cmyk_kept():
     for profile in (None, swapped_profile(), b"not a profile" * 20):  # none, one for RGB, a broken one: still kept
         kept = opened(normalise(encoded(cmyk, icc_profile=profile)))
         assert kept.mode == "RGB" and kept.getpixel((5, 5)) == pytest.approx((225, 25, 25), abs=12)
+
+
+def test_a_phone_photo_s_profile_is_applied_after_shrinking(monkeypatch):
+    # The conversion costs per pixel: done on the kept size, not on all 12 MP.
+    seen, convert = [], ImageCms.profileToProfile
+    monkeypatch.setattr(ImageCms, "profileToProfile", lambda image, *a, **k: seen.append(image.size) or convert(
+        image, *a, **k))
+    kept = opened(normalise(phone_photo(swapped_profile())))
+    assert seen == [(1920, LONG_SIDE)] and kept.size == (1920, LONG_SIDE)
+    assert kept.getpixel((1900, 20)) == pytest.approx((RED[1], RED[0], RED[2]), abs=40)  # its red, read as green
 
 
 def test_too_many_pixels_is_refused_before_decoding():
