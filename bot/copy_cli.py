@@ -39,5 +39,5 @@ async def run(args: argparse.Namespace) -> int:
         say("copy.missing_files", error=True, count=len(copied.missing_files),
             digests=", ".join(copied.missing_files[:5]))
     say("copy.done", rows=sum(copied.rows.values()), tables=len(copied.rows), files=copied.files,
-        source=args.source, target=shown(args.target))
+        uploads=copied.uploads, source=args.source, target=shown(args.target))
     return 1 if copied.problems else 0

@@ -48,8 +48,12 @@ def normalise(data: bytes) -> bytes:
             raise BadImage("image.too_big")
         image.draft(None, (LONG_SIDE, LONG_SIDE))  # a big JPEG is decoded at a reduced scale: less memory
         image = ImageOps.exif_transpose(image)
+        # A profile's conversion costs per pixel: shrunk first where resizing is exact (RGB, RGBA with its alpha
+        # premultiplied, CMYK); a palette is resized by nearest neighbour, so the rest are flattened first.
+        if image.mode in MANAGED:
+            image.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.LANCZOS)
         image = _flat(_srgb(image))
-        image.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.LANCZOS)
+        image.thumbnail((LONG_SIDE, LONG_SIDE), Image.Resampling.LANCZOS)  # already done, or done now
         out = io.BytesIO()
         image.save(out, "JPEG", quality=QUALITY)
     except BadImage:

@@ -4,9 +4,11 @@ move up, docs/scaling.md).
 The source is read from a snapshot (SQLite's backup API, as `danvan db backup` takes it), so the bot may go on
 running meanwhile; the snapshot is migrated to this code's schema, then every table is copied in the order its
 foreign keys need, in batches, in one transaction on the target, with the files (content-addressed, so a file
-stored after the snapshot only adds one nobody names yet). Then the identity sequences start after the highest
-id copied, and the copy is checked: rows counted per table on both sides, and a random sample of each table's
-rows looked up on the target by primary key and compared value by value.
+stored after the snapshot only adds one nobody names yet). The web chat's files, kept on SQLite's disk
+(`uploads/<channel>/<owner>/<name>`, storage/web_files.py `WebFolder`), are named in the snapshot's `web_files` as
+`WebFileRepo` names them on PostgreSQL, their bytes copied with the files. Then the identity sequences start after
+the highest id copied, and the copy is checked: rows counted per table on both sides, and a random sample of each
+table's rows looked up on the target by primary key and compared value by value.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from storage import backup
 from storage.db import Database
-from storage.files import files_dir, is_digest
+from storage.files import files_dir, is_digest, local_dir
 
 BATCH = 500  # rows per INSERT: one round trip each
 FILE_BATCH_BYTES = 8 << 20
@@ -40,6 +43,7 @@ class CopyError(Exception):
 class Copied:
     rows: dict[str, int] = field(default_factory=dict)  # per table, in the order copied
     files: int = 0
+    uploads: int = 0  # the web chat's files, of them
     mismatches: list[str] = field(default_factory=list)  # "table: what differs"
     missing_files: list[str] = field(default_factory=list)  # digests the database names and the disk lacked
 
@@ -66,17 +70,21 @@ async def copy(source: Path, target: str, *, force: bool = False, batch: int = B
         src = await Database.open(snapshot)
         try:
             await src.migrate()
+            uploads = await _name_uploads(src, local_dir(source) / "uploads")
             dst = await Database.open(target)
             try:
                 await dst.migrate()
-                return await _copy(src, dst, files_dir(source), force=force, batch=batch, sample=sample)
+                copied = await _copy(src, dst, files_dir(source), uploads, force=force, batch=batch, sample=sample)
+                copied.uploads = len(uploads)
+                return copied
             finally:
                 await dst.close()
         finally:
             await src.close()
 
 
-async def _copy(src: Database, dst: Database, files: Path, *, force: bool, batch: int, sample: int) -> Copied:
+async def _copy(src: Database, dst: Database, files: Path, uploads: list[Path], *, force: bool, batch: int,
+                sample: int) -> Copied:
     tables = _ordered(await _tables(src))
     names = [t.name for t in tables] + ["files"]
     filled = [name for name in names if await dst.fetchone(f"SELECT 1 FROM {name} LIMIT 1")]
@@ -90,7 +98,7 @@ async def _copy(src: Database, dst: Database, files: Path, *, force: bool, batch
         await conn.execute("PRAGMA defer_foreign_keys = ON")
         for table in tables:
             copied.rows[table.name] = await _copy_table(src, conn, table, batch)
-        copied.files = await _copy_files(conn, files)
+        copied.files = await _copy_files(conn, files, uploads)
         for name in sorted(dst.conn.numbered):
             await conn.execute(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), coalesce(max(id), 0) + 1,"
                                f" false) FROM {name}")
@@ -141,9 +149,31 @@ async def _copy_table(src: Database, conn: Any, table: _Table, batch: int) -> in
     return count
 
 
-async def _copy_files(conn: Any, root: Path) -> int:
+async def _name_uploads(src: Database, root: Path) -> list[Path]:
+    """Name the web chat's files on disk in the snapshot's `web_files`, by channel, owner and name, as kept since
+    their file's time (so the web chat's pruning goes on by their age); their paths."""
+    found = await asyncio.to_thread(_uploads, root)
+    for path, digest, kept in found:
+        await src.execute("INSERT INTO web_files (channel, owner, name, sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+                          (*path.relative_to(root).parts, digest, kept))
+    return [path for path, _, _ in found]
+
+
+def _uploads(root: Path) -> list[tuple[Path, str, str]]:
+    """`root/<channel>/<owner>/<name>`: each file, the digest of its content and its time as SQLite writes one."""
+    found = []
+    for path in sorted(root.glob("*/*/*")) if root.is_dir() else ():
+        if path.is_file():
+            with path.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            kept = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            found.append((path, digest, kept))
+    return found
+
+
+async def _copy_files(conn: Any, root: Path, more: list[Path]) -> int:
     count = 0
-    for chunk in await asyncio.to_thread(lambda: list(_file_batches(root))):
+    for chunk in await asyncio.to_thread(lambda: list(_file_batches(_stored(root), more))):
         contents = await asyncio.to_thread(lambda c=chunk: [p.read_bytes() for p in c])
         rows = [(hashlib.sha256(content).hexdigest(), content) for content in contents]
         await conn.execute("INSERT INTO files (sha256, content) VALUES "
@@ -153,13 +183,18 @@ async def _copy_files(conn: Any, root: Path) -> int:
     return count
 
 
-def _file_batches(root: Path) -> Iterator[list[Path]]:
-    """The file store's files (`ab/ab12…`, named by the digest of their content), a few megabytes at a time."""
+def _stored(root: Path) -> Iterator[Path]:
+    """The file store's files (`ab/ab12…`, named by the digest of their content)."""
+    for path in sorted(root.glob("??/*")) if root.is_dir() else ():
+        if is_digest(path.name):  # not a write that never finished (*.tmp)
+            yield path
+
+
+def _file_batches(*paths: Iterable[Path]) -> Iterator[list[Path]]:
+    """The files, a few megabytes at a time."""
     chunk: list[Path] = []
     size = 0
-    for path in sorted(root.glob("??/*")) if root.is_dir() else ():
-        if not is_digest(path.name):
-            continue  # a write that never finished (*.tmp)
+    for path in (p for group in paths for p in group):
         chunk.append(path)
         size += path.stat().st_size
         if size >= FILE_BATCH_BYTES:
@@ -185,7 +220,9 @@ async def _check(src: Database, dst: Database, table: _Table, copied: int, sampl
 
 
 def _plain(value: Any) -> Any:
-    """A value as both engines give it back: a flag as a number, bytes as bytes."""
+    """A value as both engines give it back: a flag as a number, bytes as bytes, a moment as SQLite writes it."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, memoryview):

@@ -31,9 +31,9 @@ def png(width: int = 8, height: int = 6, mode: str = "RGB", color: tuple = (163,
 
 
 @cache
-def phone_photo() -> bytes:
+def phone_photo(icc_profile: bytes | None = None) -> bytes:
     """Noise (so it compresses like a photo), stored sideways with orientation 6 ("turn 90° clockwise to
-    show"), a red block in the stored top-left corner, which shows at the top right."""
+    show"), a red block in the stored top-left corner, which shows at the top right; with `icc_profile` if given."""
     width, height = 4000, 3000
     image = Image.frombytes("RGB", (width, height), random.Random(7).randbytes(width * height * 3))
     image.paste(RED, (0, 0, 400, 400))
@@ -42,7 +42,7 @@ def phone_photo() -> bytes:
     exif[ExifTags.Base.Model] = "Galaxy A54"
     exif[ExifTags.Base.Orientation] = 6
     exif[ExifTags.IFD.GPSInfo] = GPS
-    return encoded(image, quality=93, exif=exif)
+    return encoded(image, quality=93, exif=exif, icc_profile=icc_profile)
 
 
 def iphone_photo() -> bytes:

@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import time
+from datetime import timedelta
 
 from bot.cli import main
 from storage import Store, copy
 from storage.broadcasts import NewBroadcast
+from storage.web_files import WebFileRepo, WebFolder, owner_of
 from tests.dialog import BUTTONS, ONBOARD, Clock, Harness, RecordingChannel, turns
 from tests.people import make_people
 from tests.schedule_kit import staff
@@ -129,3 +133,37 @@ async def test_the_copy_is_checked_for_the_files_of_every_table_that_names_one(t
             await store.close()
     copied = await copy.copy(source, target)
     assert copied.rows["posters"] == 1 and copied.missing_files == [lost]
+
+
+async def test_the_web_chat_s_files_move_from_sqlite_s_disk_into_postgresql(
+        tmp_path, monkeypatch, postgres_cluster, capsys):
+    """On SQLite the web chat keeps its files beside the database (`WebFolder`), on PostgreSQL in the database
+    (`WebFileRepo`): after the move its history's links and a photo in an unfinished report still open, and those
+    kept long ago are still pruned by their age."""
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "data" / "danvan.db"
+    await (await Store.open(source)).close()
+    lan, hung = owner_of("web:1001"), owner_of("web:1002")
+    await WebFolder(tmp_path / "data" / "uploads" / "web").put(lan, "p1a2b3.jpg", b"\xff\xd8 anh o ga")
+    await WebFolder(tmp_path / "data" / "uploads" / "web").put(hung, "d9f8e7.pdf", b"%PDF giay moi")
+    await WebFolder(tmp_path / "data" / "uploads" / "webtext").put(lan, "p4c5d6.jpg", b"\xff\xd8 anh cu")
+    old = time.time() - 3 * 86400
+    os.utime(tmp_path / "data" / "uploads" / "webtext" / lan / "p4c5d6.jpg", (old, old))
+    target = postgres_cluster.database(empty=True)
+
+    assert await asyncio.to_thread(main, ["db", "copy", str(source), target]) == 0
+    out = capsys.readouterr()
+    assert "  web_files: 3 dòng" in out.out and "(3 tệp trong số đó của trò chuyện trên web)" in out.out
+    assert not out.err
+
+    store = await Store.open(target)
+    try:
+        web, webtext = WebFileRepo(store.db, store.files, "web"), WebFileRepo(store.db, store.files, "webtext")
+        assert await web.get(lan, "p1a2b3.jpg") == b"\xff\xd8 anh o ga"
+        assert await web.get(hung, "d9f8e7.pdf") == b"%PDF giay moi"
+        assert await web.get(lan, "p4c5d6.jpg") is None  # each channel's own
+        assert await webtext.get(lan, "p4c5d6.jpg") == b"\xff\xd8 anh cu"
+        assert await webtext.prune(timedelta(days=1)) == 1 and await web.prune(timedelta(days=1)) == 0
+        assert await webtext.get(lan, "p4c5d6.jpg") is None and await web.get(lan, "p1a2b3.jpg")
+    finally:
+        await store.close()

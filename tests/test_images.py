@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from handlers import images
 from handlers.images import LONG_SIDE, BadImage, normalise
@@ -66,6 +66,22 @@ def test_colour_profiles_are_honoured_and_cmyk_kept():
     for profile in (None, swapped_profile(), b"not a profile" * 20):  # none, one for RGB, a broken one: still kept
         kept = opened(normalise(encoded(cmyk, icc_profile=profile)))
         assert kept.mode == "RGB" and kept.getpixel((5, 5)) == pytest.approx((225, 25, 25), abs=12)
+
+
+def test_a_phone_photo_s_profile_is_applied_after_shrinking(monkeypatch):
+    # The conversion costs per pixel: done on the kept size, not on all 12 MP.
+    seen, convert = [], ImageCms.profileToProfile
+    monkeypatch.setattr(ImageCms, "profileToProfile", lambda image, *a, **k: seen.append(image.size) or convert(
+        image, *a, **k))
+    kept = opened(normalise(phone_photo(swapped_profile())))
+    assert seen == [(1920, LONG_SIDE)] and kept.size == (1920, LONG_SIDE)
+    assert kept.getpixel((1900, 20)) == pytest.approx((RED[1], RED[0], RED[2]), abs=40)  # its red, read as green
+    # Shrunk first too: half-transparent with a profile, and a print shop's CMYK (whose RGB profile does not fit).
+    for mode, color, form, shown in (("RGBA", (200, 30, 30, 128), "PNG", (142, 227, 142)),
+                                     ("CMYK", (0, 230, 230, 30), "JPEG", (225, 25, 25))):
+        kept = opened(normalise(encoded(Image.new(mode, (2600, 100), color), form, icc_profile=swapped_profile())))
+        assert kept.size == (LONG_SIDE, 98) and kept.getpixel((5, 5)) == pytest.approx(shown, abs=12)
+    assert seen[1:] == [(LONG_SIDE, 98)] * 2
 
 
 def test_too_many_pixels_is_refused_before_decoding():
