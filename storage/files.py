@@ -60,9 +60,14 @@ class FileStore:
 
         return await asyncio.to_thread(remove)
 
+    async def restore(self, contents: Iterable[bytes]) -> None:
+        """Put again those of `contents` that a delete took since they were put (see DatabaseFileStore.restore)."""
+        for content in contents:
+            await self.put(content)
+
 
 class DatabaseFileStore:
-    """The same three calls over the `files` table (storage/pg.py makes it)."""
+    """The same calls over the `files` table (storage/pg.py makes it)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -79,6 +84,18 @@ class DatabaseFileStore:
         else:
             await conn.execute(sql, (digest, content))
         return digest
+
+    async def restore(self, contents: Iterable[bytes]) -> None:
+        """Put again those of `contents` that a delete took since they were put, once what names them is written
+        (a draft): a delete that runs later sees the name, one that ran in between finds it undone here. The rows
+        are locked to be looked at, so that a delete still under way is waited for."""
+        by_digest = {hashlib.sha256(c).hexdigest(): c for c in contents}
+        async with self.db.tx() as conn:
+            async with conn.execute(f"SELECT sha256 FROM files WHERE sha256 IN ({','.join('?' * len(by_digest))})"
+                                    " FOR KEY SHARE", list(by_digest)) as cur:
+                present = {r[0] for r in await cur.fetchall()}
+            for digest in by_digest.keys() - present:
+                await self.put(by_digest[digest], conn)
 
     async def get(self, digest: str) -> bytes | None:
         if not is_digest(digest):

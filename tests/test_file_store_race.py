@@ -12,14 +12,18 @@ from datetime import UTC, datetime
 
 import pytest
 
+from handlers.images import normalise
 from storage import Store
 from storage.conversations import Conversation
 from storage.files import unreferenced
 from storage.web_files import WebFileRepo
+from tests.dialog import ONBOARD, turns
+from tests.images import jpeg
 
 pytestmark = pytest.mark.backends("postgresql")
 
 PHOTO = b"anh cua xa"
+PHOTO_JPEG = jpeg()
 
 
 @contextlib.asynccontextmanager
@@ -94,3 +98,30 @@ async def test_bytes_nothing_names_go(database):
 async def _waiting_for_a_lock(store: Store) -> bool:
     row = await store.db.fetchone("SELECT count(*) FROM pg_locks WHERE NOT granted")
     return row[0] > 0
+
+
+@pytest.mark.backends()
+async def test_a_photo_whose_bytes_a_delete_takes_right_after_they_are_put_is_kept(harness, store, database,
+                                                                                   monkeypatch):
+    """The handler puts the bytes, and names them only when the turn's draft is saved: a delete of the same bytes
+    (found unnamed before) that lands in between must not leave the draft naming nothing."""
+    other = await Store.open(database)
+    try:
+        p = harness.person("1001", name="Nguyễn Thị Lan")
+        await turns(p, ONBOARD + [("/phananh", ["lĩnh vực nào"]), ("[Xây dựng nông thôn mới]", []),
+                                  ("[Đúng]", ["mô tả sự việc"])])
+        put, deleted = store.files.put, []
+
+        async def put_then_deleted(content: bytes, *args) -> str:
+            digest = await put(content, *args)
+            if not deleted:  # the handler's put; not the one that restores
+                deleted.append(await other.files.delete([digest]))
+            return digest
+
+        monkeypatch.setattr(store.files, "put", put_then_deleted)
+        await p.photo(PHOTO_JPEG)
+        [attachment] = (await store.conversations.get("test", "1001")).data["attachments"]
+        assert deleted == [1]
+        assert await other.files.get(attachment["sha256"]) == normalise(PHOTO_JPEG)
+    finally:
+        await other.close()
