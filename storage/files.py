@@ -124,11 +124,14 @@ class DatabaseFileStore:
 _COLUMNS = (("case_attachments", "sha256"), ("task_reports", "sha256"), ("broadcasts", "photo_sha256"),
             ("dvk_photos", "sha256"), ("web_files", "sha256"))
 _DRAFTS = ("case_drafts", "conversations")
-# The same, as a condition on `files f` (a draft naming the digest anywhere in its text, as `unreferenced` reads it).
-_UNNAMED = " AND ".join([f"NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = f.sha256)" for table, column in _COLUMNS]
-                        + [f"NOT EXISTS (SELECT 1 FROM {table} WHERE strpos(data, f.sha256) > 0)" for table in _DRAFTS])
-_CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
 _HEX = re.compile(r"[0-9a-f]{64}")  # what may be a digest in a draft: a false match only keeps a file
+# The same, as a condition on `files f` in one statement (one snapshot: a name moved from a draft to a case's row in
+# between two reads would be missed by both). Each draft's digests are found once, as `unreferenced` finds them.
+_UNNAMED = " AND ".join(
+    [f"NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = f.sha256)" for table, column in _COLUMNS]
+    + [f"f.sha256 NOT IN (SELECT m[1] FROM {table}, regexp_matches(data, '{_HEX.pattern}', 'g') AS m)"
+       for table in _DRAFTS])
+_CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
 
 
 async def unreferenced(conn: aiosqlite.Connection, digests: Iterable[str]) -> set[str]:
