@@ -29,6 +29,7 @@ from bot.router import Router
 from bot.scheduler import Scheduler
 from bot.shared_pace import SharedPace
 from bot.survey_invites import SurveyReminders
+from bot.web_upkeep import WebUpkeep
 from handlers.features import commands_for
 from messages import DEFAULT_LANGUAGE, LANGUAGES, Texts
 from storage import Store
@@ -127,6 +128,8 @@ class App:
         # notices and options, expired web sessions (bot/retention.py).
         self.retention = Retention(store, config.retention_months, self.router.settings.tz)
         self.retention.register(self.scheduler)
+        self.web_upkeep = WebUpkeep(store, lambda: self.web_channels, lambda: self.send_gate)
+        self.web_upkeep.register(self.scheduler)
         self.fatal: str | None = None  # why a channel cannot go on; `halted` is then set
         self.fatal_channel = "telegram"
         self.halted = asyncio.Event()  # the program should stop: a signal, or a fatal channel error

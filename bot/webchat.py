@@ -53,7 +53,6 @@ ATTACHMENTS = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("document", "xlsx"),
 }
 MIME_OF = {extension: mime for mime, (_, extension) in ATTACHMENTS.items()} | {"jpg": images.MIME}
-UPLOADS_KEPT = timedelta(days=7)  # a photo sent in the web chat: handlers copied what they took
 MAX_SESSIONS = 20000  # sessions kept in memory; an evicted one is reloaded from the database
 SESSION_BURST, SESSION_RATE = 30, 0.2  # new sessions per client address
 COOKIE = "danvan_session"
@@ -160,7 +159,6 @@ class WebChat:
         self.personas = {p.key: p for p in personas()} if self.demo else {}
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._addresses: OrderedDict[str, Bucket] = OrderedDict()
-        self._pruned_at = 0.0
         self._pages: dict[str, str] = {}
 
     def routes(self) -> list[Route]:
@@ -252,7 +250,6 @@ class WebChat:
             token, chat_id = secrets.token_urlsafe(32), "w" + secrets.token_hex(10)
             stored = await self.store.web_sessions.create(token, chat_id, now, self.ttl)
             session = self._remember(token, chat_id, stored.expires_at, now)
-            await self._prune(now)
         await self._refresh_language(session)
         body = {
             "csrf": session.csrf,
@@ -491,15 +488,6 @@ class WebChat:
             while len(self._addresses) > MAX_SESSIONS:
                 self._addresses.popitem(last=False)
         return bucket
-
-    async def _prune(self, now: datetime) -> None:
-        if time.monotonic() - self._pruned_at > 3600:
-            self._pruned_at = time.monotonic()
-            await self.store.web_sessions.delete_expired(now)
-            if self.buckets is not None:
-                await self.buckets.forget_past()
-            for channel in self.channels.values():
-                await channel.prune_uploads(UPLOADS_KEPT)
 
     async def _refresh_language(self, session: Session) -> None:
         channel, _, user_id = self._current(session)

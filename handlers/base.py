@@ -198,6 +198,7 @@ class Ctx:
     notices: list[Notice] = field(default_factory=list)
     kept_notices: list[tuple[Notice, int]] = field(default_factory=list)  # already in the outbox, with their ids
     forget: list[tuple[str, str]] = field(default_factory=list)  # (channel, chat): its person erased their data
+    kept_files: list[bytes] = field(default_factory=list)  # put again once named, if a delete took them (`keep`)
     replies: list[Reply] = field(default_factory=list)
     # What the steps of this one event read of data that does not change under them (a draft's text): read once.
     memo: dict[object, Any] = field(default_factory=dict)
@@ -277,7 +278,9 @@ class Ctx:
             except images.BadImage as bad:
                 await self.reask(bad.key)
                 return None
-        return await self.store.files.put(content), len(content)
+        digest = await self.store.files.put(content)
+        self.kept_files.append(content)
+        return digest, len(content)
 
     def finish(self) -> None:
         self.conversation = None

@@ -60,18 +60,42 @@ class FileStore:
 
         return await asyncio.to_thread(remove)
 
+    async def restore(self, contents: Iterable[bytes]) -> None:
+        """Put again those of `contents` that a delete took since they were put (see DatabaseFileStore.restore)."""
+        for content in contents:
+            await self.put(content)
+
 
 class DatabaseFileStore:
-    """The same three calls over the `files` table (storage/pg.py makes it)."""
+    """The same calls over the `files` table (storage/pg.py makes it)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def put(self, content: bytes) -> str:
+    async def put(self, content: bytes, conn: aiosqlite.Connection | None = None) -> str:
+        """Keep `content`. Given `conn`, inside that transaction: the row stays locked until it commits, so a
+        `delete` of the same bytes waits for the name the transaction adds beside them, and then sees it."""
         digest = hashlib.sha256(content).hexdigest()
-        await self.db.execute("INSERT INTO files (sha256, content) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                              (digest, content))
+        # DO UPDATE, not DO NOTHING: it locks the row that is already there.
+        sql = ("INSERT INTO files (sha256, content) VALUES (?, ?)"
+               " ON CONFLICT (sha256) DO UPDATE SET sha256 = excluded.sha256")
+        if conn is None:
+            await self.db.execute(sql, (digest, content))
+        else:
+            await conn.execute(sql, (digest, content))
         return digest
+
+    async def restore(self, contents: Iterable[bytes]) -> None:
+        """Put again those of `contents` that a delete took since they were put, once what names them is written
+        (a draft): a delete that runs later sees the name, one that ran in between finds it undone here. The rows
+        are locked to be looked at, so that a delete still under way is waited for."""
+        by_digest = {hashlib.sha256(c).hexdigest(): c for c in contents}
+        async with self.db.tx() as conn:
+            async with conn.execute(f"SELECT sha256 FROM files WHERE sha256 IN ({','.join('?' * len(by_digest))})"
+                                    " FOR KEY SHARE", list(by_digest)) as cur:
+                present = {r[0] for r in await cur.fetchall()}
+            for digest in by_digest.keys() - present:
+                await self.put(by_digest[digest], conn)
 
     async def get(self, digest: str) -> bytes | None:
         if not is_digest(digest):
@@ -80,11 +104,17 @@ class DatabaseFileStore:
         return bytes(row[0]) if row else None
 
     async def delete(self, digests: Iterable[str]) -> int:
+        """Remove the files of these digests that nothing names any more. The deleters found them unnamed in an
+        earlier transaction; a worker may have named the same bytes since, so it is asked again here, after
+        locking the rows (a writer naming them in its transaction holds that lock until it commits)."""
         removed, wanted = 0, sorted(set(digests))
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start:start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
             async with self.db.tx() as conn:
-                cur = await conn.execute(f"DELETE FROM files WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk)
+                await conn.execute(f"SELECT sha256 FROM files WHERE sha256 IN ({marks}) ORDER BY sha256 FOR UPDATE",
+                                   chunk)
+                cur = await conn.execute(f"DELETE FROM files f WHERE sha256 IN ({marks}) AND {_UNNAMED}", chunk)
                 removed += cur.rowcount
         return removed
 
@@ -94,8 +124,14 @@ class DatabaseFileStore:
 _COLUMNS = (("case_attachments", "sha256"), ("task_reports", "sha256"), ("broadcasts", "photo_sha256"),
             ("dvk_photos", "sha256"), ("web_files", "sha256"))
 _DRAFTS = ("case_drafts", "conversations")
-_CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
 _HEX = re.compile(r"[0-9a-f]{64}")  # what may be a digest in a draft: a false match only keeps a file
+# The same, as a condition on `files f` in one statement (one snapshot: a name moved from a draft to a case's row in
+# between two reads would be missed by both). Each draft's digests are found once, as `unreferenced` finds them.
+_UNNAMED = " AND ".join(
+    [f"NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = f.sha256)" for table, column in _COLUMNS]
+    + [f"f.sha256 NOT IN (SELECT m[1] FROM {table}, regexp_matches(data, '{_HEX.pattern}', 'g') AS m)"
+       for table in _DRAFTS])
+_CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
 
 
 async def unreferenced(conn: aiosqlite.Connection, digests: Iterable[str]) -> set[str]:

@@ -54,9 +54,10 @@ class WebFileRepo:
         self.db, self.files, self.channel = db, files, channel
 
     async def put(self, owner: str, name: str, content: bytes) -> None:
-        digest = await self.files.put(content)
-        await self.db.execute("INSERT INTO web_files (channel, owner, name, sha256) VALUES (?, ?, ?, ?)",
-                              (self.channel, owner, name, digest))
+        async with self.db.tx() as conn:  # one transaction: a `files.delete` of the same bytes sees the name
+            digest = await self.files.put(content, conn)
+            await conn.execute("INSERT INTO web_files (channel, owner, name, sha256) VALUES (?, ?, ?, ?)",
+                               (self.channel, owner, name, digest))
 
     async def get(self, owner: str, name: str) -> bytes | None:
         row = await self.db.fetchone("SELECT sha256 FROM web_files WHERE channel = ? AND owner = ? AND name = ?",

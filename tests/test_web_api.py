@@ -510,6 +510,40 @@ async def test_old_uploads_are_deleted(prod_app, web):
     assert list(folder.iterdir()) == []  # the chat's folder went with its last photo
 
 
+async def test_a_new_session_does_not_prune_the_hourly_job_of_the_scheduler_does(tmp_path, clock):
+    """Expired sessions and old uploads go in the scheduler's job (bot/web_upkeep.py), never in the request of a
+    person opening the chat."""
+    app = await build_app(tmp_path, clock, demo=False)
+    try:
+        await app.store.web_sessions.create("t" * 43, "wgone", clock() - timedelta(days=400), timedelta(days=30))
+        await app.web.files.put("owner1", "cu.jpg", b"anh cu")
+        eight_days_ago = time.time() - 8 * 86400
+        os.utime(app.web.files.root / "owner1" / "cu.jpg", (eight_days_ago, eight_days_ago))
+
+        async with client(app) as browser:
+            await browser.open()
+        assert await app.web.files.get("owner1", "cu.jpg") == b"anh cu"
+        assert await _sessions(app) == 2  # the expired one, and the new one
+
+        await app.scheduler.tick()
+        assert await app.web.files.get("owner1", "cu.jpg") is None
+        assert await _sessions(app) == 1
+
+        await app.web.files.put("owner1", "nua.jpg", b"anh nua")  # an hour has not gone by: kept till it has
+        os.utime(app.web.files.root / "owner1" / "nua.jpg", (eight_days_ago, eight_days_ago))
+        await app.scheduler.tick()
+        assert await app.web.files.get("owner1", "nua.jpg") == b"anh nua"
+        clock.advance(hours=1)
+        await app.scheduler.tick()
+        assert await app.web.files.get("owner1", "nua.jpg") is None
+    finally:
+        await app.stop()
+
+
+async def _sessions(app: App) -> int:
+    return (await app.store.db.fetchone("SELECT count(*) FROM web_sessions"))[0]
+
+
 async def test_documents_are_downloads(prod_app, web):
     await onboard(web)
     answer = await web.say("/dulieu")

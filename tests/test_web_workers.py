@@ -107,6 +107,24 @@ async def test_old_web_files_go_but_the_bytes_a_broadcast_names_stay(database, c
         assert await one.store.files.get(_sha256(b"anh cu")) is None
 
 
+async def test_the_leader_alone_prunes_the_web_chat_and_a_new_session_does_not(database, clock):
+    async with workers(database, clock) as apps:
+        old = await apps[0].web.save_upload("wold", b"anh cu")
+        await apps[0].store.db.execute("UPDATE web_files SET created_at = now() - interval '8 days'")
+        async with pages(apps):  # a person opens the chat
+            pass
+        assert await apps[0].web.files.get(old[:16], old) == b"anh cu"
+
+        for app in apps:
+            await app.scheduler.elect()
+        [leader] = [app for app in apps if app.scheduler.is_leader]
+        [follower] = [app for app in apps if app is not leader]
+        await follower.scheduler.tick()
+        assert await apps[0].web.files.get(old[:16], old) == b"anh cu"
+        await leader.scheduler.tick()
+        assert await apps[0].web.files.get(old[:16], old) is None
+
+
 def _document(name: str, content: bytes) -> Reply:
     return Reply("Tệp của Ông/Bà", document=Document(name, content, "text/plain"))
 

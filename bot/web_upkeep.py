@@ -1,0 +1,40 @@
+"""The web chat's upkeep, once an hour for the whole deployment (a job of the scheduler's leader, bot/scheduler.py):
+expired sessions, the address limits PostgreSQL keeps for every worker (storage/send_gate.py) once they have run out,
+and the uploads kept long enough. Not in a person's request: there a slow or failing sweep would be theirs to bear,
+and on several workers each would sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from storage import Store
+
+if TYPE_CHECKING:
+    from bot.channels.web import WebChannel
+    from storage.send_gate import SendGateRepo
+
+EVERY = timedelta(hours=1)
+UPLOADS_KEPT = timedelta(days=7)  # a photo sent in the web chat: handlers copied what they took
+
+
+class WebUpkeep:
+    def __init__(self, store: Store, channels: Callable[[], list[WebChannel]],
+                 buckets: Callable[[], SendGateRepo | None]) -> None:
+        # Asked at each run: the shared limits are opened after the jobs are registered (App.build).
+        self.store, self.channels, self.buckets = store, channels, buckets
+        self.done_at: datetime | None = None
+
+    def register(self, scheduler) -> None:
+        scheduler.every_tick("web upkeep", self.tick)
+
+    async def tick(self, now: datetime) -> None:
+        if self.done_at is not None and now - self.done_at < EVERY:
+            return
+        await self.store.web_sessions.delete_expired(now)
+        if (buckets := self.buckets()) is not None:
+            await buckets.forget_past()
+        for channel in self.channels():
+            await channel.prune_uploads(UPLOADS_KEPT)
+        self.done_at = now  # only once it all went: a failure (logged by the scheduler) is tried at the next tick
