@@ -296,8 +296,14 @@ async def _save_scope(ctx: Ctx, part: str, chosen: set[int]) -> None:
         ctx.say(ctx.t("common.not_allowed"))
         return
     if not await ctx.store.roles.change_scope(target.id, part, set(ctx.data.get("seen", [])), chosen):
+        # What the admin chose over several steps is not lost: the picker again, filled with it, over the scope as it
+        # is now (read before it is shown: a change in between refuses the next save too, rather than being undone).
+        scope = await ctx.store.roles.scope(target.id)
         ctx.say(ctx.t("cadres.changed_meanwhile"))
-        await ctx.goto(CADRES, "card", target=target.id)
+        await describe_scope(ctx, user=target)
+        ctx.say(ctx.t(f"cadres.kept_{part}", chosen=await _chosen_names(ctx, part, chosen)))
+        await ctx.goto(CADRES, part, seen=sorted(scope.locality_ids if part == "places" else scope.topic_ids),
+                       **{part: sorted(chosen)})
         return
     scope = await ctx.store.roles.scope(target.id)
     codes = [loc.code for loc in [await ctx.store.localities.get(p) for p in sorted(scope.locality_ids)] if loc]
@@ -305,6 +311,13 @@ async def _save_scope(ctx: Ctx, part: str, chosen: set[int]) -> None:
     ctx.notify(target.id, "cadres.changed")
     ctx.say(ctx.t("cadres.saved"))
     await ctx.goto(CADRES, "card", target=target.id)
+
+
+async def _chosen_names(ctx: Ctx, part: str, chosen: set[int]) -> str:
+    if part == "places":
+        return join("\n", [Safe(f"• {await locality_name(ctx, p)}") for p in sorted(chosen)])
+    topics = [t.name(ctx.t.language) for t in await ctx.store.topics.every() if t.id in chosen]
+    return ", ".join(topics) or ctx.t("scope.all_topics")
 
 
 # Two features: a cadre's own scope sits with the other staff tools in the menus, managing cadres with the admin's.

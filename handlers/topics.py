@@ -51,6 +51,9 @@ async def _list_handle(ctx: Ctx) -> None:
 async def _topic_prompt(ctx: Ctx) -> None:
     topic = await ctx.store.topics.get(int(ctx.data["topic_id"]))
     key = _key("topic")
+    # What the admin sees here is what a rename or new answer days expects to find when written (`_save`).
+    ctx.data["seen"] = {"name_vi": topic.name_vi, "name_en": topic.name_en, "answer_days": topic.answer_days}
+    ctx.dirty = True
     ctx.say(ctx.t("topic.card", vi=topic.name_vi, en=topic.name_en, days=topic.answer_days,
                   state=Key("topic.shown" if topic.active else "topic.hidden")), [
         ctx.row(key, ("topic.rename_vi", "vi"), ("topic.rename_en", "en")),
@@ -92,7 +95,8 @@ async def _name_handle(ctx: Ctx) -> None:
     if name is None:
         await ctx.reask("topic.name_length", low=NAME[0], high=NAME[1])
         return
-    await _save(ctx, int(ctx.data["topic_id"]), **{TEXTS.get(ctx.data.get("language"), "name_vi"): name})
+    field = TEXTS.get(ctx.data.get("language"), "name_vi")
+    await _save(ctx, int(ctx.data["topic_id"]), expect=_seen(ctx, field), typed=name, **{field: name})
 
 
 async def _days_prompt(ctx: Ctx) -> None:
@@ -110,7 +114,8 @@ async def _days_handle(ctx: Ctx) -> None:
     if not typed.isdigit() or not DAYS[0] <= int(typed) <= DAYS[1]:
         await ctx.reask("topic.days_range", low=DAYS[0], high=DAYS[1])
         return
-    await _save(ctx, int(ctx.data["topic_id"]), answer_days=int(typed))
+    await _save(ctx, int(ctx.data["topic_id"]), expect=_seen(ctx, "answer_days"), typed=typed,
+                answer_days=int(typed))
 
 
 async def _new_prompt(ctx: Ctx) -> None:
@@ -145,21 +150,28 @@ def _name(ctx: Ctx) -> str | None:
     return name if NAME[0] <= len(name) <= NAME[1] else None
 
 
+def _seen(ctx: Ctx, field: str) -> dict[str, object] | None:
+    """The value of `field` the card showed; None for a conversation begun before the card kept it."""
+    seen = ctx.data.get("seen") or {}
+    return {field: seen[field]} if field in seen else None
+
+
 def _code(name: str) -> str:
     """"Chuyển đổi số" → "chuyen-doi-so": the stable code a topic is known by in files and exports."""
     return re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")[:40] or "linh-vuc"
 
 
-async def _save(ctx: Ctx, topic_id: int, *, expect: dict[str, object] | None = None, **fields: object) -> None:
+async def _save(ctx: Ctx, topic_id: int, *, expect: dict[str, object] | None = None, typed: str | None = None,
+                **fields: object) -> None:
     """Write the change; with `expect`, only over the state the admin saw: when another admin changed it meanwhile,
-    this one is told and sees the topic as it is now."""
+    this one is told (and given back what they `typed`, not to lose it) and sees the topic as it is now."""
     if not allowed(ctx.user, ADMIN):  # checked again where the topic is written
         ctx.finish()
         ctx.say(ctx.t("common.not_allowed"))
         return
     topic = await ctx.store.topics.update(topic_id, expect=expect, **fields)
     if topic is None:
-        ctx.say(ctx.t("topic.changed_meanwhile"))
+        ctx.say(ctx.t("topic.changed_meanwhile") if typed is None else ctx.t("topic.typed_not_saved", text=typed))
         await ctx.goto(FLOW, "topic", topic_id=topic_id)
         return
     await ctx.audit("topic.changed", f"topic:{topic.code}", **fields)

@@ -137,10 +137,63 @@ async def test_two_admins_changing_one_cadres_places_the_second_is_told_and_undo
         await turns(admin, [("/canbo", []), ("[Ban Dân vận xã Hải Lăng]", []), ("[Sửa địa bàn]", ["✖ xã Hải Lăng"])])
     await turns(first, [("[Thêm xã/phường]", []), ("gio linh", []), ("[Lưu]", ["Đã lưu phạm vi", "• xã Gio Linh"])])
     await turns(second, [("[Thêm xã/phường]", []), ("cam lo", []), ("[✖ xã Hải Lăng]", ["✖ xã Cam Lộ"]),
-                         ("[Lưu]", ["vừa được một quản trị viên khác thay đổi", "chưa được lưu", "• xã Hải Lăng",
-                                    "• xã Gio Linh", "!• xã Cam Lộ", "!Đã lưu phạm vi"])])
+                         ("[Lưu]", ["vừa được một quản trị viên khác thay đổi", "chưa được lưu",
+                                    "Phạm vi hiện nay:", "• xã Hải Lăng",
+                                    "• xã Gio Linh", "!Đã lưu phạm vi",
+                                    # what the second admin chose is kept, named, and offered again over it
+                                    "đã chọn vẫn được giữ:\n• xã Cam Lộ\n", "✖ xã Cam Lộ", "!✖ xã Hải Lăng",
+                                    "!✖ xã Gio Linh"])])
     scope = await store.roles.scope((await store.users.find("test", binh.id)).id)
     assert {(await store.localities.get(i)).name for i in scope.locality_ids} == {"Hải Lăng", "Gio Linh"}
-    await turns(second, [("[Sửa địa bàn]", ["✖ xã Gio Linh"]), ("[✖ xã Hải Lăng]", []),
-                         ("[Lưu]", ["Đã lưu phạm vi", "• xã Gio Linh", "!• xã Hải Lăng"])])
+    await turns(second, [("[Thêm xã/phường]", []), ("gio linh", ["✖ xã Cam Lộ", "✖ xã Gio Linh", "!✖ xã Hải Lăng"]),
+                         ("[Lưu]", ["Đã lưu phạm vi", "• xã Cam Lộ", "• xã Gio Linh", "!• xã Hải Lăng"])])
     assert [a.action for a in await store.audit.recent()].count("cadre.scope") == 2  # the refused save wrote nothing
+
+
+
+@pytest.mark.backends
+async def test_two_admins_renaming_one_topic_or_setting_its_days_the_second_is_told_and_keeps_what_they_typed(
+        harness, store):
+    first, second = await make_admin(harness, store), await make_admin(harness, store, "9002")
+    for admin in (first, second):
+        await turns(admin, [("/linhvuc", []), ("[Dân vận khéo]", ["10 ngày làm việc"])])
+    await turns(first, [("[Đổi tên tiếng Anh]", []),
+                        ("Skilful outreach", ["Đã lưu", "Tên tiếng Anh: Skilful outreach"])])
+    await turns(second, [("[Đổi tên tiếng Anh]", ["tên tiếng Anh"]),
+                         ("Skilful mass outreach", ["vừa được một quản trị viên khác thay đổi", "chưa được lưu",
+                                                    "«Skilful mass outreach»", "Tên tiếng Anh: Skilful outreach\n",
+                                                    "!Đã lưu"])])
+    assert (await store.topics.by_code("dan-van-kheo")).name_en == "Skilful outreach"
+    await turns(first, [("[Thời hạn trả lời]", []), ("7", ["Đã lưu", "7 ngày làm việc"])])
+    await turns(second, [("[Thời hạn trả lời]", []),
+                         ("12", ["vừa được một quản trị viên khác thay đổi", "«12»", "7 ngày làm việc", "!Đã lưu"])])
+    assert (await store.topics.by_code("dan-van-kheo")).answer_days == 7
+    # A change of another field is no conflict: the days are still those the second admin saw.
+    await turns(first, [("[Đổi tên tiếng Anh]", []), ("Skilful outreach 2", ["Đã lưu"])])
+    await turns(second, [("[Thời hạn trả lời]", []), ("12", ["Đã lưu", "12 ngày làm việc", "Skilful outreach 2"])])
+    kheo = await store.topics.by_code("dan-van-kheo")
+    assert (kheo.name_en, kheo.answer_days) == ("Skilful outreach 2", 12)
+    changes = [a for a in await store.audit.recent() if a.action == "topic.changed"]
+    assert len(changes) == 4  # the refused ones wrote nothing
+
+
+@pytest.mark.backends
+async def test_two_admins_changing_one_cadres_topics_the_second_keeps_their_choice_to_apply_again(harness, store):
+    from tests.test_cases import cadre_of
+
+    binh = await cadre_of(harness, store, "hai lang")
+    first, second = await make_admin(harness, store), await make_admin(harness, store, "9002")
+    for admin in (first, second):
+        await turns(admin, [("/canbo", []), ("[Ban Dân vận xã Hải Lăng]", []), ("[Sửa lĩnh vực]", ["Khác"])])
+    await turns(first, [("[Khác]", ["✅ Khác"]), ("[Xong]", ["Đã lưu phạm vi", "Khác"])])
+    await turns(second, [("[Dân vận khéo]", ["✅ Dân vận khéo"]), ("[Đô thị văn minh]", ["✅ Đô thị văn minh"]),
+                         ("[Xong]", ["vừa được một quản trị viên khác thay đổi", "chưa được lưu", "!Đã lưu phạm vi",
+                                     "Lĩnh vực: Khác",
+                                     "vẫn được giữ: Đô thị văn minh, Dân vận khéo.",
+                                     "✅ Đô thị văn minh", "✅ Dân vận khéo", "!✅ Khác"])])
+    user = await store.users.find("test", binh.id)
+    khac = await store.topics.by_code("khac")
+    assert (await store.roles.scope(user.id)).topic_ids == {khac.id}
+    await turns(second, [("[Xong]", ["Đã lưu phạm vi", "Đô thị văn minh, Dân vận khéo"])])
+    assert {t for t in (await store.roles.scope(user.id)).topic_ids} == {
+        (await store.topics.by_code(code)).id for code in ("do-thi-van-minh", "dan-van-kheo")}
