@@ -120,6 +120,9 @@ async def _confirm_handle(ctx: Ctx) -> None:
     version = consent_version(ctx.t("privacy.delete_confirm"), ctx.t.language)
     # What each feature's withdrawn items tell their cadres, by feature and item: kept by the same transaction.
     told = {f.name: await f.erasing(ctx) for f in features if f.erasing} if content else {}
+    # The chat's handled updates whose done mark still waits (storage/journal.py `done_soon`) are marked now, so that
+    # the erasure takes them with the chat's other handled ones.
+    await ctx.store.journal.flush()
     # The marker is read by cadres, in the province's language.
     erased = await ctx.store.users.erase(ctx.user.id, version, ctx.now, content=content,
                                          marker=Texts("vi")("privacy.erased_marker"), notices=notices,

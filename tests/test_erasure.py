@@ -3,6 +3,7 @@ locations, files on disk), open cases closed as withdrawn with their cadres told
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from dataclasses import replace
@@ -160,6 +161,32 @@ async def test_erasure_takes_the_web_chats_files_by_name_in_its_own_transaction(
     assert await store.files.get(own) is None and await store.files.get(theirs) is not None
     assert [r[0] for r in await store.db.fetchall("SELECT owner FROM web_files")] == [owner_of("1002")]
     assert binh
+
+
+async def test_an_erasure_takes_the_chats_handled_updates_whose_done_mark_was_still_waiting(store, clock, monkeypatch):
+    """A handled update's done mark may wait for the journal's next write (storage/journal.py `done_soon`): the
+    erasure marks those first, so the journal keeps none of the person's handled messages."""
+    from bot.intake import Intake
+    from handlers.base import Inbound
+
+    monkeypatch.setattr("storage.journal.SOON_SECONDS", 600.0)
+    harness = Harness(store, clock)
+    intake = Intake(store, harness.router, clock)
+    await citizen(store, clock(), "1001")
+
+    async def send(*updates: tuple[str, dict]) -> list:
+        before = len(harness.channel.sent)
+        batch = [(update_id, Inbound("test", "1001", "1001", **event)) for update_id, event in updates]
+        await asyncio.gather(*await intake.accept("test", batch))
+        return [reply for _, reply, _ in harness.channel.sent[before:]]
+
+    replies = await send(("u1", {"kind": "command", "command": "xoadulieu"}))
+    [data] = [o.data for r in replies for row in r.options for o in row if o.label == "Xóa dữ liệu của tôi"]
+    # One batch (a getUpdates answer): the message is handled, its mark waiting, when the erasure's click is.
+    await send(("u2", {"kind": "text", "text": "Số điện thoại của tôi là 0912345678"}),
+               ("u3", {"kind": "choice", "payload": data}))
+    left = [r[0] for r in await store.db.fetchall("SELECT update_id FROM inbound_journal WHERE chat_id = '1001'")]
+    assert left == ["u3"]  # the erasure's own update, until it is handled (then pruned with the rest)
 
 
 async def test_erasing_a_case_already_closed_keeps_its_status(store, clock):
