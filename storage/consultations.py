@@ -386,9 +386,10 @@ class ConsultationRepo:
         async with self.db.tx() as conn:
             cur = await conn.execute(
                 "UPDATE consultation_comments SET outcome = ?, explanation = ?, handled_by = ?, handled_at = ?"
-                " WHERE id = ? AND coalesce(outcome, '') = ? AND updated_at = ? AND section_id IN"
-                " (SELECT s.id FROM consultation_sections s JOIN consultations k ON k.id = s.consultation_id"
-                f" WHERE k.status = 'open'{self.db.dialect.share_lock('k')})",
+                " WHERE id = ? AND coalesce(outcome, '') = ? AND updated_at = ? AND EXISTS"
+                " (SELECT 1 FROM consultation_sections s JOIN consultations k ON k.id = s.consultation_id"
+                " WHERE s.id = consultation_comments.section_id AND k.status = 'open'"
+                f"{self.db.dialect.share_lock('k')})",
                 (outcome, explanation, by, iso(now), comment_id, seen[0] or "", seen[1]))
             return cur.rowcount == 1
 
