@@ -316,7 +316,7 @@ async def _save_scope(ctx: Ctx, part: str, chosen: set[int]) -> None:
 async def _chosen_names(ctx: Ctx, part: str, chosen: set[int]) -> str:
     if part == "places":
         return join("\n", [Safe(f"• {await locality_name(ctx, p)}") for p in sorted(chosen)])
-    topics = [t.name(ctx.t.language) for t in await ctx.store.topics.every() if t.id in chosen]
+    topics = [t.name(ctx.t.language) for t in await ctx.store.topics.all() if t.id in chosen]  # as the picker shows
     return ", ".join(topics) or ctx.t("scope.all_topics")
 
 
