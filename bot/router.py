@@ -149,7 +149,10 @@ class Router:
             elif options is not None:
                 await self.store.conversations.show(inbound.channel, inbound.chat_id, options, now)
             if ctx.kept_files:  # named by now (the draft, a row): a delete that took them meanwhile is undone
-                await self.store.files.restore(ctx.kept_files)
+                try:
+                    await self.store.files.restore(ctx.kept_files)
+                except Exception:  # what the person sent is saved: the answer goes out as it is
+                    log.warning("files kept by a %s event could not be checked again", inbound.kind, exc_info=True)
         except Exception:
             # The draft stays as it was before this event; the person is told, never left in silence.
             log.exception("handler failed for a %s event in flow %s", inbound.kind,
