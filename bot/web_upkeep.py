@@ -32,9 +32,10 @@ class WebUpkeep:
     async def tick(self, now: datetime) -> None:
         if self.done_at is not None and now - self.done_at < EVERY:
             return
+        # Taken before the steps: one that keeps failing is told (by the scheduler) once an hour, not every tick.
+        self.done_at = now
         await self.store.web_sessions.delete_expired(now)
         if (buckets := self.buckets()) is not None:
             await buckets.forget_past()
         for channel in self.channels():
             await channel.prune_uploads(UPLOADS_KEPT)
-        self.done_at = now  # only once it all went: a failure (logged by the scheduler) is tried at the next tick
