@@ -462,9 +462,12 @@ async def test_a_flush_waits_for_the_timers_write_of_done_soon_marks_under_way(s
 
     monkeypatch.setattr(store.db, "execute", slow)
     store.journal.done_soon(entry.id, now)
-    await asyncio.sleep(journal.SOON_SECONDS * 3)  # the timer's write took the mark and waits
+    while not store.journal._flushing:  # the timer's write took the mark and waits
+        await asyncio.sleep(0.005)
+    assert not store.journal._soon
     flushed = asyncio.create_task(store.journal.flush())
-    await asyncio.sleep(0.01)
+    for _ in range(5):
+        await asyncio.sleep(0)
     assert not flushed.done()  # a stop would close the database under that write
     gate.set()
     await flushed
