@@ -86,14 +86,15 @@ def _least(survey: Survey) -> int:
     return MIN_SHOWN if survey.anonymous else 0
 
 
-async def _withheld(store: Store, survey: Survey, question: str, places: tuple[int, ...] | None) -> int:
-    """How many free-text answers of small communes are withheld: pooled under «a commune with fewer than …» they
-    hide their commune only among at least MIN_SHOWN such communes; a reader of one or a few communes would know
-    it (0: none withheld)."""
-    if not _least(survey):
-        return 0
-    answers, communes = await store.surveys.small_pool(survey.id, question, places, _least(survey))
-    return answers if communes < MIN_SHOWN else 0
+async def _text_counts(store: Store, survey: Survey, question: str, places: tuple[int, ...] | None
+                       ) -> tuple[int, int, set[int | None]]:
+    """A free-text question's answers in all, and those of small communes withheld with their communes: pooled
+    under «a commune with fewer than …» they hide their commune only among at least MIN_SHOWN such communes; a
+    reader of one or a few communes would know it (0 and none: nothing withheld)."""
+    total, small = await store.surveys.text_counts(survey.id, question, places, _least(survey) or 0)
+    if not _least(survey) or len(small) >= MIN_SHOWN:
+        return total, 0, set()
+    return total, sum(small.values()), set(small)
 
 
 async def _text_place(store: Store, names: dict, answer: TextAnswer, t: Texts) -> str:
@@ -172,7 +173,7 @@ async def question_button(ctx: Ctx) -> None:
         return
     q, places, names = survey.questions[number - 1], await places_of(ctx), {}
     if q.kind == "text":
-        withheld = await _withheld(ctx.store, survey, q.key, places)
+        total, withheld, _ = await _text_counts(ctx.store, survey, q.key, places)
         answers = await ctx.store.surveys.texts(survey.id, q.key, places, SHOWN_TEXTS + 1, least=_least(survey),
                                                 small=not withheld)
         lines = [ctx.t("survey_results.text_line", place=await _text_place(ctx.store, names, answer, ctx.t),
@@ -180,7 +181,7 @@ async def question_button(ctx: Ctx) -> None:
         if withheld:
             lines.append(ctx.t("survey_results.small_withheld", count=withheld, least=MIN_SHOWN))
         ctx.say("\n".join([ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language),
-                                 respondents=len(answers) + withheld), *lines]))
+                                 respondents=total), *lines]))
         return
     total, rows = await results_of(ctx.store, survey, q, places)
     lines = [ctx.t("survey_results.question", n=number, text=q.text(ctx.t.language), respondents=total.respondents)]
@@ -308,12 +309,13 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         return plain(await _name(store, names, locality_id, t))
 
     shown: dict[str, dict[str, str]] = {}  # question → value → what the sheet shows
+    withheld_from: dict[str, set[int | None]] = {}  # free-text question → communes whose answers are withheld
     for number, q in enumerate(survey.questions, start=1):
         sheet = book.sheet(f"{number}. {q.key}")
         sheet([q.text_vi])
         if q.kind == "text":
             sheet([plain(t("survey_results.col_commune")), plain(t("survey_results.col_answer"))])
-            withheld = await _withheld(store, survey, q.key, places)
+            _, withheld, withheld_from[q.key] = await _text_counts(store, survey, q.key, places)
             for answer in await store.surveys.texts(survey.id, q.key, places, least=_least(survey),
                                                     small=not withheld):
                 sheet([plain(await _text_place(store, names, answer, t)), answer.text])
@@ -357,7 +359,8 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
                     hidden if commune in small else await place(commune)]
             if not survey.anonymous:
                 line += [await place(village) if village else "", name or ""]
-            lines.append([*line, "x" if finished else "", *(", ".join(answers.get(k, ())) for k in keys)])
+            cells = ("" if commune in withheld_from.get(k, ()) else ", ".join(answers.get(k, ())) for k in keys)
+            lines.append([*line, "x" if finished else "", *cells])
         await asyncio.to_thread(lambda batch=lines: [responses(line) for line in batch])
         after += BATCH
     if withheld:

@@ -334,15 +334,14 @@ class SurveyRepo:
             (least, survey_id, question, *params, *(() if small else (least,)), least, least, limit))
         return [TextAnswer(r[0], r[1], bool(r[2])) for r in rows]
 
-    async def small_pool(self, survey_id: int, question: str, places: tuple[int, ...] | None, least: int
-                         ) -> tuple[int, int]:
-        """(answers, communes) of a free-text question from communes with fewer than `least` answers to it."""
+    async def text_counts(self, survey_id: int, question: str, places: tuple[int, ...] | None, least: int
+                          ) -> tuple[int, dict[int | None, int]]:
+        """A free-text question's answers in all, and how many came from each commune with fewer than `least`."""
         where, params = _places(places)
-        row = await self.db.fetchone(
-            "SELECT coalesce(sum(n), 0), count(*) FROM (SELECT count(*) AS n FROM survey_answers a"
-            f" JOIN survey_responses r ON r.id = a.response_id WHERE a.survey_id = ? AND a.question = ?{where}"
-            " GROUP BY r.commune_id) t WHERE n < ?", (survey_id, question, *params, least))
-        return int(row[0]), int(row[1])
+        rows = await self.db.fetchall(
+            "SELECT r.commune_id, count(*) FROM survey_answers a JOIN survey_responses r ON r.id = a.response_id"
+            f" WHERE a.survey_id = ? AND a.question = ?{where} GROUP BY r.commune_id", (survey_id, question, *params))
+        return sum(int(r[1]) for r in rows), {r[0]: int(r[1]) for r in rows if r[1] < least}
 
     async def communes(self, survey_id: int, places: tuple[int, ...] | None = None) -> dict[int | None, int]:
         """How many responses with an answer each commune gave (the workbook's responses sheet lists those)."""

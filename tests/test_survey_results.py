@@ -122,6 +122,25 @@ async def test_free_text_of_an_anonymous_survey_names_only_communes_of_five_or_m
     assert [(a.small, a.text) for a in await store.surveys.texts(named.id, "problem")] == [(False, "Có tên")]
 
 
+async def test_a_text_withheld_on_its_question_sheet_is_blank_in_the_responses_sheet(harness, store):
+    """A commune of 5 respondents of whom one wrote the free text: small on that question, so its text is withheld
+    there; the responses sheet, where the commune is named (5 responses), leaves that cell blank."""
+    survey = await load(store)  # anonymous
+    await answered(store, survey, "19702", [{"problem": [f"Hải Lăng {n}"]} for n in range(5)], 7_100_000)
+    await answered(store, survey, "19735", [{"received": ["not_yet"]}] * 4 + [{"problem": ["Chỉ một người viết"]}],
+                   7_200_000)
+    admin = await make_admin(harness, store)
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", []), ("[Câu 7]", [
+        "6 người trả lời", "1 câu trả lời của xã, phường có dưới 5 người trả lời", "!Chỉ một người viết"])])
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", [])])
+    replies = await admin.click("Tải tệp Excel")
+    book = load_workbook(io.BytesIO(next(r.document for r in replies if r.document).content))
+    cells = [cell for sheet in book.worksheets for row in sheet.iter_rows(values_only=True) for cell in row]
+    assert "Chỉ một người viết" not in cells
+    responses = list(book["Các câu trả lời"].iter_rows(values_only=True))[1:]
+    assert [row[1] for row in responses].count("xã Nam Hải Lăng") == 5
+
+
 async def test_a_cadre_sees_only_their_scope_and_a_named_survey_names_people(harness, store):
     survey = await load(store, GREEN.replace("topics: [do-thi-van-minh]", "topics: [an-sinh]"))
     await answered(store, survey, "19702", [{"join": ["yes"]}, {"join": ["no"]}], 6_200_000)
