@@ -198,7 +198,8 @@ class Ctx:
     notices: list[Notice] = field(default_factory=list)
     kept_notices: list[tuple[Notice, int]] = field(default_factory=list)  # already in the outbox, with their ids
     forget: list[tuple[str, str]] = field(default_factory=list)  # (channel, chat): its person erased their data
-    kept_files: list[bytes] = field(default_factory=list)  # put again once named, if a delete took them (`keep`)
+    # Files `keep` put, by digest: put again once named, if a delete took them meanwhile (FileStore.restore).
+    kept_files: dict[str, bytes] = field(default_factory=dict)
     replies: list[Reply] = field(default_factory=list)
     # What the steps of this one event read of data that does not change under them (a draft's text): read once.
     memo: dict[object, Any] = field(default_factory=dict)
@@ -279,7 +280,7 @@ class Ctx:
                 await self.reask(bad.key)
                 return None
         digest = await self.store.files.put(content)
-        self.kept_files.append(content)
+        self.kept_files[digest] = content
         return digest, len(content)
 
     def finish(self) -> None:

@@ -30,14 +30,7 @@ class FileStore:
         digest = hashlib.sha256(content).hexdigest()
         path = self._path(digest)
 
-        def write() -> None:
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                tmp.write_bytes(content)
-                tmp.replace(path)
-
-        await asyncio.to_thread(write)
+        await asyncio.to_thread(_write_once, path, content)
         return digest
 
     async def get(self, digest: str) -> bytes | None:
@@ -60,10 +53,23 @@ class FileStore:
 
         return await asyncio.to_thread(remove)
 
-    async def restore(self, contents: Iterable[bytes]) -> None:
-        """Put again those of `contents` that a delete took since they were put (see DatabaseFileStore.restore)."""
-        for content in contents:
-            await self.put(content)
+    async def restore(self, by_digest: dict[str, bytes]) -> None:
+        """Put again those of these files (by digest) that a delete took since they were put (see
+        DatabaseFileStore.restore); their digests are known, not computed again."""
+        def write() -> None:
+            for digest, content in by_digest.items():
+                _write_once(self._path(digest), content)
+
+        await asyncio.to_thread(write)
+
+
+def _write_once(path: Path, content: bytes) -> None:
+    """The file at `path` unless it is there (content-addressed: what is there is the same), written whole or not."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)
 
 
 class DatabaseFileStore:
@@ -85,11 +91,10 @@ class DatabaseFileStore:
             await conn.execute(sql, (digest, content))
         return digest
 
-    async def restore(self, contents: Iterable[bytes]) -> None:
-        """Put again those of `contents` that a delete took since they were put, once what names them is written
-        (a draft): a delete that runs later sees the name, one that ran in between finds it undone here. The rows
-        are locked to be looked at, so that a delete still under way is waited for."""
-        by_digest = {hashlib.sha256(c).hexdigest(): c for c in contents}
+    async def restore(self, by_digest: dict[str, bytes]) -> None:
+        """Put again those of these files (by digest) that a delete took since they were put, once what names them
+        is written (a draft): a delete that runs later sees the name, one that ran in between finds it undone here.
+        The rows are locked to be looked at, so that a delete still under way is waited for."""
         async with self.db.tx() as conn:
             async with conn.execute(f"SELECT sha256 FROM files WHERE sha256 IN ({','.join('?' * len(by_digest))})"
                                     " ORDER BY sha256 FOR KEY SHARE", list(by_digest)) as cur:
