@@ -119,7 +119,8 @@ class DatabaseFileStore:
             async with self.db.tx() as conn:
                 await conn.execute(f"SELECT sha256 FROM files WHERE sha256 IN ({marks}) ORDER BY sha256 FOR UPDATE",
                                    chunk)
-                cur = await conn.execute(f"DELETE FROM files f WHERE sha256 IN ({marks}) AND {_UNNAMED}", chunk)
+                cur = await conn.execute(f"DELETE FROM files f WHERE sha256 IN ({marks}) AND {_unnamed(marks)}",
+                                         chunk * (1 + len(_DRAFTS)))
                 removed += cur.rowcount
         return removed
 
@@ -130,13 +131,18 @@ _COLUMNS = (("case_attachments", "sha256"), ("task_reports", "sha256"), ("broadc
             ("dvk_photos", "sha256"), ("web_files", "sha256"))
 _DRAFTS = ("case_drafts", "conversations")
 _HEX = re.compile(r"[0-9a-f]{64}")  # what may be a digest in a draft: a false match only keeps a file
-# The same, as a condition on `files f` in one statement (one snapshot: a name moved from a draft to a case's row in
-# between two reads would be missed by both). Each draft's digests are found once, as `unreferenced` finds them.
-_UNNAMED = " AND ".join(
-    [f"NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = f.sha256)" for table, column in _COLUMNS]
-    + [f"f.sha256 NOT IN (SELECT m[1] FROM {table}, regexp_matches(data, '{_HEX.pattern}', 'g') AS m)"
-       for table in _DRAFTS])
 _CHUNK = 500  # digests per IN (…), well under SQLite's limit on parameters
+
+
+def _unnamed(marks: str) -> str:
+    """Nothing names the file, as a condition on `files f` in one statement (one snapshot: a name moved from a
+    draft to a case's row in between two reads would be missed by both). Each draft's digests are found once, as
+    `unreferenced` finds them, and only those among the chunk's are kept (`marks`, whose parameters follow once per
+    draft table): a list small enough to be hashed, where every draft's digests were searched once per file."""
+    return " AND ".join(
+        [f"NOT EXISTS (SELECT 1 FROM {table} WHERE {column} = f.sha256)" for table, column in _COLUMNS]
+        + [f"f.sha256 NOT IN (SELECT m[1] FROM {table}, regexp_matches(data, '{_HEX.pattern}', 'g') AS m"
+           f" WHERE m[1] IN ({marks}))" for table in _DRAFTS])
 
 
 async def unreferenced(conn: aiosqlite.Connection, digests: Iterable[str]) -> set[str]:
