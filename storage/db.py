@@ -28,9 +28,11 @@ that they can never hold the loop for long; what they cannot do at once goes to 
   COMMIT itself is never interrupted), so nothing was done either;
 * no wait for the disk on the loop: synchronous=NORMAL, under which a commit writes the WAL but does not fsync
   it; the loop's write connection has no autocheckpoint, and every so many commits there the write connection's
-  thread runs one, under the write lock, as its own autocheckpoint would have (as many commits as last filled the
-  WAL to `CHECKPOINT_PAGES`, SQLite's own threshold; `CHECKPOINT_EVERY` at first); the write after it,
-  which starts the WAL over and fsyncs its header, is done on that thread too. (When a `tx()` pushes the WAL past
+  thread runs one, as its own autocheckpoint would have (as many commits as last filled the WAL to
+  `CHECKPOINT_PAGES`, SQLite's own threshold; `CHECKPOINT_EVERY` at first): beside the writers, not under their
+  lock, since it mostly waits for the disk, unless the WAL has grown to `CHECKPOINT_ALONE_PAGES` because writers
+  kept adding to it meanwhile; the write after a checkpoint, which may start the WAL over and fsync its header, is
+  done on that thread too. (When a `tx()` pushes the WAL past
   1,000 pages, that connection's autocheckpoint runs and the next write on the loop may sync the header: one fsync,
   0.3–1 ms on the bench's disk);
 * the write lock (`_lock`) still serializes this process's writers, the loop's and the threads' alike.
@@ -79,6 +81,10 @@ QUICK_OPS = 1000
 # (the journal's, the chats') again each time, and stops every writer while it runs.
 CHECKPOINT_PAGES = 1000
 CHECKPOINT_EVERY = 100  # commits before the first checkpoint, before any was measured
+# A checkpoint waits for the disk twice (fsync of the WAL, then of the database: ~90% of its 4–5 ms on the bench's
+# disk), so it runs beside the writers, not under their lock. One that writers kept adding to while it ran leaves the
+# WAL to grow on; once it holds this many pages, the next checkpoint takes the lock, finishes, and the WAL starts over.
+CHECKPOINT_ALONE_PAGES = 4 * CHECKPOINT_PAGES
 # What says a call on the loop's connections did nothing and may be rerun on a thread.
 RERUN = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT}
 T = TypeVar("T")
@@ -107,6 +113,8 @@ class Database:
         self._lock = asyncio.Lock()
         self._commits = 0
         self._checkpoint_every: int | None = None  # commits on the loop between checkpoints, once measured
+        self._wal_pages = 0  # pages in the WAL at the latest checkpoint
+        self._checkpointing: asyncio.Task | None = None  # one beside the writers, under way
         # The next write after a complete checkpoint starts the WAL over and waits for the disk (fsync) to have its
         # header: that one goes to the thread.
         self._after_checkpoint = False
@@ -142,6 +150,8 @@ class Database:
         return cls(conn, path, reader, loopside)
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
         if self.loopside is not None:  # first: the last connection to close checkpoints, and not on the loop
             self.loopside.close()
         if self.reader is not self.conn:
@@ -202,6 +212,7 @@ class Database:
         """The statements as one transaction on the loop's write connection (`result` of their rows), or, when
         that did nothing (busy, over its budget), `on_thread_`: the same work on the write connection's thread.
         Under the lock either way."""
+        beside = False
         async with self._lock:
             try:
                 rows = AGAIN if self.loopside is None or self._after_checkpoint else self.loopside.write(statements)
@@ -216,13 +227,20 @@ class Database:
                 self._failed(err)
                 raise
             self.write_failure = None
-            if self._commits >= (self._checkpoint_every or CHECKPOINT_EVERY):
-                await self._checkpoint()
+            if self._commits >= (self._checkpoint_every or CHECKPOINT_EVERY) and self._checkpointing is None:
+                if self._wal_pages >= CHECKPOINT_ALONE_PAGES:
+                    await self._checkpoint(alone=True)
+                else:
+                    self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint(alone=False))
+                    beside = True
+        if beside:  # the loop's turn, as a checkpoint under the lock gave it: a run of writes that never waits for
+            await asyncio.sleep(0)  # anything else (a loop of inserts) would hold it until done, and starve the task
         return done
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, alone: bool) -> None:
         """What the write connection's autocheckpoint would have done for the loop's commits; PASSIVE, so it never
-        waits for a reader or another process. The writes themselves have committed: a failure here is only told."""
+        waits for a reader or another process. The writes themselves have committed: a failure here is only told.
+        On the write connection's thread, `alone` under the write lock, else beside the writers (a task)."""
         commits, self._commits = self._commits, 0
         try:
             # A read: no statement left open. (busy, pages in the WAL, pages copied); the pages include the threads'
@@ -231,10 +249,15 @@ class Database:
         except sqlite3.Error as err:
             self._failed(err)
         else:
-            pages = rows[0][1] if rows else -1
-            if pages > 0:
+            pages, copied = (rows[0][1], rows[0][2]) if rows else (-1, -1)
+            if pages > 0:  # when the WAL did not start over, more than these commits added: sooner, never later
                 self._checkpoint_every = max(1, commits * CHECKPOINT_PAGES // pages)
-        self._after_checkpoint = True
+            # All it saw is in the database: the next write may start the WAL over, and wait for the disk to do so;
+            # it will when nobody wrote meanwhile, as under the lock.
+            self._after_checkpoint = pages >= 0 and copied == pages
+            self._wal_pages = 0 if alone and self._after_checkpoint else max(pages, 0)
+        finally:
+            self._checkpointing = None
 
     def _failed(self, err: sqlite3.Error) -> None:
         if getattr(err, "sqlite_errorcode", 0) & 0xFF in WRITE_FAILURES:  # the primary code, without extensions
@@ -334,7 +357,8 @@ def _transaction(conn: sqlite3.Connection, statements: Sequence[tuple[str, Seque
 
 class Loopside:
     """Two plain sqlite3 connections used on the event loop's own thread, each call whole and synchronous, so no
-    other coroutine ever sees one half done: `reads` (query-only) and `writes`. See the module's docstring."""
+    other coroutine ever sees one half done: `reads` (query-only) and `writes` (which reads a SELECT too: `read`).
+    See the module's docstring."""
 
     def __init__(self, path: str) -> None:
         self._deadline = math.inf
@@ -369,8 +393,14 @@ class Loopside:
         self._deadline = math.inf
 
     def read(self, sql: str, params: Sequence[Any] | dict) -> list[sqlite3.Row]:
-        """The rows, or AGAIN when the query was busy or over its budget (and so must be rerun on a thread)."""
-        return self._run(lambda: self.reads.execute(sql, params).fetchall())
+        """The rows, or AGAIN when the query was busy or over its budget (and so must be rerun on a thread).
+
+        A SELECT, which cannot write, is read on the write connection: under WAL a connection keeps its page cache
+        across its own commits but drops it at another's, so the query-only one read every page again after each
+        of the loop's writes (twice the time of a point read). Anything else (a PRAGMA, a WITH) on the query-only
+        one, which refuses a write."""
+        conn = self.writes if sql.lstrip()[:6].upper() == "SELECT" else self.reads
+        return self._run(lambda: conn.execute(sql, params).fetchall())
 
     def write(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[sqlite3.Row]]:
         """`_transaction` on the write connection, or AGAIN when it did not commit for want of the file's lock or

@@ -64,12 +64,24 @@ async def test_a_write_while_another_process_holds_the_lock_waits_on_a_thread_no
     assert [r[0] for r in rows] == ["bot", "import", "one"]
 
 
-async def test_a_slow_query_is_interrupted_on_the_loop_and_answered_from_a_thread(store, monkeypatch):
+@pytest.mark.parametrize("query", [SLOW, f"SELECT * FROM ({SLOW})"])  # a SELECT is read on the loop's write connection
+async def test_a_slow_query_is_interrupted_on_the_loop_and_answered_from_a_thread(store, monkeypatch, query):
     seen = trips(monkeypatch)
-    row, turns = await turns_while(store.db.fetchone(SLOW, (N,)))
+    row, turns = await turns_while(store.db.fetchone(query, (N,)))
     assert tuple(row) == (N, N * (N + 1) // 2)
     assert seen == ["loop", "_execute_fetchall"]  # interrupted on the loop, rerun once on the reader's thread
     assert turns > 0  # the loop went on meanwhile
+    assert not store.db.loopside.writes.in_transaction  # nothing left open: the next write is on the loop
+    await store.db.execute("INSERT INTO topics (code, name_vi, name_en) VALUES ('after', 'A', 'A')")
+    assert seen[-1] == "loop"
+
+
+async def test_reads_on_the_loop_cannot_write(store):
+    for write in ("INSERT INTO topics (code, name_vi, name_en) VALUES ('x', 'X', 'X') RETURNING id",
+                  "WITH t AS (SELECT 1) DELETE FROM topics RETURNING id", "  select 1; DELETE FROM topics"):
+        with pytest.raises((sqlite3.OperationalError, sqlite3.ProgrammingError)):
+            await store.db.fetchall(write)
+    assert (await store.db.fetchone("SELECT count(*) FROM topics"))[0] > 0
 
 
 async def test_a_slow_transaction_is_rolled_back_on_the_loop_and_done_once_on_a_thread(store, monkeypatch):
@@ -152,6 +164,8 @@ async def test_the_loops_commits_are_checkpointed_on_the_write_connections_threa
         await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
     assert file_size(db.path) == size and set(seen) == {"loop"}  # in the WAL only
     await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
+    assert db._checkpointing is not None  # beside the writers: the write did not wait for it
+    await db._checkpointing
     assert seen[-2:] == ["loop", "_execute_fetchall"]  # a trip to the thread, for the checkpoint
     assert file_size(db.path) > size + 5 * 20000
     await db.execute("INSERT INTO pages VALUES (randomblob(20000))")  # starts the WAL over: on the thread
@@ -175,6 +189,48 @@ async def test_the_loop_checkpoints_as_often_as_1000_pages_of_wal(store, monkeyp
     for commit in range(1, 19):
         before = len(seen)
         await db.execute("INSERT INTO pages VALUES (randomblob(?))", (blob,))
+        if db._checkpointing is not None:
+            await db._checkpointing
         if "_execute_fetchall" in seen[before:]:
             at.append(commit)
     assert at == checkpoints
+
+
+async def test_writers_go_on_while_a_checkpoint_waits_for_the_disk_unless_the_wal_grew_too_long(store, monkeypatch):
+    db = store.db
+    await db.execute("CREATE TABLE pages (data BLOB)")
+    await db.conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 3)
+    db._commits = 0
+    disk, checkpoint = asyncio.Event(), db.conn.execute_fetchall
+
+    async def slow_disk(sql, *args):
+        await disk.wait()
+        return await checkpoint(sql, *args)
+
+    monkeypatch.setattr(db.conn, "execute_fetchall", slow_disk)
+    insert = "INSERT INTO pages VALUES (randomblob(20000))"  # 5 pages a commit
+    for _ in range(3):
+        await db.execute(insert)
+    assert db._checkpointing is not None and not db._checkpointing.done()
+    for _ in range(5):  # committed while the checkpoint waits; none starts another
+        await asyncio.wait_for(db.execute(insert), 1)
+    disk.set()
+    await db._checkpointing
+    assert 0 < db._wal_pages < db_module.CHECKPOINT_ALONE_PAGES and db._checkpointing is None
+
+    db._wal_pages = db_module.CHECKPOINT_ALONE_PAGES  # as a checkpoint found it, writers having added meanwhile
+    db._commits = db._checkpoint_every - 1
+    disk.clear()
+    write = asyncio.ensure_future(db.execute(insert))
+    while db._commits:  # committed, and now checkpointing under the lock
+        await asyncio.sleep(0)
+    other = asyncio.ensure_future(db.execute(insert))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not write.done() and not other.done() and db._checkpointing is None  # it holds the writers
+    disk.set()
+    await asyncio.gather(write, other)
+    assert db._wal_pages == 0  # the WAL starts over, and the next checkpoint is beside the writers again
+    rows = await db.fetchall("SELECT count(*) FROM pages")
+    assert rows[0][0] == 10
