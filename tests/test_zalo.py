@@ -9,7 +9,10 @@ import re
 
 import httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
+from bot.channels.zalo_api import ZaloAPI
 from bot.cli import _secrets
 from bot.config import Config, ConfigError, load
 from tests.fakes.zalo_api import DEFAULT_TOKEN, FakeZaloAPI
@@ -192,6 +195,26 @@ async def test_the_token_never_reaches_the_log(database, caplog, monkeypatch):
             api.push_text(AN, "1")
             await api.wait_for(lambda c: c.method == "sendMessage" and c.status == 500, 30, since=mark)
     assert "getUpdates failed" in caplog.text and api.token not in caplog.text
+
+
+async def test_vietnamese_goes_to_the_platform_as_utf8_json():
+    """Not as \\uXXXX escapes, which make a Vietnamese message ~40 % more bytes on a citizen's slow line."""
+    seen = []
+
+    async def send_message(request: web.Request) -> web.Response:
+        seen.append((request.content_type, await request.read()))
+        return web.json_response({"ok": True, "result": {"message_id": "1"}})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/sendMessage", send_message)
+    text = "Xin chào Ông/Bà! Cảm ơn ý kiến về đường liên thôn."
+    async with TestServer(app) as server:
+        api = ZaloAPI("123:abc", str(server.make_url("/bot")))
+        try:
+            assert await api.call("sendMessage", {"chat_id": AN, "text": text}) == {"message_id": "1"}
+        finally:
+            await api.close()
+    assert seen == [("application/json", f'{{"chat_id":"{AN}","text":"{text}"}}'.encode())]
 
 
 @pytest.mark.parametrize(("extra", "named"), [
