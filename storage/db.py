@@ -18,8 +18,8 @@ Every aiosqlite call is a trip to the connection's thread and back (~20 µs of C
 bench.inbound, the GIL and the wake-ups included; the bot made ~5 a Zalo update, a third of its CPU), so a short
 unit of work on the hot path (a conversation's save) takes `Database.atomic()`: the whole transaction, BEGIN to
 COMMIT, as one call. And `fetchone`, `fetchall`, `execute`, `returning` and `atomic` first run on the event loop's
-own thread, on two plain sqlite3 connections of its own (`Loopside`: one query-only, one for writes), guarded so
-that they can never hold the loop for long; what they cannot do at once goes to the threads as before:
+own thread, on two plain sqlite3 connections of its own (`Loopside`: one query-only, one for writes and SELECTs),
+guarded so that they can never hold the loop for long; what they cannot do at once goes to the threads as before:
 
 * no busy timeout: a write that would wait for another process's lock, and a read that would wait (a WAL
   recovery), get SQLITE_BUSY at once and nothing was done;
@@ -32,10 +32,11 @@ that they can never hold the loop for long; what they cannot do at once goes to 
   `CHECKPOINT_PAGES`, SQLite's own threshold; `CHECKPOINT_EVERY` at first): beside the writers, not under their
   lock, since it mostly waits for the disk, unless the WAL has grown to `CHECKPOINT_ALONE_PAGES` because writers
   kept adding to it meanwhile; the write after a checkpoint, which may start the WAL over and fsync its header, is
-  done on that thread too. (When a `tx()` pushes the WAL past
-  1,000 pages, that connection's autocheckpoint runs and the next write on the loop may sync the header: one fsync,
-  0.3–1 ms on the bench's disk);
-* the write lock (`_lock`) still serializes this process's writers, the loop's and the threads' alike.
+  done on that thread too. (When a `tx()` pushes the WAL past 1,000 pages, that connection's autocheckpoint runs
+  and the next write on the loop may sync the header: one fsync, 0.3–1 ms on the bench's disk);
+* the write lock (`_lock`) still serializes this process's writers, the loop's and the threads' alike;
+* a call there lets nothing else run, so a coroutine making many in a row gives the loop a turn every
+  `TURN_EVERY` of them.
 
 So what is rerun on a thread is exactly a call that did nothing: a read, or a write or `atomic` whose transaction
 never committed. `tx()` (long transactions, imports, retention), `executemany` and `scratch` stay on the thread.
@@ -85,6 +86,9 @@ CHECKPOINT_EVERY = 100  # commits before the first checkpoint, before any was me
 # disk), so it runs beside the writers, not under their lock. One that writers kept adding to while it ran leaves the
 # WAL to grow on; once it holds this many pages, the next checkpoint takes the lock, finishes, and the WAL starts over.
 CHECKPOINT_ALONE_PAGES = 4 * CHECKPOINT_PAGES
+# A call on the loop's connections never lets the loop run anything else, so a coroutine making many in a row (a
+# loop of inserts) would hold it for all of them: every this many such calls, the caller gives the loop one turn.
+TURN_EVERY = 64
 # What says a call on the loop's connections did nothing and may be rerun on a thread.
 RERUN = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT}
 T = TypeVar("T")
@@ -118,6 +122,7 @@ class Database:
         # The next write after a complete checkpoint starts the WAL over and waits for the disk (fsync) to have its
         # header: that one goes to the thread.
         self._after_checkpoint = False
+        self._quick_calls = 0  # calls on the loop's connections since the loop last had a turn (TURN_EVERY)
         # (time.monotonic(), SQLite's reason) when the latest write failed for want of a writable database;
         # None once a write commits. /healthz reads it without waiting for the lock.
         self.write_failure: tuple[float, str] | None = None
@@ -187,8 +192,16 @@ class Database:
 
     async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[aiosqlite.Row]:
         if self.loopside is not None and (rows := self.loopside.read(sql, params)) is not AGAIN:
+            await self._taken()
             return rows
         return list(await self.reader.execute_fetchall(sql, params))
+
+    async def _taken(self) -> None:
+        """A call was served on the loop's connections: every TURN_EVERY of them, the loop gets a turn."""
+        self._quick_calls += 1
+        if self._quick_calls >= TURN_EVERY:
+            self._quick_calls = 0
+            await asyncio.sleep(0)
 
     async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
         """A single-statement write: its own transaction, under the lock so that it never lands inside another
@@ -212,7 +225,7 @@ class Database:
         """The statements as one transaction on the loop's write connection (`result` of their rows), or, when
         that did nothing (busy, over its budget), `on_thread_`: the same work on the write connection's thread.
         Under the lock either way."""
-        beside = False
+        quick = False
         async with self._lock:
             try:
                 rows = AGAIN if self.loopside is None or self._after_checkpoint else self.loopside.write(statements)
@@ -220,7 +233,7 @@ class Database:
                     self._after_checkpoint = False
                     done = await on_thread_()
                 else:
-                    done = result(rows)
+                    done, quick = result(rows), True
                 if self.loopside is not None:  # the threads' commits too: they fill the same WAL
                     self._commits += 1
             except sqlite3.Error as err:
@@ -232,9 +245,8 @@ class Database:
                     await self._checkpoint(alone=True)
                 else:
                     self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint(alone=False))
-                    beside = True
-        if beside:  # the loop's turn, as a checkpoint under the lock gave it: a run of writes that never waits for
-            await asyncio.sleep(0)  # anything else (a loop of inserts) would hold it until done, and starve the task
+        if quick:  # after the lock: the loop's turn is not one in which every other writer waits
+            await self._taken()
         return done
 
     async def _checkpoint(self, alone: bool) -> None:

@@ -234,3 +234,25 @@ async def test_writers_go_on_while_a_checkpoint_waits_for_the_disk_unless_the_wa
     assert db._wal_pages == 0  # the WAL starts over, and the next checkpoint is beside the writers again
     rows = await db.fetchall("SELECT count(*) FROM pages")
     assert rows[0][0] == 10
+
+
+async def test_a_run_of_calls_on_the_loop_gives_the_loop_a_turn_every_so_often(store, monkeypatch):
+    """Each call on the loop's connections is whole, never letting the loop run anything else; a coroutine making
+    many in a row (here a loop of inserts and reads, as an import's other writer) lets it run every TURN_EVERY."""
+    db, loop = store.db, asyncio.get_running_loop()
+    await db.execute("CREATE TABLE numbers (n INTEGER)")
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 10_000)  # no checkpoint, nor the write after it, on a thread
+    db._quick_calls, db._commits, db._checkpoint_every, turns, running = 0, 0, None, 0, True
+
+    def tick() -> None:  # one a turn of the loop, for as long as the run goes on
+        nonlocal turns
+        if running:
+            turns += 1
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    for n in range(2 * db_module.TURN_EVERY):  # 4 × TURN_EVERY calls
+        await db.execute("INSERT INTO numbers (n) VALUES (?)", (n,))
+        assert (await db.fetchone("SELECT count(*) FROM numbers"))[0] == n + 1
+    running = False
+    assert turns == 4
