@@ -19,6 +19,7 @@ from storage.files import unreferenced
 from storage.web_files import WebFileRepo
 from tests.dialog import ONBOARD, turns
 from tests.images import jpeg
+from tests.test_leader import GUARD
 
 pytestmark = pytest.mark.backends("postgresql")
 
@@ -68,8 +69,9 @@ async def test_a_delete_waits_for_a_name_being_written_and_then_keeps_the_bytes(
             await conn.execute("INSERT INTO web_files (channel, owner, name, sha256) VALUES ('web', 'chat2', 'b.jpg',"
                                " ?)", (digest,))
             deleting = asyncio.create_task(one.files.delete(free))
-            while not deleting.done() and not await _waiting_for_a_lock(other):
-                await asyncio.sleep(0.01)
+            async with asyncio.timeout(GUARD):
+                while not deleting.done() and not await _waiting_for_a_lock(other):
+                    await asyncio.sleep(0.01)
             assert not deleting.done()
         assert await deleting == 0
         assert await WebFileRepo(other.db, other.files, "web").get("chat2", "b.jpg") == PHOTO

@@ -540,6 +540,24 @@ async def test_a_new_session_does_not_prune_the_hourly_job_of_the_scheduler_does
         await app.stop()
 
 
+async def test_old_uploads_go_even_when_the_sessions_sweep_fails(tmp_path, clock, monkeypatch, caplog):
+    app = await build_app(tmp_path, clock, demo=False)
+    try:
+        await app.web.files.put("owner1", "cu.jpg", b"anh cu")
+        eight_days_ago = time.time() - 8 * 86400
+        os.utime(app.web.files.root / "owner1" / "cu.jpg", (eight_days_ago, eight_days_ago))
+
+        async def locked(now):
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(app.store.web_sessions, "delete_expired", locked)
+        await app.scheduler.tick()
+        assert await app.web.files.get("owner1", "cu.jpg") is None
+        assert "scheduled job web upkeep failed" in caplog.text  # and the failure is still told
+    finally:
+        await app.stop()
+
+
 async def _sessions(app: App) -> int:
     return (await app.store.db.fetchone("SELECT count(*) FROM web_sessions"))[0]
 

@@ -167,7 +167,7 @@ async def test_a_session_sending_to_each_worker_in_turn_has_one_limit_not_one_pe
     async with workers(database, clock, web_burst=3, web_rate=0.01) as apps, pages(apps) as browsers:
         answers = [await browsers[n % 2].post("/api/message", {"text": f"Tin {n}"}) for n in range(4)]
         assert [a.status_code for a in answers] == [200, 200, 200, 429]
-        assert answers[-1].json()["retry_after"] == pytest.approx(100, abs=1)
+        assert 90 < answers[-1].json()["retry_after"] <= 100  # 100 s a message, less the seconds the posts took
 
 
 async def test_new_sessions_from_one_address_are_limited_across_the_workers(database, clock, monkeypatch):
