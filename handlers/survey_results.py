@@ -88,12 +88,13 @@ def _least(survey: Survey) -> int:
 
 async def _text_counts(store: Store, survey: Survey, question: str, places: tuple[int, ...] | None
                        ) -> tuple[int, int, set[int | None]]:
-    """A free-text question's answers in all, and those of small communes withheld with their communes: pooled
-    under «a commune with fewer than …» they hide their commune only among at least MIN_SHOWN such communes; a
-    reader of one or a few communes would know it (0 and none: nothing withheld)."""
+    """A free-text question's answers in all, how many of them are withheld, and the communes small on it (fewer
+    than MIN_SHOWN answers), whose answers are never shown beside their name. Pooled under «a commune with fewer
+    than …» those answers hide their commune only among at least MIN_SHOWN such communes, else they are withheld: a
+    reader of one or a few communes would know it."""
     total, small = await store.surveys.text_counts(survey.id, question, places, _least(survey) or 0)
     if not _least(survey) or len(small) >= MIN_SHOWN:
-        return total, 0, set()
+        return total, 0, set(small)
     return total, sum(small.values()), set(small)
 
 
@@ -309,7 +310,8 @@ async def workbook(store: Store, survey: Survey, places: tuple[int, ...] | None,
         return plain(await _name(store, names, locality_id, t))
 
     shown: dict[str, dict[str, str]] = {}  # question → value → what the sheet shows
-    withheld_from: dict[str, set[int | None]] = {}  # free-text question → communes whose answers are withheld
+    # free-text question → communes small on it: their answers are pooled or withheld on its sheet, so blank here
+    withheld_from: dict[str, set[int | None]] = {}
     for number, q in enumerate(survey.questions, start=1):
         sheet = book.sheet(f"{number}. {q.key}")
         sheet([q.text_vi])

@@ -141,6 +141,26 @@ async def test_a_text_withheld_on_its_question_sheet_is_blank_in_the_responses_s
     assert [row[1] for row in responses].count("xã Nam Hải Lăng") == 5
 
 
+async def test_a_text_pooled_on_its_question_sheet_is_blank_in_the_responses_sheet(harness, store):
+    """The same commune, small on the question among five small ones: its text is pooled, unnamed, on the question's
+    sheet, so the responses sheet, which names the commune, leaves that cell blank too."""
+    survey = await load(store)  # anonymous
+    await answered(store, survey, "19735", [{"received": ["not_yet"]}] * 4 + [{"problem": ["Chỉ một người viết"]}],
+                   7_200_000)
+    for n, commune in enumerate(("18901", "18904", "18919", "18922")):
+        await answered(store, survey, commune, [{"problem": [f"Ý kiến {n}"]}], 7_300_000 + 1000 * n)
+    admin = await make_admin(harness, store)
+    await turns(admin, [("/khaosat", []), ("[Kết quả: Rà soát]", [])])
+    replies = await admin.click("Tải tệp Excel")
+    book = load_workbook(io.BytesIO(next(r.document for r in replies if r.document).content))
+    question = [row for sheet in book.worksheets if sheet.title.startswith("7.")
+                for row in sheet.iter_rows(values_only=True)]
+    assert ("một xã, phường có dưới 5 người trả lời", "Chỉ một người viết") in question
+    responses = list(book["Các câu trả lời"].iter_rows(values_only=True))[1:]
+    assert [row[1] for row in responses].count("xã Nam Hải Lăng") == 5
+    assert not any("Chỉ một người viết" in row for row in responses)
+
+
 async def test_a_cadre_sees_only_their_scope_and_a_named_survey_names_people(harness, store):
     survey = await load(store, GREEN.replace("topics: [do-thi-van-minh]", "topics: [an-sinh]"))
     await answered(store, survey, "19702", [{"join": ["yes"]}, {"join": ["no"]}], 6_200_000)
