@@ -308,7 +308,11 @@ async def _write_handle(ctx: Ctx) -> None:
             await ctx.reask("consultation.no_such_paragraph", number=paragraph, text=text,
                             numbers=", ".join(str(p.number) for p in section.paragraphs))
             return
-    if not MIN_TEXT <= ctx.length(text) <= MAX_TEXT:
+    if ctx.length(text) > MAX_TEXT:  # given back, to be shortened rather than written again
+        await ctx.reask("consultation.comment_too_long", low=MIN_TEXT, high=MAX_TEXT, length=ctx.length(text),
+                        text=text)
+        return
+    if ctx.length(text) < MIN_TEXT:
         await ctx.reask("consultation.comment_length", low=MIN_TEXT, high=MAX_TEXT, length=ctx.length(text))
         return
     ctx.data.update(text=text, paragraph=paragraph)

@@ -36,7 +36,11 @@ async def _paths(ctx: Ctx) -> tuple[str, ...] | None:
 
 
 async def _in_scope(ctx: Ctx, comment: Comment | None) -> bool:
+    """A comment on the conversation's consultation (not another's, by a forged button) from the staff member's
+    communes."""
     if comment is None or not allowed(ctx.user, STAFF):
+        return False
+    if comment.section_id not in {s.id for s in await sections_of(ctx, num(ctx, "cid"))}:
         return False
     paths = await _paths(ctx)
     if paths is None:
@@ -243,8 +247,9 @@ async def _why_handle(ctx: Ctx) -> None:
         ctx.say(ctx.t("consultation.comment_gone") + _why_back(ctx, text))
         await ctx.goto(STAFF_FLOW, "list")
     elif not await _in_scope(ctx, comment):
+        await ctx.audit("denied", f"consultation_comment:{ctx.data['cmt']}")
         ctx.finish()
-        ctx.say(ctx.t("common.not_allowed"))
+        ctx.say(ctx.t("common.not_allowed") + _why_back(ctx, text))
     else:
         await _mark(ctx, comment, "explained", text)
 
@@ -268,6 +273,9 @@ async def _close_handle(ctx: Ctx) -> None:
         lost(ctx)
     elif choice == ("y",) and allowed(ctx.user, ADMIN):
         await _close(ctx)
+    elif choice == ("y",):  # staff who are not (or no longer) admins
+        await ctx.audit("denied", f"consultation:{ctx.data['cid']}")
+        await ctx.reask("common.not_allowed")
     else:
         await ctx.wrong()
 

@@ -351,3 +351,14 @@ async def test_a_comment_over_several_lines_is_one_line_in_the_lists_and_whole_w
                     ("[Xem, sửa ý kiến 1]", ["«Dòng một của ý kiến.\nDòng hai của ý kiến.»"])])
     cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
     await turns(cadre, [("/vankien", []), ("[Mục 2.]", ["«Dòng một của ý kiến. Dòng hai của ý kiến.»"])])
+
+
+async def test_a_comment_too_long_comes_back_to_be_shortened(harness, store, clock):
+    await consultation(store, clock)
+    p = harness.person()
+    await turns(p, ONBOARD)
+    await turns(p, READ_AND_COMMENT[:5])
+    long = "Đề nghị giữ nguyên đoạn này, " * 110  # 3,190 characters
+    await turns(p, [(long, ["cần dài từ 5 đến 3000 ký tự (hiện có 3189)", "để rút gọn rồi gửi lại",
+                            "«Đề nghị giữ nguyên đoạn này, Đề nghị", "viết ý kiến về"])])
+    assert await store.consultations.comments(1) == []

@@ -181,3 +181,49 @@ async def test_closing_tells_each_commenter_their_outcomes_from_one_read_of_the_
     assert "Kết quả xử lý 1 ý kiến của Ông/Bà: tiếp thu 0, giải trình 0, không tiếp thu 0, chưa xử lý 1" in told["700"]
     assert "2 ý kiến của Ông/Bà: tiếp thu 1, giải trình 0, không tiếp thu 0, chưa xử lý 1" in told["701"]
     assert "3 ý kiến của Ông/Bà: tiếp thu 0, giải trình 0, không tiếp thu 1, chưa xử lý 2" in told["702"]
+
+
+async def _audited_denials(store) -> list[str]:
+    return [e.target for e in await store.audit.recent(100) if e.action == "denied"]
+
+
+async def test_an_explanation_refused_for_a_scope_changed_meanwhile_is_given_back_and_told(harness, store, clock):
+    await consultation(store, clock)
+    citizen = harness.person()
+    await turns(citizen, ONBOARD)
+    await turns(citizen, READ_AND_COMMENT[:8])
+    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    await turns(cadre, [("/vankien", []), ("[Mục 2.]", []), ("[Xử lý ý kiến #1]", []), ("[Giải trình]", [])])
+    elsewhere = (await store.localities.search("Quảng Trạch", level=1))[0]  # an admin moved the cadre meanwhile
+    await store.roles.set_scope((await store.users.find("test", "8001")).id, {elsewhere.id}, set())
+    await turns(cadre, [(WHY, ["chỉ dành cho cán bộ", "chưa được lưu", WHY])])
+    assert (await store.consultations.comment(1)).outcome is None
+    assert await _audited_denials(store) == ["consultation_comment:1"]
+
+
+async def test_a_forged_button_opens_no_comment_of_another_consultation(harness, store, clock):
+    await consultation(store, clock)
+    citizen = harness.person()
+    await turns(citizen, ONBOARD)
+    await turns(citizen, READ_AND_COMMENT[:8])
+    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    await turns(cadre, [("/vankien", []), ("[Mục 2.]", [])])
+    first = await store.consultations.comment(1)
+    other = await consultation(store, clock, code="QU-KHAC")  # in the cadre's communes too
+    section = (await store.consultations.sections(other.id))[0]
+    elsewhere = await store.consultations.add_comment(section.id, first.user_id, None, "Ý kiến về văn kiện khác",
+                                                      False, "test", first.commune_id, clock())
+    forged = cadre.option("Xử lý ý kiến #1").replace(":o:1", f":o:{elsewhere}")
+    await cadre.choose(forged)
+    assert "chỉ dành cho cán bộ" in cadre.text() and "văn kiện khác" not in cadre.text()
+    assert await _audited_denials(store) == [f"consultation_comment:{elsewhere}"]
+
+
+async def test_an_admin_made_a_cadre_meanwhile_cannot_close(harness, store, clock):
+    await consultation(store, clock)
+    admin = await staff(harness, store, "9000", "admin", name="Quản trị")
+    await turns(admin, [("/vankien", []), ("[Kết thúc và công bố]", ["Kết thúc lấy ý kiến"])])
+    await store.users.update((await store.users.find("test", "9000")).id, clock(), role="cadre")
+    await turns(admin, [("[Kết thúc và báo kết quả]", ["chỉ dành cho cán bộ", "Kết thúc lấy ý kiến"])])
+    assert (await store.consultations.get(1)).status == "open"
+    assert await _audited_denials(store) == ["consultation:1"]
