@@ -27,13 +27,14 @@ guarded so that they can never hold the loop for long; what they cannot do at on
   write interrupted is a transaction rolled back whole (writes there always run BEGIN IMMEDIATE … COMMIT, and the
   COMMIT itself is never interrupted), so nothing was done either;
 * no wait for the disk on the loop: synchronous=NORMAL, under which a commit writes the WAL but does not fsync
-  it; the loop's write connection has no autocheckpoint, and every so many commits there the write connection's
-  thread runs one, as its own autocheckpoint would have (as many commits as last filled the WAL to
-  `CHECKPOINT_PAGES`, SQLite's own threshold; `CHECKPOINT_EVERY` at first): beside the writers, not under their
-  lock, since it mostly waits for the disk, unless the WAL has grown to `CHECKPOINT_ALONE_PAGES` because writers
-  kept adding to it meanwhile; the write after a checkpoint, which may start the WAL over and fsync its header, is
-  done on that thread too. (When a `tx()` pushes the WAL past 1,000 pages, that connection's autocheckpoint runs
-  and the next write on the loop may sync the header: one fsync, 0.3–1 ms on the bench's disk);
+  it; the loop's write connection has no autocheckpoint, and every so many commits there a worker thread runs one
+  on a connection of its own, as that autocheckpoint would have (as many commits as filled the WAL to
+  `CHECKPOINT_PAGES`, SQLite's own threshold, the last time that could be measured; `CHECKPOINT_EVERY` at first):
+  beside the writers, not under their lock, since it mostly waits for the disk, unless the WAL has grown to
+  `CHECKPOINT_ALONE_PAGES` because writers kept adding to it meanwhile. The writes while it runs, and the one
+  after it, which may start the WAL over and fsync its header, are done on the write connection's thread. (When a
+  `tx()` pushes the WAL past 1,000 pages, that connection's autocheckpoint runs and the next write on the loop may
+  sync the header: one fsync, 0.3–1 ms on the bench's disk);
 * the write lock (`_lock`) still serializes this process's writers, the loop's and the threads' alike;
 * a call there lets nothing else run, so a coroutine making many in a row gives the loop a turn every
   `TURN_EVERY` of them.
@@ -52,6 +53,7 @@ connection only: staging tables go through `scratch()` and are read inside `tx()
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import re
 import sqlite3
@@ -66,6 +68,7 @@ import aiosqlite
 
 from storage import dialect
 
+log = logging.getLogger(__name__)
 MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # What says the database itself cannot take writes: not a write breaking a rule (a UNIQUE key), nor one that
 # waited too long for another process's lock (an import), which the next write may well get.
@@ -118,9 +121,13 @@ class Database:
         self._commits = 0
         self._checkpoint_every: int | None = None  # commits on the loop between checkpoints, once measured
         self._wal_pages = 0  # pages in the WAL at the latest checkpoint
+        # The latest checkpoint copied the whole WAL and nobody wrote meanwhile: the WAL starts over at the next
+        # write, so the next checkpoint's pages are those its commits added (what the cadence is measured by).
+        self._started_over = True
         self._checkpointing: asyncio.Task | None = None  # one beside the writers, under way
-        # The next write after a complete checkpoint starts the WAL over and waits for the disk (fsync) to have its
-        # header: that one goes to the thread.
+        self._closing = False
+        # The next write after a checkpoint may start the WAL over and wait for the disk (fsync) to have its header:
+        # that one goes to the thread, as do those while a checkpoint runs (one of them could be it).
         self._after_checkpoint = False
         self._quick_calls = 0  # calls on the loop's connections since the loop last had a turn (TURN_EVERY)
         # (time.monotonic(), SQLite's reason) when the latest write failed for want of a writable database;
@@ -155,6 +162,7 @@ class Database:
         return cls(conn, path, reader, loopside)
 
     async def close(self) -> None:
+        self._closing = True  # no checkpoint starts after this one
         if self._checkpointing is not None:
             await asyncio.gather(self._checkpointing, return_exceptions=True)
         if self.loopside is not None:  # first: the last connection to close checkpoints, and not on the loop
@@ -228,10 +236,13 @@ class Database:
         quick = False
         async with self._lock:
             try:
-                rows = AGAIN if self.loopside is None or self._after_checkpoint else self.loopside.write(statements)
+                after = self._after_checkpoint and self._checkpointing is None
+                aside = self.loopside is None or self._after_checkpoint or self._checkpointing is not None
+                rows = AGAIN if aside else self.loopside.write(statements)
                 if rows is AGAIN:
-                    self._after_checkpoint = False
                     done = await on_thread_()
+                    if after:
+                        self._after_checkpoint = False
                 else:
                     done, quick = result(rows), True
                 if self.loopside is not None:  # the threads' commits too: they fill the same WAL
@@ -240,7 +251,8 @@ class Database:
                 self._failed(err)
                 raise
             self.write_failure = None
-            if self._commits >= (self._checkpoint_every or CHECKPOINT_EVERY) and self._checkpointing is None:
+            due = self._commits >= (self._checkpoint_every or CHECKPOINT_EVERY)
+            if due and self._checkpointing is None and not self._closing:
                 if self._wal_pages >= CHECKPOINT_ALONE_PAGES:
                     await self._checkpoint(alone=True)
                 else:
@@ -252,24 +264,28 @@ class Database:
     async def _checkpoint(self, alone: bool) -> None:
         """What the write connection's autocheckpoint would have done for the loop's commits; PASSIVE, so it never
         waits for a reader or another process. The writes themselves have committed: a failure here is only told.
-        On the write connection's thread, `alone` under the write lock, else beside the writers (a task)."""
+        In a worker thread on a connection of its own; `alone` under the write lock, else beside the writers (a task),
+        who meanwhile write on the write connection's thread."""
         commits, self._commits = self._commits, 0
         try:
-            # A read: no statement left open. (busy, pages in the WAL, pages copied); the pages include the threads'
-            # commits, and the older ones a PASSIVE checkpoint could not copy: the next one then comes sooner.
-            rows = await self.conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)")
+            pages, copied = await asyncio.to_thread(self.loopside.checkpoint)
         except sqlite3.Error as err:
             self._failed(err)
+        except Exception:  # a task's: nobody else would hear of it
+            log.warning("the database's checkpoint failed", exc_info=True)
         else:
-            pages, copied = (rows[0][1], rows[0][2]) if rows else (-1, -1)
-            if pages > 0:  # when the WAL did not start over, more than these commits added: sooner, never later
-                self._checkpoint_every = max(1, commits * CHECKPOINT_PAGES // pages)
-            # All it saw is in the database: the next write may start the WAL over, and wait for the disk to do so;
-            # it will when nobody wrote meanwhile, as under the lock.
-            self._after_checkpoint = pages >= 0 and copied == pages
-            self._wal_pages = 0 if alone and self._after_checkpoint else max(pages, 0)
+            # Pages in the WAL and commits since it started over: as many commits as fill CHECKPOINT_PAGES go before
+            # the next checkpoint (each adds a page at least). When it did not start over, the pages are more than
+            # these commits added (which would only bring the next one sooner); when it started over in between (a
+            # `tx()` reaching SQLite's own autocheckpoint), fewer: so only a WAL known to have started over counts.
+            if self._started_over and pages > 0:
+                self._checkpoint_every = min(CHECKPOINT_PAGES, max(1, commits * CHECKPOINT_PAGES // pages))
+            self._started_over = pages >= 0 and copied == pages and self._commits == 0
+            self._wal_pages = 0 if self._started_over else max(pages, 0)
+            self._after_checkpoint = True
         finally:
-            self._checkpointing = None
+            if not alone:
+                self._checkpointing = None
 
     def _failed(self, err: sqlite3.Error) -> None:
         if getattr(err, "sqlite_errorcode", 0) & 0xFF in WRITE_FAILURES:  # the primary code, without extensions
@@ -383,6 +399,9 @@ class Loopside:
         except BaseException:
             self.reads.close()
             raise
+        # The loop's checkpoints, run in a worker thread (`checkpoint`): a connection of their own, so that one never
+        # lands inside a transaction of the write connection's thread (a `tx()`), and no write waits behind it there.
+        self.checkpoints = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
 
     def _open(self, path: str, *pragmas: str) -> sqlite3.Connection:
         # timeout=0: no busy timeout. check_same_thread off: the loop's thread is the one that opens it in the
@@ -430,9 +449,16 @@ class Loopside:
         finally:
             self._settle()
 
+    def checkpoint(self) -> tuple[int, int]:
+        """A PASSIVE checkpoint (in a worker thread, one at a time): the pages in the WAL when it began, and those of
+        them it copied into the database."""
+        busy, pages, copied = self.checkpoints.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return pages, copied
+
     def close(self) -> None:
         self.reads.close()
         self.writes.close()
+        self.checkpoints.close()
 
 
 async def _connect(path: str, *pragmas: str) -> aiosqlite.Connection:

@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 
 import pytest
 
 from storage import db as db_module
-from storage.db import Database
+from storage.db import Database, Loopside
+from tests.test_leader import GUARD
 from tests.test_storage import trips
 
 # A query that takes far longer than the loop's budget (hundreds of milliseconds): its rows are known.
@@ -151,7 +153,27 @@ def _plain(value):
     return value
 
 
-async def test_the_loops_commits_are_checkpointed_on_the_write_connections_thread(store, monkeypatch):
+def checkpoints(monkeypatch, disk: threading.Event | None = None) -> list[tuple[int, int]]:
+    """Every checkpoint from now on, as (pages in the WAL, pages copied); each waits for `disk` first when given (a
+    slow disk: it runs in a worker thread)."""
+    done, checkpoint = [], Loopside.checkpoint
+
+    def counted(self):
+        if disk is not None:
+            assert disk.wait(GUARD)
+        done.append(checkpoint(self))
+        return done[-1]
+
+    monkeypatch.setattr(Loopside, "checkpoint", counted)
+    return done
+
+
+async def settled(db: Database) -> None:
+    if db._checkpointing is not None:
+        await db._checkpointing
+
+
+async def test_the_loops_commits_are_checkpointed_in_a_thread_beside_the_writers(store, monkeypatch):
     db = store.db
     assert db.loopside.writes.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     await db.execute("CREATE TABLE pages (data BLOB)")
@@ -159,41 +181,38 @@ async def test_the_loops_commits_are_checkpointed_on_the_write_connections_threa
     monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 5)
     db._commits = 0
     size = file_size(db.path)
-    seen = trips(monkeypatch)
+    seen, done = trips(monkeypatch), checkpoints(monkeypatch)
     for _ in range(4):
         await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
     assert file_size(db.path) == size and set(seen) == {"loop"}  # in the WAL only
     await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
     assert db._checkpointing is not None  # beside the writers: the write did not wait for it
-    await db._checkpointing
-    assert seen[-2:] == ["loop", "_execute_fetchall"]  # a trip to the thread, for the checkpoint
-    assert file_size(db.path) > size + 5 * 20000
+    await settled(db)
+    assert len(done) == 1 and file_size(db.path) > size + 5 * 20000
     await db.execute("INSERT INTO pages VALUES (randomblob(20000))")  # starts the WAL over: on the thread
     assert seen[-1] == "_execute_insert"
     await db.execute("INSERT INTO pages VALUES (randomblob(20000))")
     assert seen[-1] == "loop"
 
 
-@pytest.mark.parametrize("blob, checkpoints", [
+@pytest.mark.parametrize("blob, at_commits", [
     (100, [5]),  # ~1 page a commit: the next checkpoint only once ~1,000 pages more could have come
     (1_000_000, [5, 9, 13, 17]),  # ~250 pages a commit: every 4 commits, not every 5
 ])
-async def test_the_loop_checkpoints_as_often_as_1000_pages_of_wal(store, monkeypatch, blob, checkpoints):
+async def test_the_loop_checkpoints_as_often_as_1000_pages_of_wal(store, monkeypatch, blob, at_commits):
     db = store.db
     await db.execute("CREATE TABLE pages (data BLOB)")
     await db.conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
     monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 5)  # before the first one: no WAL measured yet
     db._commits = 0
-    seen = trips(monkeypatch)
-    at = []
+    done, at = checkpoints(monkeypatch), []
     for commit in range(1, 19):
-        before = len(seen)
+        before = len(done)
         await db.execute("INSERT INTO pages VALUES (randomblob(?))", (blob,))
-        if db._checkpointing is not None:
-            await db._checkpointing
-        if "_execute_fetchall" in seen[before:]:
+        await settled(db)
+        if len(done) > before:
             at.append(commit)
-    assert at == checkpoints
+    assert at == at_commits
 
 
 async def test_writers_go_on_while_a_checkpoint_waits_for_the_disk_unless_the_wal_grew_too_long(store, monkeypatch):
@@ -202,38 +221,41 @@ async def test_writers_go_on_while_a_checkpoint_waits_for_the_disk_unless_the_wa
     await db.conn.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
     monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 3)
     db._commits = 0
-    disk, checkpoint = asyncio.Event(), db.conn.execute_fetchall
-
-    async def slow_disk(sql, *args):
-        await disk.wait()
-        return await checkpoint(sql, *args)
-
-    monkeypatch.setattr(db.conn, "execute_fetchall", slow_disk)
+    disk = threading.Event()
+    done, seen = checkpoints(monkeypatch, disk), trips(monkeypatch)
     insert = "INSERT INTO pages VALUES (randomblob(20000))"  # 5 pages a commit
-    for _ in range(3):
-        await db.execute(insert)
-    assert db._checkpointing is not None and not db._checkpointing.done()
-    for _ in range(5):  # committed while the checkpoint waits; none starts another
-        await asyncio.wait_for(db.execute(insert), 1)
-    disk.set()
-    await db._checkpointing
-    assert 0 < db._wal_pages < db_module.CHECKPOINT_ALONE_PAGES and db._checkpointing is None
+    try:
+        for _ in range(3):
+            await db.execute(insert)
+        assert db._checkpointing is not None and not db._checkpointing.done()
+        del seen[:]
+        for _ in range(5):  # committed while the checkpoint waits, on the write connection's thread; none starts
+            await asyncio.wait_for(db.execute(insert), GUARD)  # another
+        assert seen == ["_execute_insert"] * 5 and not done
+        async with db.tx() as conn:  # a transaction meanwhile is not troubled by the checkpoint
+            await conn.execute(insert)
+        disk.set()
+        await settled(db)
+        assert len(done) == 1 and not db._started_over  # writers added to the WAL meanwhile: it goes on growing
+        assert 0 < db._wal_pages < db_module.CHECKPOINT_ALONE_PAGES
 
-    db._wal_pages = db_module.CHECKPOINT_ALONE_PAGES  # as a checkpoint found it, writers having added meanwhile
-    db._commits = db._checkpoint_every - 1
-    disk.clear()
-    write = asyncio.ensure_future(db.execute(insert))
-    while db._commits:  # committed, and now checkpointing under the lock
-        await asyncio.sleep(0)
-    other = asyncio.ensure_future(db.execute(insert))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert not write.done() and not other.done() and db._checkpointing is None  # it holds the writers
-    disk.set()
-    await asyncio.gather(write, other)
-    assert db._wal_pages == 0  # the WAL starts over, and the next checkpoint is beside the writers again
+        db._wal_pages = db_module.CHECKPOINT_ALONE_PAGES  # as a checkpoint found it, writers having added meanwhile
+        db._commits = db._checkpoint_every - 1
+        disk.clear()
+        write = asyncio.ensure_future(db.execute(insert))
+        while db._commits:  # committed, and now checkpointing under the lock
+            await asyncio.sleep(0)
+        other = asyncio.ensure_future(db.execute(insert))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not write.done() and not other.done() and db._checkpointing is None  # it holds the writers
+        disk.set()
+        await asyncio.gather(write, other)
+        assert len(done) == 2 and db._started_over and db._wal_pages == 0  # the WAL starts over; the next
+    finally:  # checkpoint is beside the writers again
+        disk.set()
     rows = await db.fetchall("SELECT count(*) FROM pages")
-    assert rows[0][0] == 10
+    assert rows[0][0] == 11
 
 
 async def test_a_run_of_calls_on_the_loop_gives_the_loop_a_turn_every_so_often(store, monkeypatch):
