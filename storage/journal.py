@@ -121,7 +121,8 @@ class JournalRepo:
         async def write() -> None:
             try:
                 await self._write_waiting()
-            except Exception as err:  # kept: the next write or the next timer tries again; the replay at worst
+            except Exception as err:  # kept: the journal's next write carries them (the next accept, or the next
+                # mark's timer); at worst a stop's flush, or the replay after a crash
                 log.warning("done marks of the inbound journal not written yet: %s", err)
 
         task = asyncio.get_running_loop().create_task(write())

@@ -18,6 +18,7 @@ from storage.locality_import import LocalityError
 from storage.pg import Connection
 from storage.text import fold
 from tests.schedule_kit import add_case, citizen
+from tests.test_leader import GUARD
 
 pytestmark = pytest.mark.backends
 
@@ -445,7 +446,9 @@ async def test_a_done_soon_mark_rides_on_the_next_accept_or_is_written_alone_soo
     assert len(seen) == 1  # the next update's journal write carried the mark: no commit of its own
     assert await _done_ids(store) == [first.id]
     store.journal.done_soon(second.id, now)
-    await asyncio.sleep(journal.SOON_SECONDS * 5)  # nothing else written: the mark goes alone
+    async with asyncio.timeout(GUARD):  # nothing else written: the mark goes alone, once its timer is due
+        while store.journal._soon or store.journal._flushing:
+            await asyncio.sleep(journal.SOON_SECONDS)
     assert len(seen) == 3  # the accept, the read above, the mark
     assert await _done_ids(store) == [first.id, second.id]
 
