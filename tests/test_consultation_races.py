@@ -13,6 +13,15 @@ pytestmark = pytest.mark.backends
 TEXT = "Đề nghị không nêu tên hộ vi phạm trên loa, chỉ nhắc nhở riêng."
 
 
+async def commented(harness, store, clock):
+    """A citizen who commented on paragraph 4 of section 2 (comment #1), and a cadre of their commune."""
+    await consultation(store, clock)
+    citizen = harness.person()
+    await turns(citizen, ONBOARD)
+    await turns(citizen, READ_AND_COMMENT[:8])
+    return citizen, await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+
+
 def closing_first(monkeypatch, store, clock, method: str) -> None:
     """The consultation is closed by an admin in the instant between the handler's check and its write."""
     write = getattr(store.consultations, method)
@@ -102,11 +111,7 @@ WHY = "Nêu tên trên loa chỉ khi tái phạm nhiều lần, theo biểu quy�
 
 
 async def test_an_explanation_that_does_not_take_is_given_back_to_the_cadre(harness, store, clock):
-    await consultation(store, clock)
-    citizen = harness.person()
-    await turns(citizen, ONBOARD)
-    await turns(citizen, READ_AND_COMMENT[:8])
-    first = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    _, first = await commented(harness, store, clock)
     second = await staff(harness, store, "9000", "admin", name="Quản trị")
     for cadre in (first, second):
         await turns(cadre, [("/vankien", []), ("[Mục 2.]", []), ("[Xử lý ý kiến #1]", ["Giải trình"])])
@@ -121,11 +126,7 @@ async def test_an_explanation_that_does_not_take_is_given_back_to_the_cadre(harn
 
 
 async def test_an_explanation_of_a_comment_its_author_deleted_is_given_back(harness, store, clock):
-    await consultation(store, clock)
-    citizen = harness.person()
-    await turns(citizen, ONBOARD)
-    await turns(citizen, READ_AND_COMMENT[:8])
-    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    citizen, cadre = await commented(harness, store, clock)
     await turns(cadre, [("/vankien", []), ("[Mục 2.]", []), ("[Xử lý ý kiến #1]", []), ("[Giải trình]", [])])
     await turns(citizen, [("/gopyvankien", []), ("[Ý kiến của tôi]", []), ("[Xem, sửa ý kiến 1]", []),
                           ("[Xóa]", ["Đã xóa ý kiến"])])
@@ -188,11 +189,7 @@ async def _audited_denials(store) -> list[str]:
 
 
 async def test_an_explanation_refused_for_a_scope_changed_meanwhile_is_given_back_and_told(harness, store, clock):
-    await consultation(store, clock)
-    citizen = harness.person()
-    await turns(citizen, ONBOARD)
-    await turns(citizen, READ_AND_COMMENT[:8])
-    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    _, cadre = await commented(harness, store, clock)
     await turns(cadre, [("/vankien", []), ("[Mục 2.]", []), ("[Xử lý ý kiến #1]", []), ("[Giải trình]", [])])
     elsewhere = (await store.localities.search("Quảng Trạch", level=1))[0]  # an admin moved the cadre meanwhile
     await store.roles.set_scope((await store.users.find("test", "8001")).id, {elsewhere.id}, set())
@@ -202,11 +199,7 @@ async def test_an_explanation_refused_for_a_scope_changed_meanwhile_is_given_bac
 
 
 async def test_a_forged_button_opens_no_comment_of_another_consultation(harness, store, clock):
-    await consultation(store, clock)
-    citizen = harness.person()
-    await turns(citizen, ONBOARD)
-    await turns(citizen, READ_AND_COMMENT[:8])
-    cadre = await staff(harness, store, "8001", "cadre", commune="Hải Lăng")
+    _, cadre = await commented(harness, store, clock)
     await turns(cadre, [("/vankien", []), ("[Mục 2.]", [])])
     first = await store.consultations.comment(1)
     other = await consultation(store, clock, code="QU-KHAC")  # in the cadre's communes too
